@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages the interop tests drive as independent peers, only when missing.
+# Idempotent and quick when everything is present. Needs root (or passwordless sudo) to install;
+# otherwise it lists what is missing and the tests that need it will fail with a clear message.
+set -eu
+
+# command -> Debian package
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl"
+
+missing=""
+for pair in $NEEDS; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+    case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+  fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+  echo "setup-test-deps: missing Debian packages:$missing (run as root to install them)" >&2
+  exit 1
+fi
+
+echo "setup-test-deps: installing$missing" >&2
+# Postfix must not ask questions nor start a system MTA: the tests only use smtp-sink/smtp-source.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections 2>/dev/null || true
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,52 @@
+/**
+ * cli: the `postern` commands. Thin: parse arguments, call module APIs, print, return an exit
+ * code (0 ok, 1 failure with a one-line reason, 2 usage). Untrusted input: command-line
+ * arguments and the files they name. Secrets: read only from env variables named by flags.
+ */
+import { ConfigError } from '../core/index.js';
+import { stdio, UsageError, type CliIo } from './args.js';
+import { checkCommand } from './check.js';
+import { queueCommand } from './queue.js';
+import { roleCommand } from './role.js';
+import { startCommand } from './start.js';
+
+const USAGE = `usage: postern <command> [-c config/postern.yaml]
+  start                 run the gateway (supervisor and roles) in the foreground
+  check                 validate the config and policy files
+  queue list [--json]   list the messages in the spool`;
+
+export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start':
+        return await startCommand(rest, io, mainScript);
+      case 'check':
+        return await checkCommand(rest, io);
+      case 'queue':
+        return await queueCommand(rest, io);
+      case 'role':
+        return await roleCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command ? 0 : 2;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`postern: ${err.message}`);
+      io.err(USAGE);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(err.message);
+      return 1;
+    }
+    io.err(`postern: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}

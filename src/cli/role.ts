@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { startRelay } from '../relay/index.js';
+import { startSmtpd } from '../smtpd/index.js';
+import { Spool } from '../spool/index.js';
+import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
+import { startWorker } from '../worker/index.js';
+import { parse, UsageError, type CliIo } from './args.js';
+
+interface Running {
+  reload(config: Config): void;
+  close(): Promise<void>;
+}
+
+/**
+ * `postern role NAME -c FILE`: one role process, started by the supervisor (internal command).
+ * It loads its own config, so a role never depends on state held by another process.
+ */
+export async function roleCommand(argv: string[], _io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv);
+  const role = positionals[0] as RoleName;
+  if (!['smtpd', 'worker', 'relay'].includes(role)) throw new UsageError(`unknown role ${JSON.stringify(role)}`);
+  const file = resolve(values.config ?? 'config/postern.yaml');
+  const config = await loadConfig(file);
+  const log = createLogger({ level: config.log.level, role });
+  const send = (m: RoleMessage) => process.send?.(m);
+  const spool = await Spool.open(config.data_dir);
+
+  let running: Running;
+  try {
+    running = await startRole(role, config, spool, log, send);
+  } catch (err) {
+    const message = (err as Error).message;
+    log.fatal({ event: `${role}.start_failed`, err }, `cannot start ${role}: ${message}`);
+    send({ type: 'fatal', role, message });
+    log.flush();
+    return EXIT_FATAL;
+  }
+
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: `${role}.stopping`, why }, `stopping ${role}`);
+      await running.close().catch((err) => log.error({ event: `${role}.close_error`, err }, 'error while stopping'));
+      log.flush();
+      done(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => undefined); // the supervisor decides; a terminal ^C reaches the whole group
+    // The supervisor is gone (killed): stop too, so a new supervisor can take over the spool.
+    process.on('disconnect', () => void stop('supervisor gone'));
+    process.on('message', (m: SupervisorMessage) => {
+      if (m?.type === 'shutdown') void stop('shutdown');
+      if (m?.type === 'reload') {
+        loadConfig(file).then(
+          (c) => {
+            running.reload(c);
+            log.info({ event: `${role}.reloaded` }, 'config reloaded');
+          },
+          (err) => log.error({ event: `${role}.reload_rejected`, reason: (err as Error).message }, 'keeping the running config'),
+        );
+      }
+    });
+  });
+}
+
+async function startRole(role: RoleName, config: Config, spool: Spool, log: Logger, send: (m: RoleMessage) => void): Promise<Running> {
+  switch (role) {
+    case 'smtpd': {
+      const smtpd = await startSmtpd({ config, spool, log });
+      send({ type: 'ready', role, addresses: smtpd.addresses });
+      return smtpd;
+    }
+    case 'worker': {
+      const worker = await startWorker({ config, spool, log });
+      send({ type: 'ready', role });
+      return { reload: (c) => worker.reload(c), close: () => worker.close() };
+    }
+    case 'relay': {
+      const relay = await startRelay({ config, spool, log });
+      send({ type: 'ready', role });
+      return relay;
+    }
+  }
+}

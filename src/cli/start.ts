@@ -1,0 +1,36 @@
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/index.js';
+import { createLogger } from '../log/index.js';
+import { Spool } from '../spool/index.js';
+import { Supervisor } from '../supervisor/index.js';
+import { DEFAULT_CONFIG, parse, type CliIo } from './args.js';
+
+/** `postern start`: the supervisor in the foreground; logs are JSON lines on stdout. */
+export async function startCommand(argv: string[], _io: CliIo, mainScript: string): Promise<number> {
+  const { values } = parse(argv);
+  const file = resolve(values.config ?? DEFAULT_CONFIG);
+  const config = await loadConfig(file);
+  const log = createLogger({ level: config.log.level, role: 'supervisor' });
+  const spool = await Spool.open(config.data_dir);
+  const sup = new Supervisor({
+    config,
+    reloadConfig: () => loadConfig(file),
+    spool,
+    log,
+    roleCommand: { script: mainScript, args: (role) => ['role', role, '-c', file] },
+    onReady: (addresses) =>
+      log.info({ event: 'supervisor.ready', listen: addresses.map((a) => `${a.host}:${a.port}`) }, 'accepting mail'),
+  });
+  process.on('SIGHUP', () => void sup.reload());
+  process.on('SIGTERM', () => void sup.stop(0));
+  process.on('SIGINT', () => void sup.stop(0));
+  await sup.start();
+  const code = await sup.exited;
+  log.flush();
+  return code;
+}
+
+export function thisScript(metaUrl: string): string {
+  return fileURLToPath(metaUrl);
+}

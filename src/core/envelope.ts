@@ -1,0 +1,48 @@
+/**
+ * The envelope of a message as accepted over SMTP: what the client said in MAIL FROM and RCPT TO,
+ * with the DSN parameters (RFC 3461) and who the client was. It travels with the message through
+ * the spool unchanged; later stages add per-recipient state beside it, never inside it.
+ */
+
+export type NotifyValue = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+export interface Recipient {
+  /** The address as given in RCPT TO, without angle brackets. */
+  address: string;
+  /** NOTIFY= values; undefined when the client gave none (the default is FAILURE). */
+  notify?: NotifyValue[];
+  /** ORCPT= as received (addr-type;xtext-address). */
+  orcpt?: string;
+}
+
+export interface ClientInfo {
+  /** Remote IP address. */
+  address: string;
+  port: number;
+  /** HELO/EHLO name given by the client. */
+  helo: string;
+  /** Reverse-DNS name when looked up, otherwise "[ip]". */
+  hostname: string;
+  /** "ESMTP", "ESMTPS", "ESMTPSA", ... as for the Received header. */
+  protocol: string;
+  /** TLS protocol and cipher when the session used TLS. */
+  tls?: { protocol: string; cipher: string };
+  /** True when the client's address is in trusted_networks (may relay anywhere). */
+  trusted: boolean;
+}
+
+export interface Envelope {
+  /** MAIL FROM address; "" for the null sender <>. */
+  sender: string;
+  recipients: Recipient[];
+  /** RET= (RFC 3461). */
+  ret?: 'FULL' | 'HDRS';
+  /** ENVID= as received (xtext). */
+  envid?: string;
+  /** BODY= value. */
+  body?: '7BIT' | '8BITMIME';
+  smtputf8?: boolean;
+  client: ClientInfo;
+  /** When smtpd accepted the message, ISO 8601. */
+  receivedAt: string;
+}

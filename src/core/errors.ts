@@ -1,0 +1,96 @@
+/**
+ * Typed errors. Each carries the SMTP reply it maps to (basic code + RFC 3463 enhanced status),
+ * so smtpd, the relay and the DSN writer phrase the same failure the same way.
+ */
+
+export interface SmtpReply {
+  /** Basic reply code, e.g. 550. */
+  code: number;
+  /** Enhanced status code (RFC 3463), e.g. "5.7.1". */
+  status: string;
+  /** Human-readable text, no CR/LF. */
+  text: string;
+}
+
+export class PosternError extends Error {
+  readonly reply: SmtpReply;
+  constructor(reply: SmtpReply, options?: { cause?: unknown }) {
+    super(reply.text, options);
+    this.name = new.target.name;
+    this.reply = reply;
+  }
+  /** The reply as one SMTP line without CRLF: "550 5.7.1 relay access denied". */
+  get smtpLine(): string {
+    return `${this.reply.code} ${this.reply.status} ${this.reply.text}`;
+  }
+  get temporary(): boolean {
+    return this.reply.code >= 400 && this.reply.code < 500;
+  }
+}
+
+/** Client may not send to this recipient (open-relay attempt, unsafe address). */
+export class RelayDeniedError extends PosternError {
+  constructor(text = 'relay access denied') {
+    super({ code: 554, status: '5.7.1', text });
+  }
+}
+
+export class MessageTooBigError extends PosternError {
+  constructor(text = 'message exceeds fixed maximum message size') {
+    super({ code: 552, status: '5.3.4', text });
+  }
+}
+
+export class TooManyRecipientsError extends PosternError {
+  constructor(text = 'too many recipients') {
+    super({ code: 452, status: '4.5.3', text });
+  }
+}
+
+/** Bare CR or LF in DATA: the SMTP smuggling defence (like Postfix smtpd_forbid_bare_newline). */
+export class BareNewlineError extends PosternError {
+  constructor(text = 'bare <CR> or <LF> received; use <CR><LF> line endings') {
+    super({ code: 550, status: '5.5.2', text });
+  }
+}
+
+/** The message could not be made durable (disk full, I/O error): the client should retry. */
+export class SpoolWriteError extends PosternError {
+  constructor(cause: unknown, text = 'local error in processing; try again later') {
+    super({ code: 451, status: '4.3.0', text }, { cause });
+  }
+}
+
+/** A spool entry on disk is damaged or of an unknown format. Never deleted; moved to corrupt/. */
+export class CorruptEntryError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+    this.name = 'CorruptEntryError';
+  }
+}
+
+/** Configuration problems, each with the file, line and key (see config/). */
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatConfigProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigProblem {
+  file: string;
+  /** 1-based; 0 when the problem has no place in the file (e.g. file missing). */
+  line: number;
+  column: number;
+  /** Dotted key path, e.g. "smtp.max_message_size". Empty for the whole file. */
+  key: string;
+  message: string;
+}
+
+export function formatConfigProblem(p: ConfigProblem): string {
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.column}` : p.file;
+  return p.key ? `${where}: ${p.key}: ${p.message}` : `${where}: ${p.message}`;
+}

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Queue ids, like Postfix's long queue ids: sortable by acceptance time, unique across processes
+ * without coordination, and safe as file names. 10 chars of millisecond time (base 32) + 10 random.
+ */
+const ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ'; // no vowels: ids never spell words
+const BASE = BigInt(ALPHABET.length);
+
+function encode(n: bigint, width: number): string {
+  let out = '';
+  for (let i = 0; i < width; i++) {
+    out = ALPHABET[Number(n % BASE)] + out;
+    n /= BASE;
+  }
+  return out;
+}
+
+export function newQueueId(now = Date.now()): string {
+  const rnd = randomBytes(8).readBigUInt64BE();
+  return encode(BigInt(now), 9) + encode(rnd, 11);
+}
+
+const QUEUE_ID = /^[0-9BCDFGHJKLMNPQRSTVWXYZ]{20}$/;
+
+export function isQueueId(s: string): boolean {
+  return QUEUE_ID.test(s);
+}

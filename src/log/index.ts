@@ -1,0 +1,50 @@
+/**
+ * log: pino JSON lines, one per message stage, keyed by queue id and a stable `event` code so
+ * admins can grep and alert on them. Untrusted input: addresses and client names appear in logs
+ * (pino escapes them as JSON). Secrets: passwords, PINs, keys and message bodies are never
+ * logged; the redaction list below is the safety net, not the policy.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+const REDACT = [
+  'password',
+  'passphrase',
+  'pin',
+  'key',
+  'privateKey',
+  'secret',
+  'body',
+  '*.password',
+  '*.passphrase',
+  '*.pin',
+  '*.privateKey',
+  '*.secret',
+  '*.body',
+];
+
+export interface LogOptions {
+  level?: string;
+  /** The role writing (smtpd, worker, relay, supervisor, cli). */
+  role?: string;
+  destination?: DestinationStream;
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  return pino(
+    {
+      level: opts.level ?? process.env.POSTERN_LOG_LEVEL ?? 'info',
+      base: opts.role ? { role: opts.role, pid: process.pid } : { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+/** A logger that drops everything (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

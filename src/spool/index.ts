@@ -1,0 +1,10 @@
+/**
+ * spool: the queue directories (tmp, incoming, active, outgoing, deferred, hold, corrupt) and
+ * their crash-safe commit protocol. Untrusted input: message bytes and envelopes are stored
+ * verbatim, never interpreted here; damaged entries are detected by checksum and kept in corrupt/.
+ * Secrets: none (entries may hold plaintext mail: files are 0600 in 0700 directories).
+ */
+export { Spool, IncomingWriter, QUEUES } from './spool.js';
+export type { ClaimedEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';
+export type { EntryMeta, DecodedEntry } from './record.js';
+export { watchQueue } from './watch.js';

@@ -1,0 +1,357 @@
+/**
+ * The queue directories of DESIGN.md §1 and the only code that creates, moves or removes spool
+ * files. Every file is written to tmp/, fsynced, renamed into place, and its directory fsynced
+ * (grouped across concurrent callers) before the caller is told it is durable.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CorruptEntryError, SpoolWriteError, isQueueId, newQueueId, type Envelope } from '../core/index.js';
+import { DirSyncer } from './dirsync.js';
+import { BodyDigest, decodeEntry, decodeHeader, encodeEntry, encodeHeader, type DecodedEntry, type EntryMeta } from './record.js';
+
+export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'] as const;
+export type QueueName = (typeof QUEUES)[number];
+
+/** An entry claimed by this process from incoming/ into active/. */
+export interface ClaimedEntry extends DecodedEntry {
+  id: string;
+  /** Path under active/. */
+  path: string;
+}
+
+/** One output of the worker: the (possibly transformed) message for a group of recipients. */
+export interface OutgoingDraft {
+  envelope: Envelope;
+  body: Buffer;
+  notes?: Record<string, unknown>;
+}
+
+export interface QueueEntryInfo {
+  /** File name in its queue: the queue id, or "<id>.<group>" in outgoing/deferred/hold. */
+  name: string;
+  id: string;
+  queue: QueueName;
+  size: number;
+  mtime: Date;
+  meta?: EntryMeta;
+  /** Why the header could not be read (corrupt/ entries, races). */
+  error?: string;
+}
+
+export class Spool {
+  readonly root: string;
+  private readonly syncers = new Map<QueueName, DirSyncer>();
+  private readonly tag: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    // tmp/ names carry the pid so the supervisor can clear a dead process's leftovers.
+    this.tag = String(process.pid);
+    for (const q of QUEUES) this.syncers.set(q, new DirSyncer(join(root, q)));
+  }
+
+  /** Open (and create when missing) the spool under `dataDir/spool`. */
+  static async open(dataDir: string): Promise<Spool> {
+    const root = join(dataDir, 'spool');
+    for (const q of QUEUES) await mkdir(join(root, q), { recursive: true, mode: 0o700 });
+    return new Spool(root);
+  }
+
+  dir(q: QueueName): string {
+    return join(this.root, q);
+  }
+
+  private syncDir(q: QueueName): Promise<void> {
+    return this.syncers.get(q)!.sync();
+  }
+
+  private tmpName(): string {
+    return join(this.dir('tmp'), `${this.tag}.${randomBytes(6).toString('hex')}`);
+  }
+
+  // ---- smtpd: accepting a message ------------------------------------------------------------
+
+  /**
+   * Start writing a new message. The body is streamed to tmp/ as it arrives; `commit` makes it
+   * durable in incoming/ and returns only then, `abort` throws it away.
+   */
+  async createIncoming(envelope: Envelope): Promise<IncomingWriter> {
+    const id = newQueueId();
+    const path = this.tmpName();
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'wx', 0o600);
+    } catch (err) {
+      throw new SpoolWriteError(err);
+    }
+    return new IncomingWriter(this, id, envelope, path, fh);
+  }
+
+  /** @internal used by IncomingWriter */
+  async publish(tmpPath: string, q: QueueName, name: string): Promise<void> {
+    await rename(tmpPath, join(this.dir(q), name));
+    await this.syncDir(q);
+  }
+
+  // ---- worker: claim, transform, hand to the relay -------------------------------------------
+
+  async list(q: QueueName): Promise<string[]> {
+    const names = await readdir(this.dir(q));
+    return names.filter((n) => !n.startsWith('.')).sort();
+  }
+
+  /**
+   * Claim one incoming entry by atomic rename into active/<id>.<pid>; null when another worker
+   * won the race. Unreadable entries go to corrupt/ and null is returned.
+   */
+  async claim(id: string): Promise<ClaimedEntry | null> {
+    const path = join(this.dir('active'), `${id}.${this.tag}`);
+    try {
+      await rename(join(this.dir('incoming'), id), path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      const decoded = decodeEntry(path, await readFile(path));
+      return { id, path, ...decoded };
+    } catch (err) {
+      if (err instanceof CorruptEntryError) {
+        await this.moveToCorrupt(path, id, err.message);
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Write every output of a claimed message to outgoing/ as "<id>.<n>" (deterministic, so a
+   * re-run after a crash replaces rather than duplicates), make them durable, and only then
+   * remove the claimed input.
+   */
+  async commitOutgoing(entry: ClaimedEntry, drafts: OutgoingDraft[]): Promise<string[]> {
+    const names: string[] = [];
+    const pending = drafts.map(async (d, n) => {
+      const name = `${entry.id}.${n}`;
+      names[n] = name;
+      const tmp = this.tmpName();
+      const meta: EntryMeta = { id: entry.id, envelope: d.envelope, group: n, notes: d.notes };
+      await writeDurably(tmp, encodeEntry(meta, d.body));
+      await rename(tmp, join(this.dir('outgoing'), name));
+    });
+    await Promise.all(pending);
+    await this.syncDir('outgoing');
+    await unlink(entry.path);
+    // Without this a crash could resurrect the input after the relay delivered its outputs.
+    await this.syncDir('active');
+    return names;
+  }
+
+  /** Put a claimed entry back into incoming/ (shutdown with work in hand). */
+  async release(entry: ClaimedEntry): Promise<void> {
+    await rename(entry.path, join(this.dir('incoming'), entry.id));
+    await this.syncDir('incoming');
+  }
+
+  /** Ids of messages currently claimed by some worker (the relay waits for those). */
+  async activeIds(): Promise<Set<string>> {
+    const names = await this.list('active');
+    return new Set(names.map((n) => n.slice(0, n.indexOf('.') < 0 ? n.length : n.indexOf('.'))));
+  }
+
+  // ---- relay -----------------------------------------------------------------------------------
+
+  async read(q: QueueName, name: string): Promise<DecodedEntry> {
+    const path = join(this.dir(q), name);
+    return decodeEntry(path, await readFile(path));
+  }
+
+  /** Delivered (or bounced): remove the entry for good. */
+  async remove(q: QueueName, name: string): Promise<void> {
+    await unlink(join(this.dir(q), name));
+    await this.syncDir(q);
+  }
+
+  async move(from: QueueName, to: QueueName, name: string): Promise<void> {
+    await rename(join(this.dir(from), name), join(this.dir(to), name));
+    await this.syncDir(to);
+    await this.syncDir(from);
+  }
+
+  /** Keep a damaged entry for the admin, with the reason beside it. Never deleted. */
+  async moveToCorrupt(path: string, name: string, reason: string): Promise<void> {
+    const dest = join(this.dir('corrupt'), name);
+    await rename(path, dest);
+    await writeFile(`${dest}.reason`, reason + '\n', { mode: 0o600 });
+    await this.syncDir('corrupt');
+  }
+
+  // ---- start-up and crash recovery -----------------------------------------------------------
+
+  /**
+   * Called by the supervisor before any role runs: clear tmp/, and put every active/ entry back
+   * into incoming/ (its worker is gone; its outputs, if any, are rewritten under the same names).
+   */
+  async recover(): Promise<{ reclaimed: number; tmpRemoved: number }> {
+    const tmp = await this.list('tmp');
+    for (const n of tmp) await rm(join(this.dir('tmp'), n), { force: true });
+    const reclaimed = await this.reclaim(() => true);
+    return { reclaimed, tmpRemoved: tmp.length };
+  }
+
+  /** Reclaim the active/ entries of a process that died (by pid), and its tmp/ leftovers. */
+  async reclaimFor(pid: number): Promise<number> {
+    const suffix = `.${pid}`;
+    for (const n of await this.list('tmp')) {
+      if (n.startsWith(`${pid}.`)) await rm(join(this.dir('tmp'), n), { force: true });
+    }
+    return this.reclaim((n) => n.endsWith(suffix));
+  }
+
+  private async reclaim(match: (name: string) => boolean): Promise<number> {
+    let count = 0;
+    for (const n of await this.list('active')) {
+      if (!match(n)) continue;
+      const id = n.split('.')[0]!;
+      if (!isQueueId(id)) continue;
+      await rename(join(this.dir('active'), n), join(this.dir('incoming'), id));
+      count++;
+    }
+    if (count) {
+      await this.syncDir('incoming');
+      await this.syncDir('active');
+    }
+    return count;
+  }
+
+  // ---- administration ---------------------------------------------------------------------------
+
+  /** Entries of the given queues with their envelope (header only; bodies are not read). */
+  async inspect(queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt']): Promise<QueueEntryInfo[]> {
+    const out: QueueEntryInfo[] = [];
+    for (const q of queues) {
+      for (const name of await this.list(q)) {
+        if (q === 'corrupt' && name.endsWith('.reason')) continue;
+        const path = join(this.dir(q), name);
+        const info: QueueEntryInfo = { name, id: name.split('.')[0]!, queue: q, size: 0, mtime: new Date(0) };
+        try {
+          const st = await stat(path);
+          info.size = st.size;
+          info.mtime = st.mtime;
+          info.meta = await readHeader(path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // moved on meanwhile
+          info.error = err instanceof Error ? err.message : String(err);
+          if (q === 'corrupt') {
+            info.error = (await readFile(`${path}.reason`, 'utf8').catch(() => info.error ?? '')).trim();
+          }
+        }
+        out.push(info);
+      }
+    }
+    return out;
+  }
+}
+
+async function readHeader(path: string): Promise<EntryMeta> {
+  const fh = await open(path, 'r');
+  try {
+    let size = 16 * 1024;
+    for (;;) {
+      const buf = Buffer.alloc(size);
+      const { bytesRead } = await fh.read(buf, 0, size, 0);
+      const h = decodeHeader(path, buf.subarray(0, bytesRead));
+      if (h) return h.meta;
+      if (bytesRead < size) throw new CorruptEntryError(path, 'truncated envelope record');
+      size *= 4;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeDurably(path: string, parts: Buffer[]): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writev(parts);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A message being received. smtpd writes DATA chunks as they arrive so a 50 MB message never sits
+ * in memory; nothing is visible to workers until commit() has fsynced file and directory.
+ */
+export class IncomingWriter {
+  private readonly digest = new BodyDigest();
+  private chain: Promise<unknown>;
+  private failed: unknown = null;
+  private done = false;
+
+  constructor(
+    private readonly spool: Spool,
+    readonly id: string,
+    private readonly envelope: Envelope,
+    private readonly path: string,
+    private readonly fh: FileHandle,
+  ) {
+    this.chain = Promise.resolve();
+    this.enqueue(encodeHeader({ id, envelope }));
+  }
+
+  get bytes(): number {
+    return this.digest.length;
+  }
+
+  private enqueue(buf: Buffer): void {
+    this.chain = this.chain.then(async () => {
+      if (this.failed) return;
+      try {
+        await this.fh.write(buf);
+      } catch (err) {
+        this.failed = err;
+      }
+    });
+  }
+
+  /** Append message bytes (already un-dot-stuffed). */
+  write(chunk: Buffer): void {
+    if (this.done) throw new Error('write after commit/abort');
+    this.digest.update(chunk);
+    this.enqueue(chunk);
+  }
+
+  /** Wait until the queued writes are on the file (for back-pressure on slow disks). */
+  drain(): Promise<unknown> {
+    return this.chain;
+  }
+
+  /** Durable in incoming/ when this resolves; throws SpoolWriteError otherwise (tmp file removed). */
+  async commit(): Promise<string> {
+    this.done = true;
+    this.enqueue(this.digest.trailer());
+    await this.chain;
+    try {
+      if (this.failed) throw this.failed;
+      await this.fh.datasync();
+      await this.fh.close();
+      await this.spool.publish(this.path, 'incoming', this.id);
+      return this.id;
+    } catch (err) {
+      await this.fh.close().catch(() => undefined);
+      await rm(this.path, { force: true });
+      throw new SpoolWriteError(err);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.chain;
+    await this.fh.close().catch(() => undefined);
+    await rm(this.path, { force: true });
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The supervisor of `postern start`: runs each role (smtpd, workers, relay) as its own OS process,
+ * like Postfix's master, so the internet-facing smtpd never holds keys and a crash stays contained.
+ * It recovers the spool before any role starts, restarts a crashed role with back-off (reclaiming
+ * the dead worker's claimed messages), reloads on SIGHUP only a config that validates, and on
+ * SIGTERM/SIGINT stops the roles in mail-flow order so in-flight work finishes or is released.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log/index.js';
+import type { Spool } from '../spool/index.js';
+
+export type RoleName = 'smtpd' | 'worker' | 'relay';
+
+/** Exit code of a role that must not be restarted (bad config, port in use): EX_CONFIG. */
+export const EXIT_FATAL = 78;
+
+/** Messages a role sends its supervisor over the IPC channel. */
+export type RoleMessage =
+  | { type: 'ready'; role: RoleName; addresses?: { host: string; port: number }[] }
+  | { type: 'fatal'; role: RoleName; message: string };
+
+/** Messages the supervisor sends a role. */
+export type SupervisorMessage = { type: 'reload' } | { type: 'shutdown' };
+
+interface Slot {
+  role: RoleName;
+  index: number;
+  child: ChildProcess | null;
+  restarts: number;
+  startedAt: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface SupervisorOptions {
+  config: Config;
+  /** Validates and loads the config file again (SIGHUP). Throws ConfigError when invalid. */
+  reloadConfig: () => Promise<Config>;
+  spool: Spool;
+  log: Logger;
+  /** Script and leading args that start a role: `node <script> role <name> -c <file>`. */
+  roleCommand: { script: string; args: (role: RoleName) => string[] };
+  /** Called when smtpd reports its bound addresses. */
+  onReady?: (addresses: { host: string; port: number }[]) => void;
+}
+
+const BACKOFF_MS = [250, 1000, 5000, 15_000, 60_000];
+
+export class Supervisor {
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+  private config: Config;
+  private fatal: string | null = null;
+  private exitResolve!: (code: number) => void;
+  readonly exited: Promise<number>;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.config = opts.config;
+    this.exited = new Promise((r) => (this.exitResolve = r));
+  }
+
+  async start(): Promise<void> {
+    const { reclaimed, tmpRemoved } = await this.opts.spool.recover();
+    this.opts.log.info({ event: 'supervisor.recovered', reclaimed, tmpRemoved }, 'spool recovered');
+    // Downstream first, so mail accepted by smtpd always has somewhere to go.
+    this.slots.push(this.slot('relay', 0));
+    for (let i = 0; i < this.config.workers; i++) this.slots.push(this.slot('worker', i));
+    this.slots.push(this.slot('smtpd', 0));
+    for (const s of this.slots) this.spawn(s);
+  }
+
+  private slot(role: RoleName, index: number): Slot {
+    return { role, index, child: null, restarts: 0, startedAt: 0, timer: null };
+  }
+
+  private spawn(s: Slot): void {
+    const { log } = this.opts;
+    const child = fork(this.opts.roleCommand.script, this.opts.roleCommand.args(s.role), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, POSTERN_ROLE_INDEX: String(s.index) },
+    });
+    s.child = child;
+    s.startedAt = Date.now();
+    child.on('message', (m: RoleMessage) => {
+      if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
+      if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
+    });
+    child.on('exit', (code, signal) => void this.onExit(s, child, code, signal));
+    log.info({ event: 'supervisor.spawn', role: s.role, index: s.index, child: child.pid }, `started ${s.role}`);
+  }
+
+  private async onExit(s: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const { log, spool } = this.opts;
+    if (s.child !== child) return;
+    s.child = null;
+    // Whatever the dead process had claimed goes back to incoming/: nothing is lost.
+    if (child.pid) {
+      const n = await spool.reclaimFor(child.pid).catch((err) => {
+        log.error({ event: 'supervisor.reclaim_error', err }, 'reclaim failed; entries stay in active/ until restart');
+        return 0;
+      });
+      if (n) log.warn({ event: 'supervisor.reclaimed', role: s.role, child: child.pid, entries: n }, 'reclaimed claimed messages');
+    }
+    if (this.stopping) return this.maybeFinished();
+    if (code === EXIT_FATAL) {
+      log.fatal({ event: 'supervisor.fatal', role: s.role, reason: this.fatal }, `${s.role} cannot run: ${this.fatal ?? 'fatal error'}`);
+      await this.stop(1);
+      return;
+    }
+    // A role that ran for a while before dying starts the back-off again from the bottom.
+    if (Date.now() - s.startedAt > 60_000) s.restarts = 0;
+    const delay = BACKOFF_MS[Math.min(s.restarts, BACKOFF_MS.length - 1)]!;
+    s.restarts++;
+    log.error(
+      { event: 'supervisor.role_died', role: s.role, index: s.index, code, signal, restartInMs: delay },
+      `${s.role} exited unexpectedly; restarting`,
+    );
+    s.timer = setTimeout(() => {
+      s.timer = null;
+      if (!this.stopping) this.spawn(s);
+    }, delay);
+  }
+
+  /** SIGHUP: roles reload only if the new config validates; otherwise the old one stays. */
+  async reload(): Promise<boolean> {
+    const { log } = this.opts;
+    try {
+      this.config = await this.opts.reloadConfig();
+    } catch (err) {
+      log.error({ event: 'supervisor.reload_rejected', reason: (err as Error).message }, 'config invalid; keeping the running config');
+      return false;
+    }
+    for (const s of this.slots) s.child?.send({ type: 'reload' } satisfies SupervisorMessage);
+    log.info({ event: 'supervisor.reloaded' }, 'config reloaded');
+    return true;
+  }
+
+  private exitCode = 0;
+
+  /** Stop in mail-flow order: smtpd stops accepting, workers finish, the relay finishes last. */
+  async stop(code = 0): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.exitCode = code;
+    const { log } = this.opts;
+    log.info({ event: 'supervisor.stopping' }, 'stopping');
+    for (const s of this.slots) if (s.timer) clearTimeout(s.timer);
+    for (const role of ['smtpd', 'worker', 'relay'] as RoleName[]) {
+      const children = this.slots.filter((s) => s.role === role && s.child).map((s) => s.child!);
+      await Promise.all(children.map((c) => terminate(c, 40_000)));
+    }
+    this.maybeFinished();
+  }
+
+  private maybeFinished(): void {
+    if (this.slots.every((s) => !s.child)) {
+      this.opts.log.info({ event: 'supervisor.stopped' }, 'stopped');
+      this.exitResolve(this.exitCode);
+    }
+  }
+}
+
+function terminate(child: ChildProcess, killAfterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../../src/config/types.js';
+
+/** A temporary data dir, removed by the returned cleanup. */
+export async function tempDir(prefix = 'postern-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/**
+ * A valid Config for tests that do not go through the YAML loader: listens on 127.0.0.1 with an
+ * ephemeral port, spool in `dataDir`, mail to anything delivered to a maildir inside it.
+ */
+export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Config {
+  const base: Config = {
+    file: join(dataDir, 'postern.yaml'),
+    hostname: 'gw.test.example',
+    data_dir: dataDir,
+    internal_domains: ['example.com'],
+    trusted_networks: ['127.0.0.0/8', '::1/128'],
+    smtp: {
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      max_message_size: 10 * 1024 * 1024,
+      max_recipients: 100,
+      idle_timeout: 60_000,
+      max_connections: 100,
+      bare_newline: 'reject',
+      reverse_dns: false,
+    },
+    relay: {
+      routes: [{ pattern: '*', target: { kind: 'maildir', path: join(dataDir, 'maildir') } }],
+      retry: [60_000, 300_000],
+      max_queue_lifetime: 5 * 86_400_000,
+      concurrency: 20,
+    },
+    keystore: { sqlite: join(dataDir, 'postern.db') },
+    kek: { file: join(dataDir, 'kek.key') },
+    policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
+    workers: 1,
+    log: { level: 'warn' },
+  };
+  return {
+    ...base,
+    ...over,
+    smtp: { ...base.smtp, ...(over.smtp ?? {}) } as Config['smtp'],
+    relay: { ...base.relay, ...(over.relay ?? {}) } as Config['relay'],
+    log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
+  } as Config;
+}
