@@ -1,0 +1,23 @@
+# Postern gateway image. Build: docker build -t postern . ; run: docker run -p 25:2525 -v postern-var:/app/var postern
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY docker/postern.yaml ./config/postern.yaml
+COPY config/policy.yaml ./config/policy.yaml
+RUN mkdir -p /app/var && chown -R node:node /app/var
+USER node
+VOLUME ["/app/var"]
+EXPOSE 2525
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/main.js", "start", "-c", "config/postern.yaml"]

@@ -1,0 +1,125 @@
+/**
+ * Runs the real gateway (`node dist/main.js start`) as the admin would, in its own process group,
+ * with a YAML config written to a temp dir. Tests talk to it over SMTP and watch its JSON logs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface LogLine {
+  event?: string;
+  role?: string;
+  level?: string;
+  [k: string]: unknown;
+}
+
+export class Gateway {
+  readonly logs: LogLine[] = [];
+  private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly proc: ChildProcess) {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (line) => {
+      let l: LogLine;
+      try {
+        l = JSON.parse(line) as LogLine;
+      } catch {
+        l = { raw: line };
+      }
+      this.logs.push(l);
+      this.waiters = this.waiters.filter((w) => (w.pred(l) ? (w.resolve(l), false) : true));
+    });
+    proc.stderr!.on('data', (d: Buffer) => this.logs.push({ stderr: d.toString() }));
+    this.exited = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const seen = this.logs.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`timed out waiting for log line; last lines:\n${this.tail()}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(t);
+          res(l);
+        },
+      });
+    });
+  }
+
+  tail(n = 15): string {
+    return this.logs
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
+  }
+
+  /** Pids of live role processes, from the supervisor's spawn log lines. */
+  rolePids(role: string): number[] {
+    return this.logs.filter((l) => l.event === 'supervisor.spawn' && l.role === role).map((l) => l.child as number);
+  }
+
+  /** SIGKILL the supervisor and every role at once (the process group): a crash of the whole host process tree. */
+  killAll(): void {
+    try {
+      process.kill(-this.proc.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+export async function startGateway(configFile: string, opts: { waitReady?: boolean } = {}): Promise<Gateway> {
+  const proc = spawn(process.execPath, [MAIN, 'start', '-c', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group, so killAll() takes the roles too
+  });
+  const gw = new Gateway(proc);
+  if (opts.waitReady !== false) await gw.waitFor((l) => l.event === 'supervisor.ready');
+  return gw;
+}
+
+/** Write a postern.yaml for a gateway whose data dir and maildir live in `dir`. */
+export async function writeGatewayConfig(dir: string, port: number, extra = ''): Promise<string> {
+  const file = join(dir, 'postern.yaml');
+  await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+  await writeFile(
+    file,
+    `hostname: gw.test.example
+data_dir: .
+internal_domains: [example.com]
+trusted_networks: [127.0.0.0/8]
+workers: 2
+log: { level: info }
+smtp:
+  listen: ["127.0.0.1:${port}"]
+relay:
+  routes:
+    "*": maildir:./maildir
+policy: policy.yaml
+${extra}`,
+  );
+  return file;
+}
