@@ -28,7 +28,10 @@ describe('postern start (end to end)', () => {
     sinkPort = await freePort();
     // Postfix's smtp-sink as the next hop: -d dumps each message (envelope + data) to a file.
     // smtp-sink drops privileges to -u nobody when run as root; nobody must be able to write the dumps.
-    await import('node:fs/promises').then((fs) => fs.chmod(sinkDir(), 0o777));
+    await import('node:fs/promises').then(async (fs) => {
+      await fs.chmod(dir, 0o711);
+      await fs.chmod(sinkDir(), 0o777);
+    });
     sink = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', '-d', `${sinkDir()}/%M.`, `127.0.0.1:${sinkPort}`, '50'], { stdio: 'ignore' });
     port = await freePort();
     const config = await writeGatewayConfig(dir, port);

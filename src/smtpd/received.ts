@@ -1,0 +1,63 @@
+/**
+ * The Received: trace header smtpd prepends (RFC 5321 4.4), in the layout Postfix admins read
+ * every day, and the small encoders it needs. Everything the client chose (HELO name, recipient)
+ * is reduced to printable ASCII before it goes into the header, so a hostile HELO cannot fold
+ * in extra header lines.
+ */
+
+export interface ReceivedInfo {
+  /** HELO/EHLO argument. */
+  helo: string;
+  /** Verified reverse-DNS name, or null ("unknown", as Postfix writes it). */
+  clientName: string | null;
+  clientIp: string;
+  /** Our hostname. */
+  hostname: string;
+  /** ESMTP, ESMTPS, UTF8SMTPS, ... (RFC 3848, RFC 6531). */
+  protocol: string;
+  queueId: string;
+  tls?: { protocol: string; cipher: string };
+  /** The recipient, only when the message has exactly one (more would leak the Bcc list). */
+  recipient?: string;
+  /** The message is SMTPUTF8, so UTF-8 may appear in the header. */
+  utf8: boolean;
+  date: Date;
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 5322 date-time in UTC: "Tue, 12 Mar 2024 10:00:00 +0000". */
+export function rfc5322Date(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
+    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
+  );
+}
+
+/** Like Postfix's printable(): anything outside visible ASCII becomes "?". */
+function printable(s: string): string {
+  return s.replace(/[^\x21-\x7e]/g, '?');
+}
+
+/** "[192.0.2.1]" or "[IPv6:2001:db8::1]", the address-literal forms of RFC 5321 4.1.3. */
+export function addressLiteral(ip: string): string {
+  return ip.includes(':') ? `[IPv6:${ip}]` : `[${ip}]`;
+}
+
+export function receivedHeader(r: ReceivedInfo): Buffer {
+  const lines: string[] = [];
+  lines.push(`Received: from ${printable(r.helo) || 'unknown'} (${r.clientName ? printable(r.clientName) : 'unknown'} ${addressLiteral(r.clientIp)})`);
+  if (r.tls) lines.push(`\t(using ${printable(r.tls.protocol)} with cipher ${printable(r.tls.cipher)})`);
+  let rcpt = r.recipient;
+  // Outside SMTPUTF8 the header must stay ASCII; a recipient that is not is simply left out.
+  if (rcpt !== undefined && !(r.utf8 ? !/[\x00-\x20\x7f]/.test(rcpt) : /^[\x21-\x7e]+$/.test(rcpt))) rcpt = undefined;
+  const by = `\tby ${r.hostname} (Postern) with ${r.protocol} id ${r.queueId}`;
+  if (rcpt !== undefined) {
+    lines.push(by, `\tfor <${rcpt}>; ${rfc5322Date(r.date)}`);
+  } else {
+    lines.push(`${by};`, `\t${rfc5322Date(r.date)}`);
+  }
+  return Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');
+}

@@ -1,0 +1,111 @@
+/**
+ * Relay control: who may send where. A client inside trusted_networks may relay to any domain;
+ * everybody else only to the internal domains (Postfix: permit_mynetworks,
+ * reject_unauth_destination, allow_untrusted_routing = no).
+ *
+ * Domain matching is exact and case-insensitive, on the ASCII (A-label) form: a subdomain of an
+ * internal domain is NOT internal unless it is listed itself. This is Postfix's relay_domains
+ * behaviour with parent_domain_matches_subdomains unset; matching subdomains implicitly would
+ * turn every forgotten DNS name below an internal domain into an open relay path.
+ */
+import { domainToASCII } from 'node:url';
+import ipaddr from 'ipaddr.js';
+
+type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** A list of CIDR networks (trusted_networks), matched against client IPs. */
+export class NetworkList {
+  private readonly networks: Network[];
+
+  /** Throws on a string that is not an IP address or CIDR network. */
+  constructor(cidrs: readonly string[]) {
+    this.networks = cidrs.map(parseNetwork);
+  }
+
+  /** True when `ip` lies in one of the networks. IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as IPv4. */
+  contains(ip: string): boolean {
+    if (!ipaddr.isValid(ip)) return false;
+    // process() turns ::ffff:10.1.2.3 into 10.1.2.3, as a dual-stack listener reports IPv4 peers.
+    const addr = ipaddr.process(ip);
+    return this.networks.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
+  }
+}
+
+function parseNetwork(spec: string): Network {
+  const s = spec.trim();
+  let net: Network;
+  try {
+    if (s.includes('/')) net = ipaddr.parseCIDR(s);
+    else {
+      const a = ipaddr.parse(s);
+      net = [a, a.kind() === 'ipv4' ? 32 : 128];
+    }
+  } catch {
+    throw new Error(`trusted_networks: ${JSON.stringify(spec)} is not an IP address or CIDR network`);
+  }
+  const [addr, bits] = net;
+  // "::ffff:10.0.0.0/104" means 10.0.0.0/8; clients are matched in their IPv4 form.
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+    return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
+  }
+  return net;
+}
+
+/** Lower-case A-label form of a domain, or null when it is not a valid domain name. */
+export function asciiDomain(domain: string): string | null {
+  const a = domainToASCII(domain.trim());
+  return a ? a.toLowerCase() : null;
+}
+
+export interface RecipientPolicy {
+  /** The client is in trusted_networks. */
+  trusted: boolean;
+  /** Internal domains, in asciiDomain() form. */
+  internalDomains: ReadonlySet<string>;
+  /** Where the domain-less "postmaster" recipient goes (RFC 5321 4.5.1). */
+  postmasterDomain: string;
+}
+
+export type RecipientVerdict =
+  | { ok: true; address: string }
+  | {
+      ok: false;
+      /** relay: external domain; routing: %, ! or @ in the local part; literal: [ip] domain; syntax: unusable domain. */
+      reason: 'relay' | 'routing' | 'literal' | 'syntax';
+    };
+
+/**
+ * Decide on one RCPT TO address as smtp-server parsed it: exactly one "@" (it rejects more with
+ * 501), a source route ("@a,@b:") already stripped (RFC 5321 says to ignore it; what remains is
+ * what we judge), punycode domains decoded to Unicode.
+ *
+ * Untrusted clients must not name routes the gateway would follow on their behalf: the old
+ * percent hack (user%remote@ours), UUCP bang paths (remote!user@ours) and quoted local parts
+ * that hide an "@" ("user@remote"@ours) are refused even when the final domain is internal,
+ * and so are address literals (user@[192.0.2.1]), which name a host, not one of our domains.
+ *
+ * The stored address keeps the client's local part; the domain is lower-cased ASCII unless the
+ * transaction is SMTPUTF8 (then as the client wrote it, in Unicode).
+ */
+export function checkRecipient(address: string, policy: RecipientPolicy, smtputf8: boolean): RecipientVerdict {
+  if (address.toLowerCase() === 'postmaster') {
+    // The one address that must be accepted without a domain; it means our postmaster.
+    return { ok: true, address: `postmaster@${policy.postmasterDomain}` };
+  }
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || at === address.length - 1) return { ok: false, reason: 'syntax' };
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+
+  if (domain.startsWith('[')) {
+    if (!policy.trusted) return { ok: false, reason: 'literal' };
+    return { ok: true, address };
+  }
+  const ascii = asciiDomain(domain);
+  if (!ascii) return { ok: false, reason: 'syntax' };
+  if (!policy.trusted) {
+    if (/[%!@]/.test(local)) return { ok: false, reason: 'routing' };
+    if (!policy.internalDomains.has(ascii)) return { ok: false, reason: 'relay' };
+  }
+  return { ok: true, address: `${local}@${smtputf8 ? domain : ascii}` };
+}

@@ -1,0 +1,39 @@
+/**
+ * What smtpd takes from the Config, checked and pre-computed once per (re)load. A session keeps
+ * the settings it started with, so a reload never changes the rules halfway through a transaction.
+ */
+import type { Config } from '../config/types.js';
+import { NetworkList, asciiDomain } from './relay-control.js';
+
+export interface SmtpdSettings {
+  hostname: string;
+  internalDomains: ReadonlySet<string>;
+  postmasterDomain: string;
+  trusted: NetworkList;
+  bareNewline: Config['smtp']['bare_newline'];
+  maxConnections: number;
+  maxMessageSize: number;
+  maxRecipients: number;
+}
+
+/** Throws (with the offending value named) when the config cannot be used. */
+export function deriveSettings(config: Config): SmtpdSettings {
+  const internal = new Set<string>();
+  for (const d of config.internal_domains) {
+    const a = asciiDomain(d);
+    if (!a) throw new Error(`internal_domains: ${JSON.stringify(d)} is not a domain name`);
+    internal.add(a);
+  }
+  return {
+    hostname: config.hostname,
+    internalDomains: internal,
+    // RFC 5321 4.5.1: "RCPT TO:<postmaster>" must work; the first internal domain is where the
+    // admin reads mail (our own hostname would route back to us).
+    postmasterDomain: [...internal][0] ?? config.hostname.toLowerCase(),
+    trusted: new NetworkList(config.trusted_networks),
+    bareNewline: config.smtp.bare_newline,
+    maxConnections: config.smtp.max_connections,
+    maxMessageSize: config.smtp.max_message_size,
+    maxRecipients: config.smtp.max_recipients,
+  };
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { xtextEncode, wireAddress } from '../../../src/smtpd/envelope.js';
+import { receivedHeader, rfc5322Date } from '../../../src/smtpd/received.js';
+
+const base = {
+  helo: 'client.example.org',
+  clientName: null,
+  clientIp: '192.0.2.1',
+  hostname: 'gw.test.example',
+  protocol: 'ESMTP',
+  queueId: '0000000000BCDFGHJKLMN',
+  utf8: false,
+  date: new Date(Date.UTC(2024, 2, 12, 9, 5, 7)),
+};
+
+describe('Received header', () => {
+  it('is Postfix-shaped with one recipient', () => {
+    expect(receivedHeader({ ...base, recipient: 'bob@example.com' }).toString()).toBe(
+      'Received: from client.example.org (unknown [192.0.2.1])\r\n' +
+        '\tby gw.test.example (Postern) with ESMTP id 0000000000BCDFGHJKLMN\r\n' +
+        '\tfor <bob@example.com>; Tue, 12 Mar 2024 09:05:07 +0000\r\n',
+    );
+  });
+
+  it('leaves out "for" without exactly one recipient, and shows TLS and IPv6', () => {
+    const h = receivedHeader({ ...base, clientIp: '2001:db8::1', clientName: 'mx.example.org', protocol: 'ESMTPS', tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' } }).toString();
+    expect(h).toBe(
+      'Received: from client.example.org (mx.example.org [IPv6:2001:db8::1])\r\n' +
+        '\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r\n' +
+        '\tby gw.test.example (Postern) with ESMTPS id 0000000000BCDFGHJKLMN;\r\n' +
+        '\tTue, 12 Mar 2024 09:05:07 +0000\r\n',
+    );
+  });
+
+  it('cannot be folded open by a hostile HELO or recipient', () => {
+    const h = receivedHeader({ ...base, helo: 'x\r\nBcc: y', recipient: 'ä@example.com' }).toString();
+    expect(h.split('\r\n').filter(Boolean).every((l, i) => i === 0 || l.startsWith('\t'))).toBe(true);
+    expect(h).toContain('from x??Bcc:?y ');
+    expect(h).not.toContain('for <');
+  });
+
+  it('formats RFC 5322 dates', () => {
+    expect(rfc5322Date(new Date(Date.UTC(2025, 0, 1, 0, 0, 0)))).toBe('Wed, 1 Jan 2025 00:00:00 +0000');
+  });
+});
+
+describe('envelope encoders', () => {
+  it('xtext-encodes ENVID/ORCPT values as RFC 3461 wants', () => {
+    expect(xtextEncode('QQ314159')).toBe('QQ314159');
+    expect(xtextEncode('a+b=c d')).toBe('a+2Bb+3Dc+20d');
+    expect(xtextEncode('\u00e9')).toBe('+E9'); // smtp-server decoded "+E9" to U+00E9
+  });
+
+  it('gives addresses their wire (A-label) domain outside SMTPUTF8', () => {
+    expect(wireAddress('a@bücher.example', false)).toBe('a@xn--bcher-kva.example');
+    expect(wireAddress('a@bücher.example', true)).toBe('a@bücher.example');
+    expect(wireAddress('a@[127.0.0.1]', false)).toBe('a@[127.0.0.1]');
+    expect(wireAddress('', false)).toBe('');
+  });
+});
