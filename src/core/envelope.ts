@@ -11,7 +11,7 @@ export interface Recipient {
   address: string;
   /** NOTIFY= values; undefined when the client gave none (the default is FAILURE). */
   notify?: NotifyValue[];
-  /** ORCPT= as received (addr-type;xtext-address). */
+  /** ORCPT= in canonical xtext form (addr-type;xtext-address), to be echoed in DSNs. */
   orcpt?: string;
 }
 
@@ -37,7 +37,7 @@ export interface Envelope {
   recipients: Recipient[];
   /** RET= (RFC 3461). */
   ret?: 'FULL' | 'HDRS';
-  /** ENVID= as received (xtext). */
+  /** ENVID= in canonical xtext form, to be echoed in DSNs. */
   envid?: string;
   /** BODY= value. */
   body?: '7BIT' | '8BITMIME';

@@ -61,6 +61,52 @@ export class SpoolWriteError extends PosternError {
   }
 }
 
+/** NUL in DATA: refused in every mode (see smtpd/bare-newline.ts). */
+export class NulByteError extends PosternError {
+  constructor(text = 'NUL character in message data') {
+    super({ code: 550, status: '5.6.0', text });
+  }
+}
+
+/** A MAIL/RCPT parameter we do not implement (RFC 5321 4.1.1.11: 555). */
+export class UnsupportedParameterError extends PosternError {
+  constructor(text = 'unsupported MAIL FROM/RCPT TO parameter') {
+    super({ code: 555, status: '5.5.4', text });
+  }
+}
+
+export class ParameterSyntaxError extends PosternError {
+  constructor(text: string) {
+    super({ code: 501, status: '5.5.4', text });
+  }
+}
+
+export class RecipientSyntaxError extends PosternError {
+  constructor(text = 'bad recipient address syntax') {
+    super({ code: 501, status: '5.1.3', text });
+  }
+}
+
+/** Over max_connections: Postfix anvil's reply. */
+export class TooManyConnectionsError extends PosternError {
+  constructor(hostname: string) {
+    super({ code: 421, status: '4.7.0', text: `${hostname} Error: too many connections` });
+  }
+}
+
+/** A bug or an unexpected failure in our handlers: the client should try again later. */
+export class LocalError extends PosternError {
+  constructor(cause: unknown) {
+    super({ code: 451, status: '4.3.0', text: 'local error in processing; try again later' }, { cause });
+  }
+}
+
+export class ShuttingDownError extends PosternError {
+  constructor(hostname: string) {
+    super({ code: 421, status: '4.3.2', text: `${hostname} service shutting down` });
+  }
+}
+
 /** A spool entry on disk is damaged or of an unknown format. Never deleted; moved to corrupt/. */
 export class CorruptEntryError extends Error {
   constructor(

@@ -5,12 +5,11 @@
  * nothing of a refused or interrupted message is left in incoming/ or tmp/.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { BareNewlineError, MessageTooBigError, PosternError, SpoolWriteError } from '../core/index.js';
+import { BareNewlineError, LocalError, MessageTooBigError, NulByteError, PosternError, SpoolWriteError } from '../core/index.js';
 import type { IncomingWriter, Spool } from '../spool/index.js';
 import { LineEndingScanner } from './bare-newline.js';
 import { buildEnvelope } from './envelope.js';
 import { receivedHeader } from './received.js';
-import { LocalError, NulByteError } from './replies.js';
 import type { SessionState } from './session.js';
 
 export type DataOutcome =

@@ -7,7 +7,7 @@
  * to a reply that already has one. The library's own replies keep its codes.
  */
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { PosternError } from '../core/index.js';
+import type { PosternError } from '../core/index.js';
 
 /** An Error as smtp-server's callbacks want it: responseCode plus text (ours starts with X.Y.Z). */
 export interface SmtpServerError extends Error {
@@ -44,52 +44,4 @@ export function hookReplies(conn: SMTPConnection, onError: (code: number, line: 
     }
     return send.call(this, code, data, context);
   };
-}
-
-// Replies Postern needs that have no class in core/ yet (see the note in index.ts).
-
-/** NUL in DATA: refused in every mode (see bare-newline.ts). */
-export class NulByteError extends PosternError {
-  constructor(text = 'NUL character in message data') {
-    super({ code: 550, status: '5.6.0', text });
-  }
-}
-
-/** A MAIL/RCPT parameter we do not implement (RFC 5321 4.1.1.11: 555). */
-export class UnsupportedParameterError extends PosternError {
-  constructor(text = 'unsupported MAIL FROM/RCPT TO parameter') {
-    super({ code: 555, status: '5.5.4', text });
-  }
-}
-
-export class ParameterSyntaxError extends PosternError {
-  constructor(text: string) {
-    super({ code: 501, status: '5.5.4', text });
-  }
-}
-
-export class RecipientSyntaxError extends PosternError {
-  constructor(text = 'bad recipient address syntax') {
-    super({ code: 501, status: '5.1.3', text });
-  }
-}
-
-/** Over max_connections: Postfix anvil's reply. */
-export class TooManyConnectionsError extends PosternError {
-  constructor(hostname: string) {
-    super({ code: 421, status: '4.7.0', text: `${hostname} Error: too many connections` });
-  }
-}
-
-/** A bug or an unexpected failure in our handlers: the client should try again later. */
-export class LocalError extends PosternError {
-  constructor(cause: unknown) {
-    super({ code: 451, status: '4.3.0', text: 'local error in processing; try again later' }, { cause });
-  }
-}
-
-export class ShuttingDownError extends PosternError {
-  constructor(hostname: string) {
-    super({ code: 421, status: '4.3.2', text: `${hostname} service shutting down` });
-  }
 }

@@ -7,12 +7,12 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.js';
-import type { PosternError } from '../core/index.js';
+import { LocalError, ShuttingDownError, TooManyConnectionsError, type PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import { receiveMessage } from './data.js';
 import { fcrdnsResolver } from './fcrdns.js';
-import { LocalError, ShuttingDownError, TooManyConnectionsError, hookReplies, okText, toSmtpServerError } from './replies.js';
+import { hookReplies, okText, toSmtpServerError } from './replies.js';
 import { checkMailFrom, checkRcptTo, type SessionState } from './session.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
 

@@ -6,10 +6,17 @@
  */
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { RelayDeniedError, type NotifyValue, type PosternError, type Recipient } from '../core/index.js';
+import {
+  ParameterSyntaxError,
+  RecipientSyntaxError,
+  RelayDeniedError,
+  UnsupportedParameterError,
+  type NotifyValue,
+  type PosternError,
+  type Recipient,
+} from '../core/index.js';
 import { xtextEncode } from './envelope.js';
 import { checkRecipient } from './relay-control.js';
-import { ParameterSyntaxError, RecipientSyntaxError, UnsupportedParameterError } from './replies.js';
 import type { SmtpdSettings } from './settings.js';
 
 export interface SessionState {

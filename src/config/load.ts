@@ -1,0 +1,301 @@
+/**
+ * postern.yaml and the policy file it names → a frozen Config. Every problem is collected (not just
+ * the first) with the file, line and column of the offending key or value, so `postern check`
+ * shows the admin everything to fix in one go.
+ */
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../core/errors.js';
+import { asciiDomain, rawConfigSchema, type RawConfig, type RawRouteTarget } from './schema.js';
+import type { Config, Route, RouteTarget } from './types.js';
+
+export type CheckResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+/** Load and validate; throws ConfigError with every problem. */
+export async function loadConfig(file: string): Promise<Config> {
+  const result = await checkConfig(file);
+  if (!result.ok) throw new ConfigError(result.problems);
+  return result.config;
+}
+
+export async function checkConfig(file: string): Promise<CheckResult> {
+  const path = resolve(file);
+  const source = await readSource(path);
+  if (typeof source !== 'string') return { ok: false, problems: [source] };
+  return checkConfigText(source, path);
+}
+
+/** Validate `text` as if it were the content of `file` (which names the policy file and anchors relative paths). */
+export async function checkConfigText(text: string, file: string): Promise<CheckResult> {
+  const yaml = parseYaml(text, file);
+  if (!yaml.ok) return yaml;
+  const parsed = rawConfigSchema.safeParse(yaml.doc.toJS() ?? {}, { error: adminMessage });
+  if (!parsed.success) return { ok: false, problems: parsed.error.issues.map((i) => issueProblem(i, yaml, file)) };
+
+  const raw = parsed.data;
+  const problems: ConfigProblem[] = [];
+  const at = (key: (string | number)[], message: string) => problems.push(problemAt(yaml, file, key, message));
+  const base = dirname(file);
+  const dataDir = resolve(base, raw.data_dir);
+  const inData = (p: string) => resolve(dataDir, p);
+
+  const routes: Route[] = [];
+  for (const [pattern, target] of Object.entries(raw.relay.routes)) {
+    const t = routeTarget(target, base);
+    if (typeof t === 'string') at(['relay', 'routes', pattern], t);
+    else routes.push({ pattern: pattern.toLowerCase() === '*' ? '*' : pattern.toLowerCase(), target: t });
+  }
+
+  let tls: Config['smtp']['tls'];
+  if (raw.smtp.tls) {
+    tls = { cert: resolve(base, raw.smtp.tls.cert), key: resolve(base, raw.smtp.tls.key) };
+    for (const k of ['cert', 'key'] as const) {
+      const err = await readable(tls[k]);
+      if (err) at(['smtp', 'tls', k], `${tls[k]}: ${err}`);
+    }
+  }
+
+  const policyFile = resolve(base, raw.policy);
+  const policy = await loadPolicyDocument(policyFile);
+  if (!policy.ok) {
+    problems.push(...policy.problems);
+    if (policy.problems.some((p) => p.line === 0)) at(['policy'], `cannot use ${policyFile}`);
+  }
+
+  if (problems.length > 0) return { ok: false, problems };
+  const config: Config = {
+    file,
+    hostname: raw.hostname,
+    data_dir: dataDir,
+    internal_domains: [...new Set(raw.internal_domains)],
+    trusted_networks: raw.trusted_networks.map((n) => n.trim()),
+    smtp: { ...raw.smtp, tls },
+    relay: { ...raw.relay, routes },
+    keystore: { sqlite: inData(raw.keystore.sqlite) },
+    kek: kekConfig(raw, inData),
+    policy: { file: policyFile, document: policy.ok ? policy.document : null },
+    workers: raw.workers,
+    log: raw.log,
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+/**
+ * The policy file is YAML whose rules the policy module validates (issue 5); here it must at least
+ * parse, be a mapping, and have `rules` as a list, so a broken file is caught before a reload.
+ */
+export async function loadPolicyDocument(file: string): Promise<{ ok: true; document: unknown } | { ok: false; problems: ConfigProblem[] }> {
+  const source = await readSource(file);
+  if (typeof source !== 'string') return { ok: false, problems: [source] };
+  const yaml = parseYaml(source, file);
+  if (!yaml.ok) return yaml;
+  const doc = yaml.doc.toJS() ?? {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    return { ok: false, problems: [problemAt(yaml, file, [], 'expected a mapping with a "rules:" list')] };
+  }
+  const rules = (doc as Record<string, unknown>).rules;
+  if (rules !== undefined && rules !== null && !Array.isArray(rules)) {
+    return { ok: false, problems: [problemAt(yaml, file, ['rules'], 'expected a list of rules')] };
+  }
+  return { ok: true, document: doc };
+}
+
+// ---- routes, kek ---------------------------------------------------------------------------
+
+function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
+  const via = raw.via.trim();
+  const expected = `${JSON.stringify(via)} — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`;
+  if (via === 'mx') return raw.tls && raw.tls !== 'opportunistic' ? 'tls: only opportunistic TLS is available for mx routes yet' : { kind: 'mx' };
+  if (via.startsWith('maildir:')) {
+    const p = via.slice('maildir:'.length);
+    if (!p) return expected;
+    if (raw.tls) return 'tls: does not apply to a maildir route';
+    return { kind: 'maildir', path: resolve(base, p) };
+  }
+  const m = /^(smtps?):\/\/(?:\[([^\]]+)\]|([^:/\s]+))(?::(\d{1,5}))?\/?$/.exec(via);
+  if (!m) return expected;
+  const host = m[2] ?? m[3]!;
+  const scheme = m[1] as 'smtp' | 'smtps';
+  const port = m[4] ? Number(m[4]) : scheme === 'smtps' ? 465 : 25;
+  if (port < 1 || port > 65535 || (!m[2] && asciiDomain(host) === null)) return expected;
+  if (scheme === 'smtps') {
+    if (raw.tls && raw.tls !== 'required') return 'tls: smtps:// is always TLS';
+    return { kind: 'smtps', host, port };
+  }
+  return { kind: 'smtp', host, port, tls: raw.tls ?? 'opportunistic' };
+}
+
+function kekConfig(raw: RawConfig, inData: (p: string) => string): Config['kek'] {
+  const k = raw.kek;
+  if ('file' in k) return { file: inData(k.file) };
+  if ('passphrase_env' in k) return { passphrase_env: k.passphrase_env };
+  return { pkcs11: { ...k.pkcs11, module: resolve(k.pkcs11.module) } };
+}
+
+// ---- YAML and positions --------------------------------------------------------------------
+
+interface ParsedYaml {
+  ok: true;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+function parseYaml(text: string, file: string): ParsedYaml | { ok: false; problems: ConfigProblem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return { file, line: pos.line, column: pos.col, key: '', message: `YAML: ${e.message.split('\n')[0]}` };
+      }),
+    };
+  }
+  return { ok: true, doc, lines };
+}
+
+/** The problem at `path`: the value's node when it exists, else the nearest existing parent. */
+function problemAt(yaml: ParsedYaml, file: string, path: (string | number)[], message: string, atKey = false): ConfigProblem {
+  let node: Node | null = null;
+  for (let n = path.length; n >= 0 && !node; n--) {
+    const sub = path.slice(0, n);
+    if (atKey && n === path.length && n > 0) node = keyNode(yaml.doc, sub);
+    else node = (n === 0 ? (yaml.doc.contents as Node | null) : (yaml.doc.getIn(sub, true) as Node | undefined)) ?? null;
+    if (node && !node.range) node = null;
+  }
+  const pos = node?.range ? yaml.lines.linePos(node.range[0]) : { line: 1, col: 1 };
+  return { file, line: pos.line, column: pos.col, key: path.join('.'), message };
+}
+
+/** The key node of the last path element (for "unknown key" problems, which have no value to point at). */
+function keyNode(doc: Document.Parsed, path: (string | number)[]): Node | null {
+  const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
+  if (!isMap(parent)) return null;
+  const last = path[path.length - 1];
+  for (const pair of parent.items) {
+    if (isPair(pair) && isScalar(pair.key) && String(pair.key.value) === String(last)) return pair.key;
+  }
+  return null;
+}
+
+type Issue = z.core.$ZodIssue;
+
+function issueProblem(issue: Issue, yaml: ParsedYaml, file: string): ConfigProblem {
+  const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+  if (issue.code === 'unrecognized_keys') {
+    const [first] = issue.keys;
+    const known = knownKeys(path);
+    const hint = first && known ? suggestion(first, known) : '';
+    return problemAt(yaml, file, [...path, first ?? ''], `unknown key${hint}`, true);
+  }
+  if (issue.code === 'invalid_key') return problemAt(yaml, file, path, issue.issues[0]?.message ?? issue.message, true);
+  return problemAt(yaml, file, path, issue.message);
+}
+
+/** Wording for the generic schema errors, in the admin's terms. */
+function adminMessage(iss: z.core.$ZodRawIssue): string | undefined {
+  if (iss.code === 'invalid_type') {
+    if (iss.input === undefined) return 'is required';
+    return `${describe(iss.input)} — expected ${article(iss.expected)}`;
+  }
+  if (iss.code === 'invalid_value') return `${describe(iss.input)} — expected one of: ${iss.values.map(String).join(', ')}`;
+  if (iss.code === 'invalid_union') {
+    const input = iss.input;
+    if (input && typeof input === 'object' && !Array.isArray(input)) return `expected one of the documented forms (see config/postern.yaml)`;
+    return `${describe(input)} — expected one of the documented forms (see config/postern.yaml)`;
+  }
+  return undefined;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'empty value';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return JSON.stringify(v);
+}
+
+function article(expected: string): string {
+  if (expected === 'array') return 'a list';
+  if (expected === 'object') return 'a mapping';
+  if (expected === 'int') return 'a whole number';
+  if (expected === 'boolean') return 'true or false';
+  return `a ${expected}`;
+}
+
+function knownKeys(path: (string | number)[]): string[] | null {
+  let shape: unknown = rawConfigSchema.shape;
+  for (const p of path) {
+    const field = (shape as Record<string, unknown>)?.[String(p)];
+    const inner = unwrap(field);
+    shape = (inner as { shape?: unknown } | null)?.shape;
+    if (!shape) return null;
+  }
+  return Object.keys(shape as object);
+}
+
+function unwrap(s: unknown): unknown {
+  let cur = s as { def?: { innerType?: unknown; in?: unknown } } | undefined;
+  for (let i = 0; i < 5 && cur?.def; i++) {
+    const next = cur.def.innerType ?? cur.def.in;
+    if (!next) break;
+    cur = next as typeof cur;
+  }
+  return cur;
+}
+
+function suggestion(key: string, known: string[]): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  const list = ` (known keys: ${known.join(', ')})`;
+  return bestD <= Math.max(2, Math.floor(key.length / 4)) ? ` — did you mean "${best}"?` : list;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+async function readSource(file: string): Promise<string | ConfigProblem> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    return { file, line: 0, column: 0, key: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+}
+
+async function readable(file: string): Promise<string | null> {
+  try {
+    await access(file, constants.R_OK);
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not readable (${(err as NodeJS.ErrnoException).code})`;
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+

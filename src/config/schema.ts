@@ -1,0 +1,122 @@
+/**
+ * The schema of postern.yaml as the admin writes it (before paths are resolved). Unknown keys are
+ * errors, not silently ignored: a mistyped "max_mesage_size" must not leave the default in force.
+ */
+import { isIP } from 'node:net';
+import { hostname as osHostname, availableParallelism } from 'node:os';
+import { domainToASCII } from 'node:url';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+
+const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseSize(v);
+  if (n === null) ctx.addIssue({ code: 'custom', message: `${show(v)} — expected a size like 50MB` });
+  return n ?? 0;
+});
+
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseDuration(v);
+  if (n === null) ctx.addIssue({ code: 'custom', message: `${show(v)} — expected a duration like 30s, 5m, 4h or 5d` });
+  return n ?? 0;
+});
+
+const positiveInt = (what: string) =>
+  z.number().int().refine((n) => n >= 1, { message: `expected ${what} of at least 1` });
+
+/** An RFC 1035 host name (ASCII after IDNA), lower-cased. */
+export function asciiDomain(name: string): string | null {
+  const a = domainToASCII(name.trim()).toLowerCase();
+  if (!a || a.length > 253 || a.endsWith('.')) return null;
+  return a.split('.').every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) ? a : null;
+}
+
+const domain = z.string().transform((v, ctx) => {
+  const a = asciiDomain(v);
+  if (!a) ctx.addIssue({ code: 'custom', message: `${show(v)} — expected a domain name like example.com` });
+  return a ?? '';
+});
+
+const network = z.string().refine(
+  (v) => {
+    const s = v.trim();
+    return s.includes('/') ? ipaddr.isValidCIDR(s) : ipaddr.isValid(s);
+  },
+  { error: (iss) => `${show(iss.input)} — expected an IP address or a network like 10.0.0.0/8 or 2001:db8::/32` },
+);
+
+/** "127.0.0.1:2525", "[::1]:2525", "*:25" (all IPv4 interfaces). */
+const listenAddress = z.string().transform((v, ctx) => {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v.trim());
+  const host = m ? (m[1] ?? m[2]!) : '';
+  const port = m ? Number(m[3]) : -1;
+  const okHost = host === '*' || isIP(host) !== 0 || asciiDomain(host) !== null;
+  if (!m || !okHost || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `${show(v)} — expected host:port like 127.0.0.1:25, [::1]:25 or *:25` });
+    return { host: '', port: 0 };
+  }
+  return { host: host === '*' ? '0.0.0.0' : host, port };
+});
+
+const tlsMode = z.enum(['opportunistic', 'required', 'none']);
+
+/** The raw route target: "mx", "smtp://host:port", "smtps://host:port", "maildir:PATH", or { via, tls }. */
+export type RawRouteTarget = { via: string; tls?: z.infer<typeof tlsMode> };
+
+const routeTarget = z.union([
+  z.string().transform((via): RawRouteTarget => ({ via })),
+  z.strictObject({ via: z.string(), tls: tlsMode.optional() }),
+]);
+
+const routePattern = z.string().refine(
+  (p) => p === '*' || asciiDomain(p.startsWith('*.') ? p.slice(2) : p) !== null,
+  { error: (iss) => `route ${show(iss.input)} — expected a domain, "*.domain" or "*"` },
+);
+
+const kek = z.union([
+  z.strictObject({ file: z.string() }),
+  z.strictObject({ passphrase_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({
+    pkcs11: z.strictObject({ module: z.string(), token: z.string(), pin_env: z.string(), key_label: z.string() }),
+  }),
+]);
+
+export const rawConfigSchema = z.strictObject({
+  hostname: domain.default(osHostname()),
+  data_dir: z.string().default('../var'),
+  internal_domains: z.array(domain).default([]),
+  trusted_networks: z.array(network).default(['127.0.0.0/8', '::1/128']),
+  smtp: z
+    .strictObject({
+      listen: z.array(listenAddress).min(1, 'expected at least one host:port').default([{ host: '127.0.0.1', port: 2525 }]),
+      tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+      max_message_size: size.default(50 * 1024 * 1024),
+      max_recipients: positiveInt('a number').default(100),
+      // RFC 5321 4.5.3.2.7: a server should wait at least 5 minutes for the next command.
+      idle_timeout: duration.default(300_000),
+      max_connections: positiveInt('a number').default(100),
+      bare_newline: z.enum(['reject', 'normalize_trusted']).default('reject'),
+      reverse_dns: z.boolean().default(false),
+      banner: z.string().optional(),
+    })
+    .prefault({}),
+  relay: z
+    .strictObject({
+      routes: z.record(routePattern, routeTarget).default({ '*': { via: 'mx' } }),
+      retry: z.array(duration).min(1, 'expected at least one delay').default([60_000, 300_000, 900_000, 3_600_000, 14_400_000]),
+      max_queue_lifetime: duration.default(5 * 86_400_000),
+      concurrency: positiveInt('a number').default(20),
+    })
+    .prefault({}),
+  keystore: z.strictObject({ sqlite: z.string().default('postern.db') }).prefault({}),
+  kek: kek.default({ file: 'kek.key' }),
+  policy: z.string().default('policy.yaml'),
+  workers: positiveInt('a number of processes').default(availableParallelism()),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+    .prefault({}),
+});
+
+export type RawConfig = z.output<typeof rawConfigSchema>;

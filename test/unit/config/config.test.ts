@@ -1,0 +1,181 @@
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkConfig, loadConfig, parseDuration, parseSize } from '../../../src/config/index.js';
+import { ConfigError, formatConfigProblem } from '../../../src/core/index.js';
+import { tempDir } from '../../helpers/config.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+});
+afterEach(() => cleanup());
+
+async function check(yaml: string) {
+  const file = join(dir, 'postern.yaml');
+  await writeFile(file, yaml);
+  return checkConfig(file);
+}
+
+async function problems(yaml: string): Promise<string[]> {
+  const r = await check(yaml);
+  if (r.ok) throw new Error('expected problems, config was accepted');
+  return r.problems.map(formatConfigProblem);
+}
+
+describe('units', () => {
+  it('parses sizes in binary multiples', () => {
+    expect(parseSize('50MB')).toBe(50 * 1024 * 1024);
+    expect(parseSize('512k')).toBe(512 * 1024);
+    expect(parseSize('1.5 GB')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize(1000)).toBe(1000);
+    expect(parseSize('fifty')).toBeNull();
+    expect(parseSize('10 parsecs')).toBeNull();
+    expect(parseSize(-1)).toBeNull();
+  });
+  it('parses durations, compound ones too', () => {
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('4h')).toBe(4 * 3_600_000);
+    expect(parseDuration('5d')).toBe(5 * 86_400_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration(1500)).toBe(1500);
+    expect(parseDuration('soon')).toBeNull();
+    expect(parseDuration('5')).toBeNull(); // a unit-less string is ambiguous: seconds? minutes?
+  });
+});
+
+describe('loading', () => {
+  it('fills every default from a minimal file', async () => {
+    const r = await check('internal_domains: [Example.COM]\n');
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const c = r.config;
+    expect(c.internal_domains).toEqual(['example.com']);
+    expect(c.data_dir).toBe(resolve(dir, '../var'));
+    expect(c.smtp.listen).toEqual([{ host: '127.0.0.1', port: 2525 }]);
+    expect(c.smtp.max_message_size).toBe(50 * 1024 * 1024);
+    expect(c.smtp.idle_timeout).toBe(300_000);
+    expect(c.smtp.bare_newline).toBe('reject');
+    expect(c.smtp.reverse_dns).toBe(false);
+    expect(c.smtp.tls).toBeUndefined();
+    expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx' } }]);
+    expect(c.relay.retry[0]).toBe(60_000);
+    expect(c.workers).toBeGreaterThanOrEqual(1);
+    expect(c.policy.file).toBe(join(dir, 'policy.yaml'));
+    expect(c.policy.document).toEqual({ rules: [] });
+    expect(c.kek).toEqual({ file: resolve(dir, '../var/kek.key') });
+    expect(Object.isFrozen(c.smtp.listen[0])).toBe(true);
+  });
+
+  it('resolves routes in file order, with their defaults', async () => {
+    const r = await check(`data_dir: data
+relay:
+  routes:
+    partner.example: { via: "smtp://[2001:db8::1]:2526", tls: required }
+    "*.Example.org": smtps://relay.example.org
+    archive.example: maildir:mail/archive
+    "*": smtp://smarthost.example
+`);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.relay.routes).toEqual([
+      { pattern: 'partner.example', target: { kind: 'smtp', host: '2001:db8::1', port: 2526, tls: 'required' } },
+      { pattern: '*.example.org', target: { kind: 'smtps', host: 'relay.example.org', port: 465 } },
+      { pattern: 'archive.example', target: { kind: 'maildir', path: join(dir, 'mail/archive') } },
+      { pattern: '*', target: { kind: 'smtp', host: 'smarthost.example', port: 25, tls: 'opportunistic' } },
+    ]);
+    expect(r.config.keystore.sqlite).toBe(join(dir, 'data/postern.db'));
+  });
+
+  it('loads the shipped config/postern.yaml and policy.yaml', async () => {
+    const c = await loadConfig(resolve(import.meta.dirname, '../../../config/postern.yaml'));
+    expect(c.smtp.listen).toEqual([{ host: '127.0.0.1', port: 2525 }]);
+    expect(c.relay.routes[0]?.target.kind).toBe('maildir');
+  });
+});
+
+describe('problems name file, line, column and key', () => {
+  it('a bad size', async () => {
+    const p = await problems('internal_domains: [example.com]\nsmtp:\n  max_message_size: fifty\n');
+    expect(p).toEqual([`${join(dir, 'postern.yaml')}:3:21: smtp.max_message_size: "fifty" — expected a size like 50MB`]);
+  });
+
+  it('every problem at once, not just the first', async () => {
+    const p = await problems(`hostname: "not a host!"
+trusted_networks: [10.0.0.0/8, 300.1.1.1]
+smtp:
+  listen: ["localhost"]
+  idle_timeout: soon
+  bare_newline: sometimes
+relay:
+  retry: [1m, never]
+`);
+    const text = p.join('\n');
+    expect(text).toContain(':1:11: hostname: "not a host!" — expected a domain name');
+    expect(text).toContain(':2:32: trusted_networks.1: "300.1.1.1" — expected an IP address or a network');
+    expect(text).toContain(':4:12: smtp.listen.0: "localhost" — expected host:port');
+    expect(text).toContain(':5:17: smtp.idle_timeout: "soon" — expected a duration');
+    expect(text).toContain(':6:17: smtp.bare_newline: "sometimes" — expected one of: reject, normalize_trusted');
+    expect(text).toContain(':8:15: relay.retry.1: "never" — expected a duration');
+    expect(p).toHaveLength(6);
+  });
+
+  it('an unknown key, with a suggestion', async () => {
+    const p = await problems('smtp:\n  max_mesage_size: 10MB\n');
+    expect(p).toEqual([`${join(dir, 'postern.yaml')}:2:3: smtp.max_mesage_size: unknown key — did you mean "max_message_size"?`]);
+  });
+
+  it('wrong types', async () => {
+    const p = await problems('internal_domains: example.com\nsmtp: { max_recipients: 0, reverse_dns: "yes" }\n');
+    expect(p.join('\n')).toContain(':1:19: internal_domains: "example.com" — expected a list');
+    expect(p.join('\n')).toContain('smtp.max_recipients: expected a number of at least 1');
+    expect(p.join('\n')).toContain('smtp.reverse_dns: "yes" — expected true or false');
+  });
+
+  it('a bad route target', async () => {
+    const p = await problems('relay:\n  routes:\n    example.com: ftp://x\n');
+    expect(p).toEqual([
+      `${join(dir, 'postern.yaml')}:3:18: relay.routes.example.com: "ftp://x" — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`,
+    ]);
+  });
+
+  it('YAML syntax errors with their position', async () => {
+    const p = await problems('smtp:\n  listen: ["127.0.0.1:25"\nrelay: {}\n');
+    expect(p[0]).toMatch(new RegExp(`^${join(dir, 'postern.yaml')}:\\d+:\\d+: YAML: `));
+    const dup = await problems('hostname: a.example\nhostname: b.example\n');
+    expect(dup[0]).toMatch(/:2:1: YAML: .*[Uu]nique/);
+  });
+
+  it('missing TLS files', async () => {
+    const p = await problems('smtp:\n  tls: { cert: nope.crt, key: nope.key }\n');
+    expect(p).toEqual([
+      `${join(dir, 'postern.yaml')}:2:16: smtp.tls.cert: ${join(dir, 'nope.crt')}: no such file`,
+      `${join(dir, 'postern.yaml')}:2:31: smtp.tls.key: ${join(dir, 'nope.key')}: no such file`,
+    ]);
+  });
+
+  it('a broken or missing policy file is named with its own position', async () => {
+    await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: a\n   bad indent: [\n');
+    const p = await problems('hostname: gw.example\n');
+    expect(p[0]).toMatch(new RegExp(`^${join(dir, 'policy.yaml')}:\\d+:\\d+: YAML: `));
+    await writeFile(join(dir, 'policy.yaml'), 'rules: yes\n');
+    expect(await problems('hostname: gw.example\n')).toEqual([`${join(dir, 'policy.yaml')}:1:8: rules: expected a list of rules`]);
+    const missing = await problems('policy: elsewhere/policy.yaml\n');
+    expect(missing[0]).toBe(`${join(dir, 'elsewhere/policy.yaml')}: cannot read: ENOENT`);
+    expect(missing[1]).toContain(':1:9: policy: cannot use');
+  });
+
+  it('a missing config file', async () => {
+    const r = await checkConfig(join(dir, 'absent.yaml'));
+    expect(r.ok).toBe(false);
+    await expect(loadConfig(join(dir, 'absent.yaml'))).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('an empty file is all defaults', async () => {
+    const r = await check('');
+    expect(r.ok).toBe(true);
+  });
+});
