@@ -57,9 +57,11 @@ describe('postern start (end to end)', () => {
   it('delivers a swaks message to the maildir byte-identical apart from the added headers', async () => {
     const msg = tokenMessage('swaks1');
     const file = join(dir, 'swaks1.eml');
-    await writeFile(file, msg);
+    // swaks ends the DATA with its own CRLF before the final dot, so the file has none.
+    await writeFile(file, msg.subarray(0, msg.length - 2));
     const { stdout } = await run('swaks', ['--server', `127.0.0.1:${port}`, '--from', 'alice@example.org', '--to', 'bob@example.com', '--data', `@${file}`]);
-    expect(stdout).toMatch(/<~ {2}250 2\.0\.0 Ok: queued as [0-9A-Z]{20}/);
+    // swaks marks server replies in clear with '<-' ('<~' under TLS).
+    expect(stdout).toMatch(/^<- {2}250 2\.0\.0 Ok: queued as [0-9A-Z]{20}/m);
     const maildir = join(dir, 'maildir');
     await waitUntil(async () => (await maildirTokens(maildir)).has('swaks1'), 10_000, 'swaks1 delivered');
     const names = await readdir(join(maildir, 'new'));
@@ -86,10 +88,14 @@ describe('postern start (end to end)', () => {
     const [name] = await readdir(sinkDir());
     const dump = await readFile(join(sinkDir(), name!), 'latin1');
     expect(dump).toMatch(/^X-Client-Addr: 127\.0\.0\.1/m);
-    expect(dump).toMatch(/^X-Mail-From: alice@example\.org/m);
-    expect(dump).toMatch(/^X-Rcpt-To: carol@example\.net/m);
-    expect(dump).toMatch(/^X-Rcpt-To: dave@example\.net/m);
-    expect(dump).toContain(tokenMessage('sink1', 'alice@example.org', 'carol@example.net, dave@example.net').toString('latin1').split('Date:')[0]);
+    // smtp-sink -d records the SMTP command arguments as X-Mail-Args / X-Rcpt-Args.
+    expect(dump).toMatch(/^X-Mail-Args: <alice@example\.org>$/m);
+    expect(dump).toMatch(/^X-Rcpt-Args: <carol@example\.net>$/m);
+    expect(dump).toMatch(/^X-Rcpt-Args: <dave@example\.net>$/m);
+    // smtp-sink writes its dumps with LF line ends; what Postern relayed follows its Received header.
+    const sent = tokenMessage('sink1', 'alice@example.org', 'carol@example.net, dave@example.net').toString('latin1');
+    const noDate = (t: string) => t.replace(/\r\n/g, '\n').replace(/^Date: .*\n/m, ''); // the sent copy was made a moment later
+    expect(noDate(dump)).toContain(noDate(sent));
   });
 
   it('lists the queue and checks the config through the CLI', async () => {

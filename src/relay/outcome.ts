@@ -1,0 +1,35 @@
+/**
+ * What a delivery attempt says about each recipient. Every transport answers per recipient, even
+ * when the whole transaction failed, so the relay has one shape to act on — and issue 3 can
+ * persist exactly these records (done marks, DSN input) without touching the transports.
+ */
+
+/**
+ * delivered: the next hop took responsibility (250 after DATA, or the file is in new/).
+ * deferred: try again later (4xx, network, TLS, local I/O). failed: permanent (5xx).
+ */
+export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientOutcome {
+  recipient: string;
+  status: RecipientStatus;
+  /** The next hop's reply line ("250 2.0.0 Ok", "550 5.1.1 no such user") or our own reason. */
+  reply: string;
+}
+
+/** One message as the transports see it: a single recipient group bound for one target. */
+export interface OutboundMessage {
+  /** For logs only. */
+  queueId: string;
+  /** MAIL FROM; "" is the null reverse-path. */
+  sender: string;
+  recipients: string[];
+  /** The message bytes, sent unchanged. */
+  body: Buffer;
+  /** BODY=8BITMIME was declared when the message came in. */
+  eightBit: boolean;
+}
+
+export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, status, reply }));
+}
