@@ -2,6 +2,7 @@
 /**
  * `npm run bench`: throughput of the real gateway (its processes, spool with fsync) against a
  * baseline measured in the same run, so the figure means something on a noisy shared machine.
+ * `--profile DIR` writes a V8 CPU profile of each gateway process into DIR (open in Chrome DevTools).
  *
  *   baseline  smtp-source → smtp-sink               (the SMTP ceiling of this machine)
  *   postern   smtp-source → Postern → smtp-sink    (pass-through: no transform yet)
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     messages: { type: 'string', default: '2000' },
     sessions: { type: 'string', default: '20' },
     size: { type: 'string', default: '4096' },
+    profile: { type: 'string' }, // a directory: CPU profiles of every gateway process go there
   },
 });
 const MESSAGES = Number(values.messages);
@@ -107,7 +109,9 @@ relay:
   concurrency: 64
 `,
   );
-  const gw = spawn(process.execPath, [MAIN, 'start', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values.profile)}`] : [];
+  // fork() passes the supervisor's execArgv on to the roles, so each role writes its own profile.
+  const gw = spawn(process.execPath, [...nodeArgs, MAIN, 'start', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   let out = '';
   let ready = false;
   await new Promise((res, rej) => {

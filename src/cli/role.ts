@@ -12,6 +12,8 @@ import { parse, UsageError, type CliIo } from './args.js';
 interface Running {
   reload(config: Config): void;
   close(): Promise<void>;
+  /** Work announced by another role through the supervisor. */
+  announce?(m: SupervisorMessage): void;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function roleCommand(argv: string[], _io: CliIo): Promise<number> {
     // The supervisor is gone (killed): stop too, so a new supervisor can take over the spool.
     process.on('disconnect', () => void stop('supervisor gone'));
     process.on('message', (m: SupervisorMessage) => {
+      if (m?.type === 'incoming' || m?.type === 'outgoing') running.announce?.(m);
       if (m?.type === 'shutdown') void stop('shutdown');
       if (m?.type === 'reload') {
         loadConfig(file).then(
@@ -71,19 +74,41 @@ export async function roleCommand(argv: string[], _io: CliIo): Promise<number> {
 async function startRole(role: RoleName, config: Config, spool: Spool, log: Logger, send: (m: RoleMessage) => void): Promise<Running> {
   switch (role) {
     case 'smtpd': {
-      const smtpd = await startSmtpd({ config, spool, log });
+      const smtpd = await startSmtpd({ config, spool, log, onQueued: batched((ids) => send({ type: 'queued', ids })) });
       send({ type: 'ready', role, addresses: smtpd.addresses });
       return smtpd;
     }
     case 'worker': {
-      const worker = await startWorker({ config, spool, log });
+      const worker = await startWorker({ config, spool, log, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
       send({ type: 'ready', role });
-      return { reload: (c) => worker.reload(c), close: () => worker.close() };
+      return {
+        reload: (c) => worker.reload(c),
+        close: () => worker.close(),
+        announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
+      };
     }
     case 'relay': {
       const relay = await startRelay({ config, spool, log });
       send({ type: 'ready', role });
-      return relay;
+      return {
+        reload: (c) => relay.reload(c),
+        close: () => relay.close(),
+        announce: (m) => m.type === 'outgoing' && relay.offer(m.names),
+      };
     }
   }
+}
+
+/** Collect announcements made in one turn of the event loop into one IPC message. */
+function batched<T>(flush: (items: T[]) => void): (item: T | T[]) => void {
+  let pending: T[] = [];
+  return (item) => {
+    if (pending.length === 0) setImmediate(() => {
+      const items = pending;
+      pending = [];
+      if (items.length) flush(items);
+    });
+    if (Array.isArray(item)) pending.push(...item);
+    else pending.push(item);
+  };
 }

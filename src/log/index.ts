@@ -32,7 +32,7 @@ export interface LogOptions {
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
-  return pino(
+  const logger = pino(
     {
       level: opts.level ?? process.env.POSTERN_LOG_LEVEL ?? 'info',
       base: opts.role ? { role: opts.role, pid: process.pid } : { pid: process.pid },
@@ -40,8 +40,28 @@ export function createLogger(opts: LogOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+    opts.destination ?? stdoutBuffered(),
   );
+  return logger;
+}
+
+/**
+ * stdout, written in blocks of up to 4 KB instead of a syscall per line: a line per message per
+ * role otherwise costs a measurable share of the per-message CPU. The buffer is flushed every
+ * 250 ms and on exit, so at most a quarter second of log lines is lost if a role is SIGKILLed.
+ */
+function stdoutBuffered(): DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const timer = setInterval(() => dest.flush?.(), 250);
+  timer.unref();
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // stdout closed: nothing to save
+    }
+  });
+  return dest;
 }
 
 /** A logger that drops everything (tests, library use). */

@@ -1,8 +1,8 @@
 /**
  * The relay role: take each entry of outgoing/, deliver it per route, and remove it only once
- * every recipient has a final answer. Scheduling mirrors the worker: a watched directory feeds a
- * backlog, a bounded number of entries are in flight, and a scan runs whenever the backlog runs
- * dry.
+ * every recipient has a final answer. Scheduling mirrors the worker: names announced by the
+ * workers (and, as a safety net, throttled scans of the directory) feed a backlog, and a bounded
+ * number of entries are in flight.
  *
  * Issue 3 plugs in here: MX delivery behind `deliverTo` ('mx'), durable per-recipient outcome
  * records replacing the in-memory `final` map (so a restart does not re-send to recipients
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Config, RouteTarget } from '../config/types.js';
 import { CorruptEntryError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { watchQueue, type DecodedEntry, type Spool } from '../spool/index.js';
+import { throttle, watchQueue, type DecodedEntry, type Spool } from '../spool/index.js';
 import { deliverMaildir } from './maildir.js';
 import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
 import { describeTarget, groupByRoute, targetKey, type RecipientGroup } from './routes.js';
@@ -34,7 +34,9 @@ export interface RelayOptions {
 }
 
 export interface Relay {
-  /** Scan outgoing/ now (entries waiting for their retry time keep waiting). */
+  /** Outgoing names a worker has just committed: deliver them without waiting for a scan. */
+  offer(names: readonly string[]): void;
+  /** Scan outgoing/ soon (entries waiting for their retry time keep waiting). */
   kick(): void;
   /** New routes, retry schedule and concurrency; deliveries in flight finish with the old ones. */
   reload(config: Config): void;
@@ -58,6 +60,8 @@ interface EntryState {
 
 const DEFAULT_GRACE_MS = 30_000;
 const DEFAULT_RETRY_MS = 60_000;
+/** Minimum time between two listings of outgoing/ (workers announce what they commit). */
+const SCAN_INTERVAL_MS = 250;
 
 const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 /** "<queue id>.<group>" → queue id. */
@@ -75,8 +79,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const inFlight = new Map<string, Promise<void>>();
   let backlog: string[] = [];
   const queued = new Set<string>();
-  let scanning = false;
-  let rescan = false;
   let closed = false;
 
   function stateOf(name: string): EntryState {
@@ -109,7 +111,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     s.timer = setTimeout(() => {
       s.timer = undefined;
       s.notBefore = 0; // timers may fire a millisecond early; the time has come regardless
-      kick();
+      offer([name]);
     }, delay);
     s.timer.unref();
   }
@@ -246,7 +248,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         .finally(() => {
           inFlight.delete(name);
           fill();
-          if (backlog.length === 0) kick();
+          if (backlog.length === 0) scanner.request();
         });
       inFlight.set(name, p);
     }
@@ -265,50 +267,48 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return new Set([...before, ...incoming, ...after]);
   }
 
-  async function scan(): Promise<void> {
-    if (scanning) {
-      rescan = true;
-      return;
+  /** Names announced by a worker after its commit: the worker is done with them, no busy check. */
+  function offer(names: readonly string[]): void {
+    if (closed) return;
+    for (const name of names) {
+      if (inFlight.has(name) || queued.has(name)) continue;
+      if ((states.get(name)?.notBefore ?? 0) > Date.now()) continue;
+      backlog.push(name);
+      queued.add(name);
     }
-    scanning = true;
+    fill();
+  }
+
+  const scanner = throttle(async () => {
+    if (closed) return;
     try {
-      do {
-        rescan = false;
-        if (closed) return;
-        const names = await spool.list('outgoing');
-        const busy = await busyIds();
-        const now = Date.now();
-        const present = new Set(names);
-        for (const name of names) {
-          if (inFlight.has(name) || queued.has(name) || busy.has(idOf(name))) continue;
-          if ((states.get(name)?.notBefore ?? 0) > now) continue;
-          backlog.push(name);
-          queued.add(name);
-        }
-        for (const name of states.keys()) if (!present.has(name) && !inFlight.has(name)) forget(name);
-        fill();
-      } while (rescan);
+      const names = await spool.list('outgoing');
+      const busy = await busyIds();
+      const present = new Set(names);
+      offer(names.filter((name) => !busy.has(idOf(name))));
+      for (const name of states.keys()) if (!present.has(name) && !inFlight.has(name)) forget(name);
     } catch (err) {
       log.error({ event: 'relay.scan_error', err }, 'cannot list outgoing queue');
-    } finally {
-      scanning = false;
     }
-  }
+  }, SCAN_INTERVAL_MS);
 
   function kick(): void {
-    if (closed) return;
-    if (backlog.length === 0) void scan();
-    else fill();
+    if (!closed) scanner.request();
   }
 
-  const unwatchOutgoing = watchQueue(spool.dir('outgoing'), kick);
-  // Entries held back for a busy worker become deliverable when its active/ file goes away.
-  // (incoming/ needs no watch: an id leaves it only by a claim into active/.)
-  const unwatchActive = watchQueue(spool.dir('active'), kick);
+  // The watches are the safety net for entries nobody announced (a relay restarted with a full
+  // queue, roles run without a supervisor); entries held back for a busy worker become
+  // deliverable when its active/ file goes away.
+  const idle = () => {
+    if (backlog.length === 0) kick();
+  };
+  const unwatchOutgoing = watchQueue(spool.dir('outgoing'), idle);
+  const unwatchActive = watchQueue(spool.dir('active'), idle);
   kick();
 
   let closing: Promise<void> | null = null;
   return {
+    offer,
     kick,
     reload(c) {
       config = c;
@@ -320,6 +320,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         closed = true;
         backlog = [];
         queued.clear();
+        scanner.cancel();
         unwatchOutgoing();
         unwatchActive();
         for (const s of states.values()) if (s.timer) clearTimeout(s.timer);

@@ -12,6 +12,7 @@ import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import { receiveMessage } from './data.js';
 import { fcrdnsResolver } from './fcrdns.js';
+import { skipGreetPause } from './greet-pause.js';
 import { hookReplies, okText, toSmtpServerError } from './replies.js';
 import { checkMailFrom, checkRcptTo, type SessionState } from './session.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
@@ -29,6 +30,8 @@ export interface SmtpdOptions {
   config: Config;
   spool: Spool;
   log: Logger;
+  /** Called with each queue id once the message is durable in incoming/ (to notify a worker). */
+  onQueued?: (id: string) => void;
 }
 
 // Commands that have no business on a relay: no AUTH (authentication is by network), no XCLIENT
@@ -37,7 +40,7 @@ const DISABLED = ['AUTH', 'XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL'];
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
 export async function startSmtpd(opts: SmtpdOptions): Promise<Smtpd> {
-  const smtpd = new SmtpdService(opts.spool, opts.log, opts.config);
+  const smtpd = new SmtpdService(opts.spool, opts.log, opts.config, opts.onQueued);
   await smtpd.start(opts.config);
   return smtpd;
 }
@@ -58,6 +61,7 @@ class SmtpdService implements Smtpd {
     private readonly spool: Spool,
     private readonly log: Logger,
     config: Config,
+    private readonly onQueued?: (id: string) => void,
   ) {
     this.settings = deriveSettings(config);
     this.listen = config.smtp.listen;
@@ -126,6 +130,7 @@ class SmtpdService implements Smtpd {
       },
     });
     server.server.maxConnections = backstop(this.settings.maxConnections);
+    skipGreetPause(server, (ip) => this.settings.trusted.contains(ip));
     // An 'error' event without a listener would throw and kill the role.
     server.on('error', (err: Error & { code?: string }) => this.log.warn({ event: 'smtpd.error', code: err.code, reason: err.message }, 'smtp connection error'));
     return server;
@@ -203,6 +208,7 @@ class SmtpdService implements Smtpd {
           },
           'queued',
         );
+        this.onQueued?.(outcome.id);
         cb(null, okText('2.0.0', `Ok: queued as ${outcome.id}`));
         return;
       }

@@ -8,3 +8,4 @@ export { Spool, IncomingWriter, QUEUES } from './spool.js';
 export type { ClaimedEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';
 export type { EntryMeta, DecodedEntry } from './record.js';
 export { watchQueue } from './watch.js';
+export { throttle, type Throttled } from './throttle.js';

@@ -142,16 +142,17 @@ export class Spool {
     });
     await Promise.all(pending);
     await this.syncDir('outgoing');
+    // No directory fsync after the unlink: a process crash cannot undo it, and after a power
+    // failure the input may come back and be processed again — a possible duplicate, never a
+    // loss (Postfix makes the same trade: one fsync per stage that creates data).
     await unlink(entry.path);
-    // Without this a crash could resurrect the input after the relay delivered its outputs.
-    await this.syncDir('active');
     return names;
   }
 
   /** Put a claimed entry back into incoming/ (shutdown with work in hand). */
   async release(entry: ClaimedEntry): Promise<void> {
+    // Not fsynced: if the rename is lost, recover() moves active/ back to incoming/ anyway.
     await rename(entry.path, join(this.dir('incoming'), entry.id));
-    await this.syncDir('incoming');
   }
 
   /** Ids of messages currently claimed by some worker (the relay waits for those). */
@@ -169,8 +170,8 @@ export class Spool {
 
   /** Delivered (or bounced): remove the entry for good. */
   async remove(q: QueueName, name: string): Promise<void> {
+    // Not fsynced, as in commitOutgoing: at worst a power failure brings a delivered entry back.
     await unlink(join(this.dir(q), name));
-    await this.syncDir(q);
   }
 
   async move(from: QueueName, to: QueueName, name: string): Promise<void> {

@@ -18,10 +18,22 @@ export const EXIT_FATAL = 78;
 /** Messages a role sends its supervisor over the IPC channel. */
 export type RoleMessage =
   | { type: 'ready'; role: RoleName; addresses?: { host: string; port: number }[] }
-  | { type: 'fatal'; role: RoleName; message: string };
+  | { type: 'fatal'; role: RoleName; message: string }
+  /** smtpd: these messages are durable in incoming/. */
+  | { type: 'queued'; ids: string[] }
+  /** worker: these entries are durable in outgoing/ and the worker is done with them. */
+  | { type: 'outgoing'; names: string[] };
 
-/** Messages the supervisor sends a role. */
-export type SupervisorMessage = { type: 'reload' } | { type: 'shutdown' };
+/**
+ * Messages the supervisor sends a role. 'incoming' and 'outgoing' pass the announcements on (like
+ * Postfix's trigger to qmgr), so a role learns of new work without listing a directory per message;
+ * a lost announcement only delays the entry until the role's next scan.
+ */
+export type SupervisorMessage =
+  | { type: 'reload' }
+  | { type: 'shutdown' }
+  | { type: 'incoming'; ids: string[] }
+  | { type: 'outgoing'; names: string[] };
 
 interface Slot {
   role: RoleName;
@@ -82,11 +94,28 @@ export class Supervisor {
     s.child = child;
     s.startedAt = Date.now();
     child.on('message', (m: RoleMessage) => {
-      if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
-      if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
+      if (m?.type === 'queued') this.announceIncoming(m.ids);
+      else if (m?.type === 'outgoing') this.announceOutgoing(m.names);
+      else if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
+      else if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
     });
     child.on('exit', (code, signal) => void this.onExit(s, child, code, signal));
     log.info({ event: 'supervisor.spawn', role: s.role, index: s.index, child: child.pid }, `started ${s.role}`);
+  }
+
+  private nextWorker = 0;
+
+  /** New incoming/ ids go to the workers in turn; an idle worker's own scan picks up any slack. */
+  private announceIncoming(ids: string[]): void {
+    const workers = this.slots.filter((s) => s.role === 'worker' && s.child?.connected);
+    if (workers.length === 0) return;
+    const w = workers[this.nextWorker++ % workers.length]!;
+    w.child!.send({ type: 'incoming', ids } satisfies SupervisorMessage, ignoreSendError);
+  }
+
+  private announceOutgoing(names: string[]): void {
+    const relay = this.slots.find((s) => s.role === 'relay' && s.child?.connected);
+    relay?.child!.send({ type: 'outgoing', names } satisfies SupervisorMessage, ignoreSendError);
   }
 
   private async onExit(s: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
@@ -171,3 +200,6 @@ function terminate(child: ChildProcess, killAfterMs: number): Promise<void> {
     child.kill('SIGTERM');
   });
 }
+
+/** A role that just died cannot take an announcement; its entries are found by the next scan. */
+function ignoreSendError(): void {}

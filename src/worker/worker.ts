@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import { watchQueue, type ClaimedEntry, type OutgoingDraft, type Spool } from '../spool/index.js';
+import { throttle, watchQueue, type ClaimedEntry, type OutgoingDraft, type Spool } from '../spool/index.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -14,31 +14,38 @@ export interface WorkerOptions {
   log: Logger;
   /** Messages processed at once by this worker (I/O overlaps; CPU work is per core). */
   concurrency?: number;
+  /** Called with the outgoing/ names of each message once they are durable (to notify the relay). */
+  onOutgoing?: (names: string[]) => void;
 }
 
 export interface Worker {
-  /** Scan incoming/ now. */
+  /** New incoming/ ids announced by smtpd: try them without waiting for a directory scan. */
+  offer(ids: readonly string[]): void;
+  /** Scan incoming/ soon. */
   kick(): void;
   reload(config: Config): void;
   /** Stop claiming; finish the messages in hand (or release them after `graceMs`). */
   close(graceMs?: number): Promise<void>;
 }
 
+/** Minimum time between two listings of incoming/ (announcements make most scans unnecessary). */
+const SCAN_INTERVAL_MS = 250;
+
 export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const { spool, log } = opts;
   let config = opts.config;
   const concurrency = opts.concurrency ?? 8;
   const inFlight = new Map<string, Promise<void>>();
-  /** Ids seen in a listing but not yet tried, oldest first. */
+  /** Ids known but not yet tried, oldest first; `waiting` mirrors it for O(1) membership. */
   let backlog: string[] = [];
-  let scanning = false;
-  let rescan = false;
+  const waiting = new Set<string>();
   let closed = false;
 
   async function handle(entry: ClaimedEntry): Promise<void> {
     const started = Date.now();
     const drafts = await decide(entry, config);
-    await spool.commitOutgoing(entry, drafts);
+    const names = await spool.commitOutgoing(entry, drafts);
+    opts.onOutgoing?.(names);
     log.info(
       { event: 'worker.done', queueId: entry.id, outputs: drafts.length, ms: Date.now() - started },
       'message processed',
@@ -48,12 +55,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   function fill(): void {
     while (!closed && inFlight.size < concurrency && backlog.length > 0) {
       const id = backlog.shift()!;
+      waiting.delete(id);
       if (inFlight.has(id)) continue;
       const p = (async () => {
         let entry: ClaimedEntry | null = null;
         try {
           entry = await spool.claim(id);
-          if (!entry) return; // another worker won, or it was corrupt (logged by the caller below)
+          if (!entry) return; // another worker won, or it was corrupt (moved to corrupt/ by claim)
           await handle(entry);
         } catch (err) {
           // Nothing is lost: the entry stays in active/ and is reclaimed when this worker restarts;
@@ -64,51 +72,46 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       })().finally(() => {
         inFlight.delete(id);
         fill();
-        if (backlog.length === 0) kick();
+        if (backlog.length === 0) scanner.request();
       });
       inFlight.set(id, p);
     }
   }
 
-  async function scan(): Promise<void> {
-    if (scanning) {
-      rescan = true;
-      return;
+  function offer(ids: readonly string[]): void {
+    for (const id of ids) {
+      if (waiting.has(id) || inFlight.has(id)) continue;
+      waiting.add(id);
+      backlog.push(id);
     }
-    scanning = true;
+    fill();
+  }
+
+  const scanner = throttle(async () => {
+    if (closed) return;
     try {
-      do {
-        rescan = false;
-        if (closed) return;
-        const ids = await spool.list('incoming');
-        const known = new Set(backlog);
-        for (const id of ids) if (!known.has(id) && !inFlight.has(id)) backlog.push(id);
-        // Several workers read the same listing; starting at different points lowers rename races.
-        fill();
-      } while (rescan);
+      offer(await spool.list('incoming'));
     } catch (err) {
       log.error({ event: 'worker.scan_error', err }, 'cannot list incoming queue');
-    } finally {
-      scanning = false;
     }
-  }
+  }, SCAN_INTERVAL_MS);
 
-  function kick(): void {
-    if (!closed && backlog.length === 0) void scan();
-    else if (!closed && inFlight.size < concurrency) fill();
-  }
-
-  const unwatch = watchQueue(spool.dir('incoming'), kick);
-  kick();
+  const unwatch = watchQueue(spool.dir('incoming'), () => {
+    if (backlog.length === 0) scanner.request();
+  });
+  scanner.request();
 
   return {
-    kick,
+    offer,
+    kick: () => scanner.request(),
     reload(c) {
       config = c;
     },
     async close(graceMs = 30_000) {
       closed = true;
       backlog = [];
+      waiting.clear();
+      scanner.cancel();
       unwatch();
       // Claimed messages finish; if they do not within the grace period the supervisor's
       // reclaim puts them back into incoming/ after this process exits.
