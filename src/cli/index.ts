@@ -13,7 +13,13 @@ import { startCommand } from './start.js';
 const USAGE = `usage: postern <command> [-c config/postern.yaml]
   start                 run the gateway (supervisor and roles) in the foreground
   check                 validate the config and policy files
-  queue list [--json]   list the messages in the spool`;
+  queue list [--json]   list the messages in the spool (mailq)
+  queue show ID [--json]
+                        envelope, each recipient's state and last reply
+  queue hold ID|ALL     keep entries from delivery until released
+  queue release ID|ALL  deliver held entries now
+  queue flush [ID]      retry deferred entries now
+  queue delete ID|ALL   remove entries for good (no bounce)`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;

@@ -108,7 +108,7 @@ export async function loadPolicyDocument(file: string): Promise<{ ok: true; docu
 function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
   const via = raw.via.trim();
   const expected = `${JSON.stringify(via)} — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`;
-  if (via === 'mx') return raw.tls && raw.tls !== 'opportunistic' ? 'tls: only opportunistic TLS is available for mx routes yet' : { kind: 'mx' };
+  if (via === 'mx') return { kind: 'mx', tls: raw.tls ?? 'opportunistic' };
   if (via.startsWith('maildir:')) {
     const p = via.slice('maildir:'.length);
     if (!p) return expected;

@@ -75,6 +75,23 @@ const routePattern = z.string().refine(
   { error: (iss) => `route ${show(iss.input)} — expected a domain, "*.domain" or "*"` },
 );
 
+/** relay.reply_rules: a next hop's reply matched by a regular expression, and what it really means. */
+const replyRule = z.strictObject({
+  match: z.string().refine(
+    (re) => {
+      try {
+        new RegExp(re, 'i');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: (iss) => `${show(iss.input)} — expected a regular expression` },
+  ),
+  action: z.enum(['defer', 'bounce']),
+  reason: z.string().optional(),
+});
+
 const kek = z.union([
   z.strictObject({ file: z.string() }),
   z.strictObject({ passphrase_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
@@ -108,6 +125,11 @@ export const rawConfigSchema = z.strictObject({
       retry: z.array(duration).min(1, 'expected at least one delay').default([60_000, 300_000, 900_000, 3_600_000, 14_400_000]),
       max_queue_lifetime: duration.default(5 * 86_400_000),
       concurrency: positiveInt('a number').default(20),
+      // RFC 3461 NOTIFY=DELAY: a delay notice once a message has waited this long (sendmail's 4h).
+      delay_warning: duration.default(4 * 3_600_000),
+      // Postfix's bounce_size_limit: a bounce returns the whole message only up to this size.
+      bounce_size_limit: size.default(50_000),
+      reply_rules: z.array(replyRule).default([]),
     })
     .prefault({}),
   keystore: z.strictObject({ sqlite: z.string().default('postern.db') }).prefault({}),

@@ -11,7 +11,7 @@ export interface Route {
 }
 
 export type RouteTarget =
-  | { kind: 'mx' }
+  | { kind: 'mx'; tls: 'opportunistic' | 'required' | 'none' }
   | { kind: 'smtp'; host: string; port: number; tls: 'opportunistic' | 'required' | 'none' }
   | { kind: 'smtps'; host: string; port: number }
   | { kind: 'maildir'; path: string };
@@ -47,6 +47,20 @@ export interface RelayConfig {
   max_queue_lifetime: number;
   /** Concurrent deliveries of the relay role. */
   concurrency: number;
+  /** A delay notice (to NOTIFY=DELAY recipients) after this long in the queue (ms). */
+  delay_warning: number;
+  /** Bounces return the full message up to this size (bytes), only its headers above. */
+  bounce_size_limit: number;
+  /** Admin's reply classification, tried before the built-in table. */
+  reply_rules: ReplyRule[];
+}
+
+/** A next hop's reply that means something other than its code says (e.g. a 5xx "try again later"). */
+export interface ReplyRule {
+  /** Regular expression source, matched case-insensitively against the whole reply line. */
+  match: string;
+  action: 'defer' | 'bounce';
+  reason?: string;
 }
 
 export type KekConfig =

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Queue ids, like Postfix's long queue ids: sortable by acceptance time, unique across processes
@@ -25,4 +25,14 @@ const QUEUE_ID = /^[0-9BCDFGHJKLMNPQRSTVWXYZ]{20}$/;
 
 export function isQueueId(s: string): boolean {
   return QUEUE_ID.test(s);
+}
+
+/**
+ * A queue id derived from another and a label (e.g. the bounce for attempt 3 of an entry): the
+ * same inputs give the same id, so a step repeated after a crash replaces its first output
+ * instead of adding a second. Keeps the parent's time prefix, so listings stay in order.
+ */
+export function derivedQueueId(parent: string, label: string): string {
+  const h = createHash('sha256').update(`${parent}\0${label}`).digest().readBigUInt64BE();
+  return parent.slice(0, 9) + encode(h, 11);
 }

@@ -7,14 +7,21 @@
  *   {"id":"…","envelope":{…},…}\n
  *   <message bytes>
  *   \nPOSTERN-END/1 <length> <sha256 hex>\n
+ *   POSTERN-STATUS/1 {"t":"rcpt",…}\n        (zero or more, appended by the relay)
+ *
+ * Status records are how the relay remembers, durably and inside the entry itself, what happened
+ * to each recipient (Postfix marks done recipients in its queue file the same way): they are
+ * appended with O_APPEND and fdatasync, so a move between queues carries them along, and the
+ * message bytes are never rewritten. They hold no raw newline (JSON escapes it), so the last
+ * "\nPOSTERN-END/1 " in a file is always the real end marker even when the body contains that text.
  */
 import { createHash } from 'node:crypto';
 import { CorruptEntryError, type Envelope } from '../core/index.js';
 
 export const MAGIC = 'POSTERN-SPOOL/1\n';
 const TRAILER_TAG = '\nPOSTERN-END/1 ';
-/** "\nPOSTERN-END/1 " + up to 15 digits + " " + 64 hex + "\n" */
-const MAX_TRAILER = TRAILER_TAG.length + 15 + 1 + 64 + 1;
+const TRAILER_TAG_BYTES = Buffer.from(TRAILER_TAG, 'latin1');
+const STATUS_TAG = 'POSTERN-STATUS/1 ';
 
 /** Everything in an entry except the message itself. */
 export interface EntryMeta {
@@ -55,11 +62,6 @@ export function encodeEntry(meta: EntryMeta, body: Buffer): Buffer[] {
   return [encodeHeader(meta), body, d.trailer()];
 }
 
-export interface DecodedEntry {
-  meta: EntryMeta;
-  body: Buffer;
-}
-
 /** Parse just the header of an entry (for listings); `head` may be a prefix of the file. */
 export function decodeHeader(file: string, head: Buffer): { meta: EntryMeta; bodyOffset: number } | null {
   if (head.length < MAGIC.length || head.toString('latin1', 0, MAGIC.length) !== MAGIC) {
@@ -79,18 +81,104 @@ export function decodeHeader(file: string, head: Buffer): { meta: EntryMeta; bod
   return { meta, bodyOffset: nl + 1 };
 }
 
+/** What happened to one recipient in one delivery attempt. */
+export interface RecipientRecord {
+  t: 'rcpt';
+  /** ISO 8601. */
+  at: string;
+  rcpt: string;
+  status: 'delivered' | 'deferred' | 'failed';
+  /** The next hop's reply line, or our own reason. */
+  reply: string;
+  /** Host name of the next hop that gave `reply`, when one did. */
+  remote?: string;
+  /** Failed because max_queue_lifetime ran out while deferred (`reply` is the last one seen). */
+  expired?: boolean;
+}
+
+/** An attempt that left recipients deferred, and when the next one is due. */
+export interface AttemptRecord {
+  t: 'attempt';
+  at: string;
+  /** 1-based number of this attempt. */
+  n: number;
+  /** ISO 8601 time of the next attempt. */
+  next: string;
+}
+
+/** A delivery status notification about these recipients was queued (as message `id`). */
+export interface DsnRecord {
+  t: 'dsn';
+  at: string;
+  kind: 'failure' | 'delay' | 'success';
+  rcpts: string[];
+  id: string;
+}
+
+export type StatusRecord = RecipientRecord | AttemptRecord | DsnRecord;
+
+export function encodeStatus(records: readonly StatusRecord[]): Buffer {
+  return Buffer.from(records.map((r) => STATUS_TAG + JSON.stringify(r) + '\n').join(''), 'utf8');
+}
+
+/**
+ * Parse the status region after the end marker. A record torn by a crash or power loss (half a
+ * line, zero bytes) is skipped: it was never confirmed durable, so nothing relied on it.
+ */
+export function decodeStatus(region: Buffer): StatusRecord[] {
+  const out: StatusRecord[] = [];
+  for (const line of region.toString('utf8').split('\n')) {
+    // Normally the tag starts the line; after a torn record the next one shares its line. The
+    // first occurrence that parses to the end of the line wins, so a reply quoting the tag inside
+    // a record's JSON string cannot hide or forge anything.
+    for (let at = line.indexOf(STATUS_TAG); at >= 0; at = line.indexOf(STATUS_TAG, at + 1)) {
+      try {
+        const r = JSON.parse(line.slice(at + STATUS_TAG.length)) as StatusRecord;
+        if (r && typeof r === 'object' && (r.t === 'rcpt' || r.t === 'attempt' || r.t === 'dsn')) out.push(r);
+        break;
+      } catch {
+        /* torn record: try the next occurrence */
+      }
+    }
+  }
+  return out;
+}
+
+export interface DecodedEntry {
+  meta: EntryMeta;
+  body: Buffer;
+  /** Status records appended by the relay, oldest first (empty for a fresh entry). */
+  status: StatusRecord[];
+}
+
+/** Parse the end marker at `at`: the body length and checksum, and where the status region starts. */
+function parseTrailer(file: string, data: Buffer, at: number): { length: number; sha256: string; statusStart: number } {
+  const nl = data.indexOf(0x0a, at + TRAILER_TAG_BYTES.length);
+  if (nl < 0) throw new CorruptEntryError(file, 'end marker missing (truncated write?)');
+  const m = /^(\d{1,15}) ([0-9a-f]{64})$/.exec(data.toString('latin1', at + TRAILER_TAG_BYTES.length, nl));
+  if (!m) throw new CorruptEntryError(file, 'end marker unreadable');
+  return { length: Number(m[1]), sha256: m[2]!, statusStart: nl + 1 };
+}
+
 export function decodeEntry(file: string, data: Buffer): DecodedEntry {
   const header = decodeHeader(file, data);
   if (!header) throw new CorruptEntryError(file, 'truncated envelope record');
-  const tail = data.subarray(Math.max(header.bodyOffset, data.length - MAX_TRAILER));
-  const at = tail.lastIndexOf(TRAILER_TAG, undefined, 'latin1');
-  if (at < 0 || tail[tail.length - 1] !== 0x0a) throw new CorruptEntryError(file, 'end marker missing (truncated write?)');
-  const m = /^(\d+) ([0-9a-f]{64})$/.exec(tail.toString('latin1', at + TRAILER_TAG.length, tail.length - 1));
-  if (!m) throw new CorruptEntryError(file, 'end marker unreadable');
-  const bodyEnd = data.length - (tail.length - at);
-  const body = data.subarray(header.bodyOffset, bodyEnd);
-  if (body.length !== Number(m[1])) throw new CorruptEntryError(file, `body length ${body.length}, end marker says ${m[1]}`);
+  const at = data.lastIndexOf(TRAILER_TAG_BYTES);
+  if (at < header.bodyOffset) throw new CorruptEntryError(file, 'end marker missing (truncated write?)');
+  const t = parseTrailer(file, data, at);
+  const body = data.subarray(header.bodyOffset, at);
+  if (body.length !== t.length) throw new CorruptEntryError(file, `body length ${body.length}, end marker says ${t.length}`);
   const sum = createHash('sha256').update(body).digest('hex');
-  if (sum !== m[2]) throw new CorruptEntryError(file, 'body checksum mismatch');
-  return { meta: header.meta, body };
+  if (sum !== t.sha256) throw new CorruptEntryError(file, 'body checksum mismatch');
+  return { meta: header.meta, body, status: decodeStatus(data.subarray(t.statusStart)) };
+}
+
+/**
+ * The status records from the last bytes of an entry, without reading (or checking) the body:
+ * for listings. `tail` is the file's suffix; null when the end marker is not inside it.
+ */
+export function decodeStatusFromTail(file: string, tail: Buffer): StatusRecord[] | null {
+  const at = tail.lastIndexOf(TRAILER_TAG_BYTES);
+  if (at < 0) return null;
+  return decodeStatus(tail.subarray(parseTrailer(file, tail, at).statusStart));
 }

@@ -4,11 +4,23 @@
  * (grouped across concurrent callers) before the caller is told it is durable.
  */
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptEntryError, SpoolWriteError, isQueueId, newQueueId, type Envelope } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
-import { BodyDigest, decodeEntry, decodeHeader, encodeEntry, encodeHeader, type DecodedEntry, type EntryMeta } from './record.js';
+import {
+  BodyDigest,
+  decodeEntry,
+  decodeHeader,
+  decodeStatusFromTail,
+  encodeEntry,
+  encodeHeader,
+  encodeStatus,
+  type DecodedEntry,
+  type EntryMeta,
+  type StatusRecord,
+} from './record.js';
 
 export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'] as const;
 export type QueueName = (typeof QUEUES)[number];
@@ -35,8 +47,22 @@ export interface QueueEntryInfo {
   size: number;
   mtime: Date;
   meta?: EntryMeta;
+  /** The relay's status records (outgoing, deferred and hold entries; with `inspect(…, true)`). */
+  status?: StatusRecord[];
   /** Why the header could not be read (corrupt/ entries, races). */
   error?: string;
+}
+
+/**
+ * An entry opened by the relay for one delivery attempt. Status records are appended through the
+ * open descriptor, so they land in the same file even if an admin moves it (hold, flush) meanwhile.
+ */
+export interface OpenEntry extends DecodedEntry {
+  name: string;
+  queue: QueueName;
+  /** Append status records and make them durable before resolving. */
+  append(records: readonly StatusRecord[]): Promise<void>;
+  close(): Promise<void>;
 }
 
 export class Spool {
@@ -168,6 +194,67 @@ export class Spool {
     return decodeEntry(path, await readFile(path));
   }
 
+  /**
+   * Open an entry for a delivery attempt. Throws ENOENT when it is gone (delivered, moved by an
+   * admin) and CorruptEntryError when it cannot be trusted. Never creates a file.
+   */
+  async openEntry(q: QueueName, name: string): Promise<OpenEntry> {
+    const path = join(this.dir(q), name);
+    const fh = await open(path, constants.O_RDWR | constants.O_APPEND);
+    try {
+      const decoded = decodeEntry(path, await fh.readFile());
+      return {
+        ...decoded,
+        name,
+        queue: q,
+        async append(records) {
+          if (!records.length) return;
+          await fh.write(encodeStatus(records));
+          await fh.datasync();
+          decoded.status.push(...records);
+        },
+        close: () => fh.close(),
+      };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  /**
+   * A message the relay itself creates (a delivery status notification): written straight to
+   * outgoing/ as "<id>.0". A deterministic `id` makes a repeat after a crash replace the first
+   * copy instead of queueing a second one.
+   */
+  async inject(id: string, draft: OutgoingDraft): Promise<string> {
+    const name = `${id}.0`;
+    const tmp = this.tmpName();
+    const meta: EntryMeta = { id, envelope: draft.envelope, group: 0, notes: draft.notes };
+    await writeDurably(tmp, encodeEntry(meta, draft.body));
+    await rename(tmp, join(this.dir('outgoing'), name));
+    await this.syncDir('outgoing');
+    return name;
+  }
+
+  /** The status records of an entry, read from its end only (no body check): for listings. */
+  async readStatus(q: QueueName, name: string): Promise<StatusRecord[]> {
+    const path = join(this.dir(q), name);
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      for (let want = 64 * 1024; ; want *= 4) {
+        const len = Math.min(size, want);
+        const buf = Buffer.alloc(len);
+        await fh.read(buf, 0, len, size - len);
+        const status = decodeStatusFromTail(path, buf);
+        if (status) return status;
+        if (len === size) throw new CorruptEntryError(path, 'end marker missing (truncated write?)');
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
   /** Delivered (or bounced): remove the entry for good. */
   async remove(q: QueueName, name: string): Promise<void> {
     // Not fsynced, as in commitOutgoing: at worst a power failure brings a delivered entry back.
@@ -228,8 +315,14 @@ export class Spool {
 
   // ---- administration ---------------------------------------------------------------------------
 
-  /** Entries of the given queues with their envelope (header only; bodies are not read). */
-  async inspect(queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt']): Promise<QueueEntryInfo[]> {
+  /**
+   * Entries of the given queues with their envelope (header only; bodies are not read), and with
+   * `withStatus` the relay's status records of outgoing, deferred and hold entries.
+   */
+  async inspect(
+    queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'],
+    withStatus = false,
+  ): Promise<QueueEntryInfo[]> {
     const out: QueueEntryInfo[] = [];
     for (const q of queues) {
       for (const name of await this.list(q)) {
@@ -241,6 +334,7 @@ export class Spool {
           info.size = st.size;
           info.mtime = st.mtime;
           info.meta = await readHeader(path);
+          if (withStatus && info.meta.group !== undefined) info.status = await this.readStatus(q, name);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // moved on meanwhile
           info.error = err instanceof Error ? err.message : String(err);

@@ -57,6 +57,7 @@ export interface SupervisorOptions {
 }
 
 const BACKOFF_MS = [250, 1000, 5000, 15_000, 60_000];
+const RUN_RESETS_BACKOFF_MS = 2000;
 
 export class Supervisor {
   private readonly slots: Slot[] = [];
@@ -136,8 +137,11 @@ export class Supervisor {
       await this.stop(1);
       return;
     }
-    // A role that ran for a while before dying starts the back-off again from the bottom.
-    if (Date.now() - s.startedAt > 60_000) s.restarts = 0;
+    // Back-off is for crash loops (a role that dies while starting: bad config, a poison entry
+    // taken at once). A role that ran for a while before dying starts again from the bottom, like
+    // Postfix's master restarts a crashed daemon at once: mail should not wait 60 s for a relay
+    // because it crashed a few times today.
+    if (Date.now() - s.startedAt > RUN_RESETS_BACKOFF_MS) s.restarts = 0;
     const delay = BACKOFF_MS[Math.min(s.restarts, BACKOFF_MS.length - 1)]!;
     s.restarts++;
     log.error(

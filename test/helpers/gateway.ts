@@ -102,7 +102,7 @@ export async function startGateway(configFile: string, opts: { waitReady?: boole
 }
 
 /** Write a postern.yaml for a gateway whose data dir and maildir live in `dir`. */
-export async function writeGatewayConfig(dir: string, port: number, extra = ''): Promise<string> {
+export async function writeGatewayConfig(dir: string, port: number, extra = '', route = 'maildir:./maildir'): Promise<string> {
   const file = join(dir, 'postern.yaml');
   await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
   await writeFile(
@@ -117,7 +117,7 @@ smtp:
   listen: ["127.0.0.1:${port}"]
 relay:
   routes:
-    "*": maildir:./maildir
+    "*": ${route}
 policy: policy.yaml
 ${extra}`,
   );

@@ -37,6 +37,9 @@ export interface SinkOptions {
   rcptReply?: (address: string) => SinkReply | undefined;
   /** Hold the reply to the end of DATA this long (a slow next hop). */
   dataDelayMs?: number;
+  /** Listen on this loopback address (127.0.0.1 by default) and port (ephemeral by default). */
+  host?: string;
+  port?: number;
 }
 
 export interface SmtpSink {
@@ -108,11 +111,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<SmtpSink> {
   server.on('error', () => undefined);
   await new Promise<void>((res, rej) => {
     server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => res());
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => res());
   });
   const { port } = server.server.address() as AddressInfo;
   return {
-    host: '127.0.0.1',
+    host: opts.host ?? '127.0.0.1',
     port,
     transactions,
     rcptAttempts,
