@@ -128,7 +128,7 @@ export const rawConfigSchema = z.strictObject({
       // RFC 3461 NOTIFY=DELAY: a delay notice once a message has waited this long (sendmail's 4h).
       delay_warning: duration.default(4 * 3_600_000),
       // Postfix's bounce_size_limit: a bounce returns the whole message only up to this size.
-      bounce_size_limit: size.default(50_000),
+      bounce_size_limit: size.default(50 * 1024),
       reply_rules: z.array(replyRule).default([]),
     })
     .prefault({}),

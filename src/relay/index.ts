@@ -1,16 +1,22 @@
 /**
- * relay: delivers the entries of spool/outgoing/ to their next hop per relay.routes (smtp://
- * with STARTTLS, smtps://, maildir:; mx comes with issue 3), retries temporary failures, holds
- * what cannot be delivered, and removes an entry only once every recipient has a final answer.
+ * relay: delivers the entries of spool/outgoing/ to their next hop per relay.routes (mx with the
+ * RFC 5321 fallbacks, smtp:// with STARTTLS, smtps://, maildir:), records each recipient's answer
+ * in the entry, retries temporary failures from deferred/ on the relay.retry schedule until
+ * max_queue_lifetime, queues delivery status notifications (dsn/), and removes an entry only once
+ * every recipient has a final answer.
  *
- * Untrusted input: the spooled envelope and message (sent on byte-exact, never parsed here) and
- * everything a next-hop server answers (reply lines go to logs, JSON-escaped by pino).
+ * Untrusted input: the spooled envelope and message (sent on byte-exact, never parsed here),
+ * everything a next-hop server answers (reply lines go to logs JSON-escaped, and into DSNs
+ * sanitised by dsn/), and DNS answers for MX routes.
  *
  * Secrets: none held. Message bodies are never logged; TLS to the next hop encrypts without
  * authenticating it yet (see smtp-transport.ts).
  */
-export { startRelay, type Relay, type RelayOptions, type MxResolver } from './relay.js';
+export { startRelay, type Relay, type RelayOptions } from './relay.js';
 export { matchRoute, groupByRoute, recipientDomain, describeTarget, targetKey, type RecipientGroup } from './routes.js';
 export { deliverMaildir, maildirName } from './maildir.js';
 export { SmtpTransport, classifyError, type SmtpTarget } from './smtp-transport.js';
+export { planMx, systemResolver, type DnsResolver, type MxPlan } from './mx.js';
+export { ReplyClassifier } from './classify.js';
+export { entryState, uniqueRecipients, isFinal, type EntryState, type RecipientState } from './state.js';
 export type { OutboundMessage, RecipientOutcome, RecipientStatus } from './outcome.js';

@@ -15,6 +15,15 @@ export interface RecipientOutcome {
   status: RecipientStatus;
   /** The next hop's reply line ("250 2.0.0 Ok", "550 5.1.1 no such user") or our own reason. */
   reply: string;
+  /** The next hop that gave `reply` (its host name); absent when the reply is our own. */
+  remote?: string;
+  /**
+   * The next hop could not be reached or would not talk (connection, greeting, TLS): nothing of
+   * the transaction happened there, so an MX route tries its next host.
+   */
+  hostFailure?: boolean;
+  /** Why the reply-classification table changed the status, for logs. */
+  note?: string;
 }
 
 /** One message as the transports see it: a single recipient group bound for one target. */

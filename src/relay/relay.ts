@@ -1,34 +1,35 @@
 /**
- * The relay role: take each entry of outgoing/, deliver it per route, and remove it only once
- * every recipient has a final answer. Scheduling mirrors the worker: names announced by the
- * workers (and, as a safety net, throttled scans of the directory) feed a backlog, and a bounded
- * number of entries are in flight.
+ * The relay role: deliver each entry of outgoing/ per route; record every recipient's answer in
+ * the entry (status records), so no recipient is sent a message twice across retries, restarts
+ * and crashes; park entries with temporary failures in deferred/ until their next attempt; queue
+ * delivery status notifications; remove an entry once every recipient has a final answer.
  *
- * Issue 3 plugs in here: MX delivery behind `deliverTo` ('mx'), durable per-recipient outcome
- * records replacing the in-memory `final` map (so a restart does not re-send to recipients
- * already done), max_queue_lifetime and the persistent retry schedule (deferred/), and DSNs
- * where this file now holds or logs `relay.bounce`.
+ * Scheduling: names announced by the workers and, as a safety net, throttled scans of outgoing/
+ * feed a backlog with bounded concurrency; deferred/ entries wait on timers (rebuilt from their
+ * status records at start). An admin's flush or release moves entries into outgoing/, where the
+ * directory watch finds them.
  */
 import { join } from 'node:path';
-import type { Config, RouteTarget } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { CorruptEntryError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { throttle, watchQueue, type DecodedEntry, type Spool } from '../spool/index.js';
-import { deliverMaildir } from './maildir.js';
-import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
-import { describeTarget, groupByRoute, targetKey, type RecipientGroup } from './routes.js';
-import { SmtpTransport } from './smtp-transport.js';
-
-/** DNS as the relay needs it (issue 3: MX lookup). `dns.promises` satisfies it; tests pass fakes. */
-export interface MxResolver {
-  resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
-}
+import { throttle, watchQueue, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
+import { ReplyClassifier } from './classify.js';
+import { Delivery } from './deliver.js';
+import { systemResolver, type DnsResolver } from './mx.js';
+import { noticeRecord, noticesFor } from './notices.js';
+import type { RecipientOutcome } from './outcome.js';
+import { describeTarget, groupByRoute, type RecipientGroup } from './routes.js';
+import { entryState, isFinal } from './state.js';
 
 export interface RelayOptions {
   config: Config;
   spool: Spool;
   log: Logger;
-  resolver?: MxResolver;
+  /** DNS for mx routes; the system resolver by default. Tests pass a fake zone. */
+  resolver?: DnsResolver;
+  /** Test hook: the port MX hosts listen on (25). */
+  mxPort?: number;
   /** Test hook: shorter SMTP timeouts. */
   smtpTimeouts?: { connection?: number; greeting?: number; socket?: number };
 }
@@ -36,120 +37,106 @@ export interface RelayOptions {
 export interface Relay {
   /** Outgoing names a worker has just committed: deliver them without waiting for a scan. */
   offer(names: readonly string[]): void;
-  /** Scan outgoing/ soon (entries waiting for their retry time keep waiting). */
+  /** Scan outgoing/ soon. */
   kick(): void;
-  /** New routes, retry schedule and concurrency; deliveries in flight finish with the old ones. */
+  /** New routes, retry schedule and rules; deliveries in flight finish with the old ones. */
   reload(config: Config): void;
   /** Stop picking up entries, let deliveries in flight finish (up to `graceMs`), close connections. */
   close(graceMs?: number): Promise<void>;
 }
 
-/** What this process knows about one outgoing entry between attempts. */
-interface EntryState {
-  /** Attempts that ended with some recipient deferred. */
-  attempts: number;
-  /** Not before this time (ms since epoch). */
-  notBefore: number;
-  timer?: NodeJS.Timeout;
-  /**
-   * Recipients with a final outcome (delivered or failed). A retry skips them, so a 4xx for one
-   * recipient never re-sends to the others. In memory only until issue 3 makes it durable.
-   */
-  final: Map<string, RecipientOutcome>;
-}
-
 const DEFAULT_GRACE_MS = 30_000;
-const DEFAULT_RETRY_MS = 60_000;
 /** Minimum time between two listings of outgoing/ (workers announce what they commit). */
 const SCAN_INTERVAL_MS = 250;
+/** Node timers cannot wait longer than 2^31-1 ms; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
+  t: 'rcpt',
+  at,
+  rcpt: o.recipient,
+  status: o.status,
+  reply: o.reply,
+  ...(o.remote ? { remote: o.remote } : {}),
+});
 /** "<queue id>.<group>" → queue id. */
 const idOf = (name: string) => name.split('.')[0]!;
 
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const { spool, log } = opts;
   let config = opts.config;
-  const smtp = new SmtpTransport({
+  let classifier = new ReplyClassifier(config.relay.reply_rules);
+  const delivery = new Delivery({
     hostname: config.hostname,
+    resolver: opts.resolver ?? systemResolver(),
+    mxPort: opts.mxPort,
     maxConnections: Math.max(1, Math.min(config.relay.concurrency, 10)),
-    timeouts: opts.smtpTimeouts,
+    smtpTimeouts: opts.smtpTimeouts,
+    log,
   });
-  const states = new Map<string, EntryState>();
+  /** deferred/ entries and the timer of their next attempt. */
+  const timers = new Map<string, NodeJS.Timeout>();
   const inFlight = new Map<string, Promise<void>>();
-  let backlog: string[] = [];
+  let backlog: { name: string; queue: QueueName }[] = [];
   const queued = new Set<string>();
+  /** Entries whose last attempt hit a local error (disk, permissions): not before this time. */
+  const cooldown = new Map<string, number>();
   let closed = false;
 
-  function stateOf(name: string): EntryState {
-    let s = states.get(name);
-    if (!s) {
-      s = { attempts: 0, notBefore: 0, final: new Map() };
-      states.set(name, s);
-    }
-    return s;
-  }
-
-  function forget(name: string): void {
-    const s = states.get(name);
-    if (s?.timer) clearTimeout(s.timer);
-    states.delete(name);
-  }
-
-  /** The configured delays; the last one repeats. */
+  /** The configured delay before attempt n+1, with ±10% jitter so retries of a burst spread out. */
   function retryDelay(attempt: number): number {
     const r = config.relay.retry;
-    if (!r.length) return DEFAULT_RETRY_MS;
-    return r[Math.min(Math.max(attempt, 1), r.length) - 1]!;
+    const base = r[Math.min(Math.max(attempt, 1), r.length) - 1]!;
+    return Math.round(base * (0.9 + Math.random() * 0.2));
   }
 
-  function schedule(name: string, delay: number): void {
-    if (closed) return;
-    const s = stateOf(name);
-    if (s.timer) clearTimeout(s.timer);
-    s.notBefore = Date.now() + delay;
-    s.timer = setTimeout(() => {
-      s.timer = undefined;
-      s.notBefore = 0; // timers may fire a millisecond early; the time has come regardless
-      offer([name]);
-    }, delay);
-    s.timer.unref();
-  }
-
-  async function deliverTo(target: RouteTarget, msg: OutboundMessage): Promise<RecipientOutcome[]> {
-    try {
-      switch (target.kind) {
-        case 'smtp':
-        case 'smtps':
-          return await smtp.deliver(target, msg);
-        case 'maildir':
-          return await deliverMaildir(target.path, msg);
-        case 'mx':
-          // Deferred, never lost: the entry waits in outgoing/ until MX delivery exists (issue 3,
-          // using opts.resolver) or an admin changes the route.
-          return outcomesFor(msg.recipients, 'deferred', '451 4.4.0 mx routing not available yet');
-      }
-    } catch (err) {
-      // Transports answer per recipient and should not throw; if one does, it is our bug, and
-      // the message waits for a fix rather than bouncing.
-      log.error({ event: 'relay.internal_error', queueId: msg.queueId, err }, 'delivery failed unexpectedly');
-      return outcomesFor(msg.recipients, 'deferred', '451 4.3.0 local error in delivery');
+  function enqueue(name: string, queue: QueueName): void {
+    if (closed || inFlight.has(name) || queued.has(name)) return;
+    const until = cooldown.get(name);
+    if (until !== undefined) {
+      if (until > Date.now()) return;
+      cooldown.delete(name);
     }
+    backlog.push({ name, queue });
+    queued.add(name);
   }
 
-  async function deliverGroup(name: string, entry: DecodedEntry, g: RecipientGroup, retryInMs: number, attempt: number): Promise<RecipientOutcome[]> {
+  function schedule(name: string, at: number): void {
+    if (closed) return;
+    clearTimeout(timers.get(name));
+    const wait = Math.max(0, at - Date.now());
+    const timer = setTimeout(() => {
+      timers.delete(name);
+      if (wait > MAX_TIMER_MS) return schedule(name, at);
+      cooldown.delete(name); // timers may fire a millisecond early; the time has come regardless
+      enqueue(name, 'deferred');
+      fill();
+    }, Math.min(wait, MAX_TIMER_MS));
+    timer.unref();
+    timers.set(name, timer);
+  }
+
+  function unschedule(name: string): void {
+    clearTimeout(timers.get(name));
+    timers.delete(name);
+  }
+
+  async function deliverGroup(entry: OpenEntry, g: RecipientGroup, attemptNo: number): Promise<RecipientOutcome[]> {
     const started = Date.now();
     const queueId = entry.meta.id;
     const env = entry.meta.envelope;
-    const to = describeTarget(g.target);
-    const outcomes = await deliverTo(g.target, {
+    const to = g.domain ? `${describeTarget(g.target)} ${g.domain}` : describeTarget(g.target);
+    const raw = await delivery.deliver(g.target, g.domain, {
       queueId,
       sender: env.sender,
       recipients: g.recipients,
       body: entry.body,
       eightBit: env.body === '8BITMIME',
     });
+    const outcomes = raw.map((o) => classifier.classify(o));
     const ms = Date.now() - started;
+    const name = entry.name;
     const by = (st: RecipientOutcome['status']) => outcomes.filter((o) => o.status === st);
     const delivered = by('delivered');
     const failed = by('failed');
@@ -158,92 +145,135 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       log.info({ event: 'relay.delivered', queueId, name, to, recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
     }
     if (failed.length) {
-      // TODO(issue 3): a DSN to the sender (unless <> or NOTIFY=NEVER) from these outcomes.
-      log.warn(
-        { event: 'relay.bounce', queueId, name, to, recipients: failed.map((o) => ({ address: o.recipient, reply: o.reply })), ms },
-        'recipients rejected permanently',
-      );
+      const recipients = failed.map((o) => ({ address: o.recipient, reply: o.reply, ...(o.note ? { note: o.note } : {}) }));
+      log.warn({ event: 'relay.bounce', queueId, name, to, recipients, ms }, 'recipients rejected permanently');
     }
     if (deferred.length) {
+      const note = deferred.find((o) => o.note)?.note;
       log.warn(
-        { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, reason: deferred[0]!.reply, attempt, retryInMs, ms },
+        { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, reason: deferred[0]!.reply, attempt: attemptNo, ms, ...(note ? { note } : {}) },
         'delivery deferred',
       );
     }
     return outcomes;
   }
 
-  async function attempt(name: string): Promise<void> {
-    let entry: DecodedEntry;
+  /** One delivery attempt of one entry; the entry is open for its whole duration. */
+  async function attempt(name: string, queue: QueueName): Promise<void> {
+    let entry: OpenEntry;
     try {
-      entry = await spool.read('outgoing', name);
+      entry = await spool.openEntry(queue, name);
     } catch (err) {
-      if (isEnoent(err)) return forget(name); // delivered meanwhile, or moved by an admin
+      if (isEnoent(err)) return; // delivered meanwhile, or moved by an admin (a scan finds it)
       if (err instanceof CorruptEntryError) {
-        await spool.moveToCorrupt(join(spool.dir('outgoing'), name), name, err.message);
-        forget(name);
-        log.error({ event: 'relay.corrupt', name, reason: err.message }, 'unreadable outgoing entry moved to corrupt/');
+        await spool.moveToCorrupt(join(spool.dir(queue), name), name, err.message);
+        log.error({ event: 'relay.corrupt', name, reason: err.message }, 'unreadable entry moved to corrupt/');
         return;
       }
       throw err;
     }
+    try {
+      await deliverEntry(entry);
+    } finally {
+      await entry.close();
+    }
+  }
+
+  async function deliverEntry(entry: OpenEntry): Promise<void> {
+    const { name, queue } = entry;
     const queueId = entry.meta.id;
-    const state = stateOf(name);
-    const all = [...new Set(entry.meta.envelope.recipients.map((r) => r.address))];
-    const pending = all.filter((r) => !state.final.has(r));
-    const { groups, unrouted } = groupByRoute(config.relay.routes, pending);
-    if (unrouted.length) {
-      // A config gap, not the recipient's fault: hold the whole entry before sending anything,
-      // so that `queue release` after fixing the routes delivers each recipient exactly once.
-      await spool.move('outgoing', 'hold', name);
-      forget(name);
-      log.error({ event: 'relay.no_route', queueId, name, recipients: unrouted }, 'no route matches; entry held');
-      return;
+    const env = entry.meta.envelope;
+    unschedule(name);
+    const before = entryState(env, entry.status);
+    const pending = before.recipients.filter((r) => !isFinal(r)).map((r) => r.address);
+    const received = Date.parse(env.receivedAt) || Date.now();
+    const expiresAt = received + config.relay.max_queue_lifetime;
+    const attemptNo = before.attempts + 1;
+
+    let outcomes: RecipientOutcome[] = [];
+    if (pending.length) {
+      const { groups, unrouted } = groupByRoute(config.relay.routes, pending);
+      if (unrouted.length) {
+        // A config gap, not the recipient's fault: hold the whole entry before sending anything;
+        // `queue release` after fixing the routes delivers each remaining recipient once.
+        await moveIfThere(queue, 'hold', name);
+        log.error({ event: 'relay.no_route', queueId, name, recipients: unrouted }, 'no route matches; entry held');
+        return;
+      }
+      outcomes = (await Promise.all(groups.map((g) => deliverGroup(entry, g, attemptNo)))).flat();
     }
 
-    const attemptNo = state.attempts + 1;
-    const retryInMs = retryDelay(attemptNo);
-    const results = await Promise.all(groups.map((g) => deliverGroup(name, entry, g, retryInMs, attemptNo)));
-    let anyDeferred = false;
-    for (const o of results.flat()) {
-      if (o.status === 'deferred') anyDeferred = true;
-      else state.final.set(o.recipient, o);
+    // Shutting down: a temporary failure now is most likely our own cut connection. Keep only the
+    // final answers; the entry stays where it is, due at once when the relay is back.
+    if (closed) outcomes = outcomes.filter((o) => o.status !== 'deferred');
+    const now = Date.now();
+    const at = new Date(now).toISOString();
+    const expired = now >= expiresAt;
+    // Out of time: the last temporary failure becomes the final one (and a bounce says so).
+    const records: StatusRecord[] = outcomes.map((o) =>
+      o.status === 'deferred' && expired ? { ...recordOf(o, at), status: 'failed', expired: true } : recordOf(o, at),
+    );
+    if (expired && records.some((r) => r.t === 'rcpt' && r.expired)) {
+      log.warn({ event: 'relay.expired', queueId, name, lifetimeMs: config.relay.max_queue_lifetime }, 'message expired in queue; bouncing');
     }
-    if (anyDeferred) {
-      state.attempts = attemptNo;
-      schedule(name, retryInMs);
-      return;
+    let next = 0;
+    if (records.some((r) => r.t === 'rcpt' && r.status === 'deferred')) {
+      // Never wait past the end of the lifetime: the bounce should come when it is due.
+      next = Math.min(now + retryDelay(attemptNo), Math.max(expiresAt, now + 1000));
+      records.push({ t: 'attempt', at, n: attemptNo, next: new Date(next).toISOString() });
     }
 
-    // Every recipient has its final answer.
-    const finals = all.map((r) => state.final.get(r));
-    if (!finals.some((o) => o?.status === 'delivered')) {
-      // Nobody got it and there is no DSN yet (issue 3): keep the message for the admin rather
-      // than drop it silently.
-      await spool.move('outgoing', 'hold', name);
-      log.warn({ event: 'relay.held', queueId, name, reason: 'all recipients rejected permanently' }, 'entry held');
-    } else {
-      // Some delivered, some rejected: the delivered copies must not be sent again, and hold/
-      // would re-send to everyone on release, so the entry is done. The rejected recipients are
-      // in the relay.bounce log line. TODO(issue 3): keep their outcome records and send the DSN
-      // before removing the entry.
-      await spool.remove('outgoing', name);
+    const after = entryState(env, [...entry.status, ...records]);
+    const done = after.recipients.every(isFinal);
+    const notices = noticesFor(entry, after, config, now);
+    // The common case (every recipient delivered, nobody asked for a notice) needs no record:
+    // the entry is removed next, and that is the record.
+    if (!done || notices.length) await entry.append(records);
+    if (notices.length) {
+      const names: string[] = [];
+      for (const n of notices) names.push(await spool.inject(n.id, n.draft));
+      await entry.append(notices.map((n) => noticeRecord(n, at)));
+      for (const n of notices) log.info({ event: 'relay.dsn', queueId, name, kind: n.kind, recipients: n.rcpts.length, dsnId: n.id }, 'delivery status notification queued');
+      offer(names);
     }
-    forget(name);
+
+    if (done) {
+      try {
+        await spool.remove(queue, name);
+      } catch (err) {
+        // Moved by an admin during the attempt (hold): its records say it is done, so a release
+        // just removes it.
+        if (!isEnoent(err)) throw err;
+      }
+      return;
+    }
+    if (closed) return;
+    if (queue === 'outgoing') await moveIfThere('outgoing', 'deferred', name);
+    schedule(name, next);
+  }
+
+  async function moveIfThere(from: QueueName, to: QueueName, name: string): Promise<void> {
+    try {
+      await spool.move(from, to, name);
+    } catch (err) {
+      if (!isEnoent(err)) throw err; // an admin moved it first; it stays where they put it
+    }
   }
 
   function fill(): void {
     while (!closed && inFlight.size < Math.max(1, config.relay.concurrency) && backlog.length > 0) {
-      const name = backlog.shift()!;
+      const { name, queue } = backlog.shift()!;
       queued.delete(name);
       if (inFlight.has(name)) continue;
-      const p = attempt(name)
+      const p = attempt(name, queue)
         .catch((err) => {
-          // Spool I/O failed (disk, permissions, a concurrent admin move). The entry stays where
-          // it is; try again after the usual back-off instead of spinning on it.
+          // Spool I/O failed (disk, permissions). The entry stays where it is; try again after a
+          // pause instead of spinning on it.
           log.error({ event: 'relay.error', queueId: idOf(name), name, err }, 'relay attempt failed; will retry');
-          const s = stateOf(name);
-          schedule(name, retryDelay(Math.max(1, s.attempts)));
+          const delay = retryDelay(1);
+          cooldown.set(name, Date.now() + delay);
+          if (queue === 'deferred') schedule(name, Date.now() + delay);
+          else setTimeout(kick, delay).unref();
         })
         .finally(() => {
           inFlight.delete(name);
@@ -269,13 +299,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   /** Names announced by a worker after its commit: the worker is done with them, no busy check. */
   function offer(names: readonly string[]): void {
-    if (closed) return;
-    for (const name of names) {
-      if (inFlight.has(name) || queued.has(name)) continue;
-      if ((states.get(name)?.notBefore ?? 0) > Date.now()) continue;
-      backlog.push(name);
-      queued.add(name);
-    }
+    for (const name of names) enqueue(name, 'outgoing');
     fill();
   }
 
@@ -284,9 +308,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     try {
       const names = await spool.list('outgoing');
       const busy = await busyIds();
-      const present = new Set(names);
       offer(names.filter((name) => !busy.has(idOf(name))));
-      for (const name of states.keys()) if (!present.has(name) && !inFlight.has(name)) forget(name);
     } catch (err) {
       log.error({ event: 'relay.scan_error', err }, 'cannot list outgoing queue');
     }
@@ -296,14 +318,30 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (!closed) scanner.request();
   }
 
+  /** At start: a timer for every deferred/ entry, from the attempt time in its status records. */
+  async function loadDeferred(): Promise<void> {
+    for (const name of await spool.list('deferred')) {
+      try {
+        const status = await spool.readStatus('deferred', name);
+        const last = [...status].reverse().find((r) => r.t === 'attempt');
+        schedule(name, last && last.t === 'attempt' ? Date.parse(last.next) || 0 : 0);
+      } catch (err) {
+        if (isEnoent(err)) continue;
+        // Unreadable: let the attempt find out and move it to corrupt/.
+        schedule(name, 0);
+      }
+    }
+  }
+
   // The watches are the safety net for entries nobody announced (a relay restarted with a full
-  // queue, roles run without a supervisor); entries held back for a busy worker become
-  // deliverable when its active/ file goes away.
+  // queue, an admin's flush or release, roles run without a supervisor); entries held back for a
+  // busy worker become deliverable when its active/ file goes away.
   const idle = () => {
     if (backlog.length === 0) kick();
   };
   const unwatchOutgoing = watchQueue(spool.dir('outgoing'), idle);
   const unwatchActive = watchQueue(spool.dir('active'), idle);
+  await loadDeferred();
   kick();
 
   let closing: Promise<void> | null = null;
@@ -312,7 +350,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     kick,
     reload(c) {
       config = c;
-      smtp.retain(new Set(c.relay.routes.map((r) => targetKey(r.target))));
+      classifier = new ReplyClassifier(c.relay.reply_rules);
       kick();
     },
     close(graceMs = DEFAULT_GRACE_MS) {
@@ -323,17 +361,18 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         scanner.cancel();
         unwatchOutgoing();
         unwatchActive();
-        for (const s of states.values()) if (s.timer) clearTimeout(s.timer);
+        for (const t of timers.values()) clearTimeout(t);
+        timers.clear();
         let timer: NodeJS.Timeout | undefined;
         const finished = await Promise.race([
           Promise.allSettled([...inFlight.values()]).then(() => true),
           new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
         ]);
         clearTimeout(timer);
-        // Past the grace period, cut the remaining SMTP sessions: their entries stay in
-        // outgoing/ and are retried by the next relay (a copy the next hop already took may be
-        // sent twice — the usual SMTP trade-off, better than a loss).
-        smtp.close(!finished);
+        // Past the grace period, cut the remaining SMTP sessions: their entries stay where they
+        // are and are retried by the next relay (a copy the next hop already took may be sent
+        // twice — the usual SMTP trade-off, better than a loss).
+        delivery.close(!finished);
       })();
       return closing;
     },

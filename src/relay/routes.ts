@@ -34,7 +34,7 @@ export function matchRoute(routes: readonly Route[], domain: string): Route | un
 export function targetKey(t: RouteTarget): string {
   switch (t.kind) {
     case 'mx':
-      return 'mx';
+      return `mx?tls=${t.tls}`;
     case 'smtp':
       return `smtp://${t.host}:${t.port}?tls=${t.tls}`;
     case 'smtps':
@@ -48,7 +48,7 @@ export function targetKey(t: RouteTarget): string {
 export function describeTarget(t: RouteTarget): string {
   switch (t.kind) {
     case 'mx':
-      return 'mx';
+      return t.tls === 'opportunistic' ? 'mx' : `mx (tls ${t.tls})`;
     case 'smtp':
       return t.tls === 'opportunistic' ? `smtp://${t.host}:${t.port}` : `smtp://${t.host}:${t.port} (tls ${t.tls})`;
     case 'smtps':
@@ -61,14 +61,16 @@ export function describeTarget(t: RouteTarget): string {
 export interface RecipientGroup {
   key: string;
   target: RouteTarget;
+  /** For mx routes: the recipient domain whose exchangers the group goes to. */
+  domain?: string;
   /** In envelope order. */
   recipients: string[];
 }
 
 /**
  * Split recipients into one group per distinct target (one SMTP transaction or maildir batch
- * each). For "mx" the key will also have to include the domain once MX lookup exists (issue 3):
- * different domains have different MX hosts.
+ * each). For "mx" each recipient domain is its own group: different domains have different MX
+ * hosts (domains sharing exchangers still share the pooled connections).
  */
 export function groupByRoute(routes: readonly Route[], recipients: readonly string[]): { groups: RecipientGroup[]; unrouted: string[] } {
   const groups = new Map<string, RecipientGroup>();
@@ -79,10 +81,11 @@ export function groupByRoute(routes: readonly Route[], recipients: readonly stri
       unrouted.push(rcpt);
       continue;
     }
-    const key = targetKey(route.target);
+    const domain = route.target.kind === 'mx' ? recipientDomain(rcpt) : undefined;
+    const key = domain === undefined ? targetKey(route.target) : `${targetKey(route.target)}:${domain}`;
     let g = groups.get(key);
     if (!g) {
-      g = { key, target: route.target, recipients: [] };
+      g = { key, target: route.target, recipients: [], ...(domain === undefined ? {} : { domain }) };
       groups.set(key, g);
     }
     g.recipients.push(rcpt);

@@ -17,7 +17,11 @@ import type { RouteTarget } from '../config/types.js';
 import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
 import { targetKey } from './routes.js';
 
-export type SmtpTarget = Extract<RouteTarget, { kind: 'smtp' | 'smtps' }>;
+/**
+ * A next hop by address. For MX routes `host` is one address of the exchanger and `servername`
+ * its DNS name: TLS SNI and the name in replies, logs and DSNs (Remote-MTA).
+ */
+export type SmtpTarget = Extract<RouteTarget, { kind: 'smtp' | 'smtps' }> & { servername?: string };
 
 type Pool = Mail<SMTPPoolSentMessageInfo, SMTPPoolOptions>;
 
@@ -43,21 +47,60 @@ function replyOf(err: NodemailerError): string {
  * (Postfix's smtp_skip_5xx_greeting) or a STARTTLS refused while TLS is required (Postfix defers
  * with "TLS is required, but was not offered by host") says nothing about the message.
  */
+/**
+ * Nothing of the transaction happened at this host (no connection, bad greeting, TLS failure,
+ * 421 before DATA): the next MX host may be tried at once without risking a duplicate.
+ */
+export function isHostFailure(err: NodemailerError): boolean {
+  if (err.code === 'EMESSAGE') return false;
+  if (err.code === 'EENVELOPE') return err.responseCode === 421;
+  return true;
+}
+
 export function classifyError(err: NodemailerError): 'deferred' | 'failed' {
   const transactional = err.code === 'EENVELOPE' || err.code === 'EMESSAGE';
   if (transactional && typeof err.responseCode === 'number' && err.responseCode >= 500 && err.responseCode !== 503) return 'failed';
   return 'deferred';
 }
 
+/** A pool unused this long is closed: MX routes create one per exchanger address, without end. */
+const POOL_IDLE_MS = 30_000;
+
+interface PoolSlot {
+  pool: Pool;
+  lastUsed: number;
+  inUse: number;
+}
+
 export class SmtpTransport {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, PoolSlot>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly opts: SmtpTransportOptions) {}
+  constructor(private readonly opts: SmtpTransportOptions) {
+    this.sweeper = setInterval(() => this.sweep(), POOL_IDLE_MS / 2);
+    this.sweeper.unref();
+  }
 
-  private pool(target: SmtpTarget): Pool {
-    const key = targetKey(target);
-    const existing = this.pools.get(key);
-    if (existing) return existing;
+  private sweep(now = Date.now()): void {
+    for (const [key, slot] of this.pools) {
+      if (slot.inUse === 0 && now - slot.lastUsed > POOL_IDLE_MS) {
+        slot.pool.close();
+        this.pools.delete(key);
+      }
+    }
+  }
+
+  private slot(target: SmtpTarget): PoolSlot {
+    const key = `${targetKey(target)}#${target.servername ?? ''}`;
+    let slot = this.pools.get(key);
+    if (!slot) {
+      slot = { pool: this.createPool(target), lastUsed: Date.now(), inUse: 0 };
+      this.pools.set(key, slot);
+    }
+    return slot;
+  }
+
+  private createPool(target: SmtpTarget): Pool {
     const t = this.opts.timeouts ?? {};
     const tlsMode = target.kind === 'smtps' ? 'implicit' : target.tls;
     const pool = nodemailer.createTransport({
@@ -78,7 +121,7 @@ export class SmtpTransport {
       // without authenticating the next hop, so self-signed certificates (the norm between MTAs)
       // work. TODO: a "verify" level (CA and name check, DANE/MTA-STS for mx) when routes grow a
       // per-route TLS policy.
-      tls: { rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      tls: { rejectUnauthorized: false, minVersion: 'TLSv1.2', ...(target.servername ? { servername: target.servername } : {}) },
       connectionTimeout: t.connection ?? 30_000,
       greetingTimeout: t.greeting ?? 30_000,
       socketTimeout: t.socket ?? 5 * 60_000,
@@ -92,30 +135,42 @@ export class SmtpTransport {
     // Mail re-emits transport errors; without a listener an 'error' event would kill the role.
     // The failure itself reaches the sendMail caller.
     pool.on('error', () => undefined);
-    this.pools.set(key, pool);
     return pool;
   }
 
   async deliver(target: SmtpTarget, msg: OutboundMessage): Promise<RecipientOutcome[]> {
     const to = msg.recipients.map((address) => ({ name: '', address }));
+    const remote = target.servername ?? target.host;
+    const slot = this.slot(target);
+    slot.inUse++;
     try {
-      const info = await this.pool(target).sendMail({
+      const info = await slot.pool.sendMail({
         envelope: { from: msg.sender === '' ? false : msg.sender, to, use8BitMime: msg.eightBit, size: msg.body.length },
         raw: msg.body,
       });
-      return this.mapAccepted(msg.recipients, info.envelope?.to ?? [], info.rejectedErrors ?? [], replyOf({ response: info.response } as NodemailerError));
+      const ok = replyOf({ response: info.response } as NodemailerError);
+      return this.mapAccepted(msg.recipients, info.envelope?.to ?? [], info.rejectedErrors ?? [], ok).map((o) => ({ ...o, remote }));
     } catch (e) {
       const err = e as NodemailerError;
       // Every recipient refused at RCPT: nodemailer fails the message but tells us each reply.
       if (err.rejectedErrors?.length && err.rejectedErrors.length === msg.recipients.length) {
         return msg.recipients.map((recipient, i) => {
           const r = err.rejectedErrors![i]!;
-          return { recipient, status: classifyError(r), reply: replyOf(r) };
+          return { recipient, status: classifyError(r), reply: replyOf(r), remote };
         });
       }
       let reply = replyOf(err);
       if (err.code === 'ETLS' && target.kind === 'smtp' && target.tls === 'required') reply = `TLS is required, but could not be used: ${reply}`;
-      return outcomesFor(msg.recipients, classifyError(err), reply);
+      return msg.recipients.map((recipient) => ({
+        recipient,
+        status: classifyError(err),
+        reply,
+        ...(err.response ? { remote } : {}),
+        ...(isHostFailure(err) ? { hostFailure: true } : {}),
+      }));
+    } finally {
+      slot.inUse--;
+      slot.lastUsed = Date.now();
     }
   }
 
@@ -135,17 +190,8 @@ export class SmtpTransport {
 
   /** Close idle pooled connections at once; with `force` also those in the middle of a message. */
   close(force = false): void {
-    for (const p of this.pools.values()) p.close({ force });
+    clearInterval(this.sweeper);
+    for (const slot of this.pools.values()) slot.pool.close({ force });
     this.pools.clear();
-  }
-
-  /** Drop the pools of destinations no longer routed to (after a reload). */
-  retain(keys: ReadonlySet<string>): void {
-    for (const [key, p] of this.pools) {
-      if (!keys.has(key)) {
-        p.close();
-        this.pools.delete(key);
-      }
-    }
   }
 }

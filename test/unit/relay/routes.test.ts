@@ -8,7 +8,7 @@ const r = (pattern: string, target: Route['target']): Route => ({ pattern, targe
 describe('matchRoute', () => {
   const exact = r('example.com', smtp('exact'));
   const sub = r('*.example.com', smtp('sub'));
-  const any = r('*', { kind: 'mx' });
+  const any = r('*', { kind: 'mx', tls: 'opportunistic' });
   const routes = [exact, sub, any];
 
   it('matches an exact domain only itself', () => {

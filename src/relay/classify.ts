@@ -1,0 +1,56 @@
+/**
+ * The reply-classification table: what a next hop's answer really means when its code misleads.
+ * RFC 5321 makes the first digit authoritative, but real servers answer "550 try again later"
+ * for greylisting and rate limits, and RFC 5321 §4.5.3.1.10 itself says a 552 for too many
+ * recipients must be treated as temporary. Bouncing those would lose mail the sender can't resend
+ * easily; deferring them costs a retry. The admin's rules (relay.reply_rules) come first.
+ */
+import type { ReplyRule } from '../config/types.js';
+import type { RecipientOutcome } from './outcome.js';
+
+interface CompiledRule {
+  re: RegExp;
+  action: 'defer' | 'bounce';
+  reason: string;
+}
+
+const BUILT_IN: ReplyRule[] = [
+  {
+    match: String.raw`^552[ -](5\.5\.3\b|.*too many recipients)`,
+    action: 'defer',
+    reason: '552 for too many recipients is temporary (RFC 5321 4.5.3.1.10)',
+  },
+  {
+    match: String.raw`^5\d\d[ -]4\.\d{1,3}\.\d{1,3}\b`,
+    action: 'defer',
+    reason: 'the enhanced status code says the failure is temporary',
+  },
+  {
+    match: String.raw`^5\d\d[ -].*\b(try (again )?later|temporar(y|ily)|greylist|too many (connections|messages)|rate limit|throttl)`,
+    action: 'defer',
+    reason: 'the reply text says the failure is temporary',
+  },
+];
+
+export class ReplyClassifier {
+  private readonly rules: CompiledRule[];
+
+  constructor(adminRules: readonly ReplyRule[] = []) {
+    this.rules = [...adminRules, ...BUILT_IN].map((r) => ({
+      re: new RegExp(r.match, 'i'),
+      action: r.action,
+      reason: r.reason ?? `relay.reply_rules: /${r.match}/ → ${r.action}`,
+    }));
+  }
+
+  /** The outcome with its status corrected by the first matching rule; `note` says why. */
+  classify(o: RecipientOutcome): RecipientOutcome {
+    if (o.status === 'delivered') return o;
+    for (const rule of this.rules) {
+      if (!rule.re.test(o.reply)) continue;
+      const status = rule.action === 'defer' ? 'deferred' : 'failed';
+      return status === o.status ? o : { ...o, status, note: rule.reason };
+    }
+    return o;
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * One recipient group to its next hop: a fixed SMTP host, a Maildir, or the MX hosts of the
+ * recipient domain, tried in preference order like Postfix's smtp client. Every path answers per
+ * recipient and never throws.
+ */
+import type { RouteTarget } from '../config/types.js';
+import type { Logger } from '../log/index.js';
+import { deliverMaildir } from './maildir.js';
+import { planMx, type DnsResolver } from './mx.js';
+import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
+import { SmtpTransport } from './smtp-transport.js';
+
+export interface DeliveryOptions {
+  /** Our EHLO name, and the name an MX pointing back at us has (loop detection). */
+  hostname: string;
+  resolver: DnsResolver;
+  /** Port for MX hosts: 25, except in tests. */
+  mxPort?: number;
+  maxConnections?: number;
+  smtpTimeouts?: { connection?: number; greeting?: number; socket?: number };
+  log: Logger;
+}
+
+export class Delivery {
+  private readonly smtp: SmtpTransport;
+
+  constructor(private readonly opts: DeliveryOptions) {
+    this.smtp = new SmtpTransport({ hostname: opts.hostname, maxConnections: opts.maxConnections, timeouts: opts.smtpTimeouts });
+  }
+
+  async deliver(target: RouteTarget, domain: string | undefined, msg: OutboundMessage): Promise<RecipientOutcome[]> {
+    try {
+      switch (target.kind) {
+        case 'smtp':
+        case 'smtps':
+          return await this.smtp.deliver(target, msg);
+        case 'maildir':
+          return await deliverMaildir(target.path, msg);
+        case 'mx':
+          return await this.deliverMx(target.tls, domain ?? '', msg);
+      }
+    } catch (err) {
+      // Transports answer per recipient and should not throw; if one does, it is our bug, and
+      // the message waits for a fix rather than bouncing.
+      this.opts.log.error({ event: 'relay.internal_error', queueId: msg.queueId, err }, 'delivery failed unexpectedly');
+      return outcomesFor(msg.recipients, 'deferred', '451 4.3.0 local error in delivery');
+    }
+  }
+
+  /**
+   * RFC 5321 §5.1: try each address of each exchanger in order until one holds a conversation;
+   * only when a host could not be reached at all is the next one tried (a 4xx or 5xx from a host
+   * that answered is that domain's answer, as Postfix treats it).
+   */
+  private async deliverMx(tls: 'opportunistic' | 'required' | 'none', domain: string, msg: OutboundMessage): Promise<RecipientOutcome[]> {
+    const plan = await planMx(domain, this.opts.resolver, { self: [this.opts.hostname.toLowerCase()] });
+    if (plan.kind !== 'hosts') return outcomesFor(msg.recipients, plan.kind, plan.reply);
+    const tried: string[] = [];
+    let last: RecipientOutcome[] = [];
+    for (const t of plan.targets) {
+      const outcomes = await this.smtp.deliver(
+        { kind: 'smtp', host: t.address, port: this.opts.mxPort ?? 25, tls, servername: t.host },
+        msg,
+      );
+      if (!outcomes.every((o) => o.hostFailure)) return outcomes;
+      tried.push(`${t.host}[${t.address}]`);
+      last = outcomes.map((o) => ({ ...o, reply: `${t.host}[${t.address}]: ${o.reply}` }));
+    }
+    this.opts.log.debug({ event: 'relay.mx_unreachable', queueId: msg.queueId, domain, tried }, 'no MX host reachable');
+    return last.length ? last : outcomesFor(msg.recipients, 'deferred', `451 4.4.4 ${domain}: no MX host to try`);
+  }
+
+  close(force = false): void {
+    this.smtp.close(force);
+  }
+}

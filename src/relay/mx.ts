@@ -1,0 +1,276 @@
+/**
+ * relay.mx: the next hops for the `mx` route — RFC 5321 §5.1 (MX order, implicit MX, loop
+ * prevention), RFC 7505 (null MX) and §4.1.3 address literals. It only plans: the relay connects to
+ * the returned addresses in order. DNS sits behind `DnsResolver` so tests give a fake zone, and
+ * every DNS answer is untrusted input: names are re-validated, addresses re-parsed, and reply lines
+ * built from them are stripped of anything that could break an SMTP/DSN line.
+ */
+import { Resolver } from 'node:dns/promises';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { domainToASCII } from 'node:url';
+
+/** DNS as the relay needs it. A `dns.promises.Resolver` satisfies it; tests pass a fake zone. Errors carry Node's dns error codes (err.code: 'ENODATA', 'ENOTFOUND', 'ESERVFAIL', 'ETIMEOUT', 'ECONNREFUSED', 'EREFUSED', ...). */
+export interface DnsResolver {
+  resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
+  resolve4(host: string): Promise<string[]>;
+  resolve6(host: string): Promise<string[]>;
+}
+
+export interface MxHostAddress {
+  host: string;
+  address: string;
+  preference: number;
+}
+
+export type MxPlan =
+  | { kind: 'hosts'; targets: MxHostAddress[] } // in the order to try
+  | { kind: 'failed'; reply: string } // permanent: bounce (e.g. "550 5.1.2 ...", "556 5.1.10 ...")
+  | { kind: 'deferred'; reply: string }; // temporary: retry later ("451 4.4.3 ...")
+
+export interface MxOptions {
+  /** Our own host names (config.hostname …), lower-case: an MX pointing at us must not be used (loop). */
+  self: readonly string[];
+  /** At most this many addresses in the plan (Postfix's smtp_mx_address_limit: 5). */
+  maxAddresses?: number;
+  /** Look up AAAA as well as A (default true); IPv4 addresses are tried first within each host. */
+  ipv6?: boolean;
+  /** For deterministic tests: random in [0,1) used to shuffle MX hosts of equal preference. */
+  random?: () => number;
+}
+
+const DEFAULT_MAX_ADDRESSES = 5;
+/** A hostile zone can publish hundreds of MX records; we never need more than a few to find 5 addresses. */
+const MAX_MX_HOSTS = 16;
+const MAX_NAME_LENGTH = 253;
+/** Letters, digits, hyphen (RFC 1123); underscore tolerated because it occurs in real MX names. */
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/** The system resolver with sane time-outs: c-ares' defaults can keep a delivery waiting for a minute. */
+export function systemResolver(): DnsResolver {
+  return new Resolver({ timeout: 5000, tries: 2 });
+}
+
+export async function planMx(domain: string, resolver: DnsResolver, opts: MxOptions): Promise<MxPlan> {
+  const raw = typeof domain === 'string' ? domain : '';
+  if (raw.startsWith('[')) return planLiteral(raw);
+
+  const name = normalizeName(raw);
+  if (name === undefined) return failed(`550 5.1.2 ${raw || '(empty domain)'}: invalid domain name`);
+
+  let records: { exchange: string; priority: number }[];
+  try {
+    records = await call(() => resolver.resolveMx(name));
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOTFOUND') return failed(`550 5.1.2 ${name}: domain not found`);
+    if (code !== 'ENODATA') return deferred(`451 4.4.3 ${name}: DNS lookup failed (${code})`);
+    records = [];
+  }
+  const valid = (Array.isArray(records) ? records : []).filter(
+    (r) => r !== null && typeof r === 'object' && typeof r.exchange === 'string' && Number.isFinite(r.priority),
+  );
+
+  // Node returns "" for the root name; "." is accepted too in case another resolver keeps it.
+  const isNull = (r: { exchange: string }): boolean => r.exchange === '' || r.exchange === '.';
+  if (valid.length > 0 && valid.every(isNull)) {
+    return failed(`556 5.1.10 ${name} does not accept mail (null MX)`);
+  }
+  // A null MX beside real ones is a misconfiguration (RFC 7505 §3); the real ones still work.
+  const implicit = valid.length === 0;
+  const mxs: MxHost[] = implicit
+    ? [{ host: name, literal: undefined, invalid: false, preference: 0 }]
+    : valid.filter((r) => !isNull(r)).map((r) => toMxHost(r.exchange, r.priority));
+
+  const ordered = dedupeHosts(orderByPreference(mxs, opts.random ?? Math.random));
+  const usable = dropSelfAndWorse(ordered, opts.self);
+  if (usable.length === 0) return failed(`554 5.4.6 mail for ${name} loops back to myself`);
+
+  const ipv6 = opts.ipv6 ?? true;
+  const looked = await Promise.all(usable.slice(0, MAX_MX_HOSTS).map((h) => lookupHost(h, resolver, ipv6)));
+
+  const limit = addressLimit(opts.maxAddresses);
+  const seen = new Set<string>();
+  const targets: MxHostAddress[] = [];
+  for (const h of looked) {
+    for (const address of h.addresses) {
+      if (targets.length >= limit) break;
+      if (seen.has(address)) continue; // two MX names on one server: one attempt is enough
+      seen.add(address);
+      targets.push({ host: h.host, address, preference: h.preference });
+    }
+  }
+  if (targets.length > 0) return { kind: 'hosts', targets };
+
+  const temp = looked.find((h) => h.tempError !== undefined);
+  if (implicit) {
+    if (temp) return deferred(`451 4.4.3 ${name}: DNS lookup failed (${temp.tempError})`);
+    return failed(`550 5.1.2 ${name}: no MX or address records`);
+  }
+  // A retry may find an address when any lookup merely failed, so that wins over "no address".
+  if (temp) return deferred(`451 4.4.3 ${name}: DNS lookup failed for MX host ${temp.host} (${temp.tempError})`);
+  // Postfix too treats "MX host has no address" as temporary: the MX says the domain wants mail.
+  return deferred(`451 4.4.4 ${name}: no address for any MX host`);
+}
+
+interface MxHost {
+  host: string;
+  /** Set when the exchange is an IP address rather than a name (misconfigured, but common). */
+  literal: string | undefined;
+  /** The exchange is not a host name: it stays in the list (it counts as "no address"), unresolved. */
+  invalid: boolean;
+  preference: number;
+}
+
+interface LookedUp {
+  host: string;
+  preference: number;
+  addresses: string[];
+  /** The first temporary error, when no address was found; undefined means "no such records". */
+  tempError?: string;
+}
+
+function planLiteral(raw: string): MxPlan {
+  const address = parseAddressLiteral(raw);
+  if (address === undefined) return failed(`550 5.1.2 ${raw}: invalid address literal`);
+  // An explicit literal bypasses DNS (RFC 5321 §4.1.3), and also the ipv6 option: it is the only way in.
+  return { kind: 'hosts', targets: [{ host: raw, address, preference: 0 }] };
+}
+
+/** "[192.0.2.1]" or "[IPv6:2001:db8::1]" → the address; anything else (general literals too) → undefined. */
+function parseAddressLiteral(raw: string): string | undefined {
+  if (!raw.startsWith('[') || !raw.endsWith(']')) return undefined;
+  const inner = raw.slice(1, -1);
+  if (/^ipv6:/i.test(inner)) {
+    const v6 = inner.slice(5);
+    return isIPv6(v6) ? v6.toLowerCase() : undefined;
+  }
+  return isIPv4(inner) ? inner : undefined;
+}
+
+/**
+ * Lower-case, no trailing root dot, IDN as A-labels, and syntactically a host name — or undefined.
+ * Pure-ASCII names skip domainToASCII on purpose: WHATWG host parsing turns "0x7f.1" into
+ * "127.0.0.1", and a DNS name must never silently become an address.
+ */
+function normalizeName(raw: string): string | undefined {
+  let name = raw.toLowerCase();
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  if (/[^\x00-\x7f]/.test(name)) name = domainToASCII(name);
+  if (name === '' || name.length > MAX_NAME_LENGTH) return undefined;
+  const labels = name.split('.');
+  if (!labels.every((l) => LABEL.test(l))) return undefined;
+  // An all-numeric last label is an IPv4 address in disguise (no TLD is numeric): not a domain.
+  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) return undefined;
+  return name;
+}
+
+function toMxHost(exchange: string, priority: number): MxHost {
+  const bare = exchange.endsWith('.') ? exchange.slice(0, -1) : exchange;
+  const inner = bare.startsWith('[') && bare.endsWith(']') ? bare.slice(1, -1) : bare;
+  if (isIP(inner) !== 0) {
+    const literal = inner.toLowerCase();
+    return { host: literal, literal, invalid: false, preference: priority };
+  }
+  const host = normalizeName(exchange);
+  // Never echo a hostile name: it could end up in a reply line, a log or a TLS server name.
+  if (host === undefined) return { host: '(invalid MX name)', literal: undefined, invalid: true, preference: priority };
+  return { host, literal: undefined, invalid: false, preference: priority };
+}
+
+/** Preference ascending; equal preferences shuffled (RFC 5321 §5.1 SHOULD, to spread load). */
+function orderByPreference(hosts: MxHost[], random: () => number): MxHost[] {
+  const sorted = [...hosts].sort((a, b) => a.preference - b.preference);
+  for (let start = 0; start < sorted.length; ) {
+    let end = start + 1;
+    while (end < sorted.length && sorted[end]?.preference === sorted[start]?.preference) end++;
+    for (let i = end - 1; i > start; i--) {
+      const j = start + pick(random, i - start + 1);
+      [sorted[i], sorted[j]] = [sorted[j] as MxHost, sorted[i] as MxHost];
+    }
+    start = end;
+  }
+  return sorted;
+}
+
+/** An index in [0, n), whatever the injected random returns. */
+function pick(random: () => number, n: number): number {
+  const r = random();
+  const i = Number.isFinite(r) ? Math.floor(r * n) : 0;
+  return Math.min(Math.max(i, 0), n - 1);
+}
+
+function dedupeHosts(hosts: MxHost[]): MxHost[] {
+  const seen = new Set<string>();
+  // Invalid names are never merged: each is its own (address-less) MX.
+  return hosts.filter((h) => h.invalid || (seen.has(h.host) ? false : (seen.add(h.host), true)));
+}
+
+/** RFC 5321 §5.1: drop our own name and every MX at least as far down the list, or mail ping-pongs. */
+function dropSelfAndWorse(hosts: MxHost[], self: readonly string[]): MxHost[] {
+  const mine = new Set(self.map((s) => normalizeName(s) ?? s.toLowerCase()));
+  const ours = hosts.filter((h) => h.literal === undefined && !h.invalid && mine.has(h.host));
+  if (ours.length === 0) return hosts;
+  const cutoff = Math.min(...ours.map((h) => h.preference));
+  return hosts.filter((h) => h.preference < cutoff);
+}
+
+async function lookupHost(h: MxHost, resolver: DnsResolver, ipv6: boolean): Promise<LookedUp> {
+  const base = { host: h.host, preference: h.preference };
+  if (h.literal !== undefined) {
+    // ipv6: false means no IPv6 route; an IPv6 literal in the MX would only waste an attempt.
+    return { ...base, addresses: isIPv4(h.literal) || ipv6 ? [h.literal] : [] };
+  }
+  if (h.invalid) return { ...base, addresses: [] };
+  const [v4, v6] = await Promise.all([
+    query(() => resolver.resolve4(h.host), isIPv4),
+    ipv6 ? query(() => resolver.resolve6(h.host), isIPv6) : Promise.resolve<Answer>({ addresses: [] }),
+  ]);
+  const addresses = [...v4.addresses, ...v6.addresses]; // IPv4 first: the path that works most often
+  const tempError = v4.tempError ?? v6.tempError;
+  return addresses.length === 0 && tempError !== undefined ? { ...base, addresses, tempError } : { ...base, addresses };
+}
+
+/** One A or AAAA answer; tempError only for failures other than "no such name / no such record". */
+interface Answer {
+  addresses: string[];
+  tempError?: string;
+}
+
+async function query(fn: () => Promise<string[]>, valid: (s: string) => boolean): Promise<Answer> {
+  try {
+    const got = await call(fn);
+    const list = Array.isArray(got) ? got : [];
+    return { addresses: list.filter((a): a is string => typeof a === 'string' && valid(a)).map((a) => a.toLowerCase()) };
+  } catch (err) {
+    const code = errorCode(err);
+    return code === 'ENODATA' || code === 'ENOTFOUND' ? { addresses: [] } : { addresses: [], tempError: code };
+  }
+}
+
+/** Turns a resolver that throws synchronously into a rejected promise, so nothing escapes planMx. */
+function call<T>(fn: () => Promise<T>): Promise<T> {
+  return Promise.resolve().then(fn);
+}
+
+function errorCode(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  const clean = typeof code === 'string' ? code.replace(/[^A-Za-z0-9_]/g, '').slice(0, 32) : '';
+  return clean || 'EUNKNOWN';
+}
+
+function addressLimit(n: number | undefined): number {
+  return n !== undefined && Number.isFinite(n) && n >= 1 ? Math.floor(n) : DEFAULT_MAX_ADDRESSES;
+}
+
+/** Reply lines go into SMTP responses, logs and DSNs: printable ASCII only, bounded length. */
+function line(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
+}
+
+function failed(reply: string): MxPlan {
+  return { kind: 'failed', reply: line(reply) };
+}
+
+function deferred(reply: string): MxPlan {
+  return { kind: 'deferred', reply: line(reply) };
+}

@@ -1,0 +1,93 @@
+/**
+ * Which delivery status notifications an attempt calls for, built by dsn/ and queued as new
+ * outgoing entries from the null sender. Each notice gets a queue id derived from the entry and
+ * the recipients it reports, so a relay that crashes between queueing a notice and recording it
+ * replaces that notice on the next run instead of sending a second one.
+ */
+import type { Config } from '../config/types.js';
+import { derivedQueueId, type Envelope, type Recipient } from '../core/index.js';
+import { buildDsn, enhancedStatus, wantsNotice, type DsnKind, type DsnRecipient } from '../dsn/index.js';
+import type { DsnRecord, OpenEntry, OutgoingDraft } from '../spool/index.js';
+import type { EntryState, RecipientState } from './state.js';
+
+export interface Notice {
+  kind: DsnKind;
+  id: string;
+  rcpts: string[];
+  draft: OutgoingDraft;
+}
+
+const ACTION = { failure: 'failed', delay: 'delayed', success: 'delivered' } as const;
+
+function dsnRecipient(kind: DsnKind, s: RecipientState, rcpt: Recipient | undefined, willRetryUntil: Date): DsnRecipient {
+  const last = s.last;
+  const reply = last?.reply ?? '';
+  // A message that outlived max_queue_lifetime failed with a temporary reply: RFC 3463 X.4.7.
+  const status = last?.expired ? '4.4.7' : enhancedStatus(reply, kind === 'failure' ? '5.0.0' : kind === 'delay' ? '4.0.0' : '2.0.0');
+  // A next hop that took the message over SMTP "relayed" it (it may not give DSNs of its own);
+  // a maildir delivery is final.
+  const action = kind === 'success' && last?.remote ? 'relayed' : ACTION[kind];
+  return {
+    address: s.address,
+    ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
+    action,
+    status,
+    ...(reply ? { diagnostic: { type: last?.remote ? ('smtp' as const) : ('x-postern' as const), text: last?.expired ? `message expired in queue; last reply: ${reply}` : reply } } : {}),
+    ...(last?.remote ? { remoteMta: last.remote } : {}),
+    ...(last ? { lastAttempt: new Date(last.at) } : {}),
+    ...(kind === 'delay' ? { willRetryUntil } : {}),
+  };
+}
+
+/** The notices due after an attempt, given the entry's state with this attempt's records. */
+export function noticesFor(entry: OpenEntry, state: EntryState, config: Config, now = Date.now()): Notice[] {
+  const env = entry.meta.envelope;
+  if (env.sender === '') return []; // never a notice about a notice
+  const received = Date.parse(env.receivedAt) || now;
+  const willRetryUntil = new Date(received + config.relay.max_queue_lifetime);
+  const byAddress = new Map(env.recipients.map((r) => [r.address, r]));
+  const wanted: Record<DsnKind, RecipientState[]> = { failure: [], delay: [], success: [] };
+  for (const s of state.recipients) {
+    const rcpt = byAddress.get(s.address);
+    const kind: DsnKind | null =
+      s.state === 'failed' ? 'failure' : s.state === 'delivered' ? 'success' : s.state === 'deferred' && now - received >= config.relay.delay_warning ? 'delay' : null;
+    if (!kind || s.notices.has(kind) || !rcpt || !wantsNotice(env, rcpt, kind)) continue;
+    wanted[kind].push(s);
+  }
+  const out: Notice[] = [];
+  for (const kind of ['failure', 'delay', 'success'] as const) {
+    const list = wanted[kind];
+    if (!list.length) continue;
+    const rcpts = list.map((s) => s.address);
+    const dsn = buildDsn({
+      kind,
+      reportingMta: config.hostname,
+      queueId: entry.meta.id,
+      envelope: env,
+      recipients: list.map((s) => dsnRecipient(kind, s, byAddress.get(s.address), willRetryUntil)),
+      message: entry.body,
+      now: new Date(now),
+      returnLimit: config.relay.bounce_size_limit,
+    });
+    const id = derivedQueueId(entry.meta.id, `${entry.name}\0${kind}\0${[...rcpts].sort().join('\0')}`);
+    out.push({ kind, id, rcpts, draft: { envelope: noticeEnvelope(config, dsn.recipient, dsn.eightBit, dsn.smtputf8, now), body: dsn.body, notes: { dsn: kind, about: entry.meta.id } } });
+  }
+  return out;
+}
+
+/** The envelope of a notice: from <>, to the original sender, accepted locally. */
+function noticeEnvelope(config: Config, to: string, eightBit: boolean, smtputf8: boolean, now: number): Envelope {
+  return {
+    sender: '',
+    // NOTIFY=NEVER: if the notice itself cannot be delivered, nobody is told (no bounce loops).
+    recipients: [{ address: to, notify: ['NEVER'] }],
+    body: eightBit ? '8BITMIME' : '7BIT',
+    ...(smtputf8 ? { smtputf8: true } : {}),
+    client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true },
+    receivedAt: new Date(now).toISOString(),
+  };
+}
+
+export function noticeRecord(n: Notice, at: string): DsnRecord {
+  return { t: 'dsn', at, kind: n.kind, rcpts: n.rcpts, id: n.id };
+}
