@@ -198,6 +198,27 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     expect(s.transactions.map((t) => t.rcptTo)).toEqual([['a@example.net', 'b@example.net'], ['grey@example.net']]);
   });
 
+  it('a restarted relay resumes a deferred entry at the time its records give, without a flush', async () => {
+    let down = true;
+    const s = await sink({ rcptReply: () => (down ? { code: 421, message: '4.3.2 shutting down' } : undefined) });
+    const first = await start(config(to(s), { retry: [1500] }));
+    const name = await queueMessage(spool, envelope('alice@example.org', ['b@example.net']), message('resume'));
+    await waitUntil(async () => (await spool.list('deferred')).includes(name), 10_000, 'deferred');
+    const recorded = entryState(envelope('alice@example.org', ['b@example.net']), await spool.readStatus('deferred', name)).nextAttempt;
+    await first.close(2000);
+    relays = relays.filter((r) => r !== first);
+    down = false;
+    await new Promise((r) => setTimeout(r, 500));
+    await start(config(to(s), { retry: [1500] }));
+    await waitUntil(async () => mail(s).length === 1, 10_000, 'delivered after the restart');
+    const deliveredAt = Date.now();
+    await drained();
+    // At the next attempt time recorded in the entry, not at once when the relay starts.
+    expect(deliveredAt).toBeGreaterThanOrEqual(recorded - 20);
+    expect(deliveredAt).toBeLessThan(recorded + 1500);
+    expect(events('relay.deferred')).toHaveLength(1);
+  });
+
   it('the reply table: a 5xx that says "try again later" is deferred; an admin rule bounces a 4xx', async () => {
     const s = await sink({
       rcptReply: (a) =>

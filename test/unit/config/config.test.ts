@@ -61,7 +61,7 @@ describe('loading', () => {
     expect(c.smtp.bare_newline).toBe('reject');
     expect(c.smtp.reverse_dns).toBe(false);
     expect(c.smtp.tls).toBeUndefined();
-    expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx' } }]);
+    expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'opportunistic' } }]);
     expect(c.relay.retry[0]).toBe(60_000);
     expect(c.workers).toBeGreaterThanOrEqual(1);
     expect(c.policy.file).toBe(join(dir, 'policy.yaml'));
@@ -140,6 +140,21 @@ relay:
     expect(p).toEqual([
       `${join(dir, 'postern.yaml')}:3:18: relay.routes.example.com: "ftp://x" — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`,
     ]);
+  });
+
+  it('a reply rule that is not a regular expression, or has no action', async () => {
+    const p = await problems('relay:\n  reply_rules:\n    - { match: "^450 (", action: bounce }\n    - { match: "x" }\n');
+    expect(p).toEqual([
+      expect.stringMatching(/postern\.yaml:3:16: relay\.reply_rules\.0\.match: "\^450 \(" — expected a regular expression$/),
+      expect.stringMatching(/postern\.yaml:4:7: relay\.reply_rules\.1\.action: /),
+    ]);
+  });
+
+  it('relay defaults and the tls level of an mx route', async () => {
+    const r = await check('relay:\n  routes:\n    "*": { via: mx, tls: required }\n  reply_rules: [{ match: "^550 .*later", action: defer }]\n');
+    if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
+    expect(r.config.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'required' } }]);
+    expect(r.config.relay).toMatchObject({ delay_warning: 4 * 3_600_000, bounce_size_limit: 50 * 1024, reply_rules: [{ match: '^550 .*later', action: 'defer' }] });
   });
 
   it('YAML syntax errors with their position', async () => {
