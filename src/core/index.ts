@@ -5,3 +5,4 @@
 export * from './errors.js';
 export * from './envelope.js';
 export * from './queue-id.js';
+export * from './date.js';

@@ -4,6 +4,10 @@
  * unless the notice is SMTPUTF8. Also the checks on the returned original's bytes.
  */
 
+import { rfc5322Date } from '../core/index.js';
+
+export { rfc5322Date };
+
 /** Folding target for header fields and text lines (RFC 5322 2.1.1 "SHOULD" limit). */
 const SOFT = 78;
 /** Longest unbreakable piece; longer words are cut (adding a space where cut) to stay under 998. */
@@ -11,20 +15,6 @@ const HARD = 900;
 /** A remote reply of more than this is cut: it is a diagnostic, not a document. */
 export const MAX_VALUE = 2000;
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/**
- * RFC 5322 date-time in UTC: "Tue, 12 Mar 2024 10:00:00 +0000". (smtpd has the same function;
- * dsn/ keeps its own so a pure module does not load the SMTP server.)
- */
-export function rfc5322Date(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
-  );
-}
 
 export function validDate(d: Date | undefined): d is Date {
   return d instanceof Date && !Number.isNaN(d.getTime());

@@ -5,6 +5,10 @@
  * in extra header lines.
  */
 
+import { rfc5322Date } from '../core/index.js';
+
+export { rfc5322Date };
+
 export interface ReceivedInfo {
   /** HELO/EHLO argument. */
   helo: string;
@@ -24,17 +28,6 @@ export interface ReceivedInfo {
   date: Date;
 }
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 5322 date-time in UTC: "Tue, 12 Mar 2024 10:00:00 +0000". */
-export function rfc5322Date(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()} ` +
-    `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`
-  );
-}
 
 /** Like Postfix's printable(): anything outside visible ASCII becomes "?". */
 function printable(s: string): string {

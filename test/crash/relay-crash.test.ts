@@ -64,11 +64,10 @@ describe('relay crash safety', () => {
     const sent = sendTokens(port, tokens, { to: RCPTS }).finally(() => (sending = false));
 
     // Kill the relay at a random moment of each life (after 2 s, so the supervisor restarts it
-    // at once rather than backing off as from a crash loop), until the stream is in and then once
-    // more while the backlog drains.
+    // at once rather than backing off as from a crash loop), until the stream is in and at least
+    // three times.
     let kills = 0;
-    let extra = 2;
-    while (sending || extra-- > 0) {
+    while (sending || kills < 3) {
       const pid = g.rolePids('relay').at(-1);
       await new Promise((r) => setTimeout(r, 2100 + Math.random() * 900));
       if (pid === undefined || pid !== g.rolePids('relay').at(-1)) continue;
@@ -82,7 +81,7 @@ describe('relay crash safety', () => {
     }
     const result = await sent;
     expect(result.failed).toEqual([]);
-    expect(kills).toBeGreaterThanOrEqual(2);
+    expect(kills).toBeGreaterThanOrEqual(3);
 
     const expected = result.accepted.length * RCPTS.length;
     await waitUntil(async () => counts(sink!).size >= expected, 90_000, `all ${expected} deliveries`);
