@@ -119,8 +119,8 @@ export class SmtpTransport {
       opportunisticTLS: tlsMode === 'opportunistic',
       // Like Postfix's "may" and "encrypt" levels: encryption against passive eavesdropping
       // without authenticating the next hop, so self-signed certificates (the norm between MTAs)
-      // work. TODO: a "verify" level (CA and name check, DANE/MTA-STS for mx) when routes grow a
-      // per-route TLS policy.
+      // work. There is no "verify" level yet (CA and name check, DANE or MTA-STS for mx): routes
+      // would need a per-route TLS policy first.
       tls: { rejectUnauthorized: false, minVersion: 'TLSv1.2', ...(target.servername ? { servername: target.servername } : {}) },
       connectionTimeout: t.connection ?? 30_000,
       greetingTimeout: t.greeting ?? 30_000,
