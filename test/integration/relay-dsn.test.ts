@@ -3,66 +3,36 @@
  * notifications, against a real SMTP next hop (smtp-server) on loopback. Every DSN is parsed by
  * Python's email package, an independent reading of RFC 3464.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Config, Route } from '../../src/config/types.js';
-import { entryState, startRelay, type Relay } from '../../src/relay/index.js';
-import { deleteEntries, flushDeferred, holdEntries, releaseEntries, Spool } from '../../src/spool/index.js';
-import { tempDir, testConfig } from '../helpers/config.js';
+import { entryState, type Relay } from '../../src/relay/index.js';
+import { deleteEntries, flushDeferred, holdEntries, releaseEntries } from '../../src/spool/index.js';
+import { testConfig } from '../helpers/config.js';
 import { parseDsn } from '../helpers/dsn-parse.js';
 import { freePort } from '../helpers/gateway.js';
-import { envelope, queueMessage } from '../helpers/relay.js';
+import { envelope, queueMessage, useRelayHarness } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/send.js';
-import { startSink, type SinkOptions, type SmtpSink } from '../helpers/sink-smtp.js';
-import { captureLogger } from '../helpers/smtp-harness.js';
-
-type Log = Record<string, unknown>;
+import type { SinkOptions, SmtpSink } from '../helpers/sink-smtp.js';
 
 const message = (subject: string) =>
   Buffer.from(`From: Alice <alice@example.org>\r\nTo: team@example.net\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n\r\nHello team.\r\n`);
 
 describe('relay: retries, recorded outcomes, queue administration, DSNs', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let spool: Spool;
-  let logs: Log[];
-  let relays: Relay[];
-  let sinks: SmtpSink[];
-
-  beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir('postern-relay-dsn-'));
-    spool = await Spool.open(dir);
-    logs = [];
-    sinks = [];
-    relays = [];
-  });
-  afterEach(async () => {
-    for (const r of relays) await r.close(2000);
-    for (const s of sinks) await s.close();
-    await cleanup();
-  });
-
-  async function sink(opts: SinkOptions = {}): Promise<SmtpSink> {
-    const s = await startSink(opts);
-    sinks.push(s);
-    return s;
-  }
+  const h = useRelayHarness('postern-relay-dsn-');
+  const sink = (opts: SinkOptions = {}): Promise<SmtpSink> => h.sink(opts);
 
   function config(target: Route['target'], relay: Partial<Config['relay']> = {}): Config {
-    return testConfig(dir, { relay: { routes: [{ pattern: '*', target }], retry: [100], concurrency: 4, ...relay } as Config['relay'] });
+    return testConfig(h.dir, { relay: { routes: [{ pattern: '*', target }], retry: [100], concurrency: 4, ...relay } as Config['relay'] });
   }
 
-  async function start(c: Config): Promise<Relay> {
-    const r = await startRelay({ config: c, spool, log: captureLogger(logs), smtpTimeouts: { connection: 2000, greeting: 2000, socket: 5000 } });
-    relays.push(r);
-    return r;
-  }
+  const start = (c: Config): Promise<Relay> => h.start(c);
 
   const to = (s: SmtpSink): Route['target'] => ({ kind: 'smtp', host: s.host, port: s.port, tls: 'none' });
-  const events = (event: string) => logs.filter((l) => l.event === event);
+  const events = h.events;
   const notices = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom === '');
   const mail = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom !== '');
   const drained = () =>
-    waitUntil(async () => (await spool.list('outgoing')).length + (await spool.list('deferred')).length === 0, 10_000, `spool drained; logs: ${JSON.stringify(logs.slice(-5))}`);
+    waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('deferred')).length === 0, 10_000, `spool drained; logs: ${JSON.stringify(h.logs.slice(-5))}`);
 
   it('a 550 for one recipient of three: the others get it once, the sender a bounce for that one only', async () => {
     const s = await sink({ rcptReply: (a) => (a === 'bad@example.net' ? { code: 550, message: '5.1.1 <bad@example.net>: no such user' } : undefined) });
@@ -70,7 +40,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     const env = envelope('alice@example.org', ['one@example.net', { address: 'bad@example.net', orcpt: 'rfc822;Bad+2BTeam@example.net' }, 'two@example.net'], {
       envid: 'ENV+2B42',
     });
-    const name = await queueMessage(spool, env, message('quarterly figures'));
+    const name = await queueMessage(h.spool, env, message('quarterly figures'));
     await waitUntil(async () => notices(s).length === 1 && mail(s).length === 1, 10_000, 'message and bounce');
     await drained();
 
@@ -98,7 +68,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   it('RET=HDRS returns only the headers; every rejected recipient is in one report', async () => {
     const s = await sink({ rcptReply: (a) => (a.startsWith('x') ? { code: 550, message: '5.1.1 no such user' } : undefined) });
     await start(config(to(s)));
-    await queueMessage(spool, envelope('alice@example.org', ['x1@example.net', 'x2@example.net'], { ret: 'HDRS' }), message('headers only'));
+    await queueMessage(h.spool, envelope('alice@example.org', ['x1@example.net', 'x2@example.net'], { ret: 'HDRS' }), message('headers only'));
     await waitUntil(async () => notices(s).length === 1, 10_000, 'bounce');
     await drained();
     expect(mail(s)).toEqual([]);
@@ -112,9 +82,9 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   it('never bounces a bounce (null sender) nor to NOTIFY=NEVER, and reports success for NOTIFY=SUCCESS', async () => {
     const s = await sink({ rcptReply: (a) => (a.startsWith('bad') ? { code: 550, message: '5.1.1 no such user' } : undefined) });
     await start(config(to(s)));
-    await queueMessage(spool, envelope('', ['bad1@example.net']), message('a bounce'));
-    await queueMessage(spool, envelope('alice@example.org', [{ address: 'bad2@example.net', notify: ['NEVER'] }]), message('never'));
-    await queueMessage(spool, envelope('alice@example.org', [{ address: 'good@example.net', notify: ['SUCCESS', 'FAILURE'] }]), message('tell me'));
+    await queueMessage(h.spool, envelope('', ['bad1@example.net']), message('a bounce'));
+    await queueMessage(h.spool, envelope('alice@example.org', [{ address: 'bad2@example.net', notify: ['NEVER'] }]), message('never'));
+    await queueMessage(h.spool, envelope('alice@example.org', [{ address: 'good@example.net', notify: ['SUCCESS', 'FAILURE'] }]), message('tell me'));
     await waitUntil(async () => notices(s).length >= 1 && events('relay.bounce').length === 2, 10_000, 'success notice and two bounces');
     await drained();
     await new Promise((r) => setTimeout(r, 200));
@@ -129,7 +99,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   it('a next hop that always answers 4xx: retried until max_queue_lifetime, then a bounce quoting the last reply', async () => {
     const s = await sink({ rcptReply: (a) => (a === 'busy@example.net' ? { code: 451, message: '4.2.1 mailbox busy, come back later' } : undefined) });
     await start(config(to(s), { retry: [150], max_queue_lifetime: 1200 }));
-    await queueMessage(spool, envelope('alice@example.org', ['busy@example.net']), message('expiring'));
+    await queueMessage(h.spool, envelope('alice@example.org', ['busy@example.net']), message('expiring'));
     await waitUntil(async () => notices(s).length === 1, 10_000, 'expiry bounce');
     await drained();
     expect(events('relay.deferred').length).toBeGreaterThanOrEqual(3);
@@ -143,7 +113,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     let busy = true;
     const s = await sink({ rcptReply: (a) => (a === 'slow@example.net' && busy ? { code: 450, message: '4.2.1 try later' } : undefined) });
     await start(config(to(s), { retry: [100], delay_warning: 300 }));
-    await queueMessage(spool, envelope('alice@example.org', [{ address: 'slow@example.net', notify: ['DELAY', 'FAILURE'] }]), message('slow one'));
+    await queueMessage(h.spool, envelope('alice@example.org', [{ address: 'slow@example.net', notify: ['DELAY', 'FAILURE'] }]), message('slow one'));
     await waitUntil(async () => notices(s).length === 1, 10_000, 'delay notice');
     const deferredBefore = events('relay.deferred').length;
     await waitUntil(async () => events('relay.deferred').length >= deferredBefore + 3, 10_000, 'more retries');
@@ -159,11 +129,11 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   it('a next hop that is down, then up: deferred, then delivered at once by queue flush', async () => {
     const port = await freePort();
     await start(config({ kind: 'smtp', host: '127.0.0.1', port, tls: 'none' }, { retry: [3_600_000] }));
-    const name = await queueMessage(spool, envelope('alice@example.org', ['b@example.net']), message('flush me'));
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 10_000, 'deferred');
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['b@example.net']), message('flush me'));
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
     const s = await sink({ port });
     const t0 = Date.now();
-    expect((await flushDeferred(spool)).done).toEqual([`deferred/${name}`]);
+    expect((await flushDeferred(h.spool)).done).toEqual([`deferred/${name}`]);
     await s.waitFor(1);
     await drained();
     expect(Date.now() - t0).toBeLessThan(5000);
@@ -174,13 +144,12 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     let greylist = true;
     const s = await sink({ rcptReply: (a) => (a === 'grey@example.net' && greylist ? { code: 451, message: '4.7.1 greylisted' } : undefined) });
     const first = await start(config(to(s), { retry: [3_600_000] }));
-    const name = await queueMessage(spool, envelope('alice@example.org', ['a@example.net', 'grey@example.net', 'b@example.net']), message('restart'));
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 10_000, 'deferred');
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['a@example.net', 'grey@example.net', 'b@example.net']), message('restart'));
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
     await first.close(2000);
-    relays = relays.filter((r) => r !== first);
 
     // What the entry itself says (and `postern queue show` prints).
-    const status = await spool.readStatus('deferred', name);
+    const status = await h.spool.readStatus('deferred', name);
     const state = entryState(envelope('alice@example.org', ['a@example.net', 'grey@example.net', 'b@example.net']), status);
     expect(state.recipients.map((r) => [r.address, r.state])).toEqual([
       ['a@example.net', 'delivered'],
@@ -192,7 +161,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
 
     greylist = false;
     await start(config(to(s), { retry: [3_600_000] }));
-    await flushDeferred(spool);
+    await flushDeferred(h.spool);
     await s.waitFor(2);
     await drained();
     expect(s.transactions.map((t) => t.rcptTo)).toEqual([['a@example.net', 'b@example.net'], ['grey@example.net']]);
@@ -202,11 +171,10 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     let down = true;
     const s = await sink({ rcptReply: () => (down ? { code: 421, message: '4.3.2 shutting down' } : undefined) });
     const first = await start(config(to(s), { retry: [1500] }));
-    const name = await queueMessage(spool, envelope('alice@example.org', ['b@example.net']), message('resume'));
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 10_000, 'deferred');
-    const recorded = entryState(envelope('alice@example.org', ['b@example.net']), await spool.readStatus('deferred', name)).nextAttempt;
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['b@example.net']), message('resume'));
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
+    const recorded = entryState(envelope('alice@example.org', ['b@example.net']), await h.spool.readStatus('deferred', name)).nextAttempt;
     await first.close(2000);
-    relays = relays.filter((r) => r !== first);
     down = false;
     await new Promise((r) => setTimeout(r, 500));
     await start(config(to(s), { retry: [1500] }));
@@ -225,7 +193,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
         a === 'limited@example.net' ? { code: 550, message: '5.7.1 rate limit exceeded, try again later' } : a === 'gone@example.net' ? { code: 450, message: '4.1.1 mailbox gone forever' } : undefined,
     });
     await start(config(to(s), { retry: [3_600_000], reply_rules: [{ match: 'mailbox gone forever', action: 'bounce', reason: 'this site says 450 for unknown users' }] }));
-    await queueMessage(spool, envelope('alice@example.org', ['limited@example.net', 'gone@example.net']), message('rules'));
+    await queueMessage(h.spool, envelope('alice@example.org', ['limited@example.net', 'gone@example.net']), message('rules'));
     await waitUntil(async () => notices(s).length === 1 && events('relay.deferred').length === 1, 10_000, 'one deferred, one bounced');
     expect(events('relay.deferred')[0]).toMatchObject({ recipients: 1, reason: expect.stringMatching(/^550 5\.7\.1 rate limit/), note: expect.stringMatching(/temporary/) });
     const dsn = await parseDsn(notices(s)[0]!.data);
@@ -235,21 +203,21 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   it('hold keeps an entry from delivery, even through flush; release delivers it; delete removes it', async () => {
     const port = await freePort();
     await start(config({ kind: 'smtp', host: '127.0.0.1', port, tls: 'none' }, { retry: [3_600_000] }));
-    const keep = await queueMessage(spool, envelope('alice@example.org', ['k@example.net']), message('keep'));
-    const drop = await queueMessage(spool, envelope('alice@example.org', ['d@example.net']), message('drop'));
-    await waitUntil(async () => (await spool.list('deferred')).length === 2, 10_000, 'both deferred');
+    const keep = await queueMessage(h.spool, envelope('alice@example.org', ['k@example.net']), message('keep'));
+    const drop = await queueMessage(h.spool, envelope('alice@example.org', ['d@example.net']), message('drop'));
+    await waitUntil(async () => (await h.spool.list('deferred')).length === 2, 10_000, 'both deferred');
     const id = keep.split('.')[0]!;
-    expect((await holdEntries(spool, id)).done).toEqual([`deferred/${keep}`]);
-    expect((await deleteEntries(spool, drop.split('.')[0]!)).done).toEqual([`deferred/${drop}`]);
+    expect((await holdEntries(h.spool, id)).done).toEqual([`deferred/${keep}`]);
+    expect((await deleteEntries(h.spool, drop.split('.')[0]!)).done).toEqual([`deferred/${drop}`]);
     const s = await sink({ port });
-    expect((await flushDeferred(spool)).done).toEqual([]);
+    expect((await flushDeferred(h.spool)).done).toEqual([]);
     await new Promise((r) => setTimeout(r, 400));
     expect(s.transactions).toEqual([]);
-    expect(await spool.list('hold')).toEqual([keep]);
-    expect((await releaseEntries(spool, id)).done).toEqual([`hold/${keep}`]);
+    expect(await h.spool.list('hold')).toEqual([keep]);
+    expect((await releaseEntries(h.spool, id)).done).toEqual([`hold/${keep}`]);
     await s.waitFor(1);
     await drained();
     expect(s.transactions.map((t) => t.rcptTo)).toEqual([['k@example.net']]);
-    expect(await spool.list('hold')).toEqual([]);
+    expect(await h.spool.list('hold')).toEqual([]);
   });
 });

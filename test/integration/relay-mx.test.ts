@@ -3,57 +3,37 @@
  * real SMTP servers listening on several loopback addresses (127.0.0.3, 127.0.0.4 …) on one port,
  * standing in for a domain's mail exchangers; 127.0.0.2 has nothing listening (a host that is down).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/types.js';
-import { startRelay, type Relay } from '../../src/relay/index.js';
-import { Spool } from '../../src/spool/index.js';
-import { tempDir, testConfig } from '../helpers/config.js';
+import { testConfig } from '../helpers/config.js';
 import { parseDsn } from '../helpers/dsn-parse.js';
 import { FakeZone, type ZoneNode } from '../helpers/fake-dns.js';
-import { envelope, queueMessage } from '../helpers/relay.js';
+import { envelope, queueMessage, useRelayHarness } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/send.js';
-import { startSink, type SinkOptions, type SmtpSink } from '../helpers/sink-smtp.js';
-import { captureLogger } from '../helpers/smtp-harness.js';
+import type { SinkOptions, SmtpSink } from '../helpers/sink-smtp.js';
 
-type Log = Record<string, unknown>;
 const body = Buffer.from('From: alice@example.org\r\nTo: bob@example.net\r\nSubject: via MX\r\n\r\nhello\r\n');
 
 describe('relay: mx routes', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let spool: Spool;
-  let logs: Log[];
-  let relay: Relay | undefined;
-  let sinks: SmtpSink[];
+  const h = useRelayHarness('postern-relay-mx-');
+  /** The "exchangers" by loopback address; all listen on one port, as MX hosts listen on 25. */
+  const hosts = new Map<string, SmtpSink>();
   let port: number;
 
   beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir('postern-relay-mx-'));
-    spool = await Spool.open(dir);
-    logs = [];
-    sinks = [];
-    relay = undefined;
-    // One port for every "exchanger": the first sink picks it, the others bind the same port on
-    // their own loopback address.
-    const first = await startSink({ host: '127.0.0.3' });
-    sinks.push(first);
+    hosts.clear();
+    // The first sink picks the port, the others bind the same port on their own address.
+    const first = await h.sink({ host: '127.0.0.3' });
+    hosts.set(first.host, first);
     port = first.port;
-  });
-  afterEach(async () => {
-    await relay?.close(2000);
-    for (const s of sinks) await s.close();
-    await cleanup();
   });
 
   async function mx(host: string, opts: SinkOptions = {}): Promise<SmtpSink> {
-    const existing = sinks.find((s) => s.host === host);
+    const existing = hosts.get(host);
     if (existing && !Object.keys(opts).length) return existing;
-    if (existing) {
-      await existing.close();
-      sinks = sinks.filter((s) => s !== existing);
-    }
-    const s = await startSink({ ...opts, host, port });
-    sinks.push(s);
+    await existing?.close();
+    const s = await h.sink({ ...opts, host, port });
+    hosts.set(host, s);
     return s;
   }
 
@@ -64,14 +44,14 @@ describe('relay: mx routes', () => {
       'mx.example.org': { a: ['127.0.0.3'] },
       ...zone,
     });
-    const config = testConfig(dir, { relay: { routes: [{ pattern: '*', target: { kind: 'mx', tls } }], retry: [3_600_000], concurrency: 4, ...over } as Config['relay'] });
-    relay = await startRelay({ config, spool, log: captureLogger(logs), resolver, mxPort: port, smtpTimeouts: { connection: 1000, greeting: 2000, socket: 5000 } });
+    const config = testConfig(h.dir, { relay: { routes: [{ pattern: '*', target: { kind: 'mx', tls } }], retry: [3_600_000], concurrency: 4, ...over } as Config['relay'] });
+    await h.start(config, { resolver, mxPort: port, smtpTimeouts: { connection: 1000, greeting: 2000, socket: 5000 } });
     return resolver;
   }
 
-  const events = (event: string) => logs.filter((l) => l.event === event);
+  const events = h.events;
   const bounces = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom === '');
-  const drained = () => waitUntil(async () => (await spool.list('outgoing')).length === 0, 10_000, 'outgoing empty');
+  const drained = () => waitUntil(async () => (await h.spool.list('outgoing')).length === 0, 10_000, 'outgoing empty');
 
   it('delivers to the most preferred exchanger', async () => {
     const low = await mx('127.0.0.3');
@@ -81,7 +61,7 @@ describe('relay: mx routes', () => {
       'mx1.example.net': { a: ['127.0.0.4'] },
       'mx2.example.net': { a: ['127.0.0.3'] },
     });
-    await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await high.waitFor(1);
     await drained();
     expect(high.transactions[0]!.rcptTo).toEqual(['bob@example.net']);
@@ -96,7 +76,7 @@ describe('relay: mx routes', () => {
       'down.example.net': { a: ['127.0.0.2'] },
       'backup.example.net': { a: ['127.0.0.4'] },
     });
-    await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await backup.waitFor(1);
     await drained();
     expect(events('relay.deferred')).toEqual([]);
@@ -105,7 +85,7 @@ describe('relay: mx routes', () => {
   it('uses the address records of a domain without MX (RFC 5321 5.1 fallback)', async () => {
     const host = await mx('127.0.0.4');
     await start({ 'example.net': { a: ['127.0.0.4'] } });
-    await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await host.waitFor(1);
     await drained();
   });
@@ -114,7 +94,7 @@ describe('relay: mx routes', () => {
     const net = await mx('127.0.0.4');
     const com = await mx('127.0.0.5');
     await start({ 'example.net': { a: ['127.0.0.4'] }, 'example.com': { mx: [[5, 'in.example.com']] }, 'in.example.com': { a: ['127.0.0.5'] } });
-    await queueMessage(spool, envelope('alice@example.org', ['a@example.net', 'b@example.com', 'c@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['a@example.net', 'b@example.com', 'c@example.net']), body);
     await net.waitFor(1);
     await com.waitFor(1);
     expect(net.transactions.map((t) => t.rcptTo)).toEqual([['a@example.net', 'c@example.net']]);
@@ -127,7 +107,7 @@ describe('relay: mx routes', () => {
   ] as const)('bounces mail to %s', async (_what, zone, status, diag) => {
     const bounceHost = await mx('127.0.0.3');
     await start(zone as Record<string, ZoneNode>);
-    await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await waitUntil(async () => bounces(bounceHost).length === 1, 10_000, 'bounce');
     const dsn = await parseDsn(bounces(bounceHost)[0]!.data);
     expect(dsn.recipients[0]!.status).toMatch(status);
@@ -142,21 +122,21 @@ describe('relay: mx routes', () => {
       'down1.example.com': { a: ['127.0.0.2'] },
       'down2.example.com': { a: ['127.0.0.6'] },
     });
-    const a = await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
-    const b = await queueMessage(spool, envelope('alice@example.org', ['carol@example.com']), body);
-    await waitUntil(async () => (await spool.list('deferred')).length === 2, 10_000, 'both deferred');
-    expect((await spool.list('deferred')).sort()).toEqual([a, b].sort());
+    const a = await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
+    const b = await queueMessage(h.spool, envelope('alice@example.org', ['carol@example.com']), body);
+    await waitUntil(async () => (await h.spool.list('deferred')).length === 2, 10_000, 'both deferred');
+    expect((await h.spool.list('deferred')).sort()).toEqual([a, b].sort());
     const reasons = events('relay.deferred').map((e) => String(e.reason));
     expect(reasons.some((r) => /^451 4\.4\.3 .*ESERVFAIL/.test(r))).toBe(true);
     expect(reasons.some((r) => /down2\.example\.com\[127\.0\.0\.6\]/.test(r))).toBe(true);
-    expect(sinks.flatMap((s) => s.transactions)).toEqual([]);
+    expect([...hosts.values()].flatMap((s) => s.transactions)).toEqual([]);
   });
 
   it('with tls: required, an exchanger without STARTTLS gets nothing in clear', async () => {
     const plain = await mx('127.0.0.4', { starttls: false });
     await start({ 'example.net': { a: ['127.0.0.4'] } }, 'required');
-    const name = await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 10_000, 'deferred');
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
     expect(String(events('relay.deferred')[0]!.reason)).toMatch(/TLS is required/);
     expect(plain.transactions).toEqual([]);
     expect(plain.rcptAttempts).toEqual([]);
@@ -165,7 +145,7 @@ describe('relay: mx routes', () => {
   it('delivers over STARTTLS to an exchanger that offers it, by its name (SNI)', async () => {
     const tlsHost = await mx('127.0.0.4', { starttls: true });
     await start({ 'example.net': { mx: [[1, 'secure.example.net']] }, 'secure.example.net': { a: ['127.0.0.4'] } }, 'required');
-    await queueMessage(spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await tlsHost.waitFor(1);
     expect(tlsHost.transactions[0]!.secure).toBe(true);
     expect(events('relay.delivered')[0]).toMatchObject({ to: 'mx (tls required) example.net' });

@@ -5,19 +5,15 @@
  */
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Config, Route } from '../../src/config/types.js';
 import type { Envelope } from '../../src/core/index.js';
-import { startRelay, type Relay } from '../../src/relay/index.js';
-import { Spool } from '../../src/spool/index.js';
-import { tempDir, testConfig } from '../helpers/config.js';
+import type { Relay } from '../../src/relay/index.js';
+import { testConfig } from '../helpers/config.js';
 import { freePort } from '../helpers/gateway.js';
-import { envelope, queueMessage } from '../helpers/relay.js';
+import { envelope, queueMessage, useRelayHarness } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/send.js';
-import { startSink, type SinkOptions, type SmtpSink } from '../helpers/sink-smtp.js';
-import { captureLogger } from '../helpers/smtp-harness.js';
-
-type Log = Record<string, unknown>;
+import type { SinkOptions, SmtpSink } from '../helpers/sink-smtp.js';
 
 // Lines that SMTP must dot-stuff (a lone "." would end DATA), 8-bit bytes, an empty line at the end.
 const tricky = Buffer.from(
@@ -29,48 +25,21 @@ const tricky = Buffer.from(
 );
 
 describe('relay', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let spool: Spool;
-  let logs: Log[];
-  let relay: Relay | undefined;
-  let sinks: SmtpSink[];
+  const h = useRelayHarness('postern-relay-');
+  const sink = (opts: SinkOptions = {}): Promise<SmtpSink> => h.sink(opts);
 
-  beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir('postern-relay-'));
-    spool = await Spool.open(dir);
-    logs = [];
-    sinks = [];
-    relay = undefined;
-  });
-  afterEach(async () => {
-    await relay?.close(2000);
-    for (const s of sinks) await s.close();
-    await cleanup();
-  });
-
-  async function sink(opts: SinkOptions = {}): Promise<SmtpSink> {
-    const s = await startSink(opts);
-    sinks.push(s);
-    return s;
-  }
-
-  const queue = (env: Envelope, body: Buffer = tricky) => queueMessage(spool, env, body);
+  const queue = (env: Envelope, body: Buffer = tricky) => queueMessage(h.spool, env, body);
 
   function config(routes: Route[], retry = [50]): Config {
-    return testConfig(dir, { relay: { routes, retry, concurrency: 4 } });
+    return testConfig(h.dir, { relay: { routes, retry, concurrency: 4 } });
   }
 
-  async function start(routes: Route[], retry = [50]): Promise<Relay> {
-    relay = await startRelay({ config: config(routes, retry), spool, log: captureLogger(logs), smtpTimeouts: { connection: 2000, greeting: 2000, socket: 5000 } });
-    return relay;
-  }
-
-  const events = (event: string) => logs.filter((l) => l.event === event);
-  const waitEvent = (event: string, n = 1) => waitUntil(async () => events(event).length >= n, 10_000, `${n}x ${event}; logs: ${JSON.stringify(logs)}`);
+  const start = (routes: Route[], retry = [50]): Promise<Relay> => h.start(config(routes, retry));
+  const events = h.events;
+  const waitEvent = (event: string, n = 1) => waitUntil(async () => events(event).length >= n, 10_000, `${n}x ${event}; logs: ${JSON.stringify(h.logs)}`);
   /** outgoing/ (and deferred/, where retries wait) empty: every entry has its final answers. */
   const queueEmpty = (q: 'outgoing' | 'hold') =>
-    waitUntil(async () => (await spool.list(q)).length === 0 && (q !== 'outgoing' || (await spool.list('deferred')).length === 0), 10_000, `${q} empty`);
+    waitUntil(async () => (await h.spool.list(q)).length === 0 && (q !== 'outgoing' || (await h.spool.list('deferred')).length === 0), 10_000, `${q} empty`);
   const smtpTo = (s: SmtpSink, tls: 'opportunistic' | 'required' | 'none' = 'opportunistic'): Route['target'] => ({ kind: 'smtp', host: s.host, port: s.port, tls });
 
   it('delivers byte-identical over STARTTLS, with <> as MAIL FROM and dot lines intact, in one transaction', async () => {
@@ -89,7 +58,7 @@ describe('relay', () => {
     expect(d).toMatchObject({ queueId: name.split('.')[0], to: `smtp://127.0.0.1:${s.port}`, recipients: 2 });
     expect(typeof d!.ms).toBe('number');
     // Never the body in the logs.
-    expect(JSON.stringify(logs)).not.toContain('leading dot');
+    expect(JSON.stringify(h.logs)).not.toContain('leading dot');
   });
 
   it('sends the sender as given and BODY=8BITMIME when the message came in with it', async () => {
@@ -130,8 +99,8 @@ describe('relay', () => {
     expect(String(d.reason)).toMatch(/TLS is required/);
     expect(s.rcptAttempts).toEqual([]);
     expect(s.transactions).toEqual([]);
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 5000, 'entry in deferred/');
-    expect(await spool.list('outgoing')).toEqual([]);
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 5000, 'entry in deferred/');
+    expect(await h.spool.list('outgoing')).toEqual([]);
     expect(events('relay.bounce')).toEqual([]);
   });
 
@@ -161,8 +130,8 @@ describe('relay', () => {
     const name = await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
     expect(String(events('relay.deferred')[0]!.reason)).toMatch(/ECONNREFUSED|ECONNECTION|ESOCKET/);
-    await waitUntil(async () => (await spool.list('deferred')).includes(name), 5000, 'entry in deferred/');
-    expect(await spool.list('outgoing')).toEqual([]);
+    await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 5000, 'entry in deferred/');
+    expect(await h.spool.list('outgoing')).toEqual([]);
   });
 
   it('splits recipients by route into one transaction per next hop', async () => {
@@ -181,7 +150,7 @@ describe('relay', () => {
   });
 
   it('delivers to a maildir, one file per recipient, byte-exact after the added headers', async () => {
-    const md = join(dir, 'mail');
+    const md = join(h.dir, 'mail');
     await start([{ pattern: '*', target: { kind: 'maildir', path: md } }]);
     await queue(envelope('alice@example.org', ['a@example.com', 'b@example.com']));
     await queueEmpty('outgoing');
@@ -198,12 +167,12 @@ describe('relay', () => {
   });
 
   it('applies new routes on reload', async () => {
-    const md = join(dir, 'mail');
+    const md = join(h.dir, 'mail');
     const r = await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port: await freePort(), tls: 'opportunistic' } }]);
     await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
     r.reload(config([{ pattern: '*', target: { kind: 'maildir', path: md } }]));
-    await waitUntil(async () => (await spool.list('deferred')).length === 0 && (await spool.list('outgoing')).length === 0, 10_000, 'delivered');
+    await waitUntil(async () => (await h.spool.list('deferred')).length === 0 && (await h.spool.list('outgoing')).length === 0, 10_000, 'delivered');
     expect(await readdir(join(md, 'new'))).toHaveLength(1);
   });
 
@@ -213,31 +182,31 @@ describe('relay', () => {
     const name = await queue(envelope('alice@example.org', ['a@example.net', 'b@nowhere.test']));
     await waitEvent('relay.no_route');
     expect(events('relay.no_route')[0]).toMatchObject({ recipients: ['b@nowhere.test'] });
-    expect(await spool.list('hold')).toEqual([name]);
+    expect(await h.spool.list('hold')).toEqual([name]);
     expect(s.transactions).toEqual([]);
   });
 
   it('moves an unreadable entry to corrupt/ with its reason', async () => {
-    await writeFile(join(spool.dir('outgoing'), 'BROKEN.0'), 'POSTERN-SPOOL/1\n{"id":"BROKEN","envelope":{"recipients":[]}}\nbody without end marker');
-    await start([{ pattern: '*', target: { kind: 'maildir', path: join(dir, 'mail') } }]);
+    await writeFile(join(h.spool.dir('outgoing'), 'BROKEN.0'), 'POSTERN-SPOOL/1\n{"id":"BROKEN","envelope":{"recipients":[]}}\nbody without end marker');
+    await start([{ pattern: '*', target: { kind: 'maildir', path: join(h.dir, 'mail') } }]);
     await waitEvent('relay.corrupt');
-    expect((await readdir(spool.dir('corrupt'))).sort()).toEqual(['BROKEN.0', 'BROKEN.0.reason']);
-    expect(await readFile(join(spool.dir('corrupt'), 'BROKEN.0.reason'), 'utf8')).toMatch(/end marker/);
-    expect(await spool.list('outgoing')).toEqual([]);
+    expect((await readdir(h.spool.dir('corrupt'))).sort()).toEqual(['BROKEN.0', 'BROKEN.0.reason']);
+    expect(await readFile(join(h.spool.dir('corrupt'), 'BROKEN.0.reason'), 'utf8')).toMatch(/end marker/);
+    expect(await h.spool.list('outgoing')).toEqual([]);
   });
 
   it.each([
     ['claimed by a worker (active/)', 'active', '.99999'],
     ['reclaimed after a worker crash (incoming/)', 'incoming', ''],
   ] as const)('waits while the message is %s, then delivers', async (_what, q, suffix) => {
-    const md = join(dir, 'mail');
+    const md = join(h.dir, 'mail');
     const name = await queue(envelope('alice@example.org', ['b@example.com']));
     // The worker may still rewrite this message's outputs: delivering now could send it twice.
-    const marker = join(spool.dir(q), `${name.split('.')[0]}${suffix}`);
+    const marker = join(h.spool.dir(q), `${name.split('.')[0]}${suffix}`);
     await writeFile(marker, '');
     await start([{ pattern: '*', target: { kind: 'maildir', path: md } }]);
     await new Promise((r) => setTimeout(r, 300));
-    expect(await spool.list('outgoing')).toEqual([name]);
+    expect(await h.spool.list('outgoing')).toEqual([name]);
     expect(events('relay.delivered')).toEqual([]);
     await rm(marker);
     await queueEmpty('outgoing');
@@ -261,9 +230,8 @@ describe('relay', () => {
     await queue(envelope('alice@example.org', ['b@example.net']));
     await waitUntil(async () => s.rcptAttempts.length > 0, 10_000, 'delivery started');
     await r.close(5000);
-    relay = undefined;
     expect(s.transactions).toHaveLength(1);
-    expect(await spool.list('outgoing')).toEqual([]);
+    expect(await h.spool.list('outgoing')).toEqual([]);
   });
 
   it('close() gives up after the grace period and keeps the entry for the next run', async () => {
@@ -273,9 +241,8 @@ describe('relay', () => {
     await waitUntil(async () => s.rcptAttempts.length > 0, 10_000, 'delivery started');
     const t0 = Date.now();
     await r.close(100);
-    relay = undefined;
     expect(Date.now() - t0).toBeLessThan(1500);
     await new Promise((res) => setTimeout(res, 100)); // the cut session reports back
-    expect(await spool.list('outgoing')).toEqual([name]);
+    expect(await h.spool.list('outgoing')).toEqual([name]);
   });
 });
