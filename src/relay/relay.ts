@@ -109,6 +109,9 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const timer = setTimeout(() => {
       timers.delete(name);
       if (wait > MAX_TIMER_MS) return schedule(name, at);
+      // Already queued or in flight (e.g. taken from outgoing/ after a scan raced with a move):
+      // look again shortly rather than drop the timer, or the entry could sit in deferred/ forever.
+      if (inFlight.has(name) || queued.has(name)) return schedule(name, Date.now() + 1000);
       cooldown.delete(name); // timers may fire a millisecond early; the time has come regardless
       enqueue(name, 'deferred');
       fill();
