@@ -5,7 +5,7 @@
 set -eu
 
 # command -> Debian package
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl"
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm"
 
 missing=""
 for pair in $NEEDS; do

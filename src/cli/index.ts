@@ -5,7 +5,11 @@
  */
 import { ConfigError } from '../core/index.js';
 import { stdio, UsageError, type CliIo } from './args.js';
+import { caCommand } from './ca.js';
+import { certCommand } from './cert.js';
 import { checkCommand } from './check.js';
+import { kekCommand } from './kek.js';
+import { pgpCommand } from './pgp.js';
 import { queueCommand } from './queue.js';
 import { roleCommand } from './role.js';
 import { startCommand } from './start.js';
@@ -19,7 +23,17 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
   queue hold ID|ALL     keep entries from delivery until released
   queue release ID|ALL  deliver held entries now
   queue flush [ID]      retry deferred entries now
-  queue delete ID|ALL   remove entries for good (no bounce)`;
+  queue delete ID|ALL   remove entries for good (no bounce)
+  cert import FILE… [--key FILE] [--password-env VAR] [--trust]
+                        import certificates (PEM, DER, PKCS#7, PKCS#12) and private keys
+  cert list [--address A] | export FP [--with-key --password-env VAR] | delete FP [--with-key]
+  pgp import FILE… [--passphrase-env VAR] | list | export FP [--secret --passphrase-env VAR]
+  pgp delete FP | generate ADDRESS [--name NAME] [--type ecc|rsa]
+  ca init [--name NAME] | issue ADDRESS [--name NAME] | show
+                        the internal CA for S/MIME certificates
+  kek rotate --to-file PATH | --to-passphrase-env VAR | --to-pkcs11-module LIB --to-token T
+             --to-pin-env VAR --to-key-label L [--create-key]
+                        re-wrap every private key under a new key-encryption key`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -31,6 +45,14 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await checkCommand(rest, io);
       case 'queue':
         return await queueCommand(rest, io);
+      case 'cert':
+        return await certCommand(rest, io);
+      case 'pgp':
+        return await pgpCommand(rest, io);
+      case 'ca':
+        return await caCommand(rest, io);
+      case 'kek':
+        return await kekCommand(rest, io);
       case 'role':
         return await roleCommand(rest, io);
       case undefined:

@@ -75,6 +75,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     smtp: { ...raw.smtp, tls },
     relay: { ...raw.relay, routes },
     keystore: { sqlite: inData(raw.keystore.sqlite) },
+    ca: raw.ca,
     kek: kekConfig(raw, inData),
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,

@@ -133,6 +133,14 @@ export const rawConfigSchema = z.strictObject({
     })
     .prefault({}),
   keystore: z.strictObject({ sqlite: z.string().default('postern.db') }).prefault({}),
+  ca: z
+    .strictObject({
+      // Written into every certificate the internal CA issues; the portal will publish the CRL there.
+      crl_url: z.url({ protocol: /^https?$/, error: (iss) => `${show(iss.input)} — expected an http(s) URL` }).optional(),
+      key_type: z.enum(['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384']).default('rsa-2048'),
+      validity: duration.default(730 * 86_400_000),
+    })
+    .prefault({}),
   kek: kek.default({ file: 'kek.key' }),
   policy: z.string().default('policy.yaml'),
   workers: positiveInt('a number of processes').default(availableParallelism()),

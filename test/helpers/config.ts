@@ -41,6 +41,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       reply_rules: [],
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
+    ca: { key_type: 'rsa-2048', validity: 730 * 86_400_000 },
     kek: { file: join(dataDir, 'kek.key') },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,

@@ -1,0 +1,53 @@
+/** `postern ca init|issue|show`: the organisation's internal S/MIME CA. */
+import { initCa, internalCa, issueFromCa } from '../keystore/index.js';
+import type { KeyType } from '../pki/index.js';
+import { parse, UsageError, type CliIo } from './args.js';
+import { cliActor, output, shortDate, withStore } from './keys-common.js';
+
+const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
+const USAGE = 'ca init [--name "Example Mail CA"] [--org ORG] [--key-type TYPE] | issue ADDRESS [--name "Display Name"] [--key-type TYPE] | show [--out FILE]';
+
+export async function caCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    name: { type: 'string' },
+    org: { type: 'string' },
+    'key-type': { type: 'string' },
+    out: { type: 'string' },
+  });
+  const [sub, ...args] = positionals;
+  const keyType = values['key-type'];
+  if (keyType !== undefined && !KEY_TYPES.includes(keyType)) throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(', ')}`);
+  switch (sub) {
+    case 'init':
+      return withStore(values.config, async (store, config) => {
+        const ca = await initCa(store, {
+          commonName: values.name ?? `${config.hostname} Mail CA`,
+          organization: values.org,
+          keyType: keyType as KeyType | undefined,
+          actor: cliActor(),
+        });
+        io.out(`created: ${ca.fingerprint.slice(0, 16)} ${ca.subject}, valid until ${shortDate(ca.notAfter)} (a trust anchor; its key is sealed in the keystore)`);
+        return 0;
+      });
+    case 'issue':
+      if (args.length !== 1) throw new UsageError('ca issue needs one ADDRESS');
+      return withStore(values.config, async (store, config) => {
+        const cert = await issueFromCa(store, config, { address: args[0]!, name: values.name, keyType: keyType as KeyType | undefined, actor: cliActor() });
+        io.out(`issued: ${cert.fingerprint.slice(0, 16)} ${cert.subject} <${cert.emails.join(', ')}>, valid until ${shortDate(cert.notAfter)}`);
+        return 0;
+      });
+    case 'show':
+      return withStore(values.config, async (store) => {
+        const ca = await internalCa(store);
+        if (!ca) {
+          io.err('postern: there is no internal CA yet: run `postern ca init` first');
+          return 1;
+        }
+        const pem = `-----BEGIN CERTIFICATE-----\n${ca.der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+        await output(io, values.out, pem, false);
+        return 0;
+      });
+    default:
+      throw new UsageError(`unknown ca command ${JSON.stringify(sub ?? '')}; usage: postern ${USAGE}`);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * keystore: certificates, private keys and OpenPGP keys in SQLite, private material sealed under
+ * a key-encryption key (kek/: file, passphrase or PKCS#11 token), and an audit log of every key
+ * operation. The only module that reads or writes postern.db.
+ *
+ * Untrusted input: certificates and keys arrive already parsed and checked by pki/ and openpgp/
+ * (from admins, LDAP, signed mail); addresses are only ever bound as SQL parameters.
+ * Secrets: unsealed private keys are returned to callers (transforms) and never logged; the KEK
+ * is held by kek/ and never leaves it (with PKCS#11, never leaves the token).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Config } from '../config/types.js';
+import { KekError, openKek, type Kek } from './kek/index.js';
+import { KeyStoreSqlite } from './store.js';
+
+export { KeyStoreSqlite as KeyStore, addressKey } from './store.js';
+export type { AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey } from './types.js';
+export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
+
+/** Where the passphrase KEK keeps its scrypt salt. */
+export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
+
+/**
+ * Open the configured KEK and the database. Refuses (KekError) when the database holds keys
+ * wrapped by some other KEK: using it anyway would mix KEKs and fail at the first decryption.
+ */
+export async function openKeyStore(config: Config, opts: { createKek?: boolean } = {}): Promise<KeyStoreSqlite> {
+  const kek: Kek = await openKek(config.kek, { saltFile: saltFile(config), create: opts.createKek ?? true });
+  try {
+    mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
+    const store = new KeyStoreSqlite(config.keystore.sqlite, kek);
+    const others = (await store.kekIdsInUse()).filter((id) => id !== kek.id);
+    if (others.length) {
+      store.close();
+      throw new KekError(
+        `the keystore ${config.keystore.sqlite} holds keys wrapped by ${others.join(', ')}, but the configured KEK is ${kek.id}; ` +
+          'configure the KEK the keys were wrapped with (then `postern kek rotate` to change it)',
+      );
+    }
+    return store;
+  } catch (err) {
+    await kek.close();
+    throw err;
+  }
+}
+export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
+export { createPkcs11Key } from './kek/index.js';

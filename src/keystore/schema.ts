@@ -1,0 +1,130 @@
+/**
+ * The keystore's SQLite schema, as numbered migrations applied in order (PRAGMA user_version holds
+ * the number applied). A migration is never edited once shipped: a change is a new migration.
+ *
+ * Secrets live in one table, `sealed_secrets`, whatever they are (X.509 private keys, OpenPGP
+ * secret keys, later PDF passwords): each is AES-256-GCM under its own data key, and the data key
+ * is wrapped by the KEK named in the row. `kek rotate` therefore touches one table, and a query
+ * of any other table can never return secret material.
+ */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  // 1: certificates, private keys, OpenPGP keys, audit log
+  `
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  CREATE TABLE sealed_secrets (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('x509-key', 'pgp-secret')),
+    kek_id TEXT NOT NULL,
+    kek_alg TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    iv BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created INTEGER NOT NULL
+  );
+  CREATE INDEX sealed_secrets_kek ON sealed_secrets (kek_id);
+
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    der BLOB NOT NULL,
+    subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    key_usage TEXT,
+    ext_key_usage TEXT,
+    is_ca INTEGER NOT NULL,
+    trusted INTEGER NOT NULL DEFAULT 0,
+    key_algorithm TEXT NOT NULL,
+    key_bits INTEGER,
+    key_curve TEXT,
+    spki_sha256 TEXT NOT NULL,
+    subject_key_id TEXT,
+    source TEXT NOT NULL CHECK (source IN ('import', 'ldap', 'mail', 'ca')),
+    first_seen INTEGER NOT NULL
+  );
+  CREATE INDEX certificates_issuer_serial ON certificates (issuer, serial);
+  CREATE INDEX certificates_ski ON certificates (subject_key_id);
+  CREATE INDEX certificates_spki ON certificates (spki_sha256);
+
+  -- address_key is the address lower-cased: look-ups are case-insensitive (domains always are;
+  -- mail systems treat local parts so in practice, and a miss here would mean mail sent unencrypted).
+  CREATE TABLE certificate_addresses (
+    certificate_id INTEGER NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    address_key TEXT NOT NULL,
+    PRIMARY KEY (certificate_id, address_key)
+  );
+  CREATE INDEX certificate_addresses_key ON certificate_addresses (address_key);
+
+  -- A private key belongs to every certificate with the same public key (renewals keep keys).
+  CREATE TABLE private_keys (
+    id INTEGER PRIMARY KEY,
+    spki_sha256 TEXT NOT NULL UNIQUE,
+    key_algorithm TEXT NOT NULL,
+    secret_id INTEGER NOT NULL REFERENCES sealed_secrets (id),
+    created INTEGER NOT NULL
+  );
+
+  CREATE TABLE pgp_keys (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    key_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    public_key BLOB NOT NULL,
+    user_ids TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    revoked INTEGER NOT NULL,
+    can_encrypt INTEGER NOT NULL,
+    can_sign INTEGER NOT NULL,
+    encrypt_problem TEXT,
+    source TEXT NOT NULL CHECK (source IN ('import', 'generated', 'wkd', 'hkp', 'autocrypt', 'ldap', 'mail')),
+    first_seen INTEGER NOT NULL,
+    secret_id INTEGER REFERENCES sealed_secrets (id)
+  );
+  CREATE INDEX pgp_keys_key_id ON pgp_keys (key_id);
+
+  CREATE TABLE pgp_key_addresses (
+    pgp_key_id INTEGER NOT NULL REFERENCES pgp_keys (id) ON DELETE CASCADE,
+    address TEXT NOT NULL,
+    address_key TEXT NOT NULL,
+    PRIMARY KEY (pgp_key_id, address_key)
+  );
+  CREATE INDEX pgp_key_addresses_key ON pgp_key_addresses (address_key);
+
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    detail TEXT
+  );
+  CREATE INDEX audit_log_object ON audit_log (object);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Bring the database to the current schema, each migration in its own transaction. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`the keystore database has schema version ${current}, newer than this Postern (${MIGRATIONS.length}): upgrade Postern`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
