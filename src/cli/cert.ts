@@ -87,7 +87,8 @@ async function importFiles(store: KeyStore, io: CliIo, files: string[], opts: { 
       continue;
     }
     const { status } = await store.importCertificate(cert, { source: 'import', trusted: opts.trust && cert.isCA, actor });
-    const what = status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : status === 'updated' ? 'updated (now a trust anchor)' : check.kind === 'ca' ? 'added (trust anchor)' : 'added';
+    const anchor = opts.trust && cert.isCA;
+    const what = status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : status === 'updated' ? 'updated (now a trust anchor)' : anchor ? 'added (trust anchor)' : 'added';
     io.out(`${what}: ${describe(cert)}`);
     for (const w of check.warnings) io.out(`  warning: ${w}`);
   }
@@ -147,10 +148,11 @@ async function exportCert(store: KeyStore, io: CliIo, fingerprint: string, opts:
     return 1;
   }
   const cert = parseCertificate(c.der);
-  // The chain up to our anchors, so the recipient of the file can use it at once.
+  // The chain from the CA certificates we hold, so the recipient of the file can use it at once.
+  const cas = (await store.listCertificates()).filter((s) => s.isCA).map((s) => parseCertificate(s.der));
   const chain = [cert];
   for (let issuer = cert; !issuer.selfIssued && chain.length < 8; ) {
-    const next = (await store.trustAnchors()).map((a) => parseCertificate(a.der)).find((a) => a.subject === issuer.issuer);
+    const next = cas.find((a) => a.subject === issuer.issuer);
     if (!next) break;
     chain.push(next);
     issuer = next;

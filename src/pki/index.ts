@@ -1,0 +1,27 @@
+/**
+ * pki: what admins import and export — X.509 certificates (PEM, DER, PKCS#7 bundles), private keys
+ * (PKCS#8, PKCS#1, SEC1, encrypted PEM) and PKCS#12 files — parsed into plain values, and the
+ * rules that decide whether a certificate may be imported. Pure: bytes in, values out; no I/O.
+ *
+ * Untrusted input: every byte handed to parseImport/parseCertificate (admin files, LDAP, signed
+ * mail). Malformed input is a PkiError with a one-line reason, never a crash.
+ * Secrets: passwords of PKCS#12 files and encrypted keys, and the unencrypted PKCS#8 of private
+ * keys (PrivateKeyInfo.pkcs8), which callers must seal (keystore/) and never log; neither ever
+ * appears in an error message.
+ */
+export { PkiError, type PkiErrorCode } from './errors.js';
+export {
+  EKU_ANY,
+  EKU_EMAIL_PROTECTION,
+  type CertInfo,
+  type ImportBundle,
+  type ImportCheck,
+  type ImportFormat,
+  type KeyUsage,
+  type PrivateKeyInfo,
+  type PublicKeyDescription,
+} from './types.js';
+export { parseCertificate } from './x509.js';
+export { keyMatchesCertificate, parseImport, parsePrivateKey } from './formats.js';
+export { exportPkcs12 } from './pkcs12.js';
+export { checkForImport } from './validate.js';
