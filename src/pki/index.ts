@@ -25,3 +25,4 @@ export { parseCertificate } from './x509.js';
 export { keyMatchesCertificate, parseImport, parsePrivateKey } from './formats.js';
 export { exportPkcs12 } from './pkcs12.js';
 export { checkForImport } from './validate.js';
+export { createCa, issueSmimeCertificate, CaError, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
