@@ -1,0 +1,240 @@
+/**
+ * OpenPGP keys for the keystore: read (armored or binary, one key or a keyring), describe what
+ * they are good for now, generate v4 keys gpg 2.2 can use, and export. Usability comes from the
+ * key's own self-signatures as openpgp.js verifies them (expiry, revocation, key flags), never
+ * from guesswork on packet fields.
+ */
+import * as openpgp from 'openpgp';
+import type { Key, PrivateKey, Subkey } from 'openpgp';
+
+export interface PgpSubkeyInfo {
+  fingerprint: string;
+  algorithm: string;
+  bits?: number;
+  curve?: string;
+  created: Date;
+  expires: Date | null;
+  revoked: boolean;
+  canEncrypt: boolean;
+  canSign: boolean;
+}
+
+export interface PgpKeyInfo {
+  /** Primary key fingerprint, upper-case hex, as gpg prints it. */
+  fingerprint: string;
+  keyId: string;
+  version: 4 | 5 | 6;
+  userIds: string[];
+  /** Addresses of the valid (self-certified, unrevoked) user ids: domain lower-cased. */
+  addresses: string[];
+  algorithm: string;
+  bits?: number;
+  curve?: string;
+  created: Date;
+  expires: Date | null;
+  revoked: boolean;
+  /** A valid, unexpired, unrevoked encryption-capable (sub)key exists now. */
+  canEncrypt: boolean;
+  canSign: boolean;
+  /** Why the key cannot be used to encrypt, when it cannot. */
+  encryptProblem?: string;
+  subkeys: PgpSubkeyInfo[];
+  hasSecret: boolean;
+}
+
+export interface ParsedPgpKey {
+  info: PgpKeyInfo;
+  /** Binary transferable public key (never with secret material). */
+  publicKey: Buffer;
+  /** Binary transferable secret key, decrypted: a secret, sealed by the keystore. */
+  secretKey?: Buffer;
+}
+
+export class PgpKeyError extends Error {
+  override readonly name = 'PgpKeyError';
+}
+
+/** gpg 2.2 understands v4 keys and SEIPDv1 only: never make v6 keys or AEAD by default here. */
+const V4 = { v6Keys: false, aeadProtect: false } as const;
+
+const dateOrNull = (d: Date | number | null): Date | null => (d instanceof Date ? d : null);
+
+function normalizeAddress(email: string): string | null {
+  const at = email.lastIndexOf('@');
+  if (at <= 0 || at === email.length - 1) return null;
+  return `${email.slice(0, at)}@${email.slice(at + 1).toLowerCase()}`;
+}
+
+async function usable(fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function subkeyInfo(key: Key, sub: Subkey, now: Date): Promise<PgpSubkeyInfo> {
+  const alg = sub.getAlgorithmInfo();
+  const keyId = sub.getKeyID();
+  let revoked = false;
+  let expires: Date | null = null;
+  try {
+    await sub.verify(now);
+  } catch (err) {
+    revoked = /revoked/i.test((err as Error).message);
+  }
+  try {
+    expires = dateOrNull(await sub.getExpirationTime(now));
+  } catch {
+    /* no valid binding signature */
+  }
+  return {
+    fingerprint: sub.getFingerprint().toUpperCase(),
+    algorithm: alg.algorithm,
+    ...(alg.bits ? { bits: alg.bits } : {}),
+    ...(alg.curve ? { curve: alg.curve } : {}),
+    created: sub.getCreationTime(),
+    expires,
+    revoked,
+    canEncrypt: await usable(() => key.getEncryptionKey(keyId, now)),
+    canSign: await usable(() => key.getSigningKey(keyId, now)),
+  };
+}
+
+/** Why no encryption key is usable, in the admin's words. */
+async function encryptProblem(key: Key, now: Date, subkeys: PgpSubkeyInfo[]): Promise<string> {
+  if (await key.isRevoked(undefined, undefined, now)) return 'the key is revoked';
+  const expires = await key.getExpirationTime().catch(() => null);
+  if (expires instanceof Date && expires.getTime() <= now.getTime()) return `the key expired on ${expires.toISOString().slice(0, 10)}`;
+  try {
+    await key.verifyPrimaryKey(now);
+  } catch (err) {
+    return `the key is not valid: ${(err as Error).message.replace(/^Error: /, '')}`;
+  }
+  const enc = subkeys.filter((s) => /ecdh|elgamal|rsa|x25519|x448/i.test(s.algorithm));
+  if (!enc.length) return 'no encryption-capable subkey';
+  if (enc.every((s) => s.revoked)) return 'every encryption subkey is revoked';
+  if (enc.every((s) => s.expires && s.expires.getTime() <= now.getTime())) return 'every encryption subkey has expired';
+  return 'no valid encryption subkey (missing or broken binding signature, or no encryption key flag)';
+}
+
+async function describe(key: Key, now: Date): Promise<PgpKeyInfo> {
+  const alg = key.getAlgorithmInfo();
+  const subkeys = await Promise.all(key.getSubkeys().map((s) => subkeyInfo(key, s, now)));
+  const addresses = new Set<string>();
+  for (const user of key.users) {
+    const email = user.userID?.email;
+    if (!email || !(await usable(() => user.verify(now)))) continue;
+    const a = normalizeAddress(email);
+    if (a) addresses.add(a);
+  }
+  const canEncrypt = await usable(() => key.getEncryptionKey(undefined, now));
+  let expires: Date | null = null;
+  try {
+    expires = dateOrNull(await key.getExpirationTime());
+  } catch {
+    /* no valid self-signature: reported through canEncrypt/encryptProblem */
+  }
+  return {
+    fingerprint: key.getFingerprint().toUpperCase(),
+    keyId: key.getKeyID().toHex().toUpperCase(),
+    version: key.keyPacket.version as 4 | 5 | 6,
+    userIds: key.getUserIDs(),
+    addresses: [...addresses],
+    algorithm: alg.algorithm,
+    ...(alg.bits ? { bits: alg.bits } : {}),
+    ...(alg.curve ? { curve: alg.curve } : {}),
+    created: key.getCreationTime(),
+    expires,
+    revoked: await key.isRevoked(undefined, undefined, now).catch(() => false),
+    canEncrypt,
+    canSign: await usable(() => key.getSigningKey(undefined, now)),
+    ...(canEncrypt ? {} : { encryptProblem: await encryptProblem(key, now, subkeys) }),
+    subkeys,
+    hasSecret: key.isPrivate(),
+  };
+}
+
+async function readAll(data: Buffer | string): Promise<Key[]> {
+  const text = typeof data === 'string' ? data : data.toString('latin1');
+  if (text.includes('-----BEGIN PGP')) {
+    // Several armored blocks (a file of exported keys) are read one by one.
+    const blocks = text.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g) ?? [];
+    if (!blocks.length) throw new PgpKeyError('no complete armored key block found');
+    const keys: Key[] = [];
+    for (const b of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: b })));
+    return keys;
+  }
+  return openpgp.readKeys({ binaryKeys: typeof data === 'string' ? Buffer.from(data, 'latin1') : data });
+}
+
+/**
+ * Armored or binary, one key or a keyring. Passphrase-protected secret keys are decrypted with
+ * `passphrase` (the gateway must use them unattended; the keystore seals them under the KEK).
+ */
+export async function parsePgpKeys(data: Buffer | string, opts: { passphrase?: string; now?: Date } = {}): Promise<{ keys: ParsedPgpKey[]; problems: string[] }> {
+  const now = opts.now ?? new Date();
+  let keys: Key[];
+  try {
+    keys = await readAll(data);
+  } catch (err) {
+    return { keys: [], problems: [`not an OpenPGP key: ${(err as Error).message.replace(/^Error: /, '')}`] };
+  }
+  const out: ParsedPgpKey[] = [];
+  const problems: string[] = [];
+  for (const key of keys) {
+    const fpr = key.getFingerprint().toUpperCase();
+    try {
+      let secretKey: Buffer | undefined;
+      if (key.isPrivate()) {
+        let priv: PrivateKey = key;
+        if (!priv.isDecrypted()) {
+          if (!opts.passphrase) throw new PgpKeyError(`secret key ${fpr} is passphrase-protected: give the passphrase with --passphrase-env VAR`);
+          try {
+            priv = await openpgp.decryptKey({ privateKey: priv, passphrase: opts.passphrase });
+          } catch {
+            throw new PgpKeyError(`secret key ${fpr}: wrong passphrase`);
+          }
+        }
+        secretKey = Buffer.from(priv.write());
+      }
+      out.push({ info: await describe(key, now), publicKey: Buffer.from(key.toPublic().write()), ...(secretKey ? { secretKey } : {}) });
+    } catch (err) {
+      problems.push(err instanceof PgpKeyError ? err.message : `key ${fpr}: ${(err as Error).message}`);
+    }
+  }
+  return { keys: out, problems };
+}
+
+/** A v4 key gpg 2.2 accepts: ed25519 + cv25519 by default, or RSA (3072 bits). */
+export async function generatePgpKey(opts: { address: string; name?: string; type?: 'ecc' | 'rsa'; rsaBits?: 2048 | 3072 | 4096; expiresDays?: number; now?: Date }): Promise<ParsedPgpKey> {
+  const address = normalizeAddress(opts.address.trim());
+  if (!address || /[\s<>]/.test(address)) throw new PgpKeyError(`${JSON.stringify(opts.address)} is not an e-mail address`);
+  const { privateKey } = await openpgp.generateKey({
+    userIDs: [{ ...(opts.name ? { name: opts.name } : {}), email: address }],
+    ...(opts.type === 'rsa' ? { type: 'rsa' as const, rsaBits: opts.rsaBits ?? 3072 } : { type: 'ecc' as const, curve: 'curve25519Legacy' as const }),
+    ...(opts.expiresDays ? { keyExpirationTime: opts.expiresDays * 86_400 } : {}),
+    ...(opts.now ? { date: opts.now } : {}),
+    format: 'object',
+    config: V4,
+  });
+  return {
+    info: await describe(privateKey, opts.now ?? new Date()),
+    publicKey: Buffer.from(privateKey.toPublic().write()),
+    secretKey: Buffer.from(privateKey.write()),
+  };
+}
+
+export async function armorPublicKey(publicKey: Buffer): Promise<string> {
+  const key = await openpgp.readKey({ binaryKey: publicKey });
+  return key.toPublic().armor();
+}
+
+/** The only way a secret key leaves the store: armored and passphrase-protected. */
+export async function exportSecretKey(secretKey: Buffer, passphrase: string): Promise<string> {
+  if (!passphrase) throw new PgpKeyError('refusing to export a secret key without a passphrase');
+  const key = await openpgp.readPrivateKey({ binaryKey: secretKey });
+  const locked = await openpgp.encryptKey({ privateKey: key, passphrase, config: V4 });
+  return locked.armor();
+}

@@ -1,0 +1,115 @@
+/**
+ * The keystore against real material: certificates and keys from the corpora and from openssl,
+ * sealed under a file KEK in a real SQLite file — which is then scanned for any trace of the keys.
+ */
+import { execFile } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../../src/config/types.js';
+import { initCa, issueFromCa, KekError, openKek, openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
+import { generatePgpKey } from '../../../src/openpgp/index.js';
+import { parseImport } from '../../../src/pki/index.js';
+import { tempDir, testConfig } from '../../helpers/config.js';
+
+const run = promisify(execFile);
+const CORPORA = resolve(import.meta.dirname, '../../../../shared/corpora');
+const RFC9216 = join(CORPORA, 'rfc9216-smime-example-keys');
+
+describe('keystore', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let config: Config;
+  let store: KeyStore | undefined;
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir('postern-keystore-'));
+    config = testConfig(dir);
+    store = await openKeyStore(config);
+  });
+  afterEach(async () => {
+    await store?.close();
+    await cleanup();
+  });
+
+  async function aliceBundle() {
+    const cert = await readFile(join(RFC9216, 'certs-from-wbond-certvalidator', 'alice@smime.example.sig.pem'));
+    return { cert: await parseImport(cert) };
+  }
+
+  it('stores a certificate once, finds it by address case-insensitively, and says duplicate the second time', async () => {
+    const { cert } = await aliceBundle();
+    const c = cert.certificates[0]!;
+    const first = await store!.importCertificate(c, { source: 'import', actor: 'test' });
+    expect(first.status).toBe('added');
+    expect((await store!.importCertificate(c, { source: 'import', actor: 'test' })).status).toBe('duplicate');
+    const found = await store!.certificatesFor('ALICE@SMIME.Example');
+    expect(found.map((f) => f.fingerprint)).toEqual([c.fingerprint]);
+    expect(found[0]).toMatchObject({ subject: c.subject, serial: c.serial, source: 'import', trusted: false, hasPrivateKey: false });
+    expect(await store!.certificatesFor('bob@smime.example')).toEqual([]);
+    expect((await store!.auditLog(`cert:${c.fingerprint}`)).map((a) => a.action)).toEqual(['import']);
+  });
+
+  it('keeps private keys only sealed: the database file holds no trace of them', async () => {
+    const made = await tempDir('postern-keystore-keys-');
+    try {
+      await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=Scan Test/emailAddress=scan@example.com', '-addext', 'subjectAltName=email:scan@example.com', '-addext', 'keyUsage=digitalSignature,keyEncipherment', '-addext', 'extendedKeyUsage=emailProtection', '-days', '30', '-keyout', join(made.dir, 'k.pem'), '-out', join(made.dir, 'c.pem')]);
+      const bundle = await parseImport(Buffer.concat([await readFile(join(made.dir, 'c.pem')), await readFile(join(made.dir, 'k.pem'))]));
+      await store!.importCertificate(bundle.certificates[0]!, { source: 'import', actor: 'test' });
+      expect(await store!.importPrivateKey(bundle.keys[0]!, { actor: 'test' })).toBe('added');
+      const pgp = await generatePgpKey({ address: 'scan@example.com' });
+      await store!.importPgpKey(pgp, { source: 'generated', actor: 'test' });
+      await store!.close();
+      store = undefined;
+
+      const db = Buffer.concat([await readFile(config.keystore.sqlite), await readFile(`${config.keystore.sqlite}-wal`).catch(() => Buffer.alloc(0))]);
+      const pkcs8 = bundle.keys[0]!.pkcs8;
+      const rsa = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
+      const d = Buffer.from(rsa.d!, 'base64url');
+      const p = Buffer.from(rsa.p!, 'base64url');
+      for (const marker of ['PRIVATE KEY', 'BEGIN PGP PRIVATE']) expect(db.includes(Buffer.from(marker))).toBe(false);
+      expect(db.includes(pkcs8.subarray(0, 64))).toBe(false);
+      expect(db.includes(d.subarray(0, 32))).toBe(false);
+      expect(db.includes(p.subarray(0, 32))).toBe(false);
+      // The OpenPGP secret key material (ed25519 seed, cv25519 scalar) appears nowhere.
+      const sk = await openpgp.readPrivateKey({ binaryKey: pgp.secretKey! });
+      const secrets = [sk.keyPacket, ...sk.subkeys.map((k) => k.keyPacket)].flatMap((p) => Object.values((p as unknown as { privateParams: Record<string, Uint8Array> }).privateParams));
+      expect(secrets.length).toBeGreaterThanOrEqual(2);
+      for (const bytes of secrets) expect(db.includes(Buffer.from(bytes))).toBe(false);
+      // …and the key comes back intact through the KEK.
+      store = await openKeyStore(config);
+      const [c] = await store.certificatesFor('scan@example.com');
+      expect(c!.hasPrivateKey).toBe(true);
+      expect((await store.privateKeyFor(c!, 'sign', 'test'))!.equals(pkcs8)).toBe(true);
+      const [k] = await store.pgpKeysFor('Scan@Example.com');
+      expect((await store.pgpSecretKey(k!, 'decrypt', 'test'))!.equals(pgp.secretKey!)).toBe(true);
+      expect((await store.auditLog()).map((a) => a.action)).toEqual(['import', 'import', 'generate', 'use-sign', 'use-decrypt']);
+    } finally {
+      await made.cleanup();
+    }
+  });
+
+  it('refuses to open with another KEK than the keys were wrapped with, and rotates to a new one', async () => {
+    const ca = await initCa(store!, { commonName: 'Test CA', actor: 'test' });
+    await issueFromCa(store!, config, { address: 'bob@example.com', actor: 'test' });
+    await store!.close();
+    store = undefined;
+
+    const other = testConfig(dir, { kek: { file: join(dir, 'other.key') } });
+    await expect(openKeyStore(other)).rejects.toThrow(KekError);
+    await expect(openKeyStore(other)).rejects.toThrow(/holds keys wrapped by file:[0-9a-f]{16}, but the configured KEK is file:/);
+
+    store = await openKeyStore(config);
+    const to = await openKek(other.kek, { saltFile: join(dir, 'kek.salt'), create: true });
+    expect(await store.rotateKek(to, 'test')).toBe(2);
+    expect(await store.kekIdsInUse()).toEqual([to.id]);
+    await store.close();
+    store = await openKeyStore(other);
+    const [bob] = await store.certificatesFor('bob@example.com');
+    expect(bob!.issuer).toBe(ca.subject);
+    expect((await store.privateKeyFor(bob!, 'sign', 'test'))!.length).toBeGreaterThan(100);
+  });
+});
