@@ -14,7 +14,8 @@ import type { Config } from '../config/types.js';
 import { KekError, openKek, type Kek } from './kek/index.js';
 import { KeyStoreSqlite } from './store.js';
 
-export { KeyStoreSqlite as KeyStore, addressKey } from './store.js';
+export { KeyStoreSqlite as KeyStore } from './store.js';
+export { addressKey } from './store-base.js';
 export type { AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey } from './types.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 

@@ -1,0 +1,162 @@
+/**
+ * The SQLite keystore, part 1: the database, sealed secrets, the audit log, KEK rotation and meta
+ * values. The SQL of the embedded backend lives in store-base.ts, store-certs.ts and store.ts
+ * (certificates and OpenPGP keys build on this class). Secrets are sealed (kek/) before they
+ * reach the database and unsealed only on request, with an audit entry for every key operation.
+ */
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { rewrap, seal, unseal, type SealedSecret } from './kek/index.js';
+import type { Kek } from './kek/types.js';
+import { migrate } from './schema.js';
+import type { AuditEntry } from './types.js';
+
+export type Row = Record<string, unknown>;
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** Look-up key of an address: case-insensitive (see schema.ts). */
+export const addressKey = (a: string) => a.trim().toLowerCase();
+/** AAD of a sealed secret: its row, so ciphertexts cannot be moved between rows. */
+const aadOf = (id: number | bigint, kind: string) => Buffer.from(`postern:sealed_secrets:${id}:${kind}`);
+
+export class KeyStoreBase {
+  protected readonly db: Database.Database;
+  /** Writes that seal (async) run one at a time, so their BEGIN…COMMIT never interleave. */
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    file: string,
+    protected kek: Kek,
+    opts: { readonly?: boolean } = {},
+  ) {
+    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    // WAL: readers (workers) never wait for a writer (the CLI importing keys).
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+    }
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) migrate(this.db);
+  }
+
+  get kekId(): string {
+    return this.kek.id;
+  }
+
+  /** Close the database and the KEK (which the store owns). */
+  async close(): Promise<void> {
+    this.db.close();
+    await this.kek.close();
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn, fn);
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- audit -------------------------------------------------------------------------------------
+
+  audit(e: Omit<AuditEntry, 'at'>): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)')
+      .run(Date.now(), e.actor, e.action, e.object, e.detail ?? null);
+  }
+
+  async auditLog(object?: string): Promise<AuditEntry[]> {
+    const rows = (object
+      ? this.db.prepare('SELECT * FROM audit_log WHERE object = ? ORDER BY id').all(object)
+      : this.db.prepare('SELECT * FROM audit_log ORDER BY id').all()) as Row[];
+    return rows.map((r) => ({
+      at: new Date(r.at as number),
+      actor: r.actor as string,
+      action: r.action as AuditEntry['action'],
+      object: r.object as string,
+      ...(r.detail ? { detail: r.detail as string } : {}),
+    }));
+  }
+
+  // ---- sealed secrets ----------------------------------------------------------------------------
+
+  /** Insert a secret sealed under the KEK with its own row id as AAD; call inside a transaction. */
+  protected async insertSecret(kind: 'x509-key' | 'pgp-secret', secret: Buffer): Promise<number> {
+    const placeholder = Buffer.alloc(0);
+    const id = Number(
+      this.db
+        .prepare('INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(kind, this.kek.id, this.kek.algorithm, placeholder, placeholder, placeholder, Date.now()).lastInsertRowid,
+    );
+    const s = await seal(this.kek, secret, aadOf(id, kind));
+    this.db.prepare('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ?, iv = ?, ciphertext = ? WHERE id = ?').run(s.kekId, s.kekAlg, s.wrappedKey, s.iv, s.ciphertext, id);
+    return id;
+  }
+
+  protected async readSecret(id: number): Promise<Buffer> {
+    const r = this.db.prepare('SELECT * FROM sealed_secrets WHERE id = ?').get(id) as Row | undefined;
+    if (!r) throw new Error(`sealed secret ${id} is missing`);
+    return unseal(this.kek, sealedOf(r), aadOf(id, r.kind as string));
+  }
+
+  /** BEGIN IMMEDIATE … COMMIT around an async body (which may seal). */
+  protected transaction<T>(body: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = await body();
+        this.db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        this.db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Re-wrap every data key under `to` in one transaction: afterwards the old KEK is not needed.
+   * Rows already under `to` are skipped, so an interrupted rotation can simply be run again.
+   */
+  async rotateKek(to: Kek, actor: string): Promise<number> {
+    const from = this.kek;
+    const n = await this.transaction(async () => {
+      const rows = this.db.prepare('SELECT * FROM sealed_secrets WHERE kek_id != ?').all(to.id) as Row[];
+      const update = this.db.prepare('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ? WHERE id = ?');
+      for (const r of rows) {
+        const s = await rewrap(from, to, sealedOf(r), aadOf(r.id as number, r.kind as string));
+        update.run(s.kekId, s.kekAlg, s.wrappedKey, r.id);
+      }
+      this.audit({ actor, action: 'kek-rotate', object: 'kek', detail: `${from.id} -> ${to.id}, ${rows.length} keys` });
+      return rows.length;
+    });
+    this.kek = to;
+    if (from !== to) await from.close();
+    return n;
+  }
+
+  /** KEK ids still referenced by sealed secrets (a rotation is complete when only one is left). */
+  async kekIdsInUse(): Promise<string[]> {
+    return (this.db.prepare('SELECT DISTINCT kek_id FROM sealed_secrets').all() as Row[]).map((r) => r.kek_id as string);
+  }
+
+  // ---- meta --------------------------------------------------------------------------------------
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined)?.value as string | undefined;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+}
+
+function sealedOf(r: Row): SealedSecret {
+  return {
+    kekId: r.kek_id as string,
+    kekAlg: r.kek_alg as string,
+    wrappedKey: r.wrapped_key as Buffer,
+    iv: r.iv as Buffer,
+    ciphertext: r.ciphertext as Buffer,
+  };
+}

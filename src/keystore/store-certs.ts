@@ -1,0 +1,158 @@
+/**
+ * The SQLite keystore, part 2: certificates and their private keys (linked by public key, so a
+ * renewed certificate with the same key finds it).
+ */
+import type { CertInfo, PrivateKeyInfo } from '../pki/index.js';
+import { addressKey, KeyStoreBase, sha256, type Row } from './store-base.js';
+import type { CertSource, ImportStatus, StoredCertificate } from './types.js';
+
+export class CertStore extends KeyStoreBase {
+  // ---- certificates ------------------------------------------------------------------------------
+
+  importCertificate(cert: CertInfo, opts: { source: CertSource; trusted?: boolean; actor: string }): Promise<{ status: ImportStatus; certificate: StoredCertificate }> {
+    return this.transaction(async () => {
+      const existing = this.certificateRow(cert.fingerprint);
+      if (existing) {
+        // Re-importing a CA with --trust makes it an anchor; nothing else changes on a duplicate.
+        if (opts.trusted && !existing.trusted) {
+          this.db.prepare('UPDATE certificates SET trusted = 1 WHERE id = ?').run(existing.id);
+          this.audit({ actor: opts.actor, action: 'import', object: `cert:${cert.fingerprint}`, detail: 'now trusted' });
+          return { status: 'updated' as const, certificate: this.certificateRow(cert.fingerprint)! };
+        }
+        return { status: 'duplicate' as const, certificate: existing };
+      }
+      const id = Number(
+        this.db
+          .prepare(
+            `INSERT INTO certificates (fingerprint, der, subject, issuer, serial, not_before, not_after, key_usage, ext_key_usage,
+               is_ca, trusted, key_algorithm, key_bits, key_curve, spki_sha256, subject_key_id, source, first_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            cert.fingerprint,
+            cert.der,
+            cert.subject,
+            cert.issuer,
+            cert.serial,
+            cert.notBefore.getTime(),
+            cert.notAfter.getTime(),
+            cert.keyUsage ? JSON.stringify(cert.keyUsage) : null,
+            cert.extKeyUsage ? JSON.stringify(cert.extKeyUsage) : null,
+            cert.isCA ? 1 : 0,
+            opts.trusted ? 1 : 0,
+            cert.key.algorithm,
+            cert.key.bits ?? null,
+            cert.key.curve ?? null,
+            sha256(cert.spki),
+            cert.subjectKeyId ?? null,
+            opts.source,
+            Date.now(),
+          ).lastInsertRowid,
+      );
+      const addr = this.db.prepare('INSERT OR IGNORE INTO certificate_addresses (certificate_id, address, address_key) VALUES (?, ?, ?)');
+      for (const e of cert.emails) addr.run(id, e, addressKey(e));
+      this.audit({ actor: opts.actor, action: 'import', object: `cert:${cert.fingerprint}`, detail: `source ${opts.source}${opts.trusted ? ', trusted' : ''}` });
+      return { status: 'added' as const, certificate: this.certificateRow(cert.fingerprint)! };
+    });
+  }
+
+  importPrivateKey(key: PrivateKeyInfo, opts: { actor: string }): Promise<ImportStatus> {
+    const spki = sha256(key.spki);
+    return this.transaction(async () => {
+      if (this.db.prepare('SELECT 1 FROM private_keys WHERE spki_sha256 = ?').get(spki)) return 'duplicate' as const;
+      const secretId = await this.insertSecret('x509-key', key.pkcs8);
+      this.db.prepare('INSERT INTO private_keys (spki_sha256, key_algorithm, secret_id, created) VALUES (?, ?, ?, ?)').run(spki, key.key.algorithm, secretId, Date.now());
+      this.audit({ actor: opts.actor, action: 'import', object: `key:${spki}` });
+      return 'added' as const;
+    });
+  }
+
+  /** The unencrypted PKCS#8 private key of a certificate, or undefined; audited as a use. */
+  async privateKeyFor(cert: Pick<StoredCertificate, 'spkiSha256' | 'fingerprint'>, purpose: 'sign' | 'decrypt' | 'export', actor: string): Promise<Buffer | undefined> {
+    const r = this.db.prepare('SELECT secret_id FROM private_keys WHERE spki_sha256 = ?').get(cert.spkiSha256) as Row | undefined;
+    if (!r) return undefined;
+    const key = await this.readSecret(r.secret_id as number);
+    this.audit({ actor, action: purpose === 'export' ? 'export' : purpose === 'sign' ? 'use-sign' : 'use-decrypt', object: `cert:${cert.fingerprint}` });
+    return key;
+  }
+
+  protected certificateRow(fingerprint: string): StoredCertificate | undefined {
+    const r = this.db.prepare(`${CERT_SELECT} WHERE c.fingerprint = ?`).get(fingerprint) as Row | undefined;
+    return r ? this.toCertificate(r) : undefined;
+  }
+
+  private toCertificate(r: Row): StoredCertificate {
+    const emails = (this.db.prepare('SELECT address FROM certificate_addresses WHERE certificate_id = ? ORDER BY rowid').all(r.id) as Row[]).map((a) => a.address as string);
+    return {
+      id: r.id as number,
+      fingerprint: r.fingerprint as string,
+      der: r.der as Buffer,
+      subject: r.subject as string,
+      issuer: r.issuer as string,
+      serial: r.serial as string,
+      emails,
+      notBefore: new Date(r.not_before as number),
+      notAfter: new Date(r.not_after as number),
+      keyUsage: r.key_usage ? (JSON.parse(r.key_usage as string) as string[]) : null,
+      extKeyUsage: r.ext_key_usage ? (JSON.parse(r.ext_key_usage as string) as string[]) : null,
+      isCA: r.is_ca === 1,
+      trusted: r.trusted === 1,
+      keyAlgorithm: r.key_algorithm as string,
+      ...(r.key_bits != null ? { keyBits: r.key_bits as number } : {}),
+      ...(r.key_curve != null ? { keyCurve: r.key_curve as string } : {}),
+      spkiSha256: r.spki_sha256 as string,
+      ...(r.subject_key_id ? { subjectKeyId: r.subject_key_id as string } : {}),
+      source: r.source as CertSource,
+      firstSeen: new Date(r.first_seen as number),
+      hasPrivateKey: r.has_key === 1,
+    };
+  }
+
+  /** Certificates for an address (case-insensitive), newest first. */
+  async certificatesFor(address: string): Promise<StoredCertificate[]> {
+    const rows = this.db
+      .prepare(`${CERT_SELECT} JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? ORDER BY c.not_before DESC`)
+      .all(addressKey(address)) as Row[];
+    return rows.map((r) => this.toCertificate(r));
+  }
+
+  async listCertificates(filter: { address?: string } = {}): Promise<StoredCertificate[]> {
+    if (filter.address) return this.certificatesFor(filter.address);
+    return (this.db.prepare(`${CERT_SELECT} ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+  }
+
+  /** By full fingerprint or an unambiguous prefix (at least 8 hex digits). */
+  async findCertificate(fingerprintPrefix: string): Promise<StoredCertificate[]> {
+    const p = fingerprintPrefix.toLowerCase().replace(/:/g, '');
+    if (!/^[0-9a-f]{8,64}$/.test(p)) return [];
+    return (this.db.prepare(`${CERT_SELECT} WHERE c.fingerprint LIKE ? ORDER BY c.id`).all(`${p}%`) as Row[]).map((r) => this.toCertificate(r));
+  }
+
+  async trustAnchors(): Promise<StoredCertificate[]> {
+    return (this.db.prepare(`${CERT_SELECT} WHERE c.trusted = 1 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+  }
+
+  /** Delete a certificate; its private key too when no other certificate shares it and `withKey`. */
+  deleteCertificate(cert: StoredCertificate, opts: { withKey: boolean; actor: string }): Promise<{ keyDeleted: boolean }> {
+    return this.transaction(async () => {
+      this.db.prepare('DELETE FROM certificates WHERE id = ?').run(cert.id);
+      let keyDeleted = false;
+      const shared = this.db.prepare('SELECT 1 FROM certificates WHERE spki_sha256 = ?').get(cert.spkiSha256);
+      if (opts.withKey && !shared) keyDeleted = this.deletePrivateKey(cert.spkiSha256);
+      this.audit({ actor: opts.actor, action: 'delete', object: `cert:${cert.fingerprint}`, detail: keyDeleted ? 'with private key' : undefined });
+      return { keyDeleted };
+    });
+  }
+
+  private deletePrivateKey(spki: string): boolean {
+    const r = this.db.prepare('SELECT id, secret_id FROM private_keys WHERE spki_sha256 = ?').get(spki) as Row | undefined;
+    if (!r) return false;
+    this.db.prepare('DELETE FROM private_keys WHERE id = ?').run(r.id);
+    this.db.prepare('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
+    return true;
+  }
+
+}
+
+const CERT_SELECT = `SELECT c.*, EXISTS (SELECT 1 FROM private_keys k WHERE k.spki_sha256 = c.spki_sha256) AS has_key FROM certificates c`;
+
