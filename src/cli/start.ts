@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/index.js';
+import { openKeyStore } from '../keystore/index.js';
 import { createLogger } from '../log/index.js';
 import { Spool } from '../spool/index.js';
 import { Supervisor } from '../supervisor/index.js';
@@ -13,6 +14,15 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
   const config = await loadConfig(file);
   const log = createLogger({ level: config.log.level, role: 'supervisor' });
   const spool = await Spool.open(config.data_dir);
+  // The keystore and its KEK are checked (and on first start created) before any role runs: a
+  // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
+  try {
+    await (await openKeyStore(config)).close();
+  } catch (err) {
+    log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
+    log.flush();
+    return 1;
+  }
   const sup = new Supervisor({
     config,
     reloadConfig: () => loadConfig(file),

@@ -86,6 +86,21 @@ describe('OpenPGP keys', () => {
     expect(garbage.problems[0]).toMatch(/^not an OpenPGP key/);
   });
 
+  it("reads GnuPG's own sample keys, public and secret (passphrase-less and protected)", async () => {
+    const dir = resolve(import.meta.dirname, '../../../../shared/corpora/gnupg-tests/openpgp/samplekeys');
+    const ed = (await parsePgpKeys(await readFile(join(dir, 'ed25519-cv25519-sample-1.asc')))).keys;
+    expect(ed.map((k) => [k.info.fingerprint, k.info.addresses, k.info.canEncrypt, k.info.hasSecret])).toEqual([
+      ['B21DEAB4F875FB3DA42F1D1D139563682A020D0A', ['patrice.lumumba@example.net'], true, false],
+    ]);
+    const rsa = (await parsePgpKeys(await readFile(join(dir, 'rsa-rsa-sample-1.asc')))).keys;
+    expect(rsa.map((k) => [k.info.fingerprint, k.info.algorithm, k.info.canEncrypt])).toEqual([['5B83120DB1E3A65AE5A8DCF6AA43F1DCC7FED1B7', expect.stringMatching(/^rsa/), true]]);
+    // A NIST P-256 secret keyblock, protected: refused without its passphrase, read with it.
+    const sec = await readFile(join(dir, 'ecc-sample-1-sec.asc'));
+    expect((await parsePgpKeys(sec)).problems).toEqual(['secret key 502D1A5365D1C0CAA69945390BA52DF0BAA59D9C is passphrase-protected: give the passphrase with --passphrase-env VAR']);
+    const ecc = (await parsePgpKeys(sec, { passphrase: 'ecc' })).keys;
+    expect(ecc.map((k) => [k.info.addresses, k.info.hasSecret, k.secretKey !== undefined])).toEqual([[['openpgp@brainhub.org'], true, true]]);
+  });
+
   it.each(['ecc', 'rsa'] as const)('generates a %s v4 key that gpg 2.2 imports, encrypts to, and whose exported secret gpg can use', async (type) => {
     const address = `gen-${type}@example.com`;
     const key = await generatePgpKey({ address, name: 'Generated User', type });
