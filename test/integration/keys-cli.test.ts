@@ -50,6 +50,20 @@ describe('postern cert / ca / pgp / kek', () => {
   });
   afterAll(() => cleanup());
 
+  it('refuses to start the gateway with a KEK file others may read, saying how to fix it', async () => {
+    const d = join(dir, 'badkek');
+    await exec('mkdir', ['-p', d]);
+    await writeFile(join(d, 'policy.yaml'), 'rules: []\n');
+    await writeFile(join(d, 'kek.key'), Buffer.alloc(32, 7), { mode: 0o644 });
+    await writeFile(join(d, 'postern.yaml'), 'data_dir: .\npolicy: policy.yaml\nsmtp: { listen: ["127.0.0.1:0"] }\n');
+    const r = await exec(process.execPath, [MAIN, 'start', '-c', join(d, 'postern.yaml')], { env, timeout: 20_000 }).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/"event":"supervisor.keystore_unusable".*kek\.key.*chmod 600/);
+  });
+
   it('imports a Thunderbird PKCS#12 (certificate, chain and key) and refuses a wrong password', async () => {
     const bad = await postern('cert', 'import', join(NSS, 'Alice.p12'));
     expect(bad.code).toBe(1);
