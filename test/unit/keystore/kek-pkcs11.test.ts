@@ -22,6 +22,7 @@ import {
 } from '../../../src/keystore/kek/index.js';
 import { acquireModule, pkcs11js } from '../../../src/keystore/kek/pkcs11-module.js';
 import { tempDir } from '../../helpers/config.js';
+import { rejection } from '../../helpers/rejection.js';
 
 function hasSofthsmUtil(): boolean {
   try {
@@ -56,14 +57,6 @@ suite(title, () => {
   /** Token directory of "postern-gone", removed by the token-removal test. */
   let goneTokenDir = '';
 
-  async function rejection(p: Promise<unknown>): Promise<KekError> {
-    const e = await p.then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toBeInstanceOf(KekError);
-    return e as KekError;
-  }
 
   function initToken(conf: string, label: string): void {
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', '1234', '--so-pin', '5678'], {
@@ -97,7 +90,7 @@ suite(title, () => {
 
   it('creates a key in the token, refuses to create it twice, and seals/unseals', async () => {
     expect(await createPkcs11Key(cfg(), { env })).toBe('pkcs11:postern-test/postern-kek');
-    const e = await rejection(createPkcs11Key(cfg(), { env }));
+    const e = await rejection(createPkcs11Key(cfg(), { env }), KekError);
     expect(e.message).toContain('already has an object labelled "postern-kek"');
 
     const kek = await openKek({ pkcs11: cfg() }, { saltFile: join(dir, 'kek.salt'), create: true, env });
@@ -158,7 +151,7 @@ suite(title, () => {
       expect(s2.kekId).toBe(hsm.id);
       expect(s2.ciphertext.equals(s1.ciphertext)).toBe(true);
       expect((await unseal(hsm, s2, aad)).equals(secret)).toBe(true);
-      expect((await rejection(unseal(file, s2, aad))).message).toContain(`wrapped by KEK ${hsm.id}, the configured KEK is ${file.id}`);
+      expect((await rejection(unseal(file, s2, aad), KekError)).message).toContain(`wrapped by KEK ${hsm.id}, the configured KEK is ${file.id}`);
       const s3 = await rewrap(hsm, file, s2, aad);
       expect(s3.kekId).toBe(file.id);
       expect((await unseal(file, s3, aad)).equals(secret)).toBe(true);
@@ -174,8 +167,8 @@ suite(title, () => {
       const wrapped = await kek.wrap(randomBytes(32), Buffer.from('row 1'));
       const bad = Buffer.from(wrapped);
       bad[30]! ^= 1;
-      expect((await rejection(kek.unwrap(bad, Buffer.from('row 1')))).message).toContain('authentication failed');
-      await rejection(kek.unwrap(wrapped, Buffer.from('row 2')));
+      expect((await rejection(kek.unwrap(bad, Buffer.from('row 1')), KekError)).message).toContain('authentication failed');
+      await rejection(kek.unwrap(wrapped, Buffer.from('row 2')), KekError);
       // The session is still usable after a failed decryption.
       expect((await kek.unwrap(wrapped, Buffer.from('row 1'))).length).toBe(32);
     } finally {
@@ -195,7 +188,7 @@ suite(title, () => {
     const wrapped = await a.wrap(randomBytes(32), Buffer.from('y'));
     await a.close();
     expect((await b.unwrap(wrapped, Buffer.from('y'))).length).toBe(32);
-    expect((await rejection(a.wrap(randomBytes(32), Buffer.from('y')))).message).toContain('closed');
+    expect((await rejection(a.wrap(randomBytes(32), Buffer.from('y')), KekError)).message).toContain('closed');
     await b.close();
   });
 
@@ -214,7 +207,7 @@ suite(title, () => {
   });
 
   it('wrong PIN: a clear KekError, no crash, and the next open works', async () => {
-    const e = await rejection(openPkcs11Kek(cfg({ pin_env: 'POSTERN_BAD_PIN' }), { env }));
+    const e = await rejection(openPkcs11Kek(cfg({ pin_env: 'POSTERN_BAD_PIN' }), { env }), KekError);
     expect(e.message).toContain('wrong PIN');
     expect(e.message).toContain('CKR_PIN_INCORRECT');
     expect(e.message).toContain('POSTERN_BAD_PIN');
@@ -224,25 +217,25 @@ suite(title, () => {
   });
 
   it('PIN variable unset: names the variable', async () => {
-    const e = await rejection(openPkcs11Kek(cfg({ pin_env: 'POSTERN_NO_PIN' }), { env }));
+    const e = await rejection(openPkcs11Kek(cfg({ pin_env: 'POSTERN_NO_PIN' }), { env }), KekError);
     expect(e.message).toContain('POSTERN_NO_PIN');
   });
 
   it('unknown token label: lists the labels found', async () => {
-    const e = await rejection(openPkcs11Kek(cfg({ token: 'no-such-token' }), { env }));
+    const e = await rejection(openPkcs11Kek(cfg({ token: 'no-such-token' }), { env }), KekError);
     expect(e.message).toContain('no PKCS#11 token labelled "no-such-token"');
     expect(e.message).toContain('"postern-test"');
     expect(e.message).toContain('"postern-gone"');
   });
 
   it('missing key label', async () => {
-    const e = await rejection(openPkcs11Kek(cfg({ key_label: 'nope' }), { env }));
+    const e = await rejection(openPkcs11Kek(cfg({ key_label: 'nope' }), { env }), KekError);
     expect(e.message).toContain('no AES secret key labelled "nope" on PKCS#11 token "postern-test"');
   });
 
   it('module that cannot be loaded: names the path', async () => {
     const path = join(dir, 'missing-pkcs11.so');
-    const e = await rejection(openPkcs11Kek(cfg({ module: path }), { env }));
+    const e = await rejection(openPkcs11Kek(cfg({ module: path }), { env }), KekError);
     expect(e.message).toContain(`cannot load PKCS#11 module ${path}`);
   });
 
@@ -252,12 +245,12 @@ suite(title, () => {
     const kek = await openPkcs11Kek(gone, { env });
     const sealed = await seal(kek, Buffer.from('secret'), Buffer.from('r'));
     await rm(goneTokenDir, { recursive: true, force: true });
-    const e = await rejection(unseal(kek, sealed, Buffer.from('r')));
+    const e = await rejection(unseal(kek, sealed, Buffer.from('r')), KekError);
     expect(e.message).toContain('pkcs11:postern-gone/k');
     expect(e.message).toMatch(/gone from the token|removed|session/);
     expect(e.message).toContain('no PKCS#11 token labelled "postern-gone"');
     // Still failing cleanly on the next call, and closing does not throw.
-    await rejection(kek.wrap(randomBytes(32), Buffer.from('r')));
+    await rejection(kek.wrap(randomBytes(32), Buffer.from('r')), KekError);
     await kek.close();
     // The other token is unaffected.
     const k = await openPkcs11Kek(cfg(), { env });
@@ -273,7 +266,7 @@ suite(title, () => {
     process.env.SOFTHSM2_CONF = conf;
     try {
       // Every KEK is closed, so this open initialises the module afresh and reads the new conf.
-      const e = await rejection(openPkcs11Kek(cfg(), { env }));
+      const e = await rejection(openPkcs11Kek(cfg(), { env }), KekError);
       expect(e.message).toContain('no initialised tokens found');
     } finally {
       process.env.SOFTHSM2_CONF = saved;

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyMatchesCertificate, parseImport, parsePrivateKey, PkiError } from '../../../src/pki/index.js';
+import { rejection } from '../../helpers/rejection.js';
 
 const run = promisify(execFile);
 const CORPORA = resolve(import.meta.dirname, '../../../../shared/corpora');
@@ -20,15 +21,6 @@ const RFC4134 = join(CORPORA, 'rfc4134-examples-of-smime');
 const TB_PEM = join(CORPORA, 'thunderbird-comm-central/derived-pem');
 const openssl = async (...args: string[]) => (await run('openssl', args)).stdout;
 
-async function rejection(p: Promise<unknown>): Promise<PkiError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(PkiError);
-    return err as PkiError;
-  }
-  throw new Error('expected a PkiError');
-}
 
 describe('parseImport', () => {
   let dir: string;
@@ -136,10 +128,10 @@ describe('parseImport', () => {
       const b = await parseImport(data, { password: 's3cret' });
       expect(b.keys, name).toHaveLength(1);
       expect(keyMatchesCertificate(b.keys[0]!, cert), name).toBe(true);
-      const missing = await rejection(parseImport(data));
+      const missing = await rejection(parseImport(data), PkiError);
       expect(missing.code, name).toBe('password-required');
       expect(missing.message).toMatch(/encrypted: give its password/);
-      const wrong = await rejection(parseImport(data, { password: 'wrong-one' }));
+      const wrong = await rejection(parseImport(data, { password: 'wrong-one' }), PkiError);
       expect(wrong.code, name).toBe('wrong-password');
       expect(wrong.message).not.toContain('wrong-one');
     }
@@ -181,8 +173,8 @@ describe('parseImport', () => {
       Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), // claims a 4 GB SEQUENCE
       Buffer.from('3080308030800000000000', 'hex'),
     ];
-    for (const input of inputs) await rejection(parseImport(input));
-    const truncated = await rejection(parseImport(cert.subarray(0, cert.length - 1), { filename: 'x.cer' }));
+    for (const input of inputs) await rejection(parseImport(input), PkiError);
+    const truncated = await rejection(parseImport(cert.subarray(0, cert.length - 1), { filename: 'x.cer' }), PkiError);
     expect(truncated.message).toMatch(/^unrecognised input: .*truncated/);
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);

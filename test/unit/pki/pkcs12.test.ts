@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportPkcs12, keyMatchesCertificate, parseImport, PkiError } from '../../../src/pki/index.js';
+import { rejection } from '../../helpers/rejection.js';
 
 const run = promisify(execFile);
 const CORPORA = resolve(import.meta.dirname, '../../../../shared/corpora');
@@ -18,15 +19,6 @@ const TB_PEM = join(CORPORA, 'thunderbird-comm-central/derived-pem');
 const openssl = async (...args: string[]) => (await run('openssl', args)).stdout;
 const pemToDer = (pem: string) => Buffer.from(pem.split('-----')[2]!.replace(/\s+/g, ''), 'base64');
 
-async function rejection(p: Promise<unknown>): Promise<PkiError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(PkiError);
-    return err as PkiError;
-  }
-  throw new Error('expected a PkiError');
-}
 
 describe('PKCS#12 import', () => {
   let dir: string;
@@ -59,11 +51,11 @@ describe('PKCS#12 import', () => {
 
   it('says so when the password is wrong or missing', async () => {
     const data = await readFile(join(SMIME, 'Alice.p12'));
-    const wrong = await rejection(parseImport(data, { password: 'wrong', filename: 'Alice.p12' }));
+    const wrong = await rejection(parseImport(data, { password: 'wrong', filename: 'Alice.p12' }), PkiError);
     expect(wrong.code).toBe('wrong-password');
     expect(wrong.message).toMatch(/wrong password/);
     expect(wrong.message).not.toContain('wrong"');
-    const missing = await rejection(parseImport(data));
+    const missing = await rejection(parseImport(data), PkiError);
     expect(missing.code).toBe('password-required');
     expect(missing.message).toMatch(/password-protected: give its password/);
   });
@@ -86,7 +78,7 @@ describe('PKCS#12 import', () => {
       expect(b.keys[0]!.pkcs8.equals(ref)).toBe(true);
       expect(b.certificates).toHaveLength(1);
       expect(b.certificates[0]!.emails).toEqual(['Bob@example.com']);
-      expect((await rejection(parseImport(await readFile(file), { password: 'nope' }))).code).toBe('wrong-password');
+      expect((await rejection(parseImport(await readFile(file), { password: 'nope' }), PkiError)).code).toBe('wrong-password');
     }
   });
 
@@ -105,12 +97,12 @@ describe('PKCS#12 import', () => {
   it('refuses truncated and damaged PKCS#12 files with a PkiError', async () => {
     const data = await readFile(join(SMIME, 'Alice.p12'));
     for (const bad of [data.subarray(0, data.length - 1), data.subarray(0, 100), Buffer.concat([data, Buffer.from('x')])]) {
-      expect((await rejection(parseImport(bad, { password: 'nss', filename: 'a.p12' }))).code).toBe('malformed');
+      expect((await rejection(parseImport(bad, { password: 'nss', filename: 'a.p12' }), PkiError)).code).toBe('malformed');
     }
     // A flipped byte inside the authenticated content fails the MAC, which reads as a wrong password.
     const flipped = Buffer.from(data);
     flipped[200] = flipped[200]! ^ 1;
-    await rejection(parseImport(flipped, { password: 'nss' }));
+    await rejection(parseImport(flipped, { password: 'nss' }), PkiError);
   });
 });
 
