@@ -1,17 +1,19 @@
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
-import { loadConfig } from '../config/index.js';
+import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { openKeyStore } from '../keystore/index.js';
 import { createLogger } from '../log/index.js';
 import { Spool } from '../spool/index.js';
 import { Supervisor } from '../supervisor/index.js';
 import { DEFAULT_CONFIG, parse, type CliIo } from './args.js';
+import { loadConfigAndPolicy } from './policy-load.js';
 
 /** `postern start`: the supervisor in the foreground; logs are JSON lines on stdout. */
 export async function startCommand(argv: string[], _io: CliIo, mainScript: string): Promise<number> {
   const { values } = parse(argv);
   const file = resolve(values.config ?? DEFAULT_CONFIG);
-  const config = await loadConfig(file);
+  // The policy must compile too: a gateway never runs with rules it cannot apply.
+  const { config } = await loadConfigAndPolicy(file);
   const log = createLogger({ level: config.log.level, role: 'supervisor' });
   const spool = await Spool.open(config.data_dir);
   // The keystore and its KEK are checked (and on first start created) before any role runs: a
@@ -25,7 +27,7 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
   }
   const sup = new Supervisor({
     config,
-    reloadConfig: () => loadConfig(file),
+    reloadConfig: async () => (await loadConfigAndPolicy(file)).config,
     spool,
     log,
     roleCommand: { script: mainScript, args: (role) => ['role', role, '-c', file] },
@@ -33,6 +35,20 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
       log.info({ event: 'supervisor.ready', listen: addresses.map((a) => `${a.host}:${a.port}`) }, 'accepting mail'),
   });
   process.on('SIGHUP', () => void sup.reload());
+  // Editing policy.yaml takes effect without a signal, like SIGHUP: only if the new file is valid.
+  // The directory is watched (editors replace files by rename); changes are settled for 500 ms.
+  let settle: NodeJS.Timeout | undefined;
+  const policyName = basename(config.policy.file);
+  const watcher = watch(dirname(config.policy.file), (_event, name) => {
+    if (name !== policyName) return;
+    clearTimeout(settle);
+    settle = setTimeout(() => void sup.reload(), 500);
+  });
+  watcher.on('error', () => undefined);
+  void sup.exited.then(() => {
+    clearTimeout(settle);
+    watcher.close();
+  });
   process.on('SIGTERM', () => void sup.stop(0));
   process.on('SIGINT', () => void sup.stop(0));
   await sup.start();

@@ -138,13 +138,13 @@ function kekConfig(raw: RawConfig, inData: (p: string) => string): Config['kek']
 
 // ---- YAML and positions --------------------------------------------------------------------
 
-interface ParsedYaml {
+export interface ParsedYaml {
   ok: true;
   doc: Document.Parsed;
   lines: LineCounter;
 }
 
-function parseYaml(text: string, file: string): ParsedYaml | { ok: false; problems: ConfigProblem[] } {
+export function parseYaml(text: string, file: string): ParsedYaml | { ok: false; problems: ConfigProblem[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -160,7 +160,7 @@ function parseYaml(text: string, file: string): ParsedYaml | { ok: false; proble
 }
 
 /** The problem at `path`: the value's node when it exists, else the nearest existing parent. */
-function problemAt(yaml: ParsedYaml, file: string, path: (string | number)[], message: string, atKey = false): ConfigProblem {
+export function problemAt(yaml: ParsedYaml, file: string, path: (string | number)[], message: string, atKey = false): ConfigProblem {
   let node: Node | null = null;
   for (let n = path.length; n >= 0 && !node; n--) {
     const sub = path.slice(0, n);

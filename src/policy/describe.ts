@@ -1,0 +1,43 @@
+/** Actions and plans in one readable line each, for logs and `postern policy explain`. */
+import type { Action, RecipientPlan } from './types.js';
+
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'none':
+      return 'pass unchanged';
+    case 'sign':
+      return a.method === 'auto' ? 'sign' : `sign (${a.method})`;
+    case 'encrypt':
+      return `encrypt (${a.methods.join(', then ')}${a.require ? `; required, else ${a.otherwise}` : '; if a key exists'})`;
+    case 'decrypt':
+      return 'decrypt';
+    case 'verify':
+      return 'verify signatures';
+    case 'generate_keys':
+      return `generate keys for the sender (${[a.smime && 'S/MIME', a.pgp && 'OpenPGP'].filter(Boolean).join(', ')})`;
+    case 'add_header':
+      return `add header ${a.name}: ${a.value}`;
+    case 'remove_header':
+      return `remove header ${a.names.join(', ')}`;
+    case 'copy':
+      return `copy to ${a.to.join(', ')}`;
+    case 'redirect':
+      return `redirect to ${a.to.join(', ')}`;
+    case 'notify_sender':
+      return 'notify the sender';
+    case 'alert':
+      return `alert ${a.to.join(', ')}`;
+    case 'hold':
+      return `hold (${a.reason})`;
+    case 'bounce':
+      return `bounce (${a.reason})`;
+    case 'delete':
+      return `delete (${a.reason})`;
+    case 'send_keys':
+      return `attach the sender's keys (${[a.smime && 'S/MIME', a.pgp && 'OpenPGP'].filter(Boolean).join(', ')})`;
+  }
+}
+
+export function describePlan(p: RecipientPlan): string {
+  return p.actions.map(describeAction).join('; ');
+}

@@ -1,0 +1,46 @@
+/**
+ * Gathering what the policy engine needs before it decides (it does no I/O itself): for the
+ * sender and every recipient, whether the address is internal, its directory groups and
+ * attributes, and which usable keys the store holds — public ones for recipients (can we encrypt
+ * to them?), private ones for the sender (can we sign for them?). Used by the worker and by
+ * `postern policy explain`, so an explanation shows exactly the facts a real message would get.
+ */
+import type { Config } from '../config/types.js';
+import type { KeyStore, StoredCertificate } from '../keystore/index.js';
+import type { Directory, PartyFacts } from '../policy/index.js';
+
+/** Exactly the listed domains, as smtpd's relay control has it (subdomains are not implied). */
+function isInternal(config: Config, address: string): boolean {
+  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
+  return config.internal_domains.includes(domain);
+}
+
+/** Valid now, with an e-mail-capable key usage: what outgoing mail may use. */
+function usableCert(c: StoredCertificate, now: number, needPrivate: boolean): boolean {
+  if (c.isCA || c.notBefore.getTime() > now || c.notAfter.getTime() < now) return false;
+  if (needPrivate && !c.hasPrivateKey) return false;
+  if (c.extKeyUsage && !c.extKeyUsage.includes('1.3.6.1.5.5.7.3.4') && !c.extKeyUsage.includes('2.5.29.37.0')) return false;
+  return true;
+}
+
+export async function partyFacts(
+  address: string,
+  role: 'sender' | 'recipient',
+  deps: { config: Config; store: KeyStore; directory: Directory; now?: number },
+): Promise<PartyFacts> {
+  const now = deps.now ?? Date.now();
+  const sender = role === 'sender';
+  const [certs, pgp, groups, attributes] = address
+    ? await Promise.all([deps.store.certificatesFor(address), deps.store.pgpKeysFor(address), deps.directory.groupsOf(address), deps.directory.attributesOf(address)])
+    : [[], [], [], {}];
+  return {
+    address,
+    internal: address ? isInternal(deps.config, address) : false,
+    groups,
+    attributes,
+    keys: {
+      smime: certs.some((c) => usableCert(c, now, sender)),
+      pgp: pgp.some((k) => (sender ? k.hasSecret && k.info.canSign : k.info.canEncrypt)),
+    },
+  };
+}
