@@ -10,6 +10,7 @@ import { certCommand } from './cert.js';
 import { checkCommand } from './check.js';
 import { kekCommand } from './kek.js';
 import { pgpCommand } from './pgp.js';
+import { policyCommand } from './policy.js';
 import { queueCommand } from './queue.js';
 import { roleCommand } from './role.js';
 import { startCommand } from './start.js';
@@ -33,7 +34,9 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         the internal CA for S/MIME certificates
   kek rotate --to-file PATH | --to-passphrase-env VAR | --to-pkcs11-module LIB --to-token T
              --to-pin-env VAR --to-key-label L [--create-key]
-                        re-wrap every private key under a new key-encryption key`;
+                        re-wrap every private key under a new key-encryption key
+  policy explain --from A --to B [--to C] [--subject S] [--header "N: v"] [MESSAGE]
+                        what the policy does with such a message, per recipient, and why`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -53,6 +56,8 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await caCommand(rest, io);
       case 'kek':
         return await kekCommand(rest, io);
+      case 'policy':
+        return await policyCommand(rest, io);
       case 'role':
         return await roleCommand(rest, io);
       case undefined:

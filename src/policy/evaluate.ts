@@ -3,7 +3,7 @@
  * rules that decided it. Pure and synchronous: the worker gathers every fact first (keys,
  * directory groups), so a decision can be explained and tested without any I/O.
  */
-import type { Action, CommandName, CompiledPolicy, Condition, Direction, MessageFacts, NumberTest, PartyFacts, PartyTest, PolicyInput, RecipientPlan, StringTest } from './types.js';
+import type { Action, CommandName, CompiledPolicy, Condition, CryptoKind, Direction, MessageFacts, NumberTest, PartyFacts, PartyTest, PolicyInput, RecipientPlan, StringTest } from './types.js';
 
 export const DEFAULT_RULE = '(default policy)';
 
@@ -139,7 +139,13 @@ function applyCommands(actions: Action[], commands: CommandName[], policy: Compi
       continue;
     }
     for (const add of policy.commandActions.get(cmd) ?? []) {
-      out = [...out.filter((a) => a.kind !== add.kind && a.kind !== 'none'), add];
+      const at = out.findIndex((a) => a.kind === add.kind);
+      if (at >= 0) out = out.map((a, i) => (i === at ? add : a)).filter((a, i) => a.kind !== add.kind || i === at);
+      else {
+        // Signing comes before encryption (the signature is inside the envelope).
+        const enc = add.kind === 'sign' ? out.findIndex((a) => a.kind === 'encrypt') : -1;
+        out = enc >= 0 ? [...out.slice(0, enc), add, ...out.slice(enc)] : [...out, add];
+      }
     }
   }
   return out;
@@ -178,4 +184,14 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): RecipientP
     if (!actions.length) actions = [{ kind: 'none' }];
     return { recipient: recipient.address, direction: x.direction, actions, rules };
   });
+}
+
+/**
+ * How an encrypt action will turn out for a recipient with these keys: the first method of the
+ * list it has a key for, or — without one — plain (optional) or the configured fallback (required).
+ */
+export function encryptionOutcome(a: Extract<Action, { kind: 'encrypt' }>, recipient: PartyFacts): CryptoKind | 'plain' | 'hold' | 'bounce' {
+  const method = a.methods.find((m) => recipient.keys[m]);
+  if (method) return method;
+  return a.require ? a.otherwise : 'plain';
 }

@@ -7,7 +7,7 @@
  * (matched by patterns the admin wrote, never interpreted). Secrets: none.
  */
 export { compilePolicy, DEFAULT_COMMANDS, DEFAULT_COMMAND_ACTIONS, type CompileResult } from './compile.js';
-export { evaluate, directionOf, DEFAULT_RULE, PolicyRuntimeError } from './evaluate.js';
+export { evaluate, directionOf, encryptionOutcome, DEFAULT_RULE, PolicyRuntimeError } from './evaluate.js';
 export { loadStaticDirectory, emptyDirectory, type Directory } from './directory.js';
 export { describeAction, describePlan } from './describe.js';
 export type * from './types.js';

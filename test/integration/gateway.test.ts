@@ -120,6 +120,18 @@ describe('postern start (end to end)', () => {
     expect((await sendTokens(port, ['after-reload'])).accepted).toEqual(['after-reload']);
   });
 
+  it('picks up an edited policy by itself, and keeps the running one when the new one is broken', async () => {
+    const policy = join(dir, 'policy.yaml');
+    const good = await readFile(policy, 'utf8');
+    const before = gw.logs.length;
+    await writeFile(policy, 'rules:\n  - name: oops\n    when: { directon: inbound }\n    do: [decrypt]\n');
+    const rejected = await gw.waitFor((l) => gw.logs.indexOf(l) >= before && l.event === 'supervisor.reload_rejected');
+    expect(String(rejected.reason)).toMatch(/policy\.yaml:3:13: rule "oops": rules\.0\.when\.directon: unknown condition/);
+    await writeFile(policy, good);
+    await gw.waitFor((l) => gw.logs.indexOf(l) >= before && l.event === 'supervisor.reloaded');
+    expect((await sendTokens(port, ['after-policy-edit'])).accepted).toEqual(['after-policy-edit']);
+  });
+
   it('restarts a crashed smtpd and keeps accepting', async () => {
     const [pid] = gw.rolePids('smtpd');
     process.kill(pid!, 'SIGKILL');

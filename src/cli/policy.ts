@@ -1,0 +1,85 @@
+/**
+ * `postern policy explain --from A --to B [--to C …] [FILE]`: what the policy would do with a
+ * message, per recipient — the facts it used, the rules that matched and the plan — without
+ * sending anything. FILE is a message (.eml) whose headers and parts supply the message facts;
+ * without it, --subject and --header describe one.
+ */
+import { readFile } from 'node:fs/promises';
+import { openKeyStore } from '../keystore/index.js';
+import { messageFacts, subjectCommands } from '../mime/index.js';
+import { describeAction, emptyDirectory, encryptionOutcome, evaluate, loadStaticDirectory, type CommandName, type MessageFacts, type PartyFacts } from '../policy/index.js';
+import { partyFacts } from '../worker/policy-facts.js';
+import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
+import { loadConfigAndPolicy } from './policy-load.js';
+
+const USAGE = 'policy explain --from ADDRESS --to ADDRESS [--to …] [--subject TEXT] [--header "Name: value"]… [--client trusted|untrusted] [--json] [MESSAGE-FILE]';
+
+export async function policyCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    from: { type: 'string' },
+    to: { type: 'string', multiple: true },
+    subject: { type: 'string' },
+    header: { type: 'string', multiple: true },
+    client: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [sub, file, ...extra] = positionals;
+  if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE}`);
+  if (values.from === undefined || !values.to?.length) throw new UsageError('policy explain needs --from and at least one --to');
+  if (values.client !== undefined && values.client !== 'trusted' && values.client !== 'untrusted') throw new UsageError('--client must be trusted or untrusted');
+  const { config, policy } = await loadConfigAndPolicy(values.config ?? DEFAULT_CONFIG);
+
+  let message: MessageFacts;
+  if (file) {
+    message = messageFacts(await readFile(file));
+  } else {
+    const headers = new Map<string, string[]>();
+    for (const h of values.header ?? []) {
+      const at = h.indexOf(':');
+      if (at <= 0) throw new UsageError(`--header ${JSON.stringify(h)}: expected "Name: value"`);
+      const name = h.slice(0, at).trim().toLowerCase();
+      headers.set(name, [...(headers.get(name) ?? []), h.slice(at + 1).trim()]);
+    }
+    if (values.subject !== undefined) headers.set('subject', [values.subject]);
+    message = { size: 0, headers, subject: values.subject ?? '', attachments: [], priority: 'normal', sensitivity: 'normal', encrypted: null, signed: null };
+  }
+  const found = subjectCommands(message.subject, [...policy.commands.keys()]).found;
+  const commands = found.map((t) => policy.commands.get(t.toLowerCase())).filter((c): c is CommandName => c !== undefined);
+  const clientTrusted = values.client !== 'untrusted';
+
+  const directory = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
+  const store = await openKeyStore(config);
+  let sender: PartyFacts;
+  let recipients: PartyFacts[];
+  try {
+    const deps = { config, store, directory };
+    sender = await partyFacts(values.from, 'sender', deps);
+    recipients = await Promise.all(values.to.map((a) => partyFacts(a, 'recipient', deps)));
+  } finally {
+    await store.close();
+  }
+  const plans = evaluate(policy, { message, sender, recipients, clientTrusted, commands });
+
+  if (values.json) {
+    io.out(JSON.stringify({ policy: policy.file, sender, commands, plans: plans.map((p, i) => ({ ...p, facts: recipients[i] })) }, null, 2));
+    return 0;
+  }
+  const keys = (p: PartyFacts) => [p.keys.smime && 'S/MIME', p.keys.pgp && 'OpenPGP'].filter(Boolean).join(', ') || 'none';
+  const party = (p: PartyFacts) => `${p.internal ? 'internal' : 'external'}; keys: ${keys(p)}${p.groups.length ? `; groups: ${p.groups.join(', ')}` : ''}`;
+  const line = new Map(policy.rules.map((r) => [r.name, r.line]));
+  io.out(`policy ${policy.file}: ${policy.rules.length} rule${policy.rules.length === 1 ? '' : 's'}`);
+  io.out(`from <${sender.address}> (${party(sender)}); client ${clientTrusted ? 'trusted' : 'untrusted'}`);
+  const m = message;
+  io.out(
+    `message: ${m.size} bytes, ${m.attachments.length} attachment${m.attachments.length === 1 ? '' : 's'}, priority ${m.priority}, sensitivity ${m.sensitivity}` +
+      `${m.encrypted ? `, encrypted (${m.encrypted})` : ''}${m.signed ? `, signed (${m.signed})` : ''}${commands.length ? `, commands: ${commands.join(', ')}` : ''}`,
+  );
+  plans.forEach((p, i) => {
+    io.out('');
+    io.out(`<${p.recipient}>  ${p.direction}  (${party(recipients[i]!)})`);
+    io.out(`  rules: ${p.rules.map((r) => (line.has(r) ? `"${r}" (line ${line.get(r)})` : r)).join(' → ')}`);
+    const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
+    p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${OUTCOME[encryptionOutcome(a, recipients[i]!)]}` : ''}`));
+  });
+  return 0;
+}

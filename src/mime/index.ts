@@ -1,0 +1,8 @@
+/**
+ * mime: reading and (later) building MIME. For now the facts the policy engine needs about a
+ * message — headers, attachments, priority, sensitivity, crypto state — and subject commands.
+ *
+ * Untrusted input: whole messages from the Internet; parsing is bounded (depth, part count) and
+ * never throws. Secrets: none.
+ */
+export { messageFacts, subjectCommands, splitHeader, parseHeaders, parseParams, decodeWords } from './facts.js';
