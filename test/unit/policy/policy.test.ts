@@ -227,9 +227,10 @@ rules:
     expect([...p.commands.keys()]).not.toContain('{send_keys}');
     expect(p.commands.get('[secure]')).toBe('encrypt');
     const forced = decide(p, { commands: ['encrypt', 'sign'] })[0]!;
+    // The command's encrypt replaces the rule's in place; its sign goes before the encryption.
     expect(forced.actions).toEqual([
-      { kind: 'encrypt', methods: ['smime', 'pgp'], require: true, otherwise: 'hold' },
       { kind: 'sign', method: 'smime' },
+      { kind: 'encrypt', methods: ['smime', 'pgp'], require: true, otherwise: 'hold' },
     ]);
     expect(decide(p, { commands: ['plain'] })[0]!.actions).toEqual([{ kind: 'none' }]);
     expect(decide(p, { commands: ['encrypt'], clientTrusted: false })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['smime', 'pgp'], require: false, otherwise: 'hold' }]);
