@@ -6,4 +6,4 @@
  * every failure is a message, never a crash). Secrets: decrypted secret keys are returned to the
  * keystore to be sealed; exported only passphrase-protected.
  */
-export { parsePgpKeys, generatePgpKey, armorPublicKey, exportSecretKey, PgpKeyError, type PgpKeyInfo, type PgpSubkeyInfo, type ParsedPgpKey } from './keys.js';
+export { parsePgpKeys, generatePgpKey, armorPublicKey, armorPublicKeys, exportSecretKey, PgpKeyError, type PgpKeyInfo, type PgpSubkeyInfo, type ParsedPgpKey } from './keys.js';

@@ -238,3 +238,11 @@ export async function exportSecretKey(secretKey: Buffer, passphrase: string): Pr
   const locked = await openpgp.encryptKey({ privateKey: key, passphrase, config: V4 });
   return locked.armor();
 }
+
+/** Several public keys in one armored block (what `{send_keys}` attaches as a .asc file). */
+export async function armorPublicKeys(publicKeys: readonly Buffer[]): Promise<string> {
+  if (!publicKeys.length) throw new PgpKeyError('no OpenPGP key to export');
+  const binary = Buffer.concat(publicKeys);
+  const keys = await openpgp.readKeys({ binaryKeys: binary });
+  return openpgp.armor(openpgp.enums.armor.publicKey, Buffer.concat(keys.map((k) => Buffer.from(k.toPublic().write()))));
+}

@@ -26,3 +26,4 @@ export { keyMatchesCertificate, parseImport, parsePrivateKey } from './formats.j
 export { exportPkcs12 } from './pkcs12.js';
 export { checkForImport } from './validate.js';
 export { createCa, issueSmimeCertificate, CaError, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
+export { certsOnlyBundle } from './certs-only.js';
