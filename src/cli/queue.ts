@@ -76,7 +76,8 @@ async function list(spool: Spool, io: CliIo, json: boolean): Promise<number> {
 function toJson(e: QueueEntryInfo) {
   const received = e.meta ? Date.parse(e.meta.envelope.receivedAt) : e.mtime.getTime();
   const state = e.meta && e.status ? entryState(e.meta.envelope, e.status) : undefined;
-  const lastError = state?.recipients.find((r) => r.state === 'deferred')?.last?.reply;
+  const holdReason = e.meta?.notes?.holdReason;
+  const lastError = state?.recipients.find((r) => r.state === 'deferred')?.last?.reply ?? (typeof holdReason === 'string' ? holdReason : undefined);
   return {
     name: e.name,
     id: e.id,
@@ -115,6 +116,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
       queue: e.queue,
       size: e.size,
       ...(e.error ? { error: e.error } : {}),
+      ...(typeof e.meta?.notes?.holdReason === 'string' ? { hold_reason: e.meta.notes.holdReason } : {}),
       ...(e.meta ? { envelope: e.meta.envelope } : {}),
       ...(state
         ? {
@@ -132,6 +134,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
   for (const v of views) {
     io.out(`${v.name} (${v.queue}, ${v.size} bytes)`);
     if (v.error) io.out(`  error: ${v.error}`);
+    if (v.hold_reason) io.out(`  held: ${v.hold_reason}`);
     const env = v.envelope;
     if (env) {
       const c = env.client;

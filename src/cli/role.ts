@@ -6,7 +6,10 @@ import { startRelay } from '../relay/index.js';
 import { startSmtpd } from '../smtpd/index.js';
 import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
-import { startWorker } from '../worker/index.js';
+import { startWorker, type PolicyContext } from '../worker/index.js';
+import { openKeyStore } from '../keystore/index.js';
+import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
+import { loadPolicy } from './policy-load.js';
 import { parse, UsageError, type CliIo } from './args.js';
 
 interface Running {
@@ -79,11 +82,28 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       return smtpd;
     }
     case 'worker': {
-      const worker = await startWorker({ config, spool, log, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
+      // The worker decides by the policy: compiled rules, the keystore (which keys exist) and
+      // the directory. A reload swaps all three only when the new policy compiles.
+      const store = await openKeyStore(config);
+      const policyOf = async (c: Config): Promise<PolicyContext> => {
+        const policy = await loadPolicy(c);
+        return { config: c, policy, store, directory: policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory };
+      };
+      let ctx = await policyOf(config);
+      const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
       send({ type: 'ready', role });
       return {
-        reload: (c) => worker.reload(c),
-        close: () => worker.close(),
+        reload: (c) => {
+          worker.reload(c);
+          policyOf(c).then(
+            (next) => (ctx = next),
+            (err) => log.error({ event: 'worker.policy_rejected', reason: (err as Error).message }, 'keeping the running policy'),
+          );
+        },
+        close: async () => {
+          await worker.close();
+          await store.close();
+        },
         announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
       };
     }

@@ -194,7 +194,12 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const attemptNo = before.attempts + 1;
 
     let outcomes: RecipientOutcome[] = [];
-    if (pending.length) {
+    const reject = entry.meta.notes?.reject;
+    if (pending.length && typeof reject === 'string') {
+      // The worker's policy refused these recipients: a failure (and a bounce), never a delivery.
+      outcomes = pending.map((recipient) => ({ recipient, status: 'failed', reply: `550 5.7.1 ${reject.replace(/[\r\n]/g, ' ')}` }));
+      log.warn({ event: 'relay.bounce', queueId, name, recipients: outcomes.map((o) => ({ address: o.recipient, reply: o.reply })) }, 'rejected by policy');
+    } else if (pending.length) {
       const { groups, unrouted } = groupByRoute(config.relay.routes, pending);
       if (unrouted.length) {
         // A config gap, not the recipient's fault: hold the whole entry before sending anything;

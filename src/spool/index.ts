@@ -5,7 +5,7 @@
  * Secrets: none (entries may hold plaintext mail: files are 0600 in 0700 directories).
  */
 export { Spool, IncomingWriter, QUEUES } from './spool.js';
-export type { ClaimedEntry, OpenEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';
+export type { ClaimedEntry, HeldDraft, OpenEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';
 export type { EntryMeta, DecodedEntry, StatusRecord, RecipientRecord, AttemptRecord, DsnRecord } from './record.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';

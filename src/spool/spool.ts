@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptEntryError, SpoolWriteError, isQueueId, newQueueId, type Envelope } from '../core/index.js';
+import { CorruptEntryError, SpoolWriteError, derivedQueueId, isQueueId, newQueueId, type Envelope } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
 import {
   BodyDigest,
@@ -37,6 +37,17 @@ export interface OutgoingDraft {
   envelope: Envelope;
   body: Buffer;
   notes?: Record<string, unknown>;
+}
+
+/**
+ * Recipients the worker cannot serve now (policy: hold, or encryption that cannot be done): kept
+ * in hold/ in the pre-worker form ("<id>", no group), so `queue release` sends them through the
+ * worker — and the policy — again, never straight to the relay.
+ */
+export interface HeldDraft {
+  envelope: Envelope;
+  body: Buffer;
+  reason: string;
 }
 
 export interface QueueEntryInfo {
@@ -156,8 +167,16 @@ export class Spool {
    * re-run after a crash replaces rather than duplicates), make them durable, and only then
    * remove the claimed input.
    */
-  async commitOutgoing(entry: ClaimedEntry, drafts: OutgoingDraft[]): Promise<string[]> {
+  async commitOutgoing(entry: ClaimedEntry, drafts: OutgoingDraft[], held: HeldDraft[] = []): Promise<string[]> {
     const names: string[] = [];
+    // Held parts get ids derived from the message and their recipients: a re-run after a crash
+    // replaces them rather than holding a second copy.
+    const holding = held.map(async (h) => {
+      const id = derivedQueueId(entry.id, `hold\0${h.envelope.recipients.map((r) => r.address).sort().join('\0')}`);
+      const tmp = this.tmpName();
+      await writeDurably(tmp, encodeEntry({ id, envelope: h.envelope, notes: { holdReason: h.reason, heldFrom: entry.id } }, h.body));
+      await rename(tmp, join(this.dir('hold'), id));
+    });
     const pending = drafts.map(async (d, n) => {
       const name = `${entry.id}.${n}`;
       names[n] = name;
@@ -166,8 +185,9 @@ export class Spool {
       await writeDurably(tmp, encodeEntry(meta, d.body));
       await rename(tmp, join(this.dir('outgoing'), name));
     });
-    await Promise.all(pending);
+    await Promise.all([...pending, ...holding]);
     await this.syncDir('outgoing');
+    if (held.length) await this.syncDir('hold');
     // No directory fsync after the unlink: a process crash cannot undo it, and after a power
     // failure the input may come back and be processed again — a possible duplicate, never a
     // loss (Postfix makes the same trade: one fsync per stage that creates data).

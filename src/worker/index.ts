@@ -6,3 +6,5 @@
  */
 export { startWorker } from './worker.js';
 export type { Worker, WorkerOptions } from './worker.js';
+export type { PolicyContext, Decision } from './decide.js';
+export { decide } from './decide.js';

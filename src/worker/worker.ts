@@ -1,12 +1,13 @@
 /**
  * The worker role: claim each accepted message, decide what happens to it, and hand the result to
- * the relay through outgoing/. In this version the message passes unchanged as one recipient
- * group; policy and transforms (later issues) plug in at `decide()`, which must either return
- * every output or throw — an input is removed only after all its outputs are durable.
+ * the relay through outgoing/. `decide()` (decide.ts) applies the policy per recipient and returns
+ * every output or throws — an input is removed only after all its outputs are durable; the
+ * transforms (sign, encrypt, decrypt) plug in there with their issues.
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import { throttle, watchQueue, type ClaimedEntry, type OutgoingDraft, type Spool } from '../spool/index.js';
+import { throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
+import { decide, type PolicyContext } from './decide.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -16,6 +17,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Called with the outgoing/ names of each message once they are durable (to notify the relay). */
   onOutgoing?: (names: string[]) => void;
+  /** The policy in force (null: pass every message unchanged, as before the policy engine). */
+  policy?: () => PolicyContext | null;
 }
 
 export interface Worker {
@@ -43,8 +46,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   async function handle(entry: ClaimedEntry): Promise<void> {
     const started = Date.now();
-    const drafts = await decide(entry, config);
-    const names = await spool.commitOutgoing(entry, drafts);
+    const { drafts, held } = await decide(entry, opts.policy?.() ?? null, log);
+    const names = await spool.commitOutgoing(entry, drafts, held);
     opts.onOutgoing?.(names);
     log.info(
       { event: 'worker.done', queueId: entry.id, outputs: drafts.length, ms: Date.now() - started },
@@ -118,9 +121,4 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       await Promise.race([Promise.allSettled([...inFlight.values()]), new Promise((r) => setTimeout(r, graceMs).unref())]);
     },
   };
-}
-
-/** The per-message decision. Later issues: policy → keys → transforms, per recipient group. */
-async function decide(entry: ClaimedEntry, _config: Config): Promise<OutgoingDraft[]> {
-  return [{ envelope: entry.meta.envelope, body: entry.body }];
 }
