@@ -59,6 +59,9 @@ const V4 = { v6Keys: false, aeadProtect: false } as const;
 
 const dateOrNull = (d: Date | number | null): Date | null => (d instanceof Date ? d : null);
 
+/** A plain Uint8Array copy for openpgp.js, which is written for Uint8Arrays, not Node Buffers (pool views). */
+const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
 function normalizeAddress(email: string): string | null {
   const at = email.lastIndexOf('@');
   if (at <= 0 || at === email.length - 1) return null;
@@ -166,7 +169,7 @@ async function readAll(data: Buffer | string): Promise<Key[]> {
     for (const b of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: b })));
     return keys;
   }
-  return openpgp.readKeys({ binaryKeys: typeof data === 'string' ? Buffer.from(data, 'latin1') : data });
+  return openpgp.readKeys({ binaryKeys: bytes(typeof data === 'string' ? Buffer.from(data, 'latin1') : data) });
 }
 
 /**
@@ -227,14 +230,14 @@ export async function generatePgpKey(opts: { address: string; name?: string; typ
 }
 
 export async function armorPublicKey(publicKey: Buffer): Promise<string> {
-  const key = await openpgp.readKey({ binaryKey: publicKey });
+  const key = await openpgp.readKey({ binaryKey: bytes(publicKey) });
   return key.toPublic().armor();
 }
 
 /** The only way a secret key leaves the store: armored and passphrase-protected. */
 export async function exportSecretKey(secretKey: Buffer, passphrase: string): Promise<string> {
   if (!passphrase) throw new PgpKeyError('refusing to export a secret key without a passphrase');
-  const key = await openpgp.readPrivateKey({ binaryKey: secretKey });
+  const key = await openpgp.readPrivateKey({ binaryKey: bytes(secretKey) });
   const locked = await openpgp.encryptKey({ privateKey: key, passphrase, config: V4 });
   return locked.armor();
 }
@@ -243,6 +246,8 @@ export async function exportSecretKey(secretKey: Buffer, passphrase: string): Pr
 export async function armorPublicKeys(publicKeys: readonly Buffer[]): Promise<string> {
   if (!publicKeys.length) throw new PgpKeyError('no OpenPGP key to export');
   const binary = Buffer.concat(publicKeys);
-  const keys = await openpgp.readKeys({ binaryKeys: binary });
-  return openpgp.armor(openpgp.enums.armor.publicKey, Buffer.concat(keys.map((k) => Buffer.from(k.toPublic().write()))));
+  const keys = await openpgp.readKeys({ binaryKeys: bytes(binary) });
+  // With the CRC-24 line: gpg 2.2 misreads an armored block of several keys without it (openpgp
+  // 6 leaves it out by default, as RFC 9580 allows; key.armor() adds it for v4 keys).
+  return openpgp.armor(openpgp.enums.armor.publicKey, bytes(Buffer.concat(keys.map((k) => k.toPublic().write()))), undefined, undefined, undefined, true);
 }
