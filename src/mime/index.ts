@@ -6,3 +6,4 @@
  * never throws. Secrets: none.
  */
 export { messageFacts, subjectCommands, splitHeader, parseHeaders, parseParams, decodeWords } from './facts.js';
+export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';

@@ -1,14 +1,15 @@
 /**
  * The per-message decision: gather the facts, let the policy decide per recipient, and split the
- * recipients into groups the worker can act on now. Transforms (sign, encrypt, decrypt) arrive with
- * their issues; until then the one thing this stage must never do is send in clear what the policy
- * says must be encrypted — such recipients are held or bounced with the reason.
+ * recipients into groups the worker can act on now: hold, bounce, delete, header edits, redirects,
+ * copies, subject commands removed. Transforms (sign, encrypt, decrypt) arrive with their issues;
+ * until then the one thing this stage must never do is send in clear what the policy says must be
+ * encrypted — such recipients are held or bounced with the reason.
  */
 import type { Config } from '../config/types.js';
 import type { Envelope } from '../core/index.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
-import { messageFacts, subjectCommands } from '../mime/index.js';
+import { editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
 import { describePlan, encryptionOutcome, evaluate, type CommandName, type CompiledPolicy, type Directory, type RecipientPlan } from '../policy/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import { partyFacts } from './policy-facts.js';
@@ -80,7 +81,38 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
 
   const drafts: OutgoingDraft[] = [];
   const held: HeldDraft[] = [];
-  if (pass.size) drafts.push({ envelope: subset(env, pass), body: entry.body });
+  // Subject commands are instructions to Postern, not part of the mail: removed before delivery.
+  const cleaned = commands.length && env.client.trusted ? subjectCommands(message.subject, tokens).subject : null;
+  // Recipients who pass, grouped by what is done to their copy (headers edited, redirected).
+  const byEdit = new Map<string, { edits: HeaderEdits; redirect: string[] | null; rcpts: Set<string> }>();
+  plans.forEach((plan) => {
+    if (!pass.has(plan.recipient)) return;
+    const add: [string, string][] = [];
+    const remove: string[] = [];
+    let redirect: string[] | null = null;
+    for (const a of plan.actions) {
+      if (a.kind === 'add_header') add.push([a.name, a.value]);
+      else if (a.kind === 'remove_header') remove.push(...a.names);
+      else if (a.kind === 'redirect') redirect = a.to;
+    }
+    const edits: HeaderEdits = { add, remove, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) };
+    const key = JSON.stringify([edits, redirect]);
+    const g = byEdit.get(key) ?? { edits, redirect, rcpts: new Set<string>() };
+    g.rcpts.add(plan.recipient);
+    byEdit.set(key, g);
+  });
+  for (const { edits, redirect, rcpts } of byEdit.values()) {
+    const changed = (edits.add?.length ?? 0) + (edits.remove?.length ?? 0) + (edits.set?.length ?? 0) > 0;
+    const body = changed ? editHeaders(entry.body, edits) : entry.body;
+    if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: [...rcpts], to: redirect }, 'redirected by policy');
+    drafts.push({ envelope: redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : subset(env, rcpts), body });
+  }
+  // Copies (an archive, a supervisor) get the message as it arrived, once per address.
+  const copies = [...new Set(plans.flatMap((p) => p.actions.flatMap((a) => (a.kind === 'copy' ? a.to : []))))];
+  if (copies.length) {
+    drafts.push({ envelope: { ...env, recipients: copies.map((address) => ({ address, notify: ['NEVER' as const] })) }, body: entry.body, notes: { copyOf: entry.id } });
+    log.info({ event: 'worker.copied', queueId: entry.id, to: copies }, 'copied by policy');
+  }
   for (const { verdict, rcpts } of groups.values()) {
     if (verdict.kind === 'delete') {
       log.warn({ event: 'worker.deleted', queueId: entry.id, recipients: [...rcpts], reason: verdict.reason }, 'deleted by policy');

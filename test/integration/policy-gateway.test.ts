@@ -1,7 +1,8 @@
 /**
  * The policy applied by the running gateway, per recipient: one message to three recipients — one
  * delivered, one held because the policy requires encryption that cannot be done, one bounced for
- * the same reason (otherwise: bounce) — and the held part goes back through the policy on release.
+ * the same reason (otherwise: bounce) — and the held part goes back through the policy on release;
+ * then, after the policy file is edited, copies, header edits, redirects and subject commands.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -76,5 +77,41 @@ describe('policy in the running gateway', () => {
     await waitUntil(async () => gw.logs.filter((l) => l.event === 'worker.held').length > before, 20_000, 'held again');
     await waitUntil(async () => (await readdir(join(dir, 'spool', 'hold'))).length === 1, 10_000, 'back in hold/');
     expect((await files()).filter((f) => /^Delivered-To: secret@/m.test(f.toString('latin1')))).toEqual([]);
+  });
+  it('copies, edits headers, redirects and removes subject commands, per recipient, after a policy edit', async () => {
+    const before = gw.logs.length;
+    await writeFile(
+      join(dir, 'policy.yaml'),
+      `rules:
+  - name: archive
+    do: [{ copy: archive@example.com }]
+    continue: true
+  - name: tag
+    when: { recipient: tagged@example.com }
+    do: [{ add_header: { X-Tag: "policy was here" } }, { remove_header: Date }]
+  - name: retired mailbox
+    when: { recipient: old@example.com }
+    do: [{ redirect: new@example.com }]
+`,
+    );
+    await gw.waitFor((l) => gw.logs.indexOf(l) >= before && l.event === 'supervisor.reloaded');
+    await new Promise((r) => setTimeout(r, 300)); // the workers swap their policy after the supervisor
+    const sent = await sendTokens(port, ['p2{PLAIN}'], { to: ['tagged@example.com', 'old@example.com'] });
+    expect(sent.accepted).toEqual(['p2{PLAIN}']);
+    const byRcpt = async () => new Map((await files()).map((f) => f.toString('latin1')).map((f) => [/^Delivered-To: (\S+)/m.exec(f)?.[1], f] as const));
+    await waitUntil(async () => {
+      const m = await byRcpt();
+      return ['tagged@example.com', 'new@example.com', 'archive@example.com'].every((r) => m.has(r));
+    }, 20_000, 'three copies');
+    const m = await byRcpt();
+    const tagged = m.get('tagged@example.com')!;
+    expect(tagged).toMatch(/^X-Tag: policy was here\r$/m);
+    expect(tagged).not.toMatch(/^Date:/m);
+    expect(tagged).toMatch(/^Subject: test p2\r$/m);
+    expect(m.get('new@example.com')).toMatch(/^Subject: test p2\r$/m);
+    expect(m.get('new@example.com')).toMatch(/^Date:/m);
+    // The archive gets the message as it arrived, command and all.
+    expect(m.get('archive@example.com')).toMatch(/^Subject: test p2\{PLAIN\}\r$/m);
+    expect(m.has('old@example.com')).toBe(false);
   });
 });

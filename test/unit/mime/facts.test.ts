@@ -119,3 +119,22 @@ describe('subjectCommands', () => {
     expect(subjectCommands('nothing here', ['{sign}'])).toEqual({ found: [], subject: 'nothing here' });
   });
 });
+
+describe('editHeaders', () => {
+  const original = Buffer.from(
+    'Received: from a by b\r\n\tfor <x@example.com>; Mon, 1 Jan 2026 00:00:00 +0000\r\nSubject: old {sign}\r\nX-Remove: one\r\n  folded two\r\nFrom: a@example.com\r\nx-remove: again\r\n\r\nbody line\r\n\r\n.. dots\r\n',
+  );
+  it('removes fields with their folding, adds after the trace fields, replaces the subject, keeps the body byte for byte', async () => {
+    const { editHeaders } = await import('../../../src/mime/index.js');
+    const out = editHeaders(original, { remove: ['X-REMOVE'], add: [['X-Tag', 'yes']], set: [['Subject', 'Grüße']] }).toString('latin1');
+    expect(out).toBe(
+      'Received: from a by b\r\n\tfor <x@example.com>; Mon, 1 Jan 2026 00:00:00 +0000\r\nX-Tag: yes\r\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\r\nFrom: a@example.com\r\n\r\nbody line\r\n\r\n.. dots\r\n',
+    );
+    expect(messageFacts(Buffer.from(out, 'latin1')).subject).toBe('Grüße');
+  });
+  it('works on LF-only messages and on a message without a body', async () => {
+    const { editHeaders } = await import('../../../src/mime/index.js');
+    expect(editHeaders(Buffer.from('A: 1\nB: 2\n\nbody\n'), { remove: ['a'] }).toString()).toBe('B: 2\n\nbody\n');
+    expect(editHeaders(Buffer.from('A: 1\r\n'), { add: [['B', '2']] }).toString()).toBe('B: 2\r\nA: 1\r\n\r\n');
+  });
+});
