@@ -123,3 +123,19 @@ ${extra}`,
   );
   return file;
 }
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `postern ARGS -c CONFIG` (the built binary) and return its exit code and output. */
+export async function runPostern(config: string, args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((res) => {
+    execFile(process.execPath, [MAIN, ...args, '-c', config], { env: env ?? process.env }, (err, stdout, stderr) => {
+      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
-import { MAIN } from '../helpers/gateway.js';
+import { MAIN, runPostern } from '../helpers/gateway.js';
 
 const exec = promisify(execFile);
 const CORPORA = resolve(import.meta.dirname, '../../../shared/corpora');
@@ -22,15 +22,7 @@ describe('postern cert / ca / pgp / kek', () => {
   let config: string;
   const env: NodeJS.ProcessEnv = { ...process.env, P12_PASSWORD: 'nss', EXPORT_PASSWORD: 'export-secret', PIN: '1234', BAD_PIN: '9999' };
 
-  async function postern(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await exec(process.execPath, [MAIN, ...args, '-c', config], { env });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const postern = (...args: string[]) => runPostern(config, args, env);
   const ok = async (...args: string[]) => {
     const r = await postern(...args);
     if (r.code !== 0) throw new Error(`postern ${args.join(' ')} → ${r.code}\n${r.stderr}${r.stdout}`);

@@ -2,29 +2,17 @@
  * `postern policy explain` and `postern check` through the real binary: per-recipient plans from
  * the facts in the keystore and the groups file, subject commands, and problems with line numbers.
  */
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
-import { MAIN } from '../helpers/gateway.js';
-
-const exec = promisify(execFile);
+import { runPostern } from '../helpers/gateway.js';
 
 describe('postern policy explain / check', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let config: string;
-  const postern = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await exec(process.execPath, [MAIN, ...args, '-c', config]);
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const postern = (...args: string[]) => runPostern(config, args);
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-policy-cli-'));

@@ -3,17 +3,13 @@
  * is down leaves mail deferred; list and show explain why; hold, release, flush and delete act on
  * it; once the next hop is up, flush delivers at once.
  */
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
-import { freePort, MAIN, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirTokens, sendTokens, waitUntil } from '../helpers/send.js';
 import { startSink, type SmtpSink } from '../helpers/sink-smtp.js';
-
-const exec = promisify(execFile);
 
 describe('postern queue (while the gateway runs)', () => {
   let dir: string;
@@ -23,15 +19,7 @@ describe('postern queue (while the gateway runs)', () => {
   let hopPort: number;
   let config: string;
 
-  async function postern(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await exec(process.execPath, [MAIN, ...args, '-c', config]);
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const postern = (...args: string[]) => runPostern(config, args);
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-queue-cli-'));
