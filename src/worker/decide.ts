@@ -7,10 +7,11 @@
  */
 import type { Config } from '../config/types.js';
 import type { Envelope } from '../core/index.js';
-import type { KeyStore } from '../keystore/index.js';
+import { issueFromCa, type KeyStore } from '../keystore/index.js';
+import { generatePgpKey } from '../openpgp/index.js';
 import type { Logger } from '../log/index.js';
 import { editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
-import { describePlan, encryptionOutcome, evaluate, type CommandName, type CompiledPolicy, type Directory, type RecipientPlan } from '../policy/index.js';
+import { describePlan, encryptionOutcome, evaluate, type Action, type CommandName, type CompiledPolicy, type Directory, type PartyFacts, type RecipientPlan } from '../policy/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import { partyFacts } from './policy-facts.js';
 
@@ -64,6 +65,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const [sender, ...recipients] = await Promise.all([partyFacts(env.sender, 'sender', deps), ...addresses.map((a) => partyFacts(a, 'recipient', deps))]);
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
+  await generateKeys(plans, sender!, ctx, entry.id, log);
 
   const pass = new Set<string>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
@@ -125,4 +127,28 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     }
   }
   return { drafts, held };
+}
+
+/**
+ * generate_keys: an internal sender without keys gets them now — an S/MIME certificate from the
+ * internal CA and/or an OpenPGP key — so this and later mail can be signed. A failure (no CA yet)
+ * is logged and the message goes on: missing keys never stop mail.
+ */
+async function generateKeys(plans: RecipientPlan[], sender: PartyFacts, ctx: PolicyContext, queueId: string, log: Logger): Promise<void> {
+  const want = plans.flatMap((p) => p.actions).filter((a): a is Extract<Action, { kind: 'generate_keys' }> => a.kind === 'generate_keys');
+  if (!want.length || !sender.internal || !sender.address) return;
+  const smime = want.some((a) => a.smime) && !sender.keys.smime;
+  const pgp = want.some((a) => a.pgp) && !sender.keys.pgp;
+  try {
+    if (smime) {
+      const cert = await issueFromCa(ctx.store, ctx.config, { address: sender.address, actor: 'worker' });
+      log.info({ event: 'worker.keys_generated', queueId, address: sender.address, kind: 'smime', fingerprint: cert.fingerprint }, 'S/MIME certificate issued for the sender');
+    }
+    if (pgp) {
+      const { key } = await ctx.store.importPgpKey(await generatePgpKey({ address: sender.address }), { source: 'generated', actor: 'worker' });
+      log.info({ event: 'worker.keys_generated', queueId, address: sender.address, kind: 'pgp', fingerprint: key.info.fingerprint }, 'OpenPGP key generated for the sender');
+    }
+  } catch (err) {
+    log.error({ event: 'worker.keys_not_generated', queueId, address: sender.address, reason: (err as Error).message }, 'could not generate keys for the sender');
+  }
 }

@@ -19,7 +19,7 @@ export interface SendResult {
  * Send `tokens` as separate messages over a pool of connections (reused, as real relays do).
  * A message counts as accepted only when the server answered 250 to its DATA.
  */
-export async function sendTokens(port: number, tokens: string[], opts: { connections?: number; to?: string[] } = {}): Promise<SendResult> {
+export async function sendTokens(port: number, tokens: string[], opts: { connections?: number; to?: string[]; from?: string } = {}): Promise<SendResult> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -33,11 +33,12 @@ export async function sendTokens(port: number, tokens: string[], opts: { connect
   });
   const result: SendResult = { accepted: [], failed: [] };
   const to = opts.to ?? ['bob@example.com'];
+  const from = opts.from ?? 'alice@example.org';
   try {
     await Promise.all(
       tokens.map(async (token) => {
         try {
-          const info = await transport.sendMail({ envelope: { from: 'alice@example.org', to }, raw: tokenMessage(token, 'alice@example.org', to.join(', ')) });
+          const info = await transport.sendMail({ envelope: { from, to }, raw: tokenMessage(token, from, to.join(', ')) });
           if (/^250 /.test(info.response)) result.accepted.push(token);
           else result.failed.push({ token, error: info.response });
         } catch (err) {

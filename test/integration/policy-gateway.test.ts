@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { parseDsn } from '../helpers/dsn-parse.js';
-import { freePort, MAIN, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { freePort, MAIN, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { sendTokens, waitUntil } from '../helpers/send.js';
 
 const exec = promisify(execFile);
@@ -113,5 +113,21 @@ describe('policy in the running gateway', () => {
     // The archive gets the message as it arrived, command and all.
     expect(m.get('archive@example.com')).toMatch(/^Subject: test p2\{PLAIN\}\r$/m);
     expect(m.has('old@example.com')).toBe(false);
+  });
+
+  it('generates keys for an internal sender who has none, once there is an internal CA', async () => {
+    expect((await runPostern(config, ['ca', 'init', '--name', 'Gateway Test CA'])).code).toBe(0);
+    const before = gw.logs.length;
+    await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: keys for internal senders\n    when: { direction: outbound, sender: { has_key: none } }\n    do: [{ generate_keys: { smime: true, pgp: true } }]\n    continue: true\n');
+    await gw.waitFor((l) => gw.logs.indexOf(l) >= before && l.event === 'supervisor.reloaded');
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await sendTokens(port, ['g1'], { from: 'dora@example.com', to: ['x@partner.example'] })).accepted).toEqual(['g1']);
+    await waitUntil(async () => gw.logs.filter((l) => l.event === 'worker.keys_generated' && l.address === 'dora@example.com').length === 2, 20_000, 'keys generated');
+    expect((await runPostern(config, ['cert', 'list', '--address', 'dora@example.com'])).stdout).toMatch(/\tkey\t.*\tca\tCN=dora@example\.com <dora@example\.com>/);
+    expect((await runPostern(config, ['pgp', 'list', '--address', 'dora@example.com'])).stdout).toMatch(/\tsecret,encrypt,sign\t-\tgenerated\t<dora@example\.com>/);
+    // A second message finds the keys: nothing generated again.
+    expect((await sendTokens(port, ['g2'], { from: 'dora@example.com', to: ['x@partner.example'] })).accepted).toEqual(['g2']);
+    await waitUntil(async () => (await files()).some((f) => f.toString('latin1').includes('X-Test-Token: g2')), 20_000, 'second delivered');
+    expect(gw.logs.filter((l) => l.event === 'worker.keys_generated' && l.address === 'dora@example.com')).toHaveLength(2);
   });
 });
