@@ -4,7 +4,7 @@
  * their continuation lines; added fields go on top, after the trace headers a receiving MTA put
  * there (Received:, Return-Path:), as RFC 5321 4.4 keeps trace fields first.
  */
-import { splitHeader } from './facts.js';
+import { splitHeader } from './header-fields.js';
 
 export interface HeaderEdits {
   /** Field names to remove (case-insensitive), every occurrence. */

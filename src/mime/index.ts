@@ -5,5 +5,6 @@
  * Untrusted input: whole messages from the Internet; parsing is bounded (depth, part count) and
  * never throws. Secrets: none.
  */
-export { messageFacts, subjectCommands, splitHeader, parseHeaders, parseParams, decodeWords } from './facts.js';
+export { messageFacts, subjectCommands } from './facts.js';
+export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
