@@ -76,6 +76,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     relay: { ...raw.relay, routes },
     keystore: { sqlite: inData(raw.keystore.sqlite) },
     ca: raw.ca,
+    smime: raw.smime,
     kek: kekConfig(raw, inData),
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,

@@ -141,6 +141,20 @@ export const rawConfigSchema = z.strictObject({
       validity: duration.default(730 * 86_400_000),
     })
     .prefault({}),
+  smime: z
+    .strictObject({
+      // What is used when a recipient's capabilities are unknown: AES-256-CBC is what every client
+      // since Outlook 2010 and Thunderbird 3 reads; GCM only where their signed mail advertised it.
+      cipher: z.enum(['aes-256-cbc', 'aes-128-cbc', 'aes-256-gcm', 'aes-128-gcm']).default('aes-256-cbc'),
+      prefer_gcm: z.boolean().default(true),
+      rsa_padding: z.enum(['pkcs1', 'oaep']).default('pkcs1'),
+      sign_hash: z.enum(['sha-256', 'sha-384', 'sha-512']).default('sha-256'),
+      signature: z.enum(['detached', 'opaque']).default('detached'),
+      encrypt_to_sender: z.boolean().default(false),
+      allow_sha1: z.boolean().default(false),
+      auto_import: z.boolean().default(true),
+    })
+    .prefault({}),
   kek: kek.default({ file: 'kek.key' }),
   policy: z.string().default('policy.yaml'),
   workers: positiveInt('a number of processes').default(availableParallelism()),

@@ -111,6 +111,20 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX audit_log_object ON audit_log (object);
   `,
+  // 2: S/MIME in the mail path — what a correspondent's signed mail told us (capabilities), the
+  // key-change flag of certificates learnt from mail, and the look-up of our keys by serial
+  // (CMS RecipientInfos name issuer+serial) and by subject key id.
+  `
+  ALTER TABLE certificates ADD COLUMN flag TEXT;
+  CREATE INDEX certificates_serial ON certificates (serial);
+
+  -- SMIMECapabilities of a certificate's owner, from the newest valid signature seen (RFC 8551 2.5.2).
+  CREATE TABLE smime_capabilities (
+    certificate_id INTEGER PRIMARY KEY REFERENCES certificates (id) ON DELETE CASCADE,
+    capabilities TEXT NOT NULL,
+    seen INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -9,7 +9,7 @@ import type { CertSource, ImportStatus, StoredCertificate } from './types.js';
 export class CertStore extends KeyStoreBase {
   // ---- certificates ------------------------------------------------------------------------------
 
-  importCertificate(cert: CertInfo, opts: { source: CertSource; trusted?: boolean; actor: string }): Promise<{ status: ImportStatus; certificate: StoredCertificate }> {
+  importCertificate(cert: CertInfo, opts: { source: CertSource; trusted?: boolean; actor: string; flag?: string }): Promise<{ status: ImportStatus; certificate: StoredCertificate }> {
     return this.transaction(async () => {
       const existing = this.certificateRow(cert.fingerprint);
       if (existing) {
@@ -25,8 +25,8 @@ export class CertStore extends KeyStoreBase {
         this.db
           .prepare(
             `INSERT INTO certificates (fingerprint, der, subject, issuer, serial, not_before, not_after, key_usage, ext_key_usage,
-               is_ca, trusted, key_algorithm, key_bits, key_curve, spki_sha256, subject_key_id, source, first_seen)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               is_ca, trusted, key_algorithm, key_bits, key_curve, spki_sha256, subject_key_id, source, first_seen, flag)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             cert.fingerprint,
@@ -47,6 +47,7 @@ export class CertStore extends KeyStoreBase {
             cert.subjectKeyId ?? null,
             opts.source,
             Date.now(),
+            opts.flag ?? null,
           ).lastInsertRowid,
       );
       const addr = this.db.prepare('INSERT OR IGNORE INTO certificate_addresses (certificate_id, address, address_key) VALUES (?, ?, ?)');
@@ -105,6 +106,7 @@ export class CertStore extends KeyStoreBase {
       source: r.source as CertSource,
       firstSeen: new Date(r.first_seen as number),
       hasPrivateKey: r.has_key === 1,
+      ...(r.flag ? { flag: r.flag as string } : {}),
     };
   }
 
@@ -126,6 +128,60 @@ export class CertStore extends KeyStoreBase {
     const p = fingerprintPrefix.toLowerCase().replace(/:/g, '');
     if (!/^[0-9a-f]{8,64}$/.test(p)) return [];
     return (this.db.prepare(`${CERT_SELECT} WHERE c.fingerprint LIKE ? ORDER BY c.id`).all(`${p}%`) as Row[]).map((r) => this.toCertificate(r));
+  }
+
+  /** Certificates whose private key we hold, by serial (lower-case hex) or subject key id: the candidates for a CMS RecipientInfo. */
+  async keyCertificates(ids: { serial?: string; subjectKeyId?: string }[]): Promise<StoredCertificate[]> {
+    const bySerial = this.db.prepare(`${CERT_SELECT} WHERE c.serial = ?`);
+    const bySki = this.db.prepare(`${CERT_SELECT} WHERE c.subject_key_id = ?`);
+    const found = new Map<string, StoredCertificate>();
+    for (const id of ids) {
+      const rows = [...(id.serial ? (bySerial.all(id.serial) as Row[]) : []), ...(id.subjectKeyId ? (bySki.all(id.subjectKeyId) as Row[]) : [])];
+      for (const r of rows) if (r.has_key === 1) found.set(r.fingerprint as string, this.toCertificate(r));
+    }
+    return [...found.values()];
+  }
+
+  /** CA certificates that are not anchors: intermediates to build chains with. */
+  async chainCertificates(): Promise<StoredCertificate[]> {
+    return (this.db.prepare(`${CERT_SELECT} WHERE c.is_ca = 1 AND c.trusted = 0 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+  }
+
+  /**
+   * A certificate learnt from a valid signature on incoming mail (RFC 8550 auto-import). New for
+   * an address that already had another certificate: stored, but flagged "key-change" and audited,
+   * since a silent swap of a correspondent's key is how an attacker would read their mail.
+   */
+  async learnCertificate(cert: CertInfo, opts: { actor: string }): Promise<{ status: ImportStatus; keyChange: boolean; certificate: StoredCertificate }> {
+    const known = this.certificateRow(cert.fingerprint);
+    if (known) return { status: 'duplicate', keyChange: false, certificate: known };
+    const others = cert.isCA
+      ? []
+      : cert.emails.flatMap((e) => this.db.prepare('SELECT c.fingerprint FROM certificates c JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? AND c.is_ca = 0').all(addressKey(e)) as Row[]);
+    const keyChange = others.length > 0;
+    // Two workers learning the same certificate at once: importCertificate's unique fingerprint
+    // makes the second a duplicate; at worst the key change is audited twice.
+    const { status, certificate } = await this.importCertificate(cert, { source: 'mail', actor: opts.actor, ...(keyChange ? { flag: 'key-change' } : {}) });
+    if (keyChange && status === 'added') {
+      this.audit({ actor: opts.actor, action: 'key-change', object: `cert:${cert.fingerprint}`, detail: `new certificate from mail for ${cert.emails.join(', ')}; known before: ${[...new Set(others.map((o) => o.fingerprint as string))].join(', ')}` });
+    }
+    return { status, keyChange, certificate };
+  }
+
+  /** Remember what a correspondent's signature said it can decrypt (the newest signature wins). */
+  async setCapabilities(certificateFingerprint: string, capabilities: unknown): Promise<void> {
+    const r = this.db.prepare('SELECT id FROM certificates WHERE fingerprint = ?').get(certificateFingerprint) as Row | undefined;
+    if (!r) return;
+    this.db
+      .prepare('INSERT INTO smime_capabilities (certificate_id, capabilities, seen) VALUES (?, ?, ?) ON CONFLICT (certificate_id) DO UPDATE SET capabilities = excluded.capabilities, seen = excluded.seen')
+      .run(r.id, JSON.stringify(capabilities), Date.now());
+  }
+
+  async capabilitiesOf(certificateFingerprint: string): Promise<unknown | undefined> {
+    const r = this.db
+      .prepare('SELECT s.capabilities FROM smime_capabilities s JOIN certificates c ON c.id = s.certificate_id WHERE c.fingerprint = ?')
+      .get(certificateFingerprint) as Row | undefined;
+    return r ? (JSON.parse(r.capabilities as string) as unknown) : undefined;
   }
 
   async trustAnchors(): Promise<StoredCertificate[]> {

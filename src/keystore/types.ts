@@ -31,6 +31,8 @@ export interface StoredCertificate {
   firstSeen: Date;
   /** The store holds the private key for this certificate's public key. */
   hasPrivateKey: boolean;
+  /** Set when something about it needs an admin's eye, e.g. "key-change": learnt from mail for an address that had another certificate. */
+  flag?: string;
 }
 
 export interface StoredPgpKey {
@@ -46,7 +48,7 @@ export interface AuditEntry {
   at: Date;
   /** Who: "cli:root", "worker", "relay" … */
   actor: string;
-  action: 'import' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue';
+  action: 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue';
   /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek". */
   object: string;
   detail?: string;

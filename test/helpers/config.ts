@@ -42,6 +42,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
     ca: { key_type: 'rsa-2048', validity: 730 * 86_400_000 },
+    smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true },
     kek: { file: join(dataDir, 'kek.key') },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,
@@ -52,6 +53,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     ...over,
     smtp: { ...base.smtp, ...(over.smtp ?? {}) } as Config['smtp'],
     relay: { ...base.relay, ...(over.relay ?? {}) } as Config['relay'],
+    smime: { ...base.smime, ...(over.smime ?? {}) } as Config['smime'],
     log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
   } as Config;
 }
