@@ -77,3 +77,14 @@ export async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number,
   }
   throw new Error(`timed out: ${what}`);
 }
+
+/** Send one raw message (CRLF throughout) with the given envelope; resolves with the server's reply. */
+export async function sendRaw(port: number, from: string, to: string[], raw: Buffer): Promise<string> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, connectionTimeout: 5000, socketTimeout: 10_000 });
+  try {
+    const info = await transport.sendMail({ envelope: { from, to }, raw });
+    return info.response;
+  } finally {
+    transport.close();
+  }
+}
