@@ -120,8 +120,8 @@ function classify(p: ParsedCert): { kind: 'rsa'; oaep?: OaepParams } | { kind: '
     case OID.rsaesOaep: {
       if (ku && !ku.includes('keyEncipherment')) throw badKey(`${who(info)} is an RSA certificate whose key usage does not allow keyEncipherment, so it cannot be encrypted to`);
       if (spkiAlg.oid === OID.rsaEncryption) return { kind: 'rsa' };
-      // RFC 4055 §4.1: parameters, when present, fix the OAEP hash; when absent, any may be used.
-      const oaep = spkiAlg.params === undefined ? { hash: 'sha256', mgfHash: 'sha256', label: Buffer.alloc(0) } : readOaepParams(spkiAlg.params);
+      // RFC 4055 §4.1: parameters, when present, fix the OAEP hash; when absent (or a stray NULL), any may be used.
+      const oaep = spkiAlg.params === undefined || spkiAlg.params instanceof asn1js.Null ? { hash: 'sha256', mgfHash: 'sha256', label: Buffer.alloc(0) } : readOaepParams(spkiAlg.params);
       return { kind: 'rsa', oaep };
     }
     case OID.ecPublicKey: {
