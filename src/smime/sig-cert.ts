@@ -2,14 +2,15 @@
  * A certificate as the signature code needs it: pki's CertInfo (addresses, key usage, validity)
  * plus the exact encoded pieces that CMS refers to and that path validation checks — the TBS bytes
  * and signature, the issuer and subject Names as encoded, the serial INTEGER, and the public key as
- * a Node KeyObject. Parsed once: signers and trust stores keep these; message certificates are
- * parsed per message.
+ * a Node KeyObject. Parsed once: signers and trust stores keep these, and certificates from mail
+ * go through a bounded cache (loadCertCached), so a known sender costs no parsing.
  */
-import type { KeyObject } from 'node:crypto';
-import { createPublicKey } from 'node:crypto';
-import * as asn1js from 'asn1js';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import type * as asn1js from 'asn1js';
 import { parseCertificate, type CertInfo } from '../pki/index.js';
 import { SmimeError } from './errors.js';
+import { content, isCtx, isUniv, kidsOf, oidText, readTlv, slice } from './sig-ber.js';
+import { decodeSmall } from './sig-parse.js';
 
 export interface CertEntry {
   info: CertInfo;
@@ -26,12 +27,6 @@ export interface CertEntry {
   key: KeyObject | null;
 }
 
-const bytes = (n: asn1js.AsnType): Buffer => Buffer.from((n as asn1js.BaseBlock).valueBeforeDecodeView);
-const kids = (n: asn1js.AsnType | undefined): asn1js.AsnType[] => {
-  const v = (n as asn1js.Constructed | undefined)?.valueBlock?.value;
-  return Array.isArray(v) ? (v as asn1js.AsnType[]) : [];
-};
-
 /** Parse one certificate; `what` names it in the error ("the signer certificate"). */
 export function loadCert(der: Buffer, what = 'certificate'): CertEntry {
   let info: CertInfo;
@@ -40,16 +35,27 @@ export function loadCert(der: Buffer, what = 'certificate'): CertEntry {
   } catch (err) {
     throw new SmimeError(`${what}: ${(err as Error).message}`, 'malformed', { cause: err });
   }
-  const root = asn1js.fromBER(der).result;
-  const [tbs, sigAlg, sigBits] = kids(root);
-  const tbsParts = kids(tbs);
-  const off = tbsParts[0]?.idBlock.tagClass === 3 ? 1 : 0;
-  const serial = tbsParts[off];
-  const issuer = tbsParts[off + 2];
-  const subject = tbsParts[off + 4];
-  const sigOidNode = kids(sigAlg)[0];
-  if (!tbs || !serial || !issuer || !subject || !(sigOidNode instanceof asn1js.ObjectIdentifier) || !(sigBits instanceof asn1js.BitString)) {
-    throw new SmimeError(`${what}: not a certificate structure`);
+  let parts: Omit<CertEntry, 'info' | 'der' | 'key'>;
+  try {
+    const root = readTlv(der, 0);
+    const [tbs, sigAlg, sigBits] = kidsOf(der, root);
+    const tbsParts = tbs ? kidsOf(der, tbs) : [];
+    const off = isCtx(tbsParts[0], 0) ? 1 : 0;
+    const [serial, issuer, subject] = [tbsParts[off], tbsParts[off + 2], tbsParts[off + 4]];
+    const [sigOid, sigParams] = sigAlg ? kidsOf(der, sigAlg) : [];
+    if (!tbs || !isUniv(serial, 2) || !isUniv(issuer, 16) || !isUniv(subject, 16) || !isUniv(sigBits, 3)) throw new Error('not a certificate structure');
+    parts = {
+      tbs: Buffer.from(slice(der, tbs)),
+      sigOid: oidText(der, sigOid, 'the certificate signature algorithm'),
+      sigParams: sigParams ? decodeSmall(Buffer.from(slice(der, sigParams)), 'signature parameters') : undefined,
+      // BIT STRING: the first content octet counts unused bits (0 for signatures).
+      signature: Buffer.from(content(der, sigBits).subarray(1)),
+      issuerDer: Buffer.from(slice(der, issuer)),
+      subjectDer: Buffer.from(slice(der, subject)),
+      serialTlv: Buffer.from(slice(der, serial)),
+    };
+  } catch (err) {
+    throw new SmimeError(`${what}: not a certificate structure`, 'malformed', { cause: err });
   }
   let key: KeyObject | null = null;
   try {
@@ -57,18 +63,28 @@ export function loadCert(der: Buffer, what = 'certificate'): CertEntry {
   } catch {
     key = null;
   }
-  return {
-    info,
-    der: info.der,
-    tbs: bytes(tbs),
-    sigOid: sigOidNode.valueBlock.toString(),
-    sigParams: kids(sigAlg)[1],
-    signature: Buffer.from(sigBits.valueBlock.valueHexView),
-    issuerDer: bytes(issuer),
-    subjectDer: bytes(subject),
-    serialTlv: bytes(serial),
-    key,
-  };
+  return { info, der: info.der, ...parts, key };
+}
+
+const CACHE_MAX = 2048;
+const cache = new Map<string, CertEntry>();
+
+/**
+ * loadCert for certificates that arrive in mail: the same senders' certificates come again and
+ * again, and parsing one costs more than verifying a signature. Bounded; oldest entries leave first.
+ */
+export function loadCertCached(der: Buffer): CertEntry {
+  const k = createHash('sha256').update(der).digest('hex');
+  const hit = cache.get(k);
+  if (hit) {
+    cache.delete(k);
+    cache.set(k, hit);
+    return hit;
+  }
+  const entry = loadCert(der);
+  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+  cache.set(k, entry);
+  return entry;
 }
 
 /** Whether a certificate is the one a SignerIdentifier names (issuer+serial, or SKI). */

@@ -15,8 +15,9 @@ import { decodeCapabilities, type Capabilities } from './capabilities.js';
 import { buildPath, validityProblem, type TrustStore } from './chain.js';
 import { SmimeError } from './errors.js';
 import { keyFits, resolveSigAlg, verifySignature } from './sig-algs.js';
-import { certMatchesSid, loadCert, type CertEntry } from './sig-cert.js';
+import { certMatchesSid, loadCertCached, type CertEntry } from './sig-cert.js';
 import { DIGEST_BY_OID, digestLabel, OID, WEAK_DIGESTS } from './sig-der.js';
+import { readTlv } from './sig-ber.js';
 import { issuerAndSerial, parseSignedData, type ParsedAttribute, type ParsedSignedData, type ParsedSignerInfo } from './sig-parse.js';
 
 export type SignatureStatus = 'valid' | 'invalid' | 'untrusted' | 'mismatch';
@@ -100,11 +101,13 @@ function readTime(v: asn1js.AsnType): Date | undefined {
 function readPreference(v: asn1js.AsnType | undefined): EncryptionKeyPreference | undefined {
   if (!v || v.idBlock.tagClass !== 3) return undefined;
   try {
-    if (v.idBlock.tagNumber === 0) {
-      const { issuer, serial } = issuerAndSerial(v, 'the encryption key preference');
+    const bytes = Buffer.from((v as asn1js.BaseBlock).valueBeforeDecodeView);
+    const t = readTlv(bytes, 0);
+    if (t.tag === 0 && t.constructed) {
+      const { issuer, serial } = issuerAndSerial(bytes, t, 'the encryption key preference');
       return { issuer, serial };
     }
-    if (v.idBlock.tagNumber === 2 && !v.idBlock.isConstructed) return { subjectKeyId: Buffer.from((v as asn1js.Primitive).valueBlock.valueHexView).toString('hex') };
+    if (t.tag === 2 && !t.constructed) return { subjectKeyId: bytes.subarray(t.contentStart, t.contentEnd).toString('hex') };
   } catch {
     // A malformed preference is ignored: it only steers which certificate we encrypt to.
   }
@@ -124,7 +127,7 @@ async function evaluate(si: ParsedSignerInfo, sd: ParsedSignedData, content: Buf
       invalid('no-certificate', `the signer's certificate (${who}) is neither in the message nor in the trust store`);
     }
     const info = cert!.info;
-    Object.assign(result, { emails: info.emails, subject: info.subject, fingerprint: info.fingerprint, certDer: info.der });
+    Object.assign(result, { emails: [...info.emails], subject: info.subject, fingerprint: info.fingerprint, certDer: info.der });
     if (!digestNode) invalid('unsupported-algorithm', `digest algorithm ${si.digestOid} is not supported`);
 
     let signedData = content;
@@ -217,7 +220,7 @@ function messageCerts(sd: ParsedSignedData): CertEntry[] {
   const out: CertEntry[] = [];
   for (const der of sd.certificates) {
     try {
-      out.push(loadCert(der));
+      out.push(loadCertCached(der));
     } catch {
       // A certificate we cannot read cannot be the signer's or on its path; the others still count.
     }
