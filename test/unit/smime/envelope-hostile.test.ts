@@ -49,6 +49,9 @@ async function onlySmimeErrors(der: Buffer): Promise<void> {
   }
 }
 
+/** Offset just after the ephemeral P-256 point of the (only) kari, so searches do not hit its random bytes. */
+const afterPoint = (der: Buffer): number => der.indexOf(Buffer.from([0x03, 0x42, 0x00, 0x04])) + 4 + 64;
+
 const flip = (b: Buffer, at: number, bit = 1): Buffer => {
   const c = Buffer.from(b);
   c[at]! ^= bit;
@@ -152,11 +155,28 @@ describe('not ours, wrong key, tampering', () => {
   it('a GCM message whose wrapped key was tampered (ECDH) is decrypt-failed; PKCS#1 tampering shows as integrity', async () => {
     const p256 = prepareRecipient(pki.p256.certDer);
     const ec = await encrypt(CONTENT, [p256], { cipher: 'aes-128-gcm' });
-    const wrapped = ec.indexOf(Buffer.from([0x04, 0x18])) + 2; // 24-byte AES-wrapped content key
+    const wrapped = ec.indexOf(Buffer.from([0x04, 0x18]), afterPoint(ec)) + 2; // 24-byte AES-wrapped content key
     expect((await failure(flip(ec, wrapped + 5))).code).toBe('decrypt-failed');
     const rsaGcm = await encrypt(CONTENT, [rsa], { cipher: 'aes-128-gcm' });
     const ek = rsaGcm.indexOf(Buffer.from([0x04, 0x82, 0x01, 0x00])) + 4;
     expect((await failure(flip(rsaGcm, ek + 100))).code).toBe('integrity');
+  });
+
+  it('every matching key is tried: a recipient info that fails does not stop the next one', async () => {
+    const rsa2 = prepareRecipient(pki.rsa2.certDer);
+    const p256 = prepareRecipient(pki.p256.certDer);
+    // GCM: the tag tells a synthetic (implicitly rejected) key from the right one, so this is deterministic.
+    const gcm = await encrypt(CONTENT, [rsa, rsa2], { cipher: 'aes-256-gcm' });
+    const serialAt = gcm.indexOf(Buffer.from([0x02, 0x02, 0x10, 0x00]));
+    const ek = gcm.indexOf(Buffer.from([0x04, 0x82, 0x01, 0x00]), serialAt) + 4;
+    const out = await decrypt(flip(gcm, ek + 30), [rsaKey, rsa2Key]);
+    expect(out.content.equals(CONTENT)).toBe(true);
+    expect(out.recipientFingerprint).toBe(rsa2.fingerprint);
+    // ECDH: the key unwrap's integrity check fails, then the RSA recipient info is used.
+    const cbc = await encrypt(CONTENT, [p256, rsa]);
+    const wrapped = cbc.indexOf(Buffer.from([0x04, 0x28]), afterPoint(cbc)) + 2; // 40-byte AES-wrapped 32-byte key
+    const out2 = await decrypt(flip(cbc, wrapped + 3), [p256Key, rsaKey]);
+    expect(out2.recipientFingerprint).toBe(rsa.fingerprint);
   });
 
   it('an ECDH originator point that is not on the curve is decrypt-failed, not a crash', async () => {
