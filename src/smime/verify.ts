@@ -8,7 +8,7 @@
  * no path to an anchor), 'mismatch' (trusted, but bound to neither a From: address nor, with
  * messageDate, the Date: header), 'valid'.
  */
-import { createHash } from 'node:crypto';
+import { constants, createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { EKU_ANY, EKU_EMAIL_PROTECTION, type CertInfo } from '../pki/index.js';
 import { decodeCapabilities, type Capabilities } from './capabilities.js';
@@ -164,8 +164,13 @@ async function evaluate(si: ParsedSignerInfo, sd: ParsedSignedData, content: Buf
 
     const alg = resolveSigAlg(si.sigOid, si.sigParams, digestNode);
     if (typeof alg === 'string') invalid('unsupported-algorithm', alg as string);
-    const sigAlg = alg as Exclude<typeof alg, string>;
+    let sigAlg = alg as Exclude<typeof alg, string>;
     if (!cert!.key) invalid('unsupported-algorithm', `the signer's public key (${info.key.algorithm}) cannot be used`);
+    if (sigAlg.kind === 'rsa' && cert!.key!.asymmetricKeyType === 'rsa-pss') {
+      // OpenSSL 3.0 labels signatures by RSASSA-PSS keys as rsaEncryption. Such a key can only make
+      // PSS signatures, so reading the label as PSS (salt length from the signature) weakens nothing.
+      sigAlg = { kind: 'rsa-pss', hash: sigAlg.hash, saltLength: constants.RSA_PSS_SALTLEN_AUTO };
+    }
     if (!keyFits(cert!.key!, sigAlg)) invalid('bad-signature', `a ${sigAlg.kind} signature cannot come from the certificate's ${info.key.algorithm} key`);
     // Without signed attributes the signature covers the content itself (signedData = content).
     if (!verifySignature(cert!.key!, sigAlg, signedData, si.signature)) invalid('bad-signature', 'the signature does not verify with the signer\'s certificate');

@@ -27,6 +27,7 @@ export function runTool(cmd: string, args: string[], opts: { input?: Buffer | st
     p.stderr.on('data', (d: Buffer) => err.push(d));
     p.on('error', (e) => resolve({ code: -1, stdout: Buffer.alloc(0), stderr: e.message }));
     p.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }));
+    p.stdin.on('error', () => undefined); // a tool that exits without reading its input
     p.stdin.end(opts.input ?? '');
   });
 }

@@ -100,3 +100,11 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
 
 export const derToPem = (der: Buffer, label = 'CERTIFICATE') => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
 export { pemToDer };
+
+/** A 4 KB canonical MIME entity: CRLF line ends, trailing spaces and a line starting "From ". */
+export function mimeEntity(size = 4096): Buffer {
+  const head = 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nFrom the start, trailing space: \r\n';
+  let body = head;
+  for (let i = 0; body.length < size - 2; i++) body += `line ${i} of the signed text, with =3D and tabs\t\r\n`;
+  return Buffer.from(`${body.slice(0, size - 2)}\r\n`);
+}

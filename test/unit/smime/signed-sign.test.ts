@@ -14,15 +14,7 @@ import { prepareSigner, type SignHash } from '../../../src/smime/signer.js';
 import { verifyDetached } from '../../../src/smime/verify.js';
 import { tempDir } from '../../helpers/config.js';
 import { openssl, startGpgsm, type Gpgsm } from '../../helpers/smime-sig-peers.js';
-import { makeTestPki, type TestPki } from '../../helpers/smime-sig-pki.js';
-
-/** A 4 KB canonical MIME entity: CRLF line ends, trailing spaces and a line starting "From ". */
-export function mimeEntity(size = 4096): Buffer {
-  const head = 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nFrom the start, trailing space: \r\n';
-  let body = head;
-  for (let i = 0; body.length < size - 2; i++) body += `line ${i} of the signed text, with =3D and tabs\t\r\n`;
-  return Buffer.from(`${body.slice(0, size - 2)}\r\n`);
-}
+import { makeTestPki, mimeEntity, type TestPki } from '../../helpers/smime-sig-pki.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
