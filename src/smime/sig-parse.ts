@@ -55,7 +55,10 @@ function algorithm(buf: Buffer, t: Tlv | undefined, what: string): { oid: string
   return { oid: oidText(buf, o, what), params: params ? decodeSmall(slice(buf, params), `${what} parameters`) : undefined };
 }
 
-const ATTR_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.10': 'O', '2.5.4.11': 'OU', '1.2.840.113549.1.9.1': 'emailAddress' };
+const ATTR_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.5': 'serialNumber',
+  '0.9.2342.19200300.100.1.25': 'DC', '1.2.840.113549.1.9.1': 'emailAddress',
+};
 
 /** A readable Name for reasons ("CN=Mail CA,O=Example"); matching uses the bytes. */
 export function nameText(buf: Buffer, name: Tlv): string {

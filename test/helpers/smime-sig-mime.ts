@@ -48,11 +48,15 @@ export function splitSignedMail(eml: Buffer): SignedMail {
   const boundary = param(ct, 'boundary');
   if (!boundary) throw new Error('multipart/signed without boundary');
   const delim = Buffer.from(`--${boundary}`);
+  // Files stored with LF line ends (RFC 4134's) were signed in canonical CRLF form.
+  const lf = !body.includes('\r\n');
+  const eol = Buffer.from(lf ? '\n' : '\r\n');
   const first = body.indexOf(delim);
   const start = body.indexOf('\n', first) + 1;
-  const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), delim]), start);
-  const content = body.subarray(start, next);
-  const secondStart = body.indexOf('\n', next + 2) + 1;
+  const next = body.indexOf(Buffer.concat([eol, delim]), start);
+  const raw = body.subarray(start, next);
+  const content = lf ? Buffer.from(raw.toString('latin1').replace(/\n/g, '\r\n'), 'latin1') : raw;
+  const secondStart = body.indexOf('\n', next + eol.length) + 1;
   const end = body.indexOf(delim, secondStart);
   const sigPart = splitHead(body.subarray(secondStart, end));
   return { ...base, content: Buffer.from(content), signature: b64(sigPart.body) };
