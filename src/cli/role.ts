@@ -6,7 +6,7 @@ import { startRelay } from '../relay/index.js';
 import { startSmtpd } from '../smtpd/index.js';
 import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
-import { startWorker, type PolicyContext } from '../worker/index.js';
+import { CryptoKeys, startWorker, type PolicyContext } from '../worker/index.js';
 import { openKeyStore } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { loadPolicy } from './policy-load.js';
@@ -85,9 +85,12 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       // The worker decides by the policy: compiled rules, the keystore (which keys exist) and
       // the directory. A reload swaps all three only when the new policy compiles.
       const store = await openKeyStore(config);
+      let current = config;
+      // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
+      const keys = new CryptoKeys(store, () => current, log);
       const policyOf = async (c: Config): Promise<PolicyContext> => {
         const policy = await loadPolicy(c);
-        return { config: c, policy, store, directory: policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory };
+        return { config: c, policy, store, keys, directory: policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory };
       };
       let ctx = await policyOf(config);
       const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
@@ -96,7 +99,10 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
         reload: (c) => {
           worker.reload(c);
           policyOf(c).then(
-            (next) => (ctx = next),
+            (next) => {
+              ctx = next;
+              current = c;
+            },
             (err) => log.error({ event: 'worker.policy_rejected', reason: (err as Error).message }, 'keeping the running policy'),
           );
         },

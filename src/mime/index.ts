@@ -8,3 +8,5 @@
 export { messageFacts, subjectCommands } from './facts.js';
 export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
+export { addAttachments, type Attachment } from './compose.js';
+export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity } from './entity.js';

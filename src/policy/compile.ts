@@ -25,9 +25,10 @@ export const DEFAULT_COMMAND_ACTIONS: Record<CommandName, Action[]> = {
   encrypt: [{ kind: 'encrypt', methods: ['smime', 'pgp'], require: true, otherwise: 'hold' }],
   sign: [{ kind: 'sign', method: 'auto' }],
   plain: [],
-  // Signed with S/MIME as well: most clients (Outlook above all) take a sender's certificate from
-  // a signed message by themselves, while a .p7c attachment must be imported by hand.
-  send_keys: [{ kind: 'send_keys', smime: true, pgp: true }, { kind: 'sign', method: 'smime' }],
+  // Signed as well: most clients (Outlook above all) take a sender's certificate from a signed
+  // message by themselves, while a .p7c attachment must be imported by hand. {send_keys} signs
+  // with whatever the sender has (auto), {send_keys_smime} with S/MIME, as the issue asks.
+  send_keys: [{ kind: 'send_keys', smime: true, pgp: true }, { kind: 'sign', method: 'auto' }],
   send_keys_smime: [{ kind: 'send_keys', smime: true, pgp: false }, { kind: 'sign', method: 'smime' }],
   send_keys_pgp: [{ kind: 'send_keys', smime: false, pgp: true }],
 };

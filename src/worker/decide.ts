@@ -1,9 +1,11 @@
 /**
  * The per-message decision: gather the facts, let the policy decide per recipient, and split the
- * recipients into groups the worker can act on now: hold, bounce, delete, header edits, redirects,
- * copies, subject commands removed. Transforms (sign, encrypt, decrypt) arrive with their issues;
- * until then the one thing this stage must never do is send in clear what the policy says must be
- * encrypted — such recipients are held or bounced with the reason.
+ * recipients into groups with identical treatment: held, bounced, deleted, or delivered — each
+ * delivered group decrypted/verified, signed and encrypted as its plan says (transform.ts), its
+ * header edited, maybe redirected; plus copies and subject commands removed.
+ *
+ * The one thing this stage must never do is send in clear what the policy says must be encrypted:
+ * such recipients are held or bounced with the reason.
  */
 import type { Config } from '../config/types.js';
 import type { Envelope } from '../core/index.js';
@@ -13,13 +15,18 @@ import type { Logger } from '../log/index.js';
 import { editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
 import { describePlan, encryptionOutcome, evaluate, type Action, type CommandName, type CompiledPolicy, type Directory, type PartyFacts, type RecipientPlan } from '../policy/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
+import type { CryptoKeys } from './crypto-keys.js';
+import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
 import { partyFacts } from './policy-facts.js';
+import { transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
 
 export interface PolicyContext {
   config: Config;
   policy: CompiledPolicy;
   store: KeyStore;
   directory: Directory;
+  /** Prepared keys (shared across policy reloads); without it nothing is signed or encrypted. */
+  keys?: CryptoKeys;
 }
 
 export interface Decision {
@@ -27,29 +34,48 @@ export interface Decision {
   held: HeldDraft[];
 }
 
-type Verdict = { kind: 'pass' } | { kind: 'hold'; reason: string } | { kind: 'reject'; reason: string } | { kind: 'delete'; reason: string };
+type Verdict = { kind: 'pass'; choice: CryptoChoice } | { kind: 'hold'; reason: string } | { kind: 'reject'; reason: string } | { kind: 'delete'; reason: string };
 
-/** What can be done for this recipient now. */
-function verdictOf(plan: RecipientPlan, facts: Parameters<typeof encryptionOutcome>[1]): Verdict {
+const METHOD_NAMES = { smime: 'S/MIME certificate', pgp: 'OpenPGP key' } as const;
+
+/** What can be done for this recipient now, and with which crypto. */
+function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean): Verdict {
+  const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   for (const a of plan.actions) {
     if (a.kind === 'delete') return { kind: 'delete', reason: a.reason };
     if (a.kind === 'hold') return { kind: 'hold', reason: a.reason };
     if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason };
-    if (a.kind === 'encrypt' && a.require) {
-      const outcome = encryptionOutcome(a, facts);
-      const reason =
-        outcome === 'hold' || outcome === 'bounce'
-          ? `encryption required, but there is no ${a.methods.map((m) => (m === 'smime' ? 'S/MIME certificate' : 'OpenPGP key')).join(' or ')} for ${plan.recipient}`
-          : `encryption required, but this version of Postern cannot encrypt yet (rule "${plan.rules.at(-1)}")`;
-      return a.otherwise === 'bounce' ? { kind: 'reject', reason } : { kind: 'hold', reason };
+    if (a.kind === 'decrypt' || a.kind === 'verify') {
+      choice.open ??= { decrypt: false, verify: false };
+      choice.open[a.kind] = true;
+      // Decrypted content is verified too: what was inside is only worth as much as its signature.
+      if (a.kind === 'decrypt') choice.open.verify = true;
+    }
+    if (a.kind === 'sign' && (a.method === 'smime' || a.method === 'auto') && sender.keys.smime) choice.sign = 'smime';
+    if (a.kind === 'send_keys') choice.sendKeys = { smime: a.smime || (choice.sendKeys?.smime ?? false), pgp: a.pgp || (choice.sendKeys?.pgp ?? false) };
+    if (a.kind === 'encrypt') {
+      const outcome = encryptionOutcome(a, recipient);
+      const fail = (reason: string): Verdict => (a.otherwise === 'bounce' ? { kind: 'reject', reason } : { kind: 'hold', reason });
+      if (outcome === 'smime' && canCrypt) choice.encrypt = 'smime';
+      else if (outcome === 'smime' || outcome === 'pgp') {
+        // A key exists but this build cannot use it (OpenPGP arrives with its issue).
+        if (a.require) return fail(`encryption required for ${plan.recipient}, but ${outcome === 'pgp' ? 'OpenPGP encryption is not available in this version of Postern' : 'S/MIME keys are not loaded'} (rule "${plan.rules.at(-1)}")`);
+      } else if (outcome === 'hold' || outcome === 'bounce') {
+        return fail(`encryption required, but there is no ${a.methods.map((m) => METHOD_NAMES[m]).join(' or ')} for ${plan.recipient}`);
+      }
     }
   }
-  return { kind: 'pass' };
+  return { kind: 'pass', choice };
 }
 
 /** The envelope restricted to some recipients (their DSN parameters kept). */
 function subset(env: Envelope, rcpts: Set<string>): Envelope {
   return { ...env, recipients: env.recipients.filter((r) => rcpts.has(r.address)) };
+}
+
+/** Only Postern states results: the X-Postern-* fields a message arrives with are removed. */
+function ownHeaders(message: ReturnType<typeof messageFacts>): string[] {
+  return [...message.headers.keys()].filter((n) => n.startsWith('x-postern-'));
 }
 
 export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {
@@ -67,14 +93,15 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
   await generateKeys(plans, sender!, ctx, entry.id, log);
 
-  const pass = new Set<string>();
+  const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
   plans.forEach((plan, i) => {
-    const v = verdictOf(plan, recipients[i]!);
+    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined);
     // Every plan at debug (one line per recipient per message is a lot at info); the ones that
     // stop a recipient are logged below at warn.
     log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: v.kind }, 'policy decided');
-    if (v.kind === 'pass') return pass.add(plan.recipient);
+    verdicts.set(plan.recipient, v);
+    if (v.kind === 'pass') return;
     const key = `${v.kind}\0${v.reason}`;
     const g = groups.get(key) ?? { verdict: v, rcpts: new Set<string>() };
     g.rcpts.add(plan.recipient);
@@ -83,12 +110,15 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
 
   const drafts: OutgoingDraft[] = [];
   const held: HeldDraft[] = [];
+  const strip = ownHeaders(message);
+  const base = strip.length ? editHeaders(entry.body, { remove: strip }) : entry.body;
   // Subject commands are instructions to Postern, not part of the mail: removed before delivery.
   const cleaned = commands.length && env.client.trusted ? subjectCommands(message.subject, tokens).subject : null;
-  // Recipients who pass, grouped by what is done to their copy (headers edited, redirected).
-  const byEdit = new Map<string, { edits: HeaderEdits; redirect: string[] | null; rcpts: Set<string> }>();
+  // Recipients who pass, grouped by what is done to their copy (crypto, headers edited, redirected).
+  const byTreatment = new Map<string, { choice: CryptoChoice; edits: HeaderEdits; redirect: string[] | null; rcpts: Set<string> }>();
   plans.forEach((plan) => {
-    if (!pass.has(plan.recipient)) return;
+    const v = verdicts.get(plan.recipient)!;
+    if (v.kind !== 'pass') return;
     const add: [string, string][] = [];
     const remove: string[] = [];
     let redirect: string[] | null = null;
@@ -98,16 +128,37 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       else if (a.kind === 'redirect') redirect = a.to;
     }
     const edits: HeaderEdits = { add, remove, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) };
-    const key = JSON.stringify([edits, redirect]);
-    const g = byEdit.get(key) ?? { edits, redirect, rcpts: new Set<string>() };
+    const key = JSON.stringify([v.choice, edits, redirect]);
+    const g = byTreatment.get(key) ?? { choice: v.choice, edits, redirect, rcpts: new Set<string>() };
     g.rcpts.add(plan.recipient);
-    byEdit.set(key, g);
+    byTreatment.set(key, g);
   });
-  for (const { edits, redirect, rcpts } of byEdit.values()) {
-    const changed = (edits.add?.length ?? 0) + (edits.remove?.length ?? 0) + (edits.set?.length ?? 0) > 0;
-    const body = changed ? editHeaders(entry.body, edits) : entry.body;
+  const memo: MessageMemo = {};
+  /** What happened to each recipient, for notify_sender. */
+  const outcomes = new Map<string, RecipientOutcome>();
+  for (const { choice, edits, redirect, rcpts } of byTreatment.values()) {
+    const envelope = redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : subset(env, rcpts);
+    let body = base;
+    let resultFields: [string, string][] = [];
+    if (ctx.keys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
+      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, log, queueId: entry.id, sender: env.sender });
+      if (r.kind === 'hold') {
+        held.push({ envelope: subset(env, rcpts), body: entry.body, reason: r.reason });
+        log.warn({ event: 'worker.held', queueId: entry.id, recipients: [...rcpts], reason: r.reason }, 'held: encryption could not be done');
+        for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'held', encryption: null, signed: false, reason: r.reason });
+        continue;
+      }
+      body = r.body;
+      resultFields = r.headers;
+      for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: r.encryption, signed: r.signed });
+    } else {
+      for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: null, signed: false });
+    }
+    const all: HeaderEdits = { ...edits, add: [...resultFields, ...(edits.add ?? [])] };
+    const changed = (all.add?.length ?? 0) + (all.remove?.length ?? 0) + (all.set?.length ?? 0) > 0;
+    if (changed) body = editHeaders(body, all);
     if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: [...rcpts], to: redirect }, 'redirected by policy');
-    drafts.push({ envelope: redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : subset(env, rcpts), body });
+    drafts.push({ envelope, body });
   }
   // Copies (an archive, a supervisor) get the message as it arrived, once per address.
   const copies = [...new Set(plans.flatMap((p) => p.actions.flatMap((a) => (a.kind === 'copy' ? a.to : []))))];
@@ -116,6 +167,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     log.info({ event: 'worker.copied', queueId: entry.id, to: copies }, 'copied by policy');
   }
   for (const { verdict, rcpts } of groups.values()) {
+    const delivery = verdict.kind === 'delete' ? 'deleted' : verdict.kind === 'reject' ? 'bounced' : 'held';
+    for (const a of rcpts) outcomes.set(a, { recipient: a, delivery, encryption: null, signed: false, reason: verdict.reason });
     if (verdict.kind === 'delete') {
       log.warn({ event: 'worker.deleted', queueId: entry.id, recipients: [...rcpts], reason: verdict.reason }, 'deleted by policy');
     } else if (verdict.kind === 'reject') {
@@ -126,7 +179,49 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       log.warn({ event: 'worker.held', queueId: entry.id, recipients: [...rcpts], reason: verdict.reason }, 'held by policy');
     }
   }
+  drafts.push(...notices(entry, plans, outcomes, ctx, log));
   return { drafts, held };
+}
+
+/**
+ * notify_sender and alert: messages Postern writes itself, from the null sender (they can never
+ * loop or bounce back), queued like any other output of this message.
+ */
+function notices(entry: ClaimedEntry, plans: RecipientPlan[], outcomes: Map<string, RecipientOutcome>, ctx: PolicyContext, log: Logger): OutgoingDraft[] {
+  const env = entry.meta.envelope;
+  const out: OutgoingDraft[] = [];
+  const hostname = ctx.config.hostname;
+  const notice = (to: string[], body: Buffer): OutgoingDraft => ({
+    envelope: { sender: '', recipients: to.map((address) => ({ address, notify: ['NEVER' as const] })), client: env.client, receivedAt: env.receivedAt, ...(to.some((a) => /[^\x00-\x7f]/.test(a)) ? { smtputf8: true } : {}) },
+    body,
+    notes: { noticeOf: entry.id },
+  });
+  const original = originalHeadersOf(entry.body);
+  const notify = plans.filter((p) => p.actions.some((a) => a.kind === 'notify_sender'));
+  if (notify.length && wantsSenderNotice(env.sender, original)) {
+    const list = notify.map((p) => outcomes.get(p.recipient)).filter((o): o is RecipientOutcome => o !== undefined);
+    out.push(notice([env.sender], senderNotice({ hostname, queueId: entry.id, sender: env.sender, originalHeaders: original, outcomes: list })));
+    log.info({ event: 'worker.sender_notified', queueId: entry.id, sender: env.sender }, 'delivery report queued for the sender');
+  }
+  // One alert per set of admin addresses, naming every recipient and rule that raised it.
+  const alerts = new Map<string, { to: string[]; rules: Set<string>; recipients: RecipientOutcome[] }>();
+  for (const p of plans) {
+    for (const a of p.actions) {
+      if (a.kind !== 'alert') continue;
+      const key = [...a.to].sort().join(',');
+      const g = alerts.get(key) ?? { to: a.to, rules: new Set<string>(), recipients: [] };
+      p.rules.forEach((r) => g.rules.add(r));
+      const o = outcomes.get(p.recipient);
+      if (o && !g.recipients.includes(o)) g.recipients.push(o);
+      alerts.set(key, g);
+    }
+  }
+  for (const g of alerts.values()) {
+    const reasons = [...new Set(g.recipients.map((r) => r.reason).filter((r): r is string => !!r))];
+    out.push(notice(g.to, adminAlert({ hostname, queueId: entry.id, to: g.to, rules: [...g.rules], ...(reasons.length ? { reason: reasons.join('; ') } : {}), sender: env.sender, recipients: g.recipients, original: entry.body })));
+    log.warn({ event: 'worker.alert', queueId: entry.id, to: g.to, rules: [...g.rules] }, 'admin alert queued');
+  }
+  return out;
 }
 
 /**
@@ -143,6 +238,8 @@ async function generateKeys(plans: RecipientPlan[], sender: PartyFacts, ctx: Pol
     if (smime) {
       const cert = await issueFromCa(ctx.store, ctx.config, { address: sender.address, actor: 'worker' });
       log.info({ event: 'worker.keys_generated', queueId, address: sender.address, kind: 'smime', fingerprint: cert.fingerprint }, 'S/MIME certificate issued for the sender');
+      // Now it has one: this very message can be signed.
+      sender.keys.smime = true;
     }
     if (pgp) {
       const { key } = await ctx.store.importPgpKey(await generatePgpKey({ address: sender.address }), { source: 'generated', actor: 'worker' });

@@ -15,13 +15,17 @@ function isInternal(config: Config, address: string): boolean {
   return config.internal_domains.includes(domain);
 }
 
-/** Valid now, with an e-mail-capable key usage: what outgoing mail may use. */
-function usableCert(c: StoredCertificate, now: number, needPrivate: boolean): boolean {
+/** Valid now, not a CA, and (when it says) for e-mail: what outgoing mail may use. */
+export function usableCertificate(c: StoredCertificate, now: number, needPrivate: boolean): boolean {
   if (c.isCA || c.notBefore.getTime() > now || c.notAfter.getTime() < now) return false;
   if (needPrivate && !c.hasPrivateKey) return false;
   if (c.extKeyUsage && !c.extKeyUsage.includes('1.3.6.1.5.5.7.3.4') && !c.extKeyUsage.includes('2.5.29.37.0')) return false;
   return true;
 }
+
+/** Key usage allows encrypting to it (RSA key transport or ECDH key agreement), or says nothing. */
+export const canEncryptTo = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('keyEncipherment') || c.keyUsage.includes('keyAgreement');
+export const canSignWith = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('digitalSignature') || c.keyUsage.includes('nonRepudiation');
 
 export async function partyFacts(
   address: string,
@@ -39,7 +43,7 @@ export async function partyFacts(
     groups,
     attributes,
     keys: {
-      smime: certs.some((c) => usableCert(c, now, sender)),
+      smime: certs.some((c) => usableCertificate(c, now, sender) && (sender ? canSignWith(c) : canEncryptTo(c))),
       pgp: pgp.some((k) => (sender ? k.hasSecret && k.info.canSign : k.info.canEncrypt)),
     },
   };

@@ -239,16 +239,17 @@ rules:
     expect(kinds(decide(strict, { commands: ['plain'] }))).toEqual([['encrypt']]);
   });
 
-  it('{send_keys} and {send_keys_smime} attach the keys and sign with S/MIME; {send_keys_pgp} only attaches', () => {
+  it('{send_keys} attaches the keys and signs (auto), {send_keys_smime} signs with S/MIME; {send_keys_pgp} only attaches', () => {
     const p = compile('rules: []\n');
     const enc = { kind: 'encrypt', methods: ['smime', 'pgp'], require: false, otherwise: 'hold' };
-    // The default rule's "sign" (auto) becomes an S/MIME signature, still before the encryption.
-    expect(decide(p, { commands: ['send_keys'] })[0]!.actions).toEqual([{ kind: 'sign', method: 'smime' }, enc, { kind: 'send_keys', smime: true, pgp: true }]);
+    // The command's sign replaces the default rule's in place, still before the encryption.
+    expect(decide(p, { commands: ['send_keys'] })[0]!.actions).toEqual([{ kind: 'sign', method: 'auto' }, enc, { kind: 'send_keys', smime: true, pgp: true }]);
     expect(decide(p, { commands: ['send_keys_smime'] })[0]!.actions).toEqual([{ kind: 'sign', method: 'smime' }, enc, { kind: 'send_keys', smime: true, pgp: false }]);
     expect(decide(p, { commands: ['send_keys_pgp'] })[0]!.actions).toEqual([{ kind: 'sign', method: 'auto' }, enc, { kind: 'send_keys', smime: false, pgp: true }]);
-    // Signing still needs a key: a sender with an OpenPGP key only gets no S/MIME signature.
+    // Signing still needs a key: a sender with an OpenPGP key only gets no S/MIME signature from {send_keys_smime}.
     const pgpOnly = party('alice@example.com', { keys: { smime: false, pgp: true } });
-    expect(kinds(decide(p, { commands: ['send_keys'], sender: pgpOnly }))).toEqual([['encrypt', 'send_keys']]);
+    expect(kinds(decide(p, { commands: ['send_keys_smime'], sender: pgpOnly }))).toEqual([['encrypt', 'send_keys']]);
+    expect(kinds(decide(p, { commands: ['send_keys'], sender: pgpOnly }))).toEqual([['sign', 'encrypt', 'send_keys']]);
   });
 
   it('uses the default policy when no rules are given: inbound decrypt and verify, outbound sign and encrypt', () => {

@@ -1,0 +1,165 @@
+/**
+ * The keys a worker signs, encrypts and decrypts with, prepared once and kept: parsing a
+ * certificate, importing a key and unsealing it through the KEK cost far more than the RSA
+ * operation itself, and the same few keys serve thousands of messages.
+ *
+ * Which certificate applies to an address is asked of the store for every message (an indexed
+ * SQLite read), so an import, a deletion or an expiry takes effect at once; only the prepared
+ * objects are cached, by certificate fingerprint, which never changes meaning. Trust anchors and
+ * intermediates are re-read at most every TRUST_TTL_MS.
+ *
+ * Secrets: unsealed private keys live in these prepared objects for the life of the worker (as
+ * in any MTA's TLS key); an unseal is audited once per process, not once per message.
+ */
+import type { Config } from '../config/types.js';
+import type { KeyStore, StoredCertificate } from '../keystore/index.js';
+import { canEncryptTo, canSignWith, usableCertificate } from './policy-facts.js';
+import type { Logger } from '../log/index.js';
+import {
+  prepareDecryptionKey,
+  prepareRecipient,
+  prepareSigner,
+  prepareTrustStore,
+  type Capabilities,
+  type SmimeDecryptionKey,
+  type SmimeRecipient,
+  type SmimeSigner,
+  type TrustStore,
+} from '../smime/index.js';
+
+const TRUST_TTL_MS = 30_000;
+const MAX_CACHED = 10_000;
+
+class Lru<V> {
+  private map = new Map<string, V>();
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  delete(k: string): void {
+    this.map.delete(k);
+  }
+  set(k: string, v: V): void {
+    this.map.set(k, v);
+    if (this.map.size > MAX_CACHED) this.map.delete(this.map.keys().next().value!);
+  }
+}
+
+export interface EncryptionTarget {
+  recipient: SmimeRecipient;
+  certificate: StoredCertificate;
+  capabilities?: Capabilities;
+}
+
+export class CryptoKeys {
+  private recipients = new Lru<SmimeRecipient>();
+  private signers = new Lru<Promise<SmimeSigner>>();
+  private decryptors = new Lru<Promise<SmimeDecryptionKey>>();
+  private trust: { at: number; value: Promise<TrustStore> } | null = null;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly config: () => Config,
+    private readonly log: Logger,
+  ) {}
+
+  /** The newest usable certificate of a recipient, prepared, with what their mail told us they read. */
+  async encryptionTarget(address: string, now = Date.now()): Promise<EncryptionTarget | null> {
+    const certs = (await this.store.certificatesFor(address)).filter((c) => usableCertificate(c, now, false) && canEncryptTo(c));
+    for (const c of certs) {
+      try {
+        let r = this.recipients.get(c.fingerprint);
+        if (!r) this.recipients.set(c.fingerprint, (r = prepareRecipient(c.der)));
+        const capabilities = (await this.store.capabilitiesOf(c.fingerprint)) as Capabilities | undefined;
+        return { recipient: r, certificate: c, ...(capabilities ? { capabilities } : {}) };
+      } catch (err) {
+        this.log.warn({ event: 'worker.certificate_unusable', address, fingerprint: c.fingerprint, reason: (err as Error).message }, 'certificate cannot be encrypted to');
+      }
+    }
+    return null;
+  }
+
+  /** A signer for an internal sender: the newest usable certificate whose key we hold. */
+  async signer(address: string, now = Date.now()): Promise<SmimeSigner | null> {
+    const certs = (await this.store.certificatesFor(address)).filter((c) => usableCertificate(c, now, true) && canSignWith(c));
+    const hash = this.config().smime.sign_hash.toUpperCase() as 'SHA-256' | 'SHA-384' | 'SHA-512';
+    for (const c of certs) {
+      const key = `${c.fingerprint}:${hash}`;
+      let p = this.signers.get(key);
+      if (!p) {
+        p = (async () => {
+          const pkcs8 = await this.store.privateKeyFor(c, 'sign', 'worker');
+          if (!pkcs8) throw new Error('the private key is missing');
+          return prepareSigner(c.der, pkcs8, await this.chainOf(c), { hash });
+        })();
+        this.signers.set(key, p);
+        p.catch(() => this.signers.delete(key));
+      }
+      try {
+        return await p;
+      } catch (err) {
+        this.log.warn({ event: 'worker.signing_key_unusable', address, fingerprint: c.fingerprint, reason: (err as Error).message }, 'cannot sign with this certificate');
+      }
+    }
+    return null;
+  }
+
+  /** Our certificates with keys that a CMS RecipientInfo may name (by serial or subject key id), prepared. */
+  async decryptionKeys(ids: { serial?: string; subjectKeyId?: string }[]): Promise<SmimeDecryptionKey[]> {
+    const norm = ids.map((i) => ({
+      ...(i.serial ? { serial: i.serial.toLowerCase().replace(/^(?:0x)?0*(?=[0-9a-f])/, '') } : {}),
+      ...(i.subjectKeyId ? { subjectKeyId: i.subjectKeyId.toLowerCase().replace(/:/g, '') } : {}),
+    }));
+    const certs = await this.store.keyCertificates(norm);
+    const out: SmimeDecryptionKey[] = [];
+    for (const c of certs) {
+      let p = this.decryptors.get(c.fingerprint);
+      if (!p) {
+        p = (async () => {
+          const pkcs8 = await this.store.privateKeyFor(c, 'decrypt', 'worker');
+          if (!pkcs8) throw new Error('the private key is missing');
+          return prepareDecryptionKey(c.der, pkcs8);
+        })();
+        this.decryptors.set(c.fingerprint, p);
+        p.catch(() => this.decryptors.delete(c.fingerprint));
+      }
+      try {
+        out.push(await p);
+      } catch (err) {
+        this.log.warn({ event: 'worker.decryption_key_unusable', fingerprint: c.fingerprint, reason: (err as Error).message }, 'cannot decrypt with this key');
+      }
+    }
+    return out;
+  }
+
+  /** Trust anchors and intermediates of the store, parsed (re-read every TRUST_TTL_MS). */
+  trustStore(now = Date.now()): Promise<TrustStore> {
+    if (!this.trust || now - this.trust.at > TRUST_TTL_MS) {
+      const value = (async () => {
+        const [anchors, chain] = await Promise.all([this.store.trustAnchors(), this.store.chainCertificates()]);
+        return prepareTrustStore(anchors.map((c) => c.der), chain.map((c) => c.der));
+      })();
+      this.trust = { at: now, value };
+      value.catch(() => (this.trust = null));
+    }
+    return this.trust.value;
+  }
+
+  /** The CA certificates above `cert` that the store holds (by issuer name), root excluded. */
+  private async chainOf(cert: StoredCertificate): Promise<Buffer[]> {
+    const cas = [...(await this.store.chainCertificates()), ...(await this.store.trustAnchors())];
+    const chain: Buffer[] = [];
+    let issuer = cert.issuer;
+    for (let i = 0; i < 8; i++) {
+      const next = cas.find((c) => c.subject === issuer && c.fingerprint !== cert.fingerprint);
+      if (!next || next.subject === next.issuer) break; // the root is the recipient's own business (RFC 5652 allows it, most omit it)
+      chain.push(next.der);
+      issuer = next.issuer;
+    }
+    return chain;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The crypto transforms the policy asked for, applied to one message: inbound, decrypt and verify
+ * (once per message, whatever the number of recipients); outbound, sign (once per message) and
+ * encrypt (once per group of recipients: one CMS object for all of them). Header edits come after,
+ * on the outer header, which no signature covers.
+ *
+ * Fail closed: when encryption was chosen and cannot be done — the certificate went away, cannot
+ * be used, the CMS step fails — the group is held with the reason; it is never sent in clear.
+ * A signature that cannot be made is logged and the mail goes unsigned (no secret is at stake).
+ */
+import type { Config } from '../config/types.js';
+import type { KeyStore } from '../keystore/index.js';
+import type { Logger } from '../log/index.js';
+import { checkForImport, parseCertificate } from '../pki/index.js';
+import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient } from '../smime/index.js';
+import { addAttachments } from '../mime/index.js';
+import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
+import { sendKeysAttachments } from './send-keys.js';
+
+export interface CryptoChoice {
+  /** Decrypt and/or verify incoming S/MIME. */
+  open: { decrypt: boolean; verify: boolean } | null;
+  sign: 'smime' | null;
+  encrypt: 'smime' | null;
+  /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
+  sendKeys: { smime: boolean; pgp: boolean } | null;
+}
+
+export interface TransformContext {
+  config: Config;
+  store: KeyStore;
+  keys: CryptoKeys;
+  log: Logger;
+  queueId: string;
+  sender: string;
+}
+
+/** What is computed once per message and shared by its recipient groups. */
+export interface MessageMemo {
+  opened?: Map<string, Promise<OpenResult>>;
+  withKeys?: Map<string, Promise<Buffer>>;
+  signed?: Map<string, Promise<Buffer | null>>;
+}
+
+export type GroupResult =
+  | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: 'smime' | null; signed: boolean; opened?: OpenResult }
+  | { kind: 'hold'; reason: string };
+
+const SMIME_NAMES: Record<string, string> = { smime: 'S/MIME' };
+
+function cipherFor(targets: EncryptionTarget[], config: Config): ContentCipher {
+  const c = config.smime;
+  // GCM only when every recipient of the one CMS object said it reads it (RFC 8551 2.7.1).
+  if (c.prefer_gcm && targets.length && targets.every((t) => t.capabilities?.ciphers.includes('aes-256-gcm'))) return 'aes-256-gcm';
+  return c.cipher;
+}
+
+async function open(body: Buffer, choice: NonNullable<CryptoChoice['open']>, ctx: TransformContext): Promise<OpenResult> {
+  const trust = await ctx.keys.trustStore();
+  const result = await openMessage(body, {
+    trust,
+    decrypt: choice.decrypt,
+    verify: choice.verify,
+    allowSha1: ctx.config.smime.allow_sha1,
+    keysFor: (rids) => ctx.keys.decryptionKeys(rids.map((r) => ({ ...(r.serial ? { serial: r.serial } : {}), ...(r.subjectKeyId ? { subjectKeyId: r.subjectKeyId } : {}) }))),
+  });
+  const e = result.encryption;
+  if (e) ctx.log.info({ event: e.status === 'decrypted' ? 'worker.decrypted' : 'worker.not_decrypted', queueId: ctx.queueId, cipher: e.cipher, reason: e.reason }, e.status === 'decrypted' ? 'S/MIME message decrypted' : 'S/MIME message not decrypted');
+  for (const s of result.signatures) ctx.log.info({ event: 'worker.signature', queueId: ctx.queueId, status: s.status, scope: s.scope, signer: s.address, reason: s.reason }, 'S/MIME signature checked');
+  if (ctx.config.smime.auto_import) await learn(result, ctx);
+  return result;
+}
+
+/**
+ * RFC 8550 auto-import: certificates of valid signatures on incoming mail are kept (source
+ * "mail"), with the capabilities the signature advertised; the chain certificates too, never as
+ * anchors. A new certificate for a known address is flagged and audited by the store.
+ */
+async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
+  for (const s of result.signatures) {
+    if (s.status !== 'valid' || s.scope === 'outer' || !s.certDer) continue;
+    try {
+      const cert = parseCertificate(s.certDer);
+      if (!checkForImport(cert, { trust: false }).ok) continue;
+      const learnt = await ctx.store.learnCertificate(cert, { actor: 'worker' });
+      for (const der of s.chainDer) {
+        const ca = parseCertificate(der);
+        if (ca.isCA && checkForImport(ca, { trust: false }).ok) await ctx.store.learnCertificate(ca, { actor: 'worker' });
+      }
+      if (s.capabilities) await ctx.store.setCapabilities(cert.fingerprint, s.capabilities);
+      if (learnt.status === 'added') {
+        ctx.log[learnt.keyChange ? 'warn' : 'info'](
+          { event: learnt.keyChange ? 'worker.key_change' : 'worker.certificate_learnt', queueId: ctx.queueId, address: cert.emails, fingerprint: cert.fingerprint },
+          learnt.keyChange ? 'a different certificate arrived for a known address: stored and flagged' : 'certificate of a signed message stored',
+        );
+      }
+    } catch (err) {
+      ctx.log.warn({ event: 'worker.certificate_not_learnt', queueId: ctx.queueId, reason: (err as Error).message }, 'certificate of a signed message not stored');
+    }
+  }
+}
+
+async function sign(body: Buffer, ctx: TransformContext): Promise<Buffer | null> {
+  try {
+    const signer = await ctx.keys.signer(ctx.sender);
+    if (!signer) {
+      ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: 'no usable signing certificate' }, 'message not signed');
+      return null;
+    }
+    return await signMessage(body, signer, { form: ctx.config.smime.signature });
+  } catch (err) {
+    ctx.log.error({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: (err as Error).message }, 'message not signed');
+    return null;
+  }
+}
+
+async function attachKeys(body: Buffer, want: { smime: boolean; pgp: boolean }, ctx: TransformContext): Promise<Buffer> {
+  const { attachments, missing } = await sendKeysAttachments(ctx.store, ctx.sender, want);
+  if (missing.length) ctx.log.warn({ event: 'worker.send_keys_missing', queueId: ctx.queueId, sender: ctx.sender, missing }, 'some keys asked for by a subject command are not there');
+  if (!attachments.length) return body;
+  ctx.log.info({ event: 'worker.send_keys', queueId: ctx.queueId, sender: ctx.sender, files: attachments.map((a) => a.filename) }, "sender's keys attached");
+  return addAttachments(body, attachments);
+}
+
+/** The message for one group of recipients, or why it must be held. */
+export async function transformGroup(base: Buffer, choice: CryptoChoice, recipients: readonly string[], memo: MessageMemo, ctx: TransformContext): Promise<GroupResult> {
+  let body = base;
+  const headers: [string, string][] = [];
+  let opened: OpenResult | undefined;
+  if (choice.open) {
+    const key = `${choice.open.decrypt}:${choice.open.verify}`;
+    memo.opened ??= new Map();
+    let p = memo.opened.get(key);
+    if (!p) memo.opened.set(key, (p = open(base, choice.open, ctx)));
+    opened = await p;
+    body = opened.message;
+    headers.push(...resultHeaders(opened));
+  }
+  if (choice.sendKeys) {
+    const want = choice.sendKeys;
+    const key = JSON.stringify([choice.open, want]);
+    memo.withKeys ??= new Map();
+    let p = memo.withKeys.get(key);
+    const from = body;
+    if (!p) memo.withKeys.set(key, (p = attachKeys(from, want, ctx)));
+    body = await p;
+  }
+  let signed = false;
+  if (choice.sign === 'smime') {
+    // Per distinct body (with or without keys attached): signing the same bytes twice is waste.
+    const key = JSON.stringify([choice.open, choice.sendKeys]);
+    memo.signed ??= new Map();
+    let p = memo.signed.get(key);
+    const from = body;
+    if (!p) memo.signed.set(key, (p = sign(from, ctx)));
+    const s = await p;
+    if (s) {
+      body = s;
+      signed = true;
+    }
+  }
+  if (choice.encrypt === 'smime') {
+    const targets: EncryptionTarget[] = [];
+    for (const r of recipients) {
+      const t = await ctx.keys.encryptionTarget(r);
+      if (!t) return { kind: 'hold', reason: `encryption with ${SMIME_NAMES.smime} was decided for ${r}, but no usable certificate is there now` };
+      targets.push(t);
+    }
+    const all: SmimeRecipient[] = targets.map((t) => t.recipient);
+    if (ctx.config.smime.encrypt_to_sender && ctx.sender) {
+      const own = await ctx.keys.encryptionTarget(ctx.sender);
+      if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) all.push(own.recipient);
+    }
+    try {
+      body = await encryptMessage(body, all, { cipher: cipherFor(targets, ctx.config), rsaPadding: ctx.config.smime.rsa_padding });
+    } catch (err) {
+      return { kind: 'hold', reason: `S/MIME encryption failed: ${(err as Error).message}` };
+    }
+    ctx.log.info({ event: 'worker.encrypted', queueId: ctx.queueId, recipients, method: 'smime', signed }, 'message encrypted');
+  }
+  return { kind: 'ok', body, headers, encryption: choice.encrypt, signed, ...(opened ? { opened } : {}) };
+}

@@ -1,0 +1,202 @@
+/**
+ * S/MIME end to end through the running gateway, with openssl as the independent peer on both
+ * sides: an internal sender's mail to a partner with a certificate arrives signed and encrypted
+ * (openssl decrypts and verifies it), to a partner without one signed only; a partner's signed and
+ * encrypted mail arrives decrypted with the result headers (forged ones removed) and the signer's
+ * certificate learnt; a recipient whose encryption is required is held until a certificate is
+ * imported and `postern queue release` runs, then delivered encrypted (issue 5's per-recipient split).
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/config.js';
+import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
+import { parseMail, type ParsedPart } from '../helpers/mail-parse.js';
+import { sendRaw, waitUntil } from '../helpers/send.js';
+
+const leaves = (p: ParsedPart): ParsedPart[] => (p.parts.length ? p.parts.flatMap(leaves) : [p]);
+
+describe('S/MIME through the gateway', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let port: number;
+  let config: string;
+  let ourCa: Issued, partnerCa: Issued, alice: Issued, bob: Issued, dave: Issued, erin: Issued, ack: Issued;
+  const maildir = () => join(dir, 'maildir', 'new');
+  const delivered = async (rcpt: string, token: string): Promise<string | undefined> => {
+    for (const n of await readdir(maildir()).catch(() => [] as string[])) {
+      const f = await readFile(join(maildir(), n), 'latin1');
+      if (f.includes(`\r\nDelivered-To: ${rcpt}\r\n`) && f.includes(token)) return join(maildir(), n);
+    }
+    return undefined;
+  };
+  const waitDelivered = async (rcpt: string, token: string) => {
+    let file: string | undefined;
+    await waitUntil(async () => (file = await delivered(rcpt, token)) !== undefined, 20_000, `delivery of ${token} to ${rcpt}`);
+    return file!;
+  };
+  const ok = async (args: string[]) => {
+    const r = await runPostern(config, args);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-smime-gw-'));
+    [ourCa, partnerCa] = await Promise.all([opensslCa(dir, 'Example Corp'), opensslCa(dir, 'Partner')]);
+    [alice, bob, dave, erin, ack] = await Promise.all([
+      opensslMailbox(dir, ourCa, 'alice@example.com'),
+      opensslMailbox(dir, partnerCa, 'bob@partner.example'),
+      opensslMailbox(dir, partnerCa, 'dave@partner.example'),
+      opensslMailbox(dir, partnerCa, 'erin@partner.example', 'ec'),
+      opensslMailbox(dir, ourCa, 'ack@example.com'),
+    ]);
+    port = await freePort();
+    config = await writeGatewayConfig(dir, port);
+    await writeFile(
+      join(dir, 'policy.yaml'),
+      `rules:
+  - name: erin only encrypted
+    when: { recipient: erin@partner.example }
+    do: [sign, { encrypt: { methods: [smime], require: true, otherwise: hold } }]
+  - name: no programs leave the company
+    when: { attachments: { name: "*.exe" } }
+    do: [{ bounce: "executables may not leave the company" }, { alert: security@example.com }]
+  - name: acknowledge
+    when: { sender: ack@example.com }
+    do: [notify_sender]
+    continue: true
+`,
+    );
+    await ok(['cert', 'import', ourCa.cert, '--trust']);
+    await ok(['cert', 'import', partnerCa.cert, '--trust']);
+    await ok(['cert', 'import', alice.cert, '--key', alice.key]);
+    await ok(['cert', 'import', bob.cert]);
+    await ok(['cert', 'import', ack.cert, '--key', ack.key]);
+    gw = await startGateway(config);
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    await cleanup();
+  });
+
+  it('signs and encrypts outbound mail per recipient: encrypted to the one with a certificate, signed only to the other', async () => {
+    const raw = Buffer.from(
+      'From: Alice <alice@example.com>\r\nTo: bob@partner.example, carol@partner.example\r\nSubject: quarterly figures\r\nMessage-ID: <o1@example.com>\r\n' +
+        `Date: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße, token o1\r\n`,
+      'utf8',
+    );
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example', 'carol@partner.example'], raw)).toMatch(/^250 /);
+    const toBob = await waitDelivered('bob@partner.example', 'quarterly figures');
+    const bobText = await readFile(toBob, 'latin1');
+    expect(bobText).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
+    expect(bobText).toMatch(/^Subject: quarterly figures\r$/m);
+    expect(bobText).not.toContain('token o1');
+    const dec = join(dir, 'o1-bob.eml');
+    await run('openssl', ['cms', '-decrypt', '-in', toBob, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
+    expect(await readFile(dec, 'latin1')).toMatch(/^Content-Type: multipart\/signed; protocol="application\/pkcs7-signature"; micalg=sha-256/m);
+    const content = join(dir, 'o1-content.txt');
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', content]);
+    // The 8-bit body was made 7-bit before signing (RFC 8551 3.1.1), and survives byte for byte.
+    expect(await readFile(content, 'latin1')).toContain('Gr=C3=BC=C3=9Fe, token o1');
+
+    const toCarol = await waitDelivered('carol@partner.example', 'quarterly figures');
+    expect(await readFile(toCarol, 'latin1')).toMatch(/^Content-Type: multipart\/signed/m);
+    await run('openssl', ['cms', '-verify', '-in', toCarol, '-CAfile', ourCa.cert, '-out', join(dir, 'o1-carol.txt')]);
+    expect(await readFile(join(dir, 'o1-carol.txt'), 'latin1')).toContain('token o1');
+  });
+
+  it('decrypts and verifies inbound mail, states it in X-Postern-* headers (forged ones removed) and learns the signer', async () => {
+    const inner = join(dir, 'i1-inner.txt');
+    await writeFile(inner, 'Content-Type: text/plain; charset=us-ascii\r\n\r\nhello from dave, token i1\r\n');
+    await run('openssl', ['cms', '-sign', '-in', inner, '-signer', dave.cert, '-inkey', dave.key, '-out', join(dir, 'i1-signed.eml')]);
+    await run('openssl', ['cms', '-encrypt', '-in', join(dir, 'i1-signed.eml'), '-aes256', '-out', join(dir, 'i1-enc.eml'), alice.cert]);
+    const enc = (await readFile(join(dir, 'i1-enc.eml'), 'latin1')).replace(/\r?\n/g, '\r\n');
+    const raw = Buffer.from(
+      'From: dave@partner.example\r\nTo: alice@example.com\r\nSubject: signed and sealed\r\nMessage-ID: <i1@partner.example>\r\n' +
+        `Date: ${new Date().toUTCString()}\r\nX-Postern-Signature: valid; method=smime; signer=ceo@example.com\r\n${enc}`,
+      'latin1',
+    );
+    expect(await sendRaw(port, 'dave@partner.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+    const file = await waitDelivered('alice@example.com', 'signed and sealed');
+    const text = await readFile(file, 'latin1');
+    expect(text).toContain('hello from dave, token i1');
+    expect(text).not.toMatch(/pkcs7-mime/);
+    expect(text).toMatch(/^X-Postern-Encryption: decrypted; method=smime; cipher=AES-256-CBC; key-transport="RSA PKCS#1 v1\.5"; integrity=signed\r$/m);
+    expect(text).toMatch(/^X-Postern-Signature: valid; method=smime; signer=dave@partner\.example\r$/m);
+    expect(text).not.toContain('ceo@example.com');
+    // The signature stays, so Alice's client can check it too.
+    expect(text).toMatch(/^Content-Type: multipart\/signed/m);
+    await waitUntil(async () => (await runPostern(config, ['cert', 'list', '--address', 'dave@partner.example'])).stdout.includes('dave@partner.example'), 10_000, 'dave learnt');
+    expect((await runPostern(config, ['cert', 'list', '--address', 'dave@partner.example'])).stdout).toMatch(/\bmail\b/);
+  });
+
+  it('holds a recipient whose encryption is required until a certificate is imported and the message released', async () => {
+    const raw = Buffer.from(
+      'From: alice@example.com\r\nTo: erin@partner.example\r\nSubject: for erin only\r\nMessage-ID: <h1@example.com>\r\n' + `Date: ${new Date().toUTCString()}\r\n\r\nsecret for erin, token h1\r\n`,
+    );
+    expect(await sendRaw(port, 'alice@example.com', ['erin@partner.example'], raw)).toMatch(/^250 /);
+    await gw.waitFor((l) => l.event === 'worker.held' && String(l.reason).includes('erin@partner.example'));
+    const list = (await runPostern(config, ['queue', 'list'])).stdout;
+    const id = /^(\S+)\thold\t.*erin@partner\.example$/m.exec(list)?.[1];
+    expect(id, list).toBeDefined();
+    expect(await delivered('erin@partner.example', 'for erin only')).toBeUndefined();
+
+    await ok(['cert', 'import', erin.cert]);
+    expect(await ok(['queue', 'release', id!])).toContain('released');
+    const file = await waitDelivered('erin@partner.example', 'for erin only');
+    const dec = join(dir, 'h1-erin.eml');
+    await run('openssl', ['cms', '-decrypt', '-in', file, '-recip', erin.cert, '-inkey', erin.key, '-out', dec]);
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'h1.txt')]);
+    expect(await readFile(join(dir, 'h1.txt'), 'latin1')).toContain('secret for erin, token h1');
+  });
+
+  it('notify_sender: the sender gets a delivery report saying who got the message encrypted and who in clear', async () => {
+    const raw = Buffer.from(`From: ack@example.com\r\nTo: bob@partner.example, carol@partner.example\r\nSubject: please confirm\r\nMessage-ID: <n1@example.com>\r\nDate: ${new Date().toUTCString()}\r\n\r\ntoken n1\r\n`);
+    expect(await sendRaw(port, 'ack@example.com', ['bob@partner.example', 'carol@partner.example'], raw)).toMatch(/^250 /);
+    const file = await waitDelivered('ack@example.com', 'please confirm');
+    const report = await readFile(file);
+    const parsed = await parseMail(report);
+    const text = leaves(parsed).map((l) => l.payload?.toString('utf8') ?? '').join('\n');
+    expect(parsed.headers.find(([k]) => k.toLowerCase() === 'auto-submitted')?.[1]).toBe('auto-replied');
+    expect(text).toMatch(/bob@partner\.example[^\n]*S\/MIME|S\/MIME[^\n]*bob@partner\.example/);
+    expect(text).toMatch(/unencrypted[^\n]*carol@partner\.example|carol@partner\.example[^\n]*unencrypted/);
+    // From <>: a report can never bounce or loop.
+    expect(report.toString('latin1')).toMatch(/^Return-Path: <>\r$/m);
+  });
+
+  it('bounce and alert: a program attachment is refused with a DSN to the sender and an alert without the body to the admin', async () => {
+    const raw = Buffer.from(
+      `From: alice@example.com\r\nTo: bob@partner.example\r\nSubject: the tool\r\nMessage-ID: <b1@example.com>\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\n` +
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecret body b1\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="tool.exe"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b--\r\n',
+    );
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
+    const alert = await readFile(await waitDelivered('security@example.com', 'the tool'), 'latin1');
+    expect(alert).toContain('no programs leave the company');
+    expect(alert).toContain('bob@partner.example');
+    expect(alert).not.toContain('secret body b1');
+    const bounce = await readFile(await waitDelivered('alice@example.com', 'executables may not leave the company'), 'latin1');
+    expect(bounce).toMatch(/Status: 5\.7\.1/);
+    expect(await delivered('bob@partner.example', 'the tool')).toBeUndefined();
+  });
+
+  it('{send_keys}: the message goes out signed with the sender\'s certificates attached, which gpgsm imports', async () => {
+    const raw = Buffer.from(`From: alice@example.com\r\nTo: carol@partner.example\r\nSubject: my keys {send_keys}\r\nMessage-ID: <k1@example.com>\r\nDate: ${new Date().toUTCString()}\r\n\r\nhere are my keys, token k1\r\n`);
+    expect(await sendRaw(port, 'alice@example.com', ['carol@partner.example'], raw)).toMatch(/^250 /);
+    const file = await waitDelivered('carol@partner.example', 'token k1');
+    const text = await readFile(file, 'latin1');
+    expect(text).toMatch(/^Subject: my keys\r$/m);
+    await run('openssl', ['cms', '-verify', '-in', file, '-CAfile', ourCa.cert, '-out', join(dir, 'k1.txt')]);
+    const parsed = await parseMail(await readFile(file));
+    const p7c = leaves(parsed).find((l) => l.filename?.endsWith('.p7c'));
+    expect(p7c?.contentType).toBe('application/pkcs7-mime');
+    await writeFile(join(dir, 'k1.p7c'), p7c!.payload!);
+    const home = join(dir, 'gnupg-k1');
+    await run('mkdir', ['-m', '700', home]);
+    await run('gpgsm', ['--homedir', home, '--batch', '--import', join(dir, 'k1.p7c')]);
+    const { stdout } = await run('gpgsm', ['--homedir', home, '--batch', '--list-keys']);
+    expect(stdout).toContain('alice@example.com');
+  });
+});
