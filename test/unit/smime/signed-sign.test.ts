@@ -3,6 +3,7 @@
  * our attributes and our algorithms are right; Postern's own verifier is only checked afterwards.
  */
 import { constants, createPrivateKey, sign as nodeSign } from 'node:crypto';
+import * as fs from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,7 +119,7 @@ describe('Postern signs, the peers verify', () => {
     expect(text).not.toMatch(/subject: O=Postern Test, CN=Postern Test Root/);
     // Strict DER: openssl re-encodes the parsed structure to the same bytes.
     const der = await openssl(['cms', '-cmsout', '-inform', 'DER', '-outform', 'DER', '-in', 'attrs.p7s'], undefined, dir);
-    expect(der.stdout.equals((await import('node:fs')).readFileSync(join(dir, 'attrs.p7s')))).toBe(true);
+    expect(der.stdout.equals(fs.readFileSync(join(dir, 'attrs.p7s')))).toBe(true);
   });
 
   it('sends other capabilities when asked, and reads them back', async () => {
@@ -134,6 +135,20 @@ describe('Postern signs, the peers verify', () => {
     const trust = prepareTrustStore([pki.root.certDer]);
     const { signers } = await verifyDetached(sig, content, { trust, fromAddresses: ['alice@example.org'] });
     expect(signers[0]).toMatchObject({ status: 'valid', capabilities: c, encryptionKeyPreference: { serial: '64' } });
+  });
+});
+
+describe('Ed25519 (RFC 8419), which openssl 3.0 cms cannot verify', () => {
+  it('signs with the RFC 9216 Carlos key; Postern verifies it under the LAMPS Ed25519 CA', async () => {
+    const base = join(import.meta.dirname, '../../../../shared/corpora/rfc9216-smime-example-keys');
+    const pem = (p: string) => (fs.readFileSync(join(base, p), 'utf8'));
+    const der = (p: string) => Buffer.from(pem(p).replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    const key = createPrivateKey(pem('keys-and-cms-from-davidi67-examples-cms/certs-and-keys/lamps-carlos.p8.pem')).export({ format: 'der', type: 'pkcs8' });
+    const signer = prepareSigner(der('certs-from-wbond-certvalidator/carlos@smime.example.sig.pem'), key, []);
+    expect(signer).toMatchObject({ algorithm: 'ed25519', micalg: 'sha-512' });
+    const trust = prepareTrustStore([der('certs-from-wbond-certvalidator/Sample_LAMPS_Ed25519_Certification_Authority.selfsigned.pem')]);
+    const { signers } = await verifyDetached(await signDetached(signer, content), content, { trust, fromAddresses: ['carlos@smime.example'] });
+    expect(signers[0]).toMatchObject({ status: 'valid', digest: 'SHA-512' });
   });
 });
 
