@@ -15,6 +15,12 @@ for pair in $NEEDS; do
   fi
 done
 
+# swaks speaks STARTTLS only with these Perl modules (recommended, not required, by its package).
+for pair in Net::SSLeay=libnet-ssleay-perl IO::Socket::SSL=libio-socket-ssl-perl; do
+  mod=${pair%%=*}; pkg=${pair#*=}
+  perl -M"$mod" -e1 >/dev/null 2>&1 || missing="$missing $pkg"
+done
+
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else

@@ -39,13 +39,14 @@ type Verdict = { kind: 'pass'; choice: CryptoChoice } | { kind: 'hold'; reason: 
 const METHOD_NAMES = { smime: 'S/MIME certificate', pgp: 'OpenPGP key' } as const;
 
 /** What can be done for this recipient now, and with which crypto. */
-function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean): Verdict {
+function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, smimeInside: boolean): Verdict {
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   for (const a of plan.actions) {
     if (a.kind === 'delete') return { kind: 'delete', reason: a.reason };
     if (a.kind === 'hold') return { kind: 'hold', reason: a.reason };
     if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason };
-    if (a.kind === 'decrypt' || a.kind === 'verify') {
+    // Opening only what is there: plain mail keeps one group for all its recipients.
+    if ((a.kind === 'decrypt' || a.kind === 'verify') && smimeInside) {
       choice.open ??= { decrypt: false, verify: false };
       choice.open[a.kind] = true;
       // Decrypted content is verified too: what was inside is only worth as much as its signature.
@@ -96,7 +97,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
   plans.forEach((plan, i) => {
-    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined);
+    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined, message.encrypted === 'smime' || message.signed === 'smime');
     // Every plan at debug (one line per recipient per message is a lot at info); the ones that
     // stop a recipient are logged below at warn.
     log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: v.kind }, 'policy decided');
