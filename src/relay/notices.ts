@@ -67,7 +67,8 @@ export function noticesFor(entry: OpenEntry, state: EntryState, config: Config, 
       recipients: list.map((s) => dsnRecipient(kind, s, byAddress.get(s.address), willRetryUntil)),
       message: entry.body,
       now: new Date(now),
-      returnLimit: config.relay.bounce_size_limit,
+      // A message Postern decrypted must not go back in clear to a sender outside: headers only.
+      returnLimit: entry.meta.notes?.decrypted ? 0 : config.relay.bounce_size_limit,
     });
     const id = derivedQueueId(entry.meta.id, `${entry.name}\0${kind}\0${[...rcpts].sort().join('\0')}`);
     out.push({ kind, id, rcpts, draft: { envelope: noticeEnvelope(config, dsn.recipient, dsn.eightBit, dsn.smtputf8, now), body: dsn.body, notes: { dsn: kind, about: entry.meta.id } } });

@@ -12,6 +12,7 @@
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
 import { decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/entity.js';
+import { stripRemoteContent } from '../mime/html.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -31,6 +32,8 @@ export interface OpenOptions {
   decrypt?: boolean;
   verify?: boolean;
   now?: Date;
+  /** Neutralise automatic remote loads in the HTML of decrypted content nothing authenticates (EFAIL CBC gadgets). */
+  stripRemoteContent?: boolean;
 }
 
 export interface EncryptionReport {
@@ -40,6 +43,8 @@ export interface EncryptionReport {
   /** AuthEnvelopedData with a good tag; CBC content is malleable (EFAIL) unless signed inside. */
   authenticated?: boolean;
   reason?: string;
+  /** Remote references neutralised in its HTML (see mime/html.ts). */
+  remoteContentRemoved?: number;
 }
 
 export interface SignatureReport extends SignerResult {
@@ -246,6 +251,13 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
     }
     break;
   }
+  if (opts.stripRemoteContent && encryption?.status === 'decrypted' && !encryption.authenticated && !signatures.some((x) => x.scope === 'whole' && x.status === 'valid')) {
+    const stripped = stripRemoteContent(deliver);
+    if (stripped.removed) {
+      deliver = stripped.entity;
+      encryption.remoteContentRemoved = stripped.removed;
+    }
+  }
   return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
 }
 
@@ -260,7 +272,8 @@ export function resultHeaders(r: Pick<OpenResult, 'encryption' | 'signatures' | 
   const e = r.encryption;
   if (e?.status === 'decrypted') {
     const integrity = e.authenticated ? 'authenticated' : r.signatures.some((s) => s.status === 'valid' && s.scope === 'whole') ? 'signed' : 'unauthenticated';
-    out.push(['X-Postern-Encryption', `decrypted; method=smime; cipher=${e.cipher}; key-transport="${clean(e.keyTransport ?? '')}"; integrity=${integrity}`]);
+    const removed = e.remoteContentRemoved ? `; remote-content-removed=${e.remoteContentRemoved}` : '';
+    out.push(['X-Postern-Encryption', `decrypted; method=smime; cipher=${e.cipher}; key-transport="${clean(e.keyTransport ?? '')}"; integrity=${integrity}${removed}`]);
   } else if (e) {
     out.push(['X-Postern-Encryption', `${e.status}; method=smime; reason="${clean(e.reason ?? '')}"`]);
   }

@@ -141,6 +141,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     const envelope = redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : subset(env, rcpts);
     let body = base;
     let resultFields: [string, string][] = [];
+    let decrypted = false;
     if (ctx.keys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
       const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
@@ -151,6 +152,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       }
       body = r.body;
       resultFields = r.headers;
+      decrypted = r.opened?.encryption?.status === 'decrypted';
       for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: r.encryption, signed: r.signed });
     } else {
       for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: null, signed: false });
@@ -159,7 +161,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     const changed = (all.add?.length ?? 0) + (all.remove?.length ?? 0) + (all.set?.length ?? 0) > 0;
     if (changed) body = editHeaders(body, all);
     if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: [...rcpts], to: redirect }, 'redirected by policy');
-    drafts.push({ envelope, body });
+    drafts.push({ envelope, body, ...(decrypted ? { notes: { decrypted: true } } : {}) });
   }
   // Copies (an archive, a supervisor) get the message as it arrived, once per address.
   const copies = [...new Set(plans.flatMap((p) => p.actions.flatMap((a) => (a.kind === 'copy' ? a.to : []))))];

