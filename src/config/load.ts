@@ -58,6 +58,15 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     }
   }
 
+  let portalTls: Config['portal']['tls'];
+  if (raw.portal.tls) {
+    portalTls = { cert: resolve(base, raw.portal.tls.cert), key: resolve(base, raw.portal.tls.key) };
+    for (const k of ['cert', 'key'] as const) {
+      const err = await readable(portalTls[k]);
+      if (err) at(['portal', 'tls', k], `${portalTls[k]}: ${err}`);
+    }
+  }
+
   const policyFile = resolve(base, raw.policy);
   const policy = await loadPolicyDocument(policyFile);
   if (!policy.ok) {
@@ -78,6 +87,8 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     ca: raw.ca,
     smime: raw.smime,
     kek: kekConfig(raw, inData),
+    discovery: raw.discovery,
+    portal: { ...raw.portal, tls: portalTls },
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,
     log: raw.log,

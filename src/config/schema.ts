@@ -92,6 +92,42 @@ const replyRule = z.strictObject({
   reason: z.string().optional(),
 });
 
+/**
+ * A directory search pattern: "partner.example", "*.example.org" (subdomains), "*" (anything), or
+ * with a local part, "*@partner.example", "sales-*@example.org" (`*` is any run of characters).
+ */
+const addressPattern = z.string().refine(
+  (v) => {
+    const s = v.trim();
+    if (s === '*') return true;
+    const at = s.lastIndexOf('@');
+    if (at >= 0 && !/^[^\s@<>"\\/?#%]+$/.test(s.slice(0, at))) return false;
+    const d = at >= 0 ? s.slice(at + 1) : s;
+    return d === '*' || asciiDomain(d.startsWith('*.') ? d.slice(2) : d) !== null;
+  },
+  { error: (iss) => `${show(iss.input)} — expected a pattern like partner.example, *.example.org, *@partner.example or *` },
+);
+
+/** hkp://host[:port] (port 11371), hkps://host[:port], http(s)://host[:port][/path] → an http(s) base URL. */
+const keyServerUrl = z.string().transform((v, ctx) => {
+  let u: URL | null = null;
+  try {
+    u = new URL(v.trim());
+  } catch {
+    /* reported below */
+  }
+  if (u && (u.protocol === 'hkp:' || u.protocol === 'hkps:') && u.host) {
+    const web: URL = new URL(`${u.protocol === 'hkp:' ? 'http' : 'https'}://${u.host}${u.pathname}`);
+    if (u.protocol === 'hkp:' && !u.port) web.port = '11371';
+    u = web;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search || u.hash || u.username || u.password) {
+    ctx.addIssue({ code: 'custom', message: `${show(v)} — expected a key server URL like hkps://keys.openpgp.org or http://keys.partner.example:11371` });
+    return '';
+  }
+  return u.href.replace(/\/+$/, '');
+});
+
 const kek = z.union([
   z.strictObject({ file: z.string() }),
   z.strictObject({ passphrase_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
@@ -153,6 +189,44 @@ export const rawConfigSchema = z.strictObject({
       encrypt_to_sender: z.boolean().default(false),
       allow_sha1: z.boolean().default(false),
       auto_import: z.boolean().default(true),
+      // EFAIL (CBC gadgets): no automatic remote loads in HTML that decrypted unauthenticated and unsigned.
+      strip_remote_content: z.boolean().default(true),
+    })
+    .prefault({}),
+  discovery: z
+    .strictObject({
+      // Off unless domains are named: every look-up tells the domain whom we write to.
+      wkd: z
+        .strictObject({
+          domains: z.union([z.literal('*').transform(() => ['*']), z.array(addressPattern)]).default([]),
+          timeout: duration.default(5_000),
+        })
+        .prefault({}),
+      hkp: z
+        .strictObject({
+          servers: z
+            .array(
+              z.strictObject({
+                url: keyServerUrl,
+                patterns: z.array(addressPattern).min(1, 'expected at least one pattern (which addresses this server may hold)'),
+                timeout: duration.default(5_000),
+              }),
+            )
+            .default([]),
+        })
+        .prefault({}),
+      cache_ttl: duration.default(3_600_000),
+      negative_ttl: duration.default(600_000),
+      max_key_size: size.default(512 * 1024),
+    })
+    .prefault({}),
+  portal: z
+    .strictObject({
+      // Empty: the portal role does not run.
+      listen: z.array(listenAddress).default([]),
+      tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+      wkd: z.boolean().default(true),
+      index_ttl: duration.default(60_000),
     })
     .prefault({}),
   kek: kek.default({ file: 'kek.key' }),

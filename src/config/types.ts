@@ -88,6 +88,8 @@ export interface SmimeConfig {
   allow_sha1: boolean;
   /** Store the certificates of valid signatures on incoming mail (RFC 8550). */
   auto_import: boolean;
+  /** Neutralise remote references in the HTML of decrypted content that neither AES-GCM nor a valid signature authenticates. */
+  strip_remote_content: boolean;
 }
 
 export type KekConfig =
@@ -97,6 +99,46 @@ export type KekConfig =
 
 export interface LogConfig {
   level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+/** One HKP key server and the addresses it may be asked about. */
+export interface HkpServerConfig {
+  /** http(s) base URL (hkp://host became http://host:11371, hkps://host https://host). */
+  url: string;
+  /** "partner.example", "*.example.org", "*@partner.example", "*": only matching addresses are looked up here. */
+  patterns: string[];
+  /** Per look-up (ms). */
+  timeout: number;
+}
+
+/** OpenPGP key discovery for recipients without a key in the store (directory/). */
+export interface DiscoveryConfig {
+  wkd: {
+    /** Domain patterns whose Web Key Directory is asked ("*": every external domain); empty: off. */
+    domains: string[];
+    /** Per look-up, both WKD methods together (ms). */
+    timeout: number;
+  };
+  /** Asked in order, after WKD; empty: off. */
+  hkp: { servers: HkpServerConfig[] };
+  /** A found key is remembered this long (ms) per process. */
+  cache_ttl: number;
+  /** "No key" (or a failed look-up) is remembered this long (ms), so a dead server costs one time-out, not one per mail. */
+  negative_ttl: number;
+  /** Largest answer read from a directory (bytes). */
+  max_key_size: number;
+}
+
+/** The portal role: HTTP(S) for WKD (our users' public keys) and health. */
+export interface PortalConfig {
+  /** Where it listens; empty: the portal does not run. */
+  listen: ListenAddress[];
+  /** Absolute paths; HTTPS when set (WKD clients require https in front, here or at a proxy). */
+  tls?: { cert: string; key: string };
+  /** Serve /.well-known/openpgpkey/ for internal_domains. */
+  wkd: boolean;
+  /** The hash → address index is rebuilt from the keystore after this long (ms). */
+  index_ttl: number;
 }
 
 export interface Config {
@@ -116,6 +158,8 @@ export interface Config {
   ca: CaConfig;
   smime: SmimeConfig;
   kek: KekConfig;
+  discovery: DiscoveryConfig;
+  portal: PortalConfig;
   /** Absolute path of the policy file, and its parsed content (validated by policy/, issue 5). */
   policy: { file: string; document: unknown };
   /** Number of worker processes; defaults to the number of CPU cores. */

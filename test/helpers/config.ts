@@ -42,8 +42,10 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
     ca: { key_type: 'rsa-2048', validity: 730 * 86_400_000 },
-    smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true },
+    smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true, strip_remote_content: true },
     kek: { file: join(dataDir, 'kek.key') },
+    discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024 },
+    portal: { listen: [], wkd: true, index_ttl: 60_000 },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,
     log: { level: 'warn' },
@@ -55,5 +57,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     relay: { ...base.relay, ...(over.relay ?? {}) } as Config['relay'],
     smime: { ...base.smime, ...(over.smime ?? {}) } as Config['smime'],
     log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
+    discovery: { ...base.discovery, ...(over.discovery ?? {}) } as Config['discovery'],
+    portal: { ...base.portal, ...(over.portal ?? {}) } as Config['portal'],
   } as Config;
 }
