@@ -106,6 +106,8 @@ function flags(c: StoredCertificate, now = Date.now()): string {
   if (c.hasPrivateKey) f.push('key');
   if (c.notAfter.getTime() < now) f.push('expired');
   else if (c.notBefore.getTime() > now) f.push('not-yet-valid');
+  // Learnt from mail for an address that already had another certificate: an admin should look.
+  if (c.flag) f.push(c.flag);
   return f.join(',') || '-';
 }
 

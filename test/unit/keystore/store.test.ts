@@ -40,6 +40,26 @@ describe('keystore', () => {
     return { cert: await parseImport(cert) };
   }
 
+  it('learns certificates from mail: a new one for a known address is stored, flagged key-change and audited; capabilities kept', async () => {
+    const dirC = join(RFC9216, 'certs-from-wbond-certvalidator');
+    const sig = (await parseImport(await readFile(join(dirC, 'alice@smime.example.sig.pem')))).certificates[0]!;
+    const enc = (await parseImport(await readFile(join(dirC, 'alice@smime.example.enc.pem')))).certificates[0]!;
+    const first = await store!.learnCertificate(sig, { actor: 'worker' });
+    expect(first).toMatchObject({ status: 'added', keyChange: false });
+    expect(first.certificate.source).toBe('mail');
+    expect(first.certificate.flag).toBeUndefined();
+    expect(await store!.learnCertificate(sig, { actor: 'worker' })).toMatchObject({ status: 'duplicate', keyChange: false });
+    const second = await store!.learnCertificate(enc, { actor: 'worker' });
+    expect(second).toMatchObject({ status: 'added', keyChange: true });
+    expect(second.certificate.flag).toBe('key-change');
+    const audit = await store!.auditLog(`cert:${enc.fingerprint}`);
+    expect(audit.map((a) => a.action)).toContain('key-change');
+    expect(audit.find((a) => a.action === 'key-change')!.detail).toContain(sig.fingerprint);
+    await store!.setCapabilities(sig.fingerprint, { ciphers: ['aes-256-gcm'], rsaOaep: true, oids: [] });
+    expect(await store!.capabilitiesOf(sig.fingerprint)).toEqual({ ciphers: ['aes-256-gcm'], rsaOaep: true, oids: [] });
+    expect(await store!.capabilitiesOf(enc.fingerprint)).toBeUndefined();
+  });
+
   it('stores a certificate once, finds it by address case-insensitively, and says duplicate the second time', async () => {
     const { cert } = await aliceBundle();
     const c = cert.certificates[0]!;
