@@ -282,7 +282,7 @@ export function resultHeaders(r: Pick<OpenResult, 'encryption' | 'signatures' | 
     const parts = [status, 'method=smime'];
     if (s.scope !== 'whole') parts.push(`scope=${s.scope}`);
     if (s.scope === 'partial') parts.push(`signature=${s.status}`);
-    parts.push(`signer=${clean(s.address ?? s.subject)}`);
+    parts.push(`signer=${clean(s.address ?? s.emails[0] ?? s.subject)}`);
     if (s.reason) parts.push(`reason="${clean(s.reason)}"`);
     else if (s.scope === 'partial') parts.push('reason="only a part of the message is signed"');
     else if (s.scope === 'outer') parts.push('reason="the signature covers the encrypted form only"');
