@@ -5,7 +5,7 @@
 set -eu
 
 # command -> Debian package
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm"
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils"
 
 missing=""
 for pair in $NEEDS; do
@@ -31,6 +31,8 @@ fi
 echo "setup-test-deps: installing$missing" >&2
 # Postfix must not ask questions nor start a system MTA: the tests only use smtp-sink/smtp-source.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections 2>/dev/null || true
+# slapd must not configure (nor start) a system directory: the tests run their own on loopback.
+echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections 2>/dev/null || true
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
