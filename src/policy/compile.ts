@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parseYaml, problemAt, type ParsedYaml } from '../config/index.js';
 import type { ConfigProblem } from '../core/index.js';
 import { parseSize } from '../config/units.js';
-import type { Action, CommandName, CompiledPolicy, Condition, NumberTest, PartyTest, Rule, StringTest } from './types.js';
+import type { Action, CommandName, CompiledPolicy, Condition, NumberTest, PartyTest, Rule, SmimeEncryptOptions, StringTest } from './types.js';
 
 type Path = (string | number)[];
 type Doc = Record<string, unknown>;
@@ -39,6 +39,9 @@ const SENSITIVITIES = ['normal', 'personal', 'private', 'confidential'] as const
 const KEY_KINDS = ['smime', 'pgp', 'any', 'none'] as const;
 const METHODS = ['smime', 'pgp'] as const;
 const CONDITION_KEYS = ['all', 'any', 'not', 'direction', 'sender', 'recipient', 'size', 'attachments', 'priority', 'sensitivity', 'encrypted', 'signed', 'command', 'header', 'client'];
+/** `capable`: AES-256-GCM where the recipients advertised it, else the configured cipher (the default behaviour). */
+const SMIME_CIPHERS = ['capable', 'aes-256-cbc', 'aes-128-cbc', 'aes-256-gcm', 'aes-128-gcm'] as const;
+
 const ACTIONS = ['none', 'sign', 'encrypt', 'decrypt', 'verify', 'generate_keys', 'add_header', 'remove_header', 'copy', 'redirect', 'notify_sender', 'alert', 'hold', 'bounce', 'delete', 'send_keys'];
 
 export type CompileResult = { ok: true; policy: CompiledPolicy } | { ok: false; problems: ConfigProblem[] };
@@ -364,6 +367,26 @@ class Compiler {
     return fallback;
   }
 
+  /** encrypt's `smime: { cipher, rsa_padding }`: this rule's choice over the smime section of postern.yaml. */
+  private smimeOptions(raw: unknown, p: (string | number)[]): SmimeEncryptOptions | undefined {
+    if (raw === undefined || raw === null) return undefined;
+    if (!isMap(raw)) {
+      this.problem(p, 'expected { cipher: aes-256-cbc|aes-128-cbc|aes-256-gcm|aes-128-gcm|capable, rsa_padding: pkcs1|oaep }');
+      return undefined;
+    }
+    this.unknownKeys(raw, p, ['cipher', 'rsa_padding']);
+    const out: SmimeEncryptOptions = {};
+    if (raw.cipher !== undefined) {
+      if (typeof raw.cipher === 'string' && (SMIME_CIPHERS as readonly string[]).includes(raw.cipher)) out.cipher = raw.cipher as SmimeEncryptOptions['cipher'];
+      else this.problem([...p, 'cipher'], `${JSON.stringify(raw.cipher)} — expected one of ${SMIME_CIPHERS.join(', ')}`);
+    }
+    if (raw.rsa_padding !== undefined) {
+      if (raw.rsa_padding === 'pkcs1' || raw.rsa_padding === 'oaep') out.rsa_padding = raw.rsa_padding;
+      else this.problem([...p, 'rsa_padding'], `${JSON.stringify(raw.rsa_padding)} — expected pkcs1 or oaep`);
+    }
+    return out;
+  }
+
   private flags(v: unknown, p: Path, keys: string[], defaults: Record<string, boolean>): Record<string, boolean> {
     if (v === undefined || v === null) return defaults;
     if (!isMap(v)) {
@@ -409,14 +432,15 @@ class Compiler {
           this.problem(p, 'expected { methods: [smime, pgp], require: true|false, otherwise: hold|bounce }');
           return null;
         }
-        this.unknownKeys(a, p, ['methods', 'require', 'otherwise']);
+        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime']);
         const asked = a.methods === undefined ? undefined : Array.isArray(a.methods) ? a.methods : [a.methods];
         if (asked?.includes('pdf')) this.problem([...p, 'methods'], 'pdf: PDF mail is not available yet (smime and pgp are)');
         const methods = asked === undefined ? [...METHODS] : this.oneOf(asked.filter((m) => m !== 'pdf'), [...p, 'methods'], METHODS);
         if (a.require !== undefined && typeof a.require !== 'boolean') this.problem([...p, 'require'], 'expected true or false');
         const otherwise = a.otherwise ?? 'hold';
         if (otherwise !== 'hold' && otherwise !== 'bounce') this.problem([...p, 'otherwise'], `${JSON.stringify(otherwise)} — expected hold or bounce`);
-        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold' };
+        const smime = this.smimeOptions(a.smime, [...p, 'smime']);
+        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}) };
       }
       case 'generate_keys': {
         const f = this.flags(arg, p, ['smime', 'pgp'], { smime: true, pgp: false });

@@ -52,10 +52,17 @@ export type Condition =
   | { kind: 'header'; name: string; test?: StringTest[] }
   | { kind: 'client'; trusted: boolean };
 
+/** Per-rule S/MIME encryption choices (postern.yaml's smime section otherwise). */
+export interface SmimeEncryptOptions {
+  /** A fixed cipher, or `capable`: AES-256-GCM where every recipient advertised it. */
+  cipher?: 'capable' | 'aes-256-cbc' | 'aes-128-cbc' | 'aes-256-gcm' | 'aes-128-gcm';
+  rsa_padding?: 'pkcs1' | 'oaep';
+}
+
 export type Action =
   | { kind: 'none' }
   | { kind: 'sign'; method: CryptoKind | 'auto' }
-  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce' }
+  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions }
   | { kind: 'decrypt' }
   | { kind: 'verify' }
   | { kind: 'generate_keys'; smime: boolean; pgp: boolean }

@@ -57,7 +57,10 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
     if (a.kind === 'encrypt') {
       const outcome = encryptionOutcome(a, recipient);
       const fail = (reason: string): Verdict => (a.otherwise === 'bounce' ? { kind: 'reject', reason } : { kind: 'hold', reason });
-      if (outcome === 'smime' && canCrypt) choice.encrypt = 'smime';
+      if (outcome === 'smime' && canCrypt) {
+        choice.encrypt = 'smime';
+        if (a.smime) choice.smimeOptions = a.smime;
+      }
       else if (outcome === 'smime' || outcome === 'pgp') {
         // A key exists but this build cannot use it (OpenPGP arrives with its issue).
         if (a.require) return fail(`encryption required for ${plan.recipient}, but ${outcome === 'pgp' ? 'OpenPGP encryption is not available in this version of Postern' : 'S/MIME keys are not loaded'} (rule "${plan.rules.at(-1)}")`);

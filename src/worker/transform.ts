@@ -11,6 +11,7 @@
 import type { Config } from '../config/types.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
+import type { SmimeEncryptOptions } from '../policy/index.js';
 import { checkForImport, parseCertificate } from '../pki/index.js';
 import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient } from '../smime/index.js';
 import { addAttachments } from '../mime/index.js';
@@ -22,6 +23,8 @@ export interface CryptoChoice {
   open: { decrypt: boolean; verify: boolean } | null;
   sign: 'smime' | null;
   encrypt: 'smime' | null;
+  /** The rule's S/MIME options (cipher, RSA padding) over postern.yaml's. */
+  smimeOptions?: SmimeEncryptOptions;
   /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
   sendKeys: { smime: boolean; pgp: boolean } | null;
 }
@@ -48,10 +51,12 @@ export type GroupResult =
 
 const SMIME_NAMES: Record<string, string> = { smime: 'S/MIME' };
 
-function cipherFor(targets: EncryptionTarget[], config: Config): ContentCipher {
+function cipherFor(targets: EncryptionTarget[], config: Config, rule?: SmimeEncryptOptions): ContentCipher {
   const c = config.smime;
+  if (rule?.cipher && rule.cipher !== 'capable') return rule.cipher;
   // GCM only when every recipient of the one CMS object said it reads it (RFC 8551 2.7.1).
-  if (c.prefer_gcm && targets.length && targets.every((t) => t.capabilities?.ciphers.includes('aes-256-gcm'))) return 'aes-256-gcm';
+  const capable = rule?.cipher === 'capable' || c.prefer_gcm;
+  if (capable && targets.length && targets.every((t) => t.capabilities?.ciphers.includes('aes-256-gcm'))) return 'aes-256-gcm';
   return c.cipher;
 }
 
@@ -173,7 +178,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
       if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) all.push(own.recipient);
     }
     try {
-      body = await encryptMessage(body, all, { cipher: cipherFor(targets, ctx.config), rsaPadding: ctx.config.smime.rsa_padding });
+      body = await encryptMessage(body, all, { cipher: cipherFor(targets, ctx.config, choice.smimeOptions), rsaPadding: choice.smimeOptions?.rsa_padding ?? ctx.config.smime.rsa_padding });
     } catch (err) {
       return { kind: 'hold', reason: `S/MIME encryption failed: ${(err as Error).message}` };
     }

@@ -252,6 +252,15 @@ rules:
     expect(kinds(decide(p, { commands: ['send_keys'], sender: pgpOnly }))).toEqual([['sign', 'encrypt', 'send_keys']]);
   });
 
+  it('takes per-rule S/MIME encryption options and names every bad one', () => {
+    const p = compile('rules:\n  - name: bank\n    do: [{ encrypt: { methods: [smime], smime: { cipher: aes-256-gcm, rsa_padding: oaep } } }]\n');
+    expect(p.rules[0]!.actions[0]).toEqual({ kind: 'encrypt', methods: ['smime'], require: false, otherwise: 'hold', smime: { cipher: 'aes-256-gcm', rsa_padding: 'oaep' } });
+    const bad = problems('rules:\n  - name: bank\n    do: [{ encrypt: { smime: { cipher: des, rsa_padding: pss, mode: x } } }]\n');
+    expect(bad.join('\n')).toMatch(/rule "bank".*cipher: "des" — expected one of capable, aes-256-cbc/);
+    expect(bad.join('\n')).toMatch(/rsa_padding: "pss" — expected pkcs1 or oaep/);
+    expect(bad.join('\n')).toMatch(/mode/);
+  });
+
   it('uses the default policy when no rules are given: inbound decrypt and verify, outbound sign and encrypt', () => {
     const p = compile('rules: []\n');
     const plans = decide(p, { sender: party('x@partner.net'), to: [party('alice@example.com')] });
