@@ -8,7 +8,9 @@
  */
 import type { CryptoKind, MessageFacts, Priority, Sensitivity } from '../policy/types.js';
 import { contentTypeOf, decodeWords, parseHeaders, parseParams, splitHeader, unescapeBytes, type ContentType } from './header-fields.js';
-import { splitMultipart } from './multipart.js';
+import { multipartLayout } from './entity.js';
+
+const splitMultipart = (body: Buffer, boundary: string, limit: number): Buffer[] => multipartLayout(body, boundary, limit).parts;
 
 export { splitHeader } from './header-fields.js';
 
