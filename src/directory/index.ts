@@ -1,0 +1,19 @@
+/**
+ * directory: OpenPGP keys of correspondents from outside the keystore — the recipient domain's
+ * Web Key Directory (wkd.ts), HKP key servers (hkp.ts), both behind KeyDiscovery with its caches
+ * (discovery.ts), and Autocrypt headers of incoming mail (autocrypt.ts). Whatever is found is
+ * imported into the keystore with its source. (LDAP and the static groups file live in policy/
+ * for now.)
+ *
+ * Untrusted input: recipient and From: addresses; every byte a directory server sends (status,
+ * redirects, bodies: bounded in time and size, parsed by openpgp/); Autocrypt header values. A key
+ * is only ever bound to the address it was asked for (or the header's addr), never to the other
+ * addresses it names, never to an internal address, and never stored with secret material.
+ * Secrets: none (public keys only).
+ */
+export { KeyDiscovery, type Discovered, type DiscoverySource, type DiscoveryTrace, type KeyDiscoveryOptions } from './discovery.js';
+export { WkdClient, wkdUrls, type WkdMethod, type WkdOptions } from './wkd.js';
+export { HkpClient, hkpBaseUrl, hkpLookupUrl, type HkpServer } from './hkp.js';
+export { keysForAddress, rankKeys, importCandidate, type CandidateKey, type DirectoryStore, type LookupOutcome } from './keys.js';
+export { splitAddress, wkdHash, isWkdHash, zbase32, compilePattern, compilePatterns, type SplitAddress, type AddressMatcher } from './address.js';
+export { fetchBounded, DirectoryFetchError, type FetchFailure } from './http.js';
