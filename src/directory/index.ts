@@ -14,6 +14,17 @@
 export { KeyDiscovery, type Discovered, type DiscoverySource, type DiscoveryTrace, type KeyDiscoveryOptions } from './discovery.js';
 export { WkdClient, wkdUrls, type WkdMethod, type WkdOptions } from './wkd.js';
 export { HkpClient, hkpBaseUrl, hkpLookupUrl, type HkpServer } from './hkp.js';
+export {
+  parseAutocrypt,
+  parseAutocryptHeaders,
+  importAutocrypt,
+  autocryptHeader,
+  preferredPgpKeys,
+  AutocryptError,
+  type AutocryptHeader,
+  type AutocryptImport,
+  type PreferEncrypt,
+} from './autocrypt.js';
 export { keysForAddress, rankKeys, importCandidate, type CandidateKey, type DirectoryStore, type LookupOutcome } from './keys.js';
 export { splitAddress, wkdHash, isWkdHash, zbase32, compilePattern, compilePatterns, type SplitAddress, type AddressMatcher } from './address.js';
 export { fetchBounded, DirectoryFetchError, type FetchFailure } from './http.js';
