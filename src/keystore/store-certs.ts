@@ -15,15 +15,15 @@ export class CertStore extends KeyStoreBase {
       if (existing) {
         // Re-importing a CA with --trust makes it an anchor; nothing else changes on a duplicate.
         if (opts.trusted && !existing.trusted) {
-          this.db.prepare('UPDATE certificates SET trusted = 1 WHERE id = ?').run(existing.id);
+          this.sql('UPDATE certificates SET trusted = 1 WHERE id = ?').run(existing.id);
           this.audit({ actor: opts.actor, action: 'import', object: `cert:${cert.fingerprint}`, detail: 'now trusted' });
           return { status: 'updated' as const, certificate: this.certificateRow(cert.fingerprint)! };
         }
         return { status: 'duplicate' as const, certificate: existing };
       }
       const id = Number(
-        this.db
-          .prepare(
+        this
+          .sql(
             `INSERT INTO certificates (fingerprint, der, subject, issuer, serial, not_before, not_after, key_usage, ext_key_usage,
                is_ca, trusted, key_algorithm, key_bits, key_curve, spki_sha256, subject_key_id, source, first_seen, flag)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -50,7 +50,7 @@ export class CertStore extends KeyStoreBase {
             opts.flag ?? null,
           ).lastInsertRowid,
       );
-      const addr = this.db.prepare('INSERT OR IGNORE INTO certificate_addresses (certificate_id, address, address_key) VALUES (?, ?, ?)');
+      const addr = this.sql('INSERT OR IGNORE INTO certificate_addresses (certificate_id, address, address_key) VALUES (?, ?, ?)');
       for (const e of cert.emails) addr.run(id, e, addressKey(e));
       this.audit({ actor: opts.actor, action: 'import', object: `cert:${cert.fingerprint}`, detail: `source ${opts.source}${opts.trusted ? ', trusted' : ''}` });
       return { status: 'added' as const, certificate: this.certificateRow(cert.fingerprint)! };
@@ -60,9 +60,9 @@ export class CertStore extends KeyStoreBase {
   importPrivateKey(key: PrivateKeyInfo, opts: { actor: string }): Promise<ImportStatus> {
     const spki = sha256(key.spki);
     return this.transaction(async () => {
-      if (this.db.prepare('SELECT 1 FROM private_keys WHERE spki_sha256 = ?').get(spki)) return 'duplicate' as const;
+      if (this.sql('SELECT 1 FROM private_keys WHERE spki_sha256 = ?').get(spki)) return 'duplicate' as const;
       const secretId = await this.insertSecret('x509-key', key.pkcs8);
-      this.db.prepare('INSERT INTO private_keys (spki_sha256, key_algorithm, secret_id, created) VALUES (?, ?, ?, ?)').run(spki, key.key.algorithm, secretId, Date.now());
+      this.sql('INSERT INTO private_keys (spki_sha256, key_algorithm, secret_id, created) VALUES (?, ?, ?, ?)').run(spki, key.key.algorithm, secretId, Date.now());
       this.audit({ actor: opts.actor, action: 'import', object: `key:${spki}` });
       return 'added' as const;
     });
@@ -70,7 +70,7 @@ export class CertStore extends KeyStoreBase {
 
   /** The unencrypted PKCS#8 private key of a certificate, or undefined; audited as a use. */
   async privateKeyFor(cert: Pick<StoredCertificate, 'spkiSha256' | 'fingerprint'>, purpose: 'sign' | 'decrypt' | 'export', actor: string): Promise<Buffer | undefined> {
-    const r = this.db.prepare('SELECT secret_id FROM private_keys WHERE spki_sha256 = ?').get(cert.spkiSha256) as Row | undefined;
+    const r = this.sql('SELECT secret_id FROM private_keys WHERE spki_sha256 = ?').get(cert.spkiSha256) as Row | undefined;
     if (!r) return undefined;
     const key = await this.readSecret(r.secret_id as number);
     this.audit({ actor, action: purpose === 'export' ? 'export' : purpose === 'sign' ? 'use-sign' : 'use-decrypt', object: `cert:${cert.fingerprint}` });
@@ -78,12 +78,12 @@ export class CertStore extends KeyStoreBase {
   }
 
   protected certificateRow(fingerprint: string): StoredCertificate | undefined {
-    const r = this.db.prepare(`${CERT_SELECT} WHERE c.fingerprint = ?`).get(fingerprint) as Row | undefined;
+    const r = this.sql(`${CERT_SELECT} WHERE c.fingerprint = ?`).get(fingerprint) as Row | undefined;
     return r ? this.toCertificate(r) : undefined;
   }
 
   private toCertificate(r: Row): StoredCertificate {
-    const emails = (this.db.prepare('SELECT address FROM certificate_addresses WHERE certificate_id = ? ORDER BY rowid').all(r.id) as Row[]).map((a) => a.address as string);
+    const emails = (this.sql('SELECT address FROM certificate_addresses WHERE certificate_id = ? ORDER BY rowid').all(r.id) as Row[]).map((a) => a.address as string);
     return {
       id: r.id as number,
       fingerprint: r.fingerprint as string,
@@ -112,28 +112,28 @@ export class CertStore extends KeyStoreBase {
 
   /** Certificates for an address (case-insensitive), newest first. */
   async certificatesFor(address: string): Promise<StoredCertificate[]> {
-    const rows = this.db
-      .prepare(`${CERT_SELECT} JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? ORDER BY c.not_before DESC`)
+    const rows = this
+      .sql(`${CERT_SELECT} JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? ORDER BY c.not_before DESC`)
       .all(addressKey(address)) as Row[];
     return rows.map((r) => this.toCertificate(r));
   }
 
   async listCertificates(filter: { address?: string } = {}): Promise<StoredCertificate[]> {
     if (filter.address) return this.certificatesFor(filter.address);
-    return (this.db.prepare(`${CERT_SELECT} ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+    return (this.sql(`${CERT_SELECT} ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
   }
 
   /** By full fingerprint or an unambiguous prefix (at least 8 hex digits). */
   async findCertificate(fingerprintPrefix: string): Promise<StoredCertificate[]> {
     const p = fingerprintPrefix.toLowerCase().replace(/:/g, '');
     if (!/^[0-9a-f]{8,64}$/.test(p)) return [];
-    return (this.db.prepare(`${CERT_SELECT} WHERE c.fingerprint LIKE ? ORDER BY c.id`).all(`${p}%`) as Row[]).map((r) => this.toCertificate(r));
+    return (this.sql(`${CERT_SELECT} WHERE c.fingerprint LIKE ? ORDER BY c.id`).all(`${p}%`) as Row[]).map((r) => this.toCertificate(r));
   }
 
   /** Certificates whose private key we hold, by serial (lower-case hex) or subject key id: the candidates for a CMS RecipientInfo. */
   async keyCertificates(ids: { serial?: string; subjectKeyId?: string }[]): Promise<StoredCertificate[]> {
-    const bySerial = this.db.prepare(`${CERT_SELECT} WHERE c.serial = ?`);
-    const bySki = this.db.prepare(`${CERT_SELECT} WHERE c.subject_key_id = ?`);
+    const bySerial = this.sql(`${CERT_SELECT} WHERE c.serial = ?`);
+    const bySki = this.sql(`${CERT_SELECT} WHERE c.subject_key_id = ?`);
     const found = new Map<string, StoredCertificate>();
     for (const id of ids) {
       const rows = [...(id.serial ? (bySerial.all(id.serial) as Row[]) : []), ...(id.subjectKeyId ? (bySki.all(id.subjectKeyId) as Row[]) : [])];
@@ -144,7 +144,7 @@ export class CertStore extends KeyStoreBase {
 
   /** CA certificates that are not anchors: intermediates to build chains with. */
   async chainCertificates(): Promise<StoredCertificate[]> {
-    return (this.db.prepare(`${CERT_SELECT} WHERE c.is_ca = 1 AND c.trusted = 0 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+    return (this.sql(`${CERT_SELECT} WHERE c.is_ca = 1 AND c.trusted = 0 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
   }
 
   /**
@@ -157,7 +157,7 @@ export class CertStore extends KeyStoreBase {
     if (known) return { status: 'duplicate', keyChange: false, certificate: known };
     const others = cert.isCA
       ? []
-      : cert.emails.flatMap((e) => this.db.prepare('SELECT c.fingerprint FROM certificates c JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? AND c.is_ca = 0').all(addressKey(e)) as Row[]);
+      : cert.emails.flatMap((e) => this.sql('SELECT c.fingerprint FROM certificates c JOIN certificate_addresses a ON a.certificate_id = c.id WHERE a.address_key = ? AND c.is_ca = 0').all(addressKey(e)) as Row[]);
     const keyChange = others.length > 0;
     // Two workers learning the same certificate at once: importCertificate's unique fingerprint
     // makes the second a duplicate; at worst the key change is audited twice.
@@ -170,30 +170,30 @@ export class CertStore extends KeyStoreBase {
 
   /** Remember what a correspondent's signature said it can decrypt (the newest signature wins). */
   async setCapabilities(certificateFingerprint: string, capabilities: unknown): Promise<void> {
-    const r = this.db.prepare('SELECT id FROM certificates WHERE fingerprint = ?').get(certificateFingerprint) as Row | undefined;
+    const r = this.sql('SELECT id FROM certificates WHERE fingerprint = ?').get(certificateFingerprint) as Row | undefined;
     if (!r) return;
-    this.db
-      .prepare('INSERT INTO smime_capabilities (certificate_id, capabilities, seen) VALUES (?, ?, ?) ON CONFLICT (certificate_id) DO UPDATE SET capabilities = excluded.capabilities, seen = excluded.seen')
+    this
+      .sql('INSERT INTO smime_capabilities (certificate_id, capabilities, seen) VALUES (?, ?, ?) ON CONFLICT (certificate_id) DO UPDATE SET capabilities = excluded.capabilities, seen = excluded.seen')
       .run(r.id, JSON.stringify(capabilities), Date.now());
   }
 
   async capabilitiesOf(certificateFingerprint: string): Promise<unknown | undefined> {
-    const r = this.db
-      .prepare('SELECT s.capabilities FROM smime_capabilities s JOIN certificates c ON c.id = s.certificate_id WHERE c.fingerprint = ?')
+    const r = this
+      .sql('SELECT s.capabilities FROM smime_capabilities s JOIN certificates c ON c.id = s.certificate_id WHERE c.fingerprint = ?')
       .get(certificateFingerprint) as Row | undefined;
     return r ? (JSON.parse(r.capabilities as string) as unknown) : undefined;
   }
 
   async trustAnchors(): Promise<StoredCertificate[]> {
-    return (this.db.prepare(`${CERT_SELECT} WHERE c.trusted = 1 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
+    return (this.sql(`${CERT_SELECT} WHERE c.trusted = 1 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
   }
 
   /** Delete a certificate; its private key too when no other certificate shares it and `withKey`. */
   deleteCertificate(cert: StoredCertificate, opts: { withKey: boolean; actor: string }): Promise<{ keyDeleted: boolean }> {
     return this.transaction(async () => {
-      this.db.prepare('DELETE FROM certificates WHERE id = ?').run(cert.id);
+      this.sql('DELETE FROM certificates WHERE id = ?').run(cert.id);
       let keyDeleted = false;
-      const shared = this.db.prepare('SELECT 1 FROM certificates WHERE spki_sha256 = ?').get(cert.spkiSha256);
+      const shared = this.sql('SELECT 1 FROM certificates WHERE spki_sha256 = ?').get(cert.spkiSha256);
       if (opts.withKey && !shared) keyDeleted = this.deletePrivateKey(cert.spkiSha256);
       this.audit({ actor: opts.actor, action: 'delete', object: `cert:${cert.fingerprint}`, detail: keyDeleted ? 'with private key' : undefined });
       return { keyDeleted };
@@ -201,10 +201,10 @@ export class CertStore extends KeyStoreBase {
   }
 
   private deletePrivateKey(spki: string): boolean {
-    const r = this.db.prepare('SELECT id, secret_id FROM private_keys WHERE spki_sha256 = ?').get(spki) as Row | undefined;
+    const r = this.sql('SELECT id, secret_id FROM private_keys WHERE spki_sha256 = ?').get(spki) as Row | undefined;
     if (!r) return false;
-    this.db.prepare('DELETE FROM private_keys WHERE id = ?').run(r.id);
-    this.db.prepare('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
+    this.sql('DELETE FROM private_keys WHERE id = ?').run(r.id);
+    this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
     return true;
   }
 

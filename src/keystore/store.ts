@@ -13,21 +13,21 @@ export class KeyStoreSqlite extends CertStore {
   importPgpKey(key: ParsedPgpKey, opts: { source: PgpSource; actor: string }): Promise<{ status: ImportStatus; key: StoredPgpKey }> {
     return this.transaction(async () => {
       const i = key.info;
-      const existing = this.db.prepare('SELECT id, secret_id FROM pgp_keys WHERE fingerprint = ?').get(i.fingerprint) as Row | undefined;
+      const existing = this.sql('SELECT id, secret_id FROM pgp_keys WHERE fingerprint = ?').get(i.fingerprint) as Row | undefined;
       if (existing) {
         // The same key again may bring what we lacked: its secret part, or new self-signatures
         // (a revocation, a new expiry, new user ids). Take the newer public data and the secret.
         const addSecret = key.secretKey && existing.secret_id == null;
         const updated = this.updatePgpPublic(existing.id as number, key);
-        if (addSecret) this.db.prepare('UPDATE pgp_keys SET secret_id = ? WHERE id = ?').run(await this.insertSecret('pgp-secret', key.secretKey!), existing.id);
+        if (addSecret) this.sql('UPDATE pgp_keys SET secret_id = ? WHERE id = ?').run(await this.insertSecret('pgp-secret', key.secretKey!), existing.id);
         const changed = addSecret || updated;
         if (changed) this.audit({ actor: opts.actor, action: 'import', object: `pgp:${i.fingerprint}`, detail: addSecret ? 'secret key added' : 'updated' });
         return { status: changed ? ('updated' as const) : ('duplicate' as const), key: this.pgpRow(i.fingerprint)! };
       }
       const secretId = key.secretKey ? await this.insertSecret('pgp-secret', key.secretKey) : null;
       const id = Number(
-        this.db
-          .prepare(
+        this
+          .sql(
             `INSERT INTO pgp_keys (fingerprint, key_id, version, public_key, user_ids, algorithm, created, expires, revoked,
                can_encrypt, can_sign, encrypt_problem, source, first_seen, secret_id)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -58,29 +58,29 @@ export class KeyStoreSqlite extends CertStore {
 
   /** Take newer public data of a key already stored; false when nothing changed. */
   private updatePgpPublic(id: number, key: ParsedPgpKey): boolean {
-    const before = this.db.prepare('SELECT public_key FROM pgp_keys WHERE id = ?').get(id) as Row;
+    const before = this.sql('SELECT public_key FROM pgp_keys WHERE id = ?').get(id) as Row;
     if ((before.public_key as Buffer).equals(key.publicKey)) return false;
     const i = key.info;
-    this.db
-      .prepare('UPDATE pgp_keys SET public_key = ?, user_ids = ?, expires = ?, revoked = ?, can_encrypt = ?, can_sign = ?, encrypt_problem = ? WHERE id = ?')
+    this
+      .sql('UPDATE pgp_keys SET public_key = ?, user_ids = ?, expires = ?, revoked = ?, can_encrypt = ?, can_sign = ?, encrypt_problem = ? WHERE id = ?')
       .run(key.publicKey, JSON.stringify(i.userIds), i.expires ? i.expires.getTime() : null, i.revoked ? 1 : 0, i.canEncrypt ? 1 : 0, i.canSign ? 1 : 0, i.encryptProblem ?? null, id);
-    this.db.prepare('DELETE FROM pgp_key_addresses WHERE pgp_key_id = ?').run(id);
+    this.sql('DELETE FROM pgp_key_addresses WHERE pgp_key_id = ?').run(id);
     this.setPgpAddresses(id, i);
     return true;
   }
 
   private setPgpAddresses(id: number, i: PgpKeyInfo): void {
-    const addr = this.db.prepare('INSERT OR IGNORE INTO pgp_key_addresses (pgp_key_id, address, address_key) VALUES (?, ?, ?)');
+    const addr = this.sql('INSERT OR IGNORE INTO pgp_key_addresses (pgp_key_id, address, address_key) VALUES (?, ?, ?)');
     for (const a of i.addresses) addr.run(id, a, addressKey(a));
   }
 
   private pgpRow(fingerprint: string): StoredPgpKey | undefined {
-    const r = this.db.prepare('SELECT * FROM pgp_keys WHERE fingerprint = ?').get(fingerprint) as Row | undefined;
+    const r = this.sql('SELECT * FROM pgp_keys WHERE fingerprint = ?').get(fingerprint) as Row | undefined;
     return r ? this.toPgp(r) : undefined;
   }
 
   private toPgp(r: Row): StoredPgpKey {
-    const addresses = (this.db.prepare('SELECT address FROM pgp_key_addresses WHERE pgp_key_id = ? ORDER BY rowid').all(r.id) as Row[]).map((a) => a.address as string);
+    const addresses = (this.sql('SELECT address FROM pgp_key_addresses WHERE pgp_key_id = ? ORDER BY rowid').all(r.id) as Row[]).map((a) => a.address as string);
     return {
       id: r.id as number,
       info: {
@@ -107,26 +107,26 @@ export class KeyStoreSqlite extends CertStore {
   }
 
   async pgpKeysFor(address: string): Promise<StoredPgpKey[]> {
-    const rows = this.db
-      .prepare('SELECT k.* FROM pgp_keys k JOIN pgp_key_addresses a ON a.pgp_key_id = k.id WHERE a.address_key = ? ORDER BY k.created DESC')
+    const rows = this
+      .sql('SELECT k.* FROM pgp_keys k JOIN pgp_key_addresses a ON a.pgp_key_id = k.id WHERE a.address_key = ? ORDER BY k.created DESC')
       .all(addressKey(address)) as Row[];
     return rows.map((r) => this.toPgp(r));
   }
 
   async listPgpKeys(filter: { address?: string } = {}): Promise<StoredPgpKey[]> {
     if (filter.address) return this.pgpKeysFor(filter.address);
-    return (this.db.prepare('SELECT * FROM pgp_keys ORDER BY id').all() as Row[]).map((r) => this.toPgp(r));
+    return (this.sql('SELECT * FROM pgp_keys ORDER BY id').all() as Row[]).map((r) => this.toPgp(r));
   }
 
   /** By fingerprint, or key id / fingerprint suffix of at least 8 hex digits (as gpg accepts). */
   async findPgpKey(selector: string): Promise<StoredPgpKey[]> {
     const s = selector.toUpperCase().replace(/^0X/, '').replace(/\s/g, '');
     if (!/^[0-9A-F]{8,64}$/.test(s)) return [];
-    return (this.db.prepare('SELECT * FROM pgp_keys WHERE fingerprint LIKE ? ORDER BY id').all(`%${s}`) as Row[]).map((r) => this.toPgp(r));
+    return (this.sql('SELECT * FROM pgp_keys WHERE fingerprint LIKE ? ORDER BY id').all(`%${s}`) as Row[]).map((r) => this.toPgp(r));
   }
 
   async pgpSecretKey(key: StoredPgpKey, purpose: 'sign' | 'decrypt' | 'export', actor: string): Promise<Buffer | undefined> {
-    const r = this.db.prepare('SELECT secret_id FROM pgp_keys WHERE id = ?').get(key.id) as Row | undefined;
+    const r = this.sql('SELECT secret_id FROM pgp_keys WHERE id = ?').get(key.id) as Row | undefined;
     if (r?.secret_id == null) return undefined;
     const secret = await this.readSecret(r.secret_id as number);
     this.audit({ actor, action: purpose === 'export' ? 'export' : purpose === 'sign' ? 'use-sign' : 'use-decrypt', object: `pgp:${key.info.fingerprint}` });
@@ -135,9 +135,9 @@ export class KeyStoreSqlite extends CertStore {
 
   deletePgpKey(key: StoredPgpKey, actor: string): Promise<void> {
     return this.transaction(async () => {
-      const r = this.db.prepare('SELECT secret_id FROM pgp_keys WHERE id = ?').get(key.id) as Row | undefined;
-      this.db.prepare('DELETE FROM pgp_keys WHERE id = ?').run(key.id);
-      if (r?.secret_id != null) this.db.prepare('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
+      const r = this.sql('SELECT secret_id FROM pgp_keys WHERE id = ?').get(key.id) as Row | undefined;
+      this.sql('DELETE FROM pgp_keys WHERE id = ?').run(key.id);
+      if (r?.secret_id != null) this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
       this.audit({ actor, action: 'delete', object: `pgp:${key.info.fingerprint}`, detail: r?.secret_id != null ? 'with secret key' : undefined });
     });
   }
