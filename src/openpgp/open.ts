@@ -1,0 +1,365 @@
+/**
+ * Inbound OpenPGP: decrypt and verify what the whole message is — PGP/MIME (RFC 3156) layer by
+ * layer, the Exchange-mangled form of it, inline PGP in a text body — and say what was found, in
+ * the report shapes and result-header grammar of smime/open.ts.
+ *
+ * Untrusted input: the whole message. The rules that resist the known attacks live here:
+ * - EFAIL direct exfiltration: only ciphertext that IS the message body (possibly inside one
+ *   signature) is decrypted — a multipart/encrypted body, or a text body that is exactly one
+ *   armored message. Ciphertext inside a multipart/mixed or alternative, or armor among other
+ *   text, is left as it is and reported 'not-decrypted', so decrypted text is never spliced into
+ *   content an attacker wrote around it.
+ * - EFAIL malleability: messages without integrity protection are refused (pgp-decrypt.ts).
+ * - Signature spoofing ("Johnny, you are fired"): content outside the signed entity never counts
+ *   as signed; a signed part among unsigned siblings has scope "partial", a signature over
+ *   ciphertext scope "outer"; a good signature by a key whose user ids do not name the (first)
+ *   From: address is 'mismatch'.
+ * Any failure is a report, never an exception: the message is then passed on as it came.
+ */
+import { decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/entity.js';
+import { addressesOf } from '../smime/index.js';
+import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
+import { decryptPgp, PgpDecryptError, readPgpMessage, type PgpDecrypted } from './pgp-decrypt.js';
+import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
+import { preparePgpVerificationKey, type PgpDecryptionKey, type PgpVerificationKey } from './prepared.js';
+
+const MAX_LAYERS = 6;
+const MAX_WALK = 200;
+/** Bodies larger than this are not decoded just to look for armor in a nested part. */
+const SNIFF_LIMIT = 4 << 20;
+
+export interface PgpOpenOptions {
+  /** Our secret keys for these PKESK key ids ('0000000000000000' = a hidden recipient: any key may be it). */
+  keysFor(keyIds: string[]): Promise<PgpDecryptionKey[]>;
+  /** Public keys for these signing key ids: raw (read here, trusted) or prepared (cached, with their trust). */
+  verificationKeysFor(keyIds: string[], fromAddresses: string[]): Promise<(Buffer | PgpVerificationKey)[]>;
+  decrypt?: boolean;
+  verify?: boolean;
+  now?: Date;
+  /** Also read an armored message in a text/html body (Outlook-style inline PGP). */
+  inlineHtml?: boolean;
+}
+
+export interface PgpEncryptionReport {
+  status: 'decrypted' | 'failed' | 'not-decrypted';
+  /** 'aes256', 'aes128-ocb' … */
+  cipher?: string;
+  packet?: PgpDecrypted['packet'];
+  /** Integrity was checked before the data was released (MDC or AEAD): always so when decrypted. */
+  authenticated?: boolean;
+  /** The fingerprint of our key that decrypted it. */
+  key?: string;
+  form?: 'pgp-mime' | 'inline';
+  reason?: string;
+}
+
+export type { PgpSignatureReport };
+
+export interface PgpOpenResult {
+  /** The message after decryption (the input, byte for byte, when nothing changed). */
+  message: Buffer;
+  encryption: PgpEncryptionReport | null;
+  signatures: PgpSignatureReport[];
+  /** Malformed signatures and similar findings, one sentence each. */
+  problems: string[];
+}
+
+const lower = (s: string | undefined) => (s ?? '').trim().toLowerCase();
+const bodyText = (e: Entity) => (e.body.length > SNIFF_LIMIT ? '' : decodeBody(e).toString('latin1'));
+
+/** The ciphertext of a PGP/MIME body (RFC 3156 §4), or of the form Exchange rewrites it into. */
+function pgpMimeCiphertext(e: Entity): { armored: string } | { malformed: string } | null {
+  const boundary = e.type.params.get('boundary');
+  if (!boundary) return null;
+  if (e.type.type === 'multipart/encrypted') {
+    if (lower(e.type.params.get('protocol')) !== 'application/pgp-encrypted') return null;
+    const { parts } = multipartLayout(e.body, boundary, 3);
+    if (parts.length !== 2) return { malformed: `PGP/MIME multipart/encrypted with ${parts.length} parts instead of 2` };
+    return { armored: bodyText(readEntity(parts[1]!, 'application/octet-stream')) };
+  }
+  if (e.type.type !== 'multipart/mixed') return null;
+  // Exchange/Outlook: multipart/mixed of [an empty text/plain,] application/pgp-encrypted, application/octet-stream.
+  let parts = multipartLayout(e.body, boundary, 4).parts.map((p) => readEntity(p));
+  if (parts.length === 3 && parts[0]!.type.type === 'text/plain' && decodeBody(parts[0]!).toString('latin1').trim() === '') parts = parts.slice(1);
+  if (parts.length !== 2 || parts[0]!.type.type !== 'application/pgp-encrypted' || parts[1]!.type.type !== 'application/octet-stream') return null;
+  if (!/Version:\s*1/.test(decodeBody(parts[0]!).toString('latin1'))) return null;
+  const armored = bodyText(parts[1]!);
+  return armored.includes('-----BEGIN PGP MESSAGE-----') ? { armored } : null;
+}
+
+interface Nested {
+  encrypted: boolean;
+  signed: { raw: Buffer; form: 'pgp-mime' | 'inline' }[];
+}
+
+/** Does a (non-signed) multipart hold OpenPGP ciphertext or signatures somewhere inside? */
+function findNested(entity: Buffer): Nested {
+  const found: Nested = { encrypted: false, signed: [] };
+  const stack: { raw: Buffer; depth: number }[] = [{ raw: entity, depth: 0 }];
+  let seen = 0;
+  while (stack.length && seen++ < MAX_WALK) {
+    const { raw, depth } = stack.pop()!;
+    const e = readEntity(raw);
+    const t = e.type.type;
+    const boundary = e.type.params.get('boundary');
+    if (depth > 0 && (t === 'multipart/encrypted' || t === 'application/pgp-encrypted')) {
+      found.encrypted = true;
+      continue;
+    }
+    if (t.startsWith('multipart/') && boundary && depth < 20) {
+      const parts = multipartLayout(e.body, boundary, MAX_WALK).parts;
+      if (depth > 0 && t === 'multipart/signed' && lower(e.type.params.get('protocol')) === 'application/pgp-signature') found.signed.push({ raw, form: 'pgp-mime' });
+      for (const p of parts) stack.push({ raw: p, depth: depth + 1 });
+      continue;
+    }
+    if (t === 'message/rfc822' && depth < 20) {
+      stack.push({ raw: e.body, depth: depth + 1 });
+      continue;
+    }
+    if (depth === 0) continue;
+    const name = lower(e.type.params.get('name'));
+    if (t.startsWith('text/') || t === 'application/octet-stream' || t === 'application/pgp' || /\.(asc|pgp|gpg)$/.test(name)) {
+      const text = bodyText(e);
+      if (text.includes('-----BEGIN PGP MESSAGE-----') || (/\.(pgp|gpg)$/.test(name) && !t.startsWith('text/'))) found.encrypted = true;
+      else if (t.startsWith('text/') && text.includes('-----BEGIN PGP SIGNED MESSAGE-----')) found.signed.push({ raw, form: 'inline' });
+    }
+  }
+  return found;
+}
+
+/** The decrypted entity's Content-* fields and body (its other fields: the outer header stays authoritative). */
+function contentOnly(entity: Buffer): Buffer {
+  const startsWithField = /^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1'));
+  return splitMessage(startsWithField ? entity : Buffer.concat([Buffer.from('\r\n'), entity])).entity;
+}
+
+const isUtf8 = (b: Buffer) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+
+/** Inline clear-signed text: the signature over the text as sent, or else as UTF-8 (what the signer's client may have hashed). */
+async function verifyCleartext(block: string, raw: Buffer, charset: string | undefined, ctx: VerifyContext, scope: PgpSignatureReport['scope']): Promise<PgpSignatureReport[]> {
+  const asText = parseCleartext(block);
+  if (!asText) throw new Error('the clear-signed text is not well-formed');
+  const utf8 = Buffer.from(asText.signedText, 'utf8');
+  let reports = await verifyDetached(asText.armoredSignature, utf8, ctx, scope);
+  if (reports.some((r) => r.status === 'invalid') && !['utf-8', 'utf8', 'us-ascii', undefined].includes(charset)) {
+    // The same text in the bytes of the declared charset (a signer that hashed what it sent).
+    const inCharset = parseCleartext(raw.toString('latin1'));
+    if (inCharset) {
+      const again = await verifyDetached(inCharset.armoredSignature, Buffer.from(inCharset.signedText, 'latin1'), ctx, scope);
+      if (!again.some((r) => r.status === 'invalid')) reports = again;
+    }
+  }
+  return reports;
+}
+
+export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Promise<PgpOpenResult> {
+  const problems: string[] = [];
+  try {
+    return await open(message, opts, problems);
+  } catch (err) {
+    // A bug or an input nothing above foresaw: still a report, and the message as it came.
+    problems.push(`the message could not be examined for OpenPGP: ${(err as Error).message}`);
+    return { message, encryption: null, signatures: [], problems };
+  }
+}
+
+async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): Promise<PgpOpenResult> {
+  const doDecrypt = opts.decrypt ?? true;
+  const doVerify = opts.verify ?? true;
+  const split = splitMessage(message);
+  const outerFields = readEntity(Buffer.concat([split.outer, Buffer.from('\r\n')])).headers;
+  // Only the first From: counts (a second one is what a forger adds: Thunderbird's multi-from case).
+  const from = addressesOf(outerFields.get('from')?.[0] ?? '');
+  const dateValue = outerFields.get('date')?.[0];
+  const messageDate = dateValue ? new Date(dateValue) : undefined;
+
+  const prepared = new Map<Buffer, PgpVerificationKey | null>();
+  const ctx: VerifyContext = {
+    fromAddresses: from,
+    ...(messageDate ? { messageDate } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+    keysFor: async (ids) => {
+      const out: PgpVerificationKey[] = [];
+      for (const k of await opts.verificationKeysFor(ids, from)) {
+        if (!Buffer.isBuffer(k)) {
+          out.push(k);
+          continue;
+        }
+        if (!prepared.has(k)) prepared.set(k, await preparePgpVerificationKey(k, opts.now ? { now: opts.now } : {}).catch((err: Error) => (problems.push(`a verification key was not usable: ${err.message}`), null)));
+        const p = prepared.get(k);
+        if (p) out.push(p);
+      }
+      return out;
+    },
+  };
+
+  let current = split.entity;
+  let deliver = split.entity;
+  let changed = false;
+  let encryption: PgpEncryptionReport | null = null;
+  const signatures: PgpSignatureReport[] = [];
+  let signatureLayers = 0;
+
+  /** Decrypt ciphertext that is the whole of `current`; false when the walk stops here. */
+  const decryptLayer = async (armored: string, form: 'pgp-mime' | 'inline', charset?: string): Promise<boolean> => {
+    if (!doDecrypt) return false;
+    if (signatureLayers > 1) {
+      encryption = { status: 'not-decrypted', reason: 'encrypted content nested inside more than one signature was left as it is' };
+      return false;
+    }
+    try {
+      const d = await decryptPgp(await readPgpMessage(armored), opts.keysFor, doVerify ? ctx : null, opts.now);
+      // A signature made over ciphertext vouches for the envelope, not for the text.
+      for (const s of signatures) s.scope = 'outer';
+      signatures.push(...d.signatures);
+      encryption = { status: 'decrypted', cipher: d.cipher, packet: d.packet, authenticated: true, key: d.key, form };
+      const data = toCrlf(d.data);
+      current = deliver = form === 'inline' ? textEntity(data, isUtf8(data) ? 'utf-8' : (charset ?? 'utf-8')) : contentOnly(data);
+      changed = true;
+      signatureLayers = 0;
+      return true;
+    } catch (err) {
+      encryption = { status: 'failed', form, reason: err instanceof PgpDecryptError ? err.message : 'the encrypted content could not be read' };
+      return false;
+    }
+  };
+
+  for (let layer = 0; layer < MAX_LAYERS; layer++) {
+    const e = readEntity(current);
+    const t = e.type.type;
+    const boundary = e.type.params.get('boundary');
+    const cipher = pgpMimeCiphertext(e);
+    if (cipher && 'malformed' in cipher) {
+      encryption = { status: 'failed', form: 'pgp-mime', reason: cipher.malformed };
+      break;
+    }
+    if (cipher && !cipher.armored.includes('-----BEGIN PGP MESSAGE-----') && cipher.armored.includes('-----BEGIN PGP SIGNED MESSAGE-----')) {
+      // A clear-signed text where the ciphertext belongs (the "git commit" spoof): not encrypted,
+      // and whatever it is signed for, it is not this message.
+      encryption = { status: 'failed', form: 'pgp-mime', reason: 'the PGP/MIME encrypted part holds no encrypted data but a clear-signed text' };
+      const k = inlineKind(cipher.armored);
+      if (doVerify && k && 'text' in k) {
+        try {
+          for (const s of await verifyCleartext(k.text, Buffer.from(cipher.armored, 'latin1'), undefined, ctx, 'whole')) {
+            signatures.push(s.status === 'valid' || s.status === 'untrusted' ? { ...s, status: 'mismatch', reason: 'a good signature over a clear-signed text put where PGP/MIME ciphertext belongs: it was made for something else, not this message' } : s);
+          }
+        } catch (err) {
+          problems.push(`inline OpenPGP signature not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
+        }
+      }
+      break;
+    }
+    if (cipher) {
+      if (await decryptLayer(cipher.armored, 'pgp-mime')) continue;
+      break;
+    }
+    if (t === 'multipart/signed' && boundary) {
+      const { parts } = multipartLayout(e.body, boundary, 3);
+      const pgp = lower(e.type.params.get('protocol')) === 'application/pgp-signature';
+      if (parts.length !== 2) {
+        if (pgp) problems.push(`multipart/signed with ${parts.length} parts instead of 2`);
+        break;
+      }
+      const [content, sigPart] = parts as [Buffer, Buffer];
+      if (pgp && doVerify) {
+        try {
+          // Canonical CRLF (RFC 3156 §5): a message stored with LF still verifies, binary-mode signatures too.
+          signatures.push(...(await verifyDetached(decodeBody(readEntity(sigPart)), toCrlf(content), ctx, 'whole')));
+        } catch (err) {
+          problems.push(`OpenPGP signature not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
+        }
+      }
+      // Another protocol's signature (S/MIME) is that module's to check; either way the signature
+      // stays in the delivered message unless what it covers is decrypted below.
+      signatureLayers++;
+      current = content;
+      continue;
+    }
+    if (t === 'multipart/mixed' && boundary) {
+      // A mixed of one part adds nothing around it: look at the part (Outlook wraps inline PGP so).
+      const { parts } = multipartLayout(e.body, boundary, 2);
+      if (parts.length === 1) {
+        current = parts[0]!;
+        continue;
+      }
+    }
+    if (t === 'text/plain' || (t === 'text/html' && opts.inlineHtml)) {
+      const charset = lower(e.type.params.get('charset')) || undefined;
+      const raw = e.body.length > SNIFF_LIMIT ? Buffer.alloc(0) : decodeBody(e);
+      const text = t === 'text/html' ? htmlText(textOf(raw, charset)) : textOf(raw, charset);
+      const kind = inlineKind(text);
+      if (kind?.kind === 'encrypted') {
+        if (await decryptLayer(kind.armored, 'inline', charset)) continue;
+      } else if (kind?.kind === 'partial-encrypted') {
+        if (doDecrypt) encryption = { status: 'not-decrypted', form: 'inline', reason: 'an inline PGP message among other text was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
+      } else if ((kind?.kind === 'signed' || kind?.kind === 'partial-signed') && doVerify) {
+        try {
+          signatures.push(...(await verifyCleartext(kind.text, raw, charset, ctx, kind.kind === 'signed' ? 'whole' : 'partial')));
+        } catch (err) {
+          problems.push(`inline OpenPGP signature not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
+        }
+      }
+      break;
+    }
+    if (t.startsWith('multipart/') && boundary) {
+      const nested = findNested(current);
+      if (nested.encrypted && !encryption && doDecrypt) {
+        encryption = { status: 'not-decrypted', reason: 'an encrypted part inside another MIME part was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
+      }
+      if (doVerify) {
+        for (const n of nested.signed.slice(0, 5)) {
+          const s = readEntity(n.raw);
+          try {
+            if (n.form === 'inline') {
+              const raw = decodeBody(s);
+              const charset = lower(s.type.params.get('charset')) || undefined;
+              const k = inlineKind(textOf(raw, charset));
+              if (k && 'text' in k) signatures.push(...(await verifyCleartext(k.text, raw, charset, ctx, 'partial')));
+              continue;
+            }
+            const { parts } = multipartLayout(s.body, s.type.params.get('boundary') ?? '', 3);
+            if (parts.length !== 2) continue;
+            signatures.push(...(await verifyDetached(decodeBody(readEntity(parts[1]!)), toCrlf(parts[0]!), ctx, 'partial')));
+          } catch (err) {
+            problems.push(`OpenPGP signature of a part not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
+          }
+        }
+      }
+    }
+    break;
+  }
+  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
+}
+
+const clean = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/"/g, "'").slice(0, 300);
+
+/**
+ * The X-Postern-Encryption / X-Postern-Signature fields stating a result, in the grammar of
+ * smime/open.ts resultHeaders with method=pgp. Callers remove every X-Postern-* field that
+ * arrived with the message first: only Postern may say these things.
+ */
+export function pgpResultHeaders(r: Pick<PgpOpenResult, 'encryption' | 'signatures' | 'problems'>): [string, string][] {
+  const out: [string, string][] = [];
+  const e = r.encryption;
+  if (e?.status === 'decrypted') {
+    const integrity = e.packet === 'seipdv1' ? 'mdc' : 'aead';
+    out.push(['X-Postern-Encryption', `decrypted; method=pgp; cipher=${e.cipher}; packet=${e.packet}; integrity=${integrity}${e.key ? `; key=${e.key}` : ''}`]);
+  } else if (e) {
+    out.push(['X-Postern-Encryption', `${e.status}; method=pgp; reason="${clean(e.reason ?? '')}"`]);
+  }
+  for (const s of r.signatures) {
+    const status = s.scope === 'partial' ? 'partial' : s.status;
+    const parts = [status, 'method=pgp'];
+    if (s.scope !== 'whole') parts.push(`scope=${s.scope}`);
+    if (s.scope === 'partial') parts.push(`signature=${s.status}`);
+    parts.push(`signer=${clean(s.address ?? s.fingerprint ?? `0x${s.keyId}`)}`);
+    if (s.fingerprint) parts.push(`key=${s.fingerprint}`);
+    else parts.push(`key-id=${s.keyId}`);
+    if (s.reason) parts.push(`reason="${clean(s.reason)}"`);
+    else if (s.scope === 'partial') parts.push('reason="only a part of the message is signed"');
+    else if (s.scope === 'outer') parts.push('reason="the signature covers the encrypted form only"');
+    out.push(['X-Postern-Signature', parts.join('; ')]);
+  }
+  if (!r.signatures.length && r.problems.length) out.push(['X-Postern-Signature', `invalid; method=pgp; reason="${clean(r.problems[0]!)}"`]);
+  return out;
+}
