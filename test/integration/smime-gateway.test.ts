@@ -75,6 +75,7 @@ describe('S/MIME through the gateway', () => {
     await ok(['cert', 'import', alice.cert, '--key', alice.key]);
     await ok(['cert', 'import', bob.cert]);
     await ok(['cert', 'import', ack.cert, '--key', ack.key]);
+    await ok(['pgp', 'generate', 'alice@example.com', '--name', 'Alice']);
     gw = await startGateway(config);
   }, 60_000);
   afterAll(async () => {
@@ -182,7 +183,7 @@ describe('S/MIME through the gateway', () => {
     expect(await delivered('bob@partner.example', 'the tool')).toBeUndefined();
   });
 
-  it('{send_keys}: the message goes out signed with the sender\'s certificates attached, which gpgsm imports', async () => {
+  it('{send_keys}: the message goes out signed with the sender\'s certificates and OpenPGP key attached, which gpgsm and gpg import', async () => {
     const raw = Buffer.from(`From: alice@example.com\r\nTo: carol@partner.example\r\nSubject: my keys {send_keys}\r\nMessage-ID: <k1@example.com>\r\nDate: ${new Date().toUTCString()}\r\n\r\nhere are my keys, token k1\r\n`);
     expect(await sendRaw(port, 'alice@example.com', ['carol@partner.example'], raw)).toMatch(/^250 /);
     const file = await waitDelivered('carol@partner.example', 'token k1');
@@ -198,6 +199,17 @@ describe('S/MIME through the gateway', () => {
     await run('gpgsm', ['--homedir', home, '--batch', '--import', join(dir, 'k1.p7c')]);
     const { stdout } = await run('gpgsm', ['--homedir', home, '--batch', '--list-keys']);
     expect(stdout).toContain('alice@example.com');
+    expect(stdout).toContain('Example Corp Root');
+    const asc = leaves(parsed).find((l) => l.filename?.endsWith('.asc'));
+    expect(asc?.contentType).toBe('application/pgp-keys');
+    await writeFile(join(dir, 'k1.asc'), asc!.payload!);
+    const gpgHome = join(dir, 'gnupg-k1-pgp');
+    await run('mkdir', ['-m', '700', gpgHome]);
+    await run('gpg', ['--homedir', gpgHome, '--batch', '--import', join(dir, 'k1.asc')]);
+    const keys = await run('gpg', ['--homedir', gpgHome, '--batch', '--with-colons', '--list-keys']);
+    expect(keys.stdout).toMatch(/^uid:.*alice@example\.com/m);
+    await run('gpgconf', ['--homedir', gpgHome, '--kill', 'all']).catch(() => undefined);
+    await run('gpgconf', ['--homedir', home, '--kill', 'all']).catch(() => undefined);
   });
 
   it('hostile S/MIME (garbage, truncated, a bit flipped in AES-GCM) is delivered as it came with a clear failure header, nothing lost', async () => {
