@@ -27,3 +27,21 @@ export { exportPkcs12 } from './pkcs12.js';
 export { checkForImport } from './validate.js';
 export { createCa, issueSmimeCertificate, CaError, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
 export { certsOnlyBundle } from './certs-only.js';
+export {
+  CRL_REASONS,
+  CRL_REASON_CODES,
+  RevocationError,
+  type CrlRecord,
+  type HttpFetcher,
+  type HttpRequest,
+  type HttpResponse,
+  type RevocationResult,
+  type RevocationSource,
+  type RevocationStatus,
+  type RevocationStoreView,
+} from './rev-types.js';
+export { RevocationChecker, type RevocationCheckerOptions } from './revocation.js';
+export { checkPath, pathUsable, revocationSeam, revocationSummary, type PathRevocation, type PathRevocationCheck, type RevocationMode } from './rev-seam.js';
+export { buildCrl, crlToDer, parseCrl, verifyCrlSignature, crlTimeProblem, type CrlBuildEntry, type ParsedCrl } from './crl.js';
+export { buildOcspRequest, checkOcspResponse, type OcspVerdict } from './ocsp.js';
+export { nodeHttpFetcher, FetchError } from './rev-http.js';
