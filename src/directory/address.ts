@@ -28,6 +28,8 @@ export function splitAddress(address: string): SplitAddress | null {
   if (/[\s<>"\\/?#%\x00-\x1f\x7f]/.test(local) || local.length > 64) return null;
   const domain = domainToASCII(a.slice(at + 1)).toLowerCase();
   if (!domain || domain.length > 253 || !domain.split('.').every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) return null;
+  // An all-numeric last label is an IP address in disguise ("x@127.0.0.1"): never a host to ask.
+  if (/^\d+$/.test(domain.slice(domain.lastIndexOf('.') + 1))) return null;
   return { local, domain, address: `${local}@${domain}` };
 }
 

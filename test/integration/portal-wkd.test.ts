@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { wkdHash } from '../../src/directory/index.js';
+import { WkdClient, wkdHash } from '../../src/directory/index.js';
 import { openKeyStore, type KeyStore } from '../../src/keystore/index.js';
 import { silentLogger } from '../../src/log/index.js';
 import { generatePgpKey, type ParsedPgpKey } from '../../src/openpgp/index.js';
@@ -114,6 +114,13 @@ describe('portal: WKD', () => {
     // Reached by a name that is not one of ours: keys of every internal domain for that hash.
     const both = await get(port, `/.well-known/openpgpkey/hu/${hash}`, { host: 'portal.internal:8443' });
     expect(both.body.length).toBe(user.publicKey.length + userNet.publicKey.length);
+  });
+
+  it("is read by Postern's own WKD client", async () => {
+    const client = new WkdClient({ timeout: 2_000, maxBytes: 65_536, origin: () => `http://127.0.0.1:${port}` });
+    const out = await client.lookup('user@example.com');
+    expect(out.status).toBe('found');
+    expect(out.keys.map((k) => k.key.info.fingerprint)).toEqual([user.info.fingerprint]);
   });
 
   it('serves policy files and /health; 404 and 405 for the rest', async () => {
