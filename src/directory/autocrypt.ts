@@ -166,7 +166,12 @@ export async function autocryptHeader(address: string, publicKey: Buffer, opts: 
   } catch (err) {
     throw new AutocryptError(`not an OpenPGP public key: ${(err as Error).message}`);
   }
-  const users = key.users.filter((u) => u.userID?.email && sameAddress(u.userID.email, a.address));
+  const users: openpgp.User[] = [];
+  for (const u of key.users) {
+    if (!u.userID?.email || !sameAddress(u.userID.email, a.address)) continue;
+    // A revoked or unsigned user id would make peers drop the key (or keep a dead identity).
+    if (await u.verify().then(() => true, () => false)) users.push(u);
+  }
   if (!users.length) throw new AutocryptError(`key ${key.getFingerprint().toUpperCase()} has no user id for ${a.address}`);
   let enc: openpgp.Key | openpgp.Subkey;
   try {
