@@ -71,6 +71,8 @@ export function inlineKind(text: string): InlineKind {
 export interface Cleartext {
   /** The signed text as RFC 9580 §7.2 hashes it: dash-unescaped, CRLF, no trailing blanks, no last line break. */
   signedText: string;
+  /** The same lines dash-unescaped but otherwise as received (LF, blanks kept): what a binary-mode (0x00) signature covers. */
+  rawText: string;
   armoredSignature: string;
 }
 
@@ -84,13 +86,11 @@ export function parseCleartext(block: string): Cleartext | null {
   const start = i + 1;
   const sigAt = lines.findIndex((l, n) => n >= start && l.trimEnd() === BEGIN_SIGNATURE);
   if (sigAt < 0) return null;
-  const text = lines
-    .slice(start, sigAt)
-    .map((l) => (l.startsWith('- ') ? l.slice(2) : l).replace(/[ \t]+$/, ''))
-    .join('\r\n');
+  const unescaped = lines.slice(start, sigAt).map((l) => (l.startsWith('- ') ? l.slice(2) : l));
+  const text = unescaped.map((l) => l.replace(/[ \t]+$/, '')).join('\r\n');
   const endAt = lines.findIndex((l, n) => n > sigAt && l.trim() === END_SIGNATURE);
   if (endAt < 0) return null;
-  return { signedText: text, armoredSignature: cleanArmor(lines.slice(sigAt, endAt + 1).join('\n')) };
+  return { signedText: text, rawText: unescaped.join('\n'), armoredSignature: cleanArmor(lines.slice(sigAt, endAt + 1).join('\n')) };
 }
 
 const ENTITIES: Record<string, string> = { nbsp: '\u00a0', lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };

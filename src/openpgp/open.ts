@@ -141,6 +141,11 @@ async function verifyCleartext(block: string, raw: Buffer, charset: string | und
   if (!asText) throw new Error('the clear-signed text is not well-formed');
   const utf8 = Buffer.from(asText.signedText, 'utf8');
   let reports = await verifyDetached(asText.armoredSignature, utf8, ctx, scope);
+  if (reports.some((r) => r.status === 'invalid')) {
+    // A binary-mode signature in a cleartext frame (git signs commits so) covers the lines as they are.
+    const again = await verifyDetached(asText.armoredSignature, Buffer.from(asText.rawText, 'utf8'), ctx, scope);
+    if (!again.some((r) => r.status === 'invalid')) reports = again;
+  }
   if (reports.some((r) => r.status === 'invalid') && !['utf-8', 'utf8', 'us-ascii', undefined].includes(charset)) {
     // The same text in the bytes of the declared charset (a signer that hashed what it sent).
     const inCharset = parseCleartext(raw.toString('latin1'));
@@ -241,7 +246,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       if (doVerify && k && 'text' in k) {
         try {
           for (const s of await verifyCleartext(k.text, Buffer.from(cipher.armored, 'latin1'), undefined, ctx, 'whole')) {
-            signatures.push(s.status === 'valid' || s.status === 'untrusted' ? { ...s, status: 'mismatch', reason: 'a good signature over a clear-signed text put where PGP/MIME ciphertext belongs: it was made for something else, not this message' } : s);
+            signatures.push(s.status === 'valid' || s.status === 'untrusted' || s.status === 'mismatch' ? { ...s, status: 'mismatch', reason: 'a good signature over a clear-signed text put where PGP/MIME ciphertext belongs: it was made for something else, not this message' } : s);
           }
         } catch (err) {
           problems.push(`inline OpenPGP signature not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
