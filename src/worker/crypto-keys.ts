@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
-import { canEncryptTo, canSignWith, usableCertificate } from './policy-facts.js';
+import { canEncryptTo, canSignWith, usableCertificate, type KeyLookups } from './policy-facts.js';
 import type { Logger } from '../log/index.js';
 import {
   prepareDecryptionKey,
@@ -68,8 +68,8 @@ export class CryptoKeys {
   ) {}
 
   /** The newest usable certificate of a recipient, prepared, with what their mail told us they read. */
-  async encryptionTarget(address: string, now = Date.now()): Promise<EncryptionTarget | null> {
-    const certs = (await this.store.certificatesFor(address)).filter((c) => usableCertificate(c, now, false) && canEncryptTo(c));
+  async encryptionTarget(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<EncryptionTarget | null> {
+    const certs = (await lookups.certificatesFor(address)).filter((c) => usableCertificate(c, now, false) && canEncryptTo(c));
     for (const c of certs) {
       try {
         let r = this.recipients.get(c.fingerprint);
@@ -84,8 +84,8 @@ export class CryptoKeys {
   }
 
   /** A signer for an internal sender: the newest usable certificate whose key we hold. */
-  async signer(address: string, now = Date.now()): Promise<SmimeSigner | null> {
-    const certs = (await this.store.certificatesFor(address)).filter((c) => usableCertificate(c, now, true) && canSignWith(c));
+  async signer(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<SmimeSigner | null> {
+    const certs = (await lookups.certificatesFor(address)).filter((c) => usableCertificate(c, now, true) && canSignWith(c));
     const hash = this.config().smime.sign_hash.toUpperCase() as 'SHA-256' | 'SHA-384' | 'SHA-512';
     for (const c of certs) {
       const key = `${c.fingerprint}:${hash}`;

@@ -17,7 +17,7 @@ import { describePlan, encryptionOutcome, evaluate, type Action, type CommandNam
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import type { CryptoKeys } from './crypto-keys.js';
 import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
-import { partyFacts } from './policy-facts.js';
+import { memoLookups, partyFacts } from './policy-facts.js';
 import { transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
 
 export interface PolicyContext {
@@ -91,7 +91,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const commands = subjectCommands(message.subject, tokens)
     .found.map((t) => policy.commands.get(t.toLowerCase()))
     .filter((c): c is CommandName => c !== undefined);
-  const deps = { config: ctx.config, store: ctx.store, directory: ctx.directory };
+  const lookups = memoLookups(ctx.store);
+  const deps = { config: ctx.config, store: lookups, directory: ctx.directory };
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const [sender, ...recipients] = await Promise.all([partyFacts(env.sender, 'sender', deps), ...addresses.map((a) => partyFacts(a, 'recipient', deps))]);
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
@@ -146,7 +147,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     let resultFields: [string, string][] = [];
     let decrypted = false;
     if (ctx.keys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
-      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, log, queueId: entry.id, sender: env.sender });
+      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
         held.push({ envelope: subset(env, rcpts), body: entry.body, reason: r.reason });
         log.warn({ event: 'worker.held', queueId: entry.id, recipients: [...rcpts], reason: r.reason }, 'held: encryption could not be done');

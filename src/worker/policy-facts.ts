@@ -27,10 +27,25 @@ export function usableCertificate(c: StoredCertificate, now: number, needPrivate
 export const canEncryptTo = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('keyEncipherment') || c.keyUsage.includes('keyAgreement');
 export const canSignWith = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('digitalSignature') || c.keyUsage.includes('nonRepudiation');
 
+/** The store's look-ups by address (the worker memoises them per message). */
+export type KeyLookups = Pick<KeyStore, 'certificatesFor' | 'pgpKeysFor'>;
+
+/** Each address looked up once per message: the policy facts and the transforms ask the same. */
+export function memoLookups(store: KeyLookups): KeyLookups {
+  const certs = new Map<string, ReturnType<KeyStore['certificatesFor']>>();
+  const pgp = new Map<string, ReturnType<KeyStore['pgpKeysFor']>>();
+  const once = <T>(m: Map<string, T>, k: string, f: () => T): T => {
+    let v = m.get(k.toLowerCase());
+    if (v === undefined) m.set(k.toLowerCase(), (v = f()));
+    return v;
+  };
+  return { certificatesFor: (a) => once(certs, a, () => store.certificatesFor(a)), pgpKeysFor: (a) => once(pgp, a, () => store.pgpKeysFor(a)) };
+}
+
 export async function partyFacts(
   address: string,
   role: 'sender' | 'recipient',
-  deps: { config: Config; store: KeyStore; directory: Directory; now?: number },
+  deps: { config: Config; store: KeyLookups; directory: Directory; now?: number },
 ): Promise<PartyFacts> {
   const now = deps.now ?? Date.now();
   const sender = role === 'sender';

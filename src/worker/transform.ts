@@ -16,6 +16,7 @@ import { checkForImport, parseCertificate } from '../pki/index.js';
 import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient } from '../smime/index.js';
 import { addAttachments } from '../mime/index.js';
 import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
+import type { KeyLookups } from './policy-facts.js';
 import { sendKeysAttachments } from './send-keys.js';
 
 export interface CryptoChoice {
@@ -33,6 +34,8 @@ export interface TransformContext {
   config: Config;
   store: KeyStore;
   keys: CryptoKeys;
+  /** This message's memoised look-ups (the same answers the policy decided with). */
+  lookups: KeyLookups;
   log: Logger;
   queueId: string;
   sender: string;
@@ -108,7 +111,7 @@ async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
 
 async function sign(body: Buffer, ctx: TransformContext): Promise<Buffer | null> {
   try {
-    const signer = await ctx.keys.signer(ctx.sender);
+    const signer = await ctx.keys.signer(ctx.sender, ctx.lookups);
     if (!signer) {
       ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: 'no usable signing certificate' }, 'message not signed');
       return null;
@@ -168,13 +171,13 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   if (choice.encrypt === 'smime') {
     const targets: EncryptionTarget[] = [];
     for (const r of recipients) {
-      const t = await ctx.keys.encryptionTarget(r);
+      const t = await ctx.keys.encryptionTarget(r, ctx.lookups);
       if (!t) return { kind: 'hold', reason: `encryption with ${SMIME_NAMES.smime} was decided for ${r}, but no usable certificate is there now` };
       targets.push(t);
     }
     const all: SmimeRecipient[] = targets.map((t) => t.recipient);
     if (ctx.config.smime.encrypt_to_sender && ctx.sender) {
-      const own = await ctx.keys.encryptionTarget(ctx.sender);
+      const own = await ctx.keys.encryptionTarget(ctx.sender, ctx.lookups);
       if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) all.push(own.recipient);
     }
     try {
