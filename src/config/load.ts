@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
 import { asciiDomain, rawConfigSchema, type RawConfig, type RawRouteTarget } from './schema.js';
 import type { Config, Route, RouteTarget } from './types.js';
+import { validateTemplate } from '../directory/ldap-filter.js';
 
 export type CheckResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
@@ -67,6 +68,8 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     }
   }
 
+  const ldap = await ldapConfig(raw.ldap, base, at);
+
   const policyFile = resolve(base, raw.policy);
   const policy = await loadPolicyDocument(policyFile);
   if (!policy.ok) {
@@ -89,6 +92,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     kek: kekConfig(raw, inData),
     discovery: raw.discovery,
     portal: { ...raw.portal, tls: portalTls },
+    ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,
     log: raw.log,
@@ -146,6 +150,32 @@ function kekConfig(raw: RawConfig, inData: (p: string) => string): Config['kek']
   if ('file' in k) return { file: inData(k.file) };
   if ('passphrase_env' in k) return { passphrase_env: k.passphrase_env };
   return { pkcs11: { ...k.pkcs11, module: resolve(k.pkcs11.module) } };
+}
+
+/** ldap: paths resolved and checked, filter templates validated, member_of "" / null → absent. */
+async function ldapConfig(raw: RawConfig['ldap'], base: string, at: (key: (string | number)[], message: string) => void): Promise<Config['ldap']> {
+  const servers: Config['ldap']['servers'] = [];
+  for (const [i, s] of raw.servers.entries()) {
+    const key = ['ldap', 'servers', i];
+    const userProblem = validateTemplate(s.user_filter, ['address', 'local', 'domain'], ['address', 'local']);
+    if (userProblem) at([...key, 'user_filter'], userProblem);
+    const groupProblem = s.group_search ? validateTemplate(s.group_search.filter, ['dn', 'address'], ['dn', 'address']) : null;
+    if (groupProblem) at([...key, 'group_search', 'filter'], groupProblem);
+    const caFile = s.tls.ca_file !== undefined ? resolve(base, s.tls.ca_file) : undefined;
+    const passwordFile = s.password_file !== undefined ? resolve(base, s.password_file) : undefined;
+    for (const [k, f] of [[['tls', 'ca_file'], caFile], [['password_file'], passwordFile]] as const) {
+      const err = f ? await readable(f) : null;
+      if (err) at([...key, ...k], `${f}: ${err}`);
+    }
+    const { member_of, ...attributes } = s.attributes;
+    servers.push({
+      ...s,
+      tls: { reject_unauthorized: s.tls.reject_unauthorized, ...(caFile ? { ca_file: caFile } : {}) },
+      ...(passwordFile ? { password_file: passwordFile } : {}),
+      attributes: { ...attributes, ...(member_of ? { member_of } : {}) },
+    });
+  }
+  return { ...raw, servers };
 }
 
 // ---- YAML and positions --------------------------------------------------------------------

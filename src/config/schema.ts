@@ -136,6 +136,62 @@ const kek = z.union([
   }),
 ]);
 
+/** ldap://host[:port] or ldaps://host[:port]: ldapts takes nothing else (no DN, no query). */
+const ldapUrl = z.string().transform((v, ctx) => {
+  let u: URL | null = null;
+  try {
+    u = new URL(v.trim());
+  } catch {
+    /* reported below */
+  }
+  if (!u || (u.protocol !== 'ldap:' && u.protocol !== 'ldaps:') || !u.hostname || (u.pathname && u.pathname !== '/') || u.search || u.hash || u.username || u.password) {
+    ctx.addIssue({ code: 'custom', message: `${show(v)} — expected ldap://host[:port] or ldaps://host[:port]` });
+    return '';
+  }
+  return `${u.protocol}//${u.host}`;
+});
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+const ldapScope = z.enum(['base', 'one', 'sub']);
+
+const ldapServer = z
+  .strictObject({
+    url: ldapUrl,
+    starttls: z.boolean().default(false),
+    tls: z.strictObject({ ca_file: z.string().optional(), reject_unauthorized: z.boolean().default(true) }).prefault({}),
+    bind_dn: z.string().min(1).optional(),
+    password_env: envName.optional(),
+    password_file: z.string().min(1).optional(),
+    base_dn: z.string().min(1, 'expected the DN to search under, e.g. ou=people,dc=example,dc=com'),
+    scope: ldapScope.default('sub'),
+    timeout: duration.default(5_000),
+    // mailAlternateAddress (the qmail/Postfix schemas): aliases find their owner's entry too.
+    user_filter: z.string().default('(|(mail={address})(mailAlternateAddress={address}))'),
+    attributes: z
+      .strictObject({
+        mail: z.string().min(1).default('mail'),
+        certificate: z.array(z.string().min(1)).default(['userCertificate;binary', 'userSMIMECertificate']),
+        // Empty string or null: the directory has no memberOf (use group_search).
+        member_of: z.union([z.string(), z.null()]).default('memberOf'),
+        policy: z.array(z.string().min(1)).default(['departmentNumber', 'ou', 'title', 'employeeType']),
+      })
+      .prefault({}),
+    group_search: z
+      .strictObject({
+        base: z.string().min(1),
+        scope: ldapScope.default('sub'),
+        filter: z.string().default('(member={dn})'),
+        name: z.string().min(1).default('cn'),
+      })
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.password_env && s.password_file) ctx.addIssue({ code: 'custom', path: ['password_file'], message: 'give password_env or password_file, not both' });
+    if (s.bind_dn && !s.password_env && !s.password_file) ctx.addIssue({ code: 'custom', path: ['bind_dn'], message: 'bind_dn needs password_env or password_file' });
+    if (!s.bind_dn && (s.password_env || s.password_file)) ctx.addIssue({ code: 'custom', path: ['bind_dn'], message: 'a password is configured but no bind_dn to use it with' });
+    if (s.starttls && s.url.startsWith('ldaps:')) ctx.addIssue({ code: 'custom', path: ['starttls'], message: 'ldaps:// is TLS already; starttls applies to ldap:// only' });
+  });
+
 export const rawConfigSchema = z.strictObject({
   hostname: domain.default(osHostname()),
   data_dir: z.string().default('../var'),
@@ -227,6 +283,17 @@ export const rawConfigSchema = z.strictObject({
       tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
       wkd: z.boolean().default(true),
       index_ttl: duration.default(60_000),
+    })
+    .prefault({}),
+  ldap: z
+    .strictObject({
+      // Off unless servers are named.
+      servers: z.array(ldapServer).default([]),
+      cache_ttl: duration.default(900_000),
+      negative_ttl: duration.default(120_000),
+      retry_after: duration.default(30_000),
+      // Fail closed: a policy that depends on groups must not run without them.
+      on_failure: z.enum(['defer', 'proceed']).default('defer'),
     })
     .prefault({}),
   kek: kek.default({ file: 'kek.key' }),

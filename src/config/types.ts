@@ -141,6 +141,53 @@ export interface PortalConfig {
   index_ttl: number;
 }
 
+/** One LDAP server (or replica) of ldap.servers; asked in order, see directory/ldap.ts. */
+export interface LdapServerConfig {
+  /** ldap://host[:port] or ldaps://host[:port] (proto, host and port only). */
+  url: string;
+  /** Upgrade an ldap:// connection with StartTLS before binding (never with ldaps://). */
+  starttls: boolean;
+  /** TLS of ldaps:// and StartTLS: extra trust anchors (absolute path, PEM) and whether to verify. */
+  tls: { ca_file?: string; reject_unauthorized: boolean };
+  /** Simple bind as this DN; absent: anonymous. */
+  bind_dn?: string;
+  /** Where the bind password is read (never the config file itself); exactly one with bind_dn. */
+  password_env?: string;
+  /** Absolute path; read at each (re)connect, so a rotated secret needs no reload. */
+  password_file?: string;
+  base_dn: string;
+  scope: 'base' | 'one' | 'sub';
+  /** Bounds a whole look-up on this server: connect, StartTLS, bind and every search (ms). */
+  timeout: number;
+  /** RFC 4515 filter with {address}, {local}, {domain} placeholders (values escaped). */
+  user_filter: string;
+  attributes: {
+    /** The entry's mail attribute (read for attributesOf, e.g. policy on a user's primary address). */
+    mail: string;
+    /** Attributes holding DER certificates (userCertificate;binary) or PKCS#7 bundles (userSMIMECertificate). */
+    certificate: string[];
+    /** Attribute listing the DNs of the entry's groups (memberOf overlay, AD); absent: not read. */
+    member_of?: string;
+    /** Further attributes exposed to policy conditions (lower-cased names). */
+    policy: string[];
+  };
+  /** Groups found by a search (groupOfNames member=...), in addition to member_of. */
+  group_search?: { base: string; scope: 'base' | 'one' | 'sub'; filter: string; name: string };
+}
+
+/** Certificates, groups and attributes from LDAP directories (directory/ldap.ts); off when no servers. */
+export interface LdapConfig {
+  servers: LdapServerConfig[];
+  /** A found entry is remembered this long (ms) per process. */
+  cache_ttl: number;
+  /** "No entry" is remembered this long (ms). */
+  negative_ttl: number;
+  /** After a failure a server is skipped (fails at once) for this long (ms): one time-out per period, not one per mail. */
+  retry_after: number;
+  /** The directory cannot be asked: defer the message (fail closed) or proceed without its facts. */
+  on_failure: 'defer' | 'proceed';
+}
+
 export interface Config {
   /** Absolute path of the postern.yaml this came from. */
   file: string;
@@ -160,6 +207,8 @@ export interface Config {
   kek: KekConfig;
   discovery: DiscoveryConfig;
   portal: PortalConfig;
+  /** LDAP directories: recipients' certificates, groups and attributes for policy. */
+  ldap: LdapConfig;
   /** Absolute path of the policy file, and its parsed content (validated by policy/, issue 5). */
   policy: { file: string; document: unknown };
   /** Number of worker processes; defaults to the number of CPU cores. */

@@ -46,6 +46,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     kek: { file: join(dataDir, 'kek.key') },
     discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024 },
     portal: { listen: [], wkd: true, index_ttl: 60_000 },
+    ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,
     log: { level: 'warn' },
@@ -59,5 +60,6 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
     discovery: { ...base.discovery, ...(over.discovery ?? {}) } as Config['discovery'],
     portal: { ...base.portal, ...(over.portal ?? {}) } as Config['portal'],
+    ldap: { ...base.ldap, ...(over.ldap ?? {}) } as Config['ldap'],
   } as Config;
 }
