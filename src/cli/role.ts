@@ -9,6 +9,7 @@ import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } f
 import { CryptoKeys, startWorker, type PolicyContext } from '../worker/index.js';
 import { openKeyStore } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
+import { startPortal } from '../portal/index.js';
 import { loadPolicy } from './policy-load.js';
 import { parse, UsageError, type CliIo } from './args.js';
 
@@ -26,7 +27,7 @@ interface Running {
 export async function roleCommand(argv: string[], _io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv);
   const role = positionals[0] as RoleName;
-  if (!['smtpd', 'worker', 'relay'].includes(role)) throw new UsageError(`unknown role ${JSON.stringify(role)}`);
+  if (!['smtpd', 'worker', 'relay', 'portal'].includes(role)) throw new UsageError(`unknown role ${JSON.stringify(role)}`);
   const file = resolve(values.config ?? 'config/postern.yaml');
   const config = await loadConfig(file);
   const log = createLogger({ level: config.log.level, role });
@@ -111,6 +112,20 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
           await store.close();
         },
         announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
+      };
+    }
+    case 'portal': {
+      // Public keys of our users over WKD: the keystore read-only in spirit, never a private key out.
+      const store = await openKeyStore(config);
+      const portal = await startPortal({ config, store, log });
+      send({ type: 'ready', role });
+      return {
+        // Listening addresses and TLS files need a restart; the key index refreshes by itself.
+        reload: () => undefined,
+        close: async () => {
+          await portal.close();
+          await store.close();
+        },
       };
     }
     case 'relay': {

@@ -10,7 +10,8 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 
-export type RoleName = 'smtpd' | 'worker' | 'relay';
+/** portal: HTTP(S) for WKD and health, run only when `portal.listen` is set. */
+export type RoleName = 'smtpd' | 'worker' | 'relay' | 'portal';
 
 /** Exit code of a role that must not be restarted (bad config, port in use): EX_CONFIG. */
 export const EXIT_FATAL = 78;
@@ -79,6 +80,7 @@ export class Supervisor {
     this.slots.push(this.slot('relay', 0));
     for (let i = 0; i < this.config.workers; i++) this.slots.push(this.slot('worker', i));
     this.slots.push(this.slot('smtpd', 0));
+    if (this.config.portal.listen.length) this.slots.push(this.slot('portal', 0));
     for (const s of this.slots) this.spawn(s);
   }
 
@@ -178,7 +180,7 @@ export class Supervisor {
     const { log } = this.opts;
     log.info({ event: 'supervisor.stopping' }, 'stopping');
     for (const s of this.slots) if (s.timer) clearTimeout(s.timer);
-    for (const role of ['smtpd', 'worker', 'relay'] as RoleName[]) {
+    for (const role of ['portal', 'smtpd', 'worker', 'relay'] as RoleName[]) {
       const children = this.slots.filter((s) => s.role === role && s.child).map((s) => s.child!);
       await Promise.all(children.map((c) => terminate(c, 40_000)));
     }

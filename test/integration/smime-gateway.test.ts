@@ -22,6 +22,7 @@ describe('S/MIME through the gateway', () => {
   let cleanup: () => Promise<void>;
   let gw: Gateway;
   let port: number;
+  let portalPort: number;
   let config: string;
   let ourCa: Issued, partnerCa: Issued, alice: Issued, bob: Issued, dave: Issued, erin: Issued, ack: Issued;
   const maildir = () => join(dir, 'maildir', 'new');
@@ -54,7 +55,8 @@ describe('S/MIME through the gateway', () => {
       opensslMailbox(dir, ourCa, 'ack@example.com'),
     ]);
     port = await freePort();
-    config = await writeGatewayConfig(dir, port);
+    portalPort = await freePort();
+    config = await writeGatewayConfig(dir, port, `portal: { listen: ["127.0.0.1:${portalPort}"], index_ttl: 1s }\n`);
     await writeFile(
       join(dir, 'policy.yaml'),
       `rules:
@@ -275,5 +277,22 @@ describe('S/MIME through the gateway', () => {
     await run('openssl', ['cms', '-decrypt', '-in', file, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
     await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'c2.txt')]);
     expect(await readFile(join(dir, 'c2.txt'), 'latin1')).toContain('token c2');
+  });
+
+  it('the portal role serves our users\' OpenPGP keys over WKD (read by gpg), and nothing for unknown users', async () => {
+    const { wkdUrls } = await import('../../src/directory/index.js');
+    const urls = wkdUrls('alice@example.com')!;
+    const path = new URL(urls.direct).pathname + new URL(urls.direct).search;
+    const res = await fetch(`http://127.0.0.1:${portalPort}${path}`);
+    expect(res.status).toBe(200);
+    await writeFile(join(dir, 'wkd.key'), Buffer.from(await res.arrayBuffer()));
+    const home = join(dir, 'gnupg-wkd');
+    await run('mkdir', ['-m', '700', home]);
+    await run('gpg', ['--homedir', home, '--batch', '--import', join(dir, 'wkd.key')]);
+    expect((await run('gpg', ['--homedir', home, '--batch', '--with-colons', '--list-keys'])).stdout).toMatch(/^uid:.*alice@example\.com/m);
+    expect((await run('gpg', ['--homedir', home, '--batch', '--with-colons', '--list-secret-keys']).catch((e: { stdout: string }) => e)).stdout ?? '').not.toMatch(/^sec:/m);
+    await run('gpgconf', ['--homedir', home, '--kill', 'all']).catch(() => undefined);
+    const unknown = wkdUrls('nobody@example.com')!;
+    expect((await fetch(`http://127.0.0.1:${portalPort}${new URL(unknown.direct).pathname}`)).status).toBe(404);
   });
 });
