@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, ResultCodeError, type Entry } from 'ldapts';
 import type { LdapServerConfig } from '../config/types.js';
@@ -206,7 +207,9 @@ export class LdapServerClient {
         return new LdapUnavailableError(c.url, `cannot read the CA file ${c.tls.ca_file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       }
     }
-    return { servername: host, rejectUnauthorized: c.tls.reject_unauthorized, ...(ca ? { ca } : {}) };
+    // SNI carries host names only (RFC 6066 §3); the certificate is still checked against an IP.
+    // `host` also names what the certificate must match after StartTLS (ldapts passes only the socket).
+    return { host, ...(isIP(host) ? {} : { servername: host }), rejectUnauthorized: c.tls.reject_unauthorized, ...(ca ? { ca } : {}) };
   }
 }
 

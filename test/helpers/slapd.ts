@@ -14,6 +14,8 @@ import { tempDir } from './config.js';
 
 export interface Slapd {
   url: string;
+  /** ldaps:// on a second port, when started with tls. */
+  ldapsUrl?: string;
   port: number;
   suffix: string;
   rootDn: string;
@@ -43,7 +45,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startSlapd(opts: { suffix?: string } = {}): Promise<Slapd> {
+/** `tls`: PEM certificate and key files; StartTLS is then offered on url, and ldaps:// listens too. */
+export async function startSlapd(opts: { suffix?: string; tls?: { cert: string; key: string } } = {}): Promise<Slapd> {
   const suffix = opts.suffix ?? 'dc=example,dc=com';
   const rootDn = `cn=admin,${suffix}`;
   const rootPw = 'slapd-test-root';
@@ -57,6 +60,7 @@ export async function startSlapd(opts: { suffix?: string } = {}): Promise<Slapd>
       ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include /etc/ldap/schema/${s}.schema`),
       `pidfile ${join(tmp.dir, 'slapd.pid')}`,
       `argsfile ${join(tmp.dir, 'slapd.args')}`,
+      ...(opts.tls ? [`TLSCertificateFile ${opts.tls.cert}`, `TLSCertificateKeyFile ${opts.tls.key}`] : []),
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
       'moduleload memberof',
@@ -75,12 +79,13 @@ export async function startSlapd(opts: { suffix?: string } = {}): Promise<Slapd>
   );
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = opts.tls ? `ldaps://127.0.0.1:${await freePort()}` : undefined;
   let child: ChildProcess | null = null;
   let stderr = '';
 
   const start = async () => {
     stderr = '';
-    child = spawn('/usr/sbin/slapd', ['-f', conf, '-h', `${url}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('/usr/sbin/slapd', ['-f', conf, '-h', [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' '), '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<never>((_, reject) => child!.once('exit', (code) => reject(new Error(`slapd exited (${code}): ${stderr.trim()}`))));
     exited.catch(() => undefined);
@@ -112,6 +117,7 @@ export async function startSlapd(opts: { suffix?: string } = {}): Promise<Slapd>
 
   return {
     url,
+    ...(ldapsUrl ? { ldapsUrl } : {}),
     port,
     suffix,
     rootDn,
