@@ -46,6 +46,7 @@ interface Session {
 
 /** Why an operation failed, in one line without CR/LF (ldapts' socket errors span lines). */
 function reason(err: unknown): string {
+  if (err instanceof LdapUnavailableError) return err.reason;
   if (err instanceof ResultCodeError) return `${err.message.split('\n')[0]} (result code ${err.code})`;
   const e = err as NodeJS.ErrnoException;
   const text = (e?.code && !String(e.message).includes(e.code) ? `${e.code}: ` : '') + String(e?.message ?? err);
@@ -78,11 +79,12 @@ export class LdapServerClient {
    */
   async run<T>(work: (search: LdapSearch) => Promise<T>): Promise<T> {
     if (this.closed) throw new LdapUnavailableError(this.url, 'the directory is closed');
-    if (this.now() < this.downUntil) throw new LdapUnavailableError(this.url, `not asked again yet after a failure (${this.downReason})`);
+    if (this.now() < this.downUntil) throw new LdapUnavailableError(this.url, `not asked again yet after a failure (${this.downReason})`, { skipped: true });
     const started = this.now();
     for (let attempt = 0; ; attempt++) {
-      const reused = this.session !== null;
+      const existing = this.session;
       const session = this.currentSession();
+      const reused = session === existing;
       const left = this.config.timeout - (this.now() - started);
       try {
         return await withDeadline(

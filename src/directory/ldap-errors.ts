@@ -9,11 +9,14 @@ export class LdapUnavailableError extends PosternError {
   /** The server URL(s) that failed. */
   readonly servers: string[];
   readonly reason: string;
-  constructor(server: string | string[], reason: string, options?: { cause?: unknown }) {
+  /** The server was not asked (it failed less than retry_after ago): nothing new to log. */
+  readonly skipped: boolean;
+  constructor(server: string | string[], reason: string, options?: { cause?: unknown; skipped?: boolean }) {
     const servers = Array.isArray(server) ? server : [server];
     const why = reason.replace(/[\r\n]+/g, ' ').slice(0, 300);
-    super({ code: 451, status: '4.4.3', text: `directory server ${servers.join(', ')} unavailable: ${why}` }, options);
+    super({ code: 451, status: '4.4.3', text: `directory server ${servers.join(', ')} unavailable: ${why}` }, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.servers = servers;
     this.reason = why;
+    this.skipped = options?.skipped ?? false;
   }
 }

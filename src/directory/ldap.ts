@@ -131,7 +131,8 @@ export class LdapDirectory implements Directory {
         if (facts.found) return facts;
       } catch (err) {
         if (!(err instanceof LdapUnavailableError)) throw err;
-        this.opts.log.warn({ event: 'ldap.unavailable', server: server.url, address, reason: err.reason }, 'LDAP server unavailable');
+        // Once per failure, not once per mail while the server is backed off.
+        if (!err.skipped) this.opts.log.warn({ event: 'ldap.unavailable', server: server.url, address, reason: err.reason }, 'LDAP server unavailable');
         failures.push(err);
       }
     }

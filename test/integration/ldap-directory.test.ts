@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LdapConfig, LdapServerConfig } from '../../src/config/types.js';
 import { LdapDirectory, LdapUnavailableError, lookUpAndStoreCertificates, withFailurePolicy } from '../../src/directory/ldap.js';
 import { openKeyStore, type KeyStore } from '../../src/keystore/index.js';
-import { silentLogger } from '../../src/log/index.js';
+import { createLogger, silentLogger } from '../../src/log/index.js';
 import { testConfig, tempDir } from '../helpers/config.js';
 import { opensslCa, opensslMailbox, run } from '../helpers/pki-openssl.js';
 import { startSlapd, type Slapd } from '../helpers/slapd.js';
@@ -265,14 +265,16 @@ describe('LDAP directory against slapd', () => {
     process.env.POSTERN_TEST_LDAP_BAD = 'wrong-secret-Xyzzy';
     const bindDn = `cn=postern,ou=services,${slapd.suffix}`;
     const good = new LdapDirectory(config([server({ bind_dn: bindDn, password_env: 'POSTERN_TEST_LDAP_PW' })]), { log });
-    const bad = new LdapDirectory(config([server({ bind_dn: bindDn, password_env: 'POSTERN_TEST_LDAP_BAD' })]), { log });
+    const lines: string[] = [];
+    const capture = createLogger({ level: 'trace', destination: { write: (l: string) => void lines.push(l) } });
+    const bad = new LdapDirectory(config([server({ bind_dn: bindDn, password_env: 'POSTERN_TEST_LDAP_BAD' })]), { log: capture });
     try {
       expect(await good.groupsOf('bob@example.com')).toEqual(['Human Resources']);
       const err = await bad.groupsOf('bob@example.com').then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(LdapUnavailableError);
       const e = err as LdapUnavailableError;
       expect(e.message).toContain(slapd.url);
-      expect(e.message).toContain(`bind as ${bindDn} refused`);
+      expect(e.message).toMatch(new RegExp(`^directory server ${slapd.url} unavailable: bind as ${bindDn} refused: `));
       expect(e.message).toMatch(/invalid credentials|result code 49/i);
       expect(JSON.stringify({ m: e.message, s: e.stack, r: e.reason })).not.toContain('wrong-secret-Xyzzy');
       expect(e.temporary).toBe(true);
@@ -281,6 +283,10 @@ describe('LDAP directory against slapd', () => {
       const t0 = Date.now();
       await expect(bad.groupsOf('alice@example.com')).rejects.toThrow(/not asked again yet/);
       expect(Date.now() - t0).toBeLessThan(100);
+      // Logged once (the back-off is not news), naming the server, without the password.
+      expect(lines.filter((l) => l.includes('ldap.unavailable'))).toHaveLength(1);
+      expect(lines.join('')).toContain(slapd.url);
+      expect(lines.join('')).not.toContain('wrong-secret-Xyzzy');
     } finally {
       await good.close();
       await bad.close();
