@@ -19,7 +19,7 @@
 import { decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/entity.js';
 import { addressesOf } from '../smime/index.js';
 import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
-import { decryptPgp, PgpDecryptError, readPgpMessage, type PgpDecrypted } from './pgp-decrypt.js';
+import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
 import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
 import { preparePgpVerificationKey, type PgpDecryptionKey, type PgpVerificationKey } from './prepared.js';
 
@@ -213,7 +213,19 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       return false;
     }
     try {
-      const d = await decryptPgp(await readPgpMessage(armored), opts.keysFor, doVerify ? ctx : null, opts.now);
+      const pgp = await readPgpMessage(armored);
+      if (form === 'inline' && isSignedOnly(pgp)) {
+        // Inline "opaque" signing (gpg --sign --armor): verified and unwrapped, as S/MIME's signed-data.
+        if (!doVerify) return false;
+        const v = await verifySignedPgp(pgp, ctx);
+        signatures.push(...v.signatures);
+        const data = toCrlf(v.data);
+        current = deliver = textEntity(data, isUtf8(data) ? 'utf-8' : (charset ?? 'utf-8'));
+        changed = true;
+        signatureLayers++;
+        return true;
+      }
+      const d = await decryptPgp(pgp, opts.keysFor, doVerify ? ctx : null, opts.now);
       // A signature made over ciphertext vouches for the envelope, not for the text.
       for (const s of signatures) s.scope = 'outer';
       signatures.push(...d.signatures);

@@ -55,7 +55,12 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
   const aeadV5 = message.packets.filterByTag(P.aeadEncryptedData)[0];
   if (!seipd && !aeadV5) throw new PgpDecryptError('the OpenPGP message holds no encrypted data', 'malformed');
   const ids = encryptionKeyIds(message);
-  if (!ids.length) throw new PgpDecryptError('the message is encrypted with a password only, not to a key', 'no-recipient');
+  if (!ids.length) {
+    // openpgp.js drops session-key packets of algorithms it does not know (post-quantum ones, say).
+    throw message.packets.filterByTag(P.symEncryptedSessionKey).length
+      ? new PgpDecryptError('the message is encrypted with a password only, not to a key', 'no-recipient')
+      : new PgpDecryptError('the message names no recipient key Postern can read (an unknown or post-quantum algorithm)', 'unsupported');
+  }
   const keys = await keysFor(ids);
   const usable = keys.filter((k) => ids.includes(WILDCARD_KEY_ID) || k.keyIds.some((id) => ids.includes(id)));
   if (!usable.length) throw new PgpDecryptError(`the message is not encrypted to any key of ours (it names ${ids.map((i) => `0x${i}`).join(', ')})`, 'no-recipient');
@@ -106,4 +111,27 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
     }
   }
   return { data, cipher: `${algorithm}${aeadAlgo ? `-${String(aeadAlgo)}` : ''}`, packet, key: used.fingerprint, signatures };
+}
+
+/** Is this an OpenPGP message that is signed but not encrypted (gpg --sign --armor)? */
+export function isSignedOnly(message: openpgp.Message<Uint8Array>): boolean {
+  const P = openpgp.enums.packet;
+  return !message.packets.filterByTag(P.symmetricallyEncryptedData, P.symEncryptedIntegrityProtectedData, P.aeadEncryptedData, P.publicKeyEncryptedSessionKey).length
+    && message.packets.filterByTag(P.literalData, P.compressedData).length > 0;
+}
+
+/** The literal data of a signed-only message and its signatures' verdicts (the opaque form of a signature). */
+export async function verifySignedPgp(message: openpgp.Message<Uint8Array>, verify: VerifyContext): Promise<{ data: Buffer; signatures: PgpSignatureReport[] }> {
+  let data: Buffer;
+  try {
+    const literal = message.getLiteralData();
+    if (!(literal instanceof Uint8Array)) throw new Error('streamed literal data');
+    data = Buffer.from(literal);
+  } catch {
+    throw new PgpDecryptError('the signed OpenPGP message holds no readable literal data', 'malformed');
+  }
+  const ids = message.getSigningKeyIDs().map(hex);
+  const keys = ids.length ? await verify.keysFor(ids) : [];
+  const results = await message.verify(keys.map((k) => k.key), verify.now, { ...openpgp.config, ...IN_CONFIG });
+  return { data, signatures: await verdicts(results, keys, verify, 'whole') };
 }

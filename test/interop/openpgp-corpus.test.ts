@@ -174,3 +174,117 @@ describe('Thunderbird OpenPGP corpus: Postern reports the expected states', () =
     expect(withBenny.signatures).toMatchObject([{ status: 'mismatch', reason: expect.stringMatching(/made for something else/) }]);
   });
 });
+
+/**
+ * GnuPG's sample messages, with gpg 2.2 as the oracle on the same keys: what gpg decrypts (or
+ * calls a good signature), Postern must decrypt (or verify as good); what gpg cannot read, Postern
+ * must not report as decrypted. The keys: gpg reads its agent key files, exports them (with their
+ * passphrases, 'def' / 'abc' or none), and openpgp.decryptKey unlocks them here.
+ */
+describe.skipIf(!gpgAvailable())('GnuPG sample messages: Postern agrees with gpg', () => {
+  const G = join(CORPORA, 'gnupg-tests/openpgp');
+  const S = join(G, 'samplemsgs');
+  let gpg: GpgHome;
+  let decrypt: PgpDecryptionKey[];
+  let verifyKeys: PgpVerificationKey[];
+  beforeAll(async () => {
+    gpg = gpgHome();
+    const agentKeys = join(gpg.home, 'private-keys-v1.d');
+    mkdirSync(agentKeys, { mode: 0o700 });
+    for (const f of readdirSync(join(G, 'privkeys'))) {
+      const data = readFileSync(join(G, 'privkeys', f));
+      const grip = f.replace(/\.(asc|key)$/, '');
+      writeFileSync(join(agentKeys, `${grip}.key`), f.endsWith('.asc') ? spawnSync('gpg', ['--dearmor'], { input: data }).stdout : data);
+    }
+    for (const k of ['pubdemo.asc', 'pubring.asc', 'samplekeys/rsa-rsa-sample-1.asc', 'pubring.pkr.asc']) gpg.run(['--import', join(G, k)], undefined, true);
+    const fprs = gpg.run(['--with-colons', '-K']).stdout.toString().split('\n').filter((l) => l.startsWith('fpr:')).map((l) => l.split(':')[9]!);
+    decrypt = [];
+    verifyKeys = [];
+    const seen = new Set<string>();
+    for (const fpr of fprs) {
+      for (const pp of ['', 'def', 'abc']) {
+        const r = gpg.run(['--passphrase', pp, '--export-secret-keys', fpr], undefined, true);
+        if (r.status !== 0 || !r.stdout.length) continue;
+        try {
+          let key = await openpgp.readPrivateKey({ binaryKey: new Uint8Array(r.stdout) });
+          if (seen.has(key.getFingerprint())) break;
+          if (!key.isDecrypted()) key = await openpgp.decryptKey({ privateKey: key, passphrase: pp });
+          seen.add(key.getFingerprint());
+          decrypt.push(await preparePgpDecryptionKey(Buffer.from(key.write())));
+          break;
+        } catch {
+          // another passphrase, or a key openpgp.js does not read: gpg's verdicts say which
+        }
+      }
+    }
+    const pub = gpg.run(['--export']).stdout;
+    for (const k of await openpgp.readKeys({ binaryKeys: new Uint8Array(pub) }).catch(() => [])) {
+      try {
+        verifyKeys.push(await preparePgpVerificationKey(Buffer.from(k.write())));
+      } catch {
+        // a public key openpgp.js cannot use: a signature by it is then 'unknown'
+      }
+    }
+  }, 120_000);
+  afterAll(() => gpg?.close());
+
+  /** Why a sample is not compared, where that is principled. */
+  const NOT_COMPARED: [RegExp, string][] = [
+    [/\.gpg$|\.sig$/, 'binary duplicate of the .asc sample (or a detached signature over a plain file, which PGP/MIME cannot carry: multipart/signed is tested with gpg in message-gpg.test.ts)'],
+    [/^sig-/, 'a detached signature over a plain file, not over a MIME entity: PGP/MIME cannot carry it'],
+    [/^revoke-/, 'a key revocation certificate, not a message'],
+    [/\.eml$/, 'whole messages from gpg-mail-tube: opened below without a gpg verdict to compare'],
+  ];
+
+  /**
+   * Where Postern and gpg differ and the cause is not settled: listed, printed, and checked to stay
+   * exactly so (a change either way shows up), instead of being left out silently.
+   */
+  const OPEN_QUESTIONS: Record<string, string> = {
+    'enc-2-keys-hh-1.asc': 'hidden recipients (key id 0) with an RSA key among them: gpg finds the session key, Postern (openpgp.js 6) does not — not yet explained; the ECDH hidden-recipient case (Thunderbird corpus) decrypts',
+    'enc-2-keys-hr-1.asc': 'as enc-2-keys-hh-1',
+    'enc-2-keys-rh-1.asc': 'as enc-2-keys-hh-1',
+  };
+
+  it('every sample in samplemsgs/', async () => {
+    const rows: string[][] = [];
+    const wrong: string[] = [];
+    const opts = { keysFor: async () => decrypt, verificationKeysFor: async () => verifyKeys };
+    for (const f of readdirSync(S).sort()) {
+      const skip = NOT_COMPARED.find(([re]) => re.test(f));
+      if (skip) {
+        rows.push([f, 'not compared', skip[1]]);
+        continue;
+      }
+      const armored = readFileSync(join(S, f), 'latin1');
+      // gpg's verdict on the same keys (no password for the symmetric samples: a gateway has none).
+      const g = gpg.run(['--status-fd', '2', '--decrypt'], armored, true);
+      const gDecrypted = /\[GNUPG:\] DECRYPTION_OKAY/.test(g.stderr);
+      const gGood = /\[GNUPG:\] GOODSIG/.test(g.stderr);
+      const gSigned = /\[GNUPG:\] (GOODSIG|BADSIG|ERRSIG|EXPSIG|EXPKEYSIG|REVKEYSIG)/.test(g.stderr);
+      const body = armored.includes('-----BEGIN PGP SIGNED MESSAGE-----') || !/\[GNUPG:\] (BEGIN_DECRYPTION|DECRYPTION_FAILED|NO_SECKEY|ENC_TO)/.test(g.stderr) ? 'inline' : 'pgp-mime';
+      const msg =
+        body === 'inline'
+          ? Buffer.from(`From: someone@example.net\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${armored}`, 'latin1')
+          : Buffer.from(`From: someone@example.net\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b"\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n${armored}\r\n--b--\r\n`, 'latin1');
+      const r = await pgpOpenMessage(msg, opts);
+      const decrypted = r.encryption?.status === 'decrypted';
+      const good = r.signatures.some((s) => s.scope === 'whole' && ['valid', 'mismatch', 'untrusted'].includes(s.status));
+      const expected = `${gDecrypted ? 'decrypted' : 'not decrypted'}${gSigned ? (gGood ? ', good sig' : ', sig not good') : ''}`;
+      const got = `${decrypted ? 'decrypted' : `not decrypted (${r.encryption?.reason ?? 'no encryption'})`}${r.signatures.length ? `, ${r.signatures.map((s) => s.status).join('/')}` : ''}`;
+      const same = decrypted === gDecrypted && (!gGood || good) && (gGood || !good);
+      const question = OPEN_QUESTIONS[f];
+      rows.push([f, expected, `${got}${same ? '' : question ? `  OPEN QUESTION: ${question}` : '  DIFFERS'}`]);
+      if (!same && !question) wrong.push(`${f}: gpg ${expected}; Postern ${got}`);
+      if (same && question) wrong.push(`${f}: now agrees with gpg — remove it from OPEN_QUESTIONS`);
+      // Never the reverse: what gpg cannot decrypt, Postern must not report as decrypted.
+      if (decrypted && !gDecrypted) wrong.push(`${f}: Postern decrypted what gpg could not`);
+    }
+    for (const f of readdirSync(S).filter((x) => x.endsWith('.eml'))) {
+      const r = await pgpOpenMessage(readFileSync(join(S, f)), opts);
+      rows.push([`${f} (as is)`, '—', `${r.encryption?.status ?? 'no encryption'}${r.signatures.map((s) => ` ${s.scope}:${s.status}`).join('')}`]);
+    }
+    printTable('GnuPG tests/openpgp/samplemsgs (gpg 2.2 on the same keys is the oracle)', rows);
+    expect(wrong, wrong.join('\n')).toEqual([]);
+  }, 120_000);
+});
