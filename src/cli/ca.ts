@@ -1,11 +1,11 @@
 /** `postern ca init|issue|show`: the organisation's internal S/MIME CA. */
-import { initCa, internalCa, issueFromCa } from '../keystore/index.js';
+import { initCa, internalCa, issueFromCa, revokeFromCa } from '../keystore/index.js';
 import type { KeyType } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, shortDate, withStore } from './keys-common.js';
 
 const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
-const USAGE = 'ca init [--name "Example Mail CA"] [--org ORG] [--key-type TYPE] | issue ADDRESS [--name "Display Name"] [--key-type TYPE] | show [--out FILE]';
+const USAGE = 'ca init [--name "Example Mail CA"] [--org ORG] [--key-type TYPE] | issue ADDRESS [--name "Display Name"] [--key-type TYPE] | show [--out FILE] | revoke ADDRESS|SERIAL [--reason keyCompromise|superseded|…]';
 
 export async function caCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -13,6 +13,7 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
     org: { type: 'string' },
     'key-type': { type: 'string' },
     out: { type: 'string' },
+    reason: { type: 'string' },
   });
   const [sub, ...args] = positionals;
   const keyType = values['key-type'];
@@ -45,6 +46,15 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
         }
         const pem = `-----BEGIN CERTIFICATE-----\n${ca.der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
         await output(io, values.out, pem, false);
+        return 0;
+      });
+    case 'revoke':
+      if (args.length !== 1) throw new UsageError('ca revoke needs one ADDRESS or SERIAL');
+      return withStore(values.config, async (store) => {
+        for (const r of await revokeFromCa(store, args[0]!, { reason: values.reason, actor: cliActor() })) {
+          const c = r.certificate;
+          io.out(`${r.status === 'added' ? 'revoked' : 'already revoked'}: serial ${c.serial} ${c.subject} <${c.emails.join(', ')}>${values.reason ? ` (${values.reason})` : ''}; it is on the next CRL of the internal CA`);
+        }
         return 0;
       });
     default:

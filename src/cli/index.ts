@@ -8,6 +8,7 @@ import { stdio, UsageError, type CliIo } from './args.js';
 import { caCommand } from './ca.js';
 import { certCommand } from './cert.js';
 import { checkCommand } from './check.js';
+import { crlCommand } from './crl.js';
 import { kekCommand } from './kek.js';
 import { pgpCommand } from './pgp.js';
 import { policyCommand } from './policy.js';
@@ -32,6 +33,10 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
   pgp delete FP | generate ADDRESS [--name NAME] [--type ecc|rsa]
   ca init [--name NAME] | issue ADDRESS [--name NAME] | show
                         the internal CA for S/MIME certificates
+  ca revoke ADDRESS|SERIAL [--reason R]
+                        revoke certificates the internal CA issued (listed on its CRL)
+  crl import FILE… | list
+                        CRLs (PEM or DER) for offline revocation checks, verified against a stored CA
   kek rotate --to-file PATH | --to-passphrase-env VAR | --to-pkcs11-module LIB --to-token T
              --to-pin-env VAR --to-key-label L [--create-key]
                         re-wrap every private key under a new key-encryption key
@@ -54,6 +59,8 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await pgpCommand(rest, io);
       case 'ca':
         return await caCommand(rest, io);
+      case 'crl':
+        return await crlCommand(rest, io);
       case 'kek':
         return await kekCommand(rest, io);
       case 'policy':

@@ -125,6 +125,35 @@ const MIGRATIONS: string[] = [
     seen INTEGER NOT NULL
   );
   `,
+  // 3: revocation — CRLs imported by the admin (\`postern crl import\`), and the revocations of
+  // certificates our internal CA issued (\`postern ca revoke\`), from which its CRL is built.
+  // Revocations keep issuer and serial, not a reference to the certificate row: deleting a
+  // certificate from the store must not take it off the CRL.
+  `
+  CREATE TABLE crls (
+    id INTEGER PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    issuer_fingerprint TEXT NOT NULL,
+    this_update INTEGER NOT NULL,
+    next_update INTEGER,
+    crl_number TEXT,
+    entries INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    source TEXT NOT NULL,
+    imported INTEGER NOT NULL,
+    UNIQUE (issuer_fingerprint, source)
+  );
+
+  CREATE TABLE ca_revocations (
+    issuer_fingerprint TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    fingerprint TEXT,
+    not_after INTEGER NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (issuer_fingerprint, serial)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

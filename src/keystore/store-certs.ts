@@ -3,10 +3,11 @@
  * renewed certificate with the same key finds it).
  */
 import type { CertInfo, PrivateKeyInfo } from '../pki/index.js';
-import { addressKey, KeyStoreBase, sha256, type Row } from './store-base.js';
+import { addressKey, sha256, type Row } from './store-base.js';
+import { RevocationStore } from './store-revocation.js';
 import type { CertSource, ImportStatus, StoredCertificate } from './types.js';
 
-export class CertStore extends KeyStoreBase {
+export class CertStore extends RevocationStore {
   // ---- certificates ------------------------------------------------------------------------------
 
   importCertificate(cert: CertInfo, opts: { source: CertSource; trusted?: boolean; actor: string; flag?: string }): Promise<{ status: ImportStatus; certificate: StoredCertificate }> {

@@ -48,7 +48,7 @@ export interface AuditEntry {
   at: Date;
   /** Who: "cli:root", "worker", "relay" … */
   actor: string;
-  action: 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue';
+  action: 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import';
   /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek". */
   object: string;
   detail?: string;
