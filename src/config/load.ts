@@ -89,6 +89,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     keystore: { sqlite: inData(raw.keystore.sqlite) },
     ca: raw.ca,
     smime: raw.smime,
+    revocation: raw.revocation,
     kek: kekConfig(raw, inData),
     discovery: raw.discovery,
     portal: { ...raw.portal, tls: portalTls },

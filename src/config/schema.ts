@@ -233,6 +233,20 @@ export const rawConfigSchema = z.strictObject({
       validity: duration.default(730 * 86_400_000),
     })
     .prefault({}),
+  revocation: z
+    .strictObject({
+      // soft: an unknown status (responder down, no answer) is allowed and flagged; hard: not usable.
+      // Outbound soft too: refusing a recipient's certificate for want of an answer would send the
+      // mail in plaintext under an opportunistic policy, which is worse than encrypting to it.
+      mode: z
+        .strictObject({ inbound: z.enum(['soft', 'hard']).default('soft'), outbound: z.enum(['soft', 'hard']).default('soft') })
+        .prefault({}),
+      timeout: duration.default(5_000),
+      ocsp: z.boolean().default(true),
+      crl: z.boolean().default(true),
+      cache_ttl: duration.default(3_600_000),
+    })
+    .prefault({}),
   smime: z
     .strictObject({
       // What is used when a recipient's capabilities are unknown: AES-256-CBC is what every client

@@ -48,6 +48,6 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean }
 export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
 export { createPkcs11Key } from './kek/index.js';
 export {
-  importCrl, internalCaCrl, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
+  importCrl, internalCaCrl, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,
 } from './store-revocation.js';

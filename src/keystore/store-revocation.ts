@@ -13,7 +13,7 @@
 import type { Config } from '../config/types.js';
 import {
   buildCrl, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
-  type CertInfo, type RevocationStoreView,
+  nodeHttpFetcher, RevocationChecker, type CertInfo, type HttpFetcher, type RevocationStoreView,
 } from '../pki/index.js';
 import { KeyStoreBase, type Row } from './store-base.js';
 import type { KeyStoreSqlite } from './store.js';
@@ -123,6 +123,12 @@ export function revocationStoreView(store: KeyStoreSqlite): RevocationStoreView 
       return r ? { revoked: true, revokedAt: r.revokedAt, ...(r.reason ? { reason: r.reason } : {}) } : { revoked: false };
     },
   };
+}
+
+/** The checker as the config says (one per process: its caches are the point), reading this store. */
+export function revocationCheckerFor(config: Config, store: KeyStoreSqlite, fetch: HttpFetcher = nodeHttpFetcher()): RevocationChecker {
+  const r = config.revocation;
+  return new RevocationChecker({ fetch, store: revocationStoreView(store), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
 }
 
 /**
