@@ -6,7 +6,8 @@ import { startRelay } from '../relay/index.js';
 import { startSmtpd } from '../smtpd/index.js';
 import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
-import { CryptoKeys, startWorker, type PolicyContext } from '../worker/index.js';
+import { combineDirectories, KeyDiscovery, LdapDirectory, withFailurePolicy } from '../directory/index.js';
+import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
 import { openKeyStore } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { startPortal } from '../portal/index.js';
@@ -89,9 +90,21 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       let current = config;
       // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
       const keys = new CryptoKeys(store, () => current, log);
+      const pgpKeys = new PgpKeys(store, log);
+      // Directory connections and discovery caches are per config; a reload replaces them.
+      let ldap: LdapDirectory | null = null;
       const policyOf = async (c: Config): Promise<PolicyContext> => {
         const policy = await loadPolicy(c);
-        return { config: c, policy, store, keys, directory: policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory };
+        const groups = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
+        const old = ldap;
+        ldap = c.ldap.servers.length ? new LdapDirectory(c.ldap, { log }) : null;
+        void old?.close().catch(() => undefined);
+        const guarded = ldap ? withFailurePolicy(ldap, log) : null;
+        const sources: KeySources = {
+          ...(guarded ? { ldap: guarded } : {}),
+          ...(c.discovery.wkd.domains.length || c.discovery.hkp.servers.length ? { discovery: new KeyDiscovery({ config: c, store, log }) } : {}),
+        };
+        return { config: c, policy, store, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
       };
       let ctx = await policyOf(config);
       const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
@@ -109,6 +122,7 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
         },
         close: async () => {
           await worker.close();
+          await ldap?.close().catch(() => undefined);
           await store.close();
         },
         announce: (m) => m.type === 'incoming' && worker.offer(m.ids),

@@ -2,14 +2,16 @@
  * directory: OpenPGP keys of correspondents from outside the keystore — the recipient domain's
  * Web Key Directory (wkd.ts), HKP key servers (hkp.ts), both behind KeyDiscovery with its caches
  * (discovery.ts), and Autocrypt headers of incoming mail (autocrypt.ts). Whatever is found is
- * imported into the keystore with its source. (LDAP and the static groups file live in policy/
- * for now.)
+ * imported into the keystore with its source; and LDAP (ldap*.ts): certificates, groups and
+ * attributes of users, behind the policy's Directory interface. (The static groups file lives in
+ * policy/.)
  *
  * Untrusted input: recipient and From: addresses; every byte a directory server sends (status,
  * redirects, bodies: bounded in time and size, parsed by openpgp/); Autocrypt header values. A key
  * is only ever bound to the address it was asked for (or the header's addr), never to the other
  * addresses it names, never to an internal address, and never stored with secret material.
- * Secrets: none (public keys only).
+ * Secrets: the LDAP bind password (read from env or file at each connect, never logged); otherwise
+ * public keys only.
  */
 export { KeyDiscovery, type Discovered, type DiscoverySource, type DiscoveryTrace, type KeyDiscoveryOptions } from './discovery.js';
 export { WkdClient, wkdUrls, type WkdMethod, type WkdOptions } from './wkd.js';
@@ -28,3 +30,14 @@ export {
 export { keysForAddress, rankKeys, importCandidate, type CandidateKey, type DirectoryStore, type LookupOutcome } from './keys.js';
 export { splitAddress, wkdHash, isWkdHash, zbase32, compilePattern, compilePatterns, type SplitAddress, type AddressMatcher } from './address.js';
 export { fetchBounded, DirectoryFetchError, type FetchFailure } from './http.js';
+export {
+  LdapDirectory,
+  LdapUnavailableError,
+  withFailurePolicy,
+  combineDirectories,
+  lookUpAndStoreCertificates,
+  usableForEncryption,
+  escapeFilterValue,
+  type LdapFacts,
+  type LdapCertStore,
+} from './ldap.js';

@@ -14,9 +14,12 @@ import { generatePgpKey } from '../openpgp/index.js';
 import type { Logger } from '../log/index.js';
 import { editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
 import { describePlan, encryptionOutcome, evaluate, type Action, type CommandName, type CompiledPolicy, type Directory, type PartyFacts, type RecipientPlan } from '../policy/index.js';
+import { addressesOf } from '../smime/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import type { CryptoKeys } from './crypto-keys.js';
+import type { PgpKeys } from './pgp-keys.js';
 import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
+import { fetchMissingKeys, learnAutocrypt, type KeySources } from './key-sources.js';
 import { memoLookups, partyFacts } from './policy-facts.js';
 import { transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
 
@@ -25,8 +28,11 @@ export interface PolicyContext {
   policy: CompiledPolicy;
   store: KeyStore;
   directory: Directory;
-  /** Prepared keys (shared across policy reloads); without it nothing is signed or encrypted. */
+  /** Prepared keys (shared across policy reloads); without them nothing is signed or encrypted. */
   keys?: CryptoKeys;
+  pgpKeys?: PgpKeys;
+  /** LDAP certificates and OpenPGP key discovery for recipients the store has no key for. */
+  sources?: KeySources;
 }
 
 export interface Decision {
@@ -39,35 +45,42 @@ type Verdict = { kind: 'pass'; choice: CryptoChoice } | { kind: 'hold'; reason: 
 const METHOD_NAMES = { smime: 'S/MIME certificate', pgp: 'OpenPGP key' } as const;
 
 /** What can be done for this recipient now, and with which crypto. */
-function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, smimeInside: boolean): Verdict {
+function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, inside: 'smime' | 'pgp' | null): Verdict {
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
+  let signWith: 'smime' | 'pgp' | 'auto' | null = null;
   for (const a of plan.actions) {
     if (a.kind === 'delete') return { kind: 'delete', reason: a.reason };
     if (a.kind === 'hold') return { kind: 'hold', reason: a.reason };
     if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason };
     // Opening only what is there: plain mail keeps one group for all its recipients.
-    if ((a.kind === 'decrypt' || a.kind === 'verify') && smimeInside) {
-      choice.open ??= { decrypt: false, verify: false };
+    if ((a.kind === 'decrypt' || a.kind === 'verify') && inside && canCrypt) {
+      choice.open ??= { decrypt: false, verify: false, method: inside };
       choice.open[a.kind] = true;
       // Decrypted content is verified too: what was inside is only worth as much as its signature.
       if (a.kind === 'decrypt') choice.open.verify = true;
     }
-    if (a.kind === 'sign' && (a.method === 'smime' || a.method === 'auto') && sender.keys.smime) choice.sign = 'smime';
+    if (a.kind === 'sign') signWith = a.method;
     if (a.kind === 'send_keys') choice.sendKeys = { smime: a.smime || (choice.sendKeys?.smime ?? false), pgp: a.pgp || (choice.sendKeys?.pgp ?? false) };
     if (a.kind === 'encrypt') {
       const outcome = encryptionOutcome(a, recipient);
       const fail = (reason: string): Verdict => (a.otherwise === 'bounce' ? { kind: 'reject', reason } : { kind: 'hold', reason });
-      if (outcome === 'smime' && canCrypt) {
-        choice.encrypt = 'smime';
-        if (a.smime) choice.smimeOptions = a.smime;
-      }
-      else if (outcome === 'smime' || outcome === 'pgp') {
-        // A key exists but this build cannot use it (OpenPGP arrives with its issue).
-        if (a.require) return fail(`encryption required for ${plan.recipient}, but ${outcome === 'pgp' ? 'OpenPGP encryption is not available in this version of Postern' : 'S/MIME keys are not loaded'} (rule "${plan.rules.at(-1)}")`);
+      if ((outcome === 'smime' || outcome === 'pgp') && canCrypt) {
+        choice.encrypt = outcome;
+        if (outcome === 'smime' && a.smime) choice.smimeOptions = a.smime;
+      } else if (outcome === 'smime' || outcome === 'pgp') {
+        if (a.require) return fail(`encryption required for ${plan.recipient}, but the keys are not loaded (rule "${plan.rules.at(-1)}")`);
       } else if (outcome === 'hold' || outcome === 'bounce') {
         return fail(`encryption required, but there is no ${a.methods.map((m) => METHOD_NAMES[m]).join(' or ')} for ${plan.recipient}`);
       }
     }
+  }
+  // "sign" means "when the sender has a key"; auto signs the way the message is encrypted (an
+  // OpenPGP signature inside OpenPGP encryption), else with S/MIME, else with OpenPGP.
+  if (signWith && canCrypt) {
+    const has = sender.keys;
+    if (signWith === 'smime') choice.sign = has.smime ? 'smime' : null;
+    else if (signWith === 'pgp') choice.sign = has.pgp ? 'pgp' : null;
+    else choice.sign = choice.encrypt === 'pgp' && has.pgp ? 'pgp' : has.smime ? 'smime' : has.pgp ? 'pgp' : null;
   }
   return { kind: 'pass', choice };
 }
@@ -98,10 +111,12 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
   await generateKeys(plans, sender!, ctx, entry.id, log);
 
+  // What the message carries decides how it is opened: the outermost layer's kind.
+  const inside = message.encrypted ?? message.signed;
   const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
   plans.forEach((plan, i) => {
-    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined, message.encrypted === 'smime' || message.signed === 'smime');
+    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined && ctx.pgpKeys !== undefined, inside);
     // Every plan at debug (one line per recipient per message is a lot at info); the ones that
     // stop a recipient are logged below at warn.
     log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: v.kind }, 'policy decided');
@@ -146,8 +161,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     let body = base;
     let resultFields: [string, string][] = [];
     let decrypted = false;
-    if (ctx.keys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
-      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, lookups, log, queueId: entry.id, sender: env.sender });
+    if (ctx.keys && ctx.pgpKeys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
+      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
         held.push({ envelope: subset(env, rcpts), body: entry.body, reason: r.reason });
         log.warn({ event: 'worker.held', queueId: entry.id, recipients: [...rcpts], reason: r.reason }, 'held: encryption could not be done');

@@ -9,3 +9,5 @@ export type { Worker, WorkerOptions } from './worker.js';
 export type { PolicyContext, Decision } from './decide.js';
 export { decide } from './decide.js';
 export { CryptoKeys } from './crypto-keys.js';
+export { PgpKeys } from './pgp-keys.js';
+export type { KeySources } from './key-sources.js';

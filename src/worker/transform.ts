@@ -13,17 +13,19 @@ import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import type { SmimeEncryptOptions } from '../policy/index.js';
 import { checkForImport, parseCertificate } from '../pki/index.js';
-import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient } from '../smime/index.js';
+import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
 import { addAttachments } from '../mime/index.js';
+import { pgpEncryptMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
 import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
+import type { PgpKeys } from './pgp-keys.js';
 import type { KeyLookups } from './policy-facts.js';
 import { sendKeysAttachments } from './send-keys.js';
 
 export interface CryptoChoice {
-  /** Decrypt and/or verify incoming S/MIME. */
-  open: { decrypt: boolean; verify: boolean } | null;
-  sign: 'smime' | null;
-  encrypt: 'smime' | null;
+  /** Decrypt and/or verify incoming S/MIME or OpenPGP (what the message carries). */
+  open: { decrypt: boolean; verify: boolean; method: 'smime' | 'pgp' } | null;
+  sign: 'smime' | 'pgp' | null;
+  encrypt: 'smime' | 'pgp' | null;
   /** The rule's S/MIME options (cipher, RSA padding) over postern.yaml's. */
   smimeOptions?: SmimeEncryptOptions;
   /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
@@ -34,6 +36,7 @@ export interface TransformContext {
   config: Config;
   store: KeyStore;
   keys: CryptoKeys;
+  pgp: PgpKeys;
   /** This message's memoised look-ups (the same answers the policy decided with). */
   lookups: KeyLookups;
   log: Logger;
@@ -42,14 +45,17 @@ export interface TransformContext {
 }
 
 /** What is computed once per message and shared by its recipient groups. */
+/** What opening found, whichever the method: enough for the caller's bookkeeping. */
+type Opened = { message: Buffer; encryption: { status: string } | null };
+
 export interface MessageMemo {
-  opened?: Map<string, Promise<OpenResult>>;
+  opened?: Map<string, Promise<{ result: Opened; headers: [string, string][] }>>;
   withKeys?: Map<string, Promise<Buffer>>;
   signed?: Map<string, Promise<Buffer | null>>;
 }
 
 export type GroupResult =
-  | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: 'smime' | null; signed: boolean; opened?: OpenResult }
+  | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: 'smime' | 'pgp' | null; signed: boolean; opened?: Opened }
   | { kind: 'hold'; reason: string };
 
 const SMIME_NAMES: Record<string, string> = { smime: 'S/MIME' };
@@ -109,14 +115,28 @@ async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
   }
 }
 
-async function sign(body: Buffer, ctx: TransformContext): Promise<Buffer | null> {
+async function openPgp(body: Buffer, choice: NonNullable<CryptoChoice['open']>, recipients: readonly string[], ctx: TransformContext): Promise<PgpOpenResult> {
+  const result = await pgpOpenMessage(body, {
+    decrypt: choice.decrypt,
+    verify: choice.verify,
+    keysFor: (ids) => ctx.pgp.decryptionKeys(ids, recipients, ctx.lookups),
+    verificationKeysFor: (ids, from) => ctx.pgp.verificationKeys(ids, from, ctx.lookups),
+  });
+  const e = result.encryption;
+  if (e) ctx.log.info({ event: e.status === 'decrypted' ? 'worker.decrypted' : 'worker.not_decrypted', queueId: ctx.queueId, method: 'pgp', cipher: e.cipher, reason: e.reason }, e.status === 'decrypted' ? 'OpenPGP message decrypted' : 'OpenPGP message not decrypted');
+  for (const s of result.signatures) ctx.log.info({ event: 'worker.signature', queueId: ctx.queueId, method: 'pgp', status: s.status, scope: s.scope, signer: s.address, reason: s.reason }, 'OpenPGP signature checked');
+  return result;
+}
+
+async function sign(body: Buffer, method: 'smime' | 'pgp', ctx: TransformContext): Promise<Buffer | null> {
   try {
-    const signer = await ctx.keys.signer(ctx.sender, ctx.lookups);
+    const signer = method === 'smime' ? await ctx.keys.signer(ctx.sender, ctx.lookups) : await ctx.pgp.signer(ctx.sender, ctx.lookups);
     if (!signer) {
-      ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: 'no usable signing certificate' }, 'message not signed');
+      ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, method, reason: `no usable ${method === 'smime' ? 'signing certificate' : 'OpenPGP signing key'}` }, 'message not signed');
       return null;
     }
-    return await signMessage(body, signer, { form: ctx.config.smime.signature });
+    if (method === 'pgp') return await pgpSignMessage(body, signer as PgpSigner);
+    return await signMessage(body, signer as SmimeSigner, { form: ctx.config.smime.signature });
   } catch (err) {
     ctx.log.error({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: (err as Error).message }, 'message not signed');
     return null;
@@ -135,15 +155,23 @@ async function attachKeys(body: Buffer, want: { smime: boolean; pgp: boolean }, 
 export async function transformGroup(base: Buffer, choice: CryptoChoice, recipients: readonly string[], memo: MessageMemo, ctx: TransformContext): Promise<GroupResult> {
   let body = base;
   const headers: [string, string][] = [];
-  let opened: OpenResult | undefined;
+  let opened: Opened | undefined;
   if (choice.open) {
-    const key = `${choice.open.decrypt}:${choice.open.verify}`;
+    const how = choice.open;
+    // OpenPGP decrypts with the keys of the recipients it was sent to: part of the memo key.
+    const key = JSON.stringify([how, how.method === 'pgp' ? [...recipients].sort() : null]);
     memo.opened ??= new Map();
     let p = memo.opened.get(key);
-    if (!p) memo.opened.set(key, (p = open(base, choice.open, ctx)));
-    opened = await p;
+    if (!p) {
+      p = how.method === 'pgp'
+        ? openPgp(base, how, recipients, ctx).then((r) => ({ result: r, headers: pgpResultHeaders(r) }))
+        : open(base, how, ctx).then((r) => ({ result: r, headers: resultHeaders(r) }));
+      memo.opened.set(key, p);
+    }
+    const o = await p;
+    opened = o.result;
     body = opened.message;
-    headers.push(...resultHeaders(opened));
+    headers.push(...o.headers);
   }
   if (choice.sendKeys) {
     const want = choice.sendKeys;
@@ -155,13 +183,15 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     body = await p;
   }
   let signed = false;
-  if (choice.sign === 'smime') {
+  // An OpenPGP signature goes inside OpenPGP encryption (RFC 3156 6.2), not around the text first.
+  const signInside = choice.sign === 'pgp' && choice.encrypt === 'pgp';
+  if (choice.sign && !signInside) {
     // Per distinct body (with or without keys attached): signing the same bytes twice is waste.
-    const key = JSON.stringify([choice.open, choice.sendKeys]);
+    const key = JSON.stringify([choice.open, choice.sendKeys, choice.sign]);
     memo.signed ??= new Map();
     let p = memo.signed.get(key);
     const from = body;
-    if (!p) memo.signed.set(key, (p = sign(from, ctx)));
+    if (!p) memo.signed.set(key, (p = sign(from, choice.sign, ctx)));
     const s = await p;
     if (s) {
       body = s;
@@ -186,6 +216,23 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
       return { kind: 'hold', reason: `S/MIME encryption failed: ${(err as Error).message}` };
     }
     ctx.log.info({ event: 'worker.encrypted', queueId: ctx.queueId, recipients, method: 'smime', signed }, 'message encrypted');
+  }
+  if (choice.encrypt === 'pgp') {
+    const keys: PgpRecipient[] = [];
+    for (const r of recipients) {
+      const k = await ctx.pgp.recipient(r, ctx.lookups);
+      if (!k) return { kind: 'hold', reason: `encryption with OpenPGP was decided for ${r}, but no usable OpenPGP key is there now` };
+      keys.push(k);
+    }
+    const signer = signInside ? await ctx.pgp.signer(ctx.sender, ctx.lookups) : null;
+    if (signInside && !signer) ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, method: 'pgp', reason: 'no usable OpenPGP signing key' }, 'message not signed');
+    try {
+      body = await pgpEncryptMessage(body, keys, signer ? { signer } : {});
+    } catch (err) {
+      return { kind: 'hold', reason: `OpenPGP encryption failed: ${(err as Error).message}` };
+    }
+    if (signer) signed = true;
+    ctx.log.info({ event: 'worker.encrypted', queueId: ctx.queueId, recipients, method: 'pgp', signed }, 'message encrypted');
   }
   return { kind: 'ok', body, headers, encryption: choice.encrypt, signed, ...(opened ? { opened } : {}) };
 }

@@ -5,6 +5,7 @@
  * transforms (sign, encrypt, decrypt) plug in there with their issues.
  */
 import type { Config } from '../config/types.js';
+import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
@@ -31,6 +32,9 @@ export interface Worker {
   close(graceMs?: number): Promise<void>;
 }
 
+/** A message whose processing failed temporarily (LDAP down, policy set to defer) waits this long. */
+const TEMPORARY_RETRY_MS = 60_000;
+
 /** Minimum time between two listings of incoming/ (announcements make most scans unnecessary). */
 const SCAN_INTERVAL_MS = 250;
 
@@ -42,6 +46,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** Ids known but not yet tried, oldest first; `waiting` mirrors it for O(1) membership. */
   let backlog: string[] = [];
   const waiting = new Set<string>();
+  /** Claimed messages waiting out a temporary failure (kept in active/ until their timer). */
+  const deferred = new Set<string>();
   let closed = false;
 
   async function handle(entry: ClaimedEntry): Promise<void> {
@@ -67,8 +73,19 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           if (!entry) return; // another worker won, or it was corrupt (moved to corrupt/ by claim)
           await handle(entry);
         } catch (err) {
-          // Nothing is lost: the entry stays in active/ and is reclaimed when this worker restarts;
-          // release it now so another attempt happens without a restart.
+          // Nothing is lost: the entry stays in active/ and is reclaimed when this worker restarts.
+          // A temporary failure (a directory that cannot answer) is tried again after a pause, so
+          // a server that is down is not hammered once per message per millisecond.
+          if (err instanceof PosternError && err.temporary && entry) {
+            log.warn({ event: 'worker.deferred', queueId: id, reason: err.message, retryInMs: TEMPORARY_RETRY_MS }, 'temporary failure; message deferred');
+            const held = entry;
+            deferred.add(id);
+            setTimeout(() => {
+              deferred.delete(id);
+              void spool.release(held).catch(() => undefined);
+            }, TEMPORARY_RETRY_MS).unref();
+            return;
+          }
           log.error({ event: 'worker.error', queueId: id, err }, 'processing failed; message released for retry');
           if (entry) await spool.release(entry).catch(() => undefined);
         }
@@ -83,7 +100,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   function offer(ids: readonly string[]): void {
     for (const id of ids) {
-      if (waiting.has(id) || inFlight.has(id)) continue;
+      if (waiting.has(id) || inFlight.has(id) || deferred.has(id)) continue;
       waiting.add(id);
       backlog.push(id);
     }
