@@ -18,6 +18,8 @@ describe('revocation: OCSP and CRL against openssl', () => {
   let ocsp: ChildProcess;
   let rogue: ChildProcess;
   let rogueUrl: string;
+  let byCa: ChildProcess;
+  let byCaUrl: string;
   let crlServer: Awaited<ReturnType<typeof httpServer>>;
   let fakeServer: Awaited<ReturnType<typeof httpServer>>;
   let fakeUrl: string;
@@ -30,12 +32,13 @@ describe('revocation: OCSP and CRL against openssl', () => {
   beforeAll(async () => {
     let dir: string;
     ({ dir, cleanup } = await tempDir('postern-revocation-'));
-    const [ocspPort, roguePort, crlPort, fakePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [ocspPort, roguePort, crlPort, fakePort, byCaPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     crlServer = await httpServer(crlPort, (path) => (crls[path] ? { body: crls[path]! } : { status: 404, body: Buffer.alloc(0) }));
     pki = await makeTestPki(dir, ocspPort, crlPort);
     crls['/ca.crl'] = await pki.gencrl();
-    [ocsp, rogue] = await Promise.all([startOpensslOcsp(pki, ocspPort), startOpensslOcsp(pki, roguePort, { signer: 'rogue' })]);
+    [ocsp, rogue, byCa] = await Promise.all([startOpensslOcsp(pki, ocspPort), startOpensslOcsp(pki, roguePort, { signer: 'rogue' }), startOpensslOcsp(pki, byCaPort, { signer: 'ca' })]);
     rogueUrl = `http://127.0.0.1:${roguePort}`;
+    byCaUrl = `http://127.0.0.1:${byCaPort}`;
     // An answer fetched once by openssl's own client (with its own nonce), to be replayed.
     await run('openssl', ['ocsp', '-issuer', pki.caPem, '-cert', join(dir, 'good.pem'), '-url', pki.ocspUrl, '-respout', join(dir, 'old.der'), '-noverify']);
     replay = await readFile(join(dir, 'old.der'));
@@ -43,7 +46,7 @@ describe('revocation: OCSP and CRL against openssl', () => {
     fakeUrl = `http://127.0.0.1:${fakePort}`;
   });
   afterAll(async () => {
-    await Promise.all([stopProcess(ocsp), stopProcess(rogue), crlServer?.close(), fakeServer?.close()]);
+    await Promise.all([stopProcess(ocsp), stopProcess(rogue), stopProcess(byCa), crlServer?.close(), fakeServer?.close()]);
     await cleanup?.();
   });
 
@@ -56,6 +59,19 @@ describe('revocation: OCSP and CRL against openssl', () => {
     const u = await c.check(pki.unknown, pki.ca);
     expect(u).toMatchObject({ status: 'unknown', source: 'none' });
     expect(u.reason).toMatch(/does not know the certificate/);
+  });
+
+  it('OCSP answers signed by the issuer itself are trusted too; answers are cached until nextUpdate', async () => {
+    let asked = 0;
+    const counting: typeof fetch = (req) => (asked++, fetch(req));
+    const c = checker({ crl: false, fetch: counting });
+    const viaCa = withUrls(pki.revoked, [byCaUrl]);
+    expect(await c.check(viaCa, pki.ca)).toMatchObject({ status: 'revoked', source: 'ocsp', revocationReason: 'keyCompromise' });
+    expect(await c.check(viaCa, pki.ca)).toMatchObject({ status: 'revoked', source: 'ocsp' });
+    expect(asked).toBe(1);
+    // a day and a half later (openssl ocsp -ndays 1) the cached answer is gone: asked again
+    await c.check(viaCa, pki.ca, { at: new Date(Date.now() + 36 * 3_600_000) });
+    expect(asked).toBe(2);
   });
 
   it('soft and hard modes over a whole path (signer, CA)', async () => {
