@@ -104,9 +104,13 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const commands = subjectCommands(message.subject, tokens)
     .found.map((t) => policy.commands.get(t.toLowerCase()))
     .filter((c): c is CommandName => c !== undefined);
+  const addresses = [...new Set(env.recipients.map((r) => r.address))];
+  const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
+  await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
+  // Before the look-ups are memoised: what the directory or discovery finds must count.
+  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
   const lookups = memoLookups(ctx.store);
   const deps = { config: ctx.config, store: lookups, directory: ctx.directory };
-  const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const [sender, ...recipients] = await Promise.all([partyFacts(env.sender, 'sender', deps), ...addresses.map((a) => partyFacts(a, 'recipient', deps))]);
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
   await generateKeys(plans, sender!, ctx, entry.id, log);
