@@ -125,8 +125,8 @@ const MIGRATIONS: string[] = [
     seen INTEGER NOT NULL
   );
   `,
-  // 3: revocation — CRLs imported by the admin (\`postern crl import\`), and the revocations of
-  // certificates our internal CA issued (\`postern ca revoke\`), from which its CRL is built.
+  // 3: revocation — CRLs imported by the admin (`postern crl import`), and the revocations of
+  // certificates our internal CA issued (`postern ca revoke`), from which its CRL is built.
   // Revocations keep issuer and serial, not a reference to the certificate row: deleting a
   // certificate from the store must not take it off the CRL.
   `
