@@ -8,7 +8,7 @@ import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
 import { combineDirectories, KeyDiscovery, LdapDirectory, withFailurePolicy } from '../directory/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
-import { openKeyStore } from '../keystore/index.js';
+import { openKeyStore, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { startPortal } from '../portal/index.js';
 import { loadPolicy } from './policy-load.js';
@@ -89,7 +89,7 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       const store = await openKeyStore(config);
       let current = config;
       // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
-      const keys = new CryptoKeys(store, () => current, log);
+      const keys = new CryptoKeys(store, () => current, log, revocationCheckerFor(config, store));
       const pgpKeys = new PgpKeys(store, log);
       // Directory connections and discovery caches are per config; a reload replaces them.
       let ldap: LdapDirectory | null = null;

@@ -17,7 +17,7 @@ import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
 import type { TrustStore } from './chain.js';
-import { verifyDetached, verifyOpaque, type SignerResult } from './verify.js';
+import { verifyDetached, verifyOpaque, type RevocationCheck, type SignerResult } from './verify.js';
 
 const PKCS7_MIME = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
 const PKCS7_SIGNATURE = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
@@ -34,6 +34,8 @@ export interface OpenOptions {
   now?: Date;
   /** Neutralise automatic remote loads in the HTML of decrypted content nothing authenticates (EFAIL CBC gadgets). */
   stripRemoteContent?: boolean;
+  /** Revocation check of each verified signer's path (pki's revocationSeam). */
+  revocation?: RevocationCheck;
 }
 
 export interface EncryptionReport {
@@ -135,7 +137,14 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
   const from = addressesOf(outerFields.get('from')?.[0] ?? '');
   const dateValue = outerFields.get('date')?.[0];
   const messageDate = dateValue && !Number.isNaN(Date.parse(dateValue)) ? new Date(dateValue) : undefined;
-  const verifyOpts = { trust: opts.trust, fromAddresses: from, allowSha1: opts.allowSha1 ?? false, ...(opts.now ? { now: opts.now } : {}), ...(messageDate ? { messageDate } : {}) };
+  const verifyOpts = {
+    trust: opts.trust,
+    fromAddresses: from,
+    allowSha1: opts.allowSha1 ?? false,
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(messageDate ? { messageDate } : {}),
+    ...(opts.revocation ? { revocation: opts.revocation } : {}),
+  };
 
   /** The entity being looked at, and the one that will be delivered (a kept signature wraps the former). */
   let current = split.entity;

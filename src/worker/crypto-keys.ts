@@ -13,6 +13,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
+import { checkPath, parseCertificate, pathUsable, type CertInfo, type RevocationChecker } from '../pki/index.js';
 import { canEncryptTo, canSignWith, usableCertificate, type KeyLookups } from './policy-facts.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -60,17 +61,58 @@ export class CryptoKeys {
   private signers = new Lru<Promise<SmimeSigner>>();
   private decryptors = new Lru<Promise<SmimeDecryptionKey>>();
   private trust: { at: number; value: Promise<TrustStore> } | null = null;
+  /** Why the last look-up of an address found no usable certificate (for the hold reason). */
+  readonly lastProblem = new Lru<string>();
+
+  private parsed = new Lru<CertInfo>();
 
   constructor(
     private readonly store: KeyStore,
     private readonly config: () => Config,
     private readonly log: Logger,
+    /** Revocation (OCSP, CRL, the internal CA's records); without it nothing is checked. */
+    readonly revocation?: RevocationChecker,
   ) {}
+
+  /** A stored certificate's CertInfo, parsed once. */
+  private info(c: StoredCertificate): CertInfo {
+    let i = this.parsed.get(c.fingerprint);
+    if (!i) this.parsed.set(c.fingerprint, (i = parseCertificate(c.der)));
+    return i;
+  }
+
+  /**
+   * Why this recipient certificate must not be used (revoked; or unknown under hard-fail), or
+   * null. The path is the certificate and the CA certificates the store holds above it.
+   */
+  private async revocationProblem(c: StoredCertificate): Promise<string | null> {
+    if (!this.revocation) return null;
+    const cas = [...(await this.store.chainCertificates()), ...(await this.store.trustAnchors())];
+    const path: CertInfo[] = [this.info(c)];
+    for (let issuer = c.issuer, i = 0; i < 8; i++) {
+      const next = cas.find((ca) => ca.subject === issuer && !path.some((p) => p.fingerprint === ca.fingerprint));
+      if (!next) break;
+      path.push(this.info(next));
+      if (next.subject === next.issuer) break;
+      issuer = next.issuer;
+    }
+    // A certificate whose issuer we do not hold cannot be checked: unknown, like a silent responder.
+    if (path.length < 2) return this.config().revocation.mode.outbound === 'hard' ? `the issuer of ${c.subject} is not in the store, so its revocation status cannot be checked` : null;
+    const result = await checkPath(this.revocation, path);
+    if (pathUsable(result, this.config().revocation.mode.outbound)) return null;
+    return result.reason ?? `revocation status ${result.status}`;
+  }
 
   /** The newest usable certificate of a recipient, prepared, with what their mail told us they read. */
   async encryptionTarget(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<EncryptionTarget | null> {
     const certs = (await lookups.certificatesFor(address)).filter((c) => usableCertificate(c, now, false) && canEncryptTo(c));
     for (const c of certs) {
+      const problem = await this.revocationProblem(c);
+      if (problem) {
+        this.log.warn({ event: 'worker.certificate_not_used', address, fingerprint: c.fingerprint, reason: problem }, 'recipient certificate not used');
+        this.lastProblem.set(address.toLowerCase(), problem);
+        continue;
+      }
       try {
         let r = this.recipients.get(c.fingerprint);
         if (!r) this.recipients.set(c.fingerprint, (r = prepareRecipient(c.der)));

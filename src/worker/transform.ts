@@ -12,7 +12,7 @@ import type { Config } from '../config/types.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import type { SmimeEncryptOptions } from '../policy/index.js';
-import { checkForImport, parseCertificate } from '../pki/index.js';
+import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../pki/index.js';
 import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
 import { addAttachments } from '../mime/index.js';
 import { pgpEncryptMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
@@ -69,9 +69,12 @@ function cipherFor(targets: EncryptionTarget[], config: Config, rule?: SmimeEncr
   return c.cipher;
 }
 
-async function open(body: Buffer, choice: NonNullable<CryptoChoice['open']>, ctx: TransformContext): Promise<OpenResult> {
+async function open(body: Buffer, choice: NonNullable<CryptoChoice['open']>, ctx: TransformContext): Promise<{ result: OpenResult; revocation: PathRevocation[] }> {
   const trust = await ctx.keys.trustStore();
+  const revocation: PathRevocation[] = [];
+  const checker = ctx.keys.revocation;
   const result = await openMessage(body, {
+    ...(checker ? { revocation: revocationSeam(checker, ctx.config.revocation.mode.inbound, { onResult: (r) => revocation.push(r) }) } : {}),
     trust,
     decrypt: choice.decrypt,
     verify: choice.verify,
@@ -83,7 +86,7 @@ async function open(body: Buffer, choice: NonNullable<CryptoChoice['open']>, ctx
   if (e) ctx.log.info({ event: e.status === 'decrypted' ? 'worker.decrypted' : 'worker.not_decrypted', queueId: ctx.queueId, cipher: e.cipher, reason: e.reason }, e.status === 'decrypted' ? 'S/MIME message decrypted' : 'S/MIME message not decrypted');
   for (const s of result.signatures) ctx.log.info({ event: 'worker.signature', queueId: ctx.queueId, status: s.status, scope: s.scope, signer: s.address, reason: s.reason }, 'S/MIME signature checked');
   if (ctx.config.smime.auto_import) await learn(result, ctx);
-  return result;
+  return { result, revocation };
 }
 
 /**
@@ -165,7 +168,11 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     if (!p) {
       p = how.method === 'pgp'
         ? openPgp(base, how, recipients, ctx).then((r) => ({ result: r, headers: pgpResultHeaders(r) }))
-        : open(base, how, ctx).then((r) => ({ result: r, headers: resultHeaders(r) }));
+        : open(base, how, ctx).then(({ result: r, revocation }) => ({
+            result: r,
+            // Each signer path checked for revocation, stated beside the signature results.
+            headers: [...resultHeaders(r), ...revocation.map((p): [string, string] => ['X-Postern-Revocation', revocationSummary(p).replace(/[\r\n]+/g, ' ').slice(0, 400)])],
+          }));
       memo.opened.set(key, p);
     }
     const o = await p;
@@ -202,7 +209,10 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const targets: EncryptionTarget[] = [];
     for (const r of recipients) {
       const t = await ctx.keys.encryptionTarget(r, ctx.lookups);
-      if (!t) return { kind: 'hold', reason: `encryption with ${SMIME_NAMES.smime} was decided for ${r}, but no usable certificate is there now` };
+      if (!t) {
+        const why = ctx.keys.lastProblem.get(r.toLowerCase());
+        return { kind: 'hold', reason: `encryption with ${SMIME_NAMES.smime} was decided for ${r}, but ${why ? `the certificate cannot be used: ${why}` : 'no usable certificate is there now'}` };
+      }
       targets.push(t);
     }
     const all: SmimeRecipient[] = targets.map((t) => t.recipient);

@@ -295,4 +295,28 @@ describe('S/MIME through the gateway', () => {
     const unknown = wkdUrls('nobody@example.com')!;
     expect((await fetch(`http://127.0.0.1:${portalPort}${new URL(unknown.direct).pathname}`)).status).toBe(404);
   });
+
+  it('a signature by a certificate the internal CA revoked is reported invalid, with the revocation stated', async () => {
+    expect((await runPostern(config, ['ca', 'init', '--name', 'Gateway CA'])).code).toBe(0);
+    expect((await runPostern(config, ['ca', 'issue', 'rita@partner.example'])).code).toBe(0);
+    const fp = /^([0-9a-f]{16})\t/m.exec((await runPostern(config, ['cert', 'list', '--address', 'rita@partner.example'])).stdout)![1]!;
+    const p12 = join(dir, 'rita.p12');
+    expect((await runPostern(config, ['cert', 'export', fp, '--with-key', '--password-env', 'RITA_PW', '--out', p12], { ...process.env, RITA_PW: 'pw' })).code).toBe(0);
+    await run('openssl', ['pkcs12', '-in', p12, '-passin', 'pass:pw', '-nodes', '-out', join(dir, 'rita.pem')]);
+    const signed = async (token: string) => {
+      await writeFile(join(dir, `${token}.txt`), `Content-Type: text/plain\r\n\r\nfrom rita, token ${token}\r\n`);
+      await run('openssl', ['cms', '-sign', '-in', join(dir, `${token}.txt`), '-signer', join(dir, 'rita.pem'), '-out', join(dir, `${token}.eml`)]);
+      const body = (await readFile(join(dir, `${token}.eml`), 'latin1')).replace(/\r?\n/g, '\r\n');
+      const raw = Buffer.from(`From: rita@partner.example\r\nTo: alice@example.com\r\nSubject: rita ${token}\r\nDate: ${new Date().toUTCString()}\r\n${body}`, 'latin1');
+      expect(await sendRaw(port, 'rita@partner.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+      return readFile(await waitDelivered('alice@example.com', `rita ${token}`), 'latin1');
+    };
+    const before = await signed('r1');
+    expect(before).toMatch(/^X-Postern-Signature: valid; method=smime; signer=rita@partner\.example\r$/m);
+    expect(before).toMatch(/^X-Postern-Revocation: good \(local\)\r$/m);
+    expect((await runPostern(config, ['ca', 'revoke', 'rita@partner.example', '--reason', 'keyCompromise'])).code).toBe(0);
+    const after = await signed('r2');
+    expect(after).toMatch(/^X-Postern-Signature: invalid; method=smime; signer=rita@partner\.example; reason="[^"]*revoked[^"]*"\r$/m);
+    expect(after).toMatch(/^X-Postern-Revocation: revoked: .*keyCompromise/m);
+  });
 });
