@@ -76,10 +76,24 @@ export function summarise(dir) {
     if (inWindow) windowed++;
     const self = selfTimes(profile, inWindow ? meta.window : null);
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parent = new Map();
+    for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    // A native function (no url: a binding such as writeBuffer, openFileHandle, fsync, or a V8
+    // builtin) is charged to the module of its nearest JavaScript caller, so file and socket
+    // syscalls land in spool, smtp-in or relay rather than in one anonymous bucket.
+    const ownerFrame = (id) => {
+      let n = nodes.get(id);
+      if (n.callFrame.url || /^\((garbage collector|idle|program|root)\)$/.test(n.callFrame.functionName)) return n.callFrame;
+      for (let p = parent.get(id); p !== undefined; p = parent.get(p)) {
+        const f = nodes.get(p).callFrame;
+        if (f.url) return f;
+      }
+      return n.callFrame;
+    };
     const r = (byRole[role] ??= { totalMs: 0, stages: {}, modules: {} });
     for (const [id, us] of self) {
       const frame = nodes.get(id).callFrame;
-      const mod = moduleOf(frame);
+      const mod = moduleOf(ownerFrame(id));
       const stage = stageOf(mod);
       if (stage === 'idle' || mod === '(idle)') continue;
       const ms = us / 1000;
