@@ -288,6 +288,8 @@ export const rawConfigSchema = z.strictObject({
       cache_ttl: duration.default(3_600_000),
       negative_ttl: duration.default(600_000),
       max_key_size: size.default(512 * 1024),
+      // Autocrypt Level 1: import keys from incoming headers, add ours to outgoing mail.
+      autocrypt: z.boolean().default(true),
     })
     .prefault({}),
   portal: z

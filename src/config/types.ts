@@ -139,6 +139,8 @@ export interface DiscoveryConfig {
   negative_ttl: number;
   /** Largest answer read from a directory (bytes). */
   max_key_size: number;
+  /** Autocrypt Level 1: keys from incoming Autocrypt headers are imported, ours added to outgoing mail. */
+  autocrypt: boolean;
 }
 
 /** The portal role: HTTP(S) for WKD (our users' public keys) and health. */

@@ -13,6 +13,8 @@ export interface HeaderEdits {
   add?: readonly [name: string, value: string][];
   /** Fields to replace (first occurrence keeps its place; added when absent). */
   set?: readonly [name: string, value: string][];
+  /** Fields Postern built itself, already folded (CRLF + white space only), ASCII: added as written. */
+  addFolded?: readonly [name: string, value: string][];
 }
 
 const TRACE = new Set(['received', 'return-path']);
@@ -54,7 +56,12 @@ export function editHeaders(message: Buffer, edits: HeaderEdits): Buffer {
     if (at >= 0) out = [...out.slice(0, at), field(name, value), ...out.slice(at + 1).filter((f) => f.name !== name.toLowerCase())];
     else out.push(field(name, value));
   }
-  const added = (edits.add ?? []).map(([n, v]) => field(n, v));
+  const folded = (edits.addFolded ?? []).map(([n, v]) => {
+    // Only folding may break the line: anything else would let a value inject a field.
+    if (!/^[\x20-\x7e]*(?:\r\n[ \t][\x20-\x7e]*)*$/.test(v)) return field(n, v);
+    return { name: n.toLowerCase(), lines: [`${n}: ${v}`] };
+  });
+  const added = [...(edits.add ?? []).map(([n, v]) => field(n, v)), ...folded];
   if (added.length) {
     let at = 0;
     while (at < out.length && TRACE.has(out[at]!.name)) at++;

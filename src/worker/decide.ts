@@ -106,7 +106,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     .filter((c): c is CommandName => c !== undefined);
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
-  await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
+  if (ctx.config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
   // Before the look-ups are memoised: what the directory or discovery finds must count.
   if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
   const lookups = memoLookups(ctx.store);
@@ -158,6 +158,10 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     byTreatment.set(key, g);
   });
   const memo: MessageMemo = {};
+  // Autocrypt Level 1: our internal senders' keys travel with their outgoing mail.
+  const internal = (a: string) => ctx.config.internal_domains.includes(a.slice(a.lastIndexOf('@') + 1).toLowerCase());
+  const outboundAll = (e: Envelope) => e.recipients.every((r) => !internal(r.address));
+  const autocrypt = ctx.pgpKeys && sender!.internal && ctx.config.discovery.autocrypt ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   /** What happened to each recipient, for notify_sender. */
   const outcomes = new Map<string, RecipientOutcome>();
   for (const { choice, edits, redirect, rcpts } of byTreatment.values()) {
@@ -180,8 +184,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     } else {
       for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: null, signed: false });
     }
-    const all: HeaderEdits = { ...edits, add: [...resultFields, ...(edits.add ?? [])] };
-    const changed = (all.add?.length ?? 0) + (all.remove?.length ?? 0) + (all.set?.length ?? 0) > 0;
+    const all: HeaderEdits = { ...edits, add: [...resultFields, ...(edits.add ?? [])], ...(autocrypt && outboundAll(envelope) ? { addFolded: [['Autocrypt', autocrypt]] as [string, string][] } : {}) };
+    const changed = (all.add?.length ?? 0) + (all.remove?.length ?? 0) + (all.set?.length ?? 0) + (all.addFolded?.length ?? 0) > 0;
     if (changed) body = editHeaders(body, all);
     if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: [...rcpts], to: redirect }, 'redirected by policy');
     drafts.push({ envelope, body, ...(decrypted ? { notes: { decrypted: true } } : {}) });

@@ -7,6 +7,7 @@
  * Secrets: unsealed secret keys live in the prepared signers and decryption keys for the life of
  * the worker; an unseal is audited once per process.
  */
+import { autocryptHeader } from '../directory/index.js';
 import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import {
@@ -47,6 +48,7 @@ export class PgpKeys {
   private signers = new PromiseCache<PgpSigner>();
   private decryptors = new PromiseCache<PgpDecryptionKey>();
   private verifiers = new PromiseCache<PgpVerificationKey>();
+  private headers = new PromiseCache<string>();
 
   constructor(
     private readonly store: KeyStore,
@@ -63,6 +65,21 @@ export class PgpKeys {
       }
     }
     return null;
+  }
+
+  /**
+   * The Autocrypt header value (Level 1) for an internal sender with a usable key of ours, so
+   * partners' clients learn it; null without one. Built once per key.
+   */
+  async autocrypt(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<string | null> {
+    const k = (await lookups.pgpKeysFor(address)).find((k) => k.hasSecret && k.info.canEncrypt && usable(k, now));
+    if (!k) return null;
+    try {
+      return await this.headers.get(`${k.info.fingerprint}:${address.toLowerCase()}`, () => autocryptHeader(address, k.publicKey));
+    } catch (err) {
+      this.log.warn({ event: 'worker.autocrypt_not_added', address, reason: (err as Error).message }, 'no Autocrypt header for this sender');
+      return null;
+    }
   }
 
   /** A signer for an internal sender: the newest usable key whose secret we hold. */

@@ -45,7 +45,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true, strip_remote_content: true },
     revocation: { mode: { inbound: 'soft', outbound: 'soft' }, timeout: 5_000, ocsp: true, crl: true, cache_ttl: 3_600_000 },
     kek: { file: join(dataDir, 'kek.key') },
-    discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024 },
+    discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024, autocrypt: true },
     portal: { listen: [], wkd: true, index_ttl: 60_000 },
     ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },

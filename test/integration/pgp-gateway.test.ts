@@ -84,6 +84,12 @@ describe('OpenPGP through the gateway', () => {
     // Alice has an OpenPGP key only: the clear copy is signed with it (PGP/MIME multipart/signed).
     expect(carol).toContain('token t1');
     expect(carol).toMatch(/^Content-Type: multipart\/signed; .*protocol="application\/pgp-signature"/m);
+    // Autocrypt (Level 1): Alice's key travels with her mail, folded, readable by gpg.
+    const ac = /^Autocrypt: (addr=alice@example\.com;.*(?:\r\n[ \t].*)*)/m.exec(carol)?.[1];
+    expect(ac).toBeDefined();
+    const keydata = /keydata=([A-Za-z0-9+/=\s]+)$/.exec(ac!)![1]!.replace(/\s+/g, '');
+    const shown = gpg.run(['--with-colons', '--show-keys'], Buffer.from(keydata, 'base64')).stdout.toString();
+    expect(shown).toMatch(/^uid:.*alice@example\.com/m);
   });
 
   it("decrypts and verifies a partner's gpg-encrypted, signed PGP/MIME mail", async () => {
