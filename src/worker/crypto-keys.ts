@@ -63,6 +63,8 @@ export class CryptoKeys {
   private trust: { at: number; value: Promise<TrustStore> } | null = null;
   /** Why the last look-up of an address found no usable certificate (for the hold reason). */
   readonly lastProblem = new Lru<string>();
+  /** Certificates (with the capabilities they came with) already learnt from mail by this process. */
+  readonly learnt = new Lru<boolean>();
 
   private parsed = new Lru<CertInfo>();
 
