@@ -13,6 +13,7 @@ import type { Spool } from '../spool/index.js';
 import { receiveMessage } from './data.js';
 import { fcrdnsResolver } from './fcrdns.js';
 import { skipGreetPause } from './greet-pause.js';
+import { batchReplies } from './reply-batch.js';
 import { hookReplies, okText, toSmtpServerError } from './replies.js';
 import { checkMailFrom, checkRcptTo, type SessionState } from './session.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
@@ -131,6 +132,7 @@ class SmtpdService implements Smtpd {
     });
     server.server.maxConnections = backstop(this.settings.maxConnections);
     skipGreetPause(server, (ip) => this.settings.trusted.contains(ip));
+    batchReplies();
     // An 'error' event without a listener would throw and kill the role.
     server.on('error', (err: Error & { code?: string }) => this.log.warn({ event: 'smtpd.error', code: err.code, reason: err.message }, 'smtp connection error'));
     return server;
