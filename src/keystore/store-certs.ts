@@ -143,6 +143,12 @@ export class CertStore extends RevocationStore {
     return [...found.values()];
   }
 
+  /** Changes whenever a CA certificate is added, removed or trusted: lets callers cache the trust store safely. */
+  async caGeneration(): Promise<string> {
+    const r = this.sql('SELECT count(*) AS n, max(id) AS m, sum(trusted) AS t FROM certificates WHERE is_ca = 1').get() as Row;
+    return `${r.n}:${r.m}:${r.t}`;
+  }
+
   /** CA certificates that are not anchors: intermediates to build chains with. */
   async chainCertificates(): Promise<StoredCertificate[]> {
     return (this.sql(`${CERT_SELECT} WHERE c.is_ca = 1 AND c.trusted = 0 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));

@@ -6,6 +6,7 @@
  *   GET /.well-known/openpgpkey/<domain>/policy
  *   GET /.well-known/openpgpkey/hu/<hash>              WKD direct layout (domain from Host)
  *   GET /.well-known/openpgpkey/policy
+ *   GET <path of ca.crl_url>                           the internal CA's CRL (DER), when configured
  * and 404 for everything else; only GET and HEAD.
  *
  * Untrusted input: every request from the network (path, query, headers), bounded by Node's
@@ -22,9 +23,11 @@ import { splitAddress } from '../directory/index.js';
 import { policyFor, WkdIndex, type PortalStore } from './wkd.js';
 
 export interface PortalOptions {
-  config: Pick<Config, 'internal_domains' | 'portal'>;
+  config: Pick<Config, 'internal_domains' | 'portal'> & { ca?: { crl_url?: string } };
   store: PortalStore;
   log: Logger;
+  /** The internal CA's CRL (DER), made fresh when asked; the portal caches it (see CRL_CACHE_MS). */
+  crl?: () => Promise<Buffer>;
   /** Tests: the index clock. */
   now?: () => number;
 }
@@ -42,6 +45,11 @@ export class PortalError extends Error {
 }
 
 const WKD_PREFIX = '/.well-known/openpgpkey/';
+/**
+ * A CRL is signed with the CA key (unsealed and audited each time): made at most this often. A
+ * revocation is therefore published within this time; the CRL itself is valid for days.
+ */
+const CRL_CACHE_MS = 5 * 60_000;
 
 /** Start listening on every portal.listen address; rejects (PortalError) if one cannot be bound. */
 export async function startPortal(opts: PortalOptions): Promise<Portal> {
@@ -57,8 +65,21 @@ export async function startPortal(opts: PortalOptions): Promise<Portal> {
     }
   }
   const wkd = new WkdIndex(opts.store, config.internal_domains, config.portal.index_ttl, opts.now);
+  const crlPath = config.ca?.crl_url && opts.crl ? new URL(config.ca.crl_url).pathname : null;
+  let crlCache: { at: number; der: Promise<Buffer> } | null = null;
+  const crl = opts.crl
+    ? () => {
+        const now = Date.now();
+        if (!crlCache || now - crlCache.at > CRL_CACHE_MS) {
+          const der = opts.crl!();
+          crlCache = { at: now, der };
+          der.catch(() => (crlCache = null));
+        }
+        return crlCache.der;
+      }
+    : null;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, { wkd, enabled: config.portal.wkd, log }).catch((err) => {
+    handle(req, res, { wkd, enabled: config.portal.wkd, log, crlPath, crl }).catch((err) => {
       log.error({ event: 'portal.error', path: safePath(req.url), reason: (err as Error).message }, 'portal request failed');
       if (!res.headersSent) send(res, req, 503, 'text/plain; charset=utf-8', 'temporarily unavailable\n');
       else res.destroy();
@@ -107,6 +128,8 @@ interface Ctx {
   wkd: WkdIndex;
   enabled: boolean;
   log: Logger;
+  crlPath: string | null;
+  crl: (() => Promise<Buffer>) | null;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
@@ -118,6 +141,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Prom
   if (raw.length > 2048) return send(res, req, 414, 'text/plain; charset=utf-8', 'URI too long\n');
   const path = raw.split('?')[0]!;
   if (path === '/health') return send(res, req, 200, 'application/json', '{"status":"ok"}\n');
+  // RFC 5280 4.2.1.13 / RFC 2585: a DER CRL at the distribution point the certificates name.
+  if (ctx.crlPath && ctx.crl && path === ctx.crlPath) return send(res, req, 200, 'application/pkix-crl', await ctx.crl());
   if (!ctx.enabled || !path.startsWith(WKD_PREFIX)) return notFound(res, req);
 
   const rest = path.slice(WKD_PREFIX.length).split('/');

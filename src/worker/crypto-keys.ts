@@ -6,7 +6,7 @@
  * Which certificate applies to an address is asked of the store for every message (an indexed
  * SQLite read), so an import, a deletion or an expiry takes effect at once; only the prepared
  * objects are cached, by certificate fingerprint, which never changes meaning. Trust anchors and
- * intermediates are re-read at most every TRUST_TTL_MS.
+ * intermediates are re-read when a CA certificate changes (and at least every TRUST_TTL_MS).
  *
  * Secrets: unsealed private keys live in these prepared objects for the life of the worker (as
  * in any MTA's TLS key); an unseal is audited once per process, not once per message.
@@ -60,7 +60,7 @@ export class CryptoKeys {
   private recipients = new Lru<SmimeRecipient>();
   private signers = new Lru<Promise<SmimeSigner>>();
   private decryptors = new Lru<Promise<SmimeDecryptionKey>>();
-  private trust: { at: number; value: Promise<TrustStore> } | null = null;
+  private trust: { at: number; generation: string; value: Promise<TrustStore> } | null = null;
   /** Why the last look-up of an address found no usable certificate (for the hold reason). */
   readonly lastProblem = new Lru<string>();
   /** Certificates (with the capabilities they came with) already learnt from mail by this process. */
@@ -180,14 +180,18 @@ export class CryptoKeys {
     return out;
   }
 
-  /** Trust anchors and intermediates of the store, parsed (re-read every TRUST_TTL_MS). */
-  trustStore(now = Date.now()): Promise<TrustStore> {
-    if (!this.trust || now - this.trust.at > TRUST_TTL_MS) {
+  /**
+   * Trust anchors and intermediates of the store, parsed; parsed again when a CA certificate was
+   * added, removed or trusted (one cheap query per message), and at least every TRUST_TTL_MS.
+   */
+  async trustStore(now = Date.now()): Promise<TrustStore> {
+    const generation = await this.store.caGeneration();
+    if (!this.trust || this.trust.generation !== generation || now - this.trust.at > TRUST_TTL_MS) {
       const value = (async () => {
         const [anchors, chain] = await Promise.all([this.store.trustAnchors(), this.store.chainCertificates()]);
         return prepareTrustStore(anchors.map((c) => c.der), chain.map((c) => c.der));
       })();
-      this.trust = { at: now, value };
+      this.trust = { at: now, generation, value };
       value.catch(() => (this.trust = null));
     }
     return this.trust.value;

@@ -56,7 +56,7 @@ describe('S/MIME through the gateway', () => {
     ]);
     port = await freePort();
     portalPort = await freePort();
-    config = await writeGatewayConfig(dir, port, `portal: { listen: ["127.0.0.1:${portalPort}"], index_ttl: 1s }\n`);
+    config = await writeGatewayConfig(dir, port, `portal: { listen: ["127.0.0.1:${portalPort}"], index_ttl: 1s }\nca: { crl_url: "http://127.0.0.1:${portalPort}/crl/internal.crl" }\n`);
     await writeFile(
       join(dir, 'policy.yaml'),
       `rules:
@@ -318,5 +318,16 @@ describe('S/MIME through the gateway', () => {
     const after = await signed('r2');
     expect(after).toMatch(/^X-Postern-Signature: invalid; method=smime; signer=rita@partner\.example; reason="[^"]*revoked[^"]*"\r$/m);
     expect(after).toMatch(/^X-Postern-Revocation: revoked: .*keyCompromise/m);
+    // The portal publishes the internal CA's CRL where its certificates say it is; openssl checks it.
+    const res = await fetch(`http://127.0.0.1:${portalPort}/crl/internal.crl`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/pkix-crl');
+    await writeFile(join(dir, 'internal.crl'), Buffer.from(await res.arrayBuffer()));
+    expect((await runPostern(config, ['ca', 'show', '--out', join(dir, 'internal-ca.pem')])).code).toBe(0);
+    const crl = await run('openssl', ['crl', '-inform', 'DER', '-in', join(dir, 'internal.crl'), '-CAfile', join(dir, 'internal-ca.pem'), '-noout', '-text']);
+    expect(crl.stderr + crl.stdout).toMatch(/verify OK/);
+    expect(crl.stdout).toMatch(/Key Compromise/);
+    const ritaCert = await run('openssl', ['x509', '-in', join(dir, 'rita.pem'), '-noout', '-ext', 'crlDistributionPoints']);
+    expect(ritaCert.stdout).toContain(`http://127.0.0.1:${portalPort}/crl/internal.crl`);
   });
 });
