@@ -432,7 +432,7 @@ class Compiler {
           this.problem(p, 'expected { methods: [smime, pgp], require: true|false, otherwise: hold|bounce }');
           return null;
         }
-        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime']);
+        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp']);
         const asked = a.methods === undefined ? undefined : Array.isArray(a.methods) ? a.methods : [a.methods];
         if (asked?.includes('pdf')) this.problem([...p, 'methods'], 'pdf: PDF mail is not available yet (smime and pgp are)');
         const methods = asked === undefined ? [...METHODS] : this.oneOf(asked.filter((m) => m !== 'pdf'), [...p, 'methods'], METHODS);
@@ -440,7 +440,16 @@ class Compiler {
         const otherwise = a.otherwise ?? 'hold';
         if (otherwise !== 'hold' && otherwise !== 'bounce') this.problem([...p, 'otherwise'], `${JSON.stringify(otherwise)} — expected hold or bounce`);
         const smime = this.smimeOptions(a.smime, [...p, 'smime']);
-        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}) };
+        let pgp: { inline: boolean } | undefined;
+        if (a.pgp !== undefined && a.pgp !== null) {
+          if (!isMap(a.pgp)) this.problem([...p, 'pgp'], 'expected { inline: true|false }');
+          else {
+            this.unknownKeys(a.pgp, [...p, 'pgp'], ['inline']);
+            if (a.pgp.inline !== undefined && typeof a.pgp.inline !== 'boolean') this.problem([...p, 'pgp', 'inline'], 'expected true or false');
+            pgp = { inline: a.pgp.inline === true };
+          }
+        }
+        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}), ...(pgp ? { pgp } : {}) };
       }
       case 'generate_keys': {
         const f = this.flags(arg, p, ['smime', 'pgp'], { smime: true, pgp: false });

@@ -8,7 +8,7 @@ export function describeAction(a: Action): string {
     case 'sign':
       return a.method === 'auto' ? 'sign' : `sign (${a.method})`;
     case 'encrypt':
-      return `encrypt (${a.methods.join(', then ')}${a.require ? `; required, else ${a.otherwise}` : '; if a key exists'}${a.smime?.cipher ? `; S/MIME ${a.smime.cipher}` : ''}${a.smime?.rsa_padding ? `; RSA ${a.smime.rsa_padding}` : ''})`;
+      return `encrypt (${a.methods.join(', then ')}${a.require ? `; required, else ${a.otherwise}` : '; if a key exists'}${a.smime?.cipher ? `; S/MIME ${a.smime.cipher}` : ''}${a.smime?.rsa_padding ? `; RSA ${a.smime.rsa_padding}` : ''}${a.pgp?.inline ? '; OpenPGP inline' : ''})`;
     case 'decrypt':
       return 'decrypt';
     case 'verify':

@@ -62,7 +62,7 @@ export interface SmimeEncryptOptions {
 export type Action =
   | { kind: 'none' }
   | { kind: 'sign'; method: CryptoKind | 'auto' }
-  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions }
+  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean } }
   | { kind: 'decrypt' }
   | { kind: 'verify' }
   | { kind: 'generate_keys'; smime: boolean; pgp: boolean }

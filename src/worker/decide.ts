@@ -67,6 +67,7 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
       if ((outcome === 'smime' || outcome === 'pgp') && canCrypt) {
         choice.encrypt = outcome;
         if (outcome === 'smime' && a.smime) choice.smimeOptions = a.smime;
+        if (outcome === 'pgp' && a.pgp?.inline) choice.pgpInline = true;
       } else if (outcome === 'smime' || outcome === 'pgp') {
         if (a.require) return fail(`encryption required for ${plan.recipient}, but the keys are not loaded (rule "${plan.rules.at(-1)}")`);
       } else if (outcome === 'hold' || outcome === 'bounce') {

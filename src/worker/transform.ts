@@ -16,7 +16,7 @@ import type { SmimeEncryptOptions } from '../policy/index.js';
 import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../pki/index.js';
 import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
 import { addAttachments } from '../mime/index.js';
-import { pgpEncryptMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
+import { PgpError, pgpEncryptMessage, pgpInlineMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
 import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
 import type { PgpKeys } from './pgp-keys.js';
 import type { KeyLookups } from './policy-facts.js';
@@ -29,6 +29,8 @@ export interface CryptoChoice {
   encrypt: 'smime' | 'pgp' | null;
   /** The rule's S/MIME options (cipher, RSA padding) over postern.yaml's. */
   smimeOptions?: SmimeEncryptOptions;
+  /** OpenPGP inline (text-only mail; PGP/MIME for anything else) instead of PGP/MIME. */
+  pgpInline?: boolean;
   /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
   sendKeys: { smime: boolean; pgp: boolean } | null;
 }
@@ -160,6 +162,17 @@ async function attachKeys(body: Buffer, want: { smime: boolean; pgp: boolean }, 
   return addAttachments(body, attachments);
 }
 
+/** Inline PGP where the policy asks for it and the mail is plain text; PGP/MIME otherwise. */
+async function inlineOrMime(body: Buffer, keys: PgpRecipient[], signer: PgpSigner | null, ctx: TransformContext): Promise<Buffer> {
+  try {
+    return await pgpInlineMessage(body, keys, signer ? { signer } : {});
+  } catch (err) {
+    if (!(err instanceof PgpError) || err.code !== 'not-text') throw err;
+    ctx.log.info({ event: 'worker.pgp_inline_not_possible', queueId: ctx.queueId, reason: err.message }, 'not plain text: sent as PGP/MIME');
+    return pgpEncryptMessage(body, keys, signer ? { signer } : {});
+  }
+}
+
 /** The message for one group of recipients, or why it must be held. */
 export async function transformGroup(base: Buffer, choice: CryptoChoice, recipients: readonly string[], memo: MessageMemo, ctx: TransformContext): Promise<GroupResult> {
   let body = base;
@@ -243,7 +256,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const signer = signInside ? await ctx.pgp.signer(ctx.sender, ctx.lookups) : null;
     if (signInside && !signer) ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, method: 'pgp', reason: 'no usable OpenPGP signing key' }, 'message not signed');
     try {
-      body = await pgpEncryptMessage(body, keys, signer ? { signer } : {});
+      body = choice.pgpInline ? await inlineOrMime(body, keys, signer, ctx) : await pgpEncryptMessage(body, keys, signer ? { signer } : {});
     } catch (err) {
       return { kind: 'hold', reason: `OpenPGP encryption failed: ${(err as Error).message}` };
     }

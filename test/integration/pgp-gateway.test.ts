@@ -46,9 +46,16 @@ describe('OpenPGP through the gateway', () => {
     ({ dir, cleanup } = await tempDir('postern-pgp-gw-'));
     port = await freePort();
     config = await writeGatewayConfig(dir, port);
+    await writeFile(
+      join(dir, 'policy.yaml'),
+      'rules:\n  - name: inline partner\n    when: { recipient: { domain: inline.example } }\n    do: [sign, { encrypt: { methods: [pgp], pgp: { inline: true } } }]\n',
+    );
     gpg = gpgHome();
     gpg.generate('Paula <paula@pgp.example>', 'ed25519');
+    gpg.generate('Quinn <quinn@inline.example>', 'ed25519');
     await writeFile(join(dir, 'paula.asc'), gpg.exportPublic('paula@pgp.example'));
+    await writeFile(join(dir, 'quinn.asc'), gpg.exportPublic('quinn@inline.example'));
+    await ok(['pgp', 'import', join(dir, 'quinn.asc')]);
     const ca = await opensslCa(dir, 'Partner');
     bob = await opensslMailbox(dir, ca, 'bob@partner.example');
     await ok(['pgp', 'import', join(dir, 'paula.asc')]);
@@ -106,5 +113,17 @@ describe('OpenPGP through the gateway', () => {
     expect(text).toMatch(/^X-Postern-Encryption: decrypted; method=pgp; /m);
     expect(text).toMatch(/^X-Postern-Signature: valid; method=pgp; signer=paula@pgp\.example/m);
     expect(text).not.toContain('BEGIN PGP MESSAGE');
+  });
+
+  it('inline PGP where the policy asks for it: a text mail to that domain carries an armored body gpg decrypts', async () => {
+    const raw = Buffer.from(`From: alice@example.com\r\nTo: quinn@inline.example\r\nSubject: inline i1\r\nDate: ${new Date().toUTCString()}\r\n\r\nplain words, token i1\r\n`);
+    expect(await sendRaw(port, 'alice@example.com', ['quinn@inline.example'], raw)).toMatch(/^250 /);
+    const text = await waitDelivered('quinn@inline.example', 'inline i1');
+    expect(text).not.toMatch(/multipart\/encrypted/);
+    expect(text).toContain('-----BEGIN PGP MESSAGE-----');
+    const armored = text.slice(text.indexOf('-----BEGIN PGP MESSAGE-----'), text.indexOf('-----END PGP MESSAGE-----') + 25);
+    const dec = gpg.run(['--status-fd', '2', '--decrypt'], armored);
+    expect(dec.stdout.toString()).toContain('token i1');
+    expect(dec.stderr).toMatch(/GOODSIG/);
   });
 });

@@ -261,6 +261,12 @@ rules:
     expect(bad.join('\n')).toMatch(/mode/);
   });
 
+  it('takes the OpenPGP inline option of encrypt', () => {
+    const p = compile('rules:\n  - name: inline\n    do: [{ encrypt: { methods: [pgp], pgp: { inline: true } } }]\n');
+    expect(p.rules[0]!.actions[0]).toMatchObject({ kind: 'encrypt', methods: ['pgp'], pgp: { inline: true } });
+    expect(problems('rules:\n  - name: inline\n    do: [{ encrypt: { pgp: { inline: yes please } } }]\n').join('\n')).toMatch(/pgp\.inline: expected true or false/);
+  });
+
   it('uses the default policy when no rules are given: inbound decrypt and verify, outbound sign and encrypt', () => {
     const p = compile('rules: []\n');
     const plans = decide(p, { sender: party('x@partner.net'), to: [party('alice@example.com')] });
