@@ -5,12 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { KeyStore, StoredCertificate } from '../keystore/index.js';
-import { checkForImport, exportPkcs12, keyMatchesCertificate, parseCertificate, parseImport, type CertInfo, type PrivateKeyInfo } from '../pki/index.js';
+import { revocationCheckerFor, type KeyStore, type StoredCertificate } from '../keystore/index.js';
+import { checkForImport, exportPkcs12, keyMatchesCertificate, parseCertificate, parseImport, type CertInfo, type PrivateKeyInfo, type RevocationChecker } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, secretFromEnv, shortDate, withStore } from './keys-common.js';
 
-const USAGE = 'cert import FILE… [--key FILE] [--password-env VAR] [--trust] | list [--address A] [--json] | export FINGERPRINT [--out FILE] [--with-key --password-env VAR] | delete FINGERPRINT [--with-key]';
+const USAGE = 'cert import FILE… [--key FILE] [--password-env VAR] [--trust] | list [--address A] [--json] [--revocation] | export FINGERPRINT [--out FILE] [--with-key --password-env VAR] | delete FINGERPRINT [--with-key]';
 
 export async function certCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -21,6 +21,7 @@ export async function certCommand(argv: string[], io: CliIo): Promise<number> {
     json: { type: 'boolean' },
     out: { type: 'string' },
     'with-key': { type: 'boolean' },
+    revocation: { type: 'boolean' },
   });
   const [sub, ...args] = positionals;
   const password = secretFromEnv('--password-env', values['password-env'], 'password');
@@ -29,7 +30,7 @@ export async function certCommand(argv: string[], io: CliIo): Promise<number> {
       if (!args.length) throw new UsageError('cert import needs at least one FILE');
       return withStore(values.config, (store) => importFiles(store, io, args, { key: values.key, password, trust: values.trust === true }));
     case 'list':
-      return withStore(values.config, (store) => list(store, io, values.address, values.json === true));
+      return withStore(values.config, (store, config) => list(store, io, values.address, values.json === true, values.revocation === true ? revocationCheckerFor(config, store) : null));
     case 'export':
       if (args.length !== 1) throw new UsageError('cert export needs one FINGERPRINT');
       if (values['with-key'] && !password) throw new UsageError('cert export --with-key needs --password-env VAR: private keys leave the store only in a password-protected PKCS#12');
@@ -111,17 +112,40 @@ function flags(c: StoredCertificate, now = Date.now()): string {
   return f.join(',') || '-';
 }
 
-async function list(store: KeyStore, io: CliIo, address: string | undefined, json: boolean): Promise<number> {
+/**
+ * The revocation status of each end-entity certificate (`--revocation`: asks OCSP responders and
+ * fetches CRLs, so it takes network time): "good", "revoked", "unknown", or "-" for CAs and
+ * certificates whose issuer is not in the store.
+ */
+async function revocationColumn(certs: StoredCertificate[], checker: RevocationChecker): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const byId = new Map(certs.filter((c) => c.isCA).map((c) => [c.subject, c] as const));
+  await Promise.all(
+    certs.map(async (c) => {
+      const issuer = byId.get(c.issuer);
+      if (c.isCA || !issuer) return out.set(c.fingerprint, '-');
+      const r = await checker.check(parseCertificate(c.der), parseCertificate(issuer.der));
+      out.set(c.fingerprint, r.status === 'revoked' ? `revoked${r.revocationReason ? ` (${r.revocationReason})` : ''} ${r.revokedAt ? shortDate(r.revokedAt) : ''}`.trim() : `${r.status} (${r.source})`);
+    }),
+  );
+  return out;
+}
+
+async function list(store: KeyStore, io: CliIo, address: string | undefined, json: boolean, checker: RevocationChecker | null): Promise<number> {
   const certs = await store.listCertificates({ address });
+  // Issuers are looked up among all CA certificates, not only those of the address listed.
+  const revocation = checker ? await revocationColumn([...certs, ...(await store.listCertificates()).filter((c) => c.isCA && !certs.includes(c))], checker) : null;
   if (json) {
     for (const c of certs) {
       const { der: _der, id: _id, ...rest } = c;
-      io.out(JSON.stringify({ ...rest, flags: flags(c).split(',') }));
+      io.out(JSON.stringify({ ...rest, flags: flags(c).split(','), ...(revocation ? { revocation: revocation.get(c.fingerprint) } : {}) }));
     }
     return 0;
   }
-  io.out(['FINGERPRINT', 'FLAGS', 'NOT AFTER', 'SOURCE', 'SUBJECT / ADDRESSES'].join('\t'));
-  for (const c of certs) io.out([c.fingerprint.slice(0, 16), flags(c), shortDate(c.notAfter), c.source, `${c.subject}${c.emails.length ? ` <${c.emails.join(', ')}>` : ''}`].join('\t'));
+  io.out(['FINGERPRINT', 'FLAGS', 'NOT AFTER', 'SOURCE', ...(revocation ? ['REVOCATION'] : []), 'SUBJECT / ADDRESSES'].join('\t'));
+  for (const c of certs) {
+    io.out([c.fingerprint.slice(0, 16), flags(c), shortDate(c.notAfter), c.source, ...(revocation ? [revocation.get(c.fingerprint) ?? '-'] : []), `${c.subject}${c.emails.length ? ` <${c.emails.join(', ')}>` : ''}`].join('\t'));
+  }
   io.out(`-- ${certs.length} certificate${certs.length === 1 ? '' : 's'}`);
   return 0;
 }

@@ -318,6 +318,8 @@ describe('S/MIME through the gateway', () => {
     const after = await signed('r2');
     expect(after).toMatch(/^X-Postern-Signature: invalid; method=smime; signer=rita@partner\.example; reason="[^"]*revoked[^"]*"\r$/m);
     expect(after).toMatch(/^X-Postern-Revocation: revoked: .*keyCompromise/m);
+    expect((await runPostern(config, ['cert', 'list', '--address', 'rita@partner.example', '--revocation'])).stdout).toMatch(/\trevoked \(keyCompromise\) \d{4}-\d\d-\d\d\t/);
+    expect((await runPostern(config, ['cert', 'list', '--address', 'bob@partner.example', '--revocation'])).stdout).toMatch(/\tunknown \((none|crl|ocsp)\)\t/);
     // The portal publishes the internal CA's CRL where its certificates say it is; openssl checks it.
     const res = await fetch(`http://127.0.0.1:${portalPort}/crl/internal.crl`);
     expect(res.status).toBe(200);
