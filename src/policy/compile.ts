@@ -412,8 +412,11 @@ class Compiler {
       case 'none':
       case 'pass':
         return noArg({ kind: 'none' });
-      case 'decrypt':
-        return noArg({ kind: 'decrypt' });
+      case 'decrypt': {
+        if (arg === undefined || arg === null) return { kind: 'decrypt' };
+        const f = this.flags(arg, p, ['pgp_attachments', 'pgp_inline_html'], { pgp_attachments: false, pgp_inline_html: false });
+        return { kind: 'decrypt', ...(f.pgp_attachments ? { pgp_attachments: true } : {}), ...(f.pgp_inline_html ? { pgp_inline_html: true } : {}) };
+      }
       case 'verify':
         return noArg({ kind: 'verify' });
       case 'notify_sender':

@@ -63,7 +63,8 @@ export type Action =
   | { kind: 'none' }
   | { kind: 'sign'; method: CryptoKind | 'auto' }
   | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean } }
-  | { kind: 'decrypt' }
+  /** pgp_attachments: also .pgp/.gpg/.asc attachments; pgp_inline_html: armor in an HTML body (Outlook). */
+  | { kind: 'decrypt'; pgp_attachments?: boolean; pgp_inline_html?: boolean }
   | { kind: 'verify' }
   | { kind: 'generate_keys'; smime: boolean; pgp: boolean }
   | { kind: 'add_header'; name: string; value: string }

@@ -45,7 +45,7 @@ type Verdict = { kind: 'pass'; choice: CryptoChoice } | { kind: 'hold'; reason: 
 const METHOD_NAMES = { smime: 'S/MIME certificate', pgp: 'OpenPGP key' } as const;
 
 /** What can be done for this recipient now, and with which crypto. */
-function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, inside: 'smime' | 'pgp' | null): Verdict {
+function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, inside: 'smime' | 'pgp' | null, pgpFiles: boolean): Verdict {
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   let signWith: 'smime' | 'pgp' | 'auto' | null = null;
   for (const a of plan.actions) {
@@ -53,11 +53,16 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
     if (a.kind === 'hold') return { kind: 'hold', reason: a.reason };
     if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason };
     // Opening only what is there: plain mail keeps one group for all its recipients.
-    if ((a.kind === 'decrypt' || a.kind === 'verify') && inside && canCrypt) {
-      choice.open ??= { decrypt: false, verify: false, method: inside };
+    // OpenPGP attachments and armor in HTML are only looked for when a rule asks for them.
+    const pgpExtras = a.kind === 'decrypt' && ((a.pgp_attachments && pgpFiles) || a.pgp_inline_html);
+    const method = inside ?? (pgpExtras ? 'pgp' : null);
+    if ((a.kind === 'decrypt' || a.kind === 'verify') && method && canCrypt) {
+      choice.open ??= { decrypt: false, verify: false, method };
       choice.open[a.kind] = true;
       // Decrypted content is verified too: what was inside is only worth as much as its signature.
       if (a.kind === 'decrypt') choice.open.verify = true;
+      if (a.kind === 'decrypt' && a.pgp_attachments && method === 'pgp') choice.open.pgpAttachments = true;
+      if (a.kind === 'decrypt' && a.pgp_inline_html && method === 'pgp') choice.open.pgpInlineHtml = true;
     }
     if (a.kind === 'sign') signWith = a.method;
     if (a.kind === 'send_keys') choice.sendKeys = { smime: a.smime || (choice.sendKeys?.smime ?? false), pgp: a.pgp || (choice.sendKeys?.pgp ?? false) };
@@ -118,10 +123,11 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
 
   // What the message carries decides how it is opened: the outermost layer's kind.
   const inside = message.encrypted ?? message.signed;
+  const pgpFiles = message.attachments.some((a) => /\.(pgp|gpg|asc)$/i.test(a.name));
   const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
   plans.forEach((plan, i) => {
-    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined && ctx.pgpKeys !== undefined, inside);
+    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined && ctx.pgpKeys !== undefined, inside, pgpFiles);
     // Every plan at debug (one line per recipient per message is a lot at info); the ones that
     // stop a recipient are logged below at warn.
     log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: v.kind }, 'policy decided');

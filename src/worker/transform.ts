@@ -15,7 +15,8 @@ import type { Logger } from '../log/index.js';
 import type { SmimeEncryptOptions } from '../policy/index.js';
 import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../pki/index.js';
 import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
-import { addAttachments } from '../mime/index.js';
+import { addAttachments, joinMessage, splitMessage } from '../mime/index.js';
+import { decryptAttachments, type AttachmentResult } from '../openpgp/attachments.js';
 import { PgpError, pgpEncryptMessage, pgpInlineMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
 import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
 import type { PgpKeys } from './pgp-keys.js';
@@ -24,7 +25,7 @@ import { sendKeysAttachments } from './send-keys.js';
 
 export interface CryptoChoice {
   /** Decrypt and/or verify incoming S/MIME or OpenPGP (what the message carries). */
-  open: { decrypt: boolean; verify: boolean; method: 'smime' | 'pgp' } | null;
+  open: { decrypt: boolean; verify: boolean; method: 'smime' | 'pgp'; pgpAttachments?: boolean; pgpInlineHtml?: boolean } | null;
   sign: 'smime' | 'pgp' | null;
   encrypt: 'smime' | 'pgp' | null;
   /** The rule's S/MIME options (cipher, RSA padding) over postern.yaml's. */
@@ -126,18 +127,32 @@ async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
   }
 }
 
-async function openPgp(body: Buffer, choice: NonNullable<CryptoChoice['open']>, recipients: readonly string[], ctx: TransformContext): Promise<PgpOpenResult> {
+async function openPgp(body: Buffer, choice: NonNullable<CryptoChoice['open']>, recipients: readonly string[], ctx: TransformContext): Promise<{ result: PgpOpenResult; attachments: AttachmentResult[] }> {
+  const keysFor = (ids: string[]) => ctx.pgp.decryptionKeys(ids, recipients, ctx.lookups);
   const result = await pgpOpenMessage(body, {
     decrypt: choice.decrypt,
     verify: choice.verify,
-    keysFor: (ids) => ctx.pgp.decryptionKeys(ids, recipients, ctx.lookups),
+    ...(choice.pgpInlineHtml ? { inlineHtml: true } : {}),
+    keysFor,
     verificationKeysFor: (ids, from) => ctx.pgp.verificationKeys(ids, from, ctx.lookups),
   });
+  let attachments: AttachmentResult[] = [];
+  if (choice.decrypt && choice.pgpAttachments) {
+    const { outer, entity } = splitMessage(result.message);
+    const r = await decryptAttachments(entity, keysFor);
+    attachments = r.results;
+    if (r.entity !== entity) result.message = joinMessage(outer, r.entity);
+    for (const a of attachments) ctx.log.info({ event: a.status === 'decrypted' ? 'worker.attachment_decrypted' : 'worker.attachment_not_decrypted', queueId: ctx.queueId, name: a.name, reason: a.reason }, 'OpenPGP attachment');
+  }
   const e = result.encryption;
   if (e) ctx.log.info({ event: e.status === 'decrypted' ? 'worker.decrypted' : 'worker.not_decrypted', queueId: ctx.queueId, method: 'pgp', cipher: e.cipher, reason: e.reason }, e.status === 'decrypted' ? 'OpenPGP message decrypted' : 'OpenPGP message not decrypted');
   for (const s of result.signatures) ctx.log.info({ event: 'worker.signature', queueId: ctx.queueId, method: 'pgp', status: s.status, scope: s.scope, signer: s.address, reason: s.reason }, 'OpenPGP signature checked');
-  return result;
+  return { result, attachments };
 }
+
+const quote = (s: string) => s.replace(/[\r\n"]+/g, ' ').slice(0, 200);
+const attachmentHeaders = (list: AttachmentResult[]): [string, string][] =>
+  list.map((a) => ['X-Postern-Attachment', `${a.status}; method=pgp; name="${quote(a.name)}"${a.reason ? `; reason="${quote(a.reason)}"` : ''}`]);
 
 async function sign(body: Buffer, method: 'smime' | 'pgp', ctx: TransformContext): Promise<Buffer | null> {
   try {
@@ -186,7 +201,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     let p = memo.opened.get(key);
     if (!p) {
       p = how.method === 'pgp'
-        ? openPgp(base, how, recipients, ctx).then((r) => ({ result: r, headers: pgpResultHeaders(r) }))
+        ? openPgp(base, how, recipients, ctx).then(({ result: r, attachments }) => ({ result: r, headers: [...pgpResultHeaders(r), ...attachmentHeaders(attachments)] }))
         : open(base, how, ctx).then(({ result: r, revocation }) => ({
             result: r,
             // Each signer path checked for revocation, stated beside the signature results.

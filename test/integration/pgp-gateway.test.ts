@@ -48,7 +48,8 @@ describe('OpenPGP through the gateway', () => {
     config = await writeGatewayConfig(dir, port);
     await writeFile(
       join(dir, 'policy.yaml'),
-      'rules:\n  - name: inline partner\n    when: { recipient: { domain: inline.example } }\n    do: [sign, { encrypt: { methods: [pgp], pgp: { inline: true } } }]\n',
+      'rules:\n  - name: inline partner\n    when: { recipient: { domain: inline.example } }\n    do: [sign, { encrypt: { methods: [pgp], pgp: { inline: true } } }]\n' +
+        '  - name: inbound, attachments too\n    when: { direction: inbound }\n    do: [{ decrypt: { pgp_attachments: true } }, verify]\n',
     );
     gpg = gpgHome();
     gpg.generate('Paula <paula@pgp.example>', 'ed25519');
@@ -125,5 +126,22 @@ describe('OpenPGP through the gateway', () => {
     const dec = gpg.run(['--status-fd', '2', '--decrypt'], armored);
     expect(dec.stdout.toString()).toContain('token i1');
     expect(dec.stderr).toMatch(/GOODSIG/);
+  });
+
+  it('decrypt { pgp_attachments: true }: an OpenPGP-encrypted attachment arrives as the file it holds, beside the text', async () => {
+    const file = Buffer.from('quarterly numbers: 1, 2, 3 — token a1\n');
+    const encrypted = gpg.run(['--encrypt', '--recipient', aliceFpr], file).stdout;
+    const raw = Buffer.from(
+      `From: paula@pgp.example\r\nTo: alice@example.com\r\nSubject: attached a1\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\n` +
+        'Content-Type: multipart/mixed; boundary="mm"\r\n\r\n--mm\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n' +
+        `--mm\r\nContent-Type: application/octet-stream; name="report.txt.pgp"\r\nContent-Disposition: attachment; filename="report.txt.pgp"\r\nContent-Transfer-Encoding: base64\r\n\r\n${encrypted.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--mm--\r\n`,
+    );
+    expect(await sendRaw(port, 'paula@pgp.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+    const text = await waitDelivered('alice@example.com', 'attached a1');
+    expect(text).toMatch(/^X-Postern-Attachment: decrypted; method=pgp; name="report\.txt\.pgp"\r$/m);
+    expect(text).toContain('see the attachment');
+    expect(text).toMatch(/filename=report\.txt\r?$/m);
+    const b64 = /filename=report\.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(text)![1]!;
+    expect(Buffer.from(b64.replace(/\s+/g, ''), 'base64').equals(file)).toBe(true);
   });
 });

@@ -261,6 +261,12 @@ rules:
     expect(bad.join('\n')).toMatch(/mode/);
   });
 
+  it('takes the OpenPGP options of decrypt', () => {
+    const p = compile('rules:\n  - name: in\n    do: [{ decrypt: { pgp_attachments: true, pgp_inline_html: true } }, decrypt]\n');
+    expect(p.rules[0]!.actions).toEqual([{ kind: 'decrypt', pgp_attachments: true, pgp_inline_html: true }, { kind: 'decrypt' }]);
+    expect(problems('rules:\n  - name: in\n    do: [{ decrypt: { pgp_attachment: true } }]\n').join('\n')).toMatch(/pgp_attachment/);
+  });
+
   it('takes the OpenPGP inline option of encrypt', () => {
     const p = compile('rules:\n  - name: inline\n    do: [{ encrypt: { methods: [pgp], pgp: { inline: true } } }]\n');
     expect(p.rules[0]!.actions[0]).toMatchObject({ kind: 'encrypt', methods: ['pgp'], pgp: { inline: true } });
