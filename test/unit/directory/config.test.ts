@@ -32,7 +32,8 @@ describe('config: discovery and portal', () => {
   it('are off by default', async () => {
     const r = await check('hostname: gw.example\n');
     if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
-    expect(r.config.discovery).toEqual({ wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024 });
+    // Look-ups are off by default; Autocrypt (which asks nobody: keys travel in headers) is on.
+    expect(r.config.discovery).toEqual({ wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024, autocrypt: true });
     expect(r.config.portal).toEqual({ listen: [], wkd: true, index_ttl: 60_000, tls: undefined });
   });
 
