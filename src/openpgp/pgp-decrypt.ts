@@ -10,6 +10,7 @@
  * - The data is released only after the MDC or AEAD tags checked (non-streamed input).
  */
 import * as openpgp from 'openpgp';
+import { rsaSessionKeys } from './pgp-rsa.js';
 import { bytes, enumName, type PgpDecryptionKey } from './prepared.js';
 import { IN_CONFIG, verdicts, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
 
@@ -33,10 +34,14 @@ const hex = (k: openpgp.KeyID) => k.toHex().toUpperCase();
 /** Key id 0 in a PKESK: the recipient is hidden (gpg --throw-keyids); any of our keys may be it. */
 export const WILDCARD_KEY_ID = '0000000000000000';
 
+/** The bytes each message was read from: decryption consumes a message, and a retry needs a new one. */
+const sources = new WeakMap<object, Buffer | string>();
+
 export async function readPgpMessage(data: Buffer | string): Promise<openpgp.Message<Uint8Array>> {
   try {
-    if (typeof data === 'string') return (await openpgp.readMessage({ armoredMessage: data })) as openpgp.Message<Uint8Array>;
-    return await openpgp.readMessage({ binaryMessage: bytes(data) });
+    const m = typeof data === 'string' ? ((await openpgp.readMessage({ armoredMessage: data })) as openpgp.Message<Uint8Array>) : await openpgp.readMessage({ binaryMessage: bytes(data) });
+    sources.set(m, data);
+    return m;
   } catch (err) {
     throw new PgpDecryptError(`the OpenPGP message is not readable: ${(err as Error).message.replace(/^Error: /, '')}`, 'malformed');
   }
@@ -73,10 +78,28 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
   // "succeeds" with a random session key, and only the data's integrity check tells.
   // Reading the session key and the data both consume packets of the message: every attempt
   // but the only one works on a fresh copy, read from the bytes as they came.
-  const raw = usable.length > 1 ? (message.write() as Uint8Array) : null;
+  // The first attempt on the message itself, every later one on a copy read again from its bytes
+  // (decryption consumes the packets and the buffers they came from).
+  const source = sources.get(message);
+  let attempts = 0;
+  const fresh = async () => (attempts++ === 0 ? message : source !== undefined ? readPgpMessage(source) : message);
   for (const k of usable) {
+    // RSA: Node's RSA with our implicit-rejection unpadding (pgp-rsa.ts), milliseconds instead of
+    // openpgp.js' constant-time big-number path; every candidate fails alike when it is wrong.
+    const fast = rsaSessionKeys(message, k, WILDCARD_KEY_ID);
+    if (fast) {
+      // All candidates in one call: openpgp.js tries each against the data's integrity check.
+      try {
+        decrypted = await (await fresh()).decrypt(undefined, undefined, fast as openpgp.SessionKey[], now, config);
+        sessionKeys = fast;
+        used = k;
+        break;
+      } catch {
+        continue;
+      }
+    }
     try {
-      const m = raw ? await openpgp.readMessage({ binaryMessage: raw }) : message;
+      const m = await fresh();
       sessionKeys = await openpgp.decryptSessionKeys({ message: m, decryptionKeys: k.key, config, ...(now ? { date: now } : {}) });
       if (!sessionKeys.length) continue;
       decrypted = await m.decrypt(undefined, undefined, sessionKeys as openpgp.SessionKey[], now, config);
