@@ -17,3 +17,4 @@ export type { DsnKind, DsnRecipient, DsnInput, DsnMessage } from './types.js';
 export { buildDsn, headerBlock, DEFAULT_RETURN_LIMIT } from './build.js';
 export { wantsNotice, enhancedStatus } from './status.js';
 export { decodeXtext, decodeOrcpt, type OriginalRecipient } from './xtext.js';
+export { field, hostToken, isAscii, oneLine, quotedPrintable, wrap } from './fields.js';

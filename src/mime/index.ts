@@ -1,6 +1,8 @@
 /**
- * mime: reading and (later) building MIME. For now the facts the policy engine needs about a
- * message — headers, attachments, priority, sensitivity, crypto state — and subject commands.
+ * mime: reading and building MIME — the facts the policy engine needs about a message (headers,
+ * attachments, priority, sensitivity, crypto state), subject commands, header edits, the body
+ * entity and its canonical form for signing (entity.ts), attachments added (compose.ts), remote
+ * content neutralised (html.ts).
  *
  * Untrusted input: whole messages from the Internet; parsing is bounded (depth, part count) and
  * never throws. Secrets: none.
@@ -9,4 +11,7 @@ export { messageFacts, subjectCommands } from './facts.js';
 export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
 export { addAttachments, type Attachment } from './compose.js';
-export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity } from './entity.js';
+export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
+export { stripRemoteContent, neutraliseRemoteContent } from './html.js';
+export { addressesOf } from './addresses.js';
+export { parameter } from './compose.js';

@@ -8,9 +8,9 @@
  * Untrusted input: every part of the message; walk bounded in depth and count, every failure a
  * report. Secrets: the session keys inside openpgp.js only.
  */
-import { decodeBody, encodeBase64Lines, multipartLayout, newBoundary, readEntity } from '../mime/entity.js';
-import { parseParams, splitHeader } from '../mime/header-fields.js';
-import { parameter } from '../mime/compose.js';
+import { decodeBody, encodeBase64Lines, multipartLayout, newBoundary, readEntity } from '../mime/index.js';
+import { parseParams, splitHeader } from '../mime/index.js';
+import { parameter } from '../mime/index.js';
 import { decryptPgp, readPgpMessage } from './pgp-decrypt.js';
 import type { PgpDecryptionKey } from './prepared.js';
 

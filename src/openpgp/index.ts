@@ -17,3 +17,4 @@ export { pgpSignMessage, pgpEncryptMessage, type PgpSignOptions, type PgpEncrypt
 export { pgpInlineMessage } from './inline.js';
 export { pgpOpenMessage, pgpResultHeaders, type PgpOpenOptions, type PgpOpenResult, type PgpEncryptionReport, type PgpSignatureReport } from './open.js';
 export { WILDCARD_KEY_ID } from './pgp-decrypt.js';
+export { decryptAttachments, type AttachmentResult } from './attachments.js';

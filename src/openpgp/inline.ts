@@ -9,7 +9,7 @@
  * null rather than throwing.
  */
 import * as openpgp from 'openpgp';
-import { decodeBody, encodeQuotedPrintable, joinMessage, readEntity, splitMessage, toCrlf } from '../mime/entity.js';
+import { decodeBody, encodeQuotedPrintable, joinMessage, readEntity, splitMessage, toCrlf } from '../mime/index.js';
 import { crlfArmor, encryptData, OUT_CONFIG, type PgpEncryptOptions } from './message.js';
 import { PgpError } from './pgp-errors.js';
 import type { PgpRecipient } from './prepared.js';

@@ -9,7 +9,7 @@
  * 7-bit transfer encodings) and hashed exactly as it is written into the message.
  */
 import * as openpgp from 'openpgp';
-import { canonicalEntity, joinMessage, multipartSigned, newBoundary, splitMessage, toCrlf } from '../mime/entity.js';
+import { canonicalEntity, joinMessage, multipartSigned, newBoundary, splitMessage, toCrlf } from '../mime/index.js';
 import { PgpError } from './pgp-errors.js';
 import { bytes, enumName, type PgpRecipient, type PgpSigner } from './prepared.js';
 

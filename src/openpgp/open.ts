@@ -16,8 +16,7 @@
  *   From: address is 'mismatch'.
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/entity.js';
-import { addressesOf } from '../smime/index.js';
+import { addressesOf, decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/index.js';
 import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
 import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';

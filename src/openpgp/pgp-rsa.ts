@@ -11,7 +11,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import * as openpgp from 'openpgp';
-import { pkcs1Unpad, rejectionSecret, rsaRaw, syntheticKey } from '../smime/rsa-pkcs1.js';
+import { pkcs1Unpad, rejectionSecret, rsaRaw, syntheticKey } from '../pki/index.js';
 import type { PgpDecryptionKey } from './prepared.js';
 
 /** Symmetric algorithm ids (RFC 9580 9.3) and their key lengths: what a v3 PKESK may carry. */

@@ -45,3 +45,4 @@ export { checkPath, pathUsable, revocationSeam, revocationSummary, type PathRevo
 export { buildCrl, crlToDer, parseCrl, verifyCrlSignature, crlTimeProblem, type CrlBuildEntry, type ParsedCrl } from './crl.js';
 export { buildOcspRequest, checkOcspResponse, type OcspVerdict } from './ocsp.js';
 export { nodeHttpFetcher, FetchError } from './rev-http.js';
+export { rsaRaw, rejectionSecret, syntheticKey, pkcs1Unpad, decryptPkcs1, encryptOaep, oaepEncode, oaepDecode, type OaepParams } from './rsa-pkcs1.js';

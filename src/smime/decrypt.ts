@@ -17,7 +17,7 @@ import { readContentInfo, readEnvelopedData, unsupportedContentType, type Envelo
 import { CURVE_BY_OID, KDF_BY_OID, recipientKek, unwrapKey, WRAP_BY_OID } from './env-kari.js';
 import { describeOaep, nameToString, readOaepParams, type Kari, type Ktri, type Rid } from './env-recipient-info.js';
 import { materialOfKey, ridMatches, type KeyMaterial, type SmimeDecryptionKey } from './recipient-keys.js';
-import { decryptPkcs1, oaepDecode, rsaRaw } from './rsa-pkcs1.js';
+import { decryptPkcs1, oaepDecode, rsaRaw } from '../pki/index.js';
 
 export interface Decrypted {
   content: Buffer;

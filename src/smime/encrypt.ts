@@ -14,7 +14,7 @@ import { encryptedContentInfoDer, envelopedDataDer } from './env-enveloped.js';
 import { agreeAndWrap } from './env-kari.js';
 import { kariDer, ktriDer, oaepAlgId, PKCS1_ALG } from './env-recipient-info.js';
 import { materialOfRecipient, type SmimeRecipient } from './recipient-keys.js';
-import { encryptOaep, type OaepParams } from './rsa-pkcs1.js';
+import { encryptOaep, type OaepParams } from '../pki/index.js';
 
 export type { ContentCipher } from './env-content.js';
 

@@ -10,7 +10,7 @@ import {
   algId, contextTag, expectSeq, HASH_BY_OID, isNullOrAbsent, kids, malformed, octetContent, octets,
   OID, raw, readAlgId, readSmallInt, seq, smallInt, tlv,
 } from './env-der.js';
-import type { OaepParams } from './rsa-pkcs1.js';
+import type { OaepParams } from '../pki/index.js';
 
 /** RecipientIdentifier / KeyAgreeRecipientIdentifier, as read from a message. */
 export type Rid =

@@ -20,4 +20,5 @@ export { verifyDetached, verifyOpaque, type VerifyOptions, type SignerResult, ty
 export { prepareTrustStore, type TrustStore } from './chain.js';
 export { decodeCapabilities, encodeCapabilities, type Capabilities } from './capabilities.js';
 export { signMessage, encryptMessage, type SignMessageOptions } from './message.js';
-export { openMessage, resultHeaders, addressesOf, type OpenOptions, type OpenResult, type EncryptionReport, type SignatureReport } from './open.js';
+export { addressesOf } from '../mime/index.js';
+export { openMessage, resultHeaders, type OpenOptions, type OpenResult, type EncryptionReport, type SignatureReport } from './open.js';

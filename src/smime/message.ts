@@ -6,7 +6,7 @@
  * The signed entity is put into its canonical form once (CRLF, 7-bit transfer encodings) and
  * hashed exactly as it is written into the message: nothing re-encodes it afterwards.
  */
-import { canonicalEntity, joinMessage, multipartSigned, pkcs7MimeEntity, splitMessage, toCrlf } from '../mime/entity.js';
+import { canonicalEntity, joinMessage, multipartSigned, pkcs7MimeEntity, splitMessage, toCrlf } from '../mime/index.js';
 import { encrypt, type EncryptOptions } from './encrypt.js';
 import type { SmimeRecipient } from './recipient-keys.js';
 import { signDetached, signOpaque } from './sign.js';

@@ -11,8 +11,7 @@
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/entity.js';
-import { stripRemoteContent } from '../mime/html.js';
+import { addressesOf, decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, stripRemoteContent, toCrlf, type Entity } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -62,16 +61,6 @@ export interface OpenResult {
   signatures: SignatureReport[];
   /** Malformed signatures and similar findings, one sentence each. */
   problems: string[];
-}
-
-/** Addresses in a From: (or any address list) header: the addr-specs, lower-cased domain kept as written. */
-export function addressesOf(value: string): string[] {
-  const angle = [...value.matchAll(/<([^<>\s]+@[^<>\s]+)>/g)].map((m) => m[1]!);
-  if (angle.length) return angle;
-  return value
-    .split(',')
-    .map((s) => s.replace(/\(.*?\)/g, '').trim())
-    .filter((s) => /^[^\s@]+@[^\s@]+$/.test(s));
 }
 
 function smimeTypeOf(e: Entity): string {

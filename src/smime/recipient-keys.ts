@@ -16,7 +16,7 @@ import { SmimeError } from './errors.js';
 import { algId, decodeOne, expectSeq, kids, NULL, OID, raw, readAlgId, seq } from './env-der.js';
 import { CURVE_BY_OID, type Curve } from './env-kari.js';
 import { readOaepParams, serialBytes } from './env-recipient-info.js';
-import { rejectionSecret, type OaepParams } from './rsa-pkcs1.js';
+import { rejectionSecret, type OaepParams } from '../pki/index.js';
 
 export interface SmimeRecipient {
   /** SHA-256 hex of the certificate DER. */

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { rfc5322Date } from '../core/index.js';
-import { field, hostToken, isAscii, oneLine, quotedPrintable, wrap } from '../dsn/fields.js';
+import { field, hostToken, isAscii, oneLine, quotedPrintable, wrap } from '../dsn/index.js';
 import { decodeWords, encodeHeaderValue, parseHeaders, splitHeader } from '../mime/index.js';
 
 export type Delivery = 'sent' | 'held' | 'bounced' | 'deleted';

@@ -8,7 +8,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
-import type { Attachment } from '../mime/compose.js';
+import type { Attachment } from '../mime/index.js';
 import { armorPublicKeys, parsePgpKeys } from '../openpgp/index.js';
 import { certsOnlyBundle, EKU_ANY, EKU_EMAIL_PROTECTION, parseCertificate } from '../pki/index.js';
 

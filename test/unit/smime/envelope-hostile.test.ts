@@ -10,7 +10,7 @@ import { SmimeError } from '../../../src/smime/errors.js';
 import { decrypt, envelopeRecipients } from '../../../src/smime/decrypt.js';
 import { encrypt } from '../../../src/smime/encrypt.js';
 import { prepareDecryptionKey, prepareRecipient, type SmimeDecryptionKey, type SmimeRecipient } from '../../../src/smime/recipient-keys.js';
-import { decryptPkcs1, pkcs1Unpad, rejectionSecret, syntheticKey } from '../../../src/smime/rsa-pkcs1.js';
+import { decryptPkcs1, pkcs1Unpad, rejectionSecret, syntheticKey } from '../../../src/pki/rsa-pkcs1.js';
 import { makeEnvPki, opensslDecrypt, type EnvPki } from '../../helpers/smime-env-pki.js';
 
 let pki: EnvPki;
