@@ -1,5 +1,5 @@
 /** `postern ca init|issue|show`: the organisation's internal S/MIME CA. */
-import { initCa, internalCa, issueFromCa, revokeFromCa } from '../keystore/index.js';
+import { initCa, internalCa, issueFromCa, publishInternalCrl, revokeFromCa } from '../keystore/index.js';
 import type { KeyType } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, shortDate, withStore } from './keys-common.js';
@@ -28,6 +28,8 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
           actor: cliActor(),
         });
         io.out(`created: ${ca.fingerprint.slice(0, 16)} ${ca.subject}, valid until ${shortDate(ca.notAfter)} (a trust anchor; its key is sealed in the keystore)`);
+        // Its (empty) CRL at once, so ca.crl_url answers before the first revocation.
+        await publishInternalCrl(store, config, { actor: cliActor() });
         return 0;
       });
     case 'issue':
@@ -50,10 +52,13 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
       });
     case 'revoke':
       if (args.length !== 1) throw new UsageError('ca revoke needs one ADDRESS or SERIAL');
-      return withStore(values.config, async (store) => {
-        for (const r of await revokeFromCa(store, args[0]!, { reason: values.reason, actor: cliActor() })) {
+      return withStore(values.config, async (store, config) => {
+        const revoked = await revokeFromCa(store, args[0]!, { reason: values.reason, actor: cliActor() });
+        // Published at once: the portal serves the new CRL from its next request on.
+        await publishInternalCrl(store, config, { actor: cliActor() });
+        for (const r of revoked) {
           const c = r.certificate;
-          io.out(`${r.status === 'added' ? 'revoked' : 'already revoked'}: serial ${c.serial} ${c.subject} <${c.emails.join(', ')}>${values.reason ? ` (${values.reason})` : ''}; it is on the next CRL of the internal CA`);
+          io.out(`${r.status === 'added' ? 'revoked' : 'already revoked'}: serial ${c.serial} ${c.subject} <${c.emails.join(', ')}>${values.reason ? ` (${values.reason})` : ''}; the internal CA's CRL is published`);
         }
         return 0;
       });

@@ -8,7 +8,7 @@ import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
 import { combineDirectories, KeyDiscovery, LdapDirectory, withFailurePolicy } from '../directory/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
-import { internalCaCrl, openKeyStore, revocationCheckerFor } from '../keystore/index.js';
+import { internalCrlFile, openKeyStore, openPublicKeyStore, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { startPortal } from '../portal/index.js';
 import { loadPolicy } from './policy-load.js';
@@ -129,10 +129,10 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       };
     }
     case 'portal': {
-      // Public keys of our users over WKD: the keystore read-only in spirit, never a private key out.
-      const store = await openKeyStore(config);
-      // The internal CA's CRL at ca.crl_url, once there is a CA (a portal without one serves 404 there).
-      const portal = await startPortal({ config, store, log, crl: async () => internalCaCrl(store, config, { actor: 'portal' }) });
+      // Internet-facing like smtpd, so it never holds the KEK: public keys from the store, and the
+      // internal CA's CRL from the file the supervisor and the CA commands publish.
+      const store = openPublicKeyStore(config);
+      const portal = await startPortal({ config, store, log, crlFile: internalCrlFile(config) });
       send({ type: 'ready', role });
       return {
         // Listening addresses and TLS files need a restart; the key index refreshes by itself.

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { openKeyStore } from '../keystore/index.js';
+import { openKeyStore, publishInternalCrl } from '../keystore/index.js';
 import { createLogger } from '../log/index.js';
 import { Spool } from '../spool/index.js';
 import { Supervisor } from '../supervisor/index.js';
@@ -19,7 +19,12 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
   // The keystore and its KEK are checked (and on first start created) before any role runs: a
   // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
   try {
-    await (await openKeyStore(config)).close();
+    const store = await openKeyStore(config);
+    try {
+      await publishInternalCrl(store, config);
+    } finally {
+      await store.close();
+    }
   } catch (err) {
     log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
     log.flush();
@@ -35,6 +40,18 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
       log.info({ event: 'supervisor.ready', listen: addresses.map((a) => `${a.host}:${a.port}`) }, 'accepting mail'),
   });
   process.on('SIGHUP', () => void sup.reload());
+  // The internal CA's CRL is valid for a week: a fresh one each day, long before it runs out.
+  const crlTimer = setInterval(() => {
+    void (async () => {
+      const store = await openKeyStore(config);
+      try {
+        await publishInternalCrl(store, config);
+      } finally {
+        await store.close();
+      }
+    })().catch((err: Error) => log.error({ event: 'supervisor.crl_not_published', reason: err.message }, 'could not publish the CRL of the internal CA'));
+  }, 86_400_000);
+  crlTimer.unref();
   // Editing policy.yaml takes effect without a signal, like SIGHUP: only if the new file is valid.
   // The directory is watched (editors replace files by rename); changes are settled for 500 ms.
   let settle: NodeJS.Timeout | undefined;

@@ -48,6 +48,28 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean }
 export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
 export { createPkcs11Key } from './kek/index.js';
 export {
-  importCrl, internalCaCrl, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
+  importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,
 } from './store-revocation.js';
+
+/** A KEK for roles that must never unseal anything (the Internet-facing portal): every use fails. */
+const NO_KEK: Kek = {
+  id: 'none',
+  algorithm: 'none',
+  wrap: async () => {
+    throw new KekError('this role holds no KEK: it cannot seal keys');
+  },
+  unwrap: async () => {
+    throw new KekError('this role holds no KEK: private keys are out of its reach');
+  },
+  close: async () => undefined,
+};
+
+/**
+ * The store for public data only (certificates, OpenPGP public keys), without the KEK: what an
+ * Internet-facing role may hold, so a compromise of it reveals no private key.
+ */
+export function openPublicKeyStore(config: Config): KeyStoreSqlite {
+  mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
+  return new KeyStoreSqlite(config.keystore.sqlite, NO_KEK);
+}

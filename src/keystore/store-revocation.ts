@@ -2,7 +2,8 @@
  * The keystore's part in revocation: CRLs the admin imported (`postern crl import`, signature
  * checked against a CA certificate in the store before it is kept), the revocations of
  * certificates our internal CA issued (`postern ca revoke`), the internal CA's signed CRL built
- * from them (`internalCaCrl`, served by the portal at `ca.crl_url`), and the view the
+ * from them (`internalCaCrl`, published as a file by `publishInternalCrl` and served by the portal
+ * at `ca.crl_url`), and the view the
  * RevocationChecker reads. `RevocationStore` is a layer of the store's class chain
  * (KeyStoreBase → RevocationStore → CertStore → KeyStoreSqlite), so it shares the database.
  *
@@ -10,6 +11,8 @@
  * command line, bound as SQL parameters. Secrets: the internal CA's private key, unsealed only
  * to sign a CRL and zeroed after.
  */
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import {
   buildCrl, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
@@ -214,8 +217,8 @@ export const INTERNAL_CRL_VALIDITY_MS = 7 * 86_400_000;
  * The internal CA's CRL (DER), signed now, listing every revocation recorded (RFC 5280 allows
  * dropping expired certificates; we keep them: the list stays small and a late check still sees
  * the revocation). The CRL number is the thisUpdate in milliseconds: it grows with every CRL
- * without shared state, also across nodes. Signing unseals the CA key (audited as use-sign), so
- * the portal caches the result instead of calling this per request.
+ * without shared state, also across nodes. Signing unseals the CA key (audited as use-sign):
+ * publishInternalCrl writes the result to a file, so the portal needs neither the key nor the KEK.
  */
 export async function internalCaCrl(store: KeyStoreSqlite, _config: Config, opts: { now?: Date; validityMs?: number; actor?: string } = {}): Promise<Buffer> {
   const ca = await requireCa(store);
@@ -231,4 +234,24 @@ export async function internalCaCrl(store: KeyStoreSqlite, _config: Config, opts
   } finally {
     key.fill(0);
   }
+}
+
+/** Where the internal CA's current CRL is published for the portal to serve. */
+export const internalCrlFile = (config: Config) => join(config.data_dir, 'crl', 'internal-ca.crl');
+
+/**
+ * Sign a fresh CRL of the internal CA and write it (atomically) where the portal serves it from;
+ * false when there is no internal CA. Run by `postern start`, daily by the supervisor (a CRL is
+ * valid INTERNAL_CRL_VALIDITY_MS) and by the CA commands — never by the Internet-facing portal,
+ * which holds no KEK.
+ */
+export async function publishInternalCrl(store: KeyStoreSqlite, config: Config, opts: { actor?: string } = {}): Promise<boolean> {
+  if (!(await store.getMeta(CA_META))) return false;
+  const der = await internalCaCrl(store, config, { actor: opts.actor ?? 'supervisor' });
+  const file = internalCrlFile(config);
+  await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, der, { mode: 0o644 });
+  await rename(tmp, file);
+  return true;
 }

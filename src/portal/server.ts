@@ -11,9 +11,10 @@
  *
  * Untrusted input: every request from the network (path, query, headers), bounded by Node's
  * header limits and the time-outs below; nothing of it reaches the keystore but a validated hash.
- * Secrets: the TLS private key (read once at start); keys served are public only.
+ * Secrets: the TLS private key (read once at start); keys served are public only. The portal
+ * holds no KEK (openPublicKeyStore): the CRL it serves is a file signed elsewhere.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -26,8 +27,8 @@ export interface PortalOptions {
   config: Pick<Config, 'internal_domains' | 'portal'> & { ca?: { crl_url?: string } };
   store: PortalStore;
   log: Logger;
-  /** The internal CA's CRL (DER), made fresh when asked; the portal caches it (see CRL_CACHE_MS). */
-  crl?: () => Promise<Buffer>;
+  /** The file holding the internal CA's current CRL (DER), written by publishInternalCrl. */
+  crlFile?: string;
   /** Tests: the index clock. */
   now?: () => number;
 }
@@ -45,11 +46,7 @@ export class PortalError extends Error {
 }
 
 const WKD_PREFIX = '/.well-known/openpgpkey/';
-/**
- * A CRL is signed with the CA key (unsealed and audited each time): made at most this often. A
- * revocation is therefore published within this time; the CRL itself is valid for days.
- */
-const CRL_CACHE_MS = 5 * 60_000;
+
 
 /** Start listening on every portal.listen address; rejects (PortalError) if one cannot be bound. */
 export async function startPortal(opts: PortalOptions): Promise<Portal> {
@@ -65,16 +62,15 @@ export async function startPortal(opts: PortalOptions): Promise<Portal> {
     }
   }
   const wkd = new WkdIndex(opts.store, config.internal_domains, config.portal.index_ttl, opts.now);
-  const crlPath = config.ca?.crl_url && opts.crl ? new URL(config.ca.crl_url).pathname : null;
-  let crlCache: { at: number; der: Promise<Buffer> } | null = null;
-  const crl = opts.crl
-    ? () => {
-        const now = Date.now();
-        if (!crlCache || now - crlCache.at > CRL_CACHE_MS) {
-          const der = opts.crl!();
-          crlCache = { at: now, der };
-          der.catch(() => (crlCache = null));
-        }
+  const crlPath = config.ca?.crl_url && opts.crlFile ? new URL(config.ca.crl_url).pathname : null;
+  // Read again whenever the file changed (a revocation shows at once); else served from memory.
+  let crlCache: { mtime: number; der: Buffer } | null = null;
+  const crlFile = opts.crlFile;
+  const crl = crlFile
+    ? async (): Promise<Buffer | null> => {
+        const st = await stat(crlFile).catch(() => null);
+        if (!st) return null;
+        if (!crlCache || crlCache.mtime !== st.mtimeMs) crlCache = { mtime: st.mtimeMs, der: await readFile(crlFile) };
         return crlCache.der;
       }
     : null;
@@ -129,7 +125,7 @@ interface Ctx {
   enabled: boolean;
   log: Logger;
   crlPath: string | null;
-  crl: (() => Promise<Buffer>) | null;
+  crl: (() => Promise<Buffer | null>) | null;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
@@ -142,7 +138,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Prom
   const path = raw.split('?')[0]!;
   if (path === '/health') return send(res, req, 200, 'application/json', '{"status":"ok"}\n');
   // RFC 5280 4.2.1.13 / RFC 2585: a DER CRL at the distribution point the certificates name.
-  if (ctx.crlPath && ctx.crl && path === ctx.crlPath) return send(res, req, 200, 'application/pkix-crl', await ctx.crl());
+  if (ctx.crlPath && ctx.crl && path === ctx.crlPath) {
+    const der = await ctx.crl();
+    return der ? send(res, req, 200, 'application/pkix-crl', der) : notFound(res, req);
+  }
   if (!ctx.enabled || !path.startsWith(WKD_PREFIX)) return notFound(res, req);
 
   const rest = path.slice(WKD_PREFIX.length).split('/');
