@@ -15,3 +15,4 @@ export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEnt
 export { stripRemoteContent, neutraliseRemoteContent } from './html.js';
 export { addressesOf } from './addresses.js';
 export { parameter } from './compose.js';
+export { resultText, signatureField, encryptionNotDoneField, unreadableSignatureField, type SignatureFacts } from './results.js';

@@ -16,7 +16,7 @@
  *   From: address is 'mismatch'.
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { addressesOf, decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, toCrlf, type Entity } from '../mime/index.js';
+import { addressesOf, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, signatureField, splitMessage, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
 import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
 import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
@@ -347,13 +347,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
   return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
 }
 
-const clean = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/"/g, "'").slice(0, 300);
-
-/**
- * The X-Postern-Encryption / X-Postern-Signature fields stating a result, in the grammar of
- * smime/open.ts resultHeaders with method=pgp. Callers remove every X-Postern-* field that
- * arrived with the message first: only Postern may say these things.
- */
+/** The X-Postern-Encryption / X-Postern-Signature fields, method=pgp (grammar: mime/results.ts). */
 export function pgpResultHeaders(r: Pick<PgpOpenResult, 'encryption' | 'signatures' | 'problems'>): [string, string][] {
   const out: [string, string][] = [];
   const e = r.encryption;
@@ -361,21 +355,11 @@ export function pgpResultHeaders(r: Pick<PgpOpenResult, 'encryption' | 'signatur
     const integrity = e.packet === 'seipdv1' ? 'mdc' : 'aead';
     out.push(['X-Postern-Encryption', `decrypted; method=pgp; cipher=${e.cipher}; packet=${e.packet}; integrity=${integrity}${e.key ? `; key=${e.key}` : ''}`]);
   } else if (e) {
-    out.push(['X-Postern-Encryption', `${e.status}; method=pgp; reason="${clean(e.reason ?? '')}"`]);
+    out.push(encryptionNotDoneField('pgp', e.status, e.reason));
   }
   for (const s of r.signatures) {
-    const status = s.scope === 'partial' ? 'partial' : s.status;
-    const parts = [status, 'method=pgp'];
-    if (s.scope !== 'whole') parts.push(`scope=${s.scope}`);
-    if (s.scope === 'partial') parts.push(`signature=${s.status}`);
-    parts.push(`signer=${clean(s.address ?? s.fingerprint ?? `0x${s.keyId}`)}`);
-    if (s.fingerprint) parts.push(`key=${s.fingerprint}`);
-    else parts.push(`key-id=${s.keyId}`);
-    if (s.reason) parts.push(`reason="${clean(s.reason)}"`);
-    else if (s.scope === 'partial') parts.push('reason="only a part of the message is signed"');
-    else if (s.scope === 'outer') parts.push('reason="the signature covers the encrypted form only"');
-    out.push(['X-Postern-Signature', parts.join('; ')]);
+    out.push(signatureField('pgp', { status: s.status, scope: s.scope, signer: s.address ?? s.fingerprint ?? `0x${s.keyId}`, extra: [s.fingerprint ? `key=${s.fingerprint}` : `key-id=${s.keyId}`], ...(s.reason ? { reason: s.reason } : {}) }));
   }
-  if (!r.signatures.length && r.problems.length) out.push(['X-Postern-Signature', `invalid; method=pgp; reason="${clean(r.problems[0]!)}"`]);
+  if (!r.signatures.length && r.problems.length) out.push(unreadableSignatureField('pgp', r.problems[0]!));
   return out;
 }

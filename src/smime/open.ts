@@ -11,7 +11,7 @@
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { addressesOf, decodeBody, joinMessage, multipartLayout, readEntity, splitMessage, stripRemoteContent, toCrlf, type Entity } from '../mime/index.js';
+import { addressesOf, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, resultText, signatureField, splitMessage, stripRemoteContent, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -259,33 +259,18 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
   return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
 }
 
-const clean = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/"/g, "'").slice(0, 300);
-
-/**
- * The X-Postern-Encryption / X-Postern-Signature fields stating a result. Callers remove every
- * X-Postern-* field that arrived with the message first: only Postern may say these things.
- */
+/** The X-Postern-Encryption / X-Postern-Signature fields stating a result (grammar: mime/results.ts). */
 export function resultHeaders(r: Pick<OpenResult, 'encryption' | 'signatures' | 'problems'>): [string, string][] {
   const out: [string, string][] = [];
   const e = r.encryption;
   if (e?.status === 'decrypted') {
     const integrity = e.authenticated ? 'authenticated' : r.signatures.some((s) => s.status === 'valid' && s.scope === 'whole') ? 'signed' : 'unauthenticated';
     const removed = e.remoteContentRemoved ? `; remote-content-removed=${e.remoteContentRemoved}` : '';
-    out.push(['X-Postern-Encryption', `decrypted; method=smime; cipher=${e.cipher}; key-transport="${clean(e.keyTransport ?? '')}"; integrity=${integrity}${removed}`]);
+    out.push(['X-Postern-Encryption', `decrypted; method=smime; cipher=${e.cipher}; key-transport="${resultText(e.keyTransport ?? '')}"; integrity=${integrity}${removed}`]);
   } else if (e) {
-    out.push(['X-Postern-Encryption', `${e.status}; method=smime; reason="${clean(e.reason ?? '')}"`]);
+    out.push(encryptionNotDoneField('smime', e.status, e.reason));
   }
-  for (const s of r.signatures) {
-    const status = s.scope === 'partial' ? 'partial' : s.status;
-    const parts = [status, 'method=smime'];
-    if (s.scope !== 'whole') parts.push(`scope=${s.scope}`);
-    if (s.scope === 'partial') parts.push(`signature=${s.status}`);
-    parts.push(`signer=${clean(s.address ?? s.emails[0] ?? s.subject)}`);
-    if (s.reason) parts.push(`reason="${clean(s.reason)}"`);
-    else if (s.scope === 'partial') parts.push('reason="only a part of the message is signed"');
-    else if (s.scope === 'outer') parts.push('reason="the signature covers the encrypted form only"');
-    out.push(['X-Postern-Signature', parts.join('; ')]);
-  }
-  if (!r.signatures.length && r.problems.length) out.push(['X-Postern-Signature', `invalid; method=smime; reason="${clean(r.problems[0]!)}"`]);
+  for (const s of r.signatures) out.push(signatureField('smime', { status: s.status, scope: s.scope, signer: s.address ?? s.emails[0] ?? s.subject, ...(s.reason ? { reason: s.reason } : {}) }));
+  if (!r.signatures.length && r.problems.length) out.push(unreadableSignatureField('smime', r.problems[0]!));
   return out;
 }

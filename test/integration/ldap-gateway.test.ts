@@ -5,13 +5,14 @@
  * address matches nothing; with the directory down the message is deferred (ldap.on_failure:
  * defer), not sent without the facts and not lost, and goes out once the directory is back.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
-import { sendRaw, waitUntil } from '../helpers/send.js';
+import { maildirOf } from '../helpers/maildir.js';
+import { sendRaw } from '../helpers/send.js';
 import { startSlapd, type Slapd } from '../helpers/slapd.js';
 
 const der = async (pemFile: string) => Buffer.from((await readFile(pemFile, 'utf8')).replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
@@ -24,19 +25,7 @@ describe('LDAP directory in the gateway', () => {
   let port: number;
   let config: string;
   let ca: Issued, pat: Issued;
-  const maildir = () => join(dir, 'maildir', 'new');
-  const delivered = async (rcpt: string, token: string): Promise<string | undefined> => {
-    for (const n of await readdir(maildir()).catch(() => [] as string[])) {
-      const f = await readFile(join(maildir(), n), 'latin1');
-      if (f.includes(`\r\nDelivered-To: ${rcpt}\r\n`) && f.includes(token)) return join(maildir(), n);
-    }
-    return undefined;
-  };
-  const waitDelivered = async (rcpt: string, token: string, ms = 20_000) => {
-    let file: string | undefined;
-    await waitUntil(async () => (file = await delivered(rcpt, token)) !== undefined, ms, `delivery of ${token} to ${rcpt}`);
-    return file!;
-  };
+  const { delivered, waitDelivered } = maildirOf(() => dir);
   const message = (from: string, to: string, subject: string) => Buffer.from(`From: ${from}\r\nTo: ${to}\r\nSubject: ${subject}\r\nDate: ${new Date().toUTCString()}\r\n\r\nbody of ${subject}\r\n`);
 
   beforeAll(async () => {

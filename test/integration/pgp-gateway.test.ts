@@ -5,14 +5,15 @@
  * three ways (S/MIME, OpenPGP, in clear); a partner's gpg-encrypted, signed mail arrives decrypted
  * with the result headers.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { gpgHome, type GpgHome } from '../helpers/gpg-home.js';
 import { opensslCa, opensslMailbox, type Issued } from '../helpers/pki-openssl.js';
-import { sendRaw, waitUntil } from '../helpers/send.js';
+import { maildirOf } from '../helpers/maildir.js';
+import { sendRaw } from '../helpers/send.js';
 
 describe('OpenPGP through the gateway', () => {
   let dir: string;
@@ -23,19 +24,13 @@ describe('OpenPGP through the gateway', () => {
   let gpg: GpgHome;
   let bob: Issued;
   let aliceFpr: string;
-  const maildir = () => join(dir, 'maildir', 'new');
-  const delivered = async (rcpt: string, token: string): Promise<string | undefined> => {
-    for (const n of await readdir(maildir()).catch(() => [] as string[])) {
-      const f = await readFile(join(maildir(), n), 'latin1');
-      if (f.includes(`\r\nDelivered-To: ${rcpt}\r\n`) && f.includes(token)) return f;
-    }
-    return undefined;
+  const md = maildirOf(() => dir);
+  // This file's tests read the delivered text, not the path.
+  const delivered = async (rcpt: string, token: string) => {
+    const f = await md.delivered(rcpt, token);
+    return f === undefined ? undefined : readFile(f, 'latin1');
   };
-  const waitDelivered = async (rcpt: string, token: string) => {
-    let file: string | undefined;
-    await waitUntil(async () => (file = await delivered(rcpt, token)) !== undefined, 20_000, `delivery of ${token} to ${rcpt}`);
-    return file!;
-  };
+  const waitDelivered = async (rcpt: string, token: string) => readFile(await md.waitDelivered(rcpt, token), 'latin1');
   const ok = async (args: string[]) => {
     const r = await runPostern(config, args);
     expect(r.code, r.stderr).toBe(0);

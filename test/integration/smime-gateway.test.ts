@@ -6,13 +6,14 @@
  * certificate learnt; a recipient whose encryption is required is held until a certificate is
  * imported and `postern queue release` runs, then delivered encrypted (issue 5's per-recipient split).
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
 import { parseMail, type ParsedPart } from '../helpers/mail-parse.js';
+import { maildirOf } from '../helpers/maildir.js';
 import { sendRaw, waitUntil } from '../helpers/send.js';
 
 const leaves = (p: ParsedPart): ParsedPart[] => (p.parts.length ? p.parts.flatMap(leaves) : [p]);
@@ -25,19 +26,7 @@ describe('S/MIME through the gateway', () => {
   let portalPort: number;
   let config: string;
   let ourCa: Issued, partnerCa: Issued, alice: Issued, bob: Issued, dave: Issued, erin: Issued, ack: Issued;
-  const maildir = () => join(dir, 'maildir', 'new');
-  const delivered = async (rcpt: string, token: string): Promise<string | undefined> => {
-    for (const n of await readdir(maildir()).catch(() => [] as string[])) {
-      const f = await readFile(join(maildir(), n), 'latin1');
-      if (f.includes(`\r\nDelivered-To: ${rcpt}\r\n`) && f.includes(token)) return join(maildir(), n);
-    }
-    return undefined;
-  };
-  const waitDelivered = async (rcpt: string, token: string) => {
-    let file: string | undefined;
-    await waitUntil(async () => (file = await delivered(rcpt, token)) !== undefined, 20_000, `delivery of ${token} to ${rcpt}`);
-    return file!;
-  };
+  const { delivered, waitDelivered } = maildirOf(() => dir);
   const ok = async (args: string[]) => {
     const r = await runPostern(config, args);
     expect(r.code, r.stderr).toBe(0);
