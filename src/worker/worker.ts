@@ -20,6 +20,8 @@ export interface WorkerOptions {
   onOutgoing?: (names: string[]) => void;
   /** The policy in force (null: pass every message unchanged, as before the policy engine). */
   policy?: () => PolicyContext | null;
+  /** Pause before another attempt at a message whose processing failed, times the attempt (tests). */
+  failureRetryMs?: number;
 }
 
 export interface Worker {
@@ -34,6 +36,9 @@ export interface Worker {
 
 /** A message whose processing failed temporarily (LDAP down, policy set to defer) waits this long. */
 const TEMPORARY_RETRY_MS = 60_000;
+/** Other failures: tried again after n × this, and held after MAX_FAILURES attempts. */
+const FAILURE_RETRY_MS = 5_000;
+const MAX_FAILURES = 3;
 
 /** Minimum time between two listings of incoming/ (announcements make most scans unnecessary). */
 const SCAN_INTERVAL_MS = 250;
@@ -46,19 +51,31 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** Ids known but not yet tried, oldest first; `waiting` mirrors it for O(1) membership. */
   let backlog: string[] = [];
   const waiting = new Set<string>();
-  /** Claimed messages waiting out a temporary failure (kept in active/ until their timer). */
+  /** Claimed messages waiting out a failure (kept in active/ until their timer). */
   const deferred = new Set<string>();
+  /** Failed attempts per message that failed other than temporarily (in this process). */
+  const failures = new Map<string, number>();
   let closed = false;
 
   async function handle(entry: ClaimedEntry): Promise<void> {
     const started = Date.now();
     const { drafts, held } = await decide(entry, opts.policy?.() ?? null, log);
     const names = await spool.commitOutgoing(entry, drafts, held);
+    failures.delete(entry.id);
     opts.onOutgoing?.(names);
     log.info(
       { event: 'worker.done', queueId: entry.id, outputs: drafts.length, ms: Date.now() - started },
       'message processed',
     );
+  }
+
+  /** Put a claimed message back into incoming/ after `ms` (it stays in active/ until then). */
+  function later(entry: ClaimedEntry, ms: number): void {
+    deferred.add(entry.id);
+    setTimeout(() => {
+      deferred.delete(entry.id);
+      void spool.release(entry).catch(() => undefined);
+    }, ms).unref();
   }
 
   function fill(): void {
@@ -78,16 +95,33 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           // a server that is down is not hammered once per message per millisecond.
           if (err instanceof PosternError && err.temporary && entry) {
             log.warn({ event: 'worker.deferred', queueId: id, reason: err.message, retryInMs: TEMPORARY_RETRY_MS }, 'temporary failure; message deferred');
-            const held = entry;
-            deferred.add(id);
-            setTimeout(() => {
-              deferred.delete(id);
-              void spool.release(held).catch(() => undefined);
-            }, TEMPORARY_RETRY_MS).unref();
+            later(entry, TEMPORARY_RETRY_MS);
             return;
           }
-          log.error({ event: 'worker.error', queueId: id, err }, 'processing failed; message released for retry');
-          if (entry) await spool.release(entry).catch(() => undefined);
+          if (!entry) {
+            log.error({ event: 'worker.error', queueId: id, err }, 'could not claim the message; it stays queued');
+            return;
+          }
+          // Anything else may be a bug this message triggers every time: tried again a few times,
+          // with a pause, then held for an admin with the reason — never dropped, and never a loop
+          // that takes a core away from all other mail.
+          const n = (failures.get(id) ?? 0) + 1;
+          failures.set(id, n);
+          if (n < MAX_FAILURES) {
+            const pause = n * (opts.failureRetryMs ?? FAILURE_RETRY_MS);
+            log.error({ event: 'worker.error', queueId: id, err, attempt: n, retryInMs: pause }, 'processing failed; message will be tried again');
+            later(entry, pause);
+            return;
+          }
+          failures.delete(id);
+          const reason = `processing failed ${n} times: ${(err as Error).message ?? String(err)}`;
+          try {
+            await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason }]);
+            log.error({ event: 'worker.held_after_errors', queueId: id, err, reason }, 'message held after repeated failures');
+          } catch (holdErr) {
+            log.error({ event: 'worker.error', queueId: id, err: holdErr }, 'could not hold the message; released for retry');
+            await spool.release(entry).catch(() => undefined);
+          }
         }
       })().finally(() => {
         inFlight.delete(id);
