@@ -19,12 +19,12 @@ export function envelope(sender: string, rcpts: (string | Envelope['recipients']
 }
 
 /** Spool a message the way the worker hands it to the relay; returns the outgoing name. */
-export async function queueMessage(spool: Spool, env: Envelope, body: Buffer): Promise<string> {
+export async function queueMessage(spool: Spool, env: Envelope, body: Buffer, notes?: Record<string, unknown>): Promise<string> {
   const w = await spool.createIncoming(env);
   w.write(body);
   const id = await w.commit();
   const claimed = (await spool.claim(id))!;
-  const [name] = await spool.commitOutgoing(claimed, [{ envelope: claimed.meta.envelope, body: claimed.body }]);
+  const [name] = await spool.commitOutgoing(claimed, [{ envelope: claimed.meta.envelope, body: claimed.body, ...(notes ? { notes } : {}) }]);
   return name!;
 }
 

@@ -79,6 +79,17 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     expect(notices(s)[0]!.data.toString()).not.toContain('Hello team.');
   });
 
+  it('a message Postern decrypted bounces with its headers only: the plaintext never goes back outside', async () => {
+    const s = await sink({ rcptReply: (a) => (a === 'gone@example.net' ? { code: 550, message: '5.1.1 no such user' } : undefined) });
+    await start(config(to(s)));
+    await queueMessage(h.spool, envelope('mallory@partner.example', ['gone@example.net']), message('decrypted secret'), { decrypted: true });
+    await waitUntil(async () => notices(s).length === 1, 10_000, 'bounce');
+    await drained();
+    const dsn = await parseDsn(notices(s)[0]!.data);
+    expect(dsn.returned!.type).toBe('text/rfc822-headers');
+    expect(notices(s)[0]!.data.toString()).not.toContain('Hello team.');
+  });
+
   it('never bounces a bounce (null sender) nor to NOTIFY=NEVER, and reports success for NOTIFY=SUCCESS', async () => {
     const s = await sink({ rcptReply: (a) => (a.startsWith('bad') ? { code: 550, message: '5.1.1 no such user' } : undefined) });
     await start(config(to(s)));
