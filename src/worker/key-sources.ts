@@ -8,6 +8,7 @@
  * "defer" throws a temporary error (the message waits and is tried again), "proceed" goes on
  * without. Discovery failures are never fatal: the recipient simply has no key.
  */
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
 import { importAutocrypt, lookUpAndStoreCertificates, parseAutocryptHeaders, type KeyDiscovery } from '../directory/index.js';
 import type { KeyStore } from '../keystore/index.js';
@@ -51,10 +52,19 @@ export async function fetchMissingKeys(recipients: readonly string[], sources: K
   );
 }
 
+/** Autocrypt headers already taken by this process (hash of From: and values): a correspondent sends the same one with every mail. */
+const seenAutocrypt = new Set<string>();
+const MAX_SEEN = 10_000;
+
 /** Autocrypt (Level 1): the key in an external sender's Autocrypt header goes into the store. */
 export async function learnAutocrypt(headers: Map<string, string[]>, from: string, ctx: { config: Config; store: KeyStore; log: Logger; queueId: string }): Promise<void> {
   const values = headers.get('autocrypt');
   if (!values?.length || !from || isInternal(ctx.config, from)) return;
+  // Reading the key costs milliseconds; the same header again changes nothing.
+  const seen = createHash('sha256').update(from.toLowerCase()).update('\0').update(values.join('\0')).digest('hex');
+  if (seenAutocrypt.has(seen)) return;
+  if (seenAutocrypt.size >= MAX_SEEN) seenAutocrypt.clear();
+  seenAutocrypt.add(seen);
   try {
     const parsed = await parseAutocryptHeaders(values, from);
     if (!parsed.ok) {
