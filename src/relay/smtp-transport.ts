@@ -110,7 +110,9 @@ export class SmtpTransport {
       secure: target.kind === 'smtps',
       name: this.opts.hostname,
       maxConnections: this.opts.maxConnections ?? 5,
-      maxMessages: 100,
+      // Postfix reuses a connection for as long as it stays up (smtp_connection_reuse_count_limit
+      // = 0); a new session every 100 messages cost a handshake (and with TLS, a key exchange).
+      maxMessages: 10_000,
       // Requeueing happens only when not a byte of the message went out (a stale pooled
       // connection); anything else comes back to us, and our retry schedule decides.
       maxRequeues: 2,
