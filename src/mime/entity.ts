@@ -246,12 +246,37 @@ export function multipartSigned(entity: Buffer, signature: { der?: Buffer; armor
   ]);
 }
 
-/** application/pkcs7-mime (RFC 8551 3.2) carrying a CMS object, as an entity. */
-export function pkcs7MimeEntity(der: Buffer, smimeType: 'enveloped-data' | 'authEnveloped-data' | 'signed-data' | 'certs-only'): Buffer {
+/**
+ * `head` followed by `data` in base64 lines of 76 (CRLF), in one buffer: for a large message this
+ * is the biggest object the worker builds, so no intermediate string of lines is made.
+ */
+export function withBase64Lines(head: string, data: Buffer): Buffer {
+  const b64 = data.toString('base64');
+  const lines = Math.ceil(b64.length / 76);
+  const out = Buffer.allocUnsafe(head.length + b64.length + lines * 2);
+  let o = out.write(head, 0, 'latin1');
+  for (let i = 0; i < b64.length; i += 76) {
+    o += out.write(b64.slice(i, i + 76), o, 'latin1');
+    out[o++] = 0x0d;
+    out[o++] = 0x0a;
+  }
+  return out.subarray(0, o);
+}
+
+type SmimeType = 'enveloped-data' | 'authEnveloped-data' | 'signed-data' | 'certs-only';
+
+function pkcs7Head(smimeType: SmimeType): string {
   const name = smimeType === 'certs-only' ? 'smime.p7c' : 'smime.p7m';
   const desc = smimeType === 'signed-data' ? 'S/MIME Signed Message' : smimeType === 'certs-only' ? 'S/MIME Certificates' : 'S/MIME Encrypted Message';
-  return Buffer.from(
-    `Content-Type: application/pkcs7-mime; smime-type=${smimeType}; name="${name}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Description: ${desc}\r\n\r\n${encodeBase64Lines(der)}`,
-    'latin1',
-  );
+  return `Content-Type: application/pkcs7-mime; smime-type=${smimeType}; name="${name}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Description: ${desc}\r\n\r\n`;
+}
+
+/** application/pkcs7-mime (RFC 8551 3.2) carrying a CMS object, as an entity. */
+export function pkcs7MimeEntity(der: Buffer, smimeType: SmimeType): Buffer {
+  return withBase64Lines(pkcs7Head(smimeType), der);
+}
+
+/** joinMessage(outer, pkcs7MimeEntity(der, type)) written once: no copy of the largest part. */
+export function pkcs7MimeMessage(outer: Buffer, der: Buffer, smimeType: SmimeType): Buffer {
+  return withBase64Lines(`${outer.toString('latin1')}MIME-Version: 1.0\r\n${pkcs7Head(smimeType)}`, der);
 }

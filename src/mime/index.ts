@@ -11,7 +11,7 @@ export { messageFacts, subjectCommands } from './facts.js';
 export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
 export { addAttachments, type Attachment } from './compose.js';
-export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
+export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, pkcs7MimeMessage, withBase64Lines, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
 export { stripRemoteContent, neutraliseRemoteContent } from './html.js';
 export { addressesOf } from './addresses.js';
 export { parameter } from './compose.js';

@@ -6,7 +6,7 @@
  * The signed entity is put into its canonical form once (CRLF, 7-bit transfer encodings) and
  * hashed exactly as it is written into the message: nothing re-encodes it afterwards.
  */
-import { canonicalEntity, joinMessage, multipartSigned, pkcs7MimeEntity, splitMessage, toCrlf } from '../mime/index.js';
+import { canonicalEntity, joinMessage, multipartSigned, pkcs7MimeMessage, splitMessage, toCrlf } from '../mime/index.js';
 import { encrypt, type EncryptOptions } from './encrypt.js';
 import type { SmimeRecipient } from './recipient-keys.js';
 import { signDetached, signOpaque } from './sign.js';
@@ -23,7 +23,7 @@ export async function signMessage(message: Buffer, signer: SmimeSigner, opts: Si
   const { outer, entity } = splitMessage(toCrlf(message));
   const canonical = canonicalEntity(entity);
   const signOpts = opts.signingTime ? { signingTime: opts.signingTime } : {};
-  if (opts.form === 'opaque') return joinMessage(outer, pkcs7MimeEntity(await signOpaque(signer, canonical, signOpts), 'signed-data'));
+  if (opts.form === 'opaque') return pkcs7MimeMessage(outer, await signOpaque(signer, canonical, signOpts), 'signed-data');
   const der = await signDetached(signer, canonical, signOpts);
   return joinMessage(
     outer,
@@ -36,5 +36,5 @@ export async function encryptMessage(message: Buffer, recipients: SmimeRecipient
   const { outer, entity } = splitMessage(toCrlf(message));
   const der = await encrypt(entity, recipients, opts);
   const authenticated = (opts.cipher ?? 'aes-256-cbc').endsWith('-gcm');
-  return joinMessage(outer, pkcs7MimeEntity(der, authenticated ? 'authEnveloped-data' : 'enveloped-data'));
+  return pkcs7MimeMessage(outer, der, authenticated ? 'authEnveloped-data' : 'enveloped-data');
 }
