@@ -42,7 +42,17 @@ export function gpgsmHome(): GpgsmHome {
       const p12 = join(home, `${who.name}.p12`);
       run('openssl', ['pkcs12', '-export', '-in', who.certPath, '-inkey', who.keyPath, '-certfile', caCertPath, '-out', p12,
         '-passout', `pass:${PASS}`, '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1']);
-      gpgsm(['--passphrase-fd', '0', '--import', p12], `${PASS}\n`);
+      // gpgsm hands the passphrase to its freshly started agent; under a loaded machine that
+      // handshake occasionally loses it ("decryption failed" for the right passphrase, seen once
+      // in a full run). The import is idempotent, so it is tried again — the peer's flake, not ours.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          gpgsm(['--passphrase-fd', '0', '--import', p12], `${PASS}\n`);
+          return;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+        }
+      }
     },
     trust(caCertPath) {
       const fpr = new X509Certificate(readFileSync(caCertPath)).fingerprint; // SHA-1, colon separated
