@@ -63,7 +63,11 @@ export async function startGpgsm(dir: string, rootPem: string, otherCertPems: st
       const p12 = join(dir, `gpgsm-${Date.now()}.p12`);
       // gpgsm 2.2 reads only the legacy PKCS#12 ciphers.
       await exec('openssl', ['pkcs12', '-export', '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1', '-passout', 'pass:x', '-in', certFile, '-inkey', keyFile, '-out', p12]);
-      return run(['--pinentry-mode', 'loopback', '--passphrase-fd', '0', '--import', p12], 'x\n');
+      // gpgsm may lose the passphrase to its freshly started agent on a loaded machine (seen once):
+      // the import is idempotent, so it is tried again — the peer's flake, not ours.
+      let r = await run(['--pinentry-mode', 'loopback', '--passphrase-fd', '0', '--import', p12], 'x\n');
+      for (let attempt = 2; r.code !== 0 && attempt <= 3; attempt++) r = await run(['--pinentry-mode', 'loopback', '--passphrase-fd', '0', '--import', p12], 'x\n');
+      return r;
     },
     async stop() {
       await runTool('gpgconf', ['--kill', 'gpg-agent'], { env });
