@@ -5,7 +5,9 @@
  * without it, --subject and --header describe one.
  */
 import { readFile } from 'node:fs/promises';
+import { combineDirectories, LdapDirectory, withFailurePolicy } from '../directory/index.js';
 import { openKeyStore } from '../keystore/index.js';
+import { silentLogger } from '../log/index.js';
 import { messageFacts, subjectCommands } from '../mime/index.js';
 import { describeAction, emptyDirectory, encryptionOutcome, evaluate, loadStaticDirectory, type CommandName, type MessageFacts, type PartyFacts } from '../policy/index.js';
 import { partyFacts } from '../worker/policy-facts.js';
@@ -47,7 +49,11 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   const commands = found.map((t) => policy.commands.get(t.toLowerCase())).filter((c): c is CommandName => c !== undefined);
   const clientTrusted = values.client !== 'untrusted';
 
-  const directory = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
+  const groups = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
+  // The directory the worker would ask: LDAP groups and attributes too (certificates are not
+  // fetched: explaining must not change the store).
+  const ldap = config.ldap.servers.length ? new LdapDirectory(config.ldap, { log: silentLogger() }) : null;
+  const directory = ldap ? combineDirectories(withFailurePolicy(ldap, silentLogger()), groups) : groups;
   const store = await openKeyStore(config);
   let sender: PartyFacts;
   let recipients: PartyFacts[];
@@ -57,6 +63,7 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     recipients = await Promise.all(values.to.map((a) => partyFacts(a, 'recipient', deps)));
   } finally {
     await store.close();
+    await ldap?.close().catch(() => undefined);
   }
   const plans = evaluate(policy, { message, sender, recipients, clientTrusted, commands });
 

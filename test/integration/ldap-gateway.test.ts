@@ -114,6 +114,10 @@ member: uid=ceo,ou=people,dc=example,dc=com
   it('a sender in a directory group triggers the group rule; an injection in an address matches nothing', async () => {
     expect(await sendRaw(port, 'ceo@example.com', ['x@partner.example'], message('ceo@example.com', 'x@partner.example', 'board l2'))).toMatch(/^250 /);
     expect(await readFile(await waitDelivered('x@partner.example', 'board l2'), 'latin1')).toMatch(/^X-Board: yes\r$/m);
+    // `policy explain` asks the same directory, so it shows the group and the rule.
+    const explained = await runPostern(config, ['policy', 'explain', '--from', 'ceo@example.com', '--to', 'x@partner.example']);
+    expect(explained.stdout).toMatch(/from <ceo@example\.com> \(internal; keys: none; groups: Board\)/);
+    expect(explained.stdout).toMatch(/"the board is tagged"/);
     const evil = '"*)(uid=*"@example.com';
     expect(await sendRaw(port, evil, ['y@partner.example'], message(evil, 'y@partner.example', 'inject l3'))).toMatch(/^250 /);
     expect(await readFile(await waitDelivered('y@partner.example', 'inject l3'), 'latin1')).not.toMatch(/^X-Board:/m);
