@@ -21,6 +21,9 @@ for pair in Net::SSLeay=libnet-ssleay-perl IO::Socket::SSL=libio-socket-ssl-perl
   perl -M"$mod" -e1 >/dev/null 2>&1 || missing="$missing $pkg"
 done
 
+# gpg-wks-client (the WKD oracle) lives outside PATH, in GnuPG's libexec directory.
+[ -x /usr/lib/gnupg/gpg-wks-client ] || [ -x /usr/libexec/gpg-wks-client ] || missing="$missing gpg-wks-client"
+
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else

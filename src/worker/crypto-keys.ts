@@ -89,12 +89,15 @@ export class CryptoKeys {
    */
   private async revocationProblem(c: StoredCertificate): Promise<string | null> {
     if (!this.revocation) return null;
-    const cas = [...(await this.store.chainCertificates()), ...(await this.store.trustAnchors())];
+    // The CA certificates come from the cached, already parsed trust store: this runs for every
+    // recipient of every message, and reading them from SQLite each time was most of its cost.
+    const trust = await this.trustStore();
+    const cas = [...trust.intermediates, ...trust.anchors];
     const path: CertInfo[] = [this.info(c)];
     for (let issuer = c.issuer, i = 0; i < 8; i++) {
       const next = cas.find((ca) => ca.subject === issuer && !path.some((p) => p.fingerprint === ca.fingerprint));
       if (!next) break;
-      path.push(this.info(next));
+      path.push(next);
       if (next.subject === next.issuer) break;
       issuer = next.issuer;
     }
