@@ -13,6 +13,6 @@ export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
 export { addAttachments, type Attachment } from './compose.js';
 export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, pkcs7MimeMessage, withBase64Lines, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
 export { stripRemoteContent, neutraliseRemoteContent } from './html.js';
-export { addressesOf } from './addresses.js';
+export { addressesOf, signedMessageContext } from './addresses.js';
 export { parameter } from './compose.js';
 export { resultText, signatureField, encryptionNotDoneField, unreadableSignatureField, type SignatureFacts } from './results.js';

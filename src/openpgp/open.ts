@@ -16,7 +16,7 @@
  *   From: address is 'mismatch'.
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { addressesOf, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, signatureField, splitMessage, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
+import { signedMessageContext, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, signatureField, splitMessage, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
 import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
 import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
@@ -170,12 +170,7 @@ export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Pro
 async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): Promise<PgpOpenResult> {
   const doDecrypt = opts.decrypt ?? true;
   const doVerify = opts.verify ?? true;
-  const split = splitMessage(message);
-  const outerFields = readEntity(Buffer.concat([split.outer, Buffer.from('\r\n')])).headers;
-  // Only the first From: counts (a second one is what a forger adds: Thunderbird's multi-from case).
-  const from = addressesOf(outerFields.get('from')?.[0] ?? '');
-  const dateValue = outerFields.get('date')?.[0];
-  const messageDate = dateValue ? new Date(dateValue) : undefined;
+  const { split, from, messageDate } = signedMessageContext(message);
 
   const prepared = new Map<Buffer, PgpVerificationKey | null>();
   const ctx: VerifyContext = {

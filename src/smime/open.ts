@@ -11,7 +11,7 @@
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { addressesOf, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, resultText, signatureField, splitMessage, stripRemoteContent, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
+import { signedMessageContext, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, resultText, signatureField, splitMessage, stripRemoteContent, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -121,11 +121,7 @@ function contentOnly(entity: Buffer): Buffer {
 export async function openMessage(message: Buffer, opts: OpenOptions): Promise<OpenResult> {
   const doDecrypt = opts.decrypt ?? true;
   const doVerify = opts.verify ?? true;
-  const split = splitMessage(message);
-  const outerFields = readEntity(Buffer.concat([split.outer, Buffer.from('\r\n')])).headers;
-  const from = addressesOf(outerFields.get('from')?.[0] ?? '');
-  const dateValue = outerFields.get('date')?.[0];
-  const messageDate = dateValue && !Number.isNaN(Date.parse(dateValue)) ? new Date(dateValue) : undefined;
+  const { split, from, messageDate } = signedMessageContext(message);
   const verifyOpts = {
     trust: opts.trust,
     fromAddresses: from,
