@@ -215,7 +215,12 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       log.warn({ event: 'worker.held', queueId: entry.id, recipients: [...rcpts], reason: verdict.reason }, 'held by policy');
     }
   }
-  drafts.push(...notices(entry, plans, outcomes, ctx, log));
+  // A report or an alert that cannot be written must not stop the mail it is about.
+  try {
+    drafts.push(...notices(entry, plans, outcomes, ctx, log));
+  } catch (err) {
+    log.error({ event: 'worker.notice_failed', queueId: entry.id, reason: (err as Error).message }, 'delivery report or alert not written');
+  }
   return { drafts, held };
 }
 

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
+import { PosternError } from '../core/index.js';
 import { importAutocrypt, lookUpAndStoreCertificates, parseAutocryptHeaders, type KeyDiscovery } from '../directory/index.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
@@ -38,7 +39,16 @@ export async function fetchMissingKeys(recipients: readonly string[], sources: K
       const hasPgp = pgp.some((k) => k.info.canEncrypt && !k.info.revoked && (!k.info.expires || k.info.expires.getTime() > now));
       if (hasCert || hasPgp) return;
       if (sources.ldap) {
-        const found = await lookUpAndStoreCertificates(sources.ldap, ctx.store, address, { actor: 'worker' });
+        let found: Awaited<ReturnType<typeof lookUpAndStoreCertificates>> = [];
+        try {
+          found = await lookUpAndStoreCertificates(sources.ldap, ctx.store, address, { actor: 'worker' });
+        } catch (err) {
+          // "defer" (a temporary error) goes up: the message waits for the directory. Anything
+          // else (a certificate the store will not take) leaves the recipient without: the policy
+          // then decides as for anyone without a key — held if encryption is required.
+          if (err instanceof PosternError && err.temporary) throw err;
+          ctx.log.warn({ event: 'worker.ldap_certificate_not_used', queueId: ctx.queueId, address, reason: (err as Error).message }, 'directory certificate not used');
+        }
         if (found.length) {
           ctx.log.info({ event: 'worker.ldap_certificate', queueId: ctx.queueId, address, fingerprints: found.map((c) => c.fingerprint) }, 'certificate found in the directory');
           return;
