@@ -6,6 +6,8 @@
  * with the result headers.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
@@ -24,6 +26,8 @@ describe('OpenPGP through the gateway', () => {
   let gpg: GpgHome;
   let bob: Issued;
   let aliceFpr: string;
+  let hkp: Server;
+  const hkpAsks: string[] = [];
   const md = maildirOf(() => dir);
   // This file's tests read the delivered text, not the path.
   const delivered = async (rcpt: string, token: string) => {
@@ -40,13 +44,25 @@ describe('OpenPGP through the gateway', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-pgp-gw-'));
     port = await freePort();
-    config = await writeGatewayConfig(dir, port);
+    gpg = gpgHome();
+    // A key server on loopback that holds Hank's key (HKP, draft-shaw-openpgp-hkp), and counts asks.
+    gpg.generate('Hank <hank@hkp.example>', 'ed25519');
+    const hank = gpg.exportPublic('hank@hkp.example');
+    hkp = createServer((req, res) => {
+      const u = new URL(req.url ?? '/', 'http://x');
+      hkpAsks.push(u.searchParams.get('search') ?? '');
+      if (u.pathname === '/pks/lookup' && u.searchParams.get('op') === 'get' && u.searchParams.get('search') === 'hank@hkp.example') {
+        res.writeHead(200, { 'content-type': 'application/pgp-keys' }).end(hank);
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => hkp.listen(0, '127.0.0.1', () => r()));
+    const hkpPort = (hkp.address() as AddressInfo).port;
+    config = await writeGatewayConfig(dir, port, `discovery:\n  hkp:\n    servers:\n      - { url: "http://127.0.0.1:${hkpPort}", patterns: ["*@hkp.example"], timeout: 2s }\n`);
     await writeFile(
       join(dir, 'policy.yaml'),
       'rules:\n  - name: inline partner\n    when: { recipient: { domain: inline.example } }\n    do: [sign, { encrypt: { methods: [pgp], pgp: { inline: true } } }]\n' +
         '  - name: inbound, attachments too\n    when: { direction: inbound }\n    do: [{ decrypt: { pgp_attachments: true } }, verify]\n',
     );
-    gpg = gpgHome();
     gpg.generate('Paula <paula@pgp.example>', 'ed25519');
     gpg.generate('Quinn <quinn@inline.example>', 'ed25519');
     await writeFile(join(dir, 'paula.asc'), gpg.exportPublic('paula@pgp.example'));
@@ -64,6 +80,7 @@ describe('OpenPGP through the gateway', () => {
   }, 60_000);
   afterAll(async () => {
     await gw?.stop();
+    hkp?.close();
     gpg?.close();
     await cleanup();
   });
@@ -138,5 +155,17 @@ describe('OpenPGP through the gateway', () => {
     expect(text).toMatch(/filename=report\.txt\r?$/m);
     const b64 = /filename=report\.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(text)![1]!;
     expect(Buffer.from(b64.replace(/\s+/g, ''), 'base64').equals(file)).toBe(true);
+  });
+
+  it('a recipient without a key: found on the key server configured for the domain, stored, and the mail goes out encrypted to it', async () => {
+    const raw = Buffer.from(`From: alice@example.com\r\nTo: hank@hkp.example\r\nSubject: discovered h1\r\nDate: ${new Date().toUTCString()}\r\n\r\nfor hank, token h1\r\n`);
+    expect(await sendRaw(port, 'alice@example.com', ['hank@hkp.example', 'nobody@elsewhere.example'], raw)).toMatch(/^250 /);
+    const text = await waitDelivered('hank@hkp.example', 'discovered h1');
+    expect(text).toMatch(/^Content-Type: multipart\/encrypted; protocol="application\/pgp-encrypted"/m);
+    const armored = text.slice(text.indexOf('-----BEGIN PGP MESSAGE-----'), text.indexOf('-----END PGP MESSAGE-----') + 25);
+    expect(gpg.run(['--decrypt'], armored).stdout.toString()).toContain('token h1');
+    // Only the address the server's patterns cover was asked about.
+    expect(hkpAsks).toEqual(['hank@hkp.example']);
+    expect((await runPostern(config, ['pgp', 'list', '--address', 'hank@hkp.example'])).stdout).toMatch(/\thkp\t/);
   });
 });
