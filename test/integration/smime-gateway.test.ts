@@ -14,6 +14,8 @@ import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } 
 import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
 import { parseMail, type ParsedPart } from '../helpers/mail-parse.js';
 import { maildirOf } from '../helpers/maildir.js';
+import { gpgsmHome } from '../helpers/smime-env-gpgsm.js';
+import { mimeBodyDer, type EnvIdentity } from '../helpers/smime-env-pki.js';
 import { sendRaw, waitUntil } from '../helpers/send.js';
 
 const leaves = (p: ParsedPart): ParsedPart[] => (p.parts.length ? p.parts.flatMap(leaves) : [p]);
@@ -93,6 +95,15 @@ describe('S/MIME through the gateway', () => {
     await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', content]);
     // The 8-bit body was made 7-bit before signing (RFC 8551 3.1.1), and survives byte for byte.
     expect(await readFile(content, 'latin1')).toContain('Gr=C3=BC=C3=9Fe, token o1');
+    // gpgsm (GnuPG's S/MIME) reads the same message Bob's client would get.
+    const sm = gpgsmHome();
+    try {
+      sm.import({ name: 'bob', certPath: bob.cert, keyPath: bob.key } as EnvIdentity, partnerCa.cert);
+      sm.trust(partnerCa.cert);
+      expect(sm.decrypt(mimeBodyDer(await readFile(toBob))).toString('latin1')).toContain('Gr=C3=BC=C3=9Fe, token o1');
+    } finally {
+      sm.close();
+    }
 
     const toCarol = await waitDelivered('carol@partner.example', 'quarterly figures');
     expect(await readFile(toCarol, 'latin1')).toMatch(/^Content-Type: multipart\/signed/m);
