@@ -148,6 +148,8 @@ describe('relay: mx routes', () => {
     await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await tlsHost.waitFor(1);
     expect(tlsHost.transactions[0]!.secure).toBe(true);
+    // The sink has the message a moment before the relay has read the 250 and logged it.
+    await waitUntil(async () => events('relay.delivered').length > 0, 10_000, 'relay.delivered logged');
     expect(events('relay.delivered')[0]).toMatchObject({ to: 'mx (tls required) example.net' });
   });
 });
