@@ -84,7 +84,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     data_dir: dataDir,
     internal_domains: [...new Set(raw.internal_domains)],
     trusted_networks: raw.trusted_networks.map((n) => n.trim()),
-    smtp: { ...raw.smtp, tls },
+    smtp: { ...raw.smtp, tls, min_free_space: raw.smtp.min_free_space ?? defaultMinFreeSpace(raw.smtp.max_message_size) },
     relay: { ...raw.relay, routes },
     keystore: { sqlite: inData(raw.keystore.sqlite) },
     ca: raw.ca,
@@ -144,6 +144,14 @@ function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
     return { kind: 'smtps', host, port };
   }
   return { kind: 'smtp', host, port, tls: raw.tls ?? 'opportunistic' };
+}
+
+/**
+ * smtp.min_free_space when not given: 100 MB, or room for two messages of the largest allowed
+ * size if that is more (the worker writes its output beside its input before removing it).
+ */
+export function defaultMinFreeSpace(maxMessageSize: number): number {
+  return Math.max(100 * 1024 * 1024, 2 * maxMessageSize);
 }
 
 function kekConfig(raw: RawConfig, inData: (p: string) => string): Config['kek'] {

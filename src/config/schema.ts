@@ -202,6 +202,8 @@ export const rawConfigSchema = z.strictObject({
       listen: z.array(listenAddress).min(1, 'expected at least one host:port').default([{ host: '127.0.0.1', port: 2525 }]),
       tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
       max_message_size: size.default(50 * 1024 * 1024),
+      // Postfix's queue_minfree; the default (load.ts) depends on max_message_size. 0: no check.
+      min_free_space: size.optional(),
       max_recipients: positiveInt('a number').default(100),
       // RFC 5321 4.5.3.2.7: a server should wait at least 5 minutes for the next command.
       idle_timeout: duration.default(300_000),

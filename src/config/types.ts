@@ -26,6 +26,11 @@ export interface SmtpConfig {
   /** Absolute paths; STARTTLS is offered only when set. */
   tls?: { cert: string; key: string };
   max_message_size: number;
+  /**
+   * MAIL FROM gets 452 4.3.1 while the spool's file system has less than this free (bytes), or
+   * less than this plus the SIZE= the client declared. 0: no check (writes are checked anyway).
+   */
+  min_free_space: number;
   max_recipients: number;
   /** Close a client that sends nothing for this long (ms). */
   idle_timeout: number;

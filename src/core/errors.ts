@@ -61,6 +61,17 @@ export class SpoolWriteError extends PosternError {
   }
 }
 
+/**
+ * The spool's file system is full (ENOSPC, EDQUOT) or below smtp.min_free_space: RFC 3463's
+ * "mail system full", as Postfix answers when queue_minfree is not met. Temporary: the client
+ * keeps the message and tries again; the worker and relay leave their input in place.
+ */
+export class InsufficientStorageError extends PosternError {
+  constructor(cause?: unknown, text = 'insufficient system storage') {
+    super({ code: 452, status: '4.3.1', text }, { cause });
+  }
+}
+
 /** NUL in DATA: refused in every mode (see smtpd/bare-newline.ts). */
 export class NulByteError extends PosternError {
   constructor(text = 'NUL character in message data') {

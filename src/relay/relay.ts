@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { CorruptEntryError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { throttle, watchQueue, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
+import { isNoSpace, throttle, watchQueue, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
 import { ReplyClassifier } from './classify.js';
 import { Delivery } from './deliver.js';
 import { systemResolver, type DnsResolver } from './mx.js';
@@ -277,8 +277,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         .catch((err) => {
           // Spool I/O failed (disk, permissions). The entry stays where it is; try again after a
           // pause instead of spinning on it.
-          log.error({ event: 'relay.error', queueId: idOf(name), name, err }, 'relay attempt failed; will retry');
           const delay = retryDelay(1);
+          if (isNoSpace(err)) {
+            const reason = (err as Error).message;
+            log.warn({ event: 'relay.no_space', queueId: idOf(name), name, reason, retryInMs: delay }, 'spool file system full; entry left in place');
+          } else log.error({ event: 'relay.error', queueId: idOf(name), name, err }, 'relay attempt failed; will retry');
           cooldown.set(name, Date.now() + delay);
           if (queue === 'deferred') schedule(name, Date.now() + delay);
           else setTimeout(kick, delay).unref();

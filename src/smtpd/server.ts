@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.js';
 import { LocalError, ShuttingDownError, TooManyConnectionsError, type PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
@@ -16,6 +16,7 @@ import { skipGreetPause } from './greet-pause.js';
 import { batchReplies } from './reply-batch.js';
 import { hookReplies, okText, toSmtpServerError } from './replies.js';
 import { checkMailFrom, checkRcptTo, type SessionState } from './session.js';
+import { checkStorage } from './storage.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
 
 export interface Smtpd {
@@ -57,6 +58,7 @@ class SmtpdService implements Smtpd {
   private readonly inData = new Set<SMTPServerSession>();
   private readonly pending = new Set<Promise<unknown>>();
   private closing: Promise<void> | null = null;
+  private statfsWarned = false;
 
   constructor(
     private readonly spool: Spool,
@@ -116,7 +118,9 @@ class SmtpdService implements Smtpd {
           // accepted on this connection (should the close not have taken effect).
           const state = this.sessions.get(session);
           if (!state || state.hungUp) throw new Error('MAIL on a session without state or after hang-up');
-          this.reply(session, checkMailFrom(address), cb);
+          const v = checkMailFrom(address);
+          if (!v.ok) return this.reply(session, v, cb);
+          this.checkSpace(session, state, address, cb);
         }),
       onRcptTo: (address, session, cb) =>
         this.guard(cb, () => {
@@ -153,6 +157,23 @@ class SmtpdService implements Smtpd {
     const state = this.sessions.get(session);
     if (state) state.reason = v.reason;
     cb(toSmtpServerError(v.error));
+  }
+
+  /** smtp.min_free_space and SIZE= against the spool's free space (storage.ts): 452 4.3.1. */
+  private checkSpace(session: SMTPServerSession, state: SessionState, address: SMTPServerAddress, cb: (err?: Error | null) => void): void {
+    // Once per process: a file system without statfs would otherwise log once per message.
+    const statfsFailed = (err: unknown) => {
+      if (this.statfsWarned) return;
+      this.statfsWarned = true;
+      this.log.warn({ event: 'smtpd.statfs_failed', reason: (err as Error).message }, 'free space of the spool unknown; mail accepted (writes are checked)');
+    };
+    checkStorage(() => this.spool.freeSpace(), state.settings.minFreeSpace, address, statfsFailed).then(
+      (v) => this.reply(session, v, cb),
+      (err: unknown) => {
+        this.log.error({ event: 'smtpd.internal_error', err }, 'free space check failed');
+        cb(toSmtpServerError(new LocalError(err)));
+      },
+    );
   }
 
   private onConnect(server: SMTPServer, session: SMTPServerSession, cb: (err?: Error | null) => void): void {

@@ -14,6 +14,8 @@ export interface SmtpdSettings {
   maxConnections: number;
   maxMessageSize: number;
   maxRecipients: number;
+  /** smtp.min_free_space (bytes; 0: no check). */
+  minFreeSpace: number;
 }
 
 /** Throws (with the offending value named) when the config cannot be used. */
@@ -35,5 +37,6 @@ export function deriveSettings(config: Config): SmtpdSettings {
     maxConnections: config.smtp.max_connections,
     maxMessageSize: config.smtp.max_message_size,
     maxRecipients: config.smtp.max_recipients,
+    minFreeSpace: config.smtp.min_free_space,
   };
 }

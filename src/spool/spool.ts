@@ -5,22 +5,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptEntryError, SpoolWriteError, derivedQueueId, isQueueId, newQueueId, type Envelope } from '../core/index.js';
+import { CorruptEntryError, derivedQueueId, isQueueId, newQueueId, type Envelope } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
+import { IncomingWriter } from './incoming.js';
 import {
-  BodyDigest,
   decodeEntry,
   decodeHeader,
   decodeStatusFromTail,
   encodeEntry,
-  encodeHeader,
   encodeStatus,
   type DecodedEntry,
   type EntryMeta,
   type StatusRecord,
 } from './record.js';
+import { freeSpace, storageError, writeAll } from './write.js';
 
 export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'] as const;
 export type QueueName = (typeof QUEUES)[number];
@@ -120,9 +120,14 @@ export class Spool {
     try {
       fh = await open(path, 'wx', 0o600);
     } catch (err) {
-      throw new SpoolWriteError(err);
+      throw storageError(err);
     }
     return new IncomingWriter(this, id, envelope, path, fh);
+  }
+
+  /** Bytes free for us on the spool's file system (smtpd's min_free_space check). */
+  freeSpace(): Promise<number> {
+    return freeSpace(this.root);
   }
 
   /** @internal used by IncomingWriter */
@@ -165,29 +170,39 @@ export class Spool {
   /**
    * Write every output of a claimed message to outgoing/ as "<id>.<n>" (deterministic, so a
    * re-run after a crash replaces rather than duplicates), make them durable, and only then
-   * remove the claimed input.
+   * remove the claimed input. When any output cannot be written (a full disk) nothing of this
+   * call stays behind and the input is kept: the error is InsufficientStorageError or
+   * SpoolWriteError, both temporary.
    */
   async commitOutgoing(entry: ClaimedEntry, drafts: OutgoingDraft[], held: HeldDraft[] = []): Promise<string[]> {
     const names: string[] = [];
+    const placed: string[] = [];
+    const put = async (q: QueueName, name: string, meta: EntryMeta, body: Buffer) => {
+      await this.place(q, name, encodeEntry(meta, body));
+      placed.push(join(this.dir(q), name));
+    };
     // Held parts get ids derived from the message and their recipients: a re-run after a crash
     // replaces them rather than holding a second copy.
-    const holding = held.map(async (h) => {
+    const holding = held.map((h) => {
       const id = derivedQueueId(entry.id, `hold\0${h.envelope.recipients.map((r) => r.address).sort().join('\0')}`);
-      const tmp = this.tmpName();
-      await writeDurably(tmp, encodeEntry({ id, envelope: h.envelope, notes: { holdReason: h.reason, heldFrom: entry.id } }, h.body));
-      await rename(tmp, join(this.dir('hold'), id));
+      return put('hold', id, { id, envelope: h.envelope, notes: { holdReason: h.reason, heldFrom: entry.id } }, h.body);
     });
-    const pending = drafts.map(async (d, n) => {
-      const name = `${entry.id}.${n}`;
-      names[n] = name;
-      const tmp = this.tmpName();
-      const meta: EntryMeta = { id: entry.id, envelope: d.envelope, group: n, notes: d.notes };
-      await writeDurably(tmp, encodeEntry(meta, d.body));
-      await rename(tmp, join(this.dir('outgoing'), name));
+    const pending = drafts.map((d, n) => {
+      names[n] = `${entry.id}.${n}`;
+      return put('outgoing', names[n], { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, d.body);
     });
-    await Promise.all([...pending, ...holding]);
-    await this.syncDir('outgoing');
-    if (held.length) await this.syncDir('hold');
+    try {
+      const failed = (await Promise.allSettled([...pending, ...holding])).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      await this.syncDir('outgoing');
+      if (held.length) await this.syncDir('hold');
+    } catch (err) {
+      // The retry writes every output again under the same names. Outputs left from this attempt
+      // would only take space a full disk needs (the relay does not touch entries of a message
+      // that is still in active/).
+      for (const p of placed) await rm(p, { force: true }).catch(() => undefined);
+      throw storageError(err);
+    }
     // No directory fsync after the unlink: a process crash cannot undo it, and after a power
     // failure the input may come back and be processed again — a possible duplicate, never a
     // loss (Postfix makes the same trade: one fsync per stage that creates data).
@@ -222,15 +237,26 @@ export class Spool {
     const path = join(this.dir(q), name);
     const fh = await open(path, constants.O_RDWR | constants.O_APPEND);
     try {
-      const decoded = decodeEntry(path, await fh.readFile());
+      const data = await fh.readFile();
+      const decoded = decodeEntry(path, data);
+      let end = data.length;
       return {
         ...decoded,
         name,
         queue: q,
         async append(records) {
           if (!records.length) return;
-          await fh.write(encodeStatus(records));
-          await fh.datasync();
+          const buf = encodeStatus(records);
+          try {
+            await writeAll(fh, [buf]);
+            await fh.datasync();
+          } catch (err) {
+            // Cut off the torn record so the next append starts on a clean line (the reader
+            // skips torn records anyway; this also gives the bytes back to a full disk).
+            await fh.truncate(end).catch(() => undefined);
+            throw storageError(err);
+          }
+          end += buf.length;
           decoded.status.push(...records);
         },
         close: () => fh.close(),
@@ -248,12 +274,29 @@ export class Spool {
    */
   async inject(id: string, draft: OutgoingDraft): Promise<string> {
     const name = `${id}.0`;
-    const tmp = this.tmpName();
     const meta: EntryMeta = { id, envelope: draft.envelope, group: 0, notes: draft.notes };
-    await writeDurably(tmp, encodeEntry(meta, draft.body));
-    await rename(tmp, join(this.dir('outgoing'), name));
-    await this.syncDir('outgoing');
+    try {
+      await this.place('outgoing', name, encodeEntry(meta, draft.body));
+      await this.syncDir('outgoing');
+    } catch (err) {
+      throw storageError(err);
+    }
     return name;
+  }
+
+  /**
+   * Write a complete file durably under tmp/ and rename it to `q/name` (the caller fsyncs the
+   * directory). On failure the tmp file is gone and nothing is in `q`.
+   */
+  private async place(q: QueueName, name: string, parts: Buffer[]): Promise<void> {
+    const tmp = this.tmpName();
+    try {
+      await writeDurably(tmp, parts);
+      await rename(tmp, join(this.dir(q), name));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** The status records of an entry, read from its end only (no body check): for listings. */
@@ -287,12 +330,18 @@ export class Spool {
     await this.syncDir(from);
   }
 
-  /** Keep a damaged entry for the admin, with the reason beside it. Never deleted. */
+  /**
+   * Keep a damaged entry for the admin, with the reason beside it. Never deleted. The move comes
+   * first and needs no space; on a full disk the reason may be missing (the error says so), the
+   * entry never is.
+   */
   async moveToCorrupt(path: string, name: string, reason: string): Promise<void> {
-    const dest = join(this.dir('corrupt'), name);
-    await rename(path, dest);
-    await writeFile(`${dest}.reason`, reason + '\n', { mode: 0o600 });
-    await this.syncDir('corrupt');
+    await rename(path, join(this.dir('corrupt'), name));
+    try {
+      await this.place('corrupt', `${name}.reason`, [Buffer.from(reason + '\n', 'utf8')]);
+    } finally {
+      await this.syncDir('corrupt');
+    }
   }
 
   // ---- start-up and crash recovery -----------------------------------------------------------
@@ -386,87 +435,16 @@ async function readHeader(path: string): Promise<EntryMeta> {
   }
 }
 
+/** Create `path` with all of `parts`, fsynced; on any failure the file is removed. */
 async function writeDurably(path: string, parts: Buffer[]): Promise<void> {
   const fh = await open(path, 'wx', 0o600);
   try {
-    await fh.writev(parts);
+    await writeAll(fh, parts);
     await fh.datasync();
-  } finally {
-    await fh.close();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw err;
   }
-}
-
-/**
- * A message being received. smtpd writes DATA chunks as they arrive so a 50 MB message never sits
- * in memory; nothing is visible to workers until commit() has fsynced file and directory.
- */
-export class IncomingWriter {
-  private readonly digest = new BodyDigest();
-  private chain: Promise<unknown>;
-  private failed: unknown = null;
-  private done = false;
-
-  constructor(
-    private readonly spool: Spool,
-    readonly id: string,
-    private readonly envelope: Envelope,
-    private readonly path: string,
-    private readonly fh: FileHandle,
-  ) {
-    this.chain = Promise.resolve();
-    this.enqueue(encodeHeader({ id, envelope }));
-  }
-
-  get bytes(): number {
-    return this.digest.length;
-  }
-
-  private enqueue(buf: Buffer): void {
-    this.chain = this.chain.then(async () => {
-      if (this.failed) return;
-      try {
-        await this.fh.write(buf);
-      } catch (err) {
-        this.failed = err;
-      }
-    });
-  }
-
-  /** Append message bytes (already un-dot-stuffed). */
-  write(chunk: Buffer): void {
-    if (this.done) throw new Error('write after commit/abort');
-    this.digest.update(chunk);
-    this.enqueue(chunk);
-  }
-
-  /** Wait until the queued writes are on the file (for back-pressure on slow disks). */
-  drain(): Promise<unknown> {
-    return this.chain;
-  }
-
-  /** Durable in incoming/ when this resolves; throws SpoolWriteError otherwise (tmp file removed). */
-  async commit(): Promise<string> {
-    this.done = true;
-    this.enqueue(this.digest.trailer());
-    await this.chain;
-    try {
-      if (this.failed) throw this.failed;
-      await this.fh.datasync();
-      await this.fh.close();
-      await this.spool.publish(this.path, 'incoming', this.id);
-      return this.id;
-    } catch (err) {
-      await this.fh.close().catch(() => undefined);
-      await rm(this.path, { force: true });
-      throw new SpoolWriteError(err);
-    }
-  }
-
-  async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    await this.chain;
-    await this.fh.close().catch(() => undefined);
-    await rm(this.path, { force: true });
-  }
+  await fh.close();
 }

@@ -7,7 +7,7 @@
 import type { Config } from '../config/types.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
+import { isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
 
 export interface WorkerOptions {
@@ -39,6 +39,11 @@ const TEMPORARY_RETRY_MS = 60_000;
 /** Other failures: tried again after n × this, and held after MAX_FAILURES attempts. */
 const FAILURE_RETRY_MS = 5_000;
 const MAX_FAILURES = 3;
+/**
+ * The spool's file system is full: the message waits this long, and so do new claims (every one
+ * would run its transforms only to fail at the write). Space comes back as the relay delivers.
+ */
+const NO_SPACE_RETRY_MS = 5_000;
 
 /** Minimum time between two listings of incoming/ (announcements make most scans unnecessary). */
 const SCAN_INTERVAL_MS = 250;
@@ -56,6 +61,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** Failed attempts per message that failed other than temporarily (in this process). */
   const failures = new Map<string, number>();
   let closed = false;
+  /** No claims before this time (ms since epoch): the spool was full. */
+  let pausedUntil = 0;
+
+  function pauseClaims(ms: number): void {
+    pausedUntil = Date.now() + ms;
+    setTimeout(() => {
+      fill();
+      scanner.request();
+    }, ms).unref();
+  }
 
   async function handle(entry: ClaimedEntry): Promise<void> {
     const started = Date.now();
@@ -79,7 +94,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   function fill(): void {
-    while (!closed && inFlight.size < concurrency && backlog.length > 0) {
+    while (!closed && inFlight.size < concurrency && backlog.length > 0 && Date.now() >= pausedUntil) {
       const id = backlog.shift()!;
       waiting.delete(id);
       if (inFlight.has(id)) continue;
@@ -91,6 +106,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           await handle(entry);
         } catch (err) {
           // Nothing is lost: the entry stays in active/ and is reclaimed when this worker restarts.
+          if (isNoSpace(err) && entry) {
+            // Not the message's fault: not counted as a failure. Nothing of it was written.
+            log.warn({ event: 'worker.no_space', queueId: id, reason: (err as Error).message, retryInMs: NO_SPACE_RETRY_MS }, 'spool file system full; message deferred');
+            pauseClaims(NO_SPACE_RETRY_MS);
+            later(entry, NO_SPACE_RETRY_MS);
+            return;
+          }
           // A temporary failure (a directory that cannot answer) is tried again after a pause, so
           // a server that is down is not hammered once per message per millisecond.
           if (err instanceof PosternError && err.temporary && entry) {

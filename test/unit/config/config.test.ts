@@ -194,3 +194,30 @@ relay:
     expect(r.ok).toBe(true);
   });
 });
+
+describe('smtp.min_free_space', () => {
+  const MB = 1024 * 1024;
+  async function minFree(yaml: string): Promise<number> {
+    const r = await check(`internal_domains: [example.com]\n${yaml}`);
+    if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
+    return r.config.smtp.min_free_space;
+  }
+
+  it('defaults to 100MB, or twice max_message_size when that is larger', async () => {
+    expect(await minFree('')).toBe(100 * MB);
+    expect(await minFree('smtp:\n  max_message_size: 10MB\n')).toBe(100 * MB);
+    expect(await minFree('smtp:\n  max_message_size: 80MB\n')).toBe(160 * MB);
+  });
+
+  it('takes an explicit size, 0 included (no threshold)', async () => {
+    expect(await minFree('smtp:\n  min_free_space: 2GB\n')).toBe(2 * 1024 * MB);
+    expect(await minFree('smtp:\n  max_message_size: 80MB\n  min_free_space: 1MB\n')).toBe(MB);
+    expect(await minFree('smtp:\n  min_free_space: 0\n')).toBe(0);
+  });
+
+  it('names file, line and key of a value that is not a size', async () => {
+    expect(await problems('internal_domains: [example.com]\nsmtp:\n  min_free_space: plenty\n')).toEqual([
+      `${join(dir, 'postern.yaml')}:3:19: smtp.min_free_space: "plenty" — expected a size like 50MB`,
+    ]);
+  });
+});

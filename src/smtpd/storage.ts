@@ -1,0 +1,50 @@
+/**
+ * Free space on the spool, checked at MAIL FROM as Postfix checks queue_minfree: a client is told
+ * 452 4.3.1 before it sends a byte of the message, rather than after all of it. The writes
+ * themselves are checked too (spool/write.ts); this check only keeps headroom for the messages
+ * already accepted (the worker writes its output beside its input) and for the rest of the host.
+ */
+import type { SMTPServerAddress } from 'smtp-server';
+import { InsufficientStorageError } from '../core/index.js';
+import type { Verdict } from './session.js';
+
+/**
+ * Refused when the file system has less than `minFree` free, or less than `minFree` plus the
+ * size the client declared (RFC 1870 SIZE=). `minFree` 0 turns off the first test, not the second.
+ */
+export function storageVerdict(free: number, minFree: number, declared: number): Verdict {
+  if (free - declared < minFree) {
+    return { ok: false, error: new InsufficientStorageError(), reason: 'storage' };
+  }
+  return { ok: true };
+}
+
+/** The SIZE= a client declared with MAIL FROM (smtp-server checked its syntax), or 0. */
+export function declaredSize(address: SMTPServerAddress): number {
+  const v = (address.args || {}).SIZE;
+  const n = typeof v === 'string' ? Number(v) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/**
+ * The verdict for this MAIL FROM, or null when nothing needs to be asked (no threshold, no SIZE=).
+ * A file system that cannot say how full it is lets the mail in: the writes are checked, so the
+ * worst case is a 452 at the end of DATA instead of here.
+ */
+export async function checkStorage(
+  freeSpace: () => Promise<number>,
+  minFree: number,
+  address: SMTPServerAddress,
+  onError: (err: unknown) => void,
+): Promise<Verdict> {
+  const declared = declaredSize(address);
+  if (minFree <= 0 && declared === 0) return { ok: true };
+  let free: number;
+  try {
+    free = await freeSpace();
+  } catch (err) {
+    onError(err);
+    return { ok: true };
+  }
+  return storageVerdict(free, minFree, declared);
+}
