@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { openKeyStore, publishInternalCrl } from '../keystore/index.js';
+import { databaseFiles, openKeyStore, publishInternalCrl } from '../keystore/index.js';
 import { createLogger } from '../log/index.js';
-import { Spool } from '../spool/index.js';
-import { Supervisor } from '../supervisor/index.js';
+import { QUEUES, Spool } from '../spool/index.js';
+import { securePaths, Supervisor } from '../supervisor/index.js';
 import { DEFAULT_CONFIG, parse, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
 
@@ -16,6 +16,13 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
   const { config } = await loadConfigAndPolicy(file);
   const log = createLogger({ level: config.log.level, role: 'supervisor' });
   const spool = await Spool.open(config.data_dir);
+  try {
+    await securePaths({ dataDir: config.data_dir, privateDirs: [spool.root, ...QUEUES.map((q) => spool.dir(q))], privateFiles: databaseFiles(config.keystore.sqlite) }, log);
+  } catch (err) {
+    log.fatal({ event: 'supervisor.data_dir_unusable', reason: (err as Error).message }, 'cannot make data_dir private');
+    log.flush();
+    return 1;
+  }
   // The keystore and its KEK are checked (and on first start created) before any role runs: a
   // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
   try {

@@ -23,6 +23,9 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return n ?? 0;
 });
 
+/** A time limit of 0 would fire at once: a typo, not a wish to disable it. */
+const atLeastOneSecond = duration.refine((n) => n >= 1000, { message: 'expected a duration of at least 1s' });
+
 const positiveInt = (what: string) =>
   z.number().int().refine((n) => n >= 1, { message: `expected ${what} of at least 1` });
 
@@ -208,6 +211,11 @@ export const rawConfigSchema = z.strictObject({
       // RFC 5321 4.5.3.2.7: a server should wait at least 5 minutes for the next command.
       idle_timeout: duration.default(300_000),
       max_connections: positiveInt('a number').default(100),
+      // Postfix's smtpd_client_connection_count_limit (50 there): one outside address may hold
+      // at most a tenth of the default max_connections.
+      max_connections_per_client: positiveInt('a number').default(10),
+      data_timeout: atLeastOneSecond.default(600_000),
+      session_timeout: atLeastOneSecond.default(1_800_000),
       bare_newline: z.enum(['reject', 'normalize_trusted']).default('reject'),
       reverse_dns: z.boolean().default(false),
       banner: z.string().optional(),

@@ -34,8 +34,17 @@ export interface SmtpConfig {
   max_recipients: number;
   /** Close a client that sends nothing for this long (ms). */
   idle_timeout: number;
-  /** Concurrent client connections per listener. */
+  /**
+   * Concurrent client connections per listener, counted separately for trusted_networks and for
+   * everyone else, so outsiders can never take the slots of the internal mail server.
+   */
   max_connections: number;
+  /** Concurrent connections per listener from one client outside trusted_networks (IPv6: per /64). */
+  max_connections_per_client: number;
+  /** The whole DATA phase of one message, however slowly it arrives (ms). */
+  data_timeout: number;
+  /** The whole session of a client outside trusted_networks (ms); a message in DATA may finish. */
+  session_timeout: number;
   /** Bare CR or LF in DATA: reject (550 5.5.2, the default) or normalise to CRLF for trusted clients. */
   bare_newline: 'reject' | 'normalize_trusted';
   /** Look up the client's PTR name for the Received header. Off by default (slow, spoofable). */

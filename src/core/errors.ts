@@ -105,6 +105,23 @@ export class TooManyConnectionsError extends PosternError {
   }
 }
 
+/** Over max_connections_per_client: Postfix's anvil text, naming the counted client (IPv6: its /64). */
+export class TooManyClientConnectionsError extends PosternError {
+  constructor(hostname: string, client: string) {
+    super({ code: 421, status: '4.7.0', text: `${hostname} Error: too many connections from ${client}` });
+  }
+}
+
+/**
+ * The client is too slow: DATA over smtp.data_timeout, or a session over smtp.session_timeout.
+ * 4.4.2 ("bad connection"), as Postfix answers a timeout; the client keeps the message and retries.
+ */
+export class SmtpTimeLimitError extends PosternError {
+  constructor(hostname: string, what: 'DATA' | 'session') {
+    super({ code: 421, status: '4.4.2', text: `${hostname} Error: ${what === 'DATA' ? 'message not received in time' : 'session time limit exceeded'}; closing connection` });
+  }
+}
+
 /** A bug or an unexpected failure in our handlers: the client should try again later. */
 export class LocalError extends PosternError {
   constructor(cause: unknown) {

@@ -16,6 +16,7 @@ import { KeyStoreSqlite } from './store.js';
 
 export { KeyStoreSqlite as KeyStore } from './store.js';
 export { addressKey } from './store-base.js';
+export { databaseFiles } from './db-file.js';
 export type { AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey } from './types.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 

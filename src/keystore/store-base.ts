@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { rewrap, seal, unseal, type SealedSecret } from './kek/index.js';
 import type { Kek } from './kek/types.js';
+import { createPrivateDatabaseFile } from './db-file.js';
 import { migrate } from './schema.js';
 import type { AuditEntry } from './types.js';
 
@@ -31,6 +32,7 @@ export class KeyStoreBase {
     protected kek: Kek,
     opts: { readonly?: boolean } = {},
   ) {
+    if (!opts.readonly) createPrivateDatabaseFile(file);
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     // WAL: readers (workers) never wait for a writer (the CLI importing keys).
     if (!opts.readonly) {

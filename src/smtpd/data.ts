@@ -5,7 +5,7 @@
  * nothing of a refused or interrupted message is left in incoming/ or tmp/.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { BareNewlineError, LocalError, MessageTooBigError, NulByteError, PosternError, SpoolWriteError } from '../core/index.js';
+import { BareNewlineError, LocalError, MessageTooBigError, NulByteError, PosternError, SmtpTimeLimitError, SpoolWriteError } from '../core/index.js';
 import type { IncomingWriter, Spool } from '../spool/index.js';
 import { LineEndingScanner } from './bare-newline.js';
 import { buildEnvelope } from './envelope.js';
@@ -17,7 +17,7 @@ export type DataOutcome =
   | {
       ok: false;
       error: PosternError;
-      /** For the log: size, bare CR, bare LF, NUL, spool, disconnect, local. */
+      /** For the log: size, bare CR, bare LF, NUL, spool, disconnect, data_timeout, local. */
       reason: string;
       /** The client's idea of where DATA ended may differ from ours: close the connection. */
       hangUp: boolean;
@@ -37,6 +37,13 @@ export async function receiveMessage(spool: Spool, stream: SMTPServerDataStream,
   let failure: Failure | null = null;
   let aborting: Promise<void> = Promise.resolve();
   let received = 0;
+  // smtp.data_timeout: the whole message, however slowly it trickles in (idle_timeout is per
+  // read). Ending the stream ends the loop below; the caller answers 421 and hangs up.
+  let timedOut = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    stream.destroy();
+  }, settings.dataTimeout);
 
   const fail = (f: Failure): void => {
     if (failure) return;
@@ -90,10 +97,18 @@ export async function receiveMessage(spool: Spool, stream: SMTPServerDataStream,
       }
     }
   } catch (err) {
-    // The stream errors when the client goes away in the middle of DATA.
-    const code = (err as NodeJS.ErrnoException).code;
-    const gone = code === 'ECONNECTION' || code === 'ERR_STREAM_PREMATURE_CLOSE';
-    fail({ ok: false, error: new LocalError(err), reason: gone ? 'disconnect' : 'local', hangUp: true });
+    if (timedOut) {
+      // Wins over an earlier refusal (size, …): the stream is gone, so must the connection be.
+      failure = null;
+      fail({ ok: false, error: new SmtpTimeLimitError(settings.hostname, 'DATA'), reason: 'data_timeout', hangUp: true });
+    } else {
+      // The stream errors when the client goes away in the middle of DATA.
+      const code = (err as NodeJS.ErrnoException).code;
+      const gone = code === 'ECONNECTION' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+      fail({ ok: false, error: new LocalError(err), reason: gone ? 'disconnect' : 'local', hangUp: true });
+    }
+  } finally {
+    clearTimeout(deadline);
   }
 
   if (!failure) {

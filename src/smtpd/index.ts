@@ -2,8 +2,9 @@
  * smtpd: the internet-facing SMTP listener (smtp-server adapter). It owns the listeners and
  * STARTTLS, relay control (trusted_networks may relay anywhere, everyone else only to
  * internal_domains, with no %/!/quoted-@ routing and no address literals), the limits (size,
- * recipients, connections, idle time), the SMTP smuggling defence (bare CR/LF and NUL in DATA),
- * the Received header, and the hand-over to the spool: 250 only once the message is durable.
+ * recipients, connections in all and per client, idle, DATA and session time), the SMTP
+ * smuggling defence (bare CR/LF and NUL in DATA), the Received header, and the hand-over to the
+ * spool: 250 only once the message is durable.
  *
  * Untrusted input: everything a client sends: commands, HELO names, addresses, ESMTP parameters,
  * the message bytes (stored verbatim apart from the prepended Received header, never parsed

@@ -7,9 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.js';
-import { LocalError, ShuttingDownError, TooManyConnectionsError, type PosternError } from '../core/index.js';
+import { LocalError, ShuttingDownError, SmtpTimeLimitError, TooManyClientConnectionsError, TooManyConnectionsError, type PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
+import { gateAccepts, SessionSlots } from './client-limits.js';
 import { receiveMessage } from './data.js';
 import { fcrdnsResolver } from './fcrdns.js';
 import { skipGreetPause } from './greet-pause.js';
@@ -57,6 +58,7 @@ class SmtpdService implements Smtpd {
   /** Sessions whose message is being received or committed right now. */
   private readonly inData = new Set<SMTPServerSession>();
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly slots = new SessionSlots();
   private closing: Promise<void> | null = null;
   private statfsWarned = false;
 
@@ -133,8 +135,10 @@ class SmtpdService implements Smtpd {
         this.pending.add(p);
         void p.finally(() => this.pending.delete(p));
       },
+      // Once per connection, when its socket is gone (smtp-server guards against a second call).
+      onClose: (session) => this.slots.closed(session),
     });
-    server.server.maxConnections = backstop(this.settings.maxConnections);
+    gateAccepts(server.server, (ip) => this.settings.trusted.contains(ip), () => backstop(this.settings.maxConnections));
     skipGreetPause(server, (ip) => this.settings.trusted.contains(ip));
     batchReplies();
     // An 'error' event without a listener would throw and kill the role.
@@ -187,13 +191,26 @@ class SmtpdService implements Smtpd {
       state.reason = 'shutdown';
       return cb(toSmtpServerError(new ShuttingDownError(settings.hostname)));
     }
-    // Postfix anvil's answer. Counted per listener, like max_connections says; this
-    // connection is already in the set.
-    if (server.connections.size > settings.maxConnections) {
-      state.reason = 'connections';
-      return cb(toSmtpServerError(new TooManyConnectionsError(settings.hostname)));
+    // Postfix anvil's answers, counted per listener (client-limits.ts).
+    const admission = this.slots.admit(server, session, conn, session.remoteAddress, state.trusted, settings, () => this.expire(session));
+    if (!admission.ok) {
+      state.reason = admission.reason;
+      const error = admission.reason === 'client_connections' ? new TooManyClientConnectionsError(settings.hostname, admission.client) : new TooManyConnectionsError(settings.hostname);
+      return cb(toSmtpServerError(error));
     }
     cb();
+  }
+
+  /** session_timeout: hang up now, or after the reply to a message that is being received. */
+  private expire(session: SMTPServerSession): void {
+    if (this.inData.has(session)) return; // onData calls again once the message has its reply
+    const state = this.sessions.get(session);
+    if (!state?.conn || state.hungUp) return;
+    state.reason = 'session_timeout';
+    const err = new SmtpTimeLimitError(state.settings.hostname, 'session');
+    // A 421 closes the connection (smtp-server), so nothing the client sends later is answered.
+    state.conn.send(err.reply.code, `${err.reply.status} ${err.reply.text}`);
+    state.hungUp = true;
   }
 
   private logReject(session: SMTPServerSession, line: string): void {
@@ -250,6 +267,7 @@ class SmtpdService implements Smtpd {
       cb(toSmtpServerError(new LocalError(err)));
     } finally {
       this.inData.delete(session);
+      if (this.slots.expired(session)) this.expire(session);
     }
   }
 
@@ -268,7 +286,6 @@ class SmtpdService implements Smtpd {
     for (const server of this.servers) {
       // smtp-server reads these per command/connection, so new sessions get them at once.
       Object.assign(server.options, libraryLimits(config));
-      server.server.maxConnections = backstop(settings.maxConnections);
     }
     const p = this.reloadTls(config.smtp.tls).catch((err: Error) =>
       this.log.error({ event: 'smtpd.tls_reload_failed', reason: err.message }, 'keeping the previous TLS settings'),
@@ -333,8 +350,9 @@ function libraryLimits(config: Config): Partial<SMTPServerOptions> {
 }
 
 /**
- * A hard cap in the kernel accept path, well above max_connections: clients over the limit get
- * a polite 421 from onConnect, but a flood beyond this is dropped without costing a session.
+ * A hard cap on open sockets per pool (gateAccepts), well above max_connections: clients over
+ * the limit get a polite 421 from onConnect, but a flood beyond this is dropped without costing
+ * a session.
  */
 function backstop(maxConnections: number): number {
   return maxConnections * 2 + 16;

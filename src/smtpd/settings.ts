@@ -12,6 +12,9 @@ export interface SmtpdSettings {
   trusted: NetworkList;
   bareNewline: Config['smtp']['bare_newline'];
   maxConnections: number;
+  maxConnectionsPerClient: number;
+  dataTimeout: number;
+  sessionTimeout: number;
   maxMessageSize: number;
   maxRecipients: number;
   /** smtp.min_free_space (bytes; 0: no check). */
@@ -35,6 +38,9 @@ export function deriveSettings(config: Config): SmtpdSettings {
     trusted: new NetworkList(config.trusted_networks),
     bareNewline: config.smtp.bare_newline,
     maxConnections: config.smtp.max_connections,
+    maxConnectionsPerClient: config.smtp.max_connections_per_client,
+    dataTimeout: config.smtp.data_timeout,
+    sessionTimeout: config.smtp.session_timeout,
     maxMessageSize: config.smtp.max_message_size,
     maxRecipients: config.smtp.max_recipients,
     minFreeSpace: config.smtp.min_free_space,

@@ -32,8 +32,9 @@ export class SmtpTestClient {
     );
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<SmtpTestClient> {
-    const socket = connect(port, host);
+  /** `localAddress` picks the source address (all of 127/8 is loopback on Linux: other "clients"). */
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<SmtpTestClient> {
+    const socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

@@ -103,6 +103,17 @@ describe('problems name file, line, column and key', () => {
     expect(p).toEqual([`${join(dir, 'postern.yaml')}:3:21: smtp.max_message_size: "fifty" — expected a size like 50MB`]);
   });
 
+  it('connection and time limits: defaults, and refusals with their line', async () => {
+    const r = await check('internal_domains: [example.com]\n');
+    expect(r.ok && [r.config.smtp.max_connections_per_client, r.config.smtp.data_timeout, r.config.smtp.session_timeout]).toEqual([10, 600_000, 1_800_000]);
+    const p = await problems('smtp:\n  max_connections_per_client: 0\n  data_timeout: 0s\n  session_timeout: forever\n');
+    expect(p).toEqual([
+      `${join(dir, 'postern.yaml')}:2:31: smtp.max_connections_per_client: expected a number of at least 1`,
+      `${join(dir, 'postern.yaml')}:3:17: smtp.data_timeout: expected a duration of at least 1s`,
+      `${join(dir, 'postern.yaml')}:4:20: smtp.session_timeout: "forever" — expected a duration like 30s, 5m, 4h or 5d`,
+    ]);
+  });
+
   it('every problem at once, not just the first', async () => {
     const p = await problems(`hostname: "not a host!"
 trusted_networks: [10.0.0.0/8, 300.1.1.1]
