@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { ldapCrlFetcher } from '../directory/index.js';
 import { revocationCheckerFor, type KeyStore, type StoredCertificate } from '../keystore/index.js';
 import { checkForImport, exportPkcs12, keyMatchesCertificate, parseCertificate, parseImport, type CertInfo, type PrivateKeyInfo, type RevocationChecker } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
@@ -30,7 +31,7 @@ export async function certCommand(argv: string[], io: CliIo): Promise<number> {
       if (!args.length) throw new UsageError('cert import needs at least one FILE');
       return withStore(values.config, (store) => importFiles(store, io, args, { key: values.key, password, trust: values.trust === true }));
     case 'list':
-      return withStore(values.config, (store, config) => list(store, io, values.address, values.json === true, values.revocation === true ? revocationCheckerFor(config, store) : null));
+      return withStore(values.config, (store, config) => list(store, io, values.address, values.json === true, values.revocation === true ? revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers })) : null));
     case 'export':
       if (args.length !== 1) throw new UsageError('cert export needs one FINGERPRINT');
       if (values['with-key'] && !password) throw new UsageError('cert export --with-key needs --password-env VAR: private keys leave the store only in a password-protected PKCS#12');

@@ -6,7 +6,7 @@ import { startRelay } from '../relay/index.js';
 import { startSmtpd } from '../smtpd/index.js';
 import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from '../supervisor/index.js';
-import { combineDirectories, KeyDiscovery, LdapDirectory, withFailurePolicy } from '../directory/index.js';
+import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFailurePolicy } from '../directory/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
 import { internalCrlFile, openKeyStore, openPublicKeyStore, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
@@ -89,7 +89,8 @@ async function startRole(role: RoleName, config: Config, spool: Spool, log: Logg
       const store = await openKeyStore(config);
       let current = config;
       // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
-      const keys = new CryptoKeys(store, () => current, log, revocationCheckerFor(config, store));
+      // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
+      const keys = new CryptoKeys(store, () => current, log, revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers })));
       const pgpKeys = new PgpKeys(store, log);
       // Directory connections and discovery caches are per config; a reload replaces them.
       let ldap: LdapDirectory | null = null;

@@ -30,6 +30,7 @@ export {
 export { keysForAddress, rankKeys, importCandidate, type CandidateKey, type DirectoryStore, type LookupOutcome } from './keys.js';
 export { splitAddress, wkdHash, isWkdHash, zbase32, compilePattern, compilePatterns, type SplitAddress, type AddressMatcher } from './address.js';
 export { fetchBounded, DirectoryFetchError, type FetchFailure } from './http.js';
+export { ldapCrlFetcher, parseLdapUrl, LdapUrlError, type LdapUrl } from './ldap-crl.js';
 export {
   LdapDirectory,
   LdapUnavailableError,

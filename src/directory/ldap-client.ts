@@ -13,9 +13,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
-import { Client, ResultCodeError, type Entry } from 'ldapts';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Client, ResultCodeError, type ClientOptions, type Entry } from 'ldapts';
 import type { LdapServerConfig } from '../config/types.js';
 import { LdapUnavailableError } from './ldap-errors.js';
 
@@ -42,6 +42,8 @@ interface Session {
   /** Connected, TLS'd and bound. */
   ready: Promise<void>;
   state: 'pending' | 'ready' | 'failed';
+  /** Why the connection was cut for sending too much (ldapts reports only a generic socket error). */
+  overflow?: string;
 }
 
 /** Why an operation failed, in one line without CR/LF (ldapts' socket errors span lines). */
@@ -65,6 +67,11 @@ export class LdapServerClient {
     readonly config: LdapServerConfig,
     private readonly retryAfter: number,
     private readonly now: () => number = Date.now,
+    /**
+     * maxBytes: the connection is cut once the server has sent this much (ldapts buffers a whole
+     * message however large). For one-off reads from servers a certificate names (CRLs).
+     */
+    private readonly limits: { maxBytes?: number } = {},
   ) {}
 
   get url(): string {
@@ -99,7 +106,7 @@ export class LdapServerClient {
         const protocolLevel = err instanceof ResultCodeError && session.state === 'ready';
         if (!protocolLevel) this.drop(session);
         if (!timedOut && !protocolLevel && reused && attempt === 0 && this.config.timeout - (this.now() - started) > 0) continue;
-        const why = timedOut ? `no answer within ${this.config.timeout} ms` : reason(err);
+        const why = timedOut ? `no answer within ${this.config.timeout} ms` : (session.overflow ?? reason(err));
         // A result code on a search (bad base DN, size limit) is the answer, not an outage; a
         // failed connect, StartTLS or bind is, and is not retried at once (a wrong password
         // repeated per mail would lock the service account in most directories).
@@ -127,6 +134,8 @@ export class LdapServerClient {
     const c = this.config;
     const ldaps = c.url.startsWith('ldaps:');
     const tls = ldaps || c.starttls ? this.tlsOptions() : undefined;
+    // Filled in below; the byte cap reports into it.
+    const session = { ready: Promise.resolve(), state: 'pending' } as Session;
     const client = new Client({
       url: c.url,
       // ldapts' own timers are a second line behind the deadline in run().
@@ -134,8 +143,9 @@ export class LdapServerClient {
       connectTimeout: c.timeout,
       strictDN: false,
       ...(ldaps && !(tls instanceof Error) ? { tlsOptions: tls } : {}),
+      ...(this.limits.maxBytes !== undefined ? capped(this.limits.maxBytes, session) : {}),
     });
-    const session: Session = { client, ready: Promise.resolve(), state: 'pending' };
+    session.client = client;
     session.ready = (async () => {
       if (tls instanceof Error) throw tls;
       if (c.starttls) await client.startTLS(tls ?? {});
@@ -224,6 +234,25 @@ function toEntry(e: Entry): LdapEntry {
     attributes.set(key, [...(attributes.get(key) ?? []), ...values]);
   }
   return { dn: e.dn, attributes };
+}
+
+/** ldapts' default transports (net.connect, tls.connect), cut once the server has sent more than `max` bytes. */
+function capped(max: number, session: Session): Pick<ClientOptions, 'createConnection' | 'createSecureConnection'> {
+  const cap = <S extends Socket>(socket: S): S => {
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > max && !session.overflow) {
+        session.overflow = `the server sent more than the limit of ${max} bytes`;
+        socket.destroy(new Error(session.overflow));
+      }
+    });
+    return socket;
+  };
+  return {
+    createConnection: ((...args: Parameters<typeof netConnect>) => cap(netConnect(...args))) as typeof netConnect,
+    createSecureConnection: ((...args: Parameters<typeof tlsConnect>) => cap(tlsConnect(...args))) as typeof tlsConnect,
+  };
 }
 
 /** `p`, or a Deadline error after `ms`; the loser's late rejection is swallowed. */

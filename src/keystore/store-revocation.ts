@@ -15,8 +15,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import {
-  buildCrl, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
-  nodeHttpFetcher, RevocationChecker, type CertInfo, type HttpFetcher, type RevocationStoreView,
+  buildCrl, crlEntryCount, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
+  nodeHttpFetcher, RevocationChecker, type CertInfo, type HttpFetcher, type LdapFetcher, type RevocationStoreView,
 } from '../pki/index.js';
 import { KeyStoreBase, type Row } from './store-base.js';
 import type { KeyStoreSqlite } from './store.js';
@@ -125,13 +125,19 @@ export function revocationStoreView(store: KeyStoreSqlite): RevocationStoreView 
       const r = await store.revocationOf(issuer.fingerprint, cert.serial);
       return r ? { revoked: true, revokedAt: r.revokedAt, ...(r.reason ? { reason: r.reason } : {}) } : { revoked: false };
     },
+    // Asked only when an indirect CRL is downloaded (rare): a scan is cheap enough.
+    certificatesBySubject: async (subject) => (await store.listCertificates()).filter((c) => c.subject === subject).map((c) => parseCertificate(c.der)),
   };
 }
 
-/** The checker as the config says (one per process: its caches are the point), reading this store. */
-export function revocationCheckerFor(config: Config, store: KeyStoreSqlite, fetch: HttpFetcher = nodeHttpFetcher()): RevocationChecker {
+/**
+ * The checker as the config says (one per process: its caches are the point), reading this store.
+ * `ldap` reads ldap:// distribution points (the composition root passes directory's
+ * ldapCrlFetcher); without it they are reported as not fetched.
+ */
+export function revocationCheckerFor(config: Config, store: KeyStoreSqlite, fetch: HttpFetcher = nodeHttpFetcher(), ldap?: LdapFetcher): RevocationChecker {
   const r = config.revocation;
-  return new RevocationChecker({ fetch, store: revocationStoreView(store), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
+  return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: revocationStoreView(store), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
 }
 
 /**
@@ -157,7 +163,7 @@ export async function importCrl(store: KeyStoreSqlite, data: Buffer, opts: { sou
   const t = crlTimeProblem(crl, now, 5 * 60_000);
   if (t) throw new RevocationError(`the CRL is refused: ${t}`);
   const rec = {
-    issuer: crl.issuer, issuerFingerprint: issuer.fingerprint, thisUpdate: crl.thisUpdate, entries: crl.entries.size, der: crl.der, source: opts.source,
+    issuer: crl.issuer, issuerFingerprint: issuer.fingerprint, thisUpdate: crl.thisUpdate, entries: crlEntryCount(crl), der: crl.der, source: opts.source,
     ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}),
     ...(crl.crlNumber !== undefined ? { crlNumber: crl.crlNumber.toString() } : {}),
   };

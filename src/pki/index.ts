@@ -35,6 +35,8 @@ export {
   type HttpFetcher,
   type HttpRequest,
   type HttpResponse,
+  type LdapFetcher,
+  type LdapRequest,
   type RevocationResult,
   type RevocationSource,
   type RevocationStatus,
@@ -42,7 +44,8 @@ export {
 } from './rev-types.js';
 export { RevocationChecker, type RevocationCheckerOptions } from './revocation.js';
 export { checkPath, pathUsable, revocationSeam, revocationSummary, type PathRevocation, type PathRevocationCheck, type RevocationMode } from './rev-seam.js';
-export { buildCrl, crlToDer, parseCrl, verifyCrlSignature, crlTimeProblem, type CrlBuildEntry, type ParsedCrl } from './crl.js';
+export { crlToDer, parseCrl, verifyCrlSignature, crlTimeProblem, crlEntryCount, type ParsedCrl, type DistributionPoint } from './crl.js';
+export { buildCrl, type CrlBuildEntry } from './crl-build.js';
 export { buildOcspRequest, checkOcspResponse, type OcspVerdict } from './ocsp.js';
 export { nodeHttpFetcher, FetchError } from './rev-http.js';
 export { rsaRaw, rejectionSecret, syntheticKey, pkcs1Unpad, decryptPkcs1, encryptOaep, oaepEncode, oaepDecode, type OaepParams } from './rsa-pkcs1.js';

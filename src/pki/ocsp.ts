@@ -4,14 +4,17 @@
  * response is believed only when it is a successful basic response, signed by the issuer itself
  * or by a responder certificate the issuer signed with id-kp-OCSPSigning, about exactly our
  * certificate (CertID), current (thisUpdate/nextUpdate with a little clock skew) and, when it
- * carries a nonce, carrying ours. Anything else is a reason, never an exception. Pure; no I/O.
+ * carries a nonce, carrying ours. Anything else is a reason, never an exception. A delegated
+ * responder's certificate is handed back with the verdict: unless it carries id-pkix-ocsp-nocheck,
+ * its own revocation status must be checked too (RFC 6960 §4.2.2.2.1), which the caller does
+ * (revocation.ts). Pure; no I/O.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { CRL_REASONS } from './rev-types.js';
 import type { CertInfo } from './types.js';
-import { decodeStrict, ensurePkijsEngine } from './x509.js';
+import { decodeStrict, ensurePkijsEngine, parseCertificate } from './x509.js';
 
 ensurePkijsEngine();
 
@@ -21,6 +24,7 @@ const OID = {
   basic: '1.3.6.1.5.5.7.48.1.1',
   ocspSigning: '1.3.6.1.5.5.7.3.9',
   extKeyUsage: '2.5.29.37',
+  noCheck: '1.3.6.1.5.5.7.48.1.5',
 };
 const HASH_BY_OID: Record<string, string> = {
   [OID.sha1]: 'sha1', '2.16.840.1.101.3.4.2.1': 'sha256', '2.16.840.1.101.3.4.2.2': 'sha384', '2.16.840.1.101.3.4.2.3': 'sha512',
@@ -86,10 +90,19 @@ export interface OcspCheckContext {
   maxAgeMs: number;
   /** Refuse a response that does not echo the nonce (many CA responders pre-produce answers and never do). */
   requireNonce?: boolean;
+  /**
+   * Accept answers signed by a delegated responder (default). Off when the certificate asked
+   * about is itself a responder's or CRL signer's: a delegate must not vouch for itself.
+   */
+  delegation?: boolean;
 }
 
 export type OcspVerdict =
-  | { ok: true; status: 'good' | 'revoked' | 'unknown'; revokedAt?: Date; revocationReason?: string; thisUpdate: Date; nextUpdate?: Date }
+  | {
+      ok: true; status: 'good' | 'revoked' | 'unknown'; revokedAt?: Date; revocationReason?: string; thisUpdate: Date; nextUpdate?: Date;
+      /** The delegated responder that signed it (absent: the issuer itself), and whether it carries id-pkix-ocsp-nocheck. */
+      responder?: { cert: CertInfo; noCheck: boolean };
+    }
   | { ok: false; reason: string };
 
 const fail = (reason: string): OcspVerdict => ({ ok: false, reason: `OCSP response not trusted: ${reason}` });
@@ -114,7 +127,7 @@ async function check(der: Buffer, ctx: OcspCheckContext): Promise<OcspVerdict> {
   const signer = await responderKey(basic, ctx);
   if (typeof signer === 'string') return fail(signer);
   const crypto = pkijs.getCrypto(true);
-  const sigOk = await crypto.verifyWithPublicKey(data.tbsView, basic.signature, signer, basic.signatureAlgorithm).catch(() => false);
+  const sigOk = await crypto.verifyWithPublicKey(data.tbsView, basic.signature, signer.key, basic.signatureAlgorithm).catch(() => false);
   if (!sigOk) return fail('its signature does not verify');
 
   const nonceExt = data.responseExtensions?.find((e) => e.extnID === OID.nonce);
@@ -138,7 +151,10 @@ async function check(der: Buffer, ctx: OcspCheckContext): Promise<OcspVerdict> {
   } else if (single.thisUpdate.getTime() < at - ctx.maxAgeMs) {
     return fail(`it is too old (thisUpdate ${single.thisUpdate.toISOString()}, and no nextUpdate)`);
   }
-  const times = { thisUpdate: single.thisUpdate, ...(single.nextUpdate ? { nextUpdate: single.nextUpdate } : {}) };
+  const times = {
+    thisUpdate: single.thisUpdate, ...(single.nextUpdate ? { nextUpdate: single.nextUpdate } : {}),
+    ...(signer.delegate ? { responder: { cert: signer.delegate, noCheck: !!pkijsCertificate(signer.delegate).extensions?.some((e) => e.extnID === OID.noCheck) } } : {}),
+  };
 
   const st = single.certStatus as asn1js.BaseBlock;
   const tag = st.idBlock.tagNumber;
@@ -184,13 +200,15 @@ function matchesResponderId(c: pkijs.Certificate, id: unknown): boolean {
 
 /**
  * The key that may sign this response (RFC 6960 §4.2.2.2): the issuer's own, or that of a
- * certificate in the response which the issuer signed, with id-kp-OCSPSigning, valid now.
- * (id-pkix-ocsp-nocheck is not required: we do not check the delegate's own revocation.)
+ * certificate in the response which the issuer signed directly, with id-kp-OCSPSigning (and
+ * digitalSignature when it restricts key usage), valid now. Whether the delegate itself is
+ * revoked is the caller's question (the verdict's `responder`).
  */
-async function responderKey(basic: pkijs.BasicOCSPResponse, ctx: OcspCheckContext): Promise<pkijs.PublicKeyInfo | string> {
+async function responderKey(basic: pkijs.BasicOCSPResponse, ctx: OcspCheckContext): Promise<{ key: pkijs.PublicKeyInfo; delegate?: CertInfo } | string> {
   const issuer = pkijsCertificate(ctx.issuer);
   const id = basic.tbsResponseData.responderID;
-  if (matchesResponderId(issuer, id)) return issuer.subjectPublicKeyInfo;
+  if (matchesResponderId(issuer, id)) return { key: issuer.subjectPublicKeyInfo };
+  if (ctx.delegation === false) return 'it is not signed by the issuer itself, and a delegated responder is not taken for the status of a responder\'s or CRL signer\'s own certificate';
   const at = ctx.at.getTime();
   let why = 'it is not signed by the issuer, and carries no responder certificate';
   for (const c of basic.certs ?? []) {
@@ -208,11 +226,16 @@ async function responderKey(basic: pkijs.BasicOCSPResponse, ctx: OcspCheckContex
       why = 'its responder certificate lacks the OCSPSigning extended key usage';
       continue;
     }
+    const info = parseCertificate(Buffer.from(c.toSchema().toBER(false)));
+    if (info.keyUsage && !info.keyUsage.includes('digitalSignature')) {
+      why = 'its responder certificate\'s key usage does not allow digital signatures';
+      continue;
+    }
     if (c.notBefore.value.getTime() > at + ctx.skewMs || c.notAfter.value.getTime() < at - ctx.skewMs) {
       why = 'its responder certificate is not valid at the time of the check';
       continue;
     }
-    return c.subjectPublicKeyInfo;
+    return { key: c.subjectPublicKeyInfo, delegate: info };
   }
   return why;
 }

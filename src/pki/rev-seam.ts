@@ -37,7 +37,7 @@ function sentence(c: PathRevocation['certificates'][number]): string {
 
 export async function checkPath(checker: RevocationChecker, path: readonly CertInfo[], opts: { at?: Date } = {}): Promise<PathRevocation> {
   const pairs = path.slice(0, -1).map((cert, i) => [cert, path[i + 1]!] as const);
-  const results = await Promise.all(pairs.map(([cert, issuer]) => checker.check(cert, issuer, opts)));
+  const results = await Promise.all(pairs.map(([cert, issuer], i) => checker.check(cert, issuer, { ...opts, above: path.slice(i + 2) })));
   const certificates = pairs.map(([cert], i) => ({ subject: cert.subject, serial: cert.serial, fingerprint: cert.fingerprint, result: results[i]! }));
   const worst = certificates.find((c) => c.result.status === 'revoked') ?? certificates.find((c) => c.result.status === 'unknown');
   return worst ? { status: worst.result.status, certificates, reason: sentence(worst) } : { status: 'good', certificates };

@@ -43,6 +43,23 @@ export interface HttpResponse {
 /** Rejects on network errors, time-outs and oversized bodies; any status code resolves. */
 export type HttpFetcher = (req: HttpRequest) => Promise<HttpResponse>;
 
+/** One LDAP read of a CRL distribution point (an RFC 4516 URL a certificate or CRL names). */
+export interface LdapRequest {
+  url: string;
+  /** The attribute read when the URL names none (certificateRevocationList, deltaRevocationList). */
+  attribute: string;
+  /** The whole exchange (connect, bind, search) must end within this many ms. */
+  timeoutMs: number;
+  /** Refuse an answer larger than this (bytes). */
+  maxBytes: number;
+}
+
+/**
+ * The values of the attribute (DER or PEM bytes). Rejects on network errors, time-outs, oversized
+ * answers and URLs it will not follow; implementations enforce the limits themselves.
+ */
+export type LdapFetcher = (req: LdapRequest) => Promise<Buffer[]>;
+
 /** A stored CRL as the keystore hands it to the checker (verified again before use). */
 export interface CrlRecord {
   der: Buffer;
@@ -57,6 +74,8 @@ export interface CrlRecord {
 export interface RevocationStoreView {
   importedCrls(issuer: CertInfo): Promise<CrlRecord[]>;
   localStatus?(cert: CertInfo, issuer: CertInfo): Promise<{ revoked: false } | { revoked: true; revokedAt: Date; reason?: string } | undefined>;
+  /** Certificates in the store with this subject (RFC 4514): candidates for the signer of an indirect CRL. */
+  certificatesBySubject?(subject: string): Promise<CertInfo[]>;
 }
 
 /** Typed error of revocation parsing (never thrown out of RevocationChecker.check). */

@@ -1,22 +1,31 @@
 /**
  * Revocation checking of one certificate against its issuer: the internal CA's own records
- * first (authoritative, offline), then OCSP (the AIA responder), then CRLs (imported ones, then
- * the distribution points over http(s)). Answers are cached per process: OCSP until nextUpdate
- * (or cache_ttl), CRLs until shortly before their nextUpdate (then fetched again; the old one is
- * used while still current if that fails). Network and parse failures are never thrown: they
- * are 'unknown' with a reason, and what 'unknown' means (soft or hard fail) is the caller's
- * choice (revocationSeam, rev-seam.ts). Untrusted input: every URL a certificate names and every
+ * first (authoritative, offline), then OCSP (the AIA responder), then CRLs (rev-crl.ts: imported
+ * ones, then the distribution points over http(s) and ldap(s), delta and indirect CRLs). Answers
+ * are cached per process: OCSP until nextUpdate (or cache_ttl), CRLs until shortly before their
+ * nextUpdate (then fetched again; the old one is used while still current if that fails).
+ * Network and parse failures are never thrown: they are 'unknown' with a reason, and what
+ * 'unknown' means (soft or hard fail) is the caller's choice (revocationSeam, rev-seam.ts).
+ *
+ * A delegated OCSP responder's own certificate is checked too unless it carries
+ * id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), as is an indirect CRL's signer: through this same
+ * checker one level down, where only the issuer's own word counts (no delegate vouches for
+ * itself). A revoked delegate's answers are ignored; one whose status is unknown may still
+ * report a revocation, never a "good". Untrusted input: every URL a certificate names and every
  * byte a responder or distribution point sends.
  */
 import { checkOcspResponse, buildOcspRequest } from './ocsp.js';
-import { crlCovers, crlEntryFor, crlTimeProblem, crlToDer, parseCrl, verifyCrlSignature, type ParsedCrl } from './crl.js';
-import type { HttpFetcher, RevocationResult, RevocationStoreView } from './rev-types.js';
+import { FailureMemo, put, type Cached } from './rev-cache.js';
+import { CrlChecker, type CheckContext } from './rev-crl.js';
+import type { HttpFetcher, LdapFetcher, RevocationResult, RevocationStoreView } from './rev-types.js';
 import type { CertInfo } from './types.js';
 
 export interface RevocationCheckerOptions {
   fetch: HttpFetcher;
+  /** Reads ldap:// distribution points; without it they are reported as not fetched. */
+  ldap?: LdapFetcher;
   store?: RevocationStoreView;
-  /** Per HTTP exchange (ms). */
+  /** Per HTTP or LDAP exchange (ms). */
   timeoutMs?: number;
   ocsp?: boolean;
   crl?: boolean;
@@ -31,24 +40,15 @@ export interface RevocationCheckerOptions {
   now?: () => Date;
 }
 
-interface Cached<T> {
-  value: T;
-  /** ms: after this the entry is not used. */
-  expires: number;
-  /** ms: after this a new one is fetched (the old one stays usable until `expires` if that fails). */
-  refresh: number;
-}
-
-const MAX_CACHE = 10_000;
+// 0: the certificate asked about; 1: a delegate's own certificate, where delegation is refused,
+// so nothing goes deeper. The bound is a second line.
+const MAX_DEPTH = 1;
 
 export class RevocationChecker {
-  private readonly o: Required<Omit<RevocationCheckerOptions, 'store'>> & { store?: RevocationStoreView };
+  private readonly o: Required<Omit<RevocationCheckerOptions, 'store' | 'ldap'>> & Pick<RevocationCheckerOptions, 'store' | 'ldap'>;
   private readonly ocspCache = new Map<string, Cached<RevocationResult>>();
-  private readonly crlCache = new Map<string, Cached<ParsedCrl>>();
-  /** Verified imported CRLs, by DER SHA-256 (verification costs a signature check). */
-  private readonly verified = new Map<string, ParsedCrl>();
-  private readonly failures = new Map<string, { until: number; reason: string }>();
-  private readonly inflight = new Map<string, Promise<ParsedCrl | string>>();
+  private readonly failures: FailureMemo;
+  private readonly crls: CrlChecker;
 
   constructor(opts: RevocationCheckerOptions) {
     this.o = {
@@ -56,15 +56,26 @@ export class RevocationChecker {
       maxOcspBytes: 64 * 1024, maxCrlBytes: 16 * 1024 * 1024, requireNonce: false, now: () => new Date(),
       ...opts,
     };
+    this.failures = new FailureMemo(this.o.failureTtlMs);
+    this.crls = new CrlChecker({
+      fetch: this.o.fetch, ...(this.o.ldap ? { ldap: this.o.ldap } : {}), ...(this.o.store ? { store: this.o.store } : {}),
+      timeoutMs: this.o.timeoutMs, cacheTtlMs: this.o.cacheTtlMs, clockSkewMs: this.o.clockSkewMs, maxCrlBytes: this.o.maxCrlBytes,
+      failures: this.failures, status: (c, i, ctx) => this.statusOf(c, i, ctx),
+    });
   }
 
   /**
    * `at` is the clock of the check (default: now): responses and CRLs must be current then, and
    * cached ones expire by it. It is not a signature's signing time: that is the signer's claim,
-   * and a responder speaks about the present, so a revocation of any date counts.
+   * and a responder speaks about the present, so a revocation of any date counts. `above`: the
+   * certificates above the issuer in the path, to which an indirect CRL's signer must chain.
    */
-  async check(cert: CertInfo, issuer: CertInfo, opts: { at?: Date } = {}): Promise<RevocationResult> {
-    const at = opts.at ?? this.o.now();
+  check(cert: CertInfo, issuer: CertInfo, opts: { at?: Date; above?: readonly CertInfo[] } = {}): Promise<RevocationResult> {
+    return this.statusOf(cert, issuer, { at: opts.at ?? this.o.now(), depth: 0, above: opts.above ?? [] });
+  }
+
+  private async statusOf(cert: CertInfo, issuer: CertInfo, ctx: CheckContext): Promise<RevocationResult> {
+    if (ctx.depth > MAX_DEPTH) return { status: 'unknown', source: 'none', reason: 'too many levels of delegated responders and CRL signers' };
     const reasons: string[] = [];
     try {
       const local = await this.o.store?.localStatus?.(cert, issuer);
@@ -77,26 +88,26 @@ export class RevocationChecker {
       reasons.push(`the keystore could not be asked (${(err as Error).message})`);
     }
     if (this.o.ocsp) {
-      const r = await this.viaOcsp(cert, issuer, at, reasons);
+      const r = await this.viaOcsp(cert, issuer, ctx, reasons);
       if (r) return r;
     }
     if (this.o.crl) {
-      const r = await this.viaCrl(cert, issuer, at, reasons);
+      const r = await this.crls.status(cert, issuer, ctx, reasons);
       if (r) return r;
     }
     if (!reasons.length) reasons.push(this.o.ocsp || this.o.crl ? 'the certificate names no OCSP responder or CRL distribution point, and no CRL of its issuer was imported' : 'revocation checking is off');
     return { status: 'unknown', source: 'none', reason: reasons.join('; ') };
   }
 
-  // ---- OCSP ------------------------------------------------------------------------------------
-
-  private async viaOcsp(cert: CertInfo, issuer: CertInfo, at: Date, reasons: string[]): Promise<RevocationResult | undefined> {
-    const key = `${issuer.fingerprint}:${cert.fingerprint}`;
+  private async viaOcsp(cert: CertInfo, issuer: CertInfo, ctx: CheckContext, reasons: string[]): Promise<RevocationResult | undefined> {
+    // A delegate's own certificate is answered for by the issuer alone: a separate cache entry.
+    const key = `${issuer.fingerprint}:${cert.fingerprint}${ctx.depth ? ':direct' : ''}`;
+    const at = ctx.at;
     const now = at.getTime();
     const hit = this.ocspCache.get(key);
     if (hit && hit.expires > now) return hit.value;
     for (const url of cert.ocspUrls.filter((u) => /^https?:\/\//i.test(u)).slice(0, 2)) {
-      const failed = this.recentFailure(url, now);
+      const failed = this.failures.recent(url, now);
       if (failed) {
         reasons.push(failed);
         continue;
@@ -108,10 +119,12 @@ export class RevocationChecker {
         if (res.status !== 200) throw new Error(`HTTP status ${res.status}`);
         body = res.body;
       } catch (err) {
-        reasons.push(this.fail(url, `OCSP responder ${url} failed: ${(err as Error).message}`, now));
+        reasons.push(this.failures.fail(url, `OCSP responder ${url} failed: ${(err as Error).message}`, now));
         continue;
       }
-      const v = await checkOcspResponse(body, { cert, issuer, nonce: req.nonce, at, skewMs: this.o.clockSkewMs, maxAgeMs: this.o.cacheTtlMs, requireNonce: this.o.requireNonce });
+      const v = await checkOcspResponse(body, {
+        cert, issuer, nonce: req.nonce, at, skewMs: this.o.clockSkewMs, maxAgeMs: this.o.cacheTtlMs, requireNonce: this.o.requireNonce, delegation: ctx.depth === 0,
+      });
       if (!v.ok) {
         reasons.push(`${v.reason} (from ${url})`);
         continue;
@@ -119,6 +132,17 @@ export class RevocationChecker {
       if (v.status === 'unknown') {
         reasons.push(`the OCSP responder ${url} does not know the certificate`);
         continue;
+      }
+      if (v.responder && !v.responder.noCheck) {
+        const own = await this.statusOf(v.responder.cert, issuer, { ...ctx, depth: ctx.depth + 1 });
+        if (own.status === 'revoked') {
+          reasons.push(`the OCSP responder ${url} signs with a revoked certificate (${v.responder.cert.subject}), so its answer is not taken`);
+          continue;
+        }
+        if (own.status === 'unknown' && v.status === 'good') {
+          reasons.push(`the OCSP responder ${url} says good, but the revocation status of its own certificate ${v.responder.cert.subject} is unknown (${own.reason ?? 'no answer'}) and it carries no id-pkix-ocsp-nocheck`);
+          continue;
+        }
       }
       const result: RevocationResult = v.status === 'good'
         ? { status: 'good', source: 'ocsp' }
@@ -132,141 +156,10 @@ export class RevocationChecker {
     return undefined;
   }
 
-  // ---- CRL -------------------------------------------------------------------------------------
-
-  private async viaCrl(cert: CertInfo, issuer: CertInfo, at: Date, reasons: string[]): Promise<RevocationResult | undefined> {
-    const usable: ParsedCrl[] = [];
-    if (this.o.store) {
-      try {
-        for (const rec of await this.o.store.importedCrls(issuer)) {
-          const c = await this.verifiedImport(rec.der, issuer);
-          if (typeof c === 'string') reasons.push(`imported CRL (${rec.source}): ${c}`);
-          else if (!crlCovers(c, cert)) continue;
-          else {
-            const t = crlTimeProblem(c, at, this.o.clockSkewMs);
-            if (t) reasons.push(`imported CRL (${rec.source}): ${t}`);
-            else usable.push(c);
-          }
-        }
-      } catch (err) {
-        reasons.push(`imported CRLs could not be read (${(err as Error).message})`);
-      }
-    }
-    // A listing in any valid CRL is final; "not listed" needs one current CRL, and the newest wins.
-    const listed = (cs: ParsedCrl[]) => {
-      for (const c of cs) {
-        const e = crlEntryFor(c, cert);
-        if (e) return { status: 'revoked', source: 'crl', revokedAt: e.revokedAt, ...(e.reason ? { revocationReason: e.reason } : {}) } as RevocationResult;
-      }
-      return undefined;
-    };
-    const fromImported = listed(usable);
-    if (fromImported) return fromImported;
-    // A current imported CRL is enough (RFC 5280 asks no more), and spares an offline gateway a
-    // time-out per check.
-    if (usable.length) return { status: 'good', source: 'crl' };
-    for (const url of cert.crlUrls) {
-      if (!/^https?:\/\//i.test(url)) {
-        reasons.push(`CRL distribution point ${url} is not http(s) and is not fetched`);
-        continue;
-      }
-      const c = await this.fetchCrl(url, issuer, at);
-      if (typeof c === 'string') {
-        reasons.push(c);
-        continue;
-      }
-      if (!crlCovers(c, cert)) {
-        reasons.push(`the CRL at ${url} does not cover this kind of certificate`);
-        continue;
-      }
-      usable.push(c);
-      const r = listed([c]);
-      if (r) return r;
-      break; // one current, verified, covering CRL without the serial is enough
-    }
-    return usable.length ? { status: 'good', source: 'crl' } : undefined;
-  }
-
-  private async verifiedImport(der: Buffer, issuer: CertInfo): Promise<ParsedCrl | string> {
-    try {
-      const c = parseCrl(der);
-      const k = `${c.sha256}:${issuer.fingerprint}`;
-      const known = this.verified.get(k);
-      if (known) return known;
-      const bad = await verifyCrlSignature(c, issuer);
-      if (bad) return bad;
-      put(this.verified, k, c);
-      return c;
-    } catch (err) {
-      return (err as Error).message;
-    }
-  }
-
-  /** A verified CRL from `url` that is current at `at`, or the reason there is none. */
-  private async fetchCrl(url: string, issuer: CertInfo, at: Date): Promise<ParsedCrl | string> {
-    const key = `${issuer.fingerprint}:${url}`;
-    const now = at.getTime();
-    const hit = this.crlCache.get(key);
-    const currentHit = hit && hit.expires > now && !crlTimeProblem(hit.value, at, this.o.clockSkewMs) ? hit.value : undefined;
-    if (currentHit && hit!.refresh > now) return currentHit;
-    const failed = this.recentFailure(url, now);
-    if (failed) return currentHit ?? failed;
-    // Several mails checking the same issuer at once share one download.
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.download(url, issuer, now).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-    }
-    const got = await p;
-    if (typeof got === 'string') return currentHit ?? got;
-    const t = crlTimeProblem(got, at, this.o.clockSkewMs);
-    return t ? (currentHit ?? `the CRL at ${url}: ${t}`) : got;
-  }
-
-  private async download(url: string, issuer: CertInfo, now: number): Promise<ParsedCrl | string> {
-    let c: ParsedCrl;
-    try {
-      const res = await this.o.fetch({ url, method: 'GET', accept: 'application/pkix-crl', timeoutMs: this.o.timeoutMs, maxBytes: this.o.maxCrlBytes });
-      if (res.status !== 200) throw new Error(`HTTP status ${res.status}`);
-      c = parseCrl(crlToDer(res.body));
-    } catch (err) {
-      return this.fail(url, `CRL distribution point ${url} failed: ${(err as Error).message}`, now);
-    }
-    const bad = await verifyCrlSignature(c, issuer);
-    if (bad) return this.fail(url, `the CRL at ${url} is refused: ${bad}`, now);
-    const next = c.nextUpdate?.getTime();
-    const expires = next ?? now + this.o.cacheTtlMs;
-    // Fetch again a little before nextUpdate (a tenth of the CRL's period, at most an hour), so
-    // checks never hit the gap between an expiring CRL and its successor.
-    const margin = next ? Math.min(3_600_000, Math.max(0, (next - c.thisUpdate.getTime()) / 10)) : 0;
-    put(this.crlCache, `${issuer.fingerprint}:${url}`, { value: c, expires, refresh: Math.min(expires - margin, now + this.o.cacheTtlMs) });
-    return c;
-  }
-
-  private fail(url: string, reason: string, now: number): string {
-    if (this.o.failureTtlMs > 0) put(this.failures, url, { until: now + this.o.failureTtlMs, reason });
-    return reason;
-  }
-
-  private recentFailure(url: string, now: number): string | undefined {
-    const f = this.failures.get(url);
-    if (!f) return undefined;
-    if (f.until <= now) {
-      this.failures.delete(url);
-      return undefined;
-    }
-    return `${f.reason} (not asked again until ${new Date(f.until).toISOString()})`;
-  }
-
   /** Forget cached answers (e.g. after `postern crl import` in the same process). */
   clear(): void {
     this.ocspCache.clear();
-    this.crlCache.clear();
+    this.crls.clear();
     this.failures.clear();
   }
-}
-
-function put<V>(m: Map<string, V>, k: string, v: V): void {
-  if (m.size >= MAX_CACHE && !m.has(k)) m.delete(m.keys().next().value!);
-  m.set(k, v);
 }

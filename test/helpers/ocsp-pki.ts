@@ -1,9 +1,12 @@
 /**
  * A test PKI made by openssl, the independent peer for revocation: a root CA run with `openssl ca`
- * (index.txt database), an OCSP responder certificate (OCSPSigning, issued by the CA), end
- * entities that are good, revoked (keyCompromise) and unknown to the CA's database (issued with
- * `openssl x509 -req`, so not in index.txt), and a rogue responder certificate from nowhere.
- * Plus: a real `openssl ocsp` responder on loopback, and a node:http server for CRLs.
+ * (index.txt database), an OCSP responder certificate (OCSPSigning and id-pkix-ocsp-nocheck,
+ * issued by the CA), end entities that are good, revoked (keyCompromise) and unknown to the CA's
+ * database (issued with `openssl x509 -req`, so not in index.txt), and a rogue responder
+ * certificate from nowhere. More certificates with the caller's extension sections (`extraConfig`,
+ * `issue`), and delta CRLs made by `openssl ca` too (`gendelta`: the deltaCRLIndicator is written as
+ * an arbitrary extension, since openssl has no name for it). Plus: a real `openssl ocsp`
+ * responder on loopback, and a node:http server for CRLs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -24,8 +27,19 @@ export interface TestPki {
   crlUrl: string;
   /** `openssl ca` with the test config. */
   ca_(...args: string[]): Promise<string>;
-  /** A fresh CRL (DER) from `openssl ca -gencrl`, with extra options (e.g. -crl_nextupdate). */
+  /** A fresh CRL (DER) from `openssl ca -gencrl`, with extra options (e.g. -crl_nextupdate, -crlexts SECTION). */
   gencrl(...args: string[]): Promise<Buffer>;
+  /** Issue `name` (key, CSR, certificate in the PKI dir) with an extension section; `subj` defaults to /CN=name. */
+  issue(name: string, ext: string, opts?: { subj?: string }): Promise<CertInfo>;
+  /** The CA database (index.txt) as it is now: a delta CRL lists what changed since such a snapshot. */
+  snapshot(): Promise<string>;
+  /**
+   * A delta CRL (DER) from `openssl ca -gencrl` over the entries that changed since `base` (a
+   * snapshot taken when the complete CRL numbered `baseNumber` was made), with deltaCRLIndicator.
+   */
+  gendelta(base: string, baseNumber: bigint, ...args: string[]): Promise<Buffer>;
+  /** The CRL number of a DER CRL, as `openssl crl` reads it. */
+  crlNumber(der: Buffer): Promise<bigint>;
 }
 
 const certOf = async (pem: string) => {
@@ -35,7 +49,7 @@ const certOf = async (pem: string) => {
 };
 
 /** `ocspPort` and `crlPort` go into the certificates' AIA and CRL distribution point. */
-export async function makeTestPki(dir: string, ocspPort: number, crlPort: number): Promise<TestPki> {
+export async function makeTestPki(dir: string, ocspPort: number, crlPort: number, opts: { extraConfig?: string } = {}): Promise<TestPki> {
   await mkdir(join(dir, 'newcerts'), { recursive: true });
   await writeFile(join(dir, 'index.txt'), '');
   await writeFile(join(dir, 'serial'), '1000\n');
@@ -73,15 +87,17 @@ authorityKeyIdentifier = keyid
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = OCSPSigning
+noCheck = ignored
 [crl_ext]
 authorityKeyIdentifier = keyid
+${opts.extraConfig ?? ''}
 `);
   const ca_ = async (...args: string[]) => (await run('openssl', ['ca', '-config', cnf, '-batch', ...args])).stdout;
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem'), '-days', '60', '-subj', '/O=Revocation Test/CN=Revocation Test Root',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectKeyIdentifier=hash']);
-  const issue = async (name: string, ext: string, viaCa = true) => {
+  const issue = async (name: string, ext: string, viaCa = true, subj = `/CN=${name}`) => {
     const key = join(dir, `${name}.key`);
-    await run('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', `/CN=${name}`, '-out', join(dir, `${name}.csr`)]);
+    await run('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', subj, '-out', join(dir, `${name}.csr`)]);
     if (viaCa) await ca_('-in', join(dir, `${name}.csr`), '-out', join(dir, `${name}.pem`), '-extensions', ext, '-notext');
     else await run('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'), '-set_serial', '0x7777', '-days', '30', '-sha256', '-extfile', cnf, '-extensions', ext, '-out', join(dir, `${name}.pem`)]);
     return join(dir, `${name}.pem`);
@@ -100,9 +116,32 @@ authorityKeyIdentifier = keyid
     await run('openssl', ['crl', '-in', `${out}.pem`, '-outform', 'DER', '-out', out]);
     return readFile(out);
   };
+  const snapshot = () => readFile(join(dir, 'index.txt'), 'utf8');
+  const gendelta = async (base: string, baseNumber: bigint, ...args: string[]) => {
+    const before = new Set(base.split('\n'));
+    const tag = Math.random().toString(36).slice(2);
+    const db = join(dir, `delta-${tag}.txt`);
+    await writeFile(db, (await snapshot()).split('\n').filter((l) => l && !before.has(l)).map((l) => `${l}\n`).join(''));
+    const deltaCnf = join(dir, `delta-${tag}.cnf`);
+    await writeFile(deltaCnf, `${(await readFile(cnf, 'utf8')).replace(/^database = .*$/m, `database = ${db}`)}
+[delta_ext_${tag}]
+authorityKeyIdentifier = keyid
+2.5.29.27 = critical, ASN1:INTEGER:${baseNumber}
+`);
+    const out = join(dir, `delta-${tag}.der`);
+    await run('openssl', ['ca', '-config', deltaCnf, '-batch', '-gencrl', '-crlexts', `delta_ext_${tag}`, '-out', `${out}.pem`, ...args]);
+    await run('openssl', ['crl', '-in', `${out}.pem`, '-outform', 'DER', '-out', out]);
+    return readFile(out);
+  };
+  const crlNumber = async (der: Buffer) => {
+    const f = join(dir, `n-${Math.random().toString(36).slice(2)}.der`);
+    await writeFile(f, der);
+    return BigInt(`0x${/crlNumber=(?:0x)?([0-9A-Fa-f]+)/.exec((await run('openssl', ['crl', '-inform', 'DER', '-in', f, '-noout', '-crlnumber'])).stdout)![1]}`);
+  };
   return {
     dir, caPem: join(dir, 'ca.pem'), ca: await certOf(join(dir, 'ca.pem')), good: await certOf(good), revoked: await certOf(revoked), unknown: await certOf(unknown),
-    ocspUrl, crlUrl, ca_, gencrl,
+    ocspUrl, crlUrl, ca_, gencrl, snapshot, gendelta, crlNumber,
+    issue: async (name, ext, o = {}) => certOf(await issue(name, ext, true, o.subj)),
   };
 }
 
