@@ -3,7 +3,8 @@
  * RFC 5321 makes the first digit authoritative, but real servers answer "550 try again later"
  * for greylisting and rate limits, and RFC 5321 §4.5.3.1.10 itself says a 552 for too many
  * recipients must be treated as temporary. Bouncing those would lose mail the sender can't resend
- * easily; deferring them costs a retry. The admin's rules (relay.reply_rules) come first.
+ * easily; deferring them costs a retry. The other way round, a size refusal dressed up as
+ * temporary would be retried until max_queue_lifetime. The admin's rules (relay.reply_rules) come first.
  */
 import type { ReplyRule } from '../config/types.js';
 import type { RecipientOutcome } from './outcome.js';
@@ -24,6 +25,15 @@ const BUILT_IN: ReplyRule[] = [
     match: String.raw`^5\d\d[ -]4\.\d{1,3}\.\d{1,3}\b`,
     action: 'defer',
     reason: 'the enhanced status code says the failure is temporary',
+  },
+  {
+    // RFC 1870: 552 is the permanent size refusal (452 "insufficient storage" is the temporary
+    // one and stays deferred). A message too big today is as big tomorrow: retrying it for days
+    // only delays the bounce the sender needs. Before the "temporary" texts below, so a size
+    // refusal that adds "try again later with a smaller message" still bounces.
+    match: String.raw`^5\d\d[ -](5\.3\.4\b|5\.2\.3\b|.*\b(message|mail)\b[^.;]*\b(size|too (big|large)|larger than allowed)\b|.*\bdatabytes\b)`,
+    action: 'bounce',
+    reason: 'a size refusal is permanent (RFC 1870)',
   },
   {
     match: String.raw`^5\d\d[ -].*\b(try (again )?later|temporar(y|ily)|greylist|too many (connections|messages)|rate limit|throttl)`,

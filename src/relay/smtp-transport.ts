@@ -57,6 +57,16 @@ export function isHostFailure(err: NodemailerError): boolean {
   return true;
 }
 
+/**
+ * nodemailer refuses, before MAIL FROM and without a reply code, a message larger than the SIZE
+ * the next hop announced in its EHLO reply; the limit it names, or null for any other error.
+ */
+export function announcedSizeExceeded(err: NodemailerError): number | null {
+  if (err.code !== 'EMESSAGE' || err.response) return null;
+  const m = /^Message size larger than allowed (\d+)/.exec(err.message ?? '');
+  return m ? Number(m[1]) : null;
+}
+
 export function classifyError(err: NodemailerError): 'deferred' | 'failed' {
   const transactional = err.code === 'EENVELOPE' || err.code === 'EMESSAGE';
   if (transactional && typeof err.responseCode === 'number' && err.responseCode >= 500 && err.responseCode !== 503) return 'failed';
@@ -160,6 +170,12 @@ export class SmtpTransport {
           const r = err.rejectedErrors![i]!;
           return { recipient, status: classifyError(r), reply: replyOf(r), remote };
         });
+      }
+      const limit = announcedSizeExceeded(err);
+      if (limit !== null) {
+        // Our own refusal, worded as Postfix's smtp client words it, with the status the next hop
+        // would have given (RFC 1870: 552 5.3.4): permanent, since the message will not shrink.
+        return outcomesFor(msg.recipients, 'failed', `552 5.3.4 message size ${msg.body.length} exceeds size limit ${limit} of server ${remote}`);
       }
       let reply = replyOf(err);
       if (err.code === 'ETLS' && target.kind === 'smtp' && target.tls === 'required') reply = `TLS is required, but could not be used: ${reply}`;

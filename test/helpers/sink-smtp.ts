@@ -37,6 +37,10 @@ export interface SinkOptions {
   rcptReply?: (address: string) => SinkReply | undefined;
   /** Hold the reply to the end of DATA this long (a slow next hop). */
   dataDelayMs?: number;
+  /** Reply to the end of DATA; undefined accepts. The transaction is recorded either way. */
+  dataReply?: (t: SinkTransaction) => SinkReply | undefined;
+  /** Announce this SIZE limit in EHLO (RFC 1870). */
+  size?: number;
   /** Listen on this loopback address (127.0.0.1 by default) and port (ephemeral by default). */
   host?: string;
   port?: number;
@@ -80,6 +84,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     disabledCommands: opts.starttls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     authOptional: true,
     disableReverseLookup: true,
+    ...(opts.size ? { size: opts.size } : {}),
     logger: false,
     onRcptTo(address, _session, cb) {
       rcptAttempts.push(address.address);
@@ -95,14 +100,19 @@ export async function startSink(opts: SinkOptions = {}): Promise<SmtpSink> {
       stream.on('end', () => {
         const from = session.envelope.mailFrom;
         // Recorded before the (possibly delayed) reply: what arrived, not what was acknowledged.
-        transactions.push({
+        const t: SinkTransaction = {
           mailFrom: from ? from.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           data: Buffer.concat(chunks),
           secure: session.secure,
           body: from && typeof from.args === 'object' && from.args ? (from.args as Record<string, string>).BODY : undefined,
-        });
-        const reply = () => cb(null, 'Ok: sunk');
+        };
+        transactions.push(t);
+        const refusal = opts.dataReply?.(t);
+        const reply = () => {
+          if (!refusal) return cb(null, 'Ok: sunk');
+          cb(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));
+        };
         if (opts.dataDelayMs) setTimeout(reply, opts.dataDelayMs).unref();
         else reply();
       });
