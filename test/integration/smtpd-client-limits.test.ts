@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
+import { waitUntil } from '../helpers/send.js';
 import { SmtpTestClient, type Reply } from '../helpers/smtp-client.js';
 import { startTestSmtpd, type SmtpdHarness } from '../helpers/smtp-harness.js';
 import { swaks } from '../helpers/smtp-swaks.js';
@@ -82,6 +83,16 @@ policy: policy.yaml
     expect(refused).toHaveLength(90);
     for (const r of refused) expect(r.raw).toBe(`421 4.7.0 ${HOST} Error: too many connections from ${OUTSIDE}`);
 
+    // Other outside addresses fill the rest of max_connections (20); the next one is refused.
+    const others = [
+      ...(await Promise.all(Array.from({ length: 5 }, () => SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.3')))),
+      ...(await Promise.all(Array.from({ length: 5 }, () => SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.4')))),
+    ];
+    expect(others.map((c) => c.greeting.code)).toEqual(Array(10).fill(220));
+    const full = await SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.5');
+    expect(full.greeting.raw).toBe(`421 4.7.0 ${HOST} Error: too many connections`);
+    await full.readUntilClosed();
+
     // The ten start a message and trickle a header line every 2 s: each line resets idle_timeout.
     for (const c of served) await startData(c);
     let line = 0;
@@ -91,16 +102,6 @@ policy: policy.yaml
     }, 2000);
 
     try {
-      // Other outside addresses fill the rest of max_connections (20); the next one is refused.
-      const others = [
-        ...(await Promise.all(Array.from({ length: 5 }, () => SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.3')))),
-        ...(await Promise.all(Array.from({ length: 5 }, () => SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.4')))),
-      ];
-      expect(others.map((c) => c.greeting.code)).toEqual(Array(10).fill(220));
-      const full = await SmtpTestClient.connect(port, '127.0.0.1', '127.0.0.5');
-      expect(full.greeting.raw).toBe(`421 4.7.0 ${HOST} Error: too many connections`);
-      await full.readUntilClosed();
-
       // The internal server, with every outside slot taken: swaks, an independent client.
       const token = `trusted-${Date.now()}`;
       const r = await swaks([
@@ -132,10 +133,12 @@ policy: policy.yaml
     expect(again.greeting.code).toBe(220);
     again.write('QUIT\r\n');
     await again.readUntilClosed();
-    const reasons = gw.logs.filter((l) => l.event === 'smtpd.reject').map((l) => l.reason);
-    expect(reasons.filter((x) => x === 'client_connections')).toHaveLength(90);
-    expect(reasons.filter((x) => x === 'connections')).toHaveLength(1);
-    expect(reasons.filter((x) => x === 'data_timeout')).toHaveLength(10);
+    // The gateway's log reaches us a little later than its replies (buffered stdout).
+    const reasons = () => gw.logs.filter((l) => l.event === 'smtpd.reject').map((l) => l.reason);
+    await waitUntil(async () => reasons().filter((x) => x === 'data_timeout').length >= 10, 10_000, 'the data_timeout log lines');
+    expect(reasons().filter((x) => x === 'client_connections')).toHaveLength(90);
+    expect(reasons().filter((x) => x === 'connections')).toHaveLength(1);
+    expect(reasons().filter((x) => x === 'data_timeout')).toHaveLength(10);
     expect(gw.logs).toContainEqual(expect.objectContaining({ event: 'smtpd.queued', client: INSIDE }));
   }, 120_000);
 });
