@@ -140,6 +140,9 @@ policy: policy.yaml
     expect(reasons().filter((x) => x === 'connections')).toHaveLength(1);
     expect(reasons().filter((x) => x === 'data_timeout')).toHaveLength(10);
     expect(gw.logs).toContainEqual(expect.objectContaining({ event: 'smtpd.queued', client: INSIDE }));
+    // Ending the slow messages' streams cost smtpd nothing: no handler failed, no role died.
+    expect(gw.logs.filter((l) => l.event === 'smtpd.internal_error' || l.event === 'supervisor.role_died')).toEqual([]);
+    expect(gw.rolePids('smtpd')).toHaveLength(1);
   }, 120_000);
 });
 
