@@ -3,8 +3,8 @@
  * Web Key Directory (wkd.ts), HKP key servers (hkp.ts), both behind KeyDiscovery with its caches
  * (discovery.ts), and Autocrypt headers of incoming mail (autocrypt.ts). Whatever is found is
  * imported into the keystore with its source; and LDAP (ldap*.ts): certificates, groups and
- * attributes of users, behind the policy's Directory interface. (The static groups file lives in
- * policy/.)
+ * attributes of users, behind the policy's Directory interface, and CRLs at ldap:// distribution
+ * points for pki's revocation checker (ldap-crl.ts). (The static groups file lives in policy/.)
  *
  * Untrusted input: recipient and From: addresses; every byte a directory server sends (status,
  * redirects, bodies: bounded in time and size, parsed by openpgp/); Autocrypt header values. A key

@@ -106,7 +106,9 @@ export function ldapCrlFetcher(opts: { servers?: readonly LdapServerConfig[] } =
         if (values.length) return values;
         failures.push(`${server.url}: ${entries.length ? `the entry has no ${attributes.join(' or ')}` : `no entry ${u.dn}`}`);
       } catch (err) {
-        failures.push((err as Error).message);
+        // noSuchObject (32) is an answer, not an outage: say so plainly.
+        const code = ((err as Error).cause as { code?: number } | undefined)?.code;
+        failures.push(code === 32 ? `${server.url}: no entry ${u.dn}` : (err as Error).message);
       } finally {
         await client.close();
       }
