@@ -52,6 +52,9 @@ freshestCRL = URI:${base}/gone-delta.crl
 [crl_fresh_ahead]
 authorityKeyIdentifier = keyid
 freshestCRL = URI:${base}/ahead-delta.crl
+[crl_fresh_stale]
+authorityKeyIdentifier = keyid
+freshestCRL = URI:${base}/stale-delta.crl
 [crl_fresh_forged]
 authorityKeyIdentifier = keyid
 freshestCRL = URI:${base}/forged-delta.crl
@@ -100,6 +103,7 @@ CN = Revocation CRL Signer
     crls['/full-gone.crl'] = await pki.gencrl('-crlexts', 'crl_fresh_gone');
     crls['/full-ahead.crl'] = await pki.gencrl('-crlexts', 'crl_fresh_ahead');
     crls['/full-forged.crl'] = await pki.gencrl('-crlexts', 'crl_fresh_forged');
+    crls['/full-stale.crl'] = await pki.gencrl('-crlexts', 'crl_fresh_stale');
     crls['/plain.crl'] = await pki.gencrl();
     await pki.ca_('-revoke', join(dir, 'later.pem'), '-crl_reason', 'keyCompromise');
     await pki.ca_('-revoke', join(dir, 'self-named.pem'), '-crl_reason', 'superseded');
@@ -108,6 +112,8 @@ CN = Revocation CRL Signer
     await writeFile(index, (await readFile(index, 'utf8')).replace(/,holdInstruction,holdInstructionReject/, ',removeFromCRL'));
     crls['/delta.crl'] = await pki.gendelta(snapshot, baseNumber);
     crls['/ahead-delta.crl'] = await pki.gendelta(snapshot, baseNumber + 100n);
+    const ts = (d: number) => new Date(d).toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+    crls['/stale-delta.crl'] = await pki.gendelta(snapshot, baseNumber, '-crl_lastupdate', ts(Date.now() - 2 * 86_400_000), '-crl_nextupdate', ts(Date.now() - 86_400_000));
     const forged = Buffer.from(crls['/delta.crl']);
     forged[forged.length - 7] = forged[forged.length - 7]! ^ 0x40;
     crls['/forged-delta.crl'] = forged;
@@ -150,6 +156,9 @@ CN = Revocation CRL Signer
     const ahead = await checker().check(at(later, '/full-ahead.crl'), pki.ca);
     expect(ahead.status).toBe('unknown');
     expect(ahead.reason).toMatch(/builds on CRL number \d+, newer than the complete CRL/);
+    const stale = await checker().check(at(later, '/full-stale.crl'), pki.ca);
+    expect(stale.status).toBe('unknown');
+    expect(stale.reason).toMatch(/stale-delta\.crl: the CRL expired at .*nextUpdate/);
     const forged = await checker().check(at(later, '/full-forged.crl'), pki.ca);
     expect(forged.status).toBe('unknown');
     expect(forged.reason).toMatch(/forged-delta\.crl is refused: the CRL's signature does not verify/);
@@ -235,6 +244,12 @@ CN = Revocation CRL Signer
       const unnamed = await checker({ store: signerView }).check({ ...pki.revoked, crlUrls: [`${base}/indirect.crl`], ocspUrls: [] }, pki.ca);
       expect(unnamed.status).toBe('unknown');
       expect(unnamed.reason).toMatch(/issued by CN=Revocation CRL Signer, but the distribution point names CN=Revocation Test Root,O=Revocation Test/);
+
+      // Entries for another issuer in a CRL that does not say it is indirect: the CRL is malformed.
+      crls['/indirect.crl'] = await indirect({ indirect: false });
+      const unmarked = await checker({ store: signerView }).check(indRevoked, pki.ca);
+      expect(unmarked.status).toBe('unknown');
+      expect(unmarked.reason).toMatch(/names a certificate issuer, but the CRL is not an indirect CRL/);
 
       crls['/indirect.crl'] = await indirect({ indirect: false, entries: [] });
       const plain = await checker({ store: signerView }).check(indGood, pki.ca);
