@@ -5,6 +5,7 @@
  * without it, --subject and --header describe one.
  */
 import { readFile } from 'node:fs/promises';
+import { parseAddress } from '../core/index.js';
 import { combineDirectories, LdapDirectory, withFailurePolicy } from '../directory/index.js';
 import { openKeyStore } from '../keystore/index.js';
 import { silentLogger } from '../log/index.js';
@@ -29,6 +30,16 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE}`);
   if (values.from === undefined || !values.to?.length) throw new UsageError('policy explain needs --from and at least one --to');
   if (values.client !== undefined && values.client !== 'trusted' && values.client !== 'untrusted') throw new UsageError('--client must be trusted or untrusted');
+  // The addresses as smtpd would store them: the plan is for the canonical form, and a spelling
+  // smtpd would refuse (a soft hyphen in the domain, say) is refused here with the reason.
+  const canonical = (a: string, who: string): string => {
+    if (a === '') return a;
+    const c = parseAddress(a);
+    if (!c.ok) throw new UsageError(`--${who} ${JSON.stringify(a)}: ${c.detail}`);
+    return c.address;
+  };
+  const from = canonical(values.from, 'from');
+  const to = values.to.map((a) => canonical(a, 'to'));
   const { config, policy } = await loadConfigAndPolicy(values.config ?? DEFAULT_CONFIG);
 
   let message: MessageFacts;
@@ -59,8 +70,8 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   let recipients: PartyFacts[];
   try {
     const deps = { config, store, directory };
-    sender = await partyFacts(values.from, 'sender', deps);
-    recipients = await Promise.all(values.to.map((a) => partyFacts(a, 'recipient', deps)));
+    sender = await partyFacts(from, 'sender', deps);
+    recipients = await Promise.all(to.map((a) => partyFacts(a, 'recipient', deps)));
   } finally {
     await store.close();
     await ldap?.close().catch(() => undefined);
@@ -87,6 +98,7 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     io.out(`  rules: ${p.rules.map((r) => (line.has(r) ? `"${r}" (line ${line.get(r)})` : r)).join(' → ')}`);
     const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
     p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${OUTCOME[encryptionOutcome(a, recipients[i]!)]}` : ''}`));
+    for (const s of p.skipped ?? []) io.out(`  (${s.action === 'generate_keys' ? 'generate_keys' : 'sign'} skipped: ${s.reason})`);
   });
   return 0;
 }

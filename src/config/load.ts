@@ -8,6 +8,8 @@ import { access, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { isIP } from 'node:net';
+import { canonicalDomainPattern } from '../core/address.js';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
 import { asciiDomain, rawConfigSchema, type RawConfig, type RawRouteTarget } from './schema.js';
 import type { Config, Route, RouteTarget } from './types.js';
@@ -47,7 +49,8 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   for (const [pattern, target] of Object.entries(raw.relay.routes)) {
     const t = routeTarget(target, base);
     if (typeof t === 'string') at(['relay', 'routes', pattern], t);
-    else routes.push({ pattern: pattern.toLowerCase() === '*' ? '*' : pattern.toLowerCase(), target: t });
+    // Canonical like the recipient domains they are compared with: "*.bücher.example" is "*.xn--bcher-kva.example".
+    else routes.push({ pattern: pattern.trim() === '*' ? '*' : (canonicalDomainPattern(pattern) ?? pattern.toLowerCase()), target: t });
   }
 
   let tls: Config['smtp']['tls'];
@@ -138,7 +141,7 @@ function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
   const host = m[2] ?? m[3]!;
   const scheme = m[1] as 'smtp' | 'smtps';
   const port = m[4] ? Number(m[4]) : scheme === 'smtps' ? 465 : 25;
-  if (port < 1 || port > 65535 || (!m[2] && asciiDomain(host) === null)) return expected;
+  if (port < 1 || port > 65535 || (!m[2] && isIP(host) === 0 && asciiDomain(host) === null)) return expected;
   if (scheme === 'smtps') {
     if (raw.tls && raw.tls !== 'required') return 'tls: smtps:// is always TLS';
     return { kind: 'smtps', host, port };

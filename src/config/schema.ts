@@ -4,9 +4,9 @@
  */
 import { isIP } from 'node:net';
 import { hostname as osHostname, availableParallelism } from 'node:os';
-import { domainToASCII } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { canonicalDomain } from '../core/address.js';
 import { parseDuration, parseSize } from './units.js';
 
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
@@ -29,11 +29,12 @@ const atLeastOneSecond = duration.refine((n) => n >= 1000, { message: 'expected 
 const positiveInt = (what: string) =>
   z.number().int().refine((n) => n >= 1, { message: `expected ${what} of at least 1` });
 
-/** An RFC 1035 host name (ASCII after IDNA), lower-cased. */
+/**
+ * An RFC 1035 host name in canonical form (A-label per UTS #46, lower case; see core/address.ts):
+ * config domains are compared with mail addresses, so they are spelt the same way.
+ */
 export function asciiDomain(name: string): string | null {
-  const a = domainToASCII(name.trim()).toLowerCase();
-  if (!a || a.length > 253 || a.endsWith('.')) return null;
-  return a.split('.').every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) ? a : null;
+  return canonicalDomain(name);
 }
 
 const domain = z.string().transform((v, ctx) => {

@@ -7,8 +7,10 @@
 export type NotifyValue = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
 
 export interface Recipient {
-  /** The address as given in RCPT TO, without angle brackets. */
+  /** The canonical form (core/address.ts) of the address given in RCPT TO: the only one compared and routed. */
   address: string;
+  /** The address as the client wrote it, when that differs from the canonical form (for display). */
+  original?: string;
   /** NOTIFY= values; undefined when the client gave none (the default is FAILURE). */
   notify?: NotifyValue[];
   /** ORCPT= in canonical xtext form (addr-type;xtext-address), to be echoed in DSNs. */
@@ -32,7 +34,7 @@ export interface ClientInfo {
 }
 
 export interface Envelope {
-  /** MAIL FROM address; "" for the null sender <>. */
+  /** MAIL FROM address in canonical form (core/address.ts); "" for the null sender <>. */
   sender: string;
   recipients: Recipient[];
   /** RET= (RFC 3461). */

@@ -98,6 +98,24 @@ export class RecipientSyntaxError extends PosternError {
   }
 }
 
+/**
+ * An address with no canonical form (core/address.ts): invisible characters, an invalid IDN, a
+ * local part that is neither dot-atom nor quoted string. 553 as RFC 5321 §4.2.2 has it for
+ * "mailbox name not allowed"; X.1.3 for a recipient, X.1.7 for the sender (RFC 3463).
+ */
+export class AddressNotCanonicalError extends PosternError {
+  constructor(who: 'sender' | 'recipient', detail: string) {
+    super({ code: 553, status: who === 'sender' ? '5.1.7' : '5.1.3', text: `${who} address rejected: ${detail}` });
+  }
+}
+
+/** Non-ASCII in an address of a transaction without SMTPUTF8 (RFC 6531 §3.5, 553 5.6.7). */
+export class NonAsciiAddressError extends PosternError {
+  constructor(who: 'sender' | 'recipient') {
+    super({ code: 553, status: '5.6.7', text: `non-ASCII ${who} address not permitted without SMTPUTF8` });
+  }
+}
+
 /** Over max_connections: Postfix anvil's reply. */
 export class TooManyConnectionsError extends PosternError {
   constructor(hostname: string) {

@@ -6,3 +6,4 @@ export * from './errors.js';
 export * from './envelope.js';
 export * from './queue-id.js';
 export * from './date.js';
+export * from './address.js';

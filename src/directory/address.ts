@@ -7,7 +7,7 @@
  * Nothing here does I/O.
  */
 import { createHash } from 'node:crypto';
-import { domainToASCII } from 'node:url';
+import { canonicalDomain } from '../core/address.js';
 
 export interface SplitAddress {
   /** As written: WKD sends it verbatim in `?l=` (some servers are case-sensitive). */
@@ -26,15 +26,15 @@ export function splitAddress(address: string): SplitAddress | null {
   const local = a.slice(0, at);
   // Characters that would let a local part break out of a URL, a header or a log line.
   if (/[\s<>"\\/?#%\x00-\x1f\x7f]/.test(local) || local.length > 64) return null;
-  const domain = domainToASCII(a.slice(at + 1)).toLowerCase();
-  if (!domain || domain.length > 253 || !domain.split('.').every((l) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) return null;
-  // An all-numeric last label is an IP address in disguise ("x@127.0.0.1"): never a host to ask.
-  if (/^\d+$/.test(domain.slice(domain.lastIndexOf('.') + 1))) return null;
+  // The canonical domain (core/address.ts): IDNA A-label, invisible characters refused, and an
+  // all-numeric last label (an IP address in disguise, "x@127.0.0.1") never a host to ask.
+  const domain = canonicalDomain(a.slice(at + 1));
+  if (!domain) return null;
   return { local, domain, address: `${local}@${domain}` };
 }
 
-/** The comparison key of an address (the keystore's: the whole address lower-cased). */
-export const sameAddress = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+/** One mailbox by the canonical comparison key (core/address.ts), as the keystore compares. */
+export { sameAddress } from '../core/address.js';
 
 const ZBASE32 = 'ybndrfg8ejkmcpqxot1uwisza345h769';
 

@@ -8,8 +8,12 @@
  * of any other table can never return secret material.
  */
 import type Database from 'better-sqlite3';
+import { addressKey } from '../core/address.js';
 
-const MIGRATIONS: string[] = [
+/** SQL, or code where a migration needs more than SQL (re-keying with IDNA). */
+type Migration = string | ((db: Database.Database) => void);
+
+const MIGRATIONS: Migration[] = [
   // 1: certificates, private keys, OpenPGP keys, audit log
   `
   CREATE TABLE meta (
@@ -154,7 +158,37 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (issuer_fingerprint, serial)
   );
   `,
+  // 4: one address, one spelling (issue 14): address_key becomes the canonical comparison key
+  // of core/address.ts (IDNA A-label domain, NFKC lower-case local part, needless quotes gone),
+  // so a certificate for bob@bücher.example answers a look-up for bob@xn--bcher-kva.example.
+  rekeyAddresses,
 ];
+
+function rekeyAddresses(db: Database.Database): void {
+  for (const [table, owner] of [
+    ['certificate_addresses', 'certificate_id'],
+    ['pgp_key_addresses', 'pgp_key_id'],
+  ] as const) {
+    const rows = db.prepare(`SELECT rowid, ${owner} AS owner, address, address_key FROM ${table}`).all() as { rowid: number; owner: number; address: string; address_key: string }[];
+    // Two spellings of one address on one key collapse into one row (the primary key): keep the
+    // row already keyed right if there is one, delete the others first, then re-key the rest.
+    const keep = new Map<string, (typeof rows)[number]>();
+    const drop: number[] = [];
+    for (const r of rows) {
+      const slot = `${r.owner}\0${addressKey(r.address)}`;
+      const kept = keep.get(slot);
+      if (!kept) keep.set(slot, r);
+      else if (kept.address_key !== addressKey(kept.address) && r.address_key === addressKey(r.address)) {
+        drop.push(kept.rowid);
+        keep.set(slot, r);
+      } else drop.push(r.rowid);
+    }
+    const remove = db.prepare(`DELETE FROM ${table} WHERE rowid = ?`);
+    for (const id of drop) remove.run(id);
+    const update = db.prepare(`UPDATE ${table} SET address_key = ? WHERE rowid = ?`);
+    for (const r of keep.values()) if (r.address_key !== addressKey(r.address)) update.run(addressKey(r.address), r.rowid);
+  }
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -166,7 +200,9 @@ export function migrate(db: Database.Database): void {
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      const m = MIGRATIONS[v]!;
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

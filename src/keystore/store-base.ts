@@ -15,8 +15,8 @@ import type { AuditEntry } from './types.js';
 export type Row = Record<string, unknown>;
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-/** Look-up key of an address: case-insensitive (see schema.ts). */
-export const addressKey = (a: string) => a.trim().toLowerCase();
+/** Look-up key of an address: its canonical comparison key (core/address.ts; see schema.ts). */
+export { addressKey } from '../core/address.js';
 /** AAD of a sealed secret: its row, so ciphertexts cannot be moved between rows. */
 const aadOf = (id: number | bigint, kind: string) => Buffer.from(`postern:sealed_secrets:${id}:${kind}`);
 

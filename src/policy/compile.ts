@@ -5,7 +5,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { parseYaml, problemAt, type ParsedYaml } from '../config/index.js';
-import type { ConfigProblem } from '../core/index.js';
+import { canonicalAddress, canonicalAddressPattern, canonicalDomainPattern, type ConfigProblem } from '../core/index.js';
 import { parseSize } from '../config/units.js';
 import type { Action, CommandName, CompiledPolicy, Condition, NumberTest, PartyTest, Rule, SmimeEncryptOptions, StringTest } from './types.js';
 
@@ -230,8 +230,14 @@ class Compiler {
     return out;
   }
 
-  /** "x" exact (case-insensitive), "*.example.com" glob, "/re/" regular expression. */
-  private patterns(v: unknown, p: Path): StringTest[] {
+  /**
+   * "x" exact (case-insensitive), "*.example.com" glob, "/re/" regular expression. Address and
+   * domain patterns are canonicalised (core/address.ts) like the addresses they are compared
+   * with, so a rule written "bücher.example" matches xn--bcher-kva.example and the reverse, and
+   * "carol@other.example" matches "Carol"@OTHER.example; regular expressions see that canonical
+   * comparison form (A-labels, lower case) as they are.
+   */
+  private patterns(v: unknown, p: Path, kind?: 'address' | 'domain'): StringTest[] {
     const list = Array.isArray(v) ? v : [v];
     const out: StringTest[] = [];
     for (const x of list) {
@@ -247,23 +253,32 @@ class Compiler {
           this.problem(p, `${x} — not a valid regular expression: ${(err as Error).message}`);
         }
       } else {
-        const body = x.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-        out.push({ glob: new RegExp(`^${body}$`, 'i'), source: x });
+        let text = x;
+        if (kind) {
+          const c = kind === 'domain' || !x.includes('@') ? canonicalDomainPattern(x) : canonicalAddressPattern(x);
+          if (c === null) {
+            this.problem(p, `${JSON.stringify(x)} — not a valid ${kind === 'domain' || !x.includes('@') ? 'domain' : 'address'} pattern (invisible characters, or a label that is no valid domain name)`);
+            continue;
+          }
+          text = c;
+        }
+        const body = text.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+        out.push({ glob: new RegExp(`^${body}$`, 'iu'), source: x });
       }
     }
     return out;
   }
 
   private party(v: unknown, p: Path): PartyTest {
-    if (typeof v === 'string' || Array.isArray(v)) return { address: this.patterns(v, p) };
+    if (typeof v === 'string' || Array.isArray(v)) return { address: this.patterns(v, p, 'address') };
     if (!isMap(v)) {
       this.problem(p, 'expected an address pattern, a list of them, or a mapping (address, domain, group, attribute, has_key, internal)');
       return {};
     }
     this.unknownKeys(v, p, ['address', 'domain', 'group', 'attribute', 'has_key', 'internal']);
     const t: PartyTest = {};
-    if (v.address !== undefined) t.address = this.patterns(v.address, [...p, 'address']);
-    if (v.domain !== undefined) t.domain = this.patterns(v.domain, [...p, 'domain']);
+    if (v.address !== undefined) t.address = this.patterns(v.address, [...p, 'address'], 'address');
+    if (v.domain !== undefined) t.domain = this.patterns(v.domain, [...p, 'domain'], 'domain');
     if (v.group !== undefined) {
       const g = Array.isArray(v.group) ? v.group : [v.group];
       if (g.some((x) => typeof x !== 'string' || !x)) this.problem([...p, 'group'], 'expected a group name or a list of them');
@@ -355,7 +370,7 @@ class Compiler {
 
   private addresses(v: unknown, p: Path): string[] {
     const list = Array.isArray(v) ? v : [v];
-    const out = list.filter((x): x is string => typeof x === 'string' && /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(x));
+    const out = list.map((x) => (typeof x === 'string' && /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(x) ? canonicalAddress(x) : null)).filter((x): x is string => x !== null);
     if (out.length !== list.length || !out.length) this.problem(p, `${JSON.stringify(v)} — expected an e-mail address or a list of them`);
     return out;
   }

@@ -39,5 +39,5 @@ export function describeAction(a: Action): string {
 }
 
 export function describePlan(p: RecipientPlan): string {
-  return p.actions.map(describeAction).join('; ');
+  return [...p.actions.map(describeAction), ...(p.skipped ?? []).map((s) => `${s.action} skipped: ${s.reason}`)].join('; ');
 }

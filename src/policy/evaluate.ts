@@ -3,9 +3,13 @@
  * rules that decided it. Pure and synchronous: the worker gathers every fact first (keys,
  * directory groups), so a decision can be explained and tested without any I/O.
  */
+import { addressKey, domainOfAddress } from '../core/index.js';
 import type { Action, CommandName, CompiledPolicy, Condition, CryptoKind, Direction, MessageFacts, NumberTest, PartyFacts, PartyTest, PolicyInput, RecipientPlan, StringTest } from './types.js';
 
 export const DEFAULT_RULE = '(default policy)';
+
+/** Why a sign (or generate_keys) action of a matching rule did not run. */
+export const UNTRUSTED_SIGN = 'the client is not in trusted_networks: Postern signs only mail its own users send';
 
 /** A policy that fails while deciding: a temporary failure, never a silent pass. */
 export class PolicyRuntimeError extends Error {
@@ -20,7 +24,6 @@ export function directionOf(sender: PartyFacts, recipient: PartyFacts): Directio
 }
 
 const matches = (tests: StringTest[] | undefined, value: string) => !tests || tests.some((t) => ('glob' in t ? t.glob : t.regex).test(value));
-const domainOf = (a: string) => a.slice(a.lastIndexOf('@') + 1).toLowerCase();
 
 function compare(t: NumberTest, n: number): boolean {
   switch (t.op) {
@@ -38,8 +41,10 @@ function compare(t: NumberTest, n: number): boolean {
 }
 
 function party(t: PartyTest, p: PartyFacts): boolean {
-  if (!matches(t.address, p.address)) return false;
-  if (!matches(t.domain, domainOf(p.address))) return false;
+  // Compared in canonical form only (core/address.ts), as the patterns were compiled: every
+  // spelling of one mailbox meets the same rules.
+  if (!matches(t.address, addressKey(p.address))) return false;
+  if (!matches(t.domain, domainOfAddress(p.address))) return false;
   if (t.group && !t.group.some((g) => p.groups.some((pg) => pg.toLowerCase() === g.toLowerCase()))) return false;
   if (t.attribute) {
     for (const [name, tests] of Object.entries(t.attribute)) if (!(p.attributes[name] ?? []).some((v) => matches(tests, v))) return false;
@@ -178,11 +183,21 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): RecipientP
       actions.push(...defaultActions(x));
     }
     actions = applyCommands(actions, commands, policy);
+    // Postern signs only for its own users: mail from a client outside trusted_networks that
+    // claims an internal sender must never leave with that sender's signature (nor make keys for
+    // them). Whatever the rules say; the plan says why.
+    const skipped: RecipientPlan['skipped'] = [];
+    if (!input.clientTrusted) {
+      for (const kind of ['sign', 'generate_keys'] as const) {
+        if (actions.some((a) => a.kind === kind)) skipped.push({ action: kind, reason: UNTRUSTED_SIGN });
+      }
+      actions = actions.filter((a) => a.kind !== 'sign' && a.kind !== 'generate_keys');
+    }
     // "sign" means "sign when the sender has a key for it"; the plan shows what will happen.
     actions = actions.filter((a) => a.kind !== 'sign' || (a.method === 'auto' ? input.sender.keys.smime || input.sender.keys.pgp : input.sender.keys[a.method]));
     if (actions.length > 1) actions = actions.filter((a) => a.kind !== 'none');
     if (!actions.length) actions = [{ kind: 'none' }];
-    return { recipient: recipient.address, direction: x.direction, actions, rules };
+    return { recipient: recipient.address, direction: x.direction, actions, rules, ...(skipped.length ? { skipped } : {}) };
   });
 }
 

@@ -137,4 +137,6 @@ export interface RecipientPlan {
   actions: Action[];
   /** Names of the rules that matched, in order (the default when none did). */
   rules: string[];
+  /** Actions the rules asked for that do not run, and why (e.g. sign from an untrusted client). */
+  skipped?: { action: Action['kind']; reason: string }[];
 }

@@ -7,6 +7,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { writeAll } from '../spool/index.js';
 import type { OutboundMessage, RecipientOutcome } from './outcome.js';
 
 let counter = 0;
@@ -53,7 +54,8 @@ async function writeTmp(path: string, parts: Buffer[]): Promise<string> {
       throw err;
     }
     try {
-      await fh.writev(parts);
+      // Checked to the last byte: a short write on a full disk must not become a "delivered".
+      await writeAll(fh, parts);
       await fh.datasync();
     } catch (err) {
       await fh.close().catch(() => undefined);

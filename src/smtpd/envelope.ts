@@ -3,8 +3,7 @@
  * message through the spool.
  */
 import type { SMTPServerSession } from 'smtp-server';
-import type { Envelope, Recipient } from '../core/index.js';
-import { asciiDomain } from './relay-control.js';
+import { addressKey, canonicalAddress, type Envelope, type Recipient } from '../core/index.js';
 import type { SessionState } from './session.js';
 
 /**
@@ -26,14 +25,14 @@ export function xtextEncode(s: string): string {
 }
 
 /**
- * smtp-server turns punycode domains into Unicode. Outside SMTPUTF8 the next hop needs them as
- * they came on the wire (A-labels), so they are turned back.
+ * smtp-server turns punycode domains into Unicode; the envelope keeps the canonical form
+ * (A-labels, which every next hop reads, SMTPUTF8 or not). Only a fallback: the MAIL and RCPT
+ * handlers have already canonicalised and refused what has no canonical form.
  */
 export function wireAddress(address: string, smtputf8: boolean): string {
   const at = address.lastIndexOf('@');
-  if (smtputf8 || at < 0 || address[at + 1] === '[') return address;
-  const ascii = asciiDomain(address.slice(at + 1));
-  return ascii ? `${address.slice(0, at)}@${ascii}` : address;
+  if (at < 0 || address[at + 1] === '[') return address;
+  return canonicalAddress(address, { utf8: smtputf8 }) ?? address;
 }
 
 /** The "with" protocol of the Received header: RFC 3848 (ESMTP, ESMTPS) and RFC 6531 (UTF8SMTP…). */
@@ -46,9 +45,21 @@ export function buildEnvelope(session: SMTPServerSession, state: SessionState, n
   const mailFrom = session.envelope.mailFrom;
   const args = (mailFrom && mailFrom.args) || {};
   const smtputf8 = args.SMTPUTF8 === true;
-  const recipients: Recipient[] = session.envelope.rcptTo.map((r) => state.recipients.get(r) ?? { address: wireAddress(r.address, smtputf8) });
+  // One mailbox, one recipient: spellings that canonicalise to the same key (BOB@ and "bob"@, a
+  // full-width domain) are delivered once, as Postfix's cleanup drops duplicate recipients.
+  // smtp-server already folds repeats that differ only in case; the first spelling's DSN
+  // parameters are kept.
+  const recipients: Recipient[] = [];
+  const seen = new Set<string>();
+  for (const r of session.envelope.rcptTo) {
+    const rcpt = state.recipients.get(r) ?? { address: wireAddress(r.address, smtputf8) };
+    const key = addressKey(rcpt.address);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    recipients.push(rcpt);
+  }
   const envelope: Envelope = {
-    sender: mailFrom ? wireAddress(mailFrom.address, smtputf8) : '',
+    sender: mailFrom ? (state.sender ?? wireAddress(mailFrom.address, smtputf8)) : '',
     recipients,
     client: {
       address: session.remoteAddress,

@@ -8,7 +8,7 @@
  * behaviour with parent_domain_matches_subdomains unset; matching subdomains implicitly would
  * turn every forgotten DNS name below an internal domain into an open relay path.
  */
-import { domainToASCII } from 'node:url';
+import { canonicalDomain, parseAddress } from '../core/index.js';
 import ipaddr from 'ipaddr.js';
 
 type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
@@ -51,27 +51,29 @@ function parseNetwork(spec: string): Network {
   return net;
 }
 
-/** Lower-case A-label form of a domain, or null when it is not a valid domain name. */
-export function asciiDomain(domain: string): string | null {
-  const a = domainToASCII(domain.trim());
-  return a ? a.toLowerCase() : null;
-}
+/** The canonical (A-label, lower-case) form of a domain, or null: see core/address.ts. */
+export const asciiDomain = canonicalDomain;
 
 export interface RecipientPolicy {
   /** The client is in trusted_networks. */
   trusted: boolean;
-  /** Internal domains, in asciiDomain() form. */
+  /** Internal domains, in canonicalDomain() form. */
   internalDomains: ReadonlySet<string>;
   /** Where the domain-less "postmaster" recipient goes (RFC 5321 4.5.1). */
   postmasterDomain: string;
 }
 
 export type RecipientVerdict =
-  | { ok: true; address: string }
+  | { ok: true; address: string; original?: string }
   | {
       ok: false;
-      /** relay: external domain; routing: %, ! or @ in the local part; literal: [ip] domain; syntax: unusable domain. */
-      reason: 'relay' | 'routing' | 'literal' | 'syntax';
+      /**
+       * relay: external domain; routing: %, ! or @ in the local part; literal: [ip] domain;
+       * syntax: not local@domain; utf8: non-ASCII without SMTPUTF8; canonical: no canonical form
+       * (invisible characters, an invalid IDN, a malformed local part — `detail` says which).
+       */
+      reason: 'relay' | 'routing' | 'literal' | 'syntax' | 'utf8' | 'canonical';
+      detail?: string;
     };
 
 /**
@@ -79,13 +81,15 @@ export type RecipientVerdict =
  * 501), a source route ("@a,@b:") already stripped (RFC 5321 says to ignore it; what remains is
  * what we judge), punycode domains decoded to Unicode.
  *
+ * The address is canonicalised first (core/address.ts) and every decision is taken on that one
+ * form, which is also the one stored: an address that reaches an internal domain only after
+ * Unicode mapping is internal in every later stage too, and one with no canonical form (a soft
+ * hyphen in the domain, a fake A-label) is refused here rather than read two ways later.
+ *
  * Untrusted clients must not name routes the gateway would follow on their behalf: the old
  * percent hack (user%remote@ours), UUCP bang paths (remote!user@ours) and quoted local parts
  * that hide an "@" ("user@remote"@ours) are refused even when the final domain is internal,
  * and so are address literals (user@[192.0.2.1]), which name a host, not one of our domains.
- *
- * The stored address keeps the client's local part; the domain is lower-cased ASCII unless the
- * transaction is SMTPUTF8 (then as the client wrote it, in Unicode).
  */
 export function checkRecipient(address: string, policy: RecipientPolicy, smtputf8: boolean): RecipientVerdict {
   if (address.toLowerCase() === 'postmaster') {
@@ -95,17 +99,14 @@ export function checkRecipient(address: string, policy: RecipientPolicy, smtputf
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return { ok: false, reason: 'syntax' };
   const local = address.slice(0, at);
-  const domain = address.slice(at + 1);
-
-  if (domain.startsWith('[')) {
+  if (address[at + 1] === '[') {
     if (!policy.trusted) return { ok: false, reason: 'literal' };
     return { ok: true, address };
   }
-  const ascii = asciiDomain(domain);
-  if (!ascii) return { ok: false, reason: 'syntax' };
-  if (!policy.trusted) {
-    if (/[%!@]/.test(local)) return { ok: false, reason: 'routing' };
-    if (!policy.internalDomains.has(ascii)) return { ok: false, reason: 'relay' };
-  }
-  return { ok: true, address: `${local}@${smtputf8 ? domain : ascii}` };
+  if (!policy.trusted && /[%!@]/.test(local)) return { ok: false, reason: 'routing' };
+  const c = parseAddress(address, { utf8: smtputf8 });
+  if (!c.ok) return c.problem === 'utf8' ? { ok: false, reason: 'utf8' } : { ok: false, reason: 'canonical', detail: c.detail };
+  if (!policy.trusted && !policy.internalDomains.has(c.domain)) return { ok: false, reason: 'relay' };
+  // The original is kept for display only where it says more than letter case.
+  return c.address.toLowerCase() === address.toLowerCase() ? { ok: true, address: c.address } : { ok: true, address: c.address, original: address };
 }

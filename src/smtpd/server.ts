@@ -12,6 +12,7 @@ import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import { gateAccepts, SessionSlots } from './client-limits.js';
 import { receiveMessage } from './data.js';
+import { hookRawAddresses } from './raw-address.js';
 import { fcrdnsResolver } from './fcrdns.js';
 import { skipGreetPause } from './greet-pause.js';
 import { batchReplies } from './reply-batch.js';
@@ -120,7 +121,7 @@ class SmtpdService implements Smtpd {
           // accepted on this connection (should the close not have taken effect).
           const state = this.sessions.get(session);
           if (!state || state.hungUp) throw new Error('MAIL on a session without state or after hang-up');
-          const v = checkMailFrom(address);
+          const v = checkMailFrom(address, state);
           if (!v.ok) return this.reply(session, v, cb);
           this.checkSpace(session, state, address, cb);
         }),
@@ -186,7 +187,10 @@ class SmtpdService implements Smtpd {
     for (const c of server.connections) if (c.session === session) conn = c;
     const state: SessionState = { settings, trusted: settings.trusted.contains(session.remoteAddress), conn, recipients: new WeakMap() };
     this.sessions.set(session, state);
-    if (conn) hookReplies(conn, (code, line) => this.logReject(session, line));
+    if (conn) {
+      hookReplies(conn, (code, line) => this.logReject(session, line));
+      state.eightBit = hookRawAddresses(conn);
+    }
     if (this.closing) {
       state.reason = 'shutdown';
       return cb(toSmtpServerError(new ShuttingDownError(settings.hostname)));

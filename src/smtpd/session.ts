@@ -7,7 +7,10 @@
 import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import {
+  AddressNotCanonicalError,
+  NonAsciiAddressError,
   ParameterSyntaxError,
+  parseAddress,
   RecipientSyntaxError,
   RelayDeniedError,
   UnsupportedParameterError,
@@ -32,6 +35,10 @@ export interface SessionState {
   hungUp?: boolean;
   /** Our checked form of each accepted RCPT, keyed by smtp-server's parsed address object. */
   recipients: WeakMap<SMTPServerAddress, Recipient>;
+  /** Canonical MAIL FROM address of the current transaction ("" for <>), set by checkMailFrom. */
+  sender?: string;
+  /** Parsed MAIL/RCPT addresses that held non-ASCII bytes on the wire (raw-address.ts). */
+  eightBit?: WeakSet<object>;
 }
 
 export type Verdict = { ok: true } | { ok: false; error: PosternError; reason: string };
@@ -45,7 +52,7 @@ const NOTIFY_VALUES = new Set<NotifyValue>(['NEVER', 'SUCCESS', 'FAILURE', 'DELA
  * MAIL FROM. smtp-server has validated SIZE (552 5.3.4 when over), BODY, SMTPUTF8 and RET, but
  * it accepts any other parameter silently, including REQUIRETLS, which we could not honour.
  */
-export function checkMailFrom(address: SMTPServerAddress): Verdict {
+export function checkMailFrom(address: SMTPServerAddress, state?: SessionState): Verdict {
   const args = address.args || {};
   for (const key of Object.keys(args)) {
     if (!MAIL_PARAMS.has(key)) return { ok: false, error: new UnsupportedParameterError(`unsupported MAIL FROM parameter`), reason: 'parameter' };
@@ -54,6 +61,17 @@ export function checkMailFrom(address: SMTPServerAddress): Verdict {
   if (typeof args.ENVID === 'string' && args.ENVID.length > 100) {
     return { ok: false, error: new ParameterSyntaxError('ENVID parameter too long'), reason: 'parameter' };
   }
+  const smtputf8 = args.SMTPUTF8 === true;
+  if (!smtputf8 && state?.eightBit?.has(address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
+  // The sender is canonicalised like every recipient: policy and key look-ups compare only that
+  // form. Address literals (user@[192.0.2.1]) are kept as written; they name no domain of ours.
+  let sender = address.address;
+  if (sender && !/@\[/.test(sender)) {
+    const c = parseAddress(sender, { utf8: smtputf8 });
+    if (!c.ok) return c.problem === 'utf8' ? { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' } : { ok: false, error: new AddressNotCanonicalError('sender', c.detail), reason: 'canonical' };
+    sender = c.address;
+  }
+  if (state) state.sender = sender;
   return { ok: true };
 }
 
@@ -81,6 +99,7 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
   }
 
   const mailArgs = session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {};
+  if (mailArgs.SMTPUTF8 !== true && state.eightBit?.has(address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
   const s = state.settings;
   const verdict = checkRecipient(
     address.address,
@@ -88,10 +107,18 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
     mailArgs.SMTPUTF8 === true,
   );
   if (!verdict.ok) {
-    const error = verdict.reason === 'syntax' ? new RecipientSyntaxError() : new RelayDeniedError();
+    const error =
+      verdict.reason === 'syntax'
+        ? new RecipientSyntaxError()
+        : verdict.reason === 'utf8'
+          ? new NonAsciiAddressError('recipient')
+          : verdict.reason === 'canonical'
+            ? new AddressNotCanonicalError('recipient', verdict.detail ?? 'no canonical form')
+            : new RelayDeniedError();
     return { ok: false, error, reason: verdict.reason };
   }
   const rcpt: Recipient = { address: verdict.address };
+  if (verdict.original !== undefined) rcpt.original = verdict.original;
   if (notify) rcpt.notify = notify;
   if (orcpt !== undefined) rcpt.orcpt = orcpt;
   state.recipients.set(address, rcpt);

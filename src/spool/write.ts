@@ -13,8 +13,11 @@ export interface WriteTarget {
   writev(buffers: Buffer[]): Promise<{ bytesWritten: number }>;
 }
 
-/** errno codes that mean "no room" (quota counts: the admin's fix is the same). */
-const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+/**
+ * Codes that mean "no room": errno (a quota counts, the admin's fix is the same) and SQLite's own
+ * (the keystore on a full disk: the worker waits for space rather than counting a failure).
+ */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 
 /** Write every byte of `parts` at the current file position (or the end, with O_APPEND). */
 export async function writeAll(fh: WriteTarget, parts: readonly Buffer[]): Promise<number> {

@@ -8,7 +8,7 @@
  * such recipients are held or bounced with the reason.
  */
 import type { Config } from '../config/types.js';
-import type { Envelope } from '../core/index.js';
+import { inDomains, type Envelope } from '../core/index.js';
 import { issueFromCa, type KeyStore } from '../keystore/index.js';
 import { generatePgpKey } from '../openpgp/index.js';
 import type { Logger } from '../log/index.js';
@@ -118,6 +118,10 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const deps = { config: ctx.config, store: lookups, directory: ctx.directory };
   const [sender, ...recipients] = await Promise.all([partyFacts(env.sender, 'sender', deps), ...addresses.map((a) => partyFacts(a, 'recipient', deps))]);
   const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands });
+  const skipped = plans.flatMap((p) => p.skipped ?? []);
+  if (skipped.length) {
+    log.info({ event: 'worker.sign_skipped', queueId: entry.id, sender: env.sender, client: env.client.address, reason: skipped[0]!.reason }, 'not signed: the client is not trusted');
+  }
   await generateKeys(plans, sender!, ctx, entry.id, log);
 
   // What the message carries decides how it is opened: the outermost layer's kind.
@@ -165,9 +169,11 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   });
   const memo: MessageMemo = {};
   // Autocrypt Level 1: our internal senders' keys travel with their outgoing mail.
-  const internal = (a: string) => ctx.config.internal_domains.includes(a.slice(a.lastIndexOf('@') + 1).toLowerCase());
+  const internal = (a: string) => inDomains(a, ctx.config.internal_domains);
   const outboundAll = (e: Envelope) => e.recipients.every((r) => !internal(r.address));
-  const autocrypt = ctx.pgpKeys && sender!.internal && ctx.config.discovery.autocrypt ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
+  // Only for mail our own users send (a trusted client), as signatures: an outsider claiming an
+  // internal sender gets no key of theirs attached either.
+  const autocrypt = ctx.pgpKeys && sender!.internal && env.client.trusted && ctx.config.discovery.autocrypt ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   /** What happened to each recipient, for notify_sender. */
   const outcomes = new Map<string, RecipientOutcome>();
   for (const { choice, edits, redirect, rcpts } of byTreatment.values()) {

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
-import { PosternError } from '../core/index.js';
+import { PosternError, inDomains } from '../core/index.js';
 import { importAutocrypt, lookUpAndStoreCertificates, parseAutocryptHeaders, type KeyDiscovery } from '../directory/index.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
@@ -22,7 +22,7 @@ export interface KeySources {
   discovery?: KeyDiscovery;
 }
 
-const isInternal = (config: Config, address: string) => config.internal_domains.includes(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
+const isInternal = (config: Config, address: string) => inDomains(address, config.internal_domains);
 
 /**
  * For every external recipient the store has no usable key for: certificates from LDAP, then an

@@ -6,14 +6,12 @@
  * `postern policy explain`, so an explanation shows exactly the facts a real message would get.
  */
 import type { Config } from '../config/types.js';
+import { addressKey, inDomains } from '../core/index.js';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
 import type { Directory, PartyFacts } from '../policy/index.js';
 
-/** Exactly the listed domains, as smtpd's relay control has it (subdomains are not implied). */
-function isInternal(config: Config, address: string): boolean {
-  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '');
-  return config.internal_domains.includes(domain);
-}
+/** Exactly the listed domains, as smtpd's relay control has it (subdomains are not implied), compared in canonical form. */
+const isInternal = (config: Config, address: string) => inDomains(address, config.internal_domains);
 
 /** Valid now, not a CA, and (when it says) for e-mail: what outgoing mail may use. */
 export function usableCertificate(c: StoredCertificate, now: number, needPrivate: boolean): boolean {
@@ -35,8 +33,8 @@ export function memoLookups(store: KeyLookups): KeyLookups {
   const certs = new Map<string, ReturnType<KeyStore['certificatesFor']>>();
   const pgp = new Map<string, ReturnType<KeyStore['pgpKeysFor']>>();
   const once = <T>(m: Map<string, T>, k: string, f: () => T): T => {
-    let v = m.get(k.toLowerCase());
-    if (v === undefined) m.set(k.toLowerCase(), (v = f()));
+    let v = m.get(addressKey(k));
+    if (v === undefined) m.set(addressKey(k), (v = f()));
     return v;
   };
   return { certificatesFor: (a) => once(certs, a, () => store.certificatesFor(a)), pgpKeysFor: (a) => once(pgp, a, () => store.pgpKeysFor(a)) };

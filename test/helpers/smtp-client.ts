@@ -85,8 +85,9 @@ export class SmtpTestClient {
     this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
 
-  async cmd(line: string): Promise<Reply> {
-    this.write(line + '\r\n');
+  /** One command; `utf8` sends it as UTF-8 (SMTPUTF8 addresses) instead of Latin-1. */
+  async cmd(line: string, utf8 = false): Promise<Reply> {
+    this.write(utf8 ? Buffer.from(line + '\r\n', 'utf8') : line + '\r\n');
     const r = await this.read();
     if (!r) throw new Error(`connection closed after ${JSON.stringify(line)}`);
     return r;

@@ -20,16 +20,19 @@ describe('postern start (end to end)', () => {
   let port: number;
   let sinkPort: number;
   let sink: ReturnType<typeof spawn>;
-  const sinkDir = () => join(dir, 'sink');
+  // Outside the data_dir, which postern start makes private (0700/0750) to everyone but its owner.
+  let sinkParent: { dir: string; cleanup: () => Promise<void> };
+  const sinkDir = () => join(sinkParent.dir, 'sink');
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-e2e-'));
+    sinkParent = await tempDir('postern-e2e-sink-');
     await mkdir(sinkDir());
     sinkPort = await freePort();
     // Postfix's smtp-sink as the next hop: -d dumps each message (envelope + data) to a file.
     // smtp-sink drops privileges to -u nobody when run as root; nobody must be able to write the dumps.
     await import('node:fs/promises').then(async (fs) => {
-      await fs.chmod(dir, 0o711);
+      await fs.chmod(sinkParent.dir, 0o711);
       await fs.chmod(sinkDir(), 0o777);
     });
     sink = spawn('/usr/sbin/smtp-sink', ['-u', 'nobody', '-d', `${sinkDir()}/%M.`, `127.0.0.1:${sinkPort}`, '50'], { stdio: 'ignore' });
@@ -44,6 +47,7 @@ describe('postern start (end to end)', () => {
     await gw?.stop();
     sink?.kill();
     await cleanup();
+    await sinkParent?.cleanup();
   });
 
   it('runs smtpd, relay and one worker per configured core as separate processes', () => {

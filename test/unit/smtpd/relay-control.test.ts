@@ -47,9 +47,26 @@ describe('checkRecipient', () => {
     expect(checkRecipient('bob@example.com.evil.test', untrusted, false)).toEqual({ ok: false, reason: 'relay' });
   });
 
-  it('matches IDN domains in either form and stores A-labels outside SMTPUTF8', () => {
-    expect(checkRecipient('a@bücher.example', untrusted, false)).toEqual({ ok: true, address: 'a@xn--bcher-kva.example' });
-    expect(checkRecipient('a@bücher.example', untrusted, true)).toEqual({ ok: true, address: 'a@bücher.example' });
+  it('matches IDN domains in either form and stores the canonical A-label form, SMTPUTF8 or not', () => {
+    expect(checkRecipient('a@bücher.example', untrusted, false)).toEqual({ ok: true, address: 'a@xn--bcher-kva.example', original: 'a@bücher.example' });
+    expect(checkRecipient('a@bücher.example', untrusted, true)).toEqual({ ok: true, address: 'a@xn--bcher-kva.example', original: 'a@bücher.example' });
+  });
+
+  it('decides on the canonical form only: full-width is our domain, invisible characters are refused (issue 14)', () => {
+    // Full-width letters map to example.com: internal, and stored so (not half internal, half not).
+    expect(checkRecipient('victim@ｅｘａｍｐｌｅ.com', untrusted, true)).toEqual({ ok: true, address: 'victim@example.com', original: 'victim@ｅｘａｍｐｌｅ.com' });
+    expect(checkRecipient('bob@ｐａｒｔｎｅｒ.example', untrusted, true)).toEqual({ ok: false, reason: 'relay' });
+    // A soft hyphen would be deleted by UTS #46: refused instead.
+    expect(checkRecipient('victim@exam\u00adple.com', untrusted, true)).toMatchObject({ ok: false, reason: 'canonical' });
+    expect(checkRecipient('victim@exam\u00adple.com', trusted, true)).toMatchObject({ ok: false, reason: 'canonical' });
+    expect(checkRecipient('victim@exam\u200bple.com', trusted, true)).toMatchObject({ ok: false, reason: 'canonical' });
+    // Needless quotes go; needed ones stay.
+    expect(checkRecipient('"carol"@example.com', untrusted, false)).toEqual({ ok: true, address: 'carol@example.com', original: '"carol"@example.com' });
+    // 8-bit local part outside SMTPUTF8
+    expect(checkRecipient('jörg@example.com', untrusted, false)).toEqual({ ok: false, reason: 'utf8' });
+    expect(checkRecipient('jörg@example.com', untrusted, true)).toEqual({ ok: true, address: 'jörg@example.com' });
+    // A fake A-label that decodes to a plain name
+    expect(checkRecipient('a@xn--example-.com', trusted, false)).toMatchObject({ ok: false, reason: 'canonical' });
   });
 
   it('refuses sender-specified routing from untrusted clients even to internal domains', () => {

@@ -4,13 +4,14 @@
  * stops half way) and ENOSPC once a byte budget is spent. Every spool path must then either store
  * the whole file or nothing, and never lose its input.
  */
-import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InsufficientStorageError, SpoolWriteError, newQueueId, type Envelope } from '../../../src/core/index.js';
 import { IncomingWriter, Spool, isNoSpace, storageError, writeAll, type ClaimedEntry, type WriteTarget } from '../../../src/spool/index.js';
 import { decodeEntry } from '../../../src/spool/record.js';
 import { tempDir } from '../../helpers/config.js';
+import { enospc, fillingDisk, take, type FillingDisk } from '../../helpers/filling-disk.js';
 
 const envelope = (rcpts = ['bob@example.com']): Envelope => ({
   sender: 'alice@example.org',
@@ -29,19 +30,6 @@ const bodyOf = (n: number, seed = 1): Buffer => {
   }
   return b;
 };
-
-const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-
-/** The first `n` bytes of `bufs`. */
-function take(bufs: Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of bufs) {
-    if (n <= 0) break;
-    out.push(b.subarray(0, n));
-    n -= Math.min(n, b.length);
-  }
-  return out;
-}
 
 describe('writeAll with a fake handle', () => {
   /** Stores at most `chunk` bytes per call; after `budget` bytes every call fails with ENOSPC. */
@@ -92,6 +80,7 @@ describe('writeAll with a fake handle', () => {
     expect(eio).toBeInstanceOf(SpoolWriteError);
     expect(eio.smtpLine).toBe('451 4.3.0 local error in processing; try again later');
     expect(isNoSpace(eio)).toBe(false);
+    expect(isNoSpace(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }))).toBe(true);
   });
 });
 
@@ -99,34 +88,12 @@ describe('spool on a file system that fills up', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let spool: Spool;
-  /** Bytes the "file system" still takes; Infinity: no limit. */
-  let budget: number;
-  /** Largest write(2) the "file system" completes at once. */
-  let chunk: number;
-  let calls: number;
+  let disk: FillingDisk;
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-write-'));
     spool = await Spool.open(dir);
-    budget = Infinity;
-    chunk = Infinity;
-    calls = 0;
-    // Every FileHandle of this test process (vitest isolates test files): the spool's own opens
-    // get the behaviour below, at the system-call boundary.
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { writev: FileHandle['writev'] };
-    await probe.close();
-    const real = proto.writev;
-    vi.spyOn(proto, 'writev').mockImplementation(async function (this: FileHandle, bufs: readonly NodeJS.ArrayBufferView[]) {
-      calls++;
-      const total = bufs.reduce((a, b) => a + b.byteLength, 0);
-      const allow = Math.min(total, chunk, budget);
-      if (allow <= 0 && total > 0) throw enospc();
-      budget -= allow; // taken before the await: concurrent writes share the budget
-      const r = await real.call(this, take(bufs as Buffer[], allow));
-      budget += allow - r.bytesWritten;
-      return { bytesWritten: r.bytesWritten, buffers: bufs as NodeJS.ArrayBufferView[] };
-    });
+    disk = await fillingDisk(dir);
   });
   afterEach(async () => {
     vi.restoreAllMocks();
@@ -147,7 +114,7 @@ describe('spool on a file system that fills up', () => {
   }
 
   it('short writes everywhere: every file is whole (incoming, outgoing, hold, status, notices)', async () => {
-    chunk = 1000;
+    disk.chunk = 1000;
     const body = bodyOf(50_000);
     const entry = await claimOne(body);
     expect(entry.body.equals(body)).toBe(true);
@@ -170,11 +137,11 @@ describe('spool on a file system that fills up', () => {
     const dsn = await spool.inject(newQueueId(), { envelope: envelope(), body: bodyOf(12_345, 5) });
     expect((await spool.read('outgoing', dsn)).body.equals(bodyOf(12_345, 5))).toBe(true);
     // The loop did the work: far more system calls than files.
-    expect(calls).toBeGreaterThan(100);
+    expect(disk.calls).toBeGreaterThan(100);
   });
 
   it('smtpd: ENOSPC in the middle of DATA gives 452 4.3.1 and removes the partial file at once', async () => {
-    budget = 20_000;
+    disk.budget = 20_000;
     const { writer, commit } = await receive(bodyOf(200_000));
     const err = await commit.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InsufficientStorageError);
@@ -184,7 +151,7 @@ describe('spool on a file system that fills up', () => {
     expect(await files('incoming')).toEqual([]);
 
     // The space is given back when the write fails, not when the client finishes sending.
-    budget = 10_000;
+    disk.budget = 10_000;
     const w = await spool.createIncoming(envelope());
     w.write(bodyOf(50_000));
     await w.drain();
@@ -193,7 +160,7 @@ describe('spool on a file system that fills up', () => {
     w.write(bodyOf(50_000)); // the rest of the message still arrives; nothing is stored
     await expect(w.commit()).rejects.toBeInstanceOf(InsufficientStorageError);
 
-    budget = Infinity;
+    disk.budget = Infinity;
     const ok = await receive(bodyOf(200_000));
     expect(decodeEntry('x', await readFile(join(spool.dir('incoming'), await ok.commit))).body.length).toBe(200_000);
   });
@@ -202,7 +169,7 @@ describe('spool on a file system that fills up', () => {
     const entry = await claimOne(bodyOf(10_000));
     const drafts = [1, 2, 3].map((n) => ({ envelope: envelope([`r${n}@example.com`]), body: bodyOf(40_000, n) }));
     const held = [{ envelope: envelope(['h@example.com']), body: bodyOf(40_000, 9), reason: 'hold' }];
-    budget = 100_000; // room for two of the four files
+    disk.budget = 100_000; // room for two of the four files
     const err = await spool.commitOutgoing(entry, drafts, held).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InsufficientStorageError);
     expect(await files('outgoing')).toEqual([]);
@@ -211,7 +178,7 @@ describe('spool on a file system that fills up', () => {
     expect(decodeEntry(entry.path, await readFile(entry.path)).body.equals(bodyOf(10_000))).toBe(true);
 
     // Space back: the same call succeeds, under the same names, and only then is the input gone.
-    budget = Infinity;
+    disk.budget = Infinity;
     expect(await spool.commitOutgoing(entry, drafts, held)).toEqual([`${entry.id}.0`, `${entry.id}.1`, `${entry.id}.2`]);
     expect(await files('hold')).toHaveLength(1);
     await expect(stat(entry.path)).rejects.toMatchObject({ code: 'ENOENT' });
@@ -224,11 +191,11 @@ describe('spool on a file system that fills up', () => {
     const e = await spool.openEntry('outgoing', name!);
     await e.append([rec('451 first')]);
     const size = (await stat(join(spool.dir('outgoing'), name!))).size;
-    budget = 40; // part of the next record
+    disk.budget = 40; // part of the next record
     await expect(e.append([rec('451 second ' + 'y'.repeat(200))])).rejects.toBeInstanceOf(InsufficientStorageError);
     expect((await stat(join(spool.dir('outgoing'), name!))).size).toBe(size);
     expect(e.status.map((s) => (s.t === 'rcpt' ? s.reply : ''))).toEqual(['451 first']);
-    budget = Infinity;
+    disk.budget = Infinity;
     await e.append([rec('451 third')]);
     await e.close();
     const back = await spool.read('outgoing', name!);
@@ -237,7 +204,7 @@ describe('spool on a file system that fills up', () => {
   });
 
   it('relay: a notice that does not fit is not queued, and nothing is left in tmp/', async () => {
-    budget = 1000;
+    disk.budget = 1000;
     await expect(spool.inject(newQueueId(), { envelope: envelope(), body: bodyOf(5000) })).rejects.toBeInstanceOf(InsufficientStorageError);
     expect(await files('outgoing')).toEqual([]);
     expect(await files('tmp')).toEqual([]);
@@ -245,7 +212,7 @@ describe('spool on a file system that fills up', () => {
 
   it('a damaged entry is moved to corrupt/ even when its reason cannot be written', async () => {
     const entry = await claimOne(bodyOf(100));
-    budget = 0;
+    disk.budget = 0;
     await expect(spool.moveToCorrupt(entry.path, entry.id, 'checksum mismatch')).rejects.toMatchObject({ code: 'ENOSPC' });
     expect(await files('corrupt')).toEqual([entry.id]);
     expect(await files('tmp')).toEqual([]);
