@@ -15,6 +15,7 @@ export { preparePgpRecipient, preparePgpSigner, preparePgpDecryptionKey, prepare
 export { PgpError, type PgpErrorCode } from './pgp-errors.js';
 export { pgpSignMessage, pgpEncryptMessage, type PgpSignOptions, type PgpEncryptOptions } from './message.js';
 export { pgpInlineMessage } from './inline.js';
-export { pgpOpenMessage, pgpResultHeaders, type PgpOpenOptions, type PgpOpenResult, type PgpEncryptionReport, type PgpSignatureReport } from './open.js';
+export { pgpOpenMessage, pgpResultHeaders, pgpResults, type PgpOpenOptions, type PgpOpenResult, type PgpEncryptionReport, type PgpSignatureReport } from './open.js';
 export { WILDCARD_KEY_ID } from './pgp-decrypt.js';
 export { decryptAttachments, type AttachmentResult } from './attachments.js';
+export { isPgpCiphertext } from './ciphertext.js';

@@ -16,14 +16,15 @@
  *   From: address is 'mismatch'.
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { signedMessageContext, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, signatureField, splitMessage, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
-import { htmlText, inlineKind, parseCleartext, textEntity, textOf } from './inline.js';
+import { signedMessageContext, decodeBody, encryptionFields, joinMessage, multipartLayout, readEntity, resultFields, splitMessage, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
+import { htmlText, inlineKind, textEntity, textOf } from './inline.js';
+import { openNested, verifyCleartext, type PgpSignatureReport } from './nested.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
-import { verifyDetached, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
+import { verifyDetached, type VerifyContext } from './pgp-verify.js';
 import { preparePgpVerificationKey, type PgpDecryptionKey, type PgpVerificationKey } from './prepared.js';
 
 const MAX_LAYERS = 6;
-const MAX_WALK = 200;
+const NESTED_DETAIL = 'encrypted content inside another MIME part, or among other text, was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)';
 /** Bodies larger than this are not decoded just to look for armor in a nested part. */
 const SNIFF_LIMIT = 4 << 20;
 
@@ -37,6 +38,8 @@ export interface PgpOpenOptions {
   now?: Date;
   /** Also read an armored message in a text/html body (Outlook-style inline PGP). */
   inlineHtml?: boolean;
+  /** Encrypted .pgp/.gpg/.asc files are decrypted as attachments afterwards (attachments.ts): not reported as nested. */
+  attachmentFiles?: boolean;
 }
 
 export interface PgpEncryptionReport {
@@ -50,6 +53,8 @@ export interface PgpEncryptionReport {
   key?: string;
   form?: 'pgp-mime' | 'inline';
   reason?: string;
+  /** Not decrypted because of where it is (among other text, inside two signatures): reported as reason=nested. */
+  nested?: boolean;
 }
 
 export type { PgpSignatureReport };
@@ -61,6 +66,8 @@ export interface PgpOpenResult {
   signatures: PgpSignatureReport[];
   /** Malformed signatures and similar findings, one sentence each. */
   problems: string[];
+  /** Ciphertext left as it is inside the delivered message (EFAIL), by IMAP part number. */
+  nested: string[];
 }
 
 const lower = (s: string | undefined) => (s ?? '').trim().toLowerCase();
@@ -86,46 +93,6 @@ function pgpMimeCiphertext(e: Entity): { armored: string } | { malformed: string
   return armored.includes('-----BEGIN PGP MESSAGE-----') ? { armored } : null;
 }
 
-interface Nested {
-  encrypted: boolean;
-  signed: { raw: Buffer; form: 'pgp-mime' | 'inline' }[];
-}
-
-/** Does a (non-signed) multipart hold OpenPGP ciphertext or signatures somewhere inside? */
-function findNested(entity: Buffer): Nested {
-  const found: Nested = { encrypted: false, signed: [] };
-  const stack: { raw: Buffer; depth: number }[] = [{ raw: entity, depth: 0 }];
-  let seen = 0;
-  while (stack.length && seen++ < MAX_WALK) {
-    const { raw, depth } = stack.pop()!;
-    const e = readEntity(raw);
-    const t = e.type.type;
-    const boundary = e.type.params.get('boundary');
-    if (depth > 0 && (t === 'multipart/encrypted' || t === 'application/pgp-encrypted')) {
-      found.encrypted = true;
-      continue;
-    }
-    if (t.startsWith('multipart/') && boundary && depth < 20) {
-      const parts = multipartLayout(e.body, boundary, MAX_WALK).parts;
-      if (depth > 0 && t === 'multipart/signed' && lower(e.type.params.get('protocol')) === 'application/pgp-signature') found.signed.push({ raw, form: 'pgp-mime' });
-      for (const p of parts) stack.push({ raw: p, depth: depth + 1 });
-      continue;
-    }
-    if (t === 'message/rfc822' && depth < 20) {
-      stack.push({ raw: e.body, depth: depth + 1 });
-      continue;
-    }
-    if (depth === 0) continue;
-    const name = lower(e.type.params.get('name'));
-    if (t.startsWith('text/') || t === 'application/octet-stream' || t === 'application/pgp' || /\.(asc|pgp|gpg)$/.test(name)) {
-      const text = bodyText(e);
-      if (text.includes('-----BEGIN PGP MESSAGE-----') || (/\.(pgp|gpg)$/.test(name) && !t.startsWith('text/'))) found.encrypted = true;
-      else if (t.startsWith('text/') && text.includes('-----BEGIN PGP SIGNED MESSAGE-----')) found.signed.push({ raw, form: 'inline' });
-    }
-  }
-  return found;
-}
-
 /** The decrypted entity's Content-* fields and body (its other fields: the outer header stays authoritative). */
 function contentOnly(entity: Buffer): Buffer {
   const startsWithField = /^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1'));
@@ -134,28 +101,6 @@ function contentOnly(entity: Buffer): Buffer {
 
 const isUtf8 = (b: Buffer) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 
-/** Inline clear-signed text: the signature over the text as sent, or else as UTF-8 (what the signer's client may have hashed). */
-async function verifyCleartext(block: string, raw: Buffer, charset: string | undefined, ctx: VerifyContext, scope: PgpSignatureReport['scope']): Promise<PgpSignatureReport[]> {
-  const asText = parseCleartext(block);
-  if (!asText) throw new Error('the clear-signed text is not well-formed');
-  const utf8 = Buffer.from(asText.signedText, 'utf8');
-  let reports = await verifyDetached(asText.armoredSignature, utf8, ctx, scope);
-  if (reports.some((r) => r.status === 'invalid')) {
-    // A binary-mode signature in a cleartext frame (git signs commits so) covers the lines as they are.
-    const again = await verifyDetached(asText.armoredSignature, Buffer.from(asText.rawText, 'utf8'), ctx, scope);
-    if (!again.some((r) => r.status === 'invalid')) reports = again;
-  }
-  if (reports.some((r) => r.status === 'invalid') && !['utf-8', 'utf8', 'us-ascii', undefined].includes(charset)) {
-    // The same text in the bytes of the declared charset (a signer that hashed what it sent).
-    const inCharset = parseCleartext(raw.toString('latin1'));
-    if (inCharset) {
-      const again = await verifyDetached(inCharset.armoredSignature, Buffer.from(inCharset.signedText, 'latin1'), ctx, scope);
-      if (!again.some((r) => r.status === 'invalid')) reports = again;
-    }
-  }
-  return reports;
-}
-
 export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Promise<PgpOpenResult> {
   const problems: string[] = [];
   try {
@@ -163,7 +108,7 @@ export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Pro
   } catch (err) {
     // A bug or an input nothing above foresaw: still a report, and the message as it came.
     problems.push(`the message could not be examined for OpenPGP: ${(err as Error).message}`);
-    return { message, encryption: null, signatures: [], problems };
+    return { message, encryption: null, signatures: [], problems, nested: [] };
   }
 }
 
@@ -174,12 +119,13 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
 
   const prepared = new Map<Buffer, PgpVerificationKey | null>();
   const ctx: VerifyContext = {
-    fromAddresses: from,
+    fromAddresses: from.addresses,
+    ...(from.problem ? { fromProblem: from.problem } : {}),
     ...(messageDate ? { messageDate } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     keysFor: async (ids) => {
       const out: PgpVerificationKey[] = [];
-      for (const k of await opts.verificationKeysFor(ids, from)) {
+      for (const k of await opts.verificationKeysFor(ids, from.addresses)) {
         if (!Buffer.isBuffer(k)) {
           out.push(k);
           continue;
@@ -194,16 +140,20 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
 
   let current = split.entity;
   let deliver = split.entity;
+  /** The part number of `current` in the delivered message ('' when it is the body itself). */
+  let prefix = '';
   let changed = false;
   let encryption: PgpEncryptionReport | null = null;
   const signatures: PgpSignatureReport[] = [];
+  const nested: string[] = [];
   let signatureLayers = 0;
 
   /** Decrypt ciphertext that is the whole of `current`; false when the walk stops here. */
   const decryptLayer = async (armored: string, form: 'pgp-mime' | 'inline', charset?: string): Promise<boolean> => {
     if (!doDecrypt) return false;
     if (signatureLayers > 1) {
-      encryption = { status: 'not-decrypted', reason: 'encrypted content nested inside more than one signature was left as it is' };
+      encryption = { status: 'not-decrypted', nested: true, reason: 'encrypted content nested inside more than one signature was left as it is' };
+      nested.push(prefix || '1');
       return false;
     }
     try {
@@ -215,6 +165,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
         signatures.push(...v.signatures);
         const data = toCrlf(v.data);
         current = deliver = textEntity(data, isUtf8(data) ? 'utf-8' : (charset ?? 'utf-8'));
+        prefix = '';
         changed = true;
         signatureLayers++;
         return true;
@@ -226,6 +177,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       encryption = { status: 'decrypted', cipher: d.cipher, packet: d.packet, authenticated: true, key: d.key, form };
       const data = toCrlf(d.data);
       current = deliver = form === 'inline' ? textEntity(data, isUtf8(data) ? 'utf-8' : (charset ?? 'utf-8')) : contentOnly(data);
+      prefix = '';
       changed = true;
       signatureLayers = 0;
       return true;
@@ -284,6 +236,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       // stays in the delivered message unless what it covers is decrypted below.
       signatureLayers++;
       current = content;
+      prefix = prefix ? `${prefix}.1` : '1';
       continue;
     }
     if (t === 'multipart/mixed' && boundary) {
@@ -291,6 +244,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       const { parts } = multipartLayout(e.body, boundary, 2);
       if (parts.length === 1) {
         current = parts[0]!;
+        prefix = prefix ? `${prefix}.1` : '1';
         continue;
       }
     }
@@ -302,59 +256,47 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       if (kind?.kind === 'encrypted') {
         if (await decryptLayer(kind.armored, 'inline', charset)) continue;
       } else if (kind?.kind === 'partial-encrypted') {
-        if (doDecrypt) encryption = { status: 'not-decrypted', form: 'inline', reason: 'an inline PGP message among other text was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
+        encryption = { status: 'not-decrypted', form: 'inline', nested: true, reason: 'an inline PGP message among other text was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
+        nested.push(prefix || '1');
       } else if ((kind?.kind === 'signed' || kind?.kind === 'partial-signed') && doVerify) {
         try {
-          signatures.push(...(await verifyCleartext(kind.text, raw, charset, ctx, kind.kind === 'signed' ? 'whole' : 'partial')));
+          const part = prefix || '1';
+          const reports = await verifyCleartext(kind.text, raw, charset, ctx, kind.kind === 'signed' ? 'whole' : 'partial');
+          // Clear-signed text among other text: the signed block is part of this part, the text around it is not signed.
+          signatures.push(...(kind.kind === 'signed' ? reports : reports.map((r) => ({ ...r, part, unsigned: [part] }))));
         } catch (err) {
           problems.push(`inline OpenPGP signature not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
         }
       }
       break;
     }
-    if (t.startsWith('multipart/') && boundary) {
-      const nested = findNested(current);
-      if (nested.encrypted && !encryption && doDecrypt) {
-        encryption = { status: 'not-decrypted', reason: 'an encrypted part inside another MIME part was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
-      }
-      if (doVerify) {
-        for (const n of nested.signed.slice(0, 5)) {
-          const s = readEntity(n.raw);
-          try {
-            if (n.form === 'inline') {
-              const raw = decodeBody(s);
-              const charset = lower(s.type.params.get('charset')) || undefined;
-              const k = inlineKind(textOf(raw, charset));
-              if (k && 'text' in k) signatures.push(...(await verifyCleartext(k.text, raw, charset, ctx, 'partial')));
-              continue;
-            }
-            const { parts } = multipartLayout(s.body, s.type.params.get('boundary') ?? '', 3);
-            if (parts.length !== 2) continue;
-            signatures.push(...(await verifyDetached(decodeBody(readEntity(parts[1]!)), toCrlf(parts[0]!), ctx, 'partial')));
-          } catch (err) {
-            problems.push(`OpenPGP signature of a part not readable: ${(err as Error).message.replace(/^Error: /, '')}`);
-          }
-        }
-      }
-    }
+    // Anything else (a multipart, an HTML body, a file, a forwarded message): OpenPGP below it is reported, never opened.
+    const found = await openNested(current, prefix, ctx, { verify: doVerify, leaveAttachmentFiles: opts.attachmentFiles === true && doDecrypt });
+    signatures.push(...found.signatures);
+    nested.push(...found.nested);
+    problems.push(...found.problems);
     break;
   }
-  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
+  if (nested.length && !encryption) encryption = { status: 'not-decrypted', nested: true, reason: NESTED_DETAIL };
+  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested };
+}
+
+/** What OpenPGP found, in the shapes of the result-field grammar (mime/results.ts). */
+export function pgpResults(r: Pick<PgpOpenResult, 'encryption' | 'signatures' | 'problems'> & Partial<Pick<PgpOpenResult, 'nested'>>): MethodResults {
+  const e = r.encryption;
+  const encryption = encryptionFields('pgp', e, r.nested ?? [], () => `decrypted; method=pgp; cipher=${e!.cipher}; packet=${e!.packet}; integrity=${e!.packet === 'seipdv1' ? 'mdc' : 'aead'}${e!.key ? `; key=${e!.key}` : ''}`, NESTED_DETAIL);
+  const signatures = r.signatures.map((s) => ({
+    status: s.status,
+    scope: s.scope,
+    signer: s.address ?? s.fingerprint ?? (s.keyId ? `0x${s.keyId}` : 'unknown'),
+    extra: s.fingerprint ? [`key=${s.fingerprint}`] : s.keyId ? [`key-id=${s.keyId}`] : [],
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.part ? { part: s.part, unsigned: s.unsigned ?? [] } : {}),
+  }));
+  return { method: 'pgp', encryption, signatures, problems: r.problems };
 }
 
 /** The X-Postern-Encryption / X-Postern-Signature fields, method=pgp (grammar: mime/results.ts). */
-export function pgpResultHeaders(r: Pick<PgpOpenResult, 'encryption' | 'signatures' | 'problems'>): [string, string][] {
-  const out: [string, string][] = [];
-  const e = r.encryption;
-  if (e?.status === 'decrypted') {
-    const integrity = e.packet === 'seipdv1' ? 'mdc' : 'aead';
-    out.push(['X-Postern-Encryption', `decrypted; method=pgp; cipher=${e.cipher}; packet=${e.packet}; integrity=${integrity}${e.key ? `; key=${e.key}` : ''}`]);
-  } else if (e) {
-    out.push(encryptionNotDoneField('pgp', e.status, e.reason));
-  }
-  for (const s of r.signatures) {
-    out.push(signatureField('pgp', { status: s.status, scope: s.scope, signer: s.address ?? s.fingerprint ?? `0x${s.keyId}`, extra: [s.fingerprint ? `key=${s.fingerprint}` : `key-id=${s.keyId}`], ...(s.reason ? { reason: s.reason } : {}) }));
-  }
-  if (!r.signatures.length && r.problems.length) out.push(unreadableSignatureField('pgp', r.problems[0]!));
-  return out;
+export function pgpResultHeaders(r: Pick<PgpOpenResult, 'encryption' | 'signatures' | 'problems'> & Partial<Pick<PgpOpenResult, 'nested'>>): [string, string][] {
+  return resultFields([pgpResults(r)]);
 }

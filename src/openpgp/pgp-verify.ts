@@ -9,6 +9,7 @@
  * 'valid'.
  */
 import * as openpgp from 'openpgp';
+import { bindSigner, type FromBinding } from '../mime/index.js';
 import { bytes, enumName, type PgpVerificationKey } from './prepared.js';
 
 export interface PgpSignatureReport {
@@ -27,7 +28,9 @@ export interface PgpSignatureReport {
 }
 
 export interface VerifyContext {
+  /** As smime/verify.ts: the address(es) a signer may be bound to, and why none may (several From: …). */
   fromAddresses: string[];
+  fromProblem?: string;
   messageDate?: Date;
   now?: Date;
   /** Looks the keys up for these key ids (and the From: addresses). */
@@ -52,7 +55,7 @@ function invalidReason(err: unknown): string {
 /** Turn openpgp.js's per-signature results into reports; `scope` as the caller determined it. */
 export async function verdicts(results: openpgp.VerifyMessageResult['signatures'], keys: PgpVerificationKey[], ctx: VerifyContext, scope: PgpSignatureReport['scope']): Promise<PgpSignatureReport[]> {
   const out: PgpSignatureReport[] = [];
-  const from = ctx.fromAddresses.map((a) => a.toLowerCase());
+  const from: FromBinding = { addresses: ctx.fromAddresses, ...(ctx.fromProblem ? { problem: ctx.fromProblem } : {}) };
   for (const r of results) {
     const keyId = hex(r.keyID);
     let packet: openpgp.SignaturePacket | undefined;
@@ -80,13 +83,12 @@ export async function verdicts(results: openpgp.VerifyMessageResult['signatures'
       out.push({ ...base, status: 'unknown', reason: `the signer's key (ID ${keyId}) is not known here` });
       continue;
     }
-    const match = key.addresses.find((a) => from.includes(a));
-    const who = { fingerprint: key.fingerprint, ...(match ?? key.addresses[0] ? { address: (match ?? key.addresses[0])! } : {}) };
+    const bound = bindSigner(key.addresses, from, 'key');
+    const who = { fingerprint: key.fingerprint, ...(bound.address ? { address: bound.address } : {}) };
     if (!key.trusted) {
       out.push({ ...base, ...who, status: 'untrusted', reason: 'good signature, but by a key nobody here vouched for' });
-    } else if (!match) {
-      const names = key.addresses.length ? key.addresses.join(', ') : 'no address';
-      out.push({ ...base, ...who, status: 'mismatch', reason: `good signature, but the key's user ids (${names}) do not include the From: address${from.length ? ` (${from.join(', ')})` : ''}` });
+    } else if (bound.mismatch) {
+      out.push({ ...base, ...who, status: 'mismatch', reason: `good signature, but ${bound.mismatch}` });
     } else if (ctx.messageDate && signedAt && (Number.isNaN(ctx.messageDate.getTime()) || Math.abs(ctx.messageDate.getTime() - signedAt.getTime()) > DATE_TOLERANCE_MS)) {
       // As Thunderbird: a signature made hours away from the Date: shown belongs to another message.
       out.push({ ...base, ...who, status: 'mismatch', reason: `good signature, but made at ${signedAt.toISOString()}, more than an hour from the Date: header` });

@@ -21,4 +21,4 @@ export { prepareTrustStore, type TrustStore } from './chain.js';
 export { decodeCapabilities, encodeCapabilities, type Capabilities } from './capabilities.js';
 export { signMessage, encryptMessage, type SignMessageOptions } from './message.js';
 export { addressesOf } from '../mime/index.js';
-export { openMessage, resultHeaders, type OpenOptions, type OpenResult, type EncryptionReport, type SignatureReport } from './open.js';
+export { openMessage, resultHeaders, smimeResults, type OpenOptions, type OpenResult, type EncryptionReport, type SignatureReport } from './open.js';

@@ -11,7 +11,7 @@
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { signedMessageContext, decodeBody, encryptionNotDoneField, joinMessage, multipartLayout, readEntity, resultText, signatureField, splitMessage, stripRemoteContent, toCrlf, unreadableSignatureField, type Entity } from '../mime/index.js';
+import { cryptoTree, decodeBody, encryptionFields, joinMessage, multipartLayout, outside, readEntity, resultFields, resultText, signedMessageContext, splitMessage, stripRemoteContent, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -21,7 +21,9 @@ import { verifyDetached, verifyOpaque, type RevocationCheck, type SignerResult }
 const PKCS7_MIME = new Set(['application/pkcs7-mime', 'application/x-pkcs7-mime']);
 const PKCS7_SIGNATURE = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature']);
 const MAX_LAYERS = 6;
-const MAX_WALK = 200;
+/** Signatures of parts checked per message; more are reported as not checked. */
+const MAX_NESTED_SIGNATURES = 8;
+export const NESTED_DETAIL = 'encrypted content inside another MIME part was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)';
 
 export interface OpenOptions {
   /** Our private keys that a CMS EnvelopedData may be addressed to (looked up from its RecipientInfos). */
@@ -44,6 +46,8 @@ export interface EncryptionReport {
   /** AuthEnvelopedData with a good tag; CBC content is malleable (EFAIL) unless signed inside. */
   authenticated?: boolean;
   reason?: string;
+  /** Not decrypted because of where it is (inside two signatures): reported as reason=nested. */
+  nested?: boolean;
   /** Remote references neutralised in its HTML (see mime/html.ts). */
   remoteContentRemoved?: number;
 }
@@ -52,6 +56,9 @@ export interface SignatureReport extends SignerResult {
   form: 'detached' | 'opaque';
   /** whole: the message content; partial: one part among unsigned ones; outer: over ciphertext. */
   scope: 'whole' | 'partial' | 'outer';
+  /** A partial signature's part (IMAP number in the delivered message) and the content parts outside it. */
+  part?: string;
+  unsigned?: string[];
 }
 
 export interface OpenResult {
@@ -61,6 +68,8 @@ export interface OpenResult {
   signatures: SignatureReport[];
   /** Malformed signatures and similar findings, one sentence each. */
   problems: string[];
+  /** Ciphertext left as it is inside the delivered message (EFAIL), by IMAP part number. */
+  nested: string[];
 }
 
 function smimeTypeOf(e: Entity): string {
@@ -82,32 +91,6 @@ function isPkcs7(e: Entity): boolean {
   return e.type.type === 'application/octet-stream' && /\.p7m$/.test(name.trim());
 }
 
-/** Does a (non-signed) multipart hold S/MIME ciphertext or signatures somewhere inside? */
-function findNested(entity: Buffer): { encrypted: boolean; signed: Buffer[] } {
-  const found = { encrypted: false, signed: [] as Buffer[] };
-  const stack: { raw: Buffer; depth: number }[] = [{ raw: entity, depth: 0 }];
-  let seen = 0;
-  while (stack.length && seen++ < MAX_WALK) {
-    const { raw, depth } = stack.pop()!;
-    const e = readEntity(raw);
-    const boundary = e.type.params.get('boundary');
-    if (depth > 0 && isPkcs7(e)) {
-      const st = smimeTypeOf(e) || sniffCms(decodeBody(e).subarray(0, 64)) || '';
-      if (st.includes('enveloped')) found.encrypted = true;
-      else if (st === 'signed-data') found.signed.push(raw);
-      continue;
-    }
-    if (e.type.type === 'multipart/signed' && depth > 0) {
-      found.signed.push(raw);
-      continue;
-    }
-    if (e.type.type.startsWith('multipart/') && boundary && depth < 20) {
-      for (const p of multipartLayout(e.body, boundary, MAX_WALK).parts) stack.push({ raw: p, depth: depth + 1 });
-    }
-  }
-  return found;
-}
-
 /**
  * Drop the non-Content fields a decrypted or unwrapped entity may carry (its outer header stays
  * authoritative). Content that does not start with a header field at all (openssl cms without
@@ -118,13 +101,29 @@ function contentOnly(entity: Buffer): Buffer {
   return splitMessage(startsWithField ? entity : Buffer.concat([Buffer.from('\r\n'), entity])).entity;
 }
 
+/** A signature that could not be read, where a signed part was found: an invalid signer, reported with its part. */
+const unreadable = (part: string, unsigned: string[], err: unknown): SignatureReport => ({
+  status: 'invalid',
+  reason: `the signature of part ${part} cannot be read: ${(err as Error).message}`,
+  emails: [],
+  subject: '',
+  fingerprint: '',
+  chainDer: [],
+  digest: '',
+  form: 'detached',
+  scope: 'partial',
+  part,
+  unsigned,
+});
+
 export async function openMessage(message: Buffer, opts: OpenOptions): Promise<OpenResult> {
   const doDecrypt = opts.decrypt ?? true;
   const doVerify = opts.verify ?? true;
   const { split, from, messageDate } = signedMessageContext(message);
   const verifyOpts = {
     trust: opts.trust,
-    fromAddresses: from,
+    fromAddresses: from.addresses,
+    ...(from.problem ? { fromProblem: from.problem } : {}),
     allowSha1: opts.allowSha1 ?? false,
     ...(opts.now ? { now: opts.now } : {}),
     ...(messageDate ? { messageDate } : {}),
@@ -134,10 +133,13 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
   /** The entity being looked at, and the one that will be delivered (a kept signature wraps the former). */
   let current = split.entity;
   let deliver = split.entity;
+  /** The part number of `current` in the delivered message ('' when it is the body itself). */
+  let prefix = '';
   let changed = false;
   let encryption: EncryptionReport | null = null;
   const signatures: SignatureReport[] = [];
   const problems: string[] = [];
+  const nested: string[] = [];
   let signatureLayers = 0;
   let afterOpaque = false;
 
@@ -150,7 +152,8 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
         if (!doDecrypt) break;
         if (signatureLayers > 1) {
           // Someone wrapped ciphertext in more than one signature: whoever signed did not write it.
-          encryption = { status: 'not-decrypted', reason: 'encrypted content nested inside more than one signature was left as it is' };
+          encryption = { status: 'not-decrypted', nested: true, reason: 'encrypted content nested inside more than one signature was left as it is' };
+          nested.push(prefix || '1');
           break;
         }
         try {
@@ -161,6 +164,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           for (const s of signatures) s.scope = 'outer';
           encryption = { status: 'decrypted', cipher: d.cipher, keyTransport: d.keyTransport, authenticated: d.authenticated };
           current = deliver = contentOnly(toCrlf(d.content));
+          prefix = '';
           changed = true;
           signatureLayers = 0;
           afterOpaque = false;
@@ -183,6 +187,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           signatures.push(...r.signers.map((s) => ({ ...s, form: 'opaque' as const, scope: 'whole' as const })));
           // Unwrapped, so that mail clients without S/MIME can read it; the result is in our headers.
           current = deliver = contentOnly(toCrlf(r.content));
+          prefix = '';
           changed = true;
           signatureLayers++;
           afterOpaque = true;
@@ -197,14 +202,15 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
     afterOpaque = false;
     const boundary = e.type.params.get('boundary');
     const protocol = (e.type.params.get('protocol') ?? '').trim().toLowerCase();
-    if (e.type.type === 'multipart/signed' && boundary && PKCS7_SIGNATURE.has(protocol)) {
+    if (e.type.type === 'multipart/signed' && boundary) {
       const { parts } = multipartLayout(e.body, boundary, 3);
+      const ours = PKCS7_SIGNATURE.has(protocol);
       if (parts.length !== 2) {
-        problems.push(`multipart/signed with ${parts.length} parts instead of 2`);
+        if (ours) problems.push(`multipart/signed with ${parts.length} parts instead of 2`);
         break;
       }
       const [content, sigPart] = parts as [Buffer, Buffer];
-      if (doVerify) {
+      if (ours && doVerify) {
         try {
           const r = await verifyDetached(decodeBody(readEntity(sigPart)), content, verifyOpts);
           signatures.push(...r.signers.map((s) => ({ ...s, form: 'detached' as const, scope: 'whole' as const })));
@@ -212,39 +218,46 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           problems.push(`S/MIME signature not readable: ${(err as Error).message}`);
         }
       }
-      // The signature stays in the delivered message (a client can check it too) unless what it
-      // covers is opened below, which it then no longer matches.
+      // Another protocol's signature (OpenPGP) is that module's to check, as openpgp/open.ts leaves
+      // ours: either way its content is what the message is. The signature stays in the delivered
+      // message (a client can check it too) unless what it covers is opened below.
       signatureLayers++;
       current = content;
+      prefix = prefix ? `${prefix}.1` : '1';
       continue;
     }
-    if (e.type.type.startsWith('multipart/') && boundary) {
-      const nested = findNested(current);
-      if (nested.encrypted && !encryption) {
-        encryption = { status: 'not-decrypted', reason: 'an encrypted part inside another MIME part was left as it is (EFAIL defence: only a wholly encrypted message is decrypted)' };
-      }
-      if (doVerify) {
-        for (const raw of nested.signed.slice(0, 5)) {
-          const s = readEntity(raw);
-          try {
-            if (s.type.type === 'multipart/signed') {
-              const b = s.type.params.get('boundary');
-              const { parts } = multipartLayout(s.body, b ?? '', 3);
-              if (!b || parts.length !== 2) continue;
-              const r = await verifyDetached(decodeBody(readEntity(parts[1]!)), parts[0]!, verifyOpts);
-              signatures.push(...r.signers.map((x) => ({ ...x, form: 'detached' as const, scope: 'partial' as const })));
-            } else {
-              const r = await verifyOpaque(decodeBody(s), verifyOpts);
-              signatures.push(...r.signers.map((x) => ({ ...x, form: 'opaque' as const, scope: 'partial' as const })));
-            }
-          } catch (err) {
-            problems.push(`S/MIME signature of a part not readable: ${(err as Error).message}`);
-          }
-        }
-      }
-    }
+    if ((e.type.type.startsWith('multipart/') && boundary) || e.type.type === 'message/rfc822') await lookInside(current, prefix);
     break;
   }
+
+  /** S/MIME below the message as opened: ciphertext is left as it is, signed parts are checked as partial. */
+  async function lookInside(entity: Buffer, at: string): Promise<void> {
+    const tree = cryptoTree(entity, at);
+    const found = tree.nodes.filter((n) => n.method === 'smime');
+    nested.push(...found.filter((n) => n.kind === 'smime-encrypted').map((n) => n.part));
+    if (!doVerify) return;
+    const signed = found.filter((n) => n.kind !== 'smime-encrypted');
+    if (signed.length > MAX_NESTED_SIGNATURES || tree.truncated) problems.push(`the message has more signed parts or more parts than are checked (${MAX_NESTED_SIGNATURES} signatures): the rest were not checked`);
+    for (const n of signed.slice(0, MAX_NESTED_SIGNATURES)) {
+      const where = { scope: 'partial' as const, part: n.part, unsigned: outside(tree.leaves, n.part) };
+      try {
+        const s = readEntity(n.raw);
+        if (n.kind === 'smime-signed') {
+          const { parts } = multipartLayout(s.body, s.type.params.get('boundary') ?? '', 3);
+          if (parts.length !== 2) throw new Error(`multipart/signed with ${parts.length} parts instead of 2`);
+          const r = await verifyDetached(decodeBody(readEntity(parts[1]!)), parts[0]!, verifyOpts);
+          signatures.push(...r.signers.map((x) => ({ ...x, form: 'detached' as const, ...where })));
+        } else {
+          const r = await verifyOpaque(decodeBody(s), verifyOpts);
+          signatures.push(...r.signers.map((x) => ({ ...x, form: 'opaque' as const, ...where })));
+        }
+      } catch (err) {
+        signatures.push(unreadable(n.part, where.unsigned, err));
+      }
+    }
+  }
+
+  if (nested.length && !encryption) encryption = { status: 'not-decrypted', nested: true, reason: NESTED_DETAIL };
   if (opts.stripRemoteContent && encryption?.status === 'decrypted' && !encryption.authenticated && !signatures.some((x) => x.scope === 'whole' && x.status === 'valid')) {
     const stripped = stripRemoteContent(deliver);
     if (stripped.removed) {
@@ -252,21 +265,28 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
       encryption.remoteContentRemoved = stripped.removed;
     }
   }
-  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems };
+  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested };
+}
+
+/** What S/MIME found, in the shapes of the result-field grammar (mime/results.ts). */
+export function smimeResults(r: Pick<OpenResult, 'encryption' | 'signatures' | 'problems'> & Partial<Pick<OpenResult, 'nested'>>): MethodResults {
+  const e = r.encryption;
+  const encryption = encryptionFields('smime', e, r.nested ?? [], () => {
+    const integrity = e!.authenticated ? 'authenticated' : r.signatures.some((s) => s.status === 'valid' && s.scope === 'whole') ? 'signed' : 'unauthenticated';
+    const removed = e!.remoteContentRemoved ? `; remote-content-removed=${e!.remoteContentRemoved}` : '';
+    return `decrypted; method=smime; cipher=${e!.cipher}; key-transport="${resultText(e!.keyTransport ?? '')}"; integrity=${integrity}${removed}`;
+  }, NESTED_DETAIL);
+  const signatures = r.signatures.map((s) => ({
+    status: s.status,
+    scope: s.scope,
+    signer: s.address ?? s.emails[0] ?? (s.subject || 'unknown'),
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.part ? { part: s.part, unsigned: s.unsigned ?? [] } : {}),
+  }));
+  return { method: 'smime', encryption, signatures, problems: r.problems };
 }
 
 /** The X-Postern-Encryption / X-Postern-Signature fields stating a result (grammar: mime/results.ts). */
-export function resultHeaders(r: Pick<OpenResult, 'encryption' | 'signatures' | 'problems'>): [string, string][] {
-  const out: [string, string][] = [];
-  const e = r.encryption;
-  if (e?.status === 'decrypted') {
-    const integrity = e.authenticated ? 'authenticated' : r.signatures.some((s) => s.status === 'valid' && s.scope === 'whole') ? 'signed' : 'unauthenticated';
-    const removed = e.remoteContentRemoved ? `; remote-content-removed=${e.remoteContentRemoved}` : '';
-    out.push(['X-Postern-Encryption', `decrypted; method=smime; cipher=${e.cipher}; key-transport="${resultText(e.keyTransport ?? '')}"; integrity=${integrity}${removed}`]);
-  } else if (e) {
-    out.push(encryptionNotDoneField('smime', e.status, e.reason));
-  }
-  for (const s of r.signatures) out.push(signatureField('smime', { status: s.status, scope: s.scope, signer: s.address ?? s.emails[0] ?? s.subject, ...(s.reason ? { reason: s.reason } : {}) }));
-  if (!r.signatures.length && r.problems.length) out.push(unreadableSignatureField('smime', r.problems[0]!));
-  return out;
+export function resultHeaders(r: Pick<OpenResult, 'encryption' | 'signatures' | 'problems'> & Partial<Pick<OpenResult, 'nested'>>): [string, string][] {
+  return resultFields([smimeResults(r)]);
 }

@@ -11,6 +11,7 @@
 import { constants, createHash } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { EKU_ANY, EKU_EMAIL_PROTECTION, type CertInfo } from '../pki/index.js';
+import { bindSigner } from '../mime/index.js';
 import { decodeCapabilities, type Capabilities } from './capabilities.js';
 import { buildPath, validityProblem, type TrustStore } from './chain.js';
 import { SmimeError } from './errors.js';
@@ -36,8 +37,13 @@ export type RevocationCheck = (path: readonly CertInfo[], at: Date) => Promise<{
 
 export interface VerifyOptions {
   trust: TrustStore;
-  /** Addresses of the From: header. */
+  /**
+   * The address(es) a signer may be bound to. The openers pass the one From: address of a message
+   * (mime/addresses.ts fromBinding); with fromProblem set no signature is 'valid' (several From:
+   * fields or addresses, a differing Sender:), whichever address matches.
+   */
   fromAddresses: string[];
+  fromProblem?: string;
   now?: Date;
   /** Default false: SHA-1 and MD5 digests and signatures are invalid. */
   allowSha1?: boolean;
@@ -113,8 +119,6 @@ function readPreference(v: asn1js.AsnType | undefined): EncryptionKeyPreference 
   }
   return undefined;
 }
-
-const lower = (s: string) => s.toLowerCase();
 
 async function evaluate(si: ParsedSignerInfo, sd: ParsedSignedData, content: Buffer, msgCerts: CertEntry[], opts: VerifyOptions): Promise<SignerResult> {
   const digestNode = DIGEST_BY_OID[si.digestOid];
@@ -196,14 +200,9 @@ async function evaluate(si: ParsedSignerInfo, sd: ParsedSignedData, content: Buf
       if (r?.revoked) invalid('revoked', r.reason ?? 'a certificate of the chain is revoked');
     }
 
-    const from = new Set(opts.fromAddresses.map(lower));
-    const matched = info.emails.find((e) => from.has(lower(e)));
-    result.address = matched ?? info.emails[0];
-    if (!matched) {
-      const header = opts.fromAddresses.join(', ') || 'empty';
-      const why = info.emails.length ? `the signer's addresses (${info.emails.join(', ')}) do not match the From: header (${header})` : `the signer's certificate has no e-mail address to match the From: header (${header})`;
-      throw new Failed('mismatch', 'from-mismatch', why);
-    }
+    const bound = bindSigner(info.emails, { addresses: opts.fromAddresses, ...(opts.fromProblem ? { problem: opts.fromProblem } : {}) });
+    result.address = bound.address;
+    if (bound.mismatch) throw new Failed('mismatch', 'from-mismatch', bound.mismatch);
     if (opts.messageDate && result.signingTime) {
       const d = opts.messageDate.getTime();
       if (Number.isNaN(d)) throw new Failed('mismatch', 'date-mismatch', 'the Date: header cannot be read, so the signing time cannot be checked against it');
