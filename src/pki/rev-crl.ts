@@ -40,6 +40,7 @@ export interface CrlCheckerOptions {
   cacheTtlMs: number;
   clockSkewMs: number;
   maxCrlBytes: number;
+  maxLdapCrlBytes: number;
   failures: FailureMemo;
   /** The whole check (local, OCSP, CRL) of a CRL signer's own certificate. */
   status: StatusCheck;
@@ -222,7 +223,7 @@ export class CrlChecker {
     try {
       if (/^ldaps?:/i.test(url)) {
         if (!this.o.ldap) return `CRL distribution point ${url} is not fetched: no LDAP client here`;
-        const values = await this.o.ldap({ url, attribute: kind === 'delta' ? 'deltaRevocationList' : 'certificateRevocationList', timeoutMs: this.o.timeoutMs, maxBytes: this.o.maxCrlBytes });
+        const values = await this.o.ldap({ url, attribute: kind === 'delta' ? 'deltaRevocationList' : 'certificateRevocationList', timeoutMs: this.o.timeoutMs, maxBytes: this.o.maxLdapCrlBytes });
         if (!values.length) throw new Error('the entry holds no CRL');
         let first: Error | undefined;
         for (const value of values.slice(0, 8)) {

@@ -180,7 +180,7 @@ cn: Empty Point
     });
 
     it('an endless answer is cut at the size limit; garbage ends at the time-out; the checker goes on', async () => {
-      const c = checker({}, { maxCrlBytes: 256 * 1024, timeoutMs: 1_500 });
+      const c = checker({}, { maxLdapCrlBytes: 256 * 1024, timeoutMs: 1_500 });
       const big = await c.check(at(olaf, floodUrl), pki.ca);
       expect(big.status).toBe('unknown');
       expect(big.reason).toMatch(/the server sent more than the limit of 262144 bytes/);
