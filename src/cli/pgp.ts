@@ -10,7 +10,7 @@ import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, secretFromEnv, shortDate, withStore } from './keys-common.js';
 
 const USAGE =
-  'pgp import FILE… [--passphrase-env VAR] | list [--address A] [--json] | export FINGERPRINT [--out FILE] [--secret --passphrase-env VAR] | delete FINGERPRINT | generate ADDRESS [--name NAME] [--type ecc|rsa]';
+  'pgp import FILE… [--passphrase-env VAR] | list [--address A] [--json] | export FINGERPRINT [--out FILE] [--secret --passphrase-env VAR] | delete FINGERPRINT | generate ADDRESS [--name NAME] [--type ecc|rsa] [--v6]';
 
 export async function pgpCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -21,6 +21,7 @@ export async function pgpCommand(argv: string[], io: CliIo): Promise<number> {
     secret: { type: 'boolean' },
     name: { type: 'string' },
     type: { type: 'string' },
+    v6: { type: 'boolean' },
   });
   const [sub, ...args] = positionals;
   const passphrase = secretFromEnv('--passphrase-env', values['passphrase-env'], 'passphrase');
@@ -40,8 +41,8 @@ export async function pgpCommand(argv: string[], io: CliIo): Promise<number> {
     case 'generate': {
       if (args.length !== 1) throw new UsageError('pgp generate needs one ADDRESS');
       const type = values.type ?? 'ecc';
-      if (type !== 'ecc' && type !== 'rsa') throw new UsageError('--type must be ecc (ed25519/cv25519) or rsa (3072 bits)');
-      return withStore(values.config, (store) => generate(store, io, args[0]!, values.name, type));
+      if (type !== 'ecc' && type !== 'rsa') throw new UsageError('--type must be ecc (ed25519/cv25519; Ed25519/X25519 with --v6) or rsa (3072 bits)');
+      return withStore(values.config, (store) => generate(store, io, args[0]!, values.name, type, values.v6 === true));
     }
     default:
       throw new UsageError(`unknown pgp command ${JSON.stringify(sub ?? '')}; usage: postern ${USAGE}`);
@@ -132,9 +133,10 @@ async function remove(store: KeyStore, io: CliIo, selector: string): Promise<num
   return 0;
 }
 
-async function generate(store: KeyStore, io: CliIo, address: string, name: string | undefined, type: 'ecc' | 'rsa'): Promise<number> {
-  const key = await generatePgpKey({ address, name, type });
+/** v4 by default (gpg 2.2 reads it); --v6 makes an RFC 9580 key, which mail to its holder then uses AEAD for. */
+async function generate(store: KeyStore, io: CliIo, address: string, name: string | undefined, type: 'ecc' | 'rsa', v6: boolean): Promise<number> {
+  const key = await generatePgpKey({ address, name, type, v6 });
   const { key: stored } = await store.importPgpKey(key, { source: 'generated', actor: cliActor() });
-  io.out(`generated: ${describe(stored.info)}`);
+  io.out(`generated: ${describe(stored.info)}${v6 ? ' (v6)' : ''}`);
   return 0;
 }

@@ -1,11 +1,13 @@
 /**
  * OpenPGP keys for the keystore: read (armored or binary, one key or a keyring), describe what
- * they are good for now, generate v4 keys gpg 2.2 can use, and export. Usability comes from the
- * key's own self-signatures as openpgp.js verifies them (expiry, revocation, key flags), never
- * from guesswork on packet fields.
+ * they are good for now, generate v4 keys gpg 2.2 can use (or v6 keys, RFC 9580, on request), and
+ * export. Usability comes from the key's own self-signatures as openpgp.js verifies them (expiry,
+ * revocation, key flags — with the direct-key signature's, key-semantics.ts), never from
+ * guesswork on packet fields.
  */
 import * as openpgp from 'openpgp';
 import type { Key, PrivateKey, Subkey } from 'openpgp';
+import { withKeySemantics } from './key-semantics.js';
 
 export interface PgpSubkeyInfo {
   fingerprint: string;
@@ -56,6 +58,11 @@ export class PgpKeyError extends Error {
 
 /** gpg 2.2 understands v4 keys and SEIPDv1 only: never make v6 keys or AEAD by default here. */
 const V4 = { v6Keys: false, aeadProtect: false } as const;
+/**
+ * RFC 9580 v6 keys: their features advertise SEIPDv2 (AEAD), and their secret part is locked with
+ * AEAD (S2K usage 253), not the malleable CFB of v4. Only peers with RFC 9580 read them (not gpg 2.2).
+ */
+const V6 = { v6Keys: true, aeadProtect: true } as const;
 
 const dateOrNull = (d: Date | number | null): Date | null => (d instanceof Date ? d : null);
 
@@ -167,9 +174,9 @@ async function readAll(data: Buffer | string): Promise<Key[]> {
     if (!blocks.length) throw new PgpKeyError('no complete armored key block found');
     const keys: Key[] = [];
     for (const b of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: b })));
-    return keys;
+    return keys.map(withKeySemantics);
   }
-  return openpgp.readKeys({ binaryKeys: bytes(typeof data === 'string' ? Buffer.from(data, 'latin1') : data) });
+  return (await openpgp.readKeys({ binaryKeys: bytes(typeof data === 'string' ? Buffer.from(data, 'latin1') : data) })).map(withKeySemantics);
 }
 
 /**
@@ -210,17 +217,23 @@ export async function parsePgpKeys(data: Buffer | string, opts: { passphrase?: s
   return { keys: out, problems };
 }
 
-/** A v4 key gpg 2.2 accepts: ed25519 + cv25519 by default, or RSA (3072 bits). */
-export async function generatePgpKey(opts: { address: string; name?: string; type?: 'ecc' | 'rsa'; rsaBits?: 2048 | 3072 | 4096; expiresDays?: number; now?: Date }): Promise<ParsedPgpKey> {
+/**
+ * A v4 key gpg 2.2 accepts: ed25519 + cv25519 by default, or RSA (3072 bits). With `v6`, an
+ * RFC 9580 v6 key: Ed25519 + X25519 (the native algorithms, not the legacy EdDSA/ECDH ones), or
+ * RSA of at least 3072 bits (RFC 9580 §12.4 forbids less in v6).
+ */
+export async function generatePgpKey(opts: { address: string; name?: string; type?: 'ecc' | 'rsa'; rsaBits?: 2048 | 3072 | 4096; v6?: boolean; expiresDays?: number; now?: Date }): Promise<ParsedPgpKey> {
   const address = normalizeAddress(opts.address.trim());
   if (!address || /[\s<>]/.test(address)) throw new PgpKeyError(`${JSON.stringify(opts.address)} is not an e-mail address`);
+  if (opts.v6 && opts.type === 'rsa' && (opts.rsaBits ?? 3072) < 3072) throw new PgpKeyError('a v6 RSA key needs at least 3072 bits (RFC 9580 §12.4)');
+  const ecc = opts.v6 ? { type: 'curve25519' as const } : { type: 'ecc' as const, curve: 'curve25519Legacy' as const };
   const { privateKey } = await openpgp.generateKey({
     userIDs: [{ ...(opts.name ? { name: opts.name } : {}), email: address }],
-    ...(opts.type === 'rsa' ? { type: 'rsa' as const, rsaBits: opts.rsaBits ?? 3072 } : { type: 'ecc' as const, curve: 'curve25519Legacy' as const }),
+    ...(opts.type === 'rsa' ? { type: 'rsa' as const, rsaBits: opts.rsaBits ?? 3072 } : ecc),
     ...(opts.expiresDays ? { keyExpirationTime: opts.expiresDays * 86_400 } : {}),
     ...(opts.now ? { date: opts.now } : {}),
     format: 'object',
-    config: V4,
+    config: opts.v6 ? V6 : V4,
   });
   return {
     info: await describe(privateKey, opts.now ?? new Date()),
@@ -238,7 +251,7 @@ export async function armorPublicKey(publicKey: Buffer): Promise<string> {
 export async function exportSecretKey(secretKey: Buffer, passphrase: string): Promise<string> {
   if (!passphrase) throw new PgpKeyError('refusing to export a secret key without a passphrase');
   const key = await openpgp.readPrivateKey({ binaryKey: bytes(secretKey) });
-  const locked = await openpgp.encryptKey({ privateKey: key, passphrase, config: V4 });
+  const locked = await openpgp.encryptKey({ privateKey: key, passphrase, config: key.keyPacket.version === 6 ? V6 : V4 });
   return locked.armor();
 }
 

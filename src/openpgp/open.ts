@@ -43,7 +43,8 @@ export interface PgpOpenOptions {
 }
 
 export interface PgpEncryptionReport {
-  status: 'decrypted' | 'failed' | 'not-decrypted';
+  /** unsupported: well-formed, but an algorithm Postern does not decrypt (IDEA, Camellia, an unknown public-key algorithm). */
+  status: 'decrypted' | 'failed' | 'not-decrypted' | 'unsupported';
   /** 'aes256', 'aes128-ocb' … */
   cipher?: string;
   packet?: PgpDecrypted['packet'];
@@ -182,7 +183,8 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       signatureLayers = 0;
       return true;
     } catch (err) {
-      encryption = { status: 'failed', form, reason: err instanceof PgpDecryptError ? err.message : 'the encrypted content could not be read' };
+      const unsupported = err instanceof PgpDecryptError && err.code === 'unsupported';
+      encryption = { status: unsupported ? 'unsupported' : 'failed', form, reason: err instanceof PgpDecryptError ? err.message : 'the encrypted content could not be read' };
       return false;
     }
   };

@@ -8,11 +8,15 @@
  *   (openpgp.js' constantTimePKCS1Decryption): a wrong key, a bad padding and a modified message
  *   all end as the same integrity failure, so the result header is not a padding oracle (Marvin).
  * - The data is released only after the MDC or AEAD tags checked (non-streamed input).
+ * - A cipher Postern does not decrypt (IDEA, Camellia, an unknown id, a legacy cipher the key does
+ *   not advertise) is said to be 'unsupported', not damage: for RSA from a consistent session-key
+ *   block only (pgp-rsa.ts: no oracle), for ECDH from the unwrapped key (AES key wrap is
+ *   authenticated, so only whoever encrypted it can choose that octet).
  */
 import * as openpgp from 'openpgp';
 import { rsaSessionKeys } from './pgp-rsa.js';
 import { bytes, enumName, type PgpDecryptionKey } from './prepared.js';
-import { IN_CONFIG, verdicts, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
+import { IN_CONFIG, unsupportedSignatures, verdicts, verificationInstances, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
 
 export class PgpDecryptError extends Error {
   constructor(message: string, readonly code: 'malformed' | 'no-integrity' | 'no-recipient' | 'decrypt-failed' | 'unsupported') {
@@ -31,6 +35,12 @@ export interface PgpDecrypted {
 }
 
 const hex = (k: openpgp.KeyID) => k.toHex().toUpperCase();
+/** openpgp.js' words for a well-formed session key of a cipher it does not decrypt. */
+const UNSUPPORTED_CIPHER: [RegExp, string][] = [
+  [/Unsupported cipher/i, 'IDEA'],
+  [/Invalid enum value/i, 'a cipher unknown to Postern (Camellia or another)'],
+  [/non-preferred symmetric algorithm/i, 'a legacy cipher the key does not advertise (Blowfish or Twofish)'],
+];
 /** Key id 0 in a PKESK: the recipient is hidden (gpg --throw-keyids); any of our keys may be it. */
 export const WILDCARD_KEY_ID = '0000000000000000';
 
@@ -83,15 +93,17 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
   const source = sources.get(message);
   let attempts = 0;
   const fresh = async () => (attempts++ === 0 ? message : source !== undefined ? readPgpMessage(source) : message);
+  const unsupported = new Set<string>();
   for (const k of usable) {
     // RSA: Node's RSA with our implicit-rejection unpadding (pgp-rsa.ts), milliseconds instead of
     // openpgp.js' constant-time big-number path; every candidate fails alike when it is wrong.
     const fast = rsaSessionKeys(message, k, WILDCARD_KEY_ID);
     if (fast) {
+      for (const u of fast.unsupported) unsupported.add(u);
       // All candidates in one call: openpgp.js tries each against the data's integrity check.
       try {
-        decrypted = await (await fresh()).decrypt(undefined, undefined, fast as openpgp.SessionKey[], now, config);
-        sessionKeys = fast;
+        decrypted = await (await fresh()).decrypt(undefined, undefined, fast.candidates as openpgp.SessionKey[], now, config);
+        sessionKeys = fast.candidates;
         used = k;
         break;
       } catch {
@@ -105,9 +117,16 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
       decrypted = await m.decrypt(undefined, undefined, sessionKeys as openpgp.SessionKey[], now, config);
       used = k;
       break;
-    } catch {
-      // the next key; a failure is reported below exactly as a modified message is
+    } catch (err) {
+      // the next key; a failure is reported below exactly as a modified message is, unless the
+      // session key itself named a cipher we do not decrypt
+      const m = err instanceof Error ? err.message : '';
+      const u = UNSUPPORTED_CIPHER.find(([re]) => re.test(m));
+      if (u) unsupported.add(u[1]);
     }
+  }
+  if ((!used || !decrypted) && unsupported.size) {
+    throw new PgpDecryptError(`the message is encrypted with ${[...unsupported].join(', ')}, which Postern does not decrypt (unsupported algorithm, not damage)`, 'unsupported');
   }
   if (!used || !decrypted) {
     throw new PgpDecryptError('the encrypted data could not be decrypted with our key: it was modified, damaged, or not made for this key (integrity check failed)', 'decrypt-failed');
@@ -129,9 +148,11 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
     const sigIds = decrypted.getSigningKeyIDs().map(hex);
     if (sigIds.length) {
       const vkeys = await verify.keysFor(sigIds);
-      const results = await decrypted.verify(vkeys.map((k) => k.key), verify.now ?? now, { ...openpgp.config, ...IN_CONFIG });
-      signatures = await verdicts(results, vkeys, verify, 'whole');
+      const instances = await verificationInstances(vkeys);
+      const results = await decrypted.verify(instances, verify.now ?? now, { ...openpgp.config, ...IN_CONFIG });
+      signatures = await verdicts(results, vkeys, verify, 'whole', instances);
     }
+    signatures.push(...unsupportedSignatures(decrypted.unwrapCompressed().packets, 'whole'));
   }
   return { data, cipher: `${algorithm}${aeadAlgo ? `-${String(aeadAlgo)}` : ''}`, packet, key: used.fingerprint, signatures };
 }
@@ -155,6 +176,8 @@ export async function verifySignedPgp(message: openpgp.Message<Uint8Array>, veri
   }
   const ids = message.getSigningKeyIDs().map(hex);
   const keys = ids.length ? await verify.keysFor(ids) : [];
-  const results = await message.verify(keys.map((k) => k.key), verify.now, { ...openpgp.config, ...IN_CONFIG });
-  return { data, signatures: await verdicts(results, keys, verify, 'whole') };
+  const instances = await verificationInstances(keys);
+  const results = await message.verify(instances, verify.now, { ...openpgp.config, ...IN_CONFIG });
+  const signatures = await verdicts(results, keys, verify, 'whole', instances);
+  return { data, signatures: [...signatures, ...unsupportedSignatures(message.unwrapCompressed().packets, 'whole')] };
 }

@@ -14,13 +14,31 @@ import * as openpgp from 'openpgp';
 import { pkcs1Unpad, rejectionSecret, rsaRaw, syntheticKey } from '../pki/index.js';
 import type { PgpDecryptionKey } from './prepared.js';
 
-/** Symmetric algorithm ids (RFC 9580 9.3) and their key lengths: what a v3 PKESK may carry. */
-const ALGORITHMS: { id: number; name: openpgp.enums.symmetricNames; len: number }[] = [
-  { id: 9, name: 'aes256', len: 32 },
-  { id: 7, name: 'aes128', len: 16 },
-  { id: 8, name: 'aes192', len: 24 },
-  { id: 2, name: 'tripledes', len: 24 },
+/**
+ * Symmetric algorithm ids (RFC 9580 §9.3) and their key lengths: what a v3 PKESK may carry. The
+ * ciphers openpgp.js accepts whatever the key says (its fallbacks: AES, 3DES, CAST5), those it
+ * accepts only when the key advertises them (Blowfish, Twofish), and those it does not implement
+ * (IDEA, Camellia): a session key for one of the last is reported unsupported, not as damage.
+ */
+const ALGORITHMS: { id: number; name: string; len: number; accept: 'always' | 'advertised' | 'never' }[] = [
+  { id: 9, name: 'aes256', len: 32, accept: 'always' },
+  { id: 7, name: 'aes128', len: 16, accept: 'always' },
+  { id: 8, name: 'aes192', len: 24, accept: 'always' },
+  { id: 2, name: 'tripledes', len: 24, accept: 'always' },
+  { id: 3, name: 'cast5', len: 16, accept: 'always' },
+  { id: 4, name: 'blowfish', len: 16, accept: 'advertised' },
+  { id: 10, name: 'twofish', len: 32, accept: 'advertised' },
+  { id: 1, name: 'IDEA', len: 16, accept: 'never' },
+  { id: 11, name: 'Camellia-128', len: 16, accept: 'never' },
+  { id: 12, name: 'Camellia-192', len: 24, accept: 'never' },
+  { id: 13, name: 'Camellia-256', len: 32, accept: 'never' },
 ];
+
+export interface RsaSessionKeys {
+  candidates: openpgp.DecryptedSessionKey[];
+  /** Ciphers of consistent blocks Postern does not decrypt (IDEA, Camellia, a legacy cipher the key does not advertise). */
+  unsupported: string[];
+}
 
 interface RsaMaterial {
   keyId: string;
@@ -77,12 +95,17 @@ const checksum = (key: Buffer) => {
 /**
  * Session-key candidates for the RSA v3 PKESKs of `message` addressed to `k` (by key id, or the
  * wildcard of a hidden recipient); null when there is none (not RSA, or not ours: use openpgp.js).
+ *
+ * An unsupported cipher is no padding oracle: it is reported only for a block whose cipher octet
+ * and checksum are consistent, and a bad padding gives a synthetic block that is tested the same
+ * way, so a modified ciphertext is "unsupported" exactly as rarely (2^-24) as a random block is.
  */
-export function rsaSessionKeys(message: openpgp.Message<Uint8Array>, k: PgpDecryptionKey, wildcard: string): openpgp.DecryptedSessionKey[] | null {
+export function rsaSessionKeys(message: openpgp.Message<Uint8Array>, k: PgpDecryptionKey, wildcard: string): RsaSessionKeys | null {
   const mats = rsaMaterial(k);
   if (!mats.length) return null;
   const consistent: openpgp.DecryptedSessionKey[] = [];
   const synthetic: openpgp.DecryptedSessionKey[] = [];
+  const unsupported: string[] = [];
   let addressed = false;
   for (const p of message.packets.filterByTag(openpgp.enums.packet.publicKeyEncryptedSessionKey)) {
     const pkt = p as unknown as { version: number; publicKeyID: openpgp.KeyID; publicKeyAlgorithm: number; encrypted?: { c?: Uint8Array } };
@@ -97,16 +120,22 @@ export function rsaSessionKeys(message: openpgp.Message<Uint8Array>, k: PgpDecry
       // Every length is tried and the first consistent block taken; a block that is none of them
       // gives a synthetic AES-256 key, which fails the integrity check like a modified message.
       let found: openpgp.DecryptedSessionKey | null = null;
+      let refused: string | null = null;
       for (const a of ALGORITHMS) {
         const m = pkcs1Unpad(em, mat.k, a.len + 3, syntheticKey(mat.secret, c, mat.k, a.len + 3));
         const key = m.subarray(1, 1 + a.len);
-        if (!found && m[0] === a.id && m.readUInt16BE(1 + a.len) === checksum(key)) found = { data: new Uint8Array(key), algorithm: a.name };
+        if (found || refused || m[0] !== a.id || m.readUInt16BE(1 + a.len) !== checksum(key)) continue;
+        if (a.accept === 'always' || (a.accept === 'advertised' && k.ciphers?.includes(a.id))) found = { data: new Uint8Array(key), algorithm: a.name as openpgp.enums.symmetricNames };
+        else refused = a.accept === 'never' ? a.name : `${a.name} (a legacy cipher the key does not advertise)`;
       }
       if (found) consistent.push(found);
-      else synthetic.push({ data: new Uint8Array(syntheticKey(mat.secret, c, mat.k, 32)), algorithm: 'aes256' });
+      else {
+        if (refused) unsupported.push(refused);
+        synthetic.push({ data: new Uint8Array(syntheticKey(mat.secret, c, mat.k, 32)), algorithm: 'aes256' });
+      }
     }
   }
   // Consistent blocks first (the real key, but for a 1-in-2^24 accident); then the synthetic ones,
   // so that a message whose every block is bad still goes through the same integrity failure.
-  return addressed ? [...consistent, ...synthetic] : null;
+  return addressed ? { candidates: [...consistent, ...synthetic], unsupported } : null;
 }

@@ -12,6 +12,7 @@
  */
 import * as openpgp from 'openpgp';
 import type { Key, PrivateKey, PublicKey } from 'openpgp';
+import { hasSoftRevocation, withKeySemantics } from './key-semantics.js';
 import { parsePgpKeys, PgpKeyError } from './keys.js';
 
 /** openpgp.js is written for Uint8Arrays; Node Buffers may be views into a shared pool. */
@@ -25,20 +26,20 @@ export function enumName(table: Record<string, unknown>, value: unknown): string
 
 /** RFC 9580 §5.2.3.32 features: the key holder reads SEIPDv2 (not in openpgp.js' typings). */
 const FEATURE_SEIPDV2 = 0x08;
-type SelfSigned = { getPrimarySelfSignature(date?: Date): Promise<{ features?: number[] | null }> };
+type SelfSigned = { getPrimarySelfSignature(date?: Date | null): Promise<{ features?: number[] | null; preferredSymmetricAlgorithms?: number[] | null }> };
 
 const isArmored = (b: Buffer) => b.subarray(0, 4096).includes('-----BEGIN PGP');
 
 async function readPublic(data: Buffer): Promise<PublicKey> {
   const key = isArmored(data) ? await openpgp.readKey({ armoredKey: data.toString('latin1') }) : await openpgp.readKey({ binaryKey: bytes(data) });
-  return key.isPrivate() ? key.toPublic() : (key as PublicKey);
+  return withKeySemantics(key.isPrivate() ? key.toPublic() : (key as PublicKey));
 }
 
 async function readSecret(data: Buffer): Promise<PrivateKey> {
   const key = isArmored(data) ? await openpgp.readPrivateKey({ armoredKey: data.toString('latin1') }) : await openpgp.readPrivateKey({ binaryKey: bytes(data) });
   // The keystore holds secret keys decrypted and sealed under the KEK; a locked one is a bug there.
   if (!key.isDecrypted()) throw new PgpKeyError(`secret key ${key.getFingerprint().toUpperCase()} is still passphrase-protected`);
-  return key;
+  return withKeySemantics(key);
 }
 
 /** The addresses of a key's valid (self-certified, unrevoked) user ids, lower-cased. */
@@ -133,6 +134,8 @@ export interface PgpDecryptionKey {
   key: PrivateKey;
   /** Key ids of the primary key and every subkey (what a PKESK packet names). */
   keyIds: string[];
+  /** The symmetric ciphers the key advertises (openpgp.enums.symmetric ids): a session key may use them. */
+  ciphers?: number[];
 }
 
 export async function preparePgpDecryptionKey(secretKey: Buffer): Promise<PgpDecryptionKey> {
@@ -143,7 +146,13 @@ export async function preparePgpDecryptionKey(secretKey: Buffer): Promise<PgpDec
     throw err instanceof PgpKeyError ? err : new PgpKeyError(`not an OpenPGP secret key: ${(err as Error).message.replace(/^Error: /, '')}`, { cause: err });
   }
   // Revoked or expired keys still decrypt what was sent to them before (as gpg and Thunderbird do).
-  return { fingerprint: key.getFingerprint().toUpperCase(), key, keyIds: keyIdsOf(key) };
+  let ciphers: number[] = [];
+  try {
+    ciphers = (await (key as unknown as SelfSigned).getPrimarySelfSignature(null)).preferredSymmetricAlgorithms ?? [];
+  } catch {
+    // no valid self-signature: only the fallback ciphers (pgp-rsa.ts)
+  }
+  return { fingerprint: key.getFingerprint().toUpperCase(), key, keyIds: keyIdsOf(key), ciphers };
 }
 
 export interface PgpVerificationKey {
@@ -156,6 +165,12 @@ export interface PgpVerificationKey {
    * signature by it is 'untrusted', not 'valid'.
    */
   trusted: boolean;
+  /**
+   * For a key with a soft revocation: a new key object for one verification, so that what
+   * openpgp.js found at one date is not taken for another (key-semantics.ts). Absent otherwise:
+   * `key` itself is used.
+   */
+  fresh?: () => Promise<PublicKey>;
 }
 
 export async function preparePgpVerificationKey(publicKey: Buffer, opts: { trusted?: boolean; now?: Date } = {}): Promise<PgpVerificationKey> {
@@ -165,5 +180,13 @@ export async function preparePgpVerificationKey(publicKey: Buffer, opts: { trust
   } catch (err) {
     throw new PgpKeyError(`not an OpenPGP public key: ${(err as Error).message.replace(/^Error: /, '')}`, { cause: err });
   }
-  return { fingerprint: key.getFingerprint().toUpperCase(), key, addresses: await keyAddresses(key, opts.now), keyIds: keyIdsOf(key), trusted: opts.trusted ?? true };
+  const copy = Buffer.from(publicKey);
+  return {
+    fingerprint: key.getFingerprint().toUpperCase(),
+    key,
+    addresses: await keyAddresses(key, opts.now),
+    keyIds: keyIdsOf(key),
+    trusted: opts.trusted ?? true,
+    ...(hasSoftRevocation(key) ? { fresh: () => readPublic(copy) } : {}),
+  };
 }
