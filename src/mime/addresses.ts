@@ -8,15 +8,53 @@
 import { decodeWords } from './header-fields.js';
 import { readEntity, splitMessage, type SplitMessage } from './entity.js';
 
-/** Addresses in a From: (or any address list) header: the addr-specs, lower-cased domain kept as written. */
+/** The items of an address list: split at commas outside quotes, angle brackets and comments. */
+function listItems(value: string): string[] {
+  const items: string[] = [];
+  let item = '';
+  let quoted = false;
+  let angle = false;
+  let comment = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (quoted && c === '\\') {
+      item += c + (value[++i] ?? '');
+      continue;
+    }
+    if (c === '"' && !comment) quoted = !quoted;
+    else if (!quoted && c === '(') comment++;
+    else if (!quoted && c === ')' && comment) comment--;
+    else if (!quoted && !comment && c === '<') angle = true;
+    else if (!quoted && !comment && c === '>') angle = false;
+    else if (!quoted && !comment && !angle && c === ',') {
+      items.push(item);
+      item = '';
+      continue;
+    }
+    item += c;
+  }
+  items.push(item);
+  return items;
+}
+
+/**
+ * Addresses in a From: (or any address list) header: the addr-specs, as written. Every <…@…>
+ * counts, inside a quoted display name too (a reader may be shown either), and so does a bare
+ * address beside them: an item that holds two is two.
+ */
 export function addressesOf(value: string): string[] {
-  // Every <…@…> counts, inside a quoted display name too: a reader may be shown either.
-  const angle = [...value.matchAll(/<([^<>\s]+@[^<>\s]+)>/g)].map((m) => m[1]!);
-  if (angle.length) return angle;
-  return value
-    .split(',')
-    .map((s) => s.replace(/\(.*?\)/g, '').trim())
-    .filter((s) => /^[^\s@]+@[^\s@]+$/.test(s));
+  const out: string[] = [];
+  for (const raw of listItems(value)) {
+    // Group syntax ("team: a@x, b@y;"): the members count.
+    const item = raw.replace(/^[^"<>(@]*:/, '').replace(/;\s*$/, '');
+    const angle = [...item.matchAll(/<([^<>\s]+@[^<>\s]+)>/g)].map((m) => m[1]!);
+    if (angle.length) out.push(...angle);
+    else {
+      const bare = item.replace(/\([^()]*\)/g, '').trim();
+      if (/^[^\s@<>"]+@[^\s@<>"]+$/.test(bare)) out.push(bare);
+    }
+  }
+  return out;
 }
 
 /**

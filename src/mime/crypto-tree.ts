@@ -56,7 +56,7 @@ export interface CryptoNode {
 
 export interface CryptoTree {
   nodes: CryptoNode[];
-  /** Leaf parts with content (not signatures, not crypto structure), for "what is not signed". */
+  /** Parts with content (leaves, ciphertext and opaque signatures included; signature parts not), for "what is not signed". */
   leaves: string[];
   /** A bound stopped the walk: there may be more than was found. */
   truncated: boolean;
@@ -178,13 +178,14 @@ export function cryptoTree(entity: Buffer, prefix = ''): CryptoTree {
       if (t === 'multipart/encrypted') {
         // Crypto structure, not content: nothing inside can be read without the key.
         if (protocol === 'application/pgp-encrypted') add(item, e, { kind: 'pgp-encrypted', method: 'pgp', part: self || '1' });
-        else tree.leaves.push(self || '1');
+        tree.leaves.push(self || '1');
         continue;
       }
       const fallback = t === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
       const children = raws.map((r) => readEntity(r, fallback));
       if (t === 'multipart/mixed' && isExchangePgp(children)) {
         add(item, e, { kind: 'pgp-encrypted', method: 'pgp', part: self || '1' });
+        tree.leaves.push(self || '1');
         continue;
       }
       const signed = t === 'multipart/signed';
@@ -216,12 +217,12 @@ export function cryptoTree(entity: Buffer, prefix = ''): CryptoTree {
       stack.push({ raw: decodeBody(e), part: self, depth: item.depth + 1, insideSigned: item.insideSigned, encapsulated: true, fallback: 'text/plain' });
       continue;
     }
+    tree.leaves.push(self);
     const smime = smimeKind(e);
     if (smime) {
       add(item, e, { kind: smime, method: 'smime', part: self });
       continue;
     }
-    tree.leaves.push(self);
     const name = lower(fileName(e));
     const text = t.startsWith('text/');
     const file = !text && (t === 'application/octet-stream' || t.startsWith('application/pgp') || /\.(asc|pgp|gpg|txt)$/.test(name));

@@ -95,9 +95,13 @@ export function parseCleartext(block: string): Cleartext | null {
 
 const ENTITIES: Record<string, string> = { nbsp: '\u00a0', lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
-/** The visible text of an HTML body, enough to find armor in it (no layout, no scripts or styles). */
-export function htmlText(html: string): string {
-  return html
+/**
+ * The visible text of an HTML body, enough to find armor in it (no layout, no scripts or styles).
+ * Empty lines are dropped (markup adds them) unless `keepEmptyLines`: a clear-signed text needs its
+ * own (the one after the armor headers, and those inside the signed text).
+ */
+export function htmlText(html: string, keepEmptyLines = false): string {
+  const text = html
     .replace(/<(head|style|script|title)\b[\s\S]*?<\/\1\s*>/gi, '')
     .replace(/<br\s*\/?>|<\/(div|p|pre|tr|li|h\d)\s*>/gi, '\n')
     .replace(/<[^>]*>/g, '')
@@ -107,8 +111,8 @@ export function htmlText(html: string): string {
         return code > 0 && code < 0x110000 ? String.fromCodePoint(code) : m;
       }
       return ENTITIES[e.toLowerCase()] ?? m;
-    })
-    .replace(/\n[\s\u00a0]*\n/g, '\n');
+    });
+  return keepEmptyLines ? text : text.replace(/\n[\s\u00a0]*\n/g, '\n');
 }
 
 /** A text/plain entity (UTF-8 unless said otherwise), quoted-printable when it is not 7-bit. */

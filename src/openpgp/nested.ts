@@ -51,7 +51,8 @@ function partText(n: CryptoNode): { text: string; raw: Buffer; charset: string |
   const raw = decodeBody(e);
   const charset = e.type.params.get('charset')?.trim().toLowerCase() || undefined;
   const text = textOf(raw, charset);
-  return { text: n.html ? htmlText(text) : text, raw, charset };
+  // A clear-signed text keeps its empty lines: they are part of what was signed.
+  return { text: n.html ? htmlText(text, n.kind === 'pgp-cleartext') : text, raw, charset };
 }
 
 /** The armoured block of a text, or the binary message of a file. */

@@ -33,9 +33,9 @@ describe('cryptoTree: crypto anywhere, by IMAP part number', () => {
       ['3.2', 'smime-encrypted'],
       ['4', 'pgp-armour'],
     ]);
-    // Signature parts are structure, not content; ciphertext is not a readable leaf either.
-    expect(tree.leaves).toEqual(['1.1', '1.2.1', '2.1', '3.1', '4']);
-    expect(outside(tree.leaves, '1.2')).toEqual(['1.1', '2.1', '3.1', '4']);
+    // Signature parts are structure, not content; ciphertext is content no signature covers.
+    expect(tree.leaves).toEqual(['1.1', '1.2.1', '2.1', '3.1', '3.2', '4']);
+    expect(outside(tree.leaves, '1.2')).toEqual(['1.1', '2.1', '3.1', '3.2', '4']);
     expect(tree.nodes.find((x) => x.part === '1.2.1')).toBeUndefined();
     expect(tree.truncated).toBe(false);
     expect(cryptoMethods(m).sort()).toEqual(['pgp', 'smime']);
@@ -94,6 +94,9 @@ describe('fromBinding: one From: field, one address, no other sender', () => {
     ['From: eve@evil.example\nFrom: alice@example.org', /2 From: fields \(eve@evil.example, alice@example.org\)/],
     ['From: alice@example.org, eve@evil.example', /From: field holds 2 addresses/],
     ['From: "<alice@example.org>" <eve@evil.example>', /From: field holds 2 addresses/],
+    ['From: <alice@example.org> <eve@evil.example>', /From: field holds 2 addresses/],
+    ['From: Alice <alice@example.org>, eve@evil.example', /From: field holds 2 addresses \(alice@example.org, eve@evil.example\)/],
+    ['From: team: alice@example.org, eve@evil.example;', /From: field holds 2 addresses/],
     ['From: alice@example.org <eve@evil.example>', /shows the address alice@example.org in its display name but is from eve@evil.example/],
     ['From: =?utf-8?q?alice=40example.org?= <eve@evil.example>', /shows the address alice@example.org/],
     ['From: alice@example.org\nSender: eve@evil.example', /Sender: field \(eve@evil.example\) differs from the From: address \(alice@example.org\)/],
