@@ -172,7 +172,7 @@ describe('S/MIME verdicts under attack, made by openssl cms and gpgsm', () => {
       const sig = parseSignedData(p7s).signerInfos[index]!.signature;
       const at = p7s.indexOf(sig);
       expect(at).toBeGreaterThan(0);
-      p7s[at + 10] ^= 0x01;
+      p7s[at + 10] = p7s[at + 10]! ^ 0x01;
       return entity.replace(m[2]!, `${b64(p7s)}\r\n`);
     };
     const summary = async (entity: string) => {
