@@ -26,45 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartLayout, readEntity } from '../../../src/mime/entity.js';
 import { parsePgpKeys, pgpEncryptMessage, pgpOpenMessage, pgpSignMessage, preparePgpRecipient, preparePgpSigner } from '../../../src/openpgp/index.js';
 import { gpgAvailable, gpgHome, type GpgHome } from '../../helpers/gpg-home.js';
-
-const E = openpgp.enums;
-/** SignaturePacket.sign with the config openpgp.js reads at run time (its typings leave it out). */
-const signPacket = (s: openpgp.SignaturePacket, key: unknown, data: unknown, date: Date, detached: boolean) =>
-  (s.sign as unknown as (k: unknown, d: unknown, t: Date, det: boolean, c: openpgp.Config) => Promise<void>).call(s, key, data, date, detached, openpgp.config);
-const KEY_FLAGS = { certify: E.keyFlags.certifyKeys, sign: E.keyFlags.signData, encrypt: E.keyFlags.encryptCommunication | E.keyFlags.encryptStorage };
-
-interface DirectOptions {
-  flags: number;
-  features?: number;
-  ciphers?: number[];
-  /** Key expiration (seconds after creation), on the direct-key signature only. */
-  expiresIn?: number;
-  created?: Date;
-}
-
-/** A v4 key (ed25519 + cv25519) whose key flags etc. are on the direct-key signature only; binary secret key. */
-async function directKeyOnly(email: string, o: DirectOptions): Promise<Buffer> {
-  const date = o.created ?? new Date(Date.now() - 60_000);
-  const { privateKey } = await openpgp.generateKey({ userIDs: [{ email }], type: 'ecc', curve: 'curve25519Legacy', date, format: 'object', config: { v6Keys: false, aeadProtect: false } });
-  const primary = privateKey.keyPacket;
-  const sub = privateKey.subkeys[0]!.keyPacket;
-  const sig = async (type: number, data: object, props: Partial<openpgp.SignaturePacket>) => {
-    const s = new openpgp.SignaturePacket();
-    Object.assign(s, { signatureType: type, publicKeyAlgorithm: primary.algorithm, hashAlgorithm: E.hash.sha256, ...props });
-    await signPacket(s, primary, data, date, false);
-    return s;
-  };
-  const direct = await sig(E.signature.key, { key: primary }, {
-    keyFlags: new Uint8Array([o.flags]),
-    ...(o.features !== undefined ? { features: new Uint8Array([o.features]) } : {}),
-    ...(o.ciphers ? { preferredSymmetricAlgorithms: o.ciphers } : {}),
-    ...(o.expiresIn ? { keyExpirationTime: o.expiresIn, keyNeverExpires: false } : {}),
-  });
-  const userID = openpgp.UserIDPacket.fromObject({ email, name: email.split('@')[0]!.replace(/^./, (c) => c.toUpperCase()) });
-  const cert = await sig(E.signature.certPositive, { userID, key: primary }, {});
-  const binding = await sig(E.signature.subkeyBinding, { key: primary, bind: sub }, { keyFlags: new Uint8Array([KEY_FLAGS.encrypt]) });
-  return Buffer.from(new openpgp.PacketList<openpgp.AnyPacket>(primary, direct, userID, cert, sub, binding).write());
-}
+import { directKeyOnly, E, KEY_FLAGS, signPacket } from '../../helpers/pgp-direct-key.js';
 
 const MAIL = (from: string, date = new Date()) =>
   Buffer.from(`From: ${from}\r\nTo: pat@example.com\r\nSubject: direct\r\nDate: ${date.toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nflags on the direct-key signature\r\n`);
