@@ -179,6 +179,36 @@ async function readAll(data: Buffer | string): Promise<Key[]> {
   return (await openpgp.readKeys({ binaryKeys: bytes(typeof data === 'string' ? Buffer.from(data, 'latin1') : data) })).map(withKeySemantics);
 }
 
+/** The first key packet's version and public-key algorithm, read from its header (openpgp.js sets unknown ones aside unread). */
+async function firstKeyPacket(data: Buffer | string): Promise<{ version: number; algorithm: number } | null> {
+  try {
+    const text = typeof data === 'string' ? data : data.toString('latin1');
+    const start = text.indexOf('-----BEGIN PGP');
+    const b = start >= 0 ? Buffer.from((await openpgp.unarmor(text.slice(start))).data as Uint8Array) : Buffer.from(data as Buffer);
+    const ctb = b[0] ?? 0;
+    const tag = ctb & 0x40 ? ctb & 0x3f : (ctb >> 2) & 0x0f;
+    if (tag !== 5 && tag !== 6) return null;
+    const header = ctb & 0x40 ? ((b[1] ?? 0) < 192 ? 2 : (b[1] ?? 0) < 224 ? 3 : 6) : [2, 3, 5, 1][ctb & 3]!;
+    const version = b[header] ?? 0;
+    // v3: version, created, validity (2), algorithm; v4/v5/v6: version, created, algorithm.
+    return { version, algorithm: b[header + (version === 3 ? 7 : 5)] ?? 0 };
+  } catch {
+    return null;
+  }
+}
+
+const KEY_VERSIONS: Record<number, string> = { 2: 'PGP 2.x', 3: 'PGP 2.x', 5: 'the LibrePGP draft gpg 2.4 and later can make' };
+const KNOWN_KEY_ALGORITHMS = new Set(Object.values(openpgp.enums.publicKey) as number[]);
+
+/** Why openpgp.js read no key: an unsupported version or algorithm is said so, anything else quoted. */
+async function unreadable(data: Buffer | string, err: unknown): Promise<string> {
+  const why = (err as Error).message.replace(/^Error: /, '');
+  const k = await firstKeyPacket(data);
+  if (k && k.version !== 4 && k.version !== 6) return `unsupported: a version ${k.version} key${KEY_VERSIONS[k.version] ? ` (${KEY_VERSIONS[k.version]})` : ''}, which Postern cannot use (only v4 and v6 keys)`;
+  if (k && !KNOWN_KEY_ALGORITHMS.has(k.algorithm)) return `unsupported: the key uses public-key algorithm ${k.algorithm}, which Postern does not support`;
+  return `not an OpenPGP key: ${why}`;
+}
+
 /**
  * Armored or binary, one key or a keyring. Passphrase-protected secret keys are decrypted with
  * `passphrase` (the gateway must use them unattended; the keystore seals them under the KEK).
@@ -189,7 +219,7 @@ export async function parsePgpKeys(data: Buffer | string, opts: { passphrase?: s
   try {
     keys = await readAll(data);
   } catch (err) {
-    return { keys: [], problems: [`not an OpenPGP key: ${(err as Error).message.replace(/^Error: /, '')}`] };
+    return { keys: [], problems: [await unreadable(data, err)] };
   }
   const out: ParsedPgpKey[] = [];
   const problems: string[] = [];

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pgpOpenMessage, pgpResultHeaders, preparePgpDecryptionKey, type PgpDecryptionKey, type PgpOpenResult } from '../../../src/openpgp/index.js';
+import { parsePgpKeys, pgpOpenMessage, pgpResultHeaders, preparePgpDecryptionKey, type PgpDecryptionKey, type PgpOpenResult } from '../../../src/openpgp/index.js';
 import { gpgAvailable, gpgHome, type GpgHome } from '../../helpers/gpg-home.js';
 
 const CORPUS = join(import.meta.dirname, '../../../../shared/corpora/gnupg-tests/openpgp/samplemsgs');
@@ -93,6 +93,14 @@ describe('unsupported OpenPGP algorithms are reported as unsupported (gpg 2.2 ma
     const armored = file.slice(file.indexOf('-----BEGIN PGP MESSAGE-----'), file.indexOf('-----END PGP MESSAGE-----') + 25);
     const r = await open(inline(armored), keys.ecc.key);
     expect(r.encryption).toMatchObject({ status: 'unsupported', reason: expect.stringMatching(/no recipient key Postern can read/) });
+  });
+
+  it("keys of a version Postern cannot use are refused as unsupported, with the version: PGP 2.6's v3 key and gpg's v5 sample (GnuPG's corpus)", async () => {
+    const G = join(CORPUS, '..');
+    expect((await parsePgpKeys(readFileSync(join(G, 'pgp263-test.pub.asc')))).problems).toEqual(['unsupported: a version 3 key (PGP 2.x), which Postern cannot use (only v4 and v6 keys)']);
+    expect((await parsePgpKeys(readFileSync(join(G, 'samplekeys/v5-sample-1-pub.asc')))).problems).toEqual([expect.stringMatching(/^unsupported: a version 5 key \(the LibrePGP draft/)]);
+    // gpg reads neither as a usable key either.
+    expect(gpg.run(['--import'], readFileSync(join(G, 'samplekeys/v5-sample-1-pub.asc')), true).stderr).toMatch(/packet\(6\) with unknown version 5/);
   });
 
   describe('signatures', () => {
