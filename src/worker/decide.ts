@@ -12,7 +12,7 @@ import { inDomains, type Envelope } from '../core/index.js';
 import { issueFromCa, type KeyStore } from '../keystore/index.js';
 import { generatePgpKey } from '../openpgp/index.js';
 import type { Logger } from '../log/index.js';
-import { addressesOf, editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
+import { addressesOf, cryptoMethods, editHeaders, messageFacts, subjectCommands, type HeaderEdits } from '../mime/index.js';
 import { describePlan, encryptionOutcome, evaluate, type Action, type CommandName, type CompiledPolicy, type Directory, type PartyFacts, type RecipientPlan } from '../policy/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import type { CryptoKeys } from './crypto-keys.js';
@@ -20,7 +20,7 @@ import type { PgpKeys } from './pgp-keys.js';
 import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
 import { fetchMissingKeys, learnAutocrypt, type KeySources } from './key-sources.js';
 import { memoLookups, partyFacts } from './policy-facts.js';
-import { transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
+import { sealedBody, transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
 
 export interface PolicyContext {
   config: Config;
@@ -44,7 +44,7 @@ type Verdict = { kind: 'pass'; choice: CryptoChoice } | { kind: 'hold'; reason: 
 const METHOD_NAMES = { smime: 'S/MIME certificate', pgp: 'OpenPGP key' } as const;
 
 /** What can be done for this recipient now, and with which crypto. */
-function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, inside: 'smime' | 'pgp' | null, pgpFiles: boolean): Verdict {
+function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFacts, canCrypt: boolean, inside: 'smime' | 'pgp' | null, pgpFiles: boolean, sealed: boolean): Verdict {
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   let signWith: 'smime' | 'pgp' | 'auto' | null = null;
   for (const a of plan.actions) {
@@ -74,7 +74,8 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
         if (outcome === 'pgp' && a.pgp?.inline) choice.pgpInline = true;
       } else if (outcome === 'smime' || outcome === 'pgp') {
         if (a.require) return fail(`encryption required for ${plan.recipient}, but the keys are not loaded (rule "${plan.rules.at(-1)}")`);
-      } else if (outcome === 'hold' || outcome === 'bounce') {
+      } else if ((outcome === 'hold' || outcome === 'bounce') && !(sealed && !plan.actions.some((x) => x.kind === 'decrypt'))) {
+        // (Ciphertext the sender's client made, which nothing here decrypts, is encrypted already: it passes.)
         return fail(`encryption required, but there is no ${a.methods.map((m) => METHOD_NAMES[m]).join(' or ')} for ${plan.recipient}`);
       }
     }
@@ -125,12 +126,14 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   await generateKeys(plans, sender!, ctx, entry.id, log);
 
   // What the message carries decides how it is opened: the outermost layer's kind.
-  const inside = message.encrypted ?? message.signed;
+  // Crypto only below the top (a signed part in a mixed, armour in an attachment) is opened too, to be reported.
+  const inside = message.encrypted ?? message.signed ?? cryptoMethods(entry.body)[0] ?? null;
+  const sealed = (await sealedBody(entry.body)) !== null;
   const pgpFiles = message.attachments.some((a) => /\.(pgp|gpg|asc)$/i.test(a.name));
   const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
   plans.forEach((plan, i) => {
-    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined && ctx.pgpKeys !== undefined, inside, pgpFiles);
+    const v = verdictOf(plan, recipients[i]!, sender!, ctx.keys !== undefined && ctx.pgpKeys !== undefined, inside, pgpFiles, sealed);
     // Every plan at debug (one line per recipient per message is a lot at info); the ones that
     // stop a recipient are logged below at warn.
     log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: v.kind }, 'policy decided');

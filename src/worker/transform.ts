@@ -14,9 +14,9 @@ import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import type { SmimeEncryptOptions } from '../policy/index.js';
 import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../pki/index.js';
-import { encryptMessage, openMessage, resultHeaders, signMessage, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
-import { addAttachments, joinMessage, splitMessage } from '../mime/index.js';
-import { decryptAttachments, PgpError, pgpEncryptMessage, type AttachmentResult, pgpInlineMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
+import { encryptMessage, envelopeRecipients, openMessage, signMessage, smimeResults, type ContentCipher, type OpenResult, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
+import { addAttachments, bodyCiphertext, cryptoMethods, joinMessage, resultFields, splitMessage, type MethodResults } from '../mime/index.js';
+import { decryptAttachments, isPgpCiphertext, PgpError, pgpEncryptMessage, type AttachmentResult, pgpInlineMessage, pgpOpenMessage, pgpResults, pgpSignMessage, type PgpOpenResult, type PgpRecipient, type PgpSigner } from '../openpgp/index.js';
 import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
 import type { PgpKeys } from './pgp-keys.js';
 import type { KeyLookups } from './policy-facts.js';
@@ -132,6 +132,7 @@ async function openPgp(body: Buffer, choice: NonNullable<CryptoChoice['open']>, 
     decrypt: choice.decrypt,
     verify: choice.verify,
     ...(choice.pgpInlineHtml ? { inlineHtml: true } : {}),
+    ...(choice.pgpAttachments ? { attachmentFiles: true } : {}),
     keysFor,
     verificationKeysFor: (ids, from) => ctx.pgp.verificationKeys(ids, from, ctx.lookups),
   });
@@ -147,6 +148,49 @@ async function openPgp(body: Buffer, choice: NonNullable<CryptoChoice['open']>, 
   if (e) ctx.log.info({ event: e.status === 'decrypted' ? 'worker.decrypted' : 'worker.not_decrypted', queueId: ctx.queueId, method: 'pgp', cipher: e.cipher, reason: e.reason }, e.status === 'decrypted' ? 'OpenPGP message decrypted' : 'OpenPGP message not decrypted');
   for (const s of result.signatures) ctx.log.info({ event: 'worker.signature', queueId: ctx.queueId, method: 'pgp', status: s.status, scope: s.scope, signer: s.address, reason: s.reason }, 'OpenPGP signature checked');
   return { result, attachments };
+}
+
+/** One method's opening: its output, its findings, and the fields it adds beside them. */
+async function openWith(method: 'smime' | 'pgp', body: Buffer, how: NonNullable<CryptoChoice['open']>, recipients: readonly string[], ctx: TransformContext): Promise<{ opened: Opened; results: MethodResults; extra: [string, string][] }> {
+  if (method === 'pgp') {
+    const { result, attachments } = await openPgp(body, how, recipients, ctx);
+    return { opened: result, results: pgpResults(result), extra: attachmentHeaders(attachments) };
+  }
+  const { result, revocation } = await open(body, how, ctx);
+  // Each signer path checked for revocation, stated beside the signature results.
+  return { opened: result, results: smimeResults(result), extra: revocation.map((p): [string, string] => ['X-Postern-Revocation', revocationSummary(p).replace(/[\r\n]+/g, ' ').slice(0, 400)]) };
+}
+
+/**
+ * Open with the method of the message's outermost layer, then with the other one when its crypto
+ * is still in the result (an OpenPGP-signed part beside an S/MIME one, S/MIME inside OpenPGP
+ * encryption): every signature and every ciphertext anywhere is reported, one summary for all.
+ */
+async function openBoth(base: Buffer, how: NonNullable<CryptoChoice['open']>, recipients: readonly string[], ctx: TransformContext): Promise<{ result: Opened; headers: [string, string][] }> {
+  const first = await openWith(how.method, base, how, recipients, ctx);
+  const other = how.method === 'smime' ? 'pgp' : 'smime';
+  const second = cryptoMethods(first.opened.message).includes(other) ? await openWith(other, first.opened.message, how, recipients, ctx) : null;
+  const runs = second ? [first, second] : [first];
+  const decrypted = runs.find((r) => r.opened.encryption?.status === 'decrypted');
+  return {
+    result: { message: (second ?? first).opened.message, encryption: (decrypted ?? first).opened.encryption ?? second?.opened.encryption ?? null },
+    headers: [...resultFields(runs.map((r) => r.results)), ...runs.flatMap((r) => r.extra)],
+  };
+}
+
+/**
+ * The method whose ciphertext the whole body already is (the sender's client encrypted it), after
+ * the method's own check of the bytes; null when it is not (armour in a text part never counts).
+ */
+export async function sealedBody(message: Buffer): Promise<'smime' | 'pgp' | null> {
+  const found = bodyCiphertext(message);
+  if (!found) return null;
+  if (found.method === 'pgp') return (await isPgpCiphertext(found.data)) ? 'pgp' : null;
+  try {
+    return envelopeRecipients(found.der).length ? 'smime' : null;
+  } catch {
+    return null;
+  }
 }
 
 const quote = (s: string) => s.replace(/[\r\n"]+/g, ' ').slice(0, 200);
@@ -194,24 +238,24 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   let opened: Opened | undefined;
   if (choice.open) {
     const how = choice.open;
-    // OpenPGP decrypts with the keys of the recipients it was sent to: part of the memo key.
-    const key = JSON.stringify([how, how.method === 'pgp' ? [...recipients].sort() : null]);
+    // OpenPGP decrypts with the keys of the recipients it was sent to (also when it is opened
+    // second, inside S/MIME): part of the memo key.
+    const key = JSON.stringify([how, [...recipients].sort()]);
     memo.opened ??= new Map();
     let p = memo.opened.get(key);
-    if (!p) {
-      p = how.method === 'pgp'
-        ? openPgp(base, how, recipients, ctx).then(({ result: r, attachments }) => ({ result: r, headers: [...pgpResultHeaders(r), ...attachmentHeaders(attachments)] }))
-        : open(base, how, ctx).then(({ result: r, revocation }) => ({
-            result: r,
-            // Each signer path checked for revocation, stated beside the signature results.
-            headers: [...resultHeaders(r), ...revocation.map((p): [string, string] => ['X-Postern-Revocation', revocationSummary(p).replace(/[\r\n]+/g, ' ').slice(0, 400)])],
-          }));
-      memo.opened.set(key, p);
-    }
+    if (!p) memo.opened.set(key, (p = openBoth(base, how, recipients, ctx)));
     const o = await p;
     opened = o.result;
     body = opened.message;
     headers.push(...o.headers);
+  }
+  // Already ciphertext as a whole (the sender's client encrypted it): passed with its encryption
+  // intact — not encrypted again, not signed on top (a signature around ciphertext says who sent
+  // it, not who wrote it), no keys attached (that would put the ciphertext inside a multipart).
+  const sealed = choice.sign || choice.encrypt || choice.sendKeys ? await sealedBody(body) : null;
+  if (sealed) {
+    ctx.log.info({ event: 'worker.already_encrypted', queueId: ctx.queueId, recipients, method: sealed }, 'already encrypted by the sender: passed as it is');
+    return { kind: 'ok', body, headers, encryption: sealed, signed: false, ...(opened ? { opened } : {}) };
   }
   if (choice.sendKeys) {
     const want = choice.sendKeys;
