@@ -2,7 +2,7 @@
  * The SQLite keystore, part 3: OpenPGP keys, public and (sealed) secret, by fingerprint and by
  * user-id address. `KeyStoreSqlite` is the whole store.
  */
-import type { ParsedPgpKey, PgpKeyInfo } from '../openpgp/index.js';
+import { mergePgpKey, type ParsedPgpKey, type PgpKeyInfo } from '../openpgp/index.js';
 import { addressKey, type Row } from './store-base.js';
 import { CertStore } from './store-certs.js';
 import type { ImportStatus, PgpSource, StoredPgpKey } from './types.js';
@@ -13,12 +13,14 @@ export class KeyStoreSqlite extends CertStore {
   importPgpKey(key: ParsedPgpKey, opts: { source: PgpSource; actor: string }): Promise<{ status: ImportStatus; key: StoredPgpKey }> {
     return this.transaction(async () => {
       const i = key.info;
-      const existing = this.sql('SELECT id, secret_id FROM pgp_keys WHERE fingerprint = ?').get(i.fingerprint) as Row | undefined;
+      const existing = this.sql('SELECT id, secret_id, public_key FROM pgp_keys WHERE fingerprint = ?').get(i.fingerprint) as Row | undefined;
       if (existing) {
         // The same key again may bring what we lacked: its secret part, or new self-signatures
-        // (a revocation, a new expiry, new user ids). Take the newer public data and the secret.
+        // (a revocation, a new expiry, new user ids). Merged into what we hold, never replacing
+        // it: a copy without the revocation (stripped, or older) must not un-revoke the key.
         const addSecret = key.secretKey && existing.secret_id == null;
-        const updated = this.updatePgpPublic(existing.id as number, key);
+        const had = (this.sql('SELECT address FROM pgp_key_addresses WHERE pgp_key_id = ?').all(existing.id) as Row[]).map((a) => a.address as string);
+        const updated = this.updatePgpPublic(existing.id as number, await mergePgpKey(existing.public_key as Buffer, had, key));
         if (addSecret) this.sql('UPDATE pgp_keys SET secret_id = ? WHERE id = ?').run(await this.insertSecret('pgp-secret', key.secretKey!), existing.id);
         const changed = addSecret || updated;
         if (changed) this.audit({ actor: opts.actor, action: 'import', object: `pgp:${i.fingerprint}`, detail: addSecret ? 'secret key added' : 'updated' });

@@ -272,6 +272,25 @@ export async function generatePgpKey(opts: { address: string; name?: string; typ
   };
 }
 
+/**
+ * A key the store holds, updated with what another copy of it brings (new self-signatures,
+ * revocations, user ids, subkeys) — never losing what the store had. A copy from a key server, WKD
+ * or an Autocrypt header that lacks the revocation (stripped, or simply older) must not un-revoke
+ * the key. The addresses: those the store had and the incoming ones, as far as the merged key still
+ * binds them (a copy narrowed to one address does not unbind the others; a revoked user id does).
+ */
+export async function mergePgpKey(stored: Buffer, storedAddresses: readonly string[], incoming: ParsedPgpKey, now = new Date()): Promise<ParsedPgpKey> {
+  const kept = withKeySemantics(await openpgp.readKey({ binaryKey: bytes(stored) }));
+  const merged = withKeySemantics(await kept.update(await openpgp.readKey({ binaryKey: bytes(incoming.publicKey) }), now));
+  const info = await describe(merged, now);
+  const bound = new Set(info.addresses.map((a) => a.toLowerCase()));
+  return {
+    info: { ...info, addresses: [...new Set([...storedAddresses, ...incoming.info.addresses])].filter((a) => bound.has(a.toLowerCase())), hasSecret: incoming.info.hasSecret },
+    publicKey: Buffer.from(merged.toPublic().write()),
+    ...(incoming.secretKey ? { secretKey: incoming.secretKey } : {}),
+  };
+}
+
 export async function armorPublicKey(publicKey: Buffer): Promise<string> {
   const key = await openpgp.readKey({ binaryKey: bytes(publicKey) });
   return key.toPublic().armor();
