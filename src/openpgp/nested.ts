@@ -91,6 +91,7 @@ export async function openNested(entity: Buffer, prefix: string, ctx: VerifyCont
   const tree = cryptoTree(entity, prefix);
   const attachmentFile = (n: CryptoNode) => opts.leaveAttachmentFiles && !n.insideSigned && /\.(pgp|gpg|asc)$/i.test(n.name);
   let checked = 0;
+  let read = 0;
   for (const n of tree.nodes.filter((x) => x.method === 'pgp')) {
     if (n.kind === 'pgp-encrypted') {
       if (!attachmentFile(n)) out.nested.push(n.part);
@@ -103,7 +104,8 @@ export async function openNested(entity: Buffer, prefix: string, ctx: VerifyCont
     const where = { part: signedPart, unsigned };
     try {
       if (n.kind === 'pgp-armour') {
-        const armour = armourOf(n);
+        // Reading armour costs a parse: past the limit, armour counts as what it usually is, ciphertext.
+        const armour = read++ < MAX_NESTED_SIGNATURES ? armourOf(n) : null;
         const message = armour === null ? null : await readPgpMessage(armour).catch(() => null);
         // Ciphertext, or armour we cannot read (it might be ciphertext): left as it is.
         if (!message || !isSignedOnly(message)) {
