@@ -7,6 +7,7 @@
  * Secrets: unsealed secret keys live in the prepared signers and decryption keys for the life of
  * the worker; an unseal is audited once per process.
  */
+import { createHash } from 'node:crypto';
 import { autocryptHeader } from '../directory/index.js';
 import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
@@ -40,6 +41,12 @@ class PromiseCache<V> {
   }
 }
 
+/**
+ * The cache key of a prepared public key: its fingerprint and its bytes. A key the store updated
+ * (a revocation merged in, a new subkey or expiry) is prepared again, not served stale from here.
+ */
+const version = (k: StoredPgpKey) => `${k.info.fingerprint}:${createHash('sha256').update(k.publicKey).digest('base64url').slice(0, 22)}`;
+
 /** Usable now, as the store last judged it (expiry is checked again here: the flag is from import time). */
 const usable = (k: StoredPgpKey, now: number) => !k.info.revoked && (!k.info.expires || k.info.expires.getTime() > now);
 
@@ -59,7 +66,7 @@ export class PgpKeys {
   async recipient(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<PgpRecipient | null> {
     for (const k of (await lookups.pgpKeysFor(address)).filter((k) => k.info.canEncrypt && usable(k, now))) {
       try {
-        return await this.recipients.get(k.info.fingerprint, () => preparePgpRecipient(k.publicKey));
+        return await this.recipients.get(version(k), () => preparePgpRecipient(k.publicKey));
       } catch (err) {
         this.log.warn({ event: 'worker.pgp_key_unusable', address, fingerprint: k.info.fingerprint, reason: (err as Error).message }, 'OpenPGP key cannot be encrypted to');
       }
@@ -75,7 +82,7 @@ export class PgpKeys {
     const k = (await lookups.pgpKeysFor(address)).find((k) => k.hasSecret && k.info.canEncrypt && usable(k, now));
     if (!k) return null;
     try {
-      return await this.headers.get(`${k.info.fingerprint}:${address.toLowerCase()}`, () => autocryptHeader(address, k.publicKey));
+      return await this.headers.get(`${version(k)}:${address.toLowerCase()}`, () => autocryptHeader(address, k.publicKey));
     } catch (err) {
       this.log.warn({ event: 'worker.autocrypt_not_added', address, reason: (err as Error).message }, 'no Autocrypt header for this sender');
       return null;
@@ -134,7 +141,7 @@ export class PgpKeys {
         // Keys an admin imported, we generated, or the domain published (WKD, LDAP) are trusted; keys
         // from a key server or an Autocrypt header prove only that someone has that key (TOFU).
         const trusted = !['hkp', 'autocrypt', 'mail'].includes(k.source);
-        out.push(await this.verifiers.get(`${k.info.fingerprint}:${trusted}`, () => preparePgpVerificationKey(k.publicKey, { trusted })));
+        out.push(await this.verifiers.get(`${version(k)}:${trusted}`, () => preparePgpVerificationKey(k.publicKey, { trusted })));
       } catch (err) {
         this.log.warn({ event: 'worker.pgp_key_unreadable', fingerprint: k.info.fingerprint, reason: (err as Error).message }, 'stored OpenPGP key cannot be read');
       }
