@@ -6,7 +6,17 @@
 import { loadConfig } from '../config/index.js';
 import type { Envelope } from '../core/index.js';
 import { entryState, type RecipientState } from '../relay/index.js';
-import { deleteEntries, flushDeferred, holdEntries, releaseEntries, Spool, type AdminResult, type QueueEntryInfo } from '../spool/index.js';
+import {
+  crashesSinceRelease,
+  deleteEntries,
+  flushDeferred,
+  holdEntries,
+  holdRequested,
+  releaseEntries,
+  Spool,
+  type AdminResult,
+  type QueueEntryInfo,
+} from '../spool/index.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 
 const SUBCOMMANDS = 'list, show ID, hold ID|ALL, release ID|ALL, flush, delete ID|ALL';
@@ -41,8 +51,12 @@ export async function queueCommand(argv: string[], io: CliIo): Promise<number> {
 
 function report(io: CliIo, verb: string, r: AdminResult, selector: string, emptyOk = false): number {
   for (const e of r.done) io.out(`${verb}: ${e}`);
-  for (const b of r.busy) io.err(`postern: ${b} is being processed by a worker; try again in a moment`);
-  if (r.done.length === 0 && r.busy.length === 0) {
+  for (const m of r.marked ?? []) io.out(`${verb}: ${m} (being delivered now; held when this attempt ends, unless it finishes the message)`);
+  for (const b of r.busy) {
+    io.err(`postern: ${b} is being ${b.startsWith('delivering/') ? 'delivered' : 'processed by a worker'}; try again in a moment`);
+  }
+  const acted = r.done.length + (r.marked?.length ?? 0);
+  if (acted === 0 && r.busy.length === 0) {
     if (emptyOk) {
       io.out(`${verb}: nothing to do`);
       return 0;
@@ -50,7 +64,7 @@ function report(io: CliIo, verb: string, r: AdminResult, selector: string, empty
     io.err(`postern: no queue entry matches ${JSON.stringify(selector)}`);
     return 1;
   }
-  io.out(`-- ${r.done.length} entr${r.done.length === 1 ? 'y' : 'ies'} ${verb}`);
+  io.out(`-- ${acted} entr${acted === 1 ? 'y' : 'ies'} ${verb}`);
   return r.busy.length ? 1 : 0;
 }
 
@@ -73,11 +87,21 @@ async function list(spool: Spool, io: CliIo, json: boolean): Promise<number> {
   return 0;
 }
 
+/**
+ * Why an entry is (to be) held: in hold/, the worker's note or the hold record (an admin's, or the
+ * crash count's); elsewhere only a hold record counts (asked for during a delivery attempt).
+ */
+function holdReasonOf(e: QueueEntryInfo): string | undefined {
+  const note = e.meta?.notes?.holdReason;
+  if (e.queue === 'hold' && typeof note === 'string') return note;
+  return holdRequested(e.status ?? [])?.reason;
+}
+
 function toJson(e: QueueEntryInfo) {
   const received = e.meta ? Date.parse(e.meta.envelope.receivedAt) : e.mtime.getTime();
   const state = e.meta && e.status ? entryState(e.meta.envelope, e.status) : undefined;
-  const holdReason = e.meta?.notes?.holdReason;
-  const lastError = state?.recipients.find((r) => r.state === 'deferred')?.last?.reply ?? (typeof holdReason === 'string' ? holdReason : undefined);
+  const holdReason = holdReasonOf(e);
+  const lastError = state?.recipients.find((r) => r.state === 'deferred')?.last?.reply ?? holdReason;
   return {
     name: e.name,
     id: e.id,
@@ -111,12 +135,17 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
   }
   const views = mine.map((e) => {
     const state = e.meta ? entryState(e.meta.envelope, e.status ?? []) : undefined;
+    const holdReason = holdReasonOf(e);
+    const crashes = crashesSinceRelease(e.status ?? []);
     return {
       name: e.name,
       queue: e.queue,
       size: e.size,
       ...(e.error ? { error: e.error } : {}),
-      ...(typeof e.meta?.notes?.holdReason === 'string' ? { hold_reason: e.meta.notes.holdReason } : {}),
+      // A hold record outside hold/: asked for during a delivery attempt, acted on when it ends.
+      ...(holdReason && e.queue === 'hold' ? { hold_reason: holdReason } : {}),
+      ...(holdReason && e.queue !== 'hold' ? { hold_requested: holdReason } : {}),
+      ...(crashes.total ? { worker_crashes: crashes.total } : {}),
       ...(e.meta ? { envelope: e.meta.envelope } : {}),
       ...(state
         ? {
@@ -135,6 +164,8 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
     io.out(`${v.name} (${v.queue}, ${v.size} bytes)`);
     if (v.error) io.out(`  error: ${v.error}`);
     if (v.hold_reason) io.out(`  held: ${v.hold_reason}`);
+    if (v.hold_requested) io.out(`  hold requested: ${v.hold_requested}`);
+    if (v.worker_crashes) io.out(`  worker crashes while processing it: ${v.worker_crashes}`);
     const env = v.envelope;
     if (env) {
       const c = env.client;

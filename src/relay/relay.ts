@@ -9,11 +9,10 @@
  * status records at start). An admin's flush or release moves entries into outgoing/, where the
  * directory watch finds them.
  */
-import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { CorruptEntryError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { isNoSpace, throttle, watchQueue, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
+import { claimForDelivery, holdRequested, isNoSpace, throttle, watchQueue, type DeliveryClaim, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
 import { ReplyClassifier } from './classify.js';
 import { Delivery } from './deliver.js';
 import { systemResolver, type DnsResolver } from './mx.js';
@@ -161,15 +160,17 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     return outcomes;
   }
 
-  /** One delivery attempt of one entry; the entry is open for its whole duration. */
+  /**
+   * One delivery attempt of one entry, claimed into delivering/ for its whole duration: nothing
+   * else moves it meanwhile, so its records and its removal cannot miss (see spool/delivering.ts).
+   */
   async function attempt(name: string, queue: QueueName): Promise<void> {
-    let entry: OpenEntry;
+    let entry: DeliveryClaim;
     try {
-      entry = await spool.openEntry(queue, name);
+      entry = await claimForDelivery(spool, queue, name);
     } catch (err) {
       if (isEnoent(err)) return; // delivered meanwhile, or moved by an admin (a scan finds it)
       if (err instanceof CorruptEntryError) {
-        await spool.moveToCorrupt(join(spool.dir(queue), name), name, err.message);
         log.error({ event: 'relay.corrupt', name, reason: err.message }, 'unreadable entry moved to corrupt/');
         return;
       }
@@ -178,15 +179,27 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     try {
       await deliverEntry(entry);
     } finally {
+      // An attempt cut short by a spool error: the entry goes back where it came from, and the
+      // caller's cool-down decides when it is tried again.
+      if (entry.claimed) {
+        await entry.moveTo(entry.from).catch((err) => log.error({ event: 'relay.unclaim_error', queueId: idOf(name), name, err }, 'entry stays in delivering/ until the relay restarts'));
+      }
       await entry.close();
     }
   }
 
-  async function deliverEntry(entry: OpenEntry): Promise<void> {
-    const { name, queue } = entry;
+  async function deliverEntry(entry: DeliveryClaim): Promise<void> {
+    const { name } = entry;
     const queueId = entry.meta.id;
     const env = entry.meta.envelope;
     unschedule(name);
+    const held = holdRequested(entry.status);
+    if (held) {
+      // Held by an admin while it was claimed for an attempt that has ended since.
+      await entry.moveTo('hold');
+      log.info({ event: 'relay.held', queueId, name, reason: held.reason }, 'entry held');
+      return;
+    }
     const before = entryState(env, entry.status);
     const pending = before.recipients.filter((r) => !isFinal(r)).map((r) => r.address);
     const received = Date.parse(env.receivedAt) || Date.now();
@@ -204,7 +217,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       if (unrouted.length) {
         // A config gap, not the recipient's fault: hold the whole entry before sending anything;
         // `queue release` after fixing the routes delivers each remaining recipient once.
-        await moveIfThere(queue, 'hold', name);
+        await entry.moveTo('hold');
         log.error({ event: 'relay.no_route', queueId, name, recipients: unrouted }, 'no route matches; entry held');
         return;
       }
@@ -212,7 +225,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     }
 
     // Shutting down: a temporary failure now is most likely our own cut connection. Keep only the
-    // final answers; the entry stays where it is, due at once when the relay is back.
+    // final answers; the entry goes back where it was, due at once when the relay is back.
     if (closed) outcomes = outcomes.filter((o) => o.status !== 'deferred');
     const now = Date.now();
     const at = new Date(now).toISOString();
@@ -236,7 +249,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const notices = noticesFor(entry, after, config, now);
     // The common case (every recipient delivered, nobody asked for a notice) needs no record:
     // the entry is removed next, and that is the record.
-    if (!done || notices.length) await entry.append(records);
+    const recorded = !done || notices.length > 0;
+    if (recorded) await entry.append(records);
     if (notices.length) {
       const names: string[] = [];
       for (const n of notices) names.push(await spool.inject(n.id, n.draft));
@@ -247,24 +261,42 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
     if (done) {
       try {
-        await spool.remove(queue, name);
+        await entry.remove();
       } catch (err) {
-        // Moved by an admin during the attempt (hold): its records say it is done, so a release
-        // just removes it.
-        if (!isEnoent(err)) throw err;
+        // The entry goes back to its queue (attempt()); its records must say that it is done,
+        // or the next attempt would deliver it again.
+        if (!recorded) await entry.append(records);
+        throw err;
       }
       return;
     }
-    if (closed) return;
-    if (queue === 'outgoing') await moveIfThere('outgoing', 'deferred', name);
+    if (closed) return entry.moveTo(entry.from);
+    const hold = await entry.holdRequested();
+    await entry.moveTo(hold ? 'hold' : 'deferred');
+    if (hold) {
+      log.info({ event: 'relay.held', queueId, name, reason: hold.reason }, 'entry held after its delivery attempt');
+      return;
+    }
+    // A hold that came in between the look above and the move is in the moved file: honour it
+    // now rather than at the next attempt.
+    if (await heldIn('deferred', name)) return;
     schedule(name, next);
   }
 
-  async function moveIfThere(from: QueueName, to: QueueName, name: string): Promise<void> {
+  /** Move a deferred/ entry whose records ask for a hold into hold/; false when there is none. */
+  async function heldIn(queue: QueueName, name: string): Promise<boolean> {
     try {
-      await spool.move(from, to, name);
+      const hold = holdRequested(await spool.readStatus(queue, name));
+      if (!hold) return false;
+      await spool.move(queue, 'hold', name);
+      log.info({ event: 'relay.held', queueId: idOf(name), name, reason: hold.reason }, 'entry held after its delivery attempt');
+      return true;
     } catch (err) {
-      if (!isEnoent(err)) throw err; // an admin moved it first; it stays where they put it
+      // Moved on meanwhile (flushed): whoever claims it next sees the record.
+      if (isEnoent(err)) return true;
+      // The record stays in the entry and is honoured at its next attempt.
+      log.error({ event: 'relay.error', queueId: idOf(name), name, err }, 'could not act on a hold request now');
+      return false;
     }
   }
 

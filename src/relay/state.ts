@@ -47,7 +47,7 @@ export function entryState(envelope: Envelope, status: readonly StatusRecord[]):
     } else if (r.t === 'attempt') {
       attempts = Math.max(attempts, r.n);
       nextAttempt = Date.parse(r.next) || 0;
-    } else {
+    } else if (r.t === 'dsn') {
       for (const a of r.rcpts) byAddress.get(a)?.notices.add(r.kind);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * spool: the queue directories (tmp, incoming, active, outgoing, deferred, hold, corrupt) and
+ * spool: the queue directories (tmp, incoming, active, outgoing, delivering, deferred, hold, corrupt) and
  * their crash-safe commit protocol. Untrusted input: message bytes and envelopes are stored
  * verbatim, never interpreted here; damaged entries are detected by checksum and kept in corrupt/.
  * Secrets: none (entries may hold plaintext mail: files are 0600 in 0700 directories).
@@ -8,7 +8,10 @@ export { Spool, QUEUES } from './spool.js';
 export { IncomingWriter } from './incoming.js';
 export { writeAll, isNoSpace, storageError, type WriteTarget } from './write.js';
 export type { ClaimedEntry, HeldDraft, OpenEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';
-export type { EntryMeta, DecodedEntry, StatusRecord, RecipientRecord, AttemptRecord, DsnRecord } from './record.js';
+export type { EntryMeta, DecodedEntry, StatusRecord, RecipientRecord, AttemptRecord, DsnRecord, HoldRecord, ReleaseRecord, CrashRecord } from './record.js';
+export { holdRequested, crashesSinceRelease } from './record.js';
+export { claimForDelivery, type DeliveryClaim } from './delivering.js';
+export { holdWithRecord } from './marks.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';
 export { holdEntries, releaseEntries, flushDeferred, deleteEntries, type AdminResult } from './admin.js';

@@ -115,7 +115,60 @@ export interface DsnRecord {
   id: string;
 }
 
-export type StatusRecord = RecipientRecord | AttemptRecord | DsnRecord;
+/**
+ * An admin's `queue hold` of an entry the relay was delivering at that moment, or a hold by the
+ * gateway itself (a message that crashed its worker): the entry goes to hold/ instead of being
+ * tried again. Travels with the file, so a hold cannot be lost to a move that races with it.
+ */
+export interface HoldRecord {
+  t: 'hold';
+  at: string;
+  reason: string;
+}
+
+/** `queue release`: cancels earlier hold records and the crash count before it. */
+export interface ReleaseRecord {
+  t: 'release';
+  at: string;
+}
+
+/**
+ * The process that had claimed this entry died before it was done (written when the entry is
+ * reclaimed). `alone`: it was the only entry that process had claimed, so the crash is likely its
+ * own doing.
+ */
+export interface CrashRecord {
+  t: 'crash';
+  at: string;
+  alone: boolean;
+}
+
+export type StatusRecord = RecipientRecord | AttemptRecord | DsnRecord | HoldRecord | ReleaseRecord | CrashRecord;
+const RECORD_TYPES = new Set<string>(['rcpt', 'attempt', 'dsn', 'hold', 'release', 'crash']);
+
+/** The hold asked for by the last hold/release record, if the last one is a hold. */
+export function holdRequested(status: readonly StatusRecord[]): HoldRecord | null {
+  for (let i = status.length - 1; i >= 0; i--) {
+    const r = status[i]!;
+    if (r.t === 'release') return null;
+    if (r.t === 'hold') return r;
+  }
+  return null;
+}
+
+/** Crashes recorded since the last release: all of them, and those where the entry was alone. */
+export function crashesSinceRelease(status: readonly StatusRecord[]): { total: number; alone: number } {
+  let total = 0;
+  let alone = 0;
+  for (let i = status.length - 1; i >= 0; i--) {
+    const r = status[i]!;
+    if (r.t === 'release') break;
+    if (r.t !== 'crash') continue;
+    total++;
+    if (r.alone) alone++;
+  }
+  return { total, alone };
+}
 
 export function encodeStatus(records: readonly StatusRecord[]): Buffer {
   return Buffer.from(records.map((r) => STATUS_TAG + JSON.stringify(r) + '\n').join(''), 'utf8');
@@ -134,7 +187,7 @@ export function decodeStatus(region: Buffer): StatusRecord[] {
     for (let at = line.indexOf(STATUS_TAG); at >= 0; at = line.indexOf(STATUS_TAG, at + 1)) {
       try {
         const r = JSON.parse(line.slice(at + STATUS_TAG.length)) as StatusRecord;
-        if (r && typeof r === 'object' && (r.t === 'rcpt' || r.t === 'attempt' || r.t === 'dsn')) out.push(r);
+        if (r && typeof r === 'object' && RECORD_TYPES.has(r.t)) out.push(r);
         break;
       } catch {
         /* torn record: try the next occurrence */

@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptEntryError, derivedQueueId, isQueueId, newQueueId, type Envelope } from '../core/index.js';
+import { CorruptEntryError, derivedQueueId, newQueueId, type Envelope } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
+import { reclaimClaims } from './reclaim.js';
 import { IncomingWriter } from './incoming.js';
 import {
   decodeEntry,
@@ -22,7 +23,7 @@ import {
 } from './record.js';
 import { freeSpace, storageError, writeAll } from './write.js';
 
-export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'] as const;
+export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /** An entry claimed by this process from incoming/ into active/. */
@@ -79,7 +80,8 @@ export interface OpenEntry extends DecodedEntry {
 export class Spool {
   readonly root: string;
   private readonly syncers = new Map<QueueName, DirSyncer>();
-  private readonly tag: string;
+  /** This process's mark on the entries it claims (active/, delivering/) and its tmp/ files. */
+  readonly tag: string;
 
   private constructor(root: string) {
     this.root = root;
@@ -99,7 +101,8 @@ export class Spool {
     return join(this.root, q);
   }
 
-  private syncDir(q: QueueName): Promise<void> {
+  /** @internal fsync a queue directory (grouped across concurrent callers). */
+  syncDir(q: QueueName): Promise<void> {
     return this.syncers.get(q)!.sync();
   }
 
@@ -239,7 +242,6 @@ export class Spool {
     try {
       const data = await fh.readFile();
       const decoded = decodeEntry(path, data);
-      let end = data.length;
       return {
         ...decoded,
         name,
@@ -247,6 +249,8 @@ export class Spool {
         async append(records) {
           if (!records.length) return;
           const buf = encodeStatus(records);
+          // The end as it is now: an admin's hold record may have been appended since the open.
+          const end = (await fh.stat()).size;
           try {
             await writeAll(fh, [buf]);
             await fh.datasync();
@@ -256,7 +260,6 @@ export class Spool {
             await fh.truncate(end).catch(() => undefined);
             throw storageError(err);
           }
-          end += buf.length;
           decoded.status.push(...records);
         },
         close: () => fh.close(),
@@ -348,7 +351,8 @@ export class Spool {
 
   /**
    * Called by the supervisor before any role runs: clear tmp/, and put every active/ entry back
-   * into incoming/ (its worker is gone; its outputs, if any, are rewritten under the same names).
+   * into incoming/ (its worker is gone; its outputs, if any, are rewritten under the same names)
+   * and every delivering/ entry back into outgoing/ (see reclaim.ts).
    */
   async recover(): Promise<{ reclaimed: number; tmpRemoved: number }> {
     const tmp = await this.list('tmp');
@@ -357,7 +361,7 @@ export class Spool {
     return { reclaimed, tmpRemoved: tmp.length };
   }
 
-  /** Reclaim the active/ entries of a process that died (by pid), and its tmp/ leftovers. */
+  /** Reclaim the active/ and delivering/ entries of a process that died (by pid), and its tmp/ leftovers. */
   async reclaimFor(pid: number): Promise<number> {
     const suffix = `.${pid}`;
     for (const n of await this.list('tmp')) {
@@ -366,30 +370,18 @@ export class Spool {
     return this.reclaim((n) => n.endsWith(suffix));
   }
 
-  private async reclaim(match: (name: string) => boolean): Promise<number> {
-    let count = 0;
-    for (const n of await this.list('active')) {
-      if (!match(n)) continue;
-      const id = n.split('.')[0]!;
-      if (!isQueueId(id)) continue;
-      await rename(join(this.dir('active'), n), join(this.dir('incoming'), id));
-      count++;
-    }
-    if (count) {
-      await this.syncDir('incoming');
-      await this.syncDir('active');
-    }
-    return count;
+  private reclaim(match: (name: string) => boolean): Promise<number> {
+    return reclaimClaims(this, match);
   }
 
   // ---- administration ---------------------------------------------------------------------------
 
   /**
    * Entries of the given queues with their envelope (header only; bodies are not read), and with
-   * `withStatus` the relay's status records of outgoing, deferred and hold entries.
+   * `withStatus` their status records (the relay's, holds, crash marks).
    */
   async inspect(
-    queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt'],
+    queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt'],
     withStatus = false,
   ): Promise<QueueEntryInfo[]> {
     const out: QueueEntryInfo[] = [];
@@ -403,7 +395,7 @@ export class Spool {
           info.size = st.size;
           info.mtime = st.mtime;
           info.meta = await readHeader(path);
-          if (withStatus && info.meta.group !== undefined) info.status = await this.readStatus(q, name);
+          if (withStatus && q !== 'corrupt') info.status = await this.readStatus(q, name);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // moved on meanwhile
           info.error = err instanceof Error ? err.message : String(err);

@@ -9,6 +9,7 @@ import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
+import { screen } from './poison.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -63,6 +64,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   let closed = false;
   /** No claims before this time (ms since epoch): the spool was full. */
   let pausedUntil = 0;
+  /** Messages a worker died with before, oldest first: each runs alone, so a crash is attributable. */
+  const suspects = new Set<string>();
+  /** A suspect is in flight: nothing else starts. */
+  let solo = false;
 
   function pauseClaims(ms: number): void {
     pausedUntil = Date.now() + ms;
@@ -94,13 +99,18 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   function fill(): void {
-    while (!closed && inFlight.size < concurrency && backlog.length > 0 && Date.now() >= pausedUntil) {
-      const id = backlog.shift()!;
-      waiting.delete(id);
+    while (!closed && !solo && inFlight.size < concurrency && (backlog.length > 0 || suspects.size > 0) && Date.now() >= pausedUntil) {
+      const alone = suspects.size > 0;
+      if (alone && inFlight.size > 0) return; // the suspect waits until the others are done
+      const id = alone ? suspects.values().next().value! : backlog.shift()!;
+      if (alone) suspects.delete(id);
+      else waiting.delete(id);
       if (inFlight.has(id)) continue;
+      solo = alone;
       const p = (async () => {
         let entry: ClaimedEntry | null = null;
         try {
+          if (!alone && (await setAside(id))) return;
           entry = await spool.claim(id);
           if (!entry) return; // another worker won, or it was corrupt (moved to corrupt/ by claim)
           await handle(entry);
@@ -147,6 +157,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         }
       })().finally(() => {
         inFlight.delete(id);
+        if (alone) solo = false;
         fill();
         if (backlog.length === 0) scanner.request();
       });
@@ -154,9 +165,23 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     }
   }
 
+  /**
+   * Before claiming: a message that crashed its worker too often is held (poison.ts); one that was
+   * in a worker that died is set aside to run alone. True when it is not to be claimed now.
+   */
+  async function setAside(id: string): Promise<boolean> {
+    const s = await screen(spool, id);
+    if (s.verdict === 'held') log.error({ event: 'worker.held_poison', queueId: id, reason: s.reason }, 'message held: it crashed the worker every time');
+    if (s.verdict === 'suspect') {
+      log.warn({ event: 'worker.suspect', queueId: id, crashes: s.crashes }, 'a worker died with this message before; it will be processed alone');
+      suspects.add(id);
+    }
+    return s.verdict !== 'clean';
+  }
+
   function offer(ids: readonly string[]): void {
     for (const id of ids) {
-      if (waiting.has(id) || inFlight.has(id) || deferred.has(id)) continue;
+      if (waiting.has(id) || inFlight.has(id) || deferred.has(id) || suspects.has(id)) continue;
       waiting.add(id);
       backlog.push(id);
     }

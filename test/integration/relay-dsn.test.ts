@@ -32,7 +32,7 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
   const notices = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom === '');
   const mail = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom !== '');
   const drained = () =>
-    waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('deferred')).length === 0, 10_000, `spool drained; logs: ${JSON.stringify(h.logs.slice(-5))}`);
+    waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('delivering')).length + (await h.spool.list('deferred')).length === 0, 10_000, `spool drained; logs: ${JSON.stringify(h.logs.slice(-5))}`);
 
   it('a 550 for one recipient of three: the others get it once, the sender a bounce for that one only', async () => {
     const s = await sink({ rcptReply: (a) => (a === 'bad@example.net' ? { code: 550, message: '5.1.1 <bad@example.net>: no such user' } : undefined) });

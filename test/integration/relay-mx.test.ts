@@ -51,7 +51,7 @@ describe('relay: mx routes', () => {
 
   const events = h.events;
   const bounces = (s: SmtpSink) => s.transactions.filter((t) => t.mailFrom === '');
-  const drained = () => waitUntil(async () => (await h.spool.list('outgoing')).length === 0, 10_000, 'outgoing empty');
+  const drained = () => waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('delivering')).length === 0, 10_000, 'outgoing empty');
 
   it('delivers to the most preferred exchanger', async () => {
     const low = await mx('127.0.0.3');

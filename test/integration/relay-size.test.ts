@@ -33,7 +33,7 @@ describe('relay: size refusals', () => {
     await h.start(testConfig(h.dir, { relay: config }));
     const name = await queueMessage(h.spool, envelope('alice@example.org', ['big@example.net']), message);
     await home.waitFor(1, 10_000);
-    await waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('deferred')).length === 0, 10_000, 'spool drained');
+    await waitUntil(async () => (await h.spool.list('outgoing')).length + (await h.spool.list('delivering')).length + (await h.spool.list('deferred')).length === 0, 10_000, 'spool drained');
     expect(h.events('relay.deferred')).toEqual([]);
     expect(h.events('relay.bounce')).toEqual([expect.objectContaining({ queueId: name.split('.')[0] })]);
     const bounce = home.transactions[0]!;

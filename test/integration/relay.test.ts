@@ -37,9 +37,13 @@ describe('relay', () => {
   const start = (routes: Route[], retry = [50]): Promise<Relay> => h.start(config(routes, retry));
   const events = h.events;
   const waitEvent = (event: string, n = 1) => waitUntil(async () => events(event).length >= n, 10_000, `${n}x ${event}; logs: ${JSON.stringify(h.logs)}`);
-  /** outgoing/ (and deferred/, where retries wait) empty: every entry has its final answers. */
+  /** outgoing/ (and delivering/ and deferred/, where attempts run and retries wait) empty: every entry has its final answers. */
   const queueEmpty = (q: 'outgoing' | 'hold') =>
-    waitUntil(async () => (await h.spool.list(q)).length === 0 && (q !== 'outgoing' || (await h.spool.list('deferred')).length === 0), 10_000, `${q} empty`);
+    waitUntil(
+      async () => (await h.spool.list(q)).length === 0 && (q !== 'outgoing' || (await h.spool.list('deferred')).length + (await h.spool.list('delivering')).length === 0),
+      10_000,
+      `${q} empty`,
+    );
   const smtpTo = (s: SmtpSink, tls: 'opportunistic' | 'required' | 'none' = 'opportunistic'): Route['target'] => ({ kind: 'smtp', host: s.host, port: s.port, tls });
 
   it('delivers byte-identical over STARTTLS, with <> as MAIL FROM and dot lines intact, in one transaction', async () => {
@@ -172,7 +176,7 @@ describe('relay', () => {
     await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
     r.reload(config([{ pattern: '*', target: { kind: 'maildir', path: md } }]));
-    await waitUntil(async () => (await h.spool.list('deferred')).length === 0 && (await h.spool.list('outgoing')).length === 0, 10_000, 'delivered');
+    await queueEmpty('outgoing');
     expect(await readdir(join(md, 'new'))).toHaveLength(1);
   });
 
