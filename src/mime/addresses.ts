@@ -5,6 +5,7 @@
  * exactly one address, no other address shown in its display name, and no Sender: naming someone
  * else. S/MIME (smime/verify.ts) and OpenPGP (openpgp/pgp-verify.ts) both bind through bindSigner.
  */
+import { sameAddress } from '../core/index.js';
 import { decodeWords } from './header-fields.js';
 import { readEntity, splitMessage, type SplitMessage } from './entity.js';
 
@@ -51,18 +52,18 @@ export function addressesOf(value: string): string[] {
     if (angle.length) out.push(...angle);
     else {
       const bare = item.replace(/\([^()]*\)/g, '').trim();
-      if (/^[^\s@<>"]+@[^\s@<>"]+$/.test(bare)) out.push(bare);
+      if (/^(?:"(?:[^"\\]|\\.)*"|[^\s@<>"]+)@[^\s@<>"]+$/.test(bare)) out.push(bare);
     }
   }
   return out;
 }
 
 /**
- * The comparison of two spellings of an address: case-insensitive, as the key store compares.
- * The single place the binding compares (core/address.ts's canonical form replaces it once that
- * module is in: IDNA A-labels, needless quoting removed).
+ * The one place the binding compares addresses: by their canonical form (core/address.ts: IDNA
+ * A-label domain per UTS #46, case, needless quoting), so that two spellings of one mailbox — a
+ * certificate's U-label domain, a From: in A-labels — are the same author, and two mailboxes never are.
  */
-export const sameMailbox = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+export const sameMailbox = (a: string, b: string): boolean => sameAddress(a, b);
 
 /** What a message's header allows a signature to be bound to. */
 export interface FromBinding {

@@ -6,7 +6,7 @@
  * openpgp.js, are in test/unit/smime/nested-verdicts.test.ts and test/unit/openpgp/nested-verdicts.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { bodyCiphertext, cryptoMethods, cryptoTree, fromBinding, outside, parseHeaders, resultFields, type MethodResults } from '../../../src/mime/index.js';
+import { bindSigner, bodyCiphertext, cryptoMethods, cryptoTree, fromBinding, outside, parseHeaders, resultFields, type MethodResults } from '../../../src/mime/index.js';
 
 const crlf = (s: string) => s.replace(/\r?\n/g, '\r\n');
 const text = (body: string, extra = '') => `Content-Type: text/plain; charset=utf-8${extra}\n\n${body}`;
@@ -88,6 +88,12 @@ describe('fromBinding: one From: field, one address, no other sender', () => {
   it('binds a single From: (with a display name, an encoded word, a matching Sender:)', () => {
     expect(bind('From: Alice <alice@example.org>')).toEqual({ addresses: ['alice@example.org'] });
     expect(bind('From: =?utf-8?q?Al=C3=AFce?= <alice@example.org>\nSender: ALICE@example.org')).toEqual({ addresses: ['alice@example.org'] });
+  });
+  it('compares canonical forms: an IDN domain in U-labels or A-labels, upper case, needless quotes are one mailbox', () => {
+    expect(bind('From: "alice"@XN--BCHER-KVA.example\nSender: Alice@bücher.example')).toEqual({ addresses: ['"alice"@XN--BCHER-KVA.example'] });
+    expect(bindSigner(['alice@bücher.example'], bind('From: <ALICE@xn--bcher-kva.example>'))).toEqual({ address: 'alice@bücher.example' });
+    expect(bind('From: "alice@BÜCHER.example" <alice@xn--bcher-kva.example>').problem).toBeUndefined();
+    expect(bindSigner(['alice@bucher.example'], bind('From: alice@xn--bcher-kva.example')).mismatch).toMatch(/do not match the From: header/);
   });
   it.each([
     ['From: alice@example.org\nFrom: eve@evil.example', /2 From: fields \(alice@example.org, eve@evil.example\)/],
