@@ -64,9 +64,12 @@ function invalidReason(m: string): string {
   return `the signature is not valid: ${m}`;
 }
 
-/** A revoked key's verdict in words: which revocation, when, and why it reaches this signature. */
-async function revokedReason(key: PublicKey, signedAt: Date | undefined, fallback: string): Promise<string> {
-  const facts = await revocationFacts(key).catch(() => []);
+/**
+ * A revoked key's verdict in words: which revocation, when, and why it reaches this signature —
+ * of the key itself or of the subkey that signed (a revoked user id makes a binding fail, not a signature).
+ */
+async function revokedReason(key: PublicKey, keyId: string, signedAt: Date | undefined, fallback: string): Promise<string> {
+  const facts = (await revocationFacts(key).catch(() => [])).filter((f) => f.target === 'the key' || f.target === `subkey 0x${keyId}`);
   const day = (d: Date) => d.toISOString().slice(0, 10);
   const f = facts.find((x) => x.hard) ?? facts.find((x) => !signedAt || x.at.getTime() <= signedAt.getTime());
   if (!f) return fallback;
@@ -110,7 +113,7 @@ export async function verdicts(results: openpgp.VerifyMessageResult['signatures'
       } else if (UNSUPPORTED.test(m)) {
         out.push({ ...base, status: 'unsupported', fingerprint: key.fingerprint, reason: `the signature uses an algorithm Postern cannot check (${m}): neither good nor bad` });
       } else {
-        const reason = /revoked/i.test(m) && instance ? await revokedReason(instance, signedAt, invalidReason(m)) : invalidReason(m);
+        const reason = /revoked/i.test(m) && instance ? await revokedReason(instance, keyId, signedAt, invalidReason(m)) : invalidReason(m);
         out.push({ ...base, status: 'invalid', fingerprint: key.fingerprint, ...(key.addresses[0] ? { address: key.addresses[0] } : {}), reason });
       }
       continue;

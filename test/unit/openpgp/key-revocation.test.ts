@@ -125,5 +125,9 @@ describe('OpenPGP revocations: soft ones void what came after, hard ones everyth
     const key = await preparePgpVerificationKey(gpg().exportPublic(fpr));
     expect(await open(mails.before, key)).toMatchObject({ status: 'mismatch' });
     expect(await open(mails.after, key)).toMatchObject({ status: 'mismatch' });
+    // Retired later as a whole: the verdict names that revocation, not the user id's.
+    gpg().import(genRevoke(gpg(), fpr, 3, new Date('2024-03-15T00:00:00Z')));
+    const retired = await preparePgpVerificationKey(gpg().exportPublic(fpr));
+    expect(await open(mails.after, retired)).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/^the key was revoked on 2024-03-15 \(key retired: test\)/) });
   }, 60_000);
 });
