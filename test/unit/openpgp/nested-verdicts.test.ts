@@ -135,6 +135,18 @@ describe('OpenPGP verdicts under attack, made by gpg and openpgp.js', () => {
       const r = await open(mail(head, pgpSigned(ENTITY, detach(alice, ENTITY).toString())));
       expect(r.signatures).toMatchObject([{ status, scope: 'whole', address: 'alice@example.org', ...(why ? { reason: expect.stringMatching(why) } : {}) }]);
     });
+    it('inline PGP too: a clear-signed body (gpg) and an armoured signed-and-encrypted body (openpgp.js) under a differing Sender:', async () => {
+      const clear = gpg.run(['--clearsign', '-u', alice], 'pay the invoice\n').stdout.toString();
+      const head = 'From: alice@example.org\nSender: ceo@example.org';
+      const r = await open(mail(head, `Content-Type: text/plain; charset=utf-8\r\n\r\n${crlf(clear)}`));
+      expect(r.signatures).toMatchObject([{ status: 'mismatch', scope: 'whole', reason: expect.stringMatching(/Sender: field \(ceo@example\.org\) differs/) }]);
+      const bobKey = await openpgp.readKey({ armoredKey: gpg.exportPublic('bob@example.org').toString() });
+      const armour = (await openpgp.encrypt({ message: await openpgp.createMessage({ text: 'pay the invoice' }), encryptionKeys: bobKey, signingKeys: js.alice })) as string;
+      const e = await open(mail(head, `Content-Type: text/plain; charset=utf-8\r\n\r\n${crlf(armour)}`));
+      expect(e.encryption).toMatchObject({ status: 'decrypted', form: 'inline' });
+      expect(e.signatures).toMatchObject([{ status: 'mismatch', reason: expect.stringMatching(/Sender: field/) }]);
+      expect((await open(mail('From: alice@example.org', `Content-Type: text/plain; charset=utf-8\r\n\r\n${crlf(armour)}`))).signatures).toMatchObject([{ status: 'valid' }]);
+    });
     it('inside encryption too (gpg --sign --encrypt, openpgp.js as the checker of the bytes)', async () => {
       const armour = gpg.run(['--sign', '--encrypt', '--armor', '-u', alice, '-r', 'bob@example.org'], ENTITY).stdout.toString();
       const r = await open(mail('From: alice@example.org\nFrom: ceo@example.org', pgpEncrypted(armour)));
