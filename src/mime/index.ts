@@ -2,7 +2,7 @@
  * mime: reading and building MIME — the facts the policy engine needs about a message (headers,
  * attachments, priority, sensitivity, crypto state), subject commands, header edits, the body
  * entity and its canonical form for signing (entity.ts), attachments added (compose.ts), remote
- * content neutralised (html.ts).
+ * content neutralised (html.ts), header protection (RFC 9788: hp-*.ts).
  *
  * Untrusted input: whole messages from the Internet; parsing is bounded (depth, part count) and
  * never throws. Secrets: none.
@@ -18,3 +18,7 @@ export { parameter } from './compose.js';
 export { resultText, signatureField, signatureSummary, resultFields, encryptionFields, nestedCiphertextField, encryptionNotDoneField, unreadableSignatureField, type SignatureFacts, type MethodResults, type ResultMethod } from './results.js';
 export { cryptoTree, cryptoMethods, comparePart, outside, cmsKind, firstPacketTag, fileName, type CryptoTree, type CryptoNode, type CryptoNodeKind, type CryptoMethod } from './crypto-tree.js';
 export { bodyCiphertext, type BodyCiphertext } from './ciphertext.js';
+export { protectedSection, type ProtectedSection, type HpForm } from './hp-section.js';
+export { protectHeaders, OBSCURED_SUBJECT, type HeaderConfidentiality, type ProtectOptions, type ProtectedMessage } from './hp-compose.js';
+export { planProtection, rewriteOuter, protectionField, outerFieldName, type ProtectionPlan, type ProtectionCover, type FieldChange } from './hp-apply.js';
+export { withLegacyDisplay, LEGACY_DISPLAY_CLASS } from './hp-legacy.js';
