@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
-import { armorPublicKey, exportSecretKey, generatePgpKey, parsePgpKeys } from '../openpgp/index.js';
+import { applyRevocationCertificate, armorPublicKey, exportSecretKey, generatePgpKey, parsePgpKeys, revocationCertificateIssuer } from '../openpgp/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, secretFromEnv, shortDate, withStore } from './keys-common.js';
 
@@ -57,7 +57,13 @@ async function importFiles(store: KeyStore, io: CliIo, files: string[], passphra
   let failed = 0;
   for (const file of files) {
     try {
-      const { keys, problems } = await parsePgpKeys(await readFile(file), { passphrase });
+      const data = await readFile(file);
+      const issuer = await revocationCertificateIssuer(data);
+      if (issuer) {
+        if (!(await importRevocation(store, io, file, data, issuer))) failed++;
+        continue;
+      }
+      const { keys, problems } = await parsePgpKeys(data, { passphrase });
       for (const p of problems) io.err(`${file}: ${p}`);
       if (problems.length) failed++;
       if (!keys.length && !problems.length) {
@@ -76,6 +82,18 @@ async function importFiles(store: KeyStore, io: CliIo, files: string[], passphra
     }
   }
   return failed ? 1 : 0;
+}
+
+/** A revocation certificate alone (gpg --gen-revoke): applied to the stored key it names, merged in by the store. */
+async function importRevocation(store: KeyStore, io: CliIo, file: string, data: Buffer, issuer: string): Promise<boolean> {
+  const [k, ...more] = await store.findPgpKey(issuer);
+  if (!k || more.length) {
+    io.err(`${file}: a revocation certificate for ${issuer}, but the store has ${k ? 'several such keys' : 'no such key'}`);
+    return false;
+  }
+  const { key } = await store.importPgpKey(await applyRevocationCertificate(k.publicKey, data), { source: k.source, actor: cliActor() });
+  io.out(`revoked: ${describe(key.info)}`);
+  return true;
 }
 
 function flags(k: StoredPgpKey): string {

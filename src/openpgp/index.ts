@@ -10,7 +10,7 @@
  * passphrase-protected; prepared signers and decryption keys hold them in memory, never in an
  * error or a log line.
  */
-export { parsePgpKeys, generatePgpKey, mergePgpKey, armorPublicKey, armorPublicKeys, exportSecretKey, PgpKeyError, type PgpKeyInfo, type PgpSubkeyInfo, type ParsedPgpKey } from './keys.js';
+export { parsePgpKeys, generatePgpKey, mergePgpKey, revocationCertificateIssuer, applyRevocationCertificate, armorPublicKey, armorPublicKeys, exportSecretKey, PgpKeyError, type PgpKeyInfo, type PgpSubkeyInfo, type ParsedPgpKey } from './keys.js';
 export { preparePgpRecipient, preparePgpSigner, preparePgpDecryptionKey, preparePgpVerificationKey, type PgpRecipient, type PgpSigner, type PgpDecryptionKey, type PgpVerificationKey } from './prepared.js';
 export { PgpError, type PgpErrorCode } from './pgp-errors.js';
 export { pgpSignMessage, pgpEncryptMessage, type PgpSignOptions, type PgpEncryptOptions } from './message.js';

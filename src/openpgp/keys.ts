@@ -291,6 +291,44 @@ export async function mergePgpKey(stored: Buffer, storedAddresses: readonly stri
   };
 }
 
+/** The binary packets of armored (any block type, gpg's ":-----BEGIN" too) or binary data. */
+async function packetBytes(data: Buffer | string): Promise<Uint8Array> {
+  const text = typeof data === 'string' ? data : data.toString('latin1');
+  const start = text.indexOf('-----BEGIN PGP');
+  if (start >= 0) return (await openpgp.unarmor(text.slice(start))).data as Uint8Array;
+  return bytes(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+}
+
+/**
+ * A key revocation certificate on its own (what gpg --gen-revoke writes, in a "PUBLIC KEY BLOCK"):
+ * the issuer's fingerprint (or key id, when it names none), or null when `data` is something else.
+ */
+export async function revocationCertificateIssuer(data: Buffer | string): Promise<string | null> {
+  try {
+    const sig = await openpgp.readSignature({ binarySignature: await packetBytes(data) });
+    const p = sig.packets[0] as openpgp.SignaturePacket | undefined;
+    if (sig.packets.length !== 1 || p?.signatureType !== openpgp.enums.signature.keyRevocation) return null;
+    return p.issuerFingerprint ? Buffer.from(p.issuerFingerprint).toString('hex').toUpperCase() : p.issuerKeyID.toHex().toUpperCase();
+  } catch {
+    return null;
+  }
+}
+
+/** A stored public key with a revocation certificate applied; openpgp.js checks that the key itself made it. */
+export async function applyRevocationCertificate(publicKey: Buffer, certificate: Buffer | string, now = new Date()): Promise<ParsedPgpKey> {
+  const key = await openpgp.readKey({ binaryKey: bytes(publicKey) });
+  const armored = openpgp.armor(openpgp.enums.armor.signature, await packetBytes(certificate));
+  let revoked: Key;
+  try {
+    // A public method of openpgp.js' Key, missing from its typings.
+    const apply = (key as unknown as { applyRevocationCertificate(c: string, d: Date): Promise<Key> }).applyRevocationCertificate.bind(key);
+    revoked = withKeySemantics(await apply(armored, now));
+  } catch (err) {
+    throw new PgpKeyError(`the revocation certificate does not apply to ${key.getFingerprint().toUpperCase()}: ${(err as Error).message.replace(/^Error: /, '')}`);
+  }
+  return { info: await describe(revoked, now), publicKey: Buffer.from(revoked.toPublic().write()) };
+}
+
 export async function armorPublicKey(publicKey: Buffer): Promise<string> {
   const key = await openpgp.readKey({ binaryKey: bytes(publicKey) });
   return key.toPublic().armor();
