@@ -11,7 +11,7 @@ export type { ClaimedEntry, HeldDraft, OpenEntry, OutgoingDraft, QueueEntryInfo,
 export type { EntryMeta, DecodedEntry, StatusRecord, RecipientRecord, AttemptRecord, DsnRecord, HoldRecord, ReleaseRecord, CrashRecord } from './record.js';
 export { holdRequested, crashesSinceRelease } from './record.js';
 export { claimForDelivery, type DeliveryClaim } from './delivering.js';
-export { holdWithRecord } from './marks.js';
+export { holdClaimed } from './marks.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';
 export { holdEntries, releaseEntries, flushDeferred, deleteEntries, type AdminResult } from './admin.js';

@@ -5,10 +5,10 @@
  * rename; a record that races with a move ends up in the moved file, never in a lost copy.
  */
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeStatus, type StatusRecord } from './record.js';
-import type { QueueName, Spool } from './spool.js';
+import type { Spool } from './spool.js';
 import { writeAll } from './write.js';
 
 /** Append `records` to the entry at `path` and make them durable. Never creates a file (ENOENT). */
@@ -24,10 +24,12 @@ export async function appendRecords(path: string, records: readonly StatusRecord
 }
 
 /**
- * Hold an entry with the reason recorded in it (the gateway's own holds: a message that crashed
- * its worker too often), for `queue show` to print. ENOENT when the entry moved on meanwhile.
+ * Hold an entry a worker has claimed (active/<id>.<pid>) under its own id, with the reason
+ * recorded in it for `queue show` (the gateway's own holds: a message that crashed its worker too
+ * often). `queue release` sends it back to incoming/.
  */
-export async function holdWithRecord(spool: Spool, from: QueueName, name: string, reason: string): Promise<void> {
-  await appendRecords(join(spool.dir(from), name), [{ t: 'hold', at: new Date().toISOString(), reason }]);
-  await spool.move(from, 'hold', name);
+export async function holdClaimed(spool: Spool, entry: { id: string; path: string }, reason: string): Promise<void> {
+  await appendRecords(entry.path, [{ t: 'hold', at: new Date().toISOString(), reason }]);
+  await rename(entry.path, join(spool.dir('hold'), entry.id));
+  await spool.syncDir('hold');
 }

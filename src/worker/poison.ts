@@ -7,44 +7,21 @@
  * marked once is processed alone from then on, and held with the reason after MAX_CRASHES such
  * crashes. Messages that merely shared a worker with a poison message are never held for it.
  */
-import { CorruptEntryError } from '../core/index.js';
-import { crashesSinceRelease, holdWithRecord, type Spool } from '../spool/index.js';
+import { crashesSinceRelease, type StatusRecord } from '../spool/index.js';
 
 export const MAX_CRASHES = 3;
 
-export type Screening =
+export type CrashVerdict =
   /** Never seen a crash: process as usual. */
   | { verdict: 'clean' }
   /** A worker died while it had this message: process it alone. */
   | { verdict: 'suspect'; crashes: number }
-  /** Moved to hold/ with the reason recorded in it. */
-  | { verdict: 'held'; reason: string }
-  /** Not in incoming/ any more (another worker took it). */
-  | { verdict: 'gone' };
+  /** Crashed its worker MAX_CRASHES times while alone in it: hold it. */
+  | { verdict: 'poison'; reason: string };
 
-const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
-
-/** Look at an incoming/ entry's crash marks before claiming it (reads only the end of the file). */
-export async function screen(spool: Spool, id: string): Promise<Screening> {
-  let status;
-  try {
-    status = await spool.readStatus('incoming', id);
-  } catch (err) {
-    if (isEnoent(err)) return { verdict: 'gone' };
-    // The claim reads the whole entry and moves a damaged one to corrupt/.
-    if (err instanceof CorruptEntryError) return { verdict: 'clean' };
-    throw err;
-  }
+/** What the crash marks of a claimed entry (its status records) say. */
+export function crashVerdict(status: readonly StatusRecord[]): CrashVerdict {
   const { total, alone } = crashesSinceRelease(status);
-  if (alone >= MAX_CRASHES) {
-    const reason = `processing crashed the worker ${alone} times`;
-    try {
-      await holdWithRecord(spool, 'incoming', id, reason);
-    } catch (err) {
-      if (isEnoent(err)) return { verdict: 'gone' };
-      throw err;
-    }
-    return { verdict: 'held', reason };
-  }
+  if (alone >= MAX_CRASHES) return { verdict: 'poison', reason: `processing crashed the worker ${alone} times` };
   return total > 0 ? { verdict: 'suspect', crashes: total } : { verdict: 'clean' };
 }

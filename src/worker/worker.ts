@@ -7,9 +7,9 @@
 import type { Config } from '../config/types.js';
 import { PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
+import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
-import { screen } from './poison.js';
+import { crashVerdict } from './poison.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -110,9 +110,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const p = (async () => {
         let entry: ClaimedEntry | null = null;
         try {
-          if (!alone && (await setAside(id))) return;
           entry = await spool.claim(id);
           if (!entry) return; // another worker won, or it was corrupt (moved to corrupt/ by claim)
+          if (await setAside(entry, alone)) return;
           await handle(entry);
         } catch (err) {
           // Nothing is lost: the entry stays in active/ and is reclaimed when this worker restarts.
@@ -166,17 +166,22 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   /**
-   * Before claiming: a message that crashed its worker too often is held (poison.ts); one that was
-   * in a worker that died is set aside to run alone. True when it is not to be claimed now.
+   * Before processing, from the crash marks the claim read with the entry (poison.ts): a message
+   * that crashed its worker too often is held; one that was in a worker that died goes back to
+   * incoming/ until it can run alone. True when it is not to be processed now.
    */
-  async function setAside(id: string): Promise<boolean> {
-    const s = await screen(spool, id);
-    if (s.verdict === 'held') log.error({ event: 'worker.held_poison', queueId: id, reason: s.reason }, 'message held: it crashed the worker every time');
-    if (s.verdict === 'suspect') {
-      log.warn({ event: 'worker.suspect', queueId: id, crashes: s.crashes }, 'a worker died with this message before; it will be processed alone');
-      suspects.add(id);
+  async function setAside(entry: ClaimedEntry, alone: boolean): Promise<boolean> {
+    const v = crashVerdict(entry.status);
+    if (v.verdict === 'poison') {
+      await holdClaimed(spool, entry, v.reason);
+      log.error({ event: 'worker.held_poison', queueId: entry.id, reason: v.reason }, 'message held: it crashed the worker every time');
+      return true;
     }
-    return s.verdict !== 'clean';
+    if (v.verdict === 'clean' || alone) return false;
+    log.warn({ event: 'worker.suspect', queueId: entry.id, crashes: v.crashes }, 'a worker died with this message before; it will be processed alone');
+    suspects.add(entry.id);
+    await spool.release(entry);
+    return true;
   }
 
   function offer(ids: readonly string[]): void {

@@ -1,13 +1,13 @@
 /**
  * Claims and marks: the relay's claim into delivering/ against admin commands, the crash marks a
- * reclaim writes, and the screening of poison messages that reads them.
+ * reclaim writes, and the verdict on poison messages drawn from them.
  */
 import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Envelope } from '../../../src/core/index.js';
-import { claimForDelivery, crashesSinceRelease, deleteEntries, flushDeferred, holdEntries, releaseEntries, Spool } from '../../../src/spool/index.js';
-import { MAX_CRASHES, screen } from '../../../src/worker/poison.js';
+import { claimForDelivery, crashesSinceRelease, deleteEntries, flushDeferred, holdClaimed, holdEntries, holdRequested, releaseEntries, Spool } from '../../../src/spool/index.js';
+import { crashVerdict, MAX_CRASHES } from '../../../src/worker/poison.js';
 import { tempDir } from '../../helpers/config.js';
 import { envelope, queueMessage } from '../../helpers/relay.js';
 
@@ -107,23 +107,29 @@ describe('spool claims and marks', () => {
     expect(crashesSinceRelease(await spool.readStatus('incoming', c)).alone).toBe(1);
   });
 
-  it('screening: clean, then suspect after a crash, then held with the reason after three crashes alone; release starts the count again', async () => {
+  it('crash verdicts: clean, then suspect after a crash, poison after three crashes alone; held under its id; release starts the count again', async () => {
     const id = await incoming();
-    expect(await screen(spool, id)).toEqual({ verdict: 'clean' });
+    const verdict = async () => crashVerdict(await spool.readStatus('incoming', id));
+    expect(await verdict()).toEqual({ verdict: 'clean' });
     await claimAs(333, id, await incoming()); // died with another message in hand: a suspect, not counted
     await spool.reclaimFor(333);
-    expect(await screen(spool, id)).toEqual({ verdict: 'suspect', crashes: 1 });
+    expect(await verdict()).toEqual({ verdict: 'suspect', crashes: 1 });
     for (let i = 0; i < MAX_CRASHES; i++) {
-      expect((await screen(spool, id)).verdict).toBe('suspect');
+      expect((await verdict()).verdict).toBe('suspect');
       await claimAs(400 + i, id);
       await spool.reclaimFor(400 + i);
     }
-    expect(await screen(spool, id)).toEqual({ verdict: 'held', reason: 'processing crashed the worker 3 times' });
-    expect(await spool.list('incoming')).not.toContain(id);
+    const v = await verdict();
+    expect(v).toEqual({ verdict: 'poison', reason: 'processing crashed the worker 3 times' });
+
+    const claimed = (await spool.claim(id))!;
+    await holdClaimed(spool, claimed, 'processing crashed the worker 3 times');
+    expect(await spool.list('active')).toEqual([]);
     expect(await spool.list('hold')).toEqual([id]);
-    expect(await screen(spool, id)).toEqual({ verdict: 'gone' });
+    expect(holdRequested(await spool.readStatus('hold', id))).toMatchObject({ reason: 'processing crashed the worker 3 times' });
 
     expect((await releaseEntries(spool, id)).done).toEqual([`hold/${id}`]);
-    expect(await screen(spool, id)).toEqual({ verdict: 'clean' });
+    expect(await verdict()).toEqual({ verdict: 'clean' });
+    expect((await spool.claim(id))!.body.equals(body)).toBe(true);
   });
 });
