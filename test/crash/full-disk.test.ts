@@ -228,7 +228,7 @@ policy: policy.yaml
       throw new Error(`${err.message}; missing ${missing.length}: ${missing.slice(0, 5).join(' ')}\n${gw.tail(10)}`);
     });
     const drained = async () => {
-      for (const q of ['incoming', 'active', 'outgoing', 'deferred', 'hold', 'tmp']) if ((await queueFiles(dataDir, q)).length) return false;
+      for (const q of ['incoming', 'active', 'outgoing', 'deferred', 'delivering', 'hold', 'tmp']) if ((await queueFiles(dataDir, q)).length) return false;
       return true;
     };
     await waitUntil(drained, 15_000, 'spool drained');
