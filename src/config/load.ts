@@ -92,6 +92,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     keystore: { sqlite: inData(raw.keystore.sqlite) },
     ca: raw.ca,
     smime: raw.smime,
+    header_protection: raw.header_protection,
     revocation: raw.revocation,
     kek: kekConfig(raw, inData),
     discovery: raw.discovery,

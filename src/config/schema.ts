@@ -274,6 +274,17 @@ export const rawConfigSchema = z.strictObject({
       strip_remote_content: z.boolean().default(true),
     })
     .prefault({}),
+  // RFC 9788 for signed and encrypted mail, S/MIME and OpenPGP alike; `header_protection: copy`
+  // is short for { mode: copy }. obscure: an encrypted message's Subject is "[...]" outside.
+  header_protection: z
+    .preprocess(
+      (v) => (typeof v === 'string' ? { mode: v } : v),
+      z.strictObject({
+        mode: z.enum(['obscure', 'copy', 'off']).default('obscure'),
+        legacy_display: z.boolean().default(true),
+      }),
+    )
+    .prefault({}),
   discovery: z
     .strictObject({
       // Off unless domains are named: every look-up tells the domain whom we write to.

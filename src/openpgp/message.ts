@@ -33,6 +33,14 @@ function isUtf8(buf: Buffer): boolean {
 export interface PgpSignOptions {
   /** The signature's creation time (default now). */
   date?: Date;
+  /** The entity to sign instead of the message's body entity: a payload with protected header fields (mime protectHeaders). */
+  payload?: Buffer;
+}
+
+/** The outer header and the entity a signature or an encryption covers: the given payload, else the body entity. */
+function parts(message: Buffer, payload: Buffer | undefined): { outer: Buffer; entity: Buffer } {
+  const split = splitMessage(toCrlf(message));
+  return payload ? { outer: split.outer, entity: toCrlf(payload) } : split;
 }
 
 export interface PgpSigned {
@@ -64,7 +72,7 @@ export async function signDetached(content: Buffer, signer: PgpSigner, opts: Pgp
 
 /** The message with its body entity signed (RFC 3156 §5 multipart/signed); the outer header unchanged. */
 export async function pgpSignMessage(message: Buffer, signer: PgpSigner, opts: PgpSignOptions = {}): Promise<Buffer> {
-  const { outer, entity } = splitMessage(toCrlf(message));
+  const { outer, entity } = parts(message, opts.payload);
   const canonical = canonicalEntity(entity);
   const { armored, micalg } = await signDetached(canonical, signer, opts);
   return joinMessage(
@@ -76,6 +84,8 @@ export async function pgpSignMessage(message: Buffer, signer: PgpSigner, opts: P
 export interface PgpEncryptOptions {
   signer?: PgpSigner;
   date?: Date;
+  /** As PgpSignOptions.payload (pgpEncryptMessage only). */
+  payload?: Buffer;
 }
 
 export interface PgpEncrypted {
@@ -130,7 +140,7 @@ export function multipartEncrypted(armored: string): Buffer {
 
 /** The message with its body entity encrypted (and signed inside, RFC 3156 §6.2) for every recipient. */
 export async function pgpEncryptMessage(message: Buffer, recipients: PgpRecipient[], opts: PgpEncryptOptions = {}): Promise<Buffer> {
-  const { outer, entity } = splitMessage(toCrlf(message));
+  const { outer, entity } = parts(message, opts.payload);
   // Canonical: a signature inside covers these bytes, and the decrypted entity may travel on over 7-bit hops.
   const { armored } = await encryptData(canonicalEntity(entity), recipients, opts);
   return joinMessage(outer, multipartEncrypted(armored));

@@ -16,7 +16,7 @@
  *   From: address is 'mismatch'.
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { signedMessageContext, decodeBody, encryptionFields, joinMessage, multipartLayout, readEntity, resultFields, splitMessage, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
+import { signedMessageContext, decodeBody, encryptionFields, joinMessage, multipartLayout, readEntity, resultFields, splitHeader, splitMessage, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
 import { htmlText, inlineKind, textEntity, textOf } from './inline.js';
 import { openNested, verifyCleartext, type PgpSignatureReport } from './nested.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
@@ -69,6 +69,8 @@ export interface PgpOpenResult {
   problems: string[];
   /** Ciphertext left as it is inside the delivered message (EFAIL), by IMAP part number. */
   nested: string[];
+  /** As smime/open.ts: the innermost content's header block as written, when a layer was opened (RFC 9788). */
+  protectedHeader?: Buffer;
 }
 
 const lower = (s: string | undefined) => (s ?? '').trim().toLowerCase();
@@ -99,6 +101,9 @@ function contentOnly(entity: Buffer): Buffer {
   const startsWithField = /^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1'));
   return splitMessage(startsWithField ? entity : Buffer.concat([Buffer.from('\r\n'), entity])).entity;
 }
+
+/** An entity's header block; empty when it does not start with a header field. */
+const headerOf = (entity: Buffer): Buffer => (/^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1')) ? splitHeader(entity).header : Buffer.alloc(0));
 
 const isUtf8 = (b: Buffer) => Buffer.from(b.toString('utf8'), 'utf8').equals(b);
 
@@ -148,6 +153,8 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
   const signatures: PgpSignatureReport[] = [];
   const nested: string[] = [];
   let signatureLayers = 0;
+  /** The header `current` had before contentOnly() (null: `current` still has its own). */
+  let rootHeader: Buffer | null = null;
 
   /** Decrypt ciphertext that is the whole of `current`; false when the walk stops here. */
   const decryptLayer = async (armored: string, form: 'pgp-mime' | 'inline', charset?: string): Promise<boolean> => {
@@ -177,6 +184,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       signatures.push(...d.signatures);
       encryption = { status: 'decrypted', cipher: d.cipher, packet: d.packet, authenticated: true, key: d.key, form };
       const data = toCrlf(d.data);
+      rootHeader = form === 'inline' ? Buffer.alloc(0) : headerOf(data);
       current = deliver = form === 'inline' ? textEntity(data, isUtf8(data) ? 'utf-8' : (charset ?? 'utf-8')) : contentOnly(data);
       prefix = '';
       changed = true;
@@ -238,6 +246,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       // stays in the delivered message unless what it covers is decrypted below.
       signatureLayers++;
       current = content;
+      rootHeader = null;
       prefix = prefix ? `${prefix}.1` : '1';
       continue;
     }
@@ -245,6 +254,8 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       // A mixed of one part adds nothing around it: look at the part (Outlook wraps inline PGP so).
       const { parts } = multipartLayout(e.body, boundary, 2);
       if (parts.length === 1) {
+        // The mixed stays the payload root (its header is where protected fields are).
+        rootHeader ??= headerOf(current);
         current = parts[0]!;
         prefix = prefix ? `${prefix}.1` : '1';
         continue;
@@ -280,7 +291,8 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
     break;
   }
   if (nested.length && !encryption) encryption = { status: 'not-decrypted', nested: true, reason: NESTED_DETAIL };
-  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested };
+  const layers = changed || signatureLayers > 0;
+  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested, ...(layers ? { protectedHeader: rootHeader ?? headerOf(current) } : {}) };
 }
 
 /** What OpenPGP found, in the shapes of the result-field grammar (mime/results.ts). */

@@ -450,7 +450,7 @@ class Compiler {
           this.problem(p, 'expected { methods: [smime, pgp], require: true|false, otherwise: hold|bounce }');
           return null;
         }
-        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp']);
+        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp', 'header_protection']);
         const asked = a.methods === undefined ? undefined : Array.isArray(a.methods) ? a.methods : [a.methods];
         if (asked?.includes('pdf')) this.problem([...p, 'methods'], 'pdf: PDF mail is not available yet (smime and pgp are)');
         const methods = asked === undefined ? [...METHODS] : this.oneOf(asked.filter((m) => m !== 'pdf'), [...p, 'methods'], METHODS);
@@ -467,7 +467,10 @@ class Compiler {
             pgp = { inline: a.pgp.inline === true };
           }
         }
-        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}), ...(pgp ? { pgp } : {}) };
+        const hp = a.header_protection;
+        if (hp !== undefined && hp !== 'obscure' && hp !== 'copy' && hp !== 'off') this.problem([...p, 'header_protection'], `${JSON.stringify(hp)} — expected obscure, copy or off`);
+        const headerProtection = hp === 'obscure' || hp === 'copy' || hp === 'off' ? { header_protection: hp as 'obscure' | 'copy' | 'off' } : {};
+        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}), ...(pgp ? { pgp } : {}), ...headerProtection };
       }
       case 'generate_keys': {
         const f = this.flags(arg, p, ['smime', 'pgp'], { smime: true, pgp: false });

@@ -62,7 +62,8 @@ export interface SmimeEncryptOptions {
 export type Action =
   | { kind: 'none' }
   | { kind: 'sign'; method: CryptoKind | 'auto' }
-  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean } }
+  /** header_protection: this rule's RFC 9788 mode over postern.yaml's (obscure, copy, off). */
+  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean }; header_protection?: 'obscure' | 'copy' | 'off' }
   /** pgp_attachments: also .pgp/.gpg/.asc attachments; pgp_inline_html: armor in an HTML body (Outlook). */
   | { kind: 'decrypt'; pgp_attachments?: boolean; pgp_inline_html?: boolean }
   | { kind: 'verify' }

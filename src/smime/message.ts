@@ -16,11 +16,19 @@ export interface SignMessageOptions {
   /** 'detached' (multipart/signed, readable without S/MIME; the default) or 'opaque'. */
   form?: 'detached' | 'opaque';
   signingTime?: Date;
+  /** The entity to sign instead of the message's body entity: a payload with protected header fields (mime protectHeaders). */
+  payload?: Buffer;
+}
+
+/** The outer header and the entity a signature or an encryption covers: the given payload, else the body entity. */
+function parts(message: Buffer, payload: Buffer | undefined): { outer: Buffer; entity: Buffer } {
+  const split = splitMessage(toCrlf(message));
+  return payload ? { outer: split.outer, entity: toCrlf(payload) } : split;
 }
 
 /** The message with its body signed by `signer`; the outer header fields unchanged. */
 export async function signMessage(message: Buffer, signer: SmimeSigner, opts: SignMessageOptions = {}): Promise<Buffer> {
-  const { outer, entity } = splitMessage(toCrlf(message));
+  const { outer, entity } = parts(message, opts.payload);
   const canonical = canonicalEntity(entity);
   const signOpts = opts.signingTime ? { signingTime: opts.signingTime } : {};
   if (opts.form === 'opaque') return pkcs7MimeMessage(outer, await signOpaque(signer, canonical, signOpts), 'signed-data');
@@ -32,8 +40,8 @@ export async function signMessage(message: Buffer, signer: SmimeSigner, opts: Si
 }
 
 /** The message with its body encrypted to every recipient in one CMS object. */
-export async function encryptMessage(message: Buffer, recipients: SmimeRecipient[], opts: EncryptOptions = {}): Promise<Buffer> {
-  const { outer, entity } = splitMessage(toCrlf(message));
+export async function encryptMessage(message: Buffer, recipients: SmimeRecipient[], opts: EncryptOptions & { payload?: Buffer } = {}): Promise<Buffer> {
+  const { outer, entity } = parts(message, opts.payload);
   const der = await encrypt(entity, recipients, opts);
   const authenticated = (opts.cipher ?? 'aes-256-cbc').endsWith('-gcm');
   return pkcs7MimeMessage(outer, der, authenticated ? 'authEnveloped-data' : 'enveloped-data');

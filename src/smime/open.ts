@@ -11,7 +11,7 @@
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
  * Any failure is a report, never an exception: the message is then passed on as it came.
  */
-import { cryptoTree, decodeBody, encryptionFields, joinMessage, multipartLayout, outside, readEntity, resultFields, resultText, signedMessageContext, splitMessage, stripRemoteContent, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
+import { cryptoTree, decodeBody, encryptionFields, joinMessage, multipartLayout, outside, readEntity, resultFields, resultText, signedMessageContext, splitHeader, splitMessage, stripRemoteContent, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
@@ -70,6 +70,11 @@ export interface OpenResult {
   problems: string[];
   /** Ciphertext left as it is inside the delivered message (EFAIL), by IMAP part number. */
   nested: string[];
+  /**
+   * The header block of the innermost content when at least one layer was opened, as it was
+   * written before its non-Content fields were dropped: where a protected header section (RFC 9788) is.
+   */
+  protectedHeader?: Buffer;
 }
 
 function smimeTypeOf(e: Entity): string {
@@ -100,6 +105,9 @@ function contentOnly(entity: Buffer): Buffer {
   const startsWithField = /^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1'));
   return splitMessage(startsWithField ? entity : Buffer.concat([Buffer.from('\r\n'), entity])).entity;
 }
+
+/** An entity's header block; empty when it does not start with a header field. */
+const headerOf = (entity: Buffer): Buffer => (/^[!-9;-~]+:/.test(entity.subarray(0, 200).toString('latin1')) ? splitHeader(entity).header : Buffer.alloc(0));
 
 /** A signature that could not be read, where a signed part was found: an invalid signer, reported with its part. */
 const unreadable = (part: string, unsigned: string[], err: unknown): SignatureReport => ({
@@ -142,6 +150,12 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
   const nested: string[] = [];
   let signatureLayers = 0;
   let afterOpaque = false;
+  /** The header `current` had before contentOnly() (null: `current` still has its own). */
+  let rootHeader: Buffer | null = null;
+  const unwrapped = (content: Buffer) => {
+    rootHeader = headerOf(content);
+    return contentOnly(content);
+  };
 
   for (let layer = 0; layer < MAX_LAYERS; layer++) {
     const e = readEntity(current);
@@ -163,7 +177,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           // A signature made over ciphertext vouches for the envelope, not for the text.
           for (const s of signatures) s.scope = 'outer';
           encryption = { status: 'decrypted', cipher: d.cipher, keyTransport: d.keyTransport, authenticated: d.authenticated };
-          current = deliver = contentOnly(toCrlf(d.content));
+          current = deliver = unwrapped(toCrlf(d.content));
           prefix = '';
           changed = true;
           signatureLayers = 0;
@@ -186,7 +200,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           const r = await verifyOpaque(der, verifyOpts);
           signatures.push(...r.signers.map((s) => ({ ...s, form: 'opaque' as const, scope: 'whole' as const })));
           // Unwrapped, so that mail clients without S/MIME can read it; the result is in our headers.
-          current = deliver = contentOnly(toCrlf(r.content));
+          current = deliver = unwrapped(toCrlf(r.content));
           prefix = '';
           changed = true;
           signatureLayers++;
@@ -223,6 +237,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
       // message (a client can check it too) unless what it covers is opened below.
       signatureLayers++;
       current = content;
+      rootHeader = null;
       prefix = prefix ? `${prefix}.1` : '1';
       continue;
     }
@@ -265,7 +280,8 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
       encryption.remoteContentRemoved = stripped.removed;
     }
   }
-  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested };
+  const layers = changed || signatureLayers > 0;
+  return { message: changed ? joinMessage(split.outer, deliver) : message, encryption, signatures, problems, nested, ...(layers ? { protectedHeader: rootHeader ?? headerOf(current) } : {}) };
 }
 
 /** What S/MIME found, in the shapes of the result-field grammar (mime/results.ts). */

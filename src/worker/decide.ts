@@ -72,6 +72,7 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
         choice.encrypt = outcome;
         if (outcome === 'smime' && a.smime) choice.smimeOptions = a.smime;
         if (outcome === 'pgp' && a.pgp?.inline) choice.pgpInline = true;
+        if (a.header_protection) choice.headerProtection = a.header_protection;
       } else if (outcome === 'smime' || outcome === 'pgp') {
         if (a.require) return fail(`encryption required for ${plan.recipient}, but the keys are not loaded (rule "${plan.rules.at(-1)}")`);
       } else if ((outcome === 'hold' || outcome === 'bounce') && !(sealed && !plan.actions.some((x) => x.kind === 'decrypt'))) {
@@ -148,9 +149,11 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const drafts: OutgoingDraft[] = [];
   const held: HeldDraft[] = [];
   const strip = ownHeaders(message);
-  const base = strip.length ? editHeaders(entry.body, { remove: strip }) : entry.body;
-  // Subject commands are instructions to Postern, not part of the mail: removed before delivery.
+  // Subject commands are instructions to Postern, not part of the mail: removed before delivery —
+  // before the transforms, so that header protection copies the Subject without them, and an
+  // encrypted message's hidden Subject is not written outside again afterwards.
   const cleaned = commands.length && env.client.trusted ? subjectCommands(message.subject, tokens).subject : null;
+  const base = strip.length || cleaned !== null ? editHeaders(entry.body, { remove: strip, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) }) : entry.body;
   // Recipients who pass, grouped by what is done to their copy (crypto, headers edited, redirected).
   const byTreatment = new Map<string, { choice: CryptoChoice; edits: HeaderEdits; redirect: string[] | null; rcpts: Set<string> }>();
   plans.forEach((plan) => {
@@ -164,7 +167,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       else if (a.kind === 'remove_header') remove.push(...a.names);
       else if (a.kind === 'redirect') redirect = a.to;
     }
-    const edits: HeaderEdits = { add, remove, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) };
+    const edits: HeaderEdits = { add, remove };
     const key = JSON.stringify([v.choice, edits, redirect]);
     const g = byTreatment.get(key) ?? { choice: v.choice, edits, redirect, rcpts: new Set<string>() };
     g.rcpts.add(plan.recipient);

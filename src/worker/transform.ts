@@ -21,6 +21,7 @@ import type { CryptoKeys, EncryptionTarget } from './crypto-keys.js';
 import type { PgpKeys } from './pgp-keys.js';
 import type { KeyLookups } from './policy-facts.js';
 import { sendKeysAttachments } from './send-keys.js';
+import { openProtected, outboundProtection, type HeaderProtectionMode } from './header-protection.js';
 
 export interface CryptoChoice {
   /** Decrypt and/or verify incoming S/MIME or OpenPGP (what the message carries). */
@@ -33,6 +34,8 @@ export interface CryptoChoice {
   pgpInline?: boolean;
   /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
   sendKeys: { smime: boolean; pgp: boolean } | null;
+  /** The encrypt rule's RFC 9788 header protection over postern.yaml's. */
+  headerProtection?: HeaderProtectionMode;
 }
 
 export interface TransformContext {
@@ -49,7 +52,13 @@ export interface TransformContext {
 
 /** What is computed once per message and shared by its recipient groups. */
 /** What opening found, whichever the method: enough for the caller's bookkeeping. */
-type Opened = { message: Buffer; encryption: { status: string } | null };
+type Opened = {
+  message: Buffer;
+  encryption: { status: string; authenticated?: boolean; nested?: boolean } | null;
+  /** Where a protected header section (RFC 9788) would be, and what covers it: header-protection.ts. */
+  protectedHeader?: Buffer;
+  signatures?: readonly { status: string; scope: string }[];
+};
 
 export interface MessageMemo {
   opened?: Map<string, Promise<{ result: Opened; headers: [string, string][] }>>;
@@ -173,7 +182,13 @@ async function openBoth(base: Buffer, how: NonNullable<CryptoChoice['open']>, re
   const runs = second ? [first, second] : [first];
   const decrypted = runs.find((r) => r.opened.encryption?.status === 'decrypted');
   return {
-    result: { message: (second ?? first).opened.message, encryption: (decrypted ?? first).opened.encryption ?? second?.opened.encryption ?? null },
+    result: {
+      message: (second ?? first).opened.message,
+      encryption: (decrypted ?? first).opened.encryption ?? second?.opened.encryption ?? null,
+      // The innermost content either opening reached (the second goes on where the first stopped).
+      ...((second?.opened.protectedHeader ?? first.opened.protectedHeader) ? { protectedHeader: second?.opened.protectedHeader ?? first.opened.protectedHeader } : {}),
+      signatures: runs.flatMap((r) => r.results.signatures),
+    },
     headers: [...resultFields(runs.map((r) => r.results)), ...runs.flatMap((r) => r.extra)],
   };
 }
@@ -197,15 +212,15 @@ const quote = (s: string) => s.replace(/[\r\n"]+/g, ' ').slice(0, 200);
 const attachmentHeaders = (list: AttachmentResult[]): [string, string][] =>
   list.map((a) => ['X-Postern-Attachment', `${a.status}; method=pgp; name="${quote(a.name)}"${a.reason ? `; reason="${quote(a.reason)}"` : ''}`]);
 
-async function sign(body: Buffer, method: 'smime' | 'pgp', ctx: TransformContext): Promise<Buffer | null> {
+async function sign(body: Buffer, method: 'smime' | 'pgp', ctx: TransformContext, payload?: Buffer): Promise<Buffer | null> {
   try {
     const signer = method === 'smime' ? await ctx.keys.signer(ctx.sender, ctx.lookups) : await ctx.pgp.signer(ctx.sender, ctx.lookups);
     if (!signer) {
       ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, method, reason: `no usable ${method === 'smime' ? 'signing certificate' : 'OpenPGP signing key'}` }, 'message not signed');
       return null;
     }
-    if (method === 'pgp') return await pgpSignMessage(body, signer as PgpSigner);
-    return await signMessage(body, signer as SmimeSigner, { form: ctx.config.smime.signature });
+    if (method === 'pgp') return await pgpSignMessage(body, signer as PgpSigner, payload ? { payload } : {});
+    return await signMessage(body, signer as SmimeSigner, { form: ctx.config.smime.signature, ...(payload ? { payload } : {}) });
   } catch (err) {
     ctx.log.error({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: (err as Error).message }, 'message not signed');
     return null;
@@ -243,7 +258,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const key = JSON.stringify([how, [...recipients].sort()]);
     memo.opened ??= new Map();
     let p = memo.opened.get(key);
-    if (!p) memo.opened.set(key, (p = openBoth(base, how, recipients, ctx)));
+    if (!p) memo.opened.set(key, (p = openProtected(base, (m) => openBoth(m, how, recipients, ctx), how.method, ctx.log, ctx.queueId)));
     const o = await p;
     opened = o.result;
     body = opened.message;
@@ -269,17 +284,28 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   let signed = false;
   // An OpenPGP signature goes inside OpenPGP encryption (RFC 3156 6.2), not around the text first.
   const signInside = choice.sign === 'pgp' && choice.encrypt === 'pgp';
+  // RFC 9788: what the signature and the encryption cover carries the header fields; outside, the
+  // header after the confidentiality policy. Undone if in the end nothing covers it.
+  const plain = body;
+  const hp = outboundProtection(body, { sign: choice.sign !== null, encrypt: choice.encrypt !== null, inlinePgp: choice.encrypt === 'pgp' && choice.pgpInline === true, ...(choice.headerProtection ? { mode: choice.headerProtection } : {}) }, ctx.config);
+  let payload = hp?.payload;
+  if (hp) body = hp.message;
   if (choice.sign && !signInside) {
-    // Per distinct body (with or without keys attached): signing the same bytes twice is waste.
-    const key = JSON.stringify([choice.open, choice.sendKeys, choice.sign]);
+    // Per distinct body (with or without keys attached, protected for encryption or not): signing the same bytes twice is waste.
+    const key = JSON.stringify([choice.open, choice.sendKeys, choice.sign, hp ? [choice.encrypt !== null, choice.headerProtection ?? null] : null]);
     memo.signed ??= new Map();
     let p = memo.signed.get(key);
     const from = body;
-    if (!p) memo.signed.set(key, (p = sign(from, choice.sign, ctx)));
+    if (!p) memo.signed.set(key, (p = sign(from, choice.sign, ctx, payload)));
     const s = await p;
     if (s) {
       body = s;
       signed = true;
+      payload = undefined;
+    } else if (!choice.encrypt) {
+      // Neither signed nor encrypted: a protected header section would protect nothing.
+      body = plain;
+      payload = undefined;
     }
   }
   if (choice.encrypt === 'smime') {
@@ -298,7 +324,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
       if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) all.push(own.recipient);
     }
     try {
-      body = await encryptMessage(body, all, { cipher: cipherFor(targets, ctx.config, choice.smimeOptions), rsaPadding: choice.smimeOptions?.rsa_padding ?? ctx.config.smime.rsa_padding });
+      body = await encryptMessage(body, all, { cipher: cipherFor(targets, ctx.config, choice.smimeOptions), rsaPadding: choice.smimeOptions?.rsa_padding ?? ctx.config.smime.rsa_padding, ...(payload ? { payload } : {}) });
     } catch (err) {
       return { kind: 'hold', reason: `S/MIME encryption failed: ${(err as Error).message}` };
     }
@@ -314,7 +340,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const signer = signInside ? await ctx.pgp.signer(ctx.sender, ctx.lookups) : null;
     if (signInside && !signer) ctx.log.warn({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, method: 'pgp', reason: 'no usable OpenPGP signing key' }, 'message not signed');
     try {
-      body = choice.pgpInline ? await inlineOrMime(body, keys, signer, ctx) : await pgpEncryptMessage(body, keys, signer ? { signer } : {});
+      body = choice.pgpInline ? await inlineOrMime(body, keys, signer, ctx) : await pgpEncryptMessage(body, keys, { ...(signer ? { signer } : {}), ...(payload ? { payload } : {}) });
     } catch (err) {
       return { kind: 'hold', reason: `OpenPGP encryption failed: ${(err as Error).message}` };
     }

@@ -48,6 +48,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     keystore: { sqlite: join(dataDir, 'postern.db') },
     ca: { key_type: 'rsa-2048', validity: 730 * 86_400_000 },
     smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true, strip_remote_content: true },
+    header_protection: { mode: 'obscure', legacy_display: true },
     revocation: { mode: { inbound: 'soft', outbound: 'soft' }, timeout: 5_000, ocsp: true, crl: true, cache_ttl: 3_600_000 },
     kek: { file: join(dataDir, 'kek.key') },
     discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024, autocrypt: true },

@@ -101,6 +101,13 @@ export async function startGateway(configFile: string, opts: { waitReady?: boole
   return gw;
 }
 
+/**
+ * The suites find delivered mail by a token in its Subject, which encrypted mail hides outside by
+ * default (RFC 9788 obscure): they run with `copy` unless they set header_protection themselves
+ * (header-protection-gateway.test.ts tests the default).
+ */
+const HEADER_PROTECTION = 'header_protection: copy\n';
+
 /** Write a postern.yaml for a gateway whose data dir and maildir live in `dir`. */
 export async function writeGatewayConfig(dir: string, port: number, extra = '', route = 'maildir:./maildir'): Promise<string> {
   const file = join(dir, 'postern.yaml');
@@ -119,7 +126,7 @@ relay:
   routes:
     "*": ${route}
 policy: policy.yaml
-${extra}`,
+${/^header_protection:/m.test(extra) ? '' : HEADER_PROTECTION}${extra}`,
   );
   return file;
 }
