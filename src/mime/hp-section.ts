@@ -29,6 +29,7 @@ export const isStructural = (name: string): boolean => name === 'mime-version' |
 
 /** Bounds: a hostile payload with a million header fields is not walked field by field twice. */
 const MAX_FIELDS = 500;
+const MAX_LINE = 998;
 
 /**
  * The protected header section of a payload root's header block, or null when the block does not
@@ -63,6 +64,9 @@ export function protectedSection(header: Buffer): ProtectedSection | null {
   const raw = new Map<string, string[]>();
   for (const f of headerFieldsRaw(header)) {
     if (!fields.has(f.name)) continue;
+    // These lines may become the message's own header: one longer than RFC 5322 allows (2.1.1)
+    // would make the next hop refuse the whole message. Such a section is no header section.
+    if (f.raw.split('\r\n').some((l) => l.length > MAX_LINE)) return null;
     raw.set(f.name, [...(raw.get(f.name) ?? []), f.raw]);
   }
   return { form, hp: form === 'rfc9788' ? (hp as 'cipher' | 'clear') : null, fields, raw, outer };

@@ -215,6 +215,23 @@ describe('protectedSection and planProtection (inbound)', () => {
     expect(planProtection(withReplyTo, s, false).changes).toEqual([{ name: 'reply-to', kind: 'replaced' }]);
   });
 
+  it('random bytes in either header never throw: a section is read or not, a plan is made, the rewrite keeps the body', () => {
+    let seed = 9788;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const pieces = ['From:', 'To:', 'Cc:', 'Reply-To:', 'Subject:', 'HP-Outer:', 'Sender:', 'Date:', ' ', '\t', '\r\n', '\r\n ', '\n', '\r', '<', '>', '"', '@', ',', ':', ';', '(', ')', '=?utf-8?b?', '?=', '=?x?q?', '\\', 'a@b', '\u00e9', '\0', 'hp="cipher"', 'protected-headers=v1'];
+    const junk = (n: number) => Array.from({ length: n }, () => pieces[Math.floor(rnd() * pieces.length)]).join('');
+    for (let i = 0; i < 300; i++) {
+      const inner = Buffer.from(`Content-Type: text/plain; ${rnd() < 0.5 ? 'hp=cipher' : 'protected-headers=v1'}\r\n${junk(60)}\r\n\r\n`, 'utf8');
+      const outer = Buffer.from(`${junk(60)}\r\n\r\nbody ${i}`, rnd() < 0.5 ? 'utf8' : 'latin1');
+      const s = protectedSection(inner);
+      if (!s) continue;
+      const plan = planProtection(outer, s, rnd() < 0.5);
+      const out = rewriteOuter(outer, plan);
+      expect(out.toString('latin1').endsWith(`body ${i}`)).toBe(true);
+      expect(protectionField('smime', plan, null)[1]).not.toMatch(/[\r\n]/);
+    }
+  });
+
   it('hostile sections: no hp, an hp= value RFC 9788 does not define, HP-Outer without a name, a flood of fields', () => {
     expect(protectedSection(crlf('Content-Type: text/plain\nFrom: a@b\n\n'))).toBeNull();
     expect(protectedSection(crlf('Content-Type: text/plain; hp=maybe\nFrom: a@b\n\n'))).toBeNull();
@@ -226,5 +243,8 @@ describe('protectedSection and planProtection (inbound)', () => {
     expect(f.fields.size).toBeLessThanOrEqual(500);
     // A From: beyond the bound is not in the section: an outer From: is then kept, never replaced by nothing.
     expect(planProtection(crlf('From: a@example.com\n\nx'), f, false).changes).toEqual([]);
+    // A line longer than RFC 5322 allows would make the next hop refuse the message: no section.
+    expect(protectedSection(crlf(`Content-Type: text/plain; hp=clear\nSubject: ${'x'.repeat(1000)}\n\n`))).toBeNull();
+    expect(protectedSection(crlf(`Content-Type: text/plain; hp=clear\nSubject: ${'x'.repeat(900)}\n ${'y'.repeat(900)}\n\n`))!.fields.get('subject')![0]).toHaveLength(1801);
   });
 });
