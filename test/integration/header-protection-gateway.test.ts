@@ -8,7 +8,8 @@
  * - outbound OpenPGP: `gpg --decrypt` shows the same section and a good signature;
  * - inbound: openssl-made S/MIME (RFC 9788 form) and gpg-made PGP/MIME (Thunderbird's v1 form) whose
  *   outer header gained a Reply-To on the way: the Reply-To is removed and kept as
- *   X-Postern-Outer-Reply-To, the hidden Subject restored, X-Postern-Header-Protection says so.
+ *   X-Postern-Outer-Reply-To, the hidden Subject restored, X-Postern-Header-Protection says so; a
+ *   signed-only message whose outer From: was rewritten is verified against the protected From:.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,8 +52,8 @@ describe('header protection through the gateway', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-hp-gw-'));
     port = await freePort();
-    // The default, said explicitly (the test helper's default is copy).
-    config = await writeGatewayConfig(dir, port, 'header_protection: obscure\n');
+    // The default mode (obscure): the section is named only so that the test helper's `copy` stays out.
+    config = await writeGatewayConfig(dir, port, 'header_protection:\n  legacy_display: true\n');
     await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: the archive files by Subject\n    when: { recipient: { domain: archive.example } }\n    do: [sign, { encrypt: { header_protection: copy } }]\n');
     [ourCa, partnerCa] = await Promise.all([opensslCa(dir, 'Example Corp'), opensslCa(dir, 'Partner')]);
     [alice, bob, dave, archive] = await Promise.all([
@@ -162,6 +163,20 @@ describe('header protection through the gateway', () => {
     expect(fields(text, 'X-Postern-Outer-Reply-To')).toEqual(['Dave <attacker@evil.example>']);
     expect(fields(text, 'Subject')).toEqual(['contract hp-i1']);
     expect(fields(text, 'X-Postern-Outer-Subject')).toEqual(['[...]']);
+  });
+
+  it('S/MIME inbound, signed only (hp="clear") with the outer From: rewritten: the signature is checked against the protected From:, which replaces the outer one', async () => {
+    const protectedFields = `From: Dave <dave@partner.example>\r\nTo: alice@example.com\r\nSubject: invoice hp-i3\r\nDate: ${new Date().toUTCString()}\r\nMessage-ID: <hp-i3@partner.example>\r\n`;
+    await writeFile(join(dir, 'i3.txt'), `Content-Type: text/plain; charset=us-ascii; hp="clear"\r\n${protectedFields}\r\nthe invoice, token i3\r\n`);
+    await run('openssl', ['cms', '-sign', '-in', join(dir, 'i3.txt'), '-signer', dave.cert, '-inkey', dave.key, '-out', join(dir, 'i3.sig')]);
+    const outer = protectedFields.replace('From: Dave <dave@partner.example>', 'From: Billing <billing@partner.example>');
+    const raw = Buffer.from(outer + crlf(await readFile(join(dir, 'i3.sig'), 'latin1')), 'latin1');
+    expect(await sendRaw(port, 'billing@partner.example', ['alice@example.com'], raw)).toMatch(/^250 /);
+    const text = await delivered('alice@example.com', 'invoice hp-i3');
+    expect(fields(text, 'X-Postern-Signature')).toEqual(['valid; method=smime; signer=dave@partner.example']);
+    expect(fields(text, 'X-Postern-Header-Protection')).toEqual(['replaced; method=smime; form=rfc9788; hp=clear; protected-by=signature; replaced="From"']);
+    expect(fields(text, 'From')).toEqual(['Dave <dave@partner.example>']);
+    expect(fields(text, 'X-Postern-Outer-From')).toEqual(['Billing <billing@partner.example>']);
   });
 
   it("OpenPGP inbound (gpg, Thunderbird's protected-headers=\"v1\"): a changed Reply-To outside is replaced by the protected one", async () => {
