@@ -5,7 +5,8 @@
  *   not in the corpus and this machine cannot fetch them, so the messages are built here from the
  *   RFC's text: hp="clear" signed-only (multipart/signed and opaque signed-data), hp="cipher"
  *   encrypted only with a legacy display element and HP-Outer, signed then encrypted;
- * - Thunderbird's own protected-headers="v1" mail from the corpus (outer Subject "...").
+ * - Thunderbird's own protected-headers="v1" mail from the corpus (outer Subject "..."), its
+ *   multi-From message among them (the one verdict header protection changes: mismatch → valid).
  * Each read as it came (the protected fields in force, the hidden Subject restored), then with its
  * outer header tampered (a Reply-To added: replaced, kept as X-Postern-Outer-Reply-To), a forged
  * outer From: (the signature bound again to the protected one), and signed by nobody we trust (ignored).
@@ -185,6 +186,21 @@ describe('header protection inbound: RFC 9788 shapes (RFC 9216 keys, openssl cms
       expect(head).not.toMatch(/^Reply-To:/m);
       expect(head).toMatch(/^X-Postern-Outer-Reply-To: mallory@evil\.example\r$/m);
       expect(head).toMatch(/^Subject: Unsigned Encrypted\r$/m);
+    });
+
+    it('two From: fields outside (Eve added), one inside: the protected From: is the author, the signature is bound to it', async () => {
+      // Thunderbird (which did not read protected From: then) says "mismatch" for this message, and
+      // so does Postern's opening alone; with header protection the delivered message shows only
+      // the signed From: — Bob's, whose signature it is — and keeps Eve's outside as X-Postern-Outer-From.
+      const m = await eml('signed-by-0xfbfcc82a015e7330-encrypted-to-0xf231550c4f47e38e-multi-from.eml');
+      const alone = await pgpOpenMessage(m, { keysFor: async () => decrypt, verificationKeysFor: async () => [bob] });
+      expect(alone.signatures.map((s) => s.status)).toEqual(['mismatch']);
+      const { result, headers } = await openP(m);
+      expect(fieldsOf(headers, 'X-Postern-Signature')[0]).toMatch(/^valid; method=pgp; signer=bob@openpgp\.example/);
+      expect(fieldsOf(headers, 'X-Postern-Header-Protection')).toEqual(['replaced; method=pgp; form=v1; protected-by=encryption,signature; restored="Subject"; replaced="From"']);
+      const head = headOf(result.message);
+      expect(head.match(/^From: .*$/gm)).toEqual(['From: Bob Babbage <bob@openpgp.example>']);
+      expect(head.match(/^X-Postern-Outer-From: .*$/gm)).toEqual(['X-Postern-Outer-From: Eve <eve@openpgp.example>', 'X-Postern-Outer-From: Bob Babbage <bob@openpgp.example>']);
     });
 
     it('signed only (v1 inside multipart/signed): protected by the signature as it came', async () => {
