@@ -71,7 +71,7 @@ export function buildEnvelope(session: SMTPServerSession, state: SessionState, n
     },
     receivedAt: now.toISOString(),
   };
-  if (state.tls) envelope.client.tls = { ...state.tls };
+  if (state.tls) envelope.client.tls = { protocol: state.tls.protocol, cipher: state.tls.cipher };
   if (typeof args.RET === 'string') envelope.ret = args.RET.toUpperCase() === 'HDRS' ? 'HDRS' : 'FULL';
   if (typeof args.ENVID === 'string') envelope.envid = xtextEncode(args.ENVID);
   if (typeof args.BODY === 'string') envelope.body = args.BODY.toUpperCase() === '8BITMIME' ? '8BITMIME' : '7BIT';

@@ -20,6 +20,7 @@ import { hookReplies, okText, toSmtpServerError } from './replies.js';
 import { checkMailFrom, checkRcptTo, type SessionState } from './session.js';
 import { checkStorage } from './storage.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
+import { tlsInfo } from './tls-info.js';
 
 export interface Smtpd {
   /** The bound addresses, in config order (the real port when the config said 0). */
@@ -112,7 +113,7 @@ class SmtpdService implements Smtpd {
         this.guard(cb, () => {
           const state = this.sessions.get(session);
           const s = socket as TLSSocket;
-          if (state && typeof s.getProtocol === 'function') state.tls = { protocol: s.getProtocol() ?? 'TLS', cipher: s.getCipher()?.name ?? 'unknown' };
+          if (state && typeof s.getProtocol === 'function') state.tls = tlsInfo(s);
           cb();
         }),
       onMailFrom: (address, session, cb) =>

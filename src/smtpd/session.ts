@@ -21,6 +21,7 @@ import {
 import { xtextEncode } from './envelope.js';
 import { checkRecipient } from './relay-control.js';
 import type { SmtpdSettings } from './settings.js';
+import type { TlsInfo } from './tls-info.js';
 
 export interface SessionState {
   /** The settings in force when the client connected. */
@@ -28,7 +29,8 @@ export interface SessionState {
   /** Client address is in trusted_networks. */
   trusted: boolean;
   conn?: SMTPConnection;
-  tls?: { protocol: string; cipher: string };
+  /** The TLS session, as the Received header tells it (tls-info.ts). */
+  tls?: TlsInfo;
   /** Why the next error reply is sent (for its log line); cleared when logged. */
   reason?: string;
   /** Set once we hung up on the client; later (suppressed) replies are not logged again. */
