@@ -10,7 +10,9 @@
  * Load: bench/load.js (connection reuse, PIPELINING, per-message timestamps); next hop: bench/sink.js
  * (counts, arrival times, body hashes, a sample kept and verified with openssl cms / gpg).
  *
- * Options: --quick (about a minute), --only NAME[,NAME] (scenario names, see bench/scenarios.js),
+ * Options: --quick (about a minute), --only NAME[,NAME] (scenario names, see bench/scenarios.js;
+ * 'micro' for the micro figures of bench/micro.js, in-process crypto per message beside Node's raw
+ * operation, which every run without --only also measures; `--only micro` runs nothing else),
  * --sessions N (SMTP connections of the load generator, default 20), --profile DIR (V8 CPU profiles
  * of every role for the S/MIME RSA scenario, unless --only says otherwise, summarised per role,
  * stage, module and function by bench/profile.js), --keep (keep the temp dir).
@@ -26,6 +28,7 @@ import { parseArgs } from 'node:util';
 import { decryptVerifyCmd, rawSign, shellFilter, signEncryptCmd } from './baselines.js';
 import { MAIN, ROOT, memory, resetPeak, round, snapshot, startGateway, usage, writeConfig } from './gateway.js';
 import { filler } from './load.js';
+import { formatMicro, microFigures } from './micro.js';
 import { ADDR, inboundEntity, setupKeys } from './pki.js';
 import { postfixCpu, postfixVersion, startPostfix } from './postfix.js';
 import { printSummary, summarise } from './profile.js';
@@ -45,11 +48,12 @@ const QUICK = values.quick;
 const SESSIONS = Number(values.sessions);
 const PROFILE = values.profile ? resolve(values.profile) : null;
 const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? (PROFILE ? ['smime-rsa'] : null);
-if (only) for (const n of only) if (!SCENARIOS.some((s) => s.name === n)) {
-  console.error(`bench: unknown scenario ${n}; one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
+if (only) for (const n of only) if (n !== 'micro' && !SCENARIOS.some((s) => s.name === n)) {
+  console.error(`bench: unknown scenario ${n}; one of micro, ${SCENARIOS.map((s) => s.name).join(', ')}`);
   process.exit(2);
 }
 const selected = SCENARIOS.filter((s) => !only || only.includes(s.name));
+const MICRO = !PROFILE && (!only || only.includes('micro'));
 const count = (x) => (QUICK ? x.quick : x.count);
 const log = (...a) => console.error('bench:', ...a);
 const hrUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -61,6 +65,27 @@ if (!existsSync(MAIN)) {
 if (spawnSync('openssl', ['version']).error) {
   console.error('bench: openssl not found (the shell-filter baseline and the sample verification need it)');
   process.exit(2);
+}
+
+// `--only micro`: the micro figures alone — no keys on disk, no gateway, no load generator.
+if (only && !selected.length) {
+  const t0 = Date.now();
+  const { loadavg } = await import('node:os');
+  const micro = await microFigures({ root: ROOT, quick: QUICK, log });
+  const result = {
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+    machine: { cores: availableParallelism(), cpu: cpus()[0]?.model, loadavg: loadavg().map((x) => round(x, 2)) },
+    versions: { node: process.version, openssl: execFileSync('openssl', ['version'], { encoding: 'utf8' }).trim(), commit: spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || null },
+    micro,
+    seconds: round((Date.now() - t0) / 1000, 1),
+  };
+  const dir = join(ROOT, 'bench/results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${result.date.replace(/[:.]/g, '-')}-micro${QUICK ? '-quick' : ''}.json`);
+  await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+  console.log([`Postern bench — ${result.machine.cores} cores (${result.machine.cpu}), load ${result.machine.loadavg.join(' ')}; node ${result.versions.node}, ${result.versions.openssl}, commit ${result.versions.commit}`, `${result.command}: ${result.seconds} s`, '', ...formatMicro(micro), `result: ${file}`].join('\n'));
+  process.exit(0);
 }
 
 // ---- helpers: the sink and load generator children ----
@@ -193,6 +218,17 @@ const result = {
   problems: [],
 };
 result.machine.loadavg = (await import('node:os')).loadavg().map((x) => round(x, 2));
+
+// ---- micro figures (bench/micro.js): in-process, one core, first while nothing else of ours works ----
+if (MICRO) {
+  try {
+    result.micro = await microFigures({ root: ROOT, quick: QUICK, log });
+  } catch (err) {
+    result.micro = { error: String(err.stack ?? err) };
+    result.problems.push(`micro figures: ${err.message}`);
+    log(`micro figures failed: ${err.message}`);
+  }
+}
 
 // ---- baselines ----
 // (c) first, while nothing else of ours runs.
@@ -417,6 +453,7 @@ for (const sc of selected) {
   out.push(`  ${sc.title.padEnd(32)} ${f(s.accepted, 5)} ${f(s.perSecond, 7)} ${f(r.toSink, 6, 2)} ${f(r.toShellFilter, 7, 2)} ${f(r.toRawSign, 8, 2)} ${f(r.toPostfix, 8, 2)}  ${(l ? `${l.p50.toFixed(0)}/${l.p95.toFixed(0)}/${l.p99.toFixed(0)}` : '–').padStart(26)}  ${f(s.halfLoad?.latencyMs?.p99, 11, 0)}  ${f(s.cpuMsPerMessage, 10, 2)}  ${s.samplesVerified}/${s.samplesVerified + s.samplesFailed}${s.lost || s.corrupted || s.samplesFailed ? `  LOST ${s.lost} CORRUPT ${s.corrupted + s.samplesFailed}` : ''}`);
 }
 out.push('');
+if (result.micro && !result.micro.error) out.push(...formatMicro(result.micro), '');
 out.push('peak RSS per role, MB (VmHWM during the measured phase)');
 for (const sc of selected) {
   const s = S[sc.name];

@@ -8,7 +8,7 @@
  */
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multipartLayout, readEntity } from '../../../src/mime/entity.js';
+import { decodeBody, multipartLayout, readEntity } from '../../../src/mime/entity.js';
 import {
   generatePgpKey, pgpEncryptMessage, PgpError, pgpInlineMessage, pgpOpenMessage, pgpResultHeaders, pgpSignMessage, preparePgpDecryptionKey, preparePgpRecipient, preparePgpSigner,
   type PgpDecryptionKey, type PgpOpenOptions, type PgpRecipient, type PgpSigner,
@@ -247,17 +247,17 @@ describe('OpenPGP messages with gpg 2.2', () => {
     }
   }, 60_000);
 
-  it('cost: sign and encrypt a 4 KB message to one cv25519 recipient', async () => {
-    const mail = MAIL(`${'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(70)}\r\n`);
+  // What this costs is a bench figure, not a test (timed assertions flake on a loaded CI machine):
+  // `npm run bench -- --only micro`, pgp-sign-encrypt beside Node's raw Ed25519 + X25519 + AES in
+  // the same run (bench/micro.js). Here: that the message the figure times is right.
+  it('a 4 KB message signed and encrypted to one cv25519 recipient (the bench figure): gpg decrypts it, Good signature', async () => {
+    const lorem = `${'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(70)}\r\n`;
+    const mail = MAIL(lorem);
     expect(mail.length).toBeGreaterThan(4000);
-    await pgpEncryptMessage(mail, [toGina], { signer: pat.signer });
-    const n = 30;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await pgpEncryptMessage(mail, [toGina], { signer: pat.signer });
-    const ms = (performance.now() - t0) / n;
-    const t1 = performance.now();
-    for (let i = 0; i < n; i++) await preparePgpRecipient(gpg.exportPublic(gina));
-    console.log(`sign+encrypt 4 KB to one cv25519 key: ${ms.toFixed(2)} ms/message (preparing the recipient key: ${((performance.now() - t1) / n).toFixed(2)} ms incl. gpg --export)`);
-    expect(ms).toBeLessThan(200);
-  }, 60_000);
+    const out = await pgpEncryptMessage(mail, [toGina], { signer: pat.signer });
+    const e = readEntity(out);
+    const r = gpg.run(['--decrypt'], readEntity(multipartLayout(e.body, e.type.params.get('boundary')!).parts[1]!).body);
+    expect(r.stderr).toMatch(/Good signature from "Pat <pat@example.com>"/);
+    expect(decodeBody(readEntity(r.stdout)).toString()).toBe(lorem);
+  });
 });

@@ -2,7 +2,7 @@
  * Postern signs; openssl cms, openssl smime and gpgsm verify. The peers decide whether our DER,
  * our attributes and our algorithms are right; Postern's own verifier is only checked afterwards.
  */
-import { constants, createPrivateKey, sign as nodeSign } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -177,29 +177,21 @@ describe('prepareSigner refuses keys it must not use', () => {
   });
 });
 
-describe('cost per message', () => {
-  it('signDetached (4 KB) costs about one private-key operation; verifyDetached is measured too', async () => {
+// What signing and verifying cost is a bench figure, not a test (timed assertions flake on a loaded
+// CI machine): `npm run bench -- --only micro` times signDetached beside Node's raw crypto.sign and
+// verifyDetached beside the raw checks it needs, in the same run (bench/micro.js: smime-sign-rsa,
+// smime-sign-ec, smime-verify-rsa). What is left here is what those figures time, checked.
+describe('the signatures the bench times', () => {
+  it('signDetached (4 KB) with RSA-2048 and EC P-256 verifies with verifyDetached, every time', async () => {
     const trust = prepareTrustStore([pki.root.certDer]);
-    const time = async (n: number, f: () => unknown) => {
-      for (let i = 0; i < 20; i++) await f();
-      const t = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) await f();
-      return Number(process.hrtime.bigint() - t) / 1e6 / n;
-    };
-    const figures: Record<string, number> = {};
     for (const user of ['rsa', 'ec256'] as const) {
       const u = pki.users[user];
       const signer = prepareSigner(u.certDer, u.pkcs8, [pki.inter.certDer]);
-      const key = createPrivateKey({ key: u.pkcs8, format: 'der', type: 'pkcs8' });
-      figures[`${user} raw crypto.sign`] = await time(200, () => nodeSign('sha256', content, user === 'rsa' ? { key, padding: constants.RSA_PKCS1_PADDING } : key));
-      figures[`${user} signDetached`] = await time(200, () => signDetached(signer, content));
-      const sig = await signDetached(signer, content);
-      figures[`${user} verifyDetached`] = await time(200, () => verifyDetached(sig, content, { trust, fromAddresses: [u.email] }));
-      expect((await verifyDetached(sig, content, { trust, fromAddresses: [u.email] })).signers[0]!.status).toBe('valid');
+      const sigs = await Promise.all(Array.from({ length: 5 }, () => signDetached(signer, content)));
+      for (const sig of sigs) {
+        const { signers } = await verifyDetached(sig, content, { trust, fromAddresses: [u.email] });
+        expect(signers.map((s) => s.status), user).toEqual(['valid']);
+      }
     }
-    console.log(Object.entries(figures).map(([k, v]) => `${k}: ${v.toFixed(3)} ms`).join('\n'));
-    // Loose bounds (CI machines vary): the overhead over the raw operation stays well below pkijs' 3–4 ms.
-    expect(figures['rsa signDetached']! - figures['rsa raw crypto.sign']!).toBeLessThan(1);
-    expect(figures['ec256 signDetached']! - figures['ec256 raw crypto.sign']!).toBeLessThan(1);
-  }, 60_000);
+  });
 });
