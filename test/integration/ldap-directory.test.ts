@@ -279,10 +279,12 @@ describe('LDAP directory against slapd', () => {
       expect(JSON.stringify({ m: e.message, s: e.stack, r: e.reason })).not.toContain('wrong-secret-Xyzzy');
       expect(e.temporary).toBe(true);
       expect(e.smtpLine).toMatch(/^451 4\.4\.3 /);
-      // Backed off: the wrong password is not replayed for every message (account lock-outs).
-      const t0 = Date.now();
-      await expect(bad.groupsOf('alice@example.com')).rejects.toThrow(/not asked again yet/);
-      expect(Date.now() - t0).toBeLessThan(100);
+      // Backed off: the wrong password is not replayed for every message (account lock-outs). The
+      // server's error says it was not asked at all (skipped), where a stopwatch said it was quick.
+      const again = await bad.groupsOf('alice@example.com').then(() => null, (e: unknown) => e);
+      expect(again).toBeInstanceOf(LdapUnavailableError);
+      expect((again as Error).message).toMatch(/not asked again yet/);
+      expect(((again as Error).cause as LdapUnavailableError).skipped).toBe(true);
       // Logged once (the back-off is not news), naming the server, without the password.
       expect(lines.filter((l) => l.includes('ldap.unavailable'))).toHaveLength(1);
       expect(lines.join('')).toContain(slapd.url);
@@ -340,13 +342,14 @@ describe('LDAP failures are bounded by the time-out', () => {
   });
 
   it('a port with nothing listening → LdapUnavailableError at once', async () => {
+    // At once: from the refusal itself, not from the time-out — the reason says which (a time-out
+    // says "no answer within …"); no stopwatch, which flakes on a loaded machine.
     const dir = new LdapDirectory(config([server({ url: `ldap://127.0.0.1:${deadPort}`, timeout: 1_000 })]), { log });
-    const t0 = Date.now();
     const err = await dir.lookUp('alice@example.com').then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(LdapUnavailableError);
     expect((err as Error).message).toContain(`ldap://127.0.0.1:${deadPort}`);
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect((err as Error).message).not.toMatch(/no answer within/);
     await dir.close();
   });
 
@@ -358,14 +361,20 @@ describe('LDAP failures are bounded by the time-out', () => {
       const t0 = Date.now();
       const err = await dir.lookUp('alice@example.com').then(() => null, (e: unknown) => e);
       const took = Date.now() - t0;
+      // The server never answers, so only the configured time-out can end the look-up: the reason
+      // names it, and the test's own time-out is the guard against a look-up that never ends. The
+      // lower bound (it did wait) cannot flake: load delays a timer, never advances it.
       expect(err).toBeInstanceOf(LdapUnavailableError);
       expect((err as Error).message).toMatch(/no answer within 300 ms/);
       expect(took).toBeGreaterThanOrEqual(290);
-      expect(took).toBeLessThan(300 + 400);
-      // For retry_after the server is not asked again: the next mail does not wait 300 ms more.
-      const t1 = Date.now();
-      await expect(dir.lookUp('bob@example.com')).rejects.toBeInstanceOf(LdapUnavailableError);
-      expect(Date.now() - t1).toBeLessThan(50);
+      // For retry_after the server is not asked again: the next mail does not wait 300 ms more —
+      // no new connection, and the error says it was skipped.
+      const connections = sockets.length;
+      const next = await dir.lookUp('bob@example.com').then(() => null, (e: unknown) => e);
+      expect(next).toBeInstanceOf(LdapUnavailableError);
+      expect((next as Error).message).toMatch(/not asked again yet/);
+      expect(((next as Error).cause as LdapUnavailableError).skipped).toBe(true);
+      expect(sockets.length).toBe(connections);
       await dir.close();
     }
   });

@@ -143,12 +143,13 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     const name = await queueMessage(h.spool, envelope('alice@example.org', ['b@example.net']), message('flush me'));
     await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
     const s = await sink({ port });
-    const t0 = Date.now();
     expect((await flushDeferred(h.spool)).done).toEqual([`deferred/${name}`]);
+    // The entry's own retry is an hour away: a delivery within waitFor's 10 s can only be the
+    // flush's doing (no stopwatch needed), and it is the second attempt, not a third.
     await s.waitFor(1);
     await drained();
-    expect(Date.now() - t0).toBeLessThan(5000);
     expect(mail(s)[0]!.rcptTo).toEqual(['b@example.net']);
+    expect(events('relay.deferred')).toHaveLength(1);
   });
 
   it('a recipient delivered once is never delivered again, across a relay restart', async () => {
@@ -192,9 +193,11 @@ describe('relay: retries, recorded outcomes, queue administration, DSNs', () => 
     await waitUntil(async () => mail(s).length === 1, 10_000, 'delivered after the restart');
     const deliveredAt = Date.now();
     await drained();
-    // At the next attempt time recorded in the entry, not at once when the relay starts.
+    // At the next attempt time recorded in the entry, not at once when the relay starts (a lower
+    // bound only: load can delay a timer, never advance it). How late it may be is bounded by the
+    // 10 s of waitUntil, not by a stopwatch: an upper bound flaked when the restart itself took
+    // long on a loaded machine.
     expect(deliveredAt).toBeGreaterThanOrEqual(recorded - 20);
-    expect(deliveredAt).toBeLessThan(recorded + 1500);
     expect(events('relay.deferred')).toHaveLength(1);
   });
 

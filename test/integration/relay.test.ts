@@ -239,13 +239,14 @@ describe('relay', () => {
   });
 
   it('close() gives up after the grace period and keeps the entry for the next run', async () => {
-    const s = await sink({ dataDelayMs: 3000 });
+    // The next hop never answers the DATA (its reply is due in ten minutes): a close() that waited
+    // for the delivery would never return, so its returning is the proof that it gave up — no
+    // stopwatch (they flake on a loaded machine); the test's time-out guards against the hang.
+    const s = await sink({ dataDelayMs: 600_000 });
     const r = await start([{ pattern: '*', target: smtpTo(s) }]);
     const name = await queue(envelope('alice@example.org', ['b@example.net']));
     await waitUntil(async () => s.rcptAttempts.length > 0, 10_000, 'delivery started');
-    const t0 = Date.now();
     await r.close(100);
-    expect(Date.now() - t0).toBeLessThan(1500);
     await new Promise((res) => setTimeout(res, 100)); // the cut session reports back
     expect(await h.spool.list('outgoing')).toEqual([name]);
   });

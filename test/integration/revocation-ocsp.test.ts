@@ -115,10 +115,11 @@ describe('revocation: OCSP and CRL against openssl', () => {
   });
 
   it('a responder that hangs is cut off at the time-out, and CRLs take over', async () => {
-    const t0 = Date.now();
+    // The responder never answers, so only the 300 ms deadline can end the check: the reason names
+    // it, and the test's own time-out guards against a check that never ends (no stopwatch: they
+    // flake on a loaded machine).
     const hung = withUrls(pki.revoked, [`${fakeUrl}/hang`]);
     const r = await checker({ timeoutMs: 300, crl: false }).check(hung, pki.ca);
-    expect(Date.now() - t0).toBeLessThan(2_000);
     expect(r).toMatchObject({ status: 'unknown' });
     expect(r.reason).toMatch(/no complete answer within 300 ms/);
     // The same, with CRLs on: the distribution point answers instead.
