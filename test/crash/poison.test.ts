@@ -111,6 +111,8 @@ describe('poison message', () => {
       expect(lost).toEqual([]);
       expect(dups).toBe(0);
       expect(counts.has('poison')).toBe(false);
+      // The worker's log line comes through a pipe and may trail the file's move into hold/.
+      await g.waitFor((l) => l.event === 'worker.held_poison', 10_000);
       expect(g.logs.filter((l) => l.event === 'worker.held_poison')).toEqual([
         expect.objectContaining({ queueId: id, reason: 'processing crashed the worker 3 times' }),
       ]);

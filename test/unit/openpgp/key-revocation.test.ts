@@ -24,7 +24,9 @@ describe('OpenPGP revocations: soft ones void what came after, hard ones everyth
 
   /** A new gpg key at MADE: an ed25519 primary that signs (or only certifies, with a signing subkey), uids as given. */
   const makeKey = (uids: string[], opts: { signingSubkey?: boolean } = {}): string => {
-    const t = gpgTime(MADE);
+    // "!" freezes gpg's clock at MADE: a running clock puts the primary key a second or two after
+    // MADE under load, and a subkey or uid made later "at MADE" then predates it (Time conflict).
+    const t = `${gpgTime(MADE)}!`;
     gpg().run(['--faked-system-time', t, '--quick-gen-key', uids[0]!, 'ed25519', opts.signingSubkey ? 'cert' : 'sign,cert', 'never']);
     const fpr = gpg().run(['--with-colons', '--fingerprint', uids[0]!]).stdout.toString().split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
     if (opts.signingSubkey) gpg().run(['--faked-system-time', t, '--quick-add-key', fpr, 'ed25519', 'sign', 'never']);
