@@ -13,7 +13,6 @@ import { kekCommand } from './kek.js';
 import { pgpCommand } from './pgp.js';
 import { policyCommand } from './policy.js';
 import { queueCommand } from './queue.js';
-import { roleCommand } from './role.js';
 import { startCommand } from './start.js';
 
 const USAGE = `usage: postern <command> [-c config/postern.yaml]
@@ -48,7 +47,7 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
   try {
     switch (command) {
       case 'start':
-        return await startCommand(rest, io, mainScript);
+        return await startCommand(rest, io);
       case 'check':
         return await checkCommand(rest, io);
       case 'queue':
@@ -65,8 +64,6 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await kekCommand(rest, io);
       case 'policy':
         return await policyCommand(rest, io);
-      case 'role':
-        return await roleCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

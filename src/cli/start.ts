@@ -1,34 +1,53 @@
-import { fileURLToPath } from 'node:url';
 import { watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { databaseFiles, openKeyStore, publishInternalCrl } from '../keystore/index.js';
-import { createLogger } from '../log/index.js';
+import type { Config } from '../config/types.js';
+import { databaseFiles, openKeyStore, openPublicKeyStore, publishInternalCrl, publishPublicKeys } from '../keystore/index.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { roleEntry } from '../roles/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
-import { securePaths, Supervisor } from '../supervisor/index.js';
+import { ROLE_PRIVILEGES, roleEnvironment, securePaths, Supervisor, unprivilegedAccount, type Account } from '../supervisor/index.js';
 import { DEFAULT_CONFIG, parse, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
 
 /** `postern start`: the supervisor in the foreground; logs are JSON lines on stdout. */
-export async function startCommand(argv: string[], _io: CliIo, mainScript: string): Promise<number> {
+export async function startCommand(argv: string[], _io: CliIo): Promise<number> {
   const { values } = parse(argv);
   const file = resolve(values.config ?? DEFAULT_CONFIG);
   // The policy must compile too: a gateway never runs with rules it cannot apply.
   const { config } = await loadConfigAndPolicy(file);
   const log = createLogger({ level: config.log.level, role: 'supervisor' });
   const spool = await Spool.open(config.data_dir);
+  // Started as root, smtpd and the portal run as `user:`; the spool is set up for that account.
+  let account: Account | null;
   try {
-    await securePaths({ dataDir: config.data_dir, privateDirs: [spool.root, ...QUEUES.map((q) => spool.dir(q))], privateFiles: databaseFiles(config.keystore.sqlite) }, log);
+    account = unprivilegedAccount(config, log);
+    const writes = new Set(account ? ['tmp', 'incoming'] : []);
+    await securePaths(
+      {
+        dataDir: config.data_dir,
+        privateDirs: [...(account ? [] : [spool.root]), ...QUEUES.filter((q) => !writes.has(q)).map((q) => spool.dir(q))],
+        privateFiles: databaseFiles(config.keystore.sqlite),
+        ...(account ? { unprivileged: { uid: account.uid, gid: account.gid, passDirs: [spool.root], ownDirs: [...writes].map((q) => spool.dir(q as 'tmp')) } } : {}),
+      },
+      log,
+    );
+    if (account) await refuseKekOf(account, config);
   } catch (err) {
-    log.fatal({ event: 'supervisor.data_dir_unusable', reason: (err as Error).message }, 'cannot make data_dir private');
+    log.fatal({ event: 'supervisor.data_dir_unusable', reason: (err as Error).message }, 'cannot set up data_dir for the roles');
     log.flush();
     return 1;
   }
   // The keystore and its KEK are checked (and on first start created) before any role runs: a
   // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
+  // The portal cannot open postern.db: our users' public keys are published for it as a file.
+  const portal = config.portal.listen.length > 0;
+  let publishedKeys: Buffer | undefined;
   try {
     const store = await openKeyStore(config);
     try {
       await publishInternalCrl(store, config);
+      if (portal) publishedKeys = await publishPublicKeys(store, config, { ...(account ? { group: account.gid } : {}) });
     } finally {
       await store.close();
     }
@@ -42,7 +61,11 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
     reloadConfig: async () => (await loadConfigAndPolicy(file)).config,
     spool,
     log,
-    roleCommand: { script: mainScript, args: (role) => ['role', role, '-c', file] },
+    roleCommand: (role, current) => ({
+      script: roleEntry(role),
+      args: ['-c', file, ...(account && ROLE_PRIVILEGES[role].unprivileged ? ['--user', `${account.uid}:${account.gid}`] : [])],
+      env: roleEnvironment(role, current, process.env),
+    }),
     onReady: (addresses) =>
       log.info({ event: 'supervisor.ready', listen: addresses.map((a) => `${a.host}:${a.port}`) }, 'accepting mail'),
   });
@@ -69,9 +92,11 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
     settle = setTimeout(() => void sup.reload(), 500);
   });
   watcher.on('error', () => undefined);
+  const stopPublishing = portal ? publishKeysWhileRunning(config, account?.gid, log, publishedKeys) : async () => undefined;
   void sup.exited.then(() => {
     clearTimeout(settle);
     watcher.close();
+    void stopPublishing();
   });
   process.on('SIGTERM', () => void sup.stop(0));
   process.on('SIGINT', () => void sup.stop(0));
@@ -81,6 +106,52 @@ export async function startCommand(argv: string[], _io: CliIo, mainScript: strin
   return code;
 }
 
-export function thisScript(metaUrl: string): string {
-  return fileURLToPath(metaUrl);
+/**
+ * A KEK file the unprivileged account owns is readable by smtpd and the portal: like a KEK file
+ * others can read (kek/ refuses those), it must be treated as leaked, not quietly taken back.
+ */
+async function refuseKekOf(account: Account, config: Config): Promise<void> {
+  if (!('file' in config.kek) || !config.kek.file) return;
+  const st = await stat(config.kek.file).catch(() => null);
+  if (st && st.uid === account.uid) {
+    throw new Error(
+      `${config.kek.file} belongs to ${account.name}, the account smtpd and the portal run as: treat the key as leaked — ` +
+        `give the file to root (chown root:root, chmod 600) and re-wrap the keys with \`postern kek rotate\``,
+    );
+  }
+}
+
+/**
+ * Keeps the portal's public key file in step with the keystore: each second the database files'
+ * size and time are compared (two stats); only when they changed are the keys listed, and the file
+ * rewritten only when its content differs. A key or revocation imported by the CLI or stored by a
+ * worker is served within about a second. Returns the function that stops it.
+ */
+function publishKeysWhileRunning(config: Config, group: number | undefined, log: Logger, first: Buffer | undefined): () => Promise<void> {
+  const store = openPublicKeyStore(config);
+  const files = databaseFiles(config.keystore.sqlite).slice(0, 2);
+  let previous = first;
+  let stamp = '';
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const now = (await Promise.all(files.map((f) => stat(f).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')))).join('/');
+      if (now !== stamp) {
+        previous = await publishPublicKeys(store, config, { ...(group !== undefined ? { group } : {}), ...(previous ? { previous } : {}) });
+        stamp = now;
+      }
+    } catch (err) {
+      log.error({ event: 'supervisor.keys_not_published', reason: (err as Error).message }, 'could not publish the public keys for the portal');
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await store.close();
+  };
 }

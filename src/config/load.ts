@@ -72,6 +72,12 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   }
 
   const ldap = await ldapConfig(raw.ldap, base, at);
+  // A secret named here would reach smtpd and the portal too: only the worker gets it (roles/env).
+  const secretVars = new Set([kekSecretVariable(raw.kek), ...raw.ldap.servers.map((s) => s.password_env)].filter(Boolean));
+  raw.import_environment.forEach((entry, i) => {
+    const name = entry.split('=')[0]!;
+    if (secretVars.has(name)) at(['import_environment', i], `${name} holds a secret (the KEK's or an LDAP password): it reaches only the roles that need it, never every role`);
+  });
 
   const policyFile = resolve(base, raw.policy);
   const policy = await loadPolicyDocument(policyFile);
@@ -100,6 +106,8 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,
+    user: raw.user,
+    import_environment: raw.import_environment,
     log: raw.log,
   };
   return { ok: true, config: deepFreeze(config) };
@@ -156,6 +164,10 @@ function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
  */
 export function defaultMinFreeSpace(maxMessageSize: number): number {
   return Math.max(100 * 1024 * 1024, 2 * maxMessageSize);
+}
+
+function kekSecretVariable(k: RawConfig['kek']): string | undefined {
+  return 'passphrase_env' in k ? k.passphrase_env : 'pkcs11' in k ? k.pkcs11.pin_env : undefined;
 }
 
 function kekConfig(raw: RawConfig, inData: (p: string) => string): Config['kek'] {

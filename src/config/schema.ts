@@ -337,6 +337,13 @@ export const rawConfigSchema = z.strictObject({
   kek: kek.default({ file: 'kek.key' }),
   policy: z.string().default('policy.yaml'),
   workers: positiveInt('a number of processes').default(availableParallelism()),
+  // Postfix's mail_owner: started as root, smtpd and the portal run as this account.
+  user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'expected an account name like postern').default('postern'),
+  // Postfix's import_environment: NAME passes the supervisor's value, NAME=VALUE sets one. Not
+  // PATH alone: locale, time zone and CA bundle decide how roles log and verify.
+  import_environment: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s, 'expected NAME or NAME=VALUE'))
+    .default(['PATH', 'TZ', 'LANG', 'LC_ALL', 'LC_CTYPE', 'NODE_EXTRA_CA_CERTS', 'POSTERN_LOG_LEVEL']),
   log: z
     .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
     .prefault({}),

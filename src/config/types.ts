@@ -251,5 +251,9 @@ export interface Config {
   policy: { file: string; document: unknown };
   /** Number of worker processes; defaults to the number of CPU cores. */
   workers: number;
+  /** The account smtpd and the portal run as when the supervisor starts as root (Postfix's mail_owner). */
+  user: string;
+  /** Environment of every role: NAME (the supervisor's value) or NAME=VALUE; KEK variables never here. */
+  import_environment: string[];
   log: LogConfig;
 }

@@ -12,12 +12,13 @@
  * to sign a CRL and zeroed after.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import {
   buildCrl, crlEntryCount, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
   nodeHttpFetcher, RevocationChecker, type CertInfo, type HttpFetcher, type LdapFetcher, type RevocationStoreView,
 } from '../pki/index.js';
+import { internalCrlFile } from './public.js';
 import { KeyStoreBase, type Row } from './store-base.js';
 import type { KeyStoreSqlite } from './store.js';
 import type { StoredCertificate } from './types.js';
@@ -242,8 +243,8 @@ export async function internalCaCrl(store: KeyStoreSqlite, _config: Config, opts
   }
 }
 
-/** Where the internal CA's current CRL is published for the portal to serve. */
-export const internalCrlFile = (config: Config) => join(config.data_dir, 'crl', 'internal-ca.crl');
+// Defined with the other public files, which the portal imports without the rest of the keystore.
+export { internalCrlFile };
 
 /**
  * Sign a fresh CRL of the internal CA and write it (atomically) where the portal serves it from;

@@ -5,9 +5,11 @@
  * their issues. Run as the `portal` role: `startPortal({ config, store, log })`, `close()` on stop.
  *
  * Untrusted input: every HTTP request (path, Host, query), from anyone who can reach it.
- * Secrets: the TLS private key, read at start; the keystore is read for public keys only, and
- * every key is checked to hold no secret packet before it is sent.
+ * Secrets: the TLS private key, read at start (as root, before the role drops to `user:`); keys
+ * come from the public key file the supervisor publishes (PublicKeyFile), never from postern.db,
+ * and every key is checked to hold no secret packet before it is sent.
  */
 export { startPortal, PortalError, type Portal, type PortalOptions } from './server.js';
-export { WkdIndex, policyFor, type PortalStore } from './wkd.js';
+export { WkdIndex, policyFor, type PortalKey, type PortalStore } from './wkd.js';
+export { PublicKeyFile } from './key-file.js';
 export { publicPacketsOnly } from './packets.js';

@@ -8,11 +8,21 @@
  * Untrusted input: the hash and domain from the request path, and the Host header (direct method).
  * Secrets: none leave — public key bytes only, each checked packet by packet (packets.ts).
  */
-import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
 import { isWkdHash, splitAddress, wkdHash } from '../directory/index.js';
 import { publicPacketsOnly } from './packets.js';
 
-export type PortalStore = Pick<KeyStore, 'listPgpKeys' | 'pgpKeysFor'>;
+/** What WKD needs of a stored key (the keystore's StoredPgpKey has it, and so does key-file.ts). */
+export interface PortalKey {
+  hasSecret: boolean;
+  publicKey: Buffer;
+  info: { fingerprint: string; addresses: string[]; canEncrypt: boolean; created: Date };
+}
+
+/** The keystore (tests), or the file the supervisor publishes (the portal role: key-file.ts). */
+export interface PortalStore {
+  listPgpKeys(): Promise<PortalKey[]>;
+  pgpKeysFor(address: string): Promise<PortalKey[]>;
+}
 
 export class WkdIndex {
   /** hash → domain → addresses (a local part shared by two internal domains has one hash). */
@@ -53,7 +63,7 @@ export class WkdIndex {
     if (!byDomain) return null;
     const addresses = domains.flatMap((d) => [...(byDomain.get(d) ?? [])]);
     const seen = new Set<string>();
-    const keys: StoredPgpKey[] = [];
+    const keys: PortalKey[] = [];
     for (const address of addresses) {
       for (const k of await this.store.pgpKeysFor(address)) {
         if (!k.hasSecret || seen.has(k.info.fingerprint)) continue;

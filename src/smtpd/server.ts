@@ -27,8 +27,12 @@ export interface Smtpd {
   readonly addresses: { host: string; port: number }[];
   /** Stop accepting, let messages in DATA finish (up to `timeoutMs`), then close everything. */
   close(timeoutMs?: number): Promise<void>;
-  /** New limits and relay control; sessions already open keep theirs. Listeners do not change. */
-  reload(config: Config): void;
+  /**
+   * New limits and relay control; sessions already open keep theirs. Listeners do not change.
+   * `tls`: the certificate and key as read by the supervisor (this process may no longer be able
+   * to read a root-only key); without it smtp.tls is read from the files.
+   */
+  reload(config: Config, tls?: { key: Buffer; cert: Buffer }): void;
 }
 
 export interface SmtpdOptions {
@@ -276,7 +280,7 @@ class SmtpdService implements Smtpd {
     }
   }
 
-  reload(config: Config): void {
+  reload(config: Config, tls?: { key: Buffer; cert: Buffer }): void {
     let settings: SmtpdSettings;
     try {
       settings = deriveSettings(config);
@@ -292,7 +296,7 @@ class SmtpdService implements Smtpd {
       // smtp-server reads these per command/connection, so new sessions get them at once.
       Object.assign(server.options, libraryLimits(config));
     }
-    const p = this.reloadTls(config.smtp.tls).catch((err: Error) =>
+    const p = this.reloadTls(config.smtp.tls, tls).catch((err: Error) =>
       this.log.error({ event: 'smtpd.tls_reload_failed', reason: err.message }, 'keeping the previous TLS settings'),
     );
     this.pending.add(p);
@@ -300,8 +304,8 @@ class SmtpdService implements Smtpd {
   }
 
   /** New certificate files (renewal) apply to new handshakes; STARTTLS follows smtp.tls. */
-  private async reloadTls(tls: Config['smtp']['tls']): Promise<void> {
-    const material = tls ? await loadTls(tls) : undefined;
+  private async reloadTls(tls: Config['smtp']['tls'], given?: { key: Buffer; cert: Buffer }): Promise<void> {
+    const material = tls ? (given ?? (await loadTls(tls))) : undefined;
     for (const server of this.servers) {
       if (material) server.updateSecureContext({ key: material.key, cert: material.cert });
       server.options.hideSTARTTLS = !material;

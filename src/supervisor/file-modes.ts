@@ -10,8 +10,16 @@
  * - the database and its -wal/-shm/-journal: 0600.
  * The KEK files are not touched here: kek/ refuses to start with a KEK file others could read,
  * since such a key must be considered leaked (the admin decides; see `postern kek rotate`).
+ *
+ * Started as root, smtpd and the portal run as the unprivileged account (`user:`), so:
+ * - data_dir and spool/ belong to root and to that account's group, which may only pass through
+ *   them (g+x; data_dir 0710, or 0750 where the admin gave the group read; spool/ 0710);
+ * - spool/tmp and spool/incoming, where smtpd writes, belong to the account (0700);
+ * - everything else stays root's: a private file or directory the account owns (a `chown -R`
+ *   done by habit) is given back to root, so it can neither read nor replace the database or a
+ *   queue it has no business in. Each change is logged (`supervisor.owner_changed`).
  */
-import { chmod, lstat, mkdir, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '../log/index.js';
 
 export interface PrivatePaths {
@@ -20,6 +28,15 @@ export interface PrivatePaths {
   privateDirs: string[];
   /** Files that must be 0600 (missing ones are skipped). */
   privateFiles: string[];
+  /** Roles run as this account (the supervisor is root): what it must reach, and own. */
+  unprivileged?: {
+    uid: number;
+    gid: number;
+    /** Directories it passes through (spool/): root's, its group's, 0710. data_dir is one too. */
+    passDirs: string[];
+    /** Directories it writes (spool/tmp, spool/incoming): its own, 0700. */
+    ownDirs: string[];
+  };
 }
 
 /** Mode bits taken away: from data_dir, from private directories, from private files. */
@@ -34,6 +51,48 @@ export async function securePaths(paths: PrivatePaths, log: Logger): Promise<voi
   await tighten(paths.dataDir, DATA_DIR_MASK, log, true);
   for (const dir of paths.privateDirs) await tighten(dir, PRIVATE_MASK, log, false);
   for (const file of paths.privateFiles) await tighten(file, PRIVATE_MASK, log, false);
+  const u = paths.unprivileged;
+  if (!u) return;
+  const root = process.getuid?.() ?? 0;
+  // Root's before anything is opened up to the group: never a moment where the account owns a
+  // directory it can also reach.
+  for (const p of [...paths.privateDirs, ...paths.privateFiles]) await giveBack(p, u.uid, root, log);
+  await own(paths.dataDir, root, u.gid, log, true);
+  await grantSearch(paths.dataDir, log, true);
+  for (const dir of u.passDirs) {
+    await tighten(dir, PASS_MASK, log, false);
+    await own(dir, root, u.gid, log, false);
+    await grantSearch(dir, log, false);
+  }
+  for (const dir of u.ownDirs) {
+    await tighten(dir, PRIVATE_MASK, log, false);
+    await own(dir, u.uid, u.gid, log, false);
+  }
+}
+
+/** Taken from a pass-through directory: all of others', the group's read and write. */
+const PASS_MASK = 0o067;
+
+async function own(path: string, uid: number, gid: number, log: Logger, followLink: boolean): Promise<void> {
+  const st = await (followLink ? stat(path) : lstat(path)).catch(() => null);
+  if (!st || st.isSymbolicLink() || (st.uid === uid && st.gid === gid)) return;
+  await chown(path, uid, gid);
+  log.warn({ event: 'supervisor.owner_changed', path, from: `${st.uid}:${st.gid}`, to: `${uid}:${gid}` }, `${path}: owner ${st.uid}:${st.gid}, now ${uid}:${gid}`);
+}
+
+/** A private path the account owns goes back to root (its group too, when it is the account's). */
+async function giveBack(path: string, uid: number, root: number, log: Logger): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (!st || st.isSymbolicLink() || st.uid !== uid) return;
+  await own(path, root, st.gid, log, false);
+}
+
+async function grantSearch(path: string, log: Logger, followLink: boolean): Promise<void> {
+  const st = await (followLink ? stat(path) : lstat(path)).catch(() => null);
+  if (!st || st.isSymbolicLink() || st.mode & 0o010) return;
+  const from = st.mode & 0o7777;
+  await chmod(path, from | 0o010);
+  log.info({ event: 'supervisor.group_search', path, from: octal(from), to: octal(from | 0o010) }, `${path}: the unprivileged roles' group may pass through`);
 }
 
 async function tighten(path: string, mask: number, log: Logger, followLink: boolean): Promise<void> {

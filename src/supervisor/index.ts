@@ -3,6 +3,8 @@
  * back-off, reload, orderly stop) and the file modes of data_dir. Untrusted input: none. Secrets:
  * none (roles load their own).
  */
-export { Supervisor, EXIT_FATAL } from './supervisor.js';
-export type { RoleName, RoleMessage, SupervisorMessage, SupervisorOptions } from './supervisor.js';
+export { Supervisor, type RoleCommand, type SupervisorOptions } from './supervisor.js';
+export { EXIT_FATAL, ROLE_PRIVILEGES, type RoleName, type RoleMessage, type RolePrivileges, type SupervisorMessage, type TlsMaterial } from './protocol.js';
 export { securePaths, type PrivatePaths } from './file-modes.js';
+export { roleEnvironment, secretVariables } from './environment.js';
+export { AccountError, lookupAccount, unprivilegedAccount, type Account } from './account.js';

@@ -6,35 +6,13 @@
  * SIGTERM/SIGINT stops the roles in mail-flow order so in-flight work finishes or is released.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
+import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage, type TlsMaterial } from './protocol.js';
 
-/** portal: HTTP(S) for WKD and health, run only when `portal.listen` is set. */
-export type RoleName = 'smtpd' | 'worker' | 'relay' | 'portal';
-
-/** Exit code of a role that must not be restarted (bad config, port in use): EX_CONFIG. */
-export const EXIT_FATAL = 78;
-
-/** Messages a role sends its supervisor over the IPC channel. */
-export type RoleMessage =
-  | { type: 'ready'; role: RoleName; addresses?: { host: string; port: number }[] }
-  | { type: 'fatal'; role: RoleName; message: string }
-  /** smtpd: these messages are durable in incoming/. */
-  | { type: 'queued'; ids: string[] }
-  /** worker: these entries are durable in outgoing/ and the worker is done with them. */
-  | { type: 'outgoing'; names: string[] };
-
-/**
- * Messages the supervisor sends a role. 'incoming' and 'outgoing' pass the announcements on (like
- * Postfix's trigger to qmgr), so a role learns of new work without listing a directory per message;
- * a lost announcement only delays the entry until the role's next scan.
- */
-export type SupervisorMessage =
-  | { type: 'reload' }
-  | { type: 'shutdown' }
-  | { type: 'incoming'; ids: string[] }
-  | { type: 'outgoing'; names: string[] };
+export { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from './protocol.js';
 
 interface Slot {
   role: RoleName;
@@ -51,10 +29,19 @@ export interface SupervisorOptions {
   reloadConfig: () => Promise<Config>;
   spool: Spool;
   log: Logger;
-  /** Script and leading args that start a role: `node <script> role <name> -c <file>`. */
-  roleCommand: { script: string; args: (role: RoleName) => string[] };
+  /**
+   * How to start a role with the config in force: its entry point, arguments and whole
+   * environment (an allow-list: roles never inherit the supervisor's environment).
+   */
+  roleCommand: (role: RoleName, config: Config) => RoleCommand;
   /** Called when smtpd reports its bound addresses. */
   onReady?: (addresses: { host: string; port: number }[]) => void;
+}
+
+export interface RoleCommand {
+  script: string;
+  args: string[];
+  env: Record<string, string>;
 }
 
 const BACKOFF_MS = [250, 1000, 5000, 15_000, 60_000];
@@ -90,9 +77,12 @@ export class Supervisor {
 
   private spawn(s: Slot): void {
     const { log } = this.opts;
-    const child = fork(this.opts.roleCommand.script, this.opts.roleCommand.args(s.role), {
+    const cmd = this.opts.roleCommand(s.role, this.config);
+    const child = fork(cmd.script, cmd.args, {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, POSTERN_ROLE_INDEX: String(s.index) },
+      env: { ...cmd.env, POSTERN_ROLE_INDEX: String(s.index) },
+      // Structured clone: a reload carries the validated Config and smtpd's TLS key as Buffers.
+      serialization: 'advanced',
     });
     s.child = child;
     s.startedAt = Date.now();
@@ -165,7 +155,16 @@ export class Supervisor {
       log.error({ event: 'supervisor.reload_rejected', reason: (err as Error).message }, 'config invalid; keeping the running config');
       return false;
     }
-    for (const s of this.slots) s.child?.send({ type: 'reload' } satisfies SupervisorMessage);
+    // Roles get the config validated here, not the file: smtpd and the portal, no longer root,
+    // may not be able to read it (or smtpd's TLS key, read here for a renewed certificate).
+    const tls = await readTls(this.config).catch((err: Error) => {
+      log.error({ event: 'supervisor.tls_unreadable', reason: err.message }, 'smtpd keeps its TLS certificate');
+      return undefined;
+    });
+    for (const s of this.slots) {
+      const m: SupervisorMessage = { type: 'reload', config: this.config, ...(s.role === 'smtpd' && tls ? { tls } : {}) };
+      s.child?.send(m, ignoreSendError);
+    }
     log.info({ event: 'supervisor.reloaded' }, 'config reloaded');
     return true;
   }
@@ -205,6 +204,11 @@ function terminate(child: ChildProcess, killAfterMs: number): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+async function readTls(config: Config): Promise<TlsMaterial | undefined> {
+  const t = config.smtp.tls;
+  return t ? { cert: await readFile(t.cert), key: await readFile(t.key) } : undefined;
 }
 
 /** A role that just died cannot take an announcement; its entries are found by the next scan. */

@@ -1,6 +1,8 @@
 /**
  * Issue 14, file modes: the real gateway on a fresh data_dir, and on one an older install left
- * open, then `stat` of what it keeps on disk.
+ * open, then `stat` of what it keeps on disk. Run as root (as here and in CI), smtpd and the portal
+ * run as the unprivileged `user:` (issue 15): data_dir and spool/ are then root's and that
+ * account's group's, which may only pass through, and spool/tmp and spool/incoming are its own.
  */
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,8 +11,16 @@ import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
 import { swaks } from '../helpers/smtp-swaks.js';
+import { lookupAccount } from '../../src/supervisor/index.js';
 
 const mode = async (p: string) => (await stat(p)).mode & 0o7777;
+const owner = async (p: string) => {
+  const st = await stat(p);
+  return `${st.uid}:${st.gid}`;
+};
+/** The account of the default `user:` when the suite runs as root (scripts/setup-test-deps.sh makes it). */
+const unpriv = process.getuid?.() === 0 ? lookupAccount('postern') : null;
+const root = `${process.getuid?.()}:${process.getgid?.()}`;
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
 async function writeConfig(dir: string, port: number): Promise<string> {
@@ -51,7 +61,7 @@ describe('file modes of data_dir, the database and the KEK', () => {
     gw = cleanup = undefined;
   });
 
-  it('creates data_dir 0700 and the database, its WAL/SHM and the KEK 0600 (after a mail went through)', async () => {
+  it('creates data_dir 0700 (0710 with the unprivileged group) and the database, its WAL/SHM and the KEK 0600 (after a mail went through)', async () => {
     const t = await tempDir('postern-modes-');
     cleanup = t.cleanup;
     const port = await freePort();
@@ -59,15 +69,23 @@ describe('file modes of data_dir, the database and the KEK', () => {
     await sendOne(port, t.dir, 'modes-token');
 
     const data = join(t.dir, 'var');
-    expect(await mode(data)).toBe(0o700);
-    for (const q of ['', 'tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt']) {
-      expect([q, await mode(join(data, 'spool', q))]).toEqual([q, 0o700]);
+    if (unpriv) {
+      const group = `0:${unpriv.gid}`;
+      expect([await mode(data), await owner(data)]).toEqual([0o710, group]);
+      expect([await mode(join(data, 'spool')), await owner(join(data, 'spool'))]).toEqual([0o710, group]);
+      for (const q of ['tmp', 'incoming']) expect([q, await mode(join(data, 'spool', q)), await owner(join(data, 'spool', q))]).toEqual([q, 0o700, `${unpriv.uid}:${unpriv.gid}`]);
+      for (const q of ['active', 'outgoing', 'deferred', 'hold', 'corrupt']) expect([q, await mode(join(data, 'spool', q)), await owner(join(data, 'spool', q))]).toEqual([q, 0o700, root]);
+    } else {
+      expect(await mode(data)).toBe(0o700);
+      for (const q of ['', 'tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt']) {
+        expect([q, await mode(join(data, 'spool', q))]).toEqual([q, 0o700]);
+      }
     }
     const db = join(data, 'postern.db');
     // The worker has the database open in WAL mode, so the WAL and SHM files exist now.
     expect(await exists(`${db}-wal`)).toBe(true);
     expect(await exists(`${db}-shm`)).toBe(true);
-    for (const f of [db, `${db}-wal`, `${db}-shm`, join(data, 'kek.key')]) expect([f, await mode(f)]).toEqual([f, 0o600]);
+    for (const f of [db, `${db}-wal`, `${db}-shm`, join(data, 'kek.key')]) expect([f, await mode(f), await owner(f)]).toEqual([f, 0o600, root]);
     expect(gw.logs.filter((l) => l.event === 'supervisor.mode_tightened')).toEqual([]);
   }, 60_000);
 
@@ -86,8 +104,10 @@ describe('file modes of data_dir, the database and the KEK', () => {
     const port = await freePort();
     gw = await startGateway(await writeConfig(t.dir, port));
     await sendOne(port, t.dir, 'modes-old-install');
+    // The group keeps the read the admin gave it; with an unprivileged account it is that account's.
     expect(await mode(data)).toBe(0o750);
-    expect(await mode(join(data, 'spool'))).toBe(0o700);
+    const spoolMode = unpriv ? 0o710 : 0o700;
+    expect(await mode(join(data, 'spool'))).toBe(spoolMode);
     expect(await mode(join(data, 'spool', 'incoming'))).toBe(0o700);
     expect(await mode(join(data, 'postern.db'))).toBe(0o600);
     expect(await mode(join(data, 'postern.db-wal'))).toBe(0o600);
@@ -95,7 +115,7 @@ describe('file modes of data_dir, the database and the KEK', () => {
     expect(changed).toEqual(
       expect.arrayContaining([
         [data, '0755', '0750'],
-        [join(data, 'spool'), '0755', '0700'],
+        [join(data, 'spool'), '0755', unpriv ? '0710' : '0700'],
         [join(data, 'spool', 'incoming'), '0755', '0700'],
         [join(data, 'postern.db'), '0644', '0600'],
       ]),

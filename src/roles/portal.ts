@@ -1,0 +1,26 @@
+/**
+ * Entry point of the portal role (`node dist/roles/portal.js -c FILE [--user UID:GID]`). It faces
+ * the Internet like smtpd, so it holds no KEK and does not open postern.db: our users' public keys
+ * come from the file the supervisor publishes and the internal CA's CRL from the file the CA
+ * commands write (keystore/public.ts, the keystore's KEK-free entry). Started as root, it drops to
+ * `user:` once its ports are bound.
+ */
+import { internalCrlFile, publicKeysFile } from '../keystore/public.js';
+import { PublicKeyFile, startPortal } from '../portal/index.js';
+import { numericListen } from './privileges.js';
+import { main } from './run.js';
+
+main('portal', async ({ config, dataDir, log }) => {
+  const listen = await numericListen(config.portal.listen);
+  const portal = await startPortal({
+    config: { ...config, portal: { ...config.portal, listen } },
+    store: new PublicKeyFile(publicKeysFile({ data_dir: dataDir })),
+    log,
+    crlFile: internalCrlFile({ data_dir: dataDir }),
+  });
+  return {
+    // Listening addresses and TLS files need a restart; keys and the CRL are read when replaced.
+    reload: () => undefined,
+    close: () => portal.close(),
+  };
+});

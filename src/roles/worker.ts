@@ -1,0 +1,57 @@
+/**
+ * Entry point of the worker role (`node dist/roles/worker.js -c FILE`): the one role that unseals
+ * — the supervisor gives it the KEK's passphrase or PIN variable and the LDAP passwords, and no
+ * other role gets them. It decides by the policy: compiled rules, the keystore (which keys exist)
+ * and the directory; a reload swaps all three only when the new policy compiles.
+ */
+import type { Config } from '../config/types.js';
+import { loadPolicy } from '../cli/policy-load.js';
+import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFailurePolicy } from '../directory/index.js';
+import { openKeyStore, revocationCheckerFor } from '../keystore/index.js';
+import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
+import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
+import { batched, main } from './run.js';
+
+main('worker', async ({ config, spool, log, send }) => {
+  const store = await openKeyStore(config);
+  let current = config;
+  // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
+  // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
+  const keys = new CryptoKeys(store, () => current, log, revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers })));
+  const pgpKeys = new PgpKeys(store, log);
+  // Directory connections and discovery caches are per config; a reload replaces them.
+  let ldap: LdapDirectory | null = null;
+  const policyOf = async (c: Config): Promise<PolicyContext> => {
+    const policy = await loadPolicy(c);
+    const groups = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
+    const old = ldap;
+    ldap = c.ldap.servers.length ? new LdapDirectory(c.ldap, { log }) : null;
+    void old?.close().catch(() => undefined);
+    const guarded = ldap ? withFailurePolicy(ldap, log) : null;
+    const sources: KeySources = {
+      ...(guarded ? { ldap: guarded } : {}),
+      ...(c.discovery.wkd.domains.length || c.discovery.hkp.servers.length ? { discovery: new KeyDiscovery({ config: c, store, log }) } : {}),
+    };
+    return { config: c, policy, store, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
+  };
+  let ctx = await policyOf(config);
+  const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
+  return {
+    reload: (c) => {
+      worker.reload(c);
+      policyOf(c).then(
+        (next) => {
+          ctx = next;
+          current = c;
+        },
+        (err) => log.error({ event: 'worker.policy_rejected', reason: (err as Error).message }, 'keeping the running policy'),
+      );
+    },
+    close: async () => {
+      await worker.close();
+      await ldap?.close().catch(() => undefined);
+      await store.close();
+    },
+    announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
+  };
+});

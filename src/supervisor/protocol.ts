@@ -1,0 +1,57 @@
+/**
+ * What the supervisor and its roles say to each other over the IPC channel, and what each role is
+ * allowed: the table the supervisor starts roles by (DESIGN §1, "never" is enforced by the OS).
+ * Kept apart from supervisor.ts so a role's entry point can import it without the process code.
+ */
+import type { Config } from '../config/types.js';
+
+/** portal: HTTP(S) for WKD and health, run only when `portal.listen` is set. */
+export type RoleName = 'smtpd' | 'worker' | 'relay' | 'portal';
+
+export interface RolePrivileges {
+  /** Gets the KEK's passphrase or PIN variable (and the PKCS#11 module's), and LDAP passwords. */
+  unseals: boolean;
+  /**
+   * Runs as the unprivileged `user:` when the supervisor is root. The relay stays root: it writes
+   * into maildirs anywhere the admin routes to and never faces a client.
+   */
+  unprivileged: boolean;
+}
+
+/** The admin role (issue 16) will unseal and stay privileged, like the worker. */
+export const ROLE_PRIVILEGES: Readonly<Record<RoleName, RolePrivileges>> = {
+  smtpd: { unseals: false, unprivileged: true },
+  portal: { unseals: false, unprivileged: true },
+  worker: { unseals: true, unprivileged: false },
+  relay: { unseals: false, unprivileged: false },
+};
+
+/** Exit code of a role that must not be restarted (bad config, port in use): EX_CONFIG. */
+export const EXIT_FATAL = 78;
+
+/** Messages a role sends its supervisor over the IPC channel. */
+export type RoleMessage =
+  | { type: 'ready'; role: RoleName; addresses?: { host: string; port: number }[] }
+  | { type: 'fatal'; role: RoleName; message: string }
+  /** smtpd: these messages are durable in incoming/. */
+  | { type: 'queued'; ids: string[] }
+  /** worker: these entries are durable in outgoing/ and the worker is done with them. */
+  | { type: 'outgoing'; names: string[] };
+
+/** smtpd's certificate and key, read by the supervisor: an unprivileged smtpd cannot read a root-only key. */
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * Messages the supervisor sends a role. 'incoming' and 'outgoing' pass the announcements on (like
+ * Postfix's trigger to qmgr), so a role learns of new work without listing a directory per message;
+ * a lost announcement only delays the entry until the role's next scan. 'reload' carries the config
+ * the supervisor validated (a role that dropped root may not be able to read the files again).
+ */
+export type SupervisorMessage =
+  | { type: 'reload'; config?: Config; tls?: TlsMaterial }
+  | { type: 'shutdown' }
+  | { type: 'incoming'; ids: string[] }
+  | { type: 'outgoing'; names: string[] };
