@@ -190,7 +190,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
       state: s.state,
       ...(rcpt?.notify ? { notify: rcpt.notify } : {}),
       ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
-      ...(s.last ? { at: s.last.at, reply: s.last.reply, ...(s.last.remote ? { remote: s.last.remote } : {}), ...(s.last.expired ? { expired: true } : {}) } : {}),
+      ...(s.last ? { at: s.last.at, reply: s.last.reply, ...(s.last.dsn ? { dsn: s.last.dsn } : {}), ...(s.last.remote ? { remote: s.last.remote } : {}), ...(s.last.expired ? { expired: true } : {}) } : {}),
       notices: [...s.notices],
     };
   }

@@ -232,6 +232,12 @@ export const rawConfigSchema = z.strictObject({
       delay_warning: duration.default(4 * 3_600_000),
       // Postfix's bounce_size_limit: a bounce returns the whole message only up to this size.
       bounce_size_limit: size.default(50 * 1024),
+      // Postfix's smtp_connection_cache_time_limit: an idle next-hop connection is closed (QUIT)
+      // after this long. At most 5m: a server closes an idle session itself then (RFC 5321
+      // 4.5.3.2.7), and every idle connection we keep holds one of its session slots. 0: none kept.
+      connection_cache_time: duration
+        .refine((n) => n <= 300_000, { message: 'expected a duration of at most 5m (an idle connection holds one of the next hop\'s session slots)' })
+        .default(2_000),
       reply_rules: z.array(replyRule).default([]),
     })
     .prefault({}),

@@ -65,6 +65,8 @@ export interface RelayConfig {
   delay_warning: number;
   /** Bounces return the full message up to this size (bytes), only its headers above. */
   bounce_size_limit: number;
+  /** An idle cached next-hop connection is closed after this long (ms; 0: not kept). */
+  connection_cache_time: number;
   /** Admin's reply classification, tried before the built-in table. */
   reply_rules: ReplyRule[];
 }

@@ -17,6 +17,8 @@ export interface DeliveryOptions {
   /** Port for MX hosts: 25, except in tests. */
   mxPort?: number;
   maxConnections?: number;
+  /** relay.connection_cache_time (ms). */
+  cacheTime?: number;
   smtpTimeouts?: { connection?: number; greeting?: number; socket?: number };
   log: Logger;
 }
@@ -25,7 +27,7 @@ export class Delivery {
   private readonly smtp: SmtpTransport;
 
   constructor(private readonly opts: DeliveryOptions) {
-    this.smtp = new SmtpTransport({ hostname: opts.hostname, maxConnections: opts.maxConnections, timeouts: opts.smtpTimeouts });
+    this.smtp = new SmtpTransport({ hostname: opts.hostname, maxConnections: opts.maxConnections, cacheTime: opts.cacheTime, timeouts: opts.smtpTimeouts });
   }
 
   async deliver(target: RouteTarget, domain: string | undefined, msg: OutboundMessage): Promise<RecipientOutcome[]> {
@@ -43,7 +45,7 @@ export class Delivery {
       // Transports answer per recipient and should not throw; if one does, it is our bug, and
       // the message waits for a fix rather than bouncing.
       this.opts.log.error({ event: 'relay.internal_error', queueId: msg.queueId, err }, 'delivery failed unexpectedly');
-      return outcomesFor(msg.recipients, 'deferred', '451 4.3.0 local error in delivery');
+      return outcomesFor(msg.recipients, 'deferred', 'local error in delivery', '4.3.0');
     }
   }
 
@@ -54,7 +56,7 @@ export class Delivery {
    */
   private async deliverMx(tls: 'opportunistic' | 'required' | 'none', domain: string, msg: OutboundMessage): Promise<RecipientOutcome[]> {
     const plan = await planMx(domain, this.opts.resolver, { self: [this.opts.hostname.toLowerCase()] });
-    if (plan.kind !== 'hosts') return outcomesFor(msg.recipients, plan.kind, plan.reply);
+    if (plan.kind !== 'hosts') return outcomesFor(msg.recipients, plan.kind, plan.reply, plan.dsn);
     const tried: string[] = [];
     let last: RecipientOutcome[] = [];
     for (const t of plan.targets) {
@@ -64,10 +66,16 @@ export class Delivery {
       );
       if (!outcomes.every((o) => o.hostFailure)) return outcomes;
       tried.push(`${t.host}[${t.address}]`);
-      last = outcomes.map((o) => ({ ...o, reply: `${t.host}[${t.address}]: ${o.reply}` }));
+      // Our own reasons name the host ("connect to mx[addr]:25: …"); a reply has it in `remote`.
+      last = outcomes;
     }
     this.opts.log.debug({ event: 'relay.mx_unreachable', queueId: msg.queueId, domain, tried }, 'no MX host reachable');
-    return last.length ? last : outcomesFor(msg.recipients, 'deferred', `451 4.4.4 ${domain}: no MX host to try`);
+    return last.length ? last : outcomesFor(msg.recipients, 'deferred', `no MX host to try for ${domain}`, '4.4.4');
+  }
+
+  /** A reloaded relay.connection_cache_time: for connections opened from now on. */
+  setCacheTime(ms: number): void {
+    this.smtp.setCacheTime(ms);
   }
 
   close(force = false): void {

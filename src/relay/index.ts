@@ -15,7 +15,9 @@
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
 export { matchRoute, groupByRoute, recipientDomain, describeTarget, targetKey, type RecipientGroup } from './routes.js';
 export { deliverMaildir, maildirName } from './maildir.js';
-export { SmtpTransport, classifyError, type SmtpTarget } from './smtp-transport.js';
+export { SmtpTransport, DEFAULT_CACHE_TIME_MS, type SmtpTarget } from './smtp-transport.js';
+export { classifyError } from './smtp-errors.js';
+export { type Diagnostic, type SmtpPhase } from './diagnostic.js';
 export { planMx, systemResolver, type DnsResolver, type MxPlan } from './mx.js';
 export { ReplyClassifier } from './classify.js';
 export { entryState, uniqueRecipients, isFinal, type EntryState, type RecipientState } from './state.js';

@@ -8,6 +8,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { dnsFailed, dnsOutcome, type Diagnostic } from './diagnostic.js';
 
 /** DNS as the relay needs it. A `dns.promises.Resolver` satisfies it; tests pass a fake zone. Errors carry Node's dns error codes (err.code: 'ENODATA', 'ENOTFOUND', 'ESERVFAIL', 'ETIMEOUT', 'ECONNREFUSED', 'EREFUSED', ...). */
 export interface DnsResolver {
@@ -22,10 +23,11 @@ export interface MxHostAddress {
   preference: number;
 }
 
+/** Why there is no host to try, worded as Postfix words it, with the enhanced status code. */
 export type MxPlan =
   | { kind: 'hosts'; targets: MxHostAddress[] } // in the order to try
-  | { kind: 'failed'; reply: string } // permanent: bounce (e.g. "550 5.1.2 ...", "556 5.1.10 ...")
-  | { kind: 'deferred'; reply: string }; // temporary: retry later ("451 4.4.3 ...")
+  | { kind: 'failed'; reply: string; dsn: string } // permanent: bounce ("Domain … does not accept mail (nullMX)", 5.1.10)
+  | { kind: 'deferred'; reply: string; dsn: string }; // temporary: retry later ("Host or domain name not found. …", 4.4.3)
 
 export interface MxOptions {
   /** Our own host names (config.hostname …), lower-case: an MX pointing at us must not be used (loop). */
@@ -55,15 +57,16 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   if (raw.startsWith('[')) return planLiteral(raw);
 
   const name = normalizeName(raw);
-  if (name === undefined) return failed(`550 5.1.2 ${raw || '(empty domain)'}: invalid domain name`);
+  if (name === undefined) return failed({ text: `invalid domain name: ${raw || '(empty domain)'}`, dsn: '5.1.2' });
 
   let records: { exchange: string; priority: number }[];
   try {
     records = await call(() => resolver.resolveMx(name));
   } catch (err) {
     const code = errorCode(err);
-    if (code === 'ENOTFOUND') return failed(`550 5.1.2 ${name}: domain not found`);
-    if (code !== 'ENODATA') return deferred(`451 4.4.3 ${name}: DNS lookup failed (${code})`);
+    // A domain that does not exist is a bad address (5.1.2), not a routing problem.
+    if (code === 'ENOTFOUND') return failed(dnsFailed(name, 'MX', 'not_found', '5.1.2'));
+    if (code !== 'ENODATA') return deferred(dnsFailed(name, 'MX', dnsOutcome(code)));
     records = [];
   }
   const valid = (Array.isArray(records) ? records : []).filter(
@@ -73,7 +76,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   // Node returns "" for the root name; "." is accepted too in case another resolver keeps it.
   const isNull = (r: { exchange: string }): boolean => r.exchange === '' || r.exchange === '.';
   if (valid.length > 0 && valid.every(isNull)) {
-    return failed(`556 5.1.10 ${name} does not accept mail (null MX)`);
+    return failed({ text: `Domain ${name} does not accept mail (nullMX)`, dsn: '5.1.10' });
   }
   // A null MX beside real ones is a misconfiguration (RFC 7505 §3); the real ones still work.
   const implicit = valid.length === 0;
@@ -83,7 +86,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
 
   const ordered = dedupeHosts(orderByPreference(mxs, opts.random ?? Math.random));
   const usable = dropSelfAndWorse(ordered, opts.self);
-  if (usable.length === 0) return failed(`554 5.4.6 mail for ${name} loops back to myself`);
+  if (usable.length === 0) return failed({ text: `mail for ${name} loops back to myself`, dsn: '5.4.6' });
 
   const ipv6 = opts.ipv6 ?? true;
   const looked = await Promise.all(usable.slice(0, MAX_MX_HOSTS).map((h) => lookupHost(h, resolver, ipv6)));
@@ -102,14 +105,15 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   if (targets.length > 0) return { kind: 'hosts', targets };
 
   const temp = looked.find((h) => h.tempError !== undefined);
-  if (implicit) {
-    if (temp) return deferred(`451 4.4.3 ${name}: DNS lookup failed (${temp.tempError})`);
-    return failed(`550 5.1.2 ${name}: no MX or address records`);
-  }
   // A retry may find an address when any lookup merely failed, so that wins over "no address".
-  if (temp) return deferred(`451 4.4.3 ${name}: DNS lookup failed for MX host ${temp.host} (${temp.tempError})`);
+  if (temp) return deferred(dnsFailed(temp.host, 'A', dnsOutcome(temp.tempError!)));
+  const first = looked[0]!;
+  if (implicit) return failed(dnsFailed(name, 'A', first.nxdomain ? 'not_found' : 'no_data', '5.1.2'));
   // Postfix too treats "MX host has no address" as temporary: the MX says the domain wants mail.
-  return deferred(`451 4.4.4 ${name}: no address for any MX host`);
+  const named = usable.find((h) => !h.invalid);
+  if (!named) return deferred({ text: `Host or domain name not found. Name service error for name=${name} type=MX: Malformed or unexpected name server reply`, dsn: '4.4.4' });
+  const answer = looked.find((h) => h.host === named.host) ?? first;
+  return deferred(dnsFailed(named.host, 'A', answer.nxdomain ? 'not_found' : 'no_data', '4.4.4'));
 }
 
 interface MxHost {
@@ -127,11 +131,13 @@ interface LookedUp {
   addresses: string[];
   /** The first temporary error, when no address was found; undefined means "no such records". */
   tempError?: string;
+  /** No address because the name does not exist (NXDOMAIN), rather than has no A/AAAA record. */
+  nxdomain?: boolean;
 }
 
 function planLiteral(raw: string): MxPlan {
   const address = parseAddressLiteral(raw);
-  if (address === undefined) return failed(`550 5.1.2 ${raw}: invalid address literal`);
+  if (address === undefined) return failed({ text: `invalid address literal: ${raw}`, dsn: '5.1.2' });
   // An explicit literal bypasses DNS (RFC 5321 §4.1.3), and also the ipv6 option: it is the only way in.
   return { kind: 'hosts', targets: [{ host: raw, address, preference: 0 }] };
 }
@@ -220,20 +226,22 @@ async function lookupHost(h: MxHost, resolver: DnsResolver, ipv6: boolean): Prom
     // ipv6: false means no IPv6 route; an IPv6 literal in the MX would only waste an attempt.
     return { ...base, addresses: isIPv4(h.literal) || ipv6 ? [h.literal] : [] };
   }
-  if (h.invalid) return { ...base, addresses: [] };
+  if (h.invalid) return { ...base, addresses: [], nxdomain: true };
   const [v4, v6] = await Promise.all([
     query(() => resolver.resolve4(h.host), isIPv4),
     ipv6 ? query(() => resolver.resolve6(h.host), isIPv6) : Promise.resolve<Answer>({ addresses: [] }),
   ]);
   const addresses = [...v4.addresses, ...v6.addresses]; // IPv4 first: the path that works most often
   const tempError = v4.tempError ?? v6.tempError;
-  return addresses.length === 0 && tempError !== undefined ? { ...base, addresses, tempError } : { ...base, addresses };
+  if (addresses.length === 0 && tempError !== undefined) return { ...base, addresses, tempError };
+  return addresses.length === 0 && v4.nxdomain ? { ...base, addresses, nxdomain: true } : { ...base, addresses };
 }
 
 /** One A or AAAA answer; tempError only for failures other than "no such name / no such record". */
 interface Answer {
   addresses: string[];
   tempError?: string;
+  nxdomain?: boolean;
 }
 
 async function query(fn: () => Promise<string[]>, valid: (s: string) => boolean): Promise<Answer> {
@@ -243,7 +251,8 @@ async function query(fn: () => Promise<string[]>, valid: (s: string) => boolean)
     return { addresses: list.filter((a): a is string => typeof a === 'string' && valid(a)).map((a) => a.toLowerCase()) };
   } catch (err) {
     const code = errorCode(err);
-    return code === 'ENODATA' || code === 'ENOTFOUND' ? { addresses: [] } : { addresses: [], tempError: code };
+    if (code === 'ENOTFOUND') return { addresses: [], nxdomain: true };
+    return code === 'ENODATA' ? { addresses: [] } : { addresses: [], tempError: code };
   }
 }
 
@@ -267,10 +276,10 @@ function line(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 400);
 }
 
-function failed(reply: string): MxPlan {
-  return { kind: 'failed', reply: line(reply) };
+function failed(d: Diagnostic): MxPlan {
+  return { kind: 'failed', reply: line(d.text), dsn: d.dsn };
 }
 
-function deferred(reply: string): MxPlan {
-  return { kind: 'deferred', reply: line(reply) };
+function deferred(d: Diagnostic): MxPlan {
+  return { kind: 'deferred', reply: line(d.text), dsn: d.dsn };
 }

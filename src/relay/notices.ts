@@ -23,7 +23,7 @@ function dsnRecipient(kind: DsnKind, s: RecipientState, rcpt: Recipient | undefi
   const last = s.last;
   const reply = last?.reply ?? '';
   // A message that outlived max_queue_lifetime failed with a temporary reply: RFC 3463 X.4.7.
-  const status = last?.expired ? '4.4.7' : enhancedStatus(reply, kind === 'failure' ? '5.0.0' : kind === 'delay' ? '4.0.0' : '2.0.0');
+  const status = last?.expired ? '4.4.7' : (last?.dsn ?? enhancedStatus(reply, kind === 'failure' ? '5.0.0' : kind === 'delay' ? '4.0.0' : '2.0.0'));
   // A next hop that took the message over SMTP "relayed" it (it may not give DSNs of its own);
   // a maildir delivery is final.
   const action = kind === 'success' && last?.remote ? 'relayed' : ACTION[kind];

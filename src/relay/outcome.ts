@@ -13,8 +13,13 @@ export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
 export interface RecipientOutcome {
   recipient: string;
   status: RecipientStatus;
-  /** The next hop's reply line ("250 2.0.0 Ok", "550 5.1.1 no such user") or our own reason. */
+  /**
+   * The next hop's reply line ("250 2.0.0 Ok", "550 5.1.1 no such user") or our own reason,
+   * worded as Postfix words it ("connect to host[addr]:25: Connection refused", diagnostic.ts).
+   */
   reply: string;
+  /** The enhanced status code of our own reason (a next hop's reply carries its own). */
+  dsn?: string;
   /** The next hop that gave `reply` (its host name); absent when the reply is our own. */
   remote?: string;
   /**
@@ -39,6 +44,6 @@ export interface OutboundMessage {
   eightBit: boolean;
 }
 
-export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string): RecipientOutcome[] {
-  return recipients.map((recipient) => ({ recipient, status, reply }));
+export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string, dsn?: string): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, status, reply, ...(dsn ? { dsn } : {}) }));
 }

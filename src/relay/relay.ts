@@ -12,13 +12,14 @@
 import type { Config } from '../config/types.js';
 import { CorruptEntryError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { claimForDelivery, holdRequested, isNoSpace, throttle, watchQueue, type DeliveryClaim, type OpenEntry, type QueueName, type RecipientRecord, type Spool, type StatusRecord } from '../spool/index.js';
+import { claimForDelivery, holdRequested, isNoSpace, throttle, watchQueue, type DeliveryClaim, type QueueName, type Spool, type StatusRecord } from '../spool/index.js';
 import { ReplyClassifier } from './classify.js';
 import { Delivery } from './deliver.js';
+import { deliverGroup, recordOf } from './group.js';
 import { systemResolver, type DnsResolver } from './mx.js';
 import { noticeRecord, noticesFor } from './notices.js';
 import type { RecipientOutcome } from './outcome.js';
-import { describeTarget, groupByRoute, type RecipientGroup } from './routes.js';
+import { groupByRoute } from './routes.js';
 import { entryState, isFinal } from './state.js';
 
 export interface RelayOptions {
@@ -51,14 +52,6 @@ const SCAN_INTERVAL_MS = 250;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
-const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
-  t: 'rcpt',
-  at,
-  rcpt: o.recipient,
-  status: o.status,
-  reply: o.reply,
-  ...(o.remote ? { remote: o.remote } : {}),
-});
 /** "<queue id>.<group>" → queue id. */
 const idOf = (name: string) => name.split('.')[0]!;
 
@@ -71,6 +64,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     resolver: opts.resolver ?? systemResolver(),
     mxPort: opts.mxPort,
     maxConnections: Math.max(1, Math.min(config.relay.concurrency, 10)),
+    cacheTime: config.relay.connection_cache_time,
     smtpTimeouts: opts.smtpTimeouts,
     log,
   });
@@ -122,42 +116,6 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   function unschedule(name: string): void {
     clearTimeout(timers.get(name));
     timers.delete(name);
-  }
-
-  async function deliverGroup(entry: OpenEntry, g: RecipientGroup, attemptNo: number): Promise<RecipientOutcome[]> {
-    const started = Date.now();
-    const queueId = entry.meta.id;
-    const env = entry.meta.envelope;
-    const to = g.domain ? `${describeTarget(g.target)} ${g.domain}` : describeTarget(g.target);
-    const raw = await delivery.deliver(g.target, g.domain, {
-      queueId,
-      sender: env.sender,
-      recipients: g.recipients,
-      body: entry.body,
-      eightBit: env.body === '8BITMIME',
-    });
-    const outcomes = raw.map((o) => classifier.classify(o));
-    const ms = Date.now() - started;
-    const name = entry.name;
-    const by = (st: RecipientOutcome['status']) => outcomes.filter((o) => o.status === st);
-    const delivered = by('delivered');
-    const failed = by('failed');
-    const deferred = by('deferred');
-    if (delivered.length) {
-      log.info({ event: 'relay.delivered', queueId, name, to, recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
-    }
-    if (failed.length) {
-      const recipients = failed.map((o) => ({ address: o.recipient, reply: o.reply, ...(o.note ? { note: o.note } : {}) }));
-      log.warn({ event: 'relay.bounce', queueId, name, to, recipients, ms }, 'recipients rejected permanently');
-    }
-    if (deferred.length) {
-      const note = deferred.find((o) => o.note)?.note;
-      log.warn(
-        { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, reason: deferred[0]!.reply, attempt: attemptNo, ms, ...(note ? { note } : {}) },
-        'delivery deferred',
-      );
-    }
-    return outcomes;
   }
 
   /**
@@ -221,7 +179,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         log.error({ event: 'relay.no_route', queueId, name, recipients: unrouted }, 'no route matches; entry held');
         return;
       }
-      outcomes = (await Promise.all(groups.map((g) => deliverGroup(entry, g, attemptNo)))).flat();
+      const ctx = { delivery, classifier, log };
+      outcomes = (await Promise.all(groups.map((g) => deliverGroup(ctx, entry, g, attemptNo)))).flat();
     }
 
     // Shutting down: a temporary failure now is most likely our own cut connection. Keep only the
@@ -394,6 +353,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     reload(c) {
       config = c;
       classifier = new ReplyClassifier(c.relay.reply_rules);
+      delivery.setCacheTime(c.relay.connection_cache_time);
       kick();
     },
     close(graceMs = DEFAULT_GRACE_MS) {

@@ -14,8 +14,10 @@
 import nodemailer from 'nodemailer';
 import type { Mail, NodemailerError, SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer';
 import type { RouteTarget } from '../config/types.js';
+import { namaddr } from './diagnostic.js';
 import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
 import { targetKey } from './routes.js';
+import { announcedSizeExceeded, classifyError, describeFailure, instrumentNodemailer, isHostFailure, replyOf } from './smtp-errors.js';
 
 /**
  * A next hop by address. For MX routes `host` is one address of the exchanger and `servername`
@@ -30,51 +32,23 @@ export interface SmtpTransportOptions {
   hostname: string;
   /** Connections per destination. */
   maxConnections?: number;
+  /**
+   * An idle cached connection is closed (with QUIT) after this long (ms): Postfix's
+   * smtp_connection_cache_time_limit. Short, because every idle connection holds one of the next
+   * hop's session slots (Postfix smtpd's process limit, a provider's per-client limit).
+   */
+  cacheTime?: number;
   /** Test hook: shorter timeouts. */
   timeouts?: { connection?: number; greeting?: number; socket?: number };
 }
 
-/** The reply text for one failure; never the message body (nodemailer does not put it there). */
-function replyOf(err: NodemailerError): string {
-  if (err.response) return err.response.replace(/\r?\n/g, ' ').trim();
-  const code = err.code ? `${err.code}: ` : '';
-  return `${code}${err.message}`.replace(/\r?\n/g, ' ').trim();
-}
-
 /**
- * Temporary or permanent? Only a 5xx answer to the transaction itself (MAIL, RCPT, DATA) is
- * permanent. Connection-level trouble is always temporary, even with a 5xx: a 5xx greeting
- * (Postfix's smtp_skip_5xx_greeting) or a STARTTLS refused while TLS is required (Postfix defers
- * with "TLS is required, but was not offered by host") says nothing about the message.
+ * A pool object unused this long is dropped: MX routes create one per exchanger address, without
+ * end. Its connections are long gone by then (cacheTime); this only frees the object.
  */
-/**
- * Nothing of the transaction happened at this host (no connection, bad greeting, TLS failure,
- * 421 before DATA): the next MX host may be tried at once without risking a duplicate.
- */
-export function isHostFailure(err: NodemailerError): boolean {
-  if (err.code === 'EMESSAGE') return false;
-  if (err.code === 'EENVELOPE') return err.responseCode === 421;
-  return true;
-}
-
-/**
- * nodemailer refuses, before MAIL FROM and without a reply code, a message larger than the SIZE
- * the next hop announced in its EHLO reply; the limit it names, or null for any other error.
- */
-export function announcedSizeExceeded(err: NodemailerError): number | null {
-  if (err.code !== 'EMESSAGE' || err.response) return null;
-  const m = /^Message size larger than allowed (\d+)/.exec(err.message ?? '');
-  return m ? Number(m[1]) : null;
-}
-
-export function classifyError(err: NodemailerError): 'deferred' | 'failed' {
-  const transactional = err.code === 'EENVELOPE' || err.code === 'EMESSAGE';
-  if (transactional && typeof err.responseCode === 'number' && err.responseCode >= 500 && err.responseCode !== 503) return 'failed';
-  return 'deferred';
-}
-
-/** A pool unused this long is closed: MX routes create one per exchanger address, without end. */
 const POOL_IDLE_MS = 30_000;
+/** Postfix's smtp_connection_cache_time_limit default. */
+export const DEFAULT_CACHE_TIME_MS = 2_000;
 
 interface PoolSlot {
   pool: Pool;
@@ -86,7 +60,8 @@ export class SmtpTransport {
   private readonly pools = new Map<string, PoolSlot>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly opts: SmtpTransportOptions) {
+  constructor(private opts: SmtpTransportOptions) {
+    instrumentNodemailer();
     this.sweeper = setInterval(() => this.sweep(), POOL_IDLE_MS / 2);
     this.sweeper.unref();
   }
@@ -126,6 +101,8 @@ export class SmtpTransport {
       // Requeueing happens only when not a byte of the message went out (a stale pooled
       // connection); anything else comes back to us, and our retry schedule decides.
       maxRequeues: 2,
+      // 0 would mean "never" to nodemailer; to us it means "do not keep the connection".
+      idleTimeout: Math.max(1, this.opts.cacheTime ?? DEFAULT_CACHE_TIME_MS),
       ignoreTLS: tlsMode === 'none',
       requireTLS: tlsMode === 'required',
       opportunisticTLS: tlsMode === 'opportunistic',
@@ -175,15 +152,15 @@ export class SmtpTransport {
       if (limit !== null) {
         // Our own refusal, worded as Postfix's smtp client words it, with the status the next hop
         // would have given (RFC 1870: 552 5.3.4): permanent, since the message will not shrink.
-        return outcomesFor(msg.recipients, 'failed', `552 5.3.4 message size ${msg.body.length} exceeds size limit ${limit} of server ${remote}`);
+        return outcomesFor(msg.recipients, 'failed', `message size ${msg.body.length} exceeds size limit ${limit} of server ${namaddr(remote, target.host)}`, '5.3.4');
       }
-      let reply = replyOf(err);
-      if (err.code === 'ETLS' && target.kind === 'smtp' && target.tls === 'required') reply = `TLS is required, but could not be used: ${reply}`;
+      const why = describeFailure(err, { host: target.host, port: target.port, servername: target.servername, tlsRequired: target.kind === 'smtp' && target.tls === 'required' });
       return msg.recipients.map((recipient) => ({
         recipient,
         status: classifyError(err),
-        reply,
-        ...(err.response ? { remote } : {}),
+        reply: why.reply,
+        ...(why.dsn ? { dsn: why.dsn } : {}),
+        ...(why.remote ? { remote } : {}),
         ...(isHostFailure(err) ? { hostFailure: true } : {}),
       }));
     } finally {
@@ -204,6 +181,20 @@ export class SmtpTransport {
       if (!r) return { recipient, status: 'delivered', reply: okReply };
       return { recipient, status: classifyError(r), reply: replyOf(r) };
     });
+  }
+
+  /**
+   * A new cache time applies to pools made from now on; idle pools are closed (with QUIT), so
+   * the next message opens one with it.
+   */
+  setCacheTime(ms: number): void {
+    if (ms === (this.opts.cacheTime ?? DEFAULT_CACHE_TIME_MS)) return;
+    this.opts = { ...this.opts, cacheTime: ms };
+    for (const [key, slot] of this.pools) {
+      if (slot.inUse > 0) continue;
+      slot.pool.close();
+      this.pools.delete(key);
+    }
   }
 
   /** Close idle pooled connections at once; with `force` also those in the middle of a message. */

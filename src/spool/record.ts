@@ -90,6 +90,8 @@ export interface RecipientRecord {
   status: 'delivered' | 'deferred' | 'failed';
   /** The next hop's reply line, or our own reason. */
   reply: string;
+  /** The enhanced status code of our own reason (absent: read it from `reply`). */
+  dsn?: string;
   /** Host name of the next hop that gave `reply`, when one did. */
   remote?: string;
   /** Failed because max_queue_lifetime ran out while deferred (`reply` is the last one seen). */

@@ -43,6 +43,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       concurrency: 20,
       delay_warning: 4 * 3_600_000,
       bounce_size_limit: 50_000,
+      connection_cache_time: 2_000,
       reply_rules: [],
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },

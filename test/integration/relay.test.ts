@@ -133,7 +133,8 @@ describe('relay', () => {
     await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port, tls: 'opportunistic' } }]);
     const name = await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
-    expect(String(events('relay.deferred')[0]!.reason)).toMatch(/ECONNREFUSED|ECONNECTION|ESOCKET/);
+    // As Postfix words it (dsn=4.4.1), not as the SMTP library codes it.
+    expect(events('relay.deferred')[0]).toMatchObject({ reason: `connect to 127.0.0.1[127.0.0.1]:${port}: Connection refused`, dsn: '4.4.1' });
     await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 5000, 'entry in deferred/');
     expect(await h.spool.list('outgoing')).toEqual([]);
   });

@@ -232,3 +232,24 @@ describe('smtp.min_free_space', () => {
     ]);
   });
 });
+
+describe('relay.connection_cache_time (Postfix smtp_connection_cache_time_limit)', () => {
+  it('is 2s unless set, as Postfix has it; takes a duration, and 0 (no connection kept)', async () => {
+    for (const [yaml, ms] of [
+      ['hostname: gw.example.com\n', 2_000],
+      ['relay:\n  connection_cache_time: 10s\n', 10_000],
+      ['relay:\n  connection_cache_time: 0s\n', 0],
+      ['relay:\n  connection_cache_time: 5m\n', 300_000],
+    ] as const) {
+      const r = await check(yaml);
+      if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
+      expect(r.config.relay.connection_cache_time, yaml).toBe(ms);
+    }
+  });
+
+  it('refuses more than 5m and what is not a duration, naming file, line and key', async () => {
+    const at = `${join(dir, 'postern.yaml')}:2:26: relay.connection_cache_time: `;
+    expect(await problems('relay:\n  connection_cache_time: 1h\n')).toEqual([`${at}expected a duration of at most 5m (an idle connection holds one of the next hop's session slots)`]);
+    expect(await problems('relay:\n  connection_cache_time: soon\n')).toEqual([`${at}"soon" — expected a duration like 30s, 5m, 4h or 5d`]);
+  });
+});

@@ -82,7 +82,8 @@ describe('planMx: no MX, NXDOMAIN, null MX', () => {
     const zone = new FakeZone({ 'example.org': {} });
     expect(await planMx('example.org', zone, opts())).toEqual({
       kind: 'failed',
-      reply: '550 5.1.2 example.org: no MX or address records',
+      reply: 'Host or domain name not found. Name service error for name=example.org type=A: Host found but no data record of requested type',
+      dsn: '5.1.2',
     });
   });
 
@@ -90,7 +91,8 @@ describe('planMx: no MX, NXDOMAIN, null MX', () => {
     const zone = new FakeZone({ 'example.org': { aaaa: [], fail: { a: 'ETIMEOUT' } } });
     expect(await planMx('example.org', zone, opts())).toEqual({
       kind: 'deferred',
-      reply: '451 4.4.3 example.org: DNS lookup failed (ETIMEOUT)',
+      reply: 'Host or domain name not found. Name service error for name=example.org type=A: Host not found, try again',
+      dsn: '4.4.3',
     });
   });
 
@@ -98,7 +100,8 @@ describe('planMx: no MX, NXDOMAIN, null MX', () => {
     const zone = new FakeZone({});
     expect(await planMx('nowhere.test', zone, opts())).toEqual({
       kind: 'failed',
-      reply: '550 5.1.2 nowhere.test: domain not found',
+      reply: 'Host or domain name not found. Name service error for name=nowhere.test type=MX: Host not found',
+      dsn: '5.1.2',
     });
   });
 
@@ -107,7 +110,8 @@ describe('planMx: no MX, NXDOMAIN, null MX', () => {
       const zone = new FakeZone({ 'example.org': { mx: [[0, exchange]], a: ['192.0.2.1'] } });
       expect(await planMx('example.org', zone, opts())).toEqual({
         kind: 'failed',
-        reply: '556 5.1.10 example.org does not accept mail (null MX)',
+        reply: 'Domain example.org does not accept mail (nullMX)',
+        dsn: '5.1.10',
       });
       expect(zone.queries).toEqual(['mx example.org']); // no A fallback behind a null MX
     }
@@ -123,12 +127,19 @@ describe('planMx: no MX, NXDOMAIN, null MX', () => {
 });
 
 describe('planMx: temporary DNS failures', () => {
-  for (const code of ['ESERVFAIL', 'ETIMEOUT', 'EREFUSED', 'ECONNREFUSED']) {
+  // Postfix's words for h_errno: TRY_AGAIN for no answer, NO_RECOVERY for a server that refused.
+  for (const [code, says] of [
+    ['ESERVFAIL', 'Host not found, try again'],
+    ['ETIMEOUT', 'Host not found, try again'],
+    ['EREFUSED', 'Non-recoverable error'],
+    ['ECONNREFUSED', 'Host not found, try again'],
+  ]) {
     it(`defers 4.4.3 when the MX query fails with ${code}`, async () => {
-      const zone = new FakeZone({ 'example.org': { a: ['192.0.2.1'], fail: { mx: code } } });
+      const zone = new FakeZone({ 'example.org': { a: ['192.0.2.1'], fail: { mx: code! } } });
       expect(await planMx('example.org', zone, opts())).toEqual({
         kind: 'deferred',
-        reply: `451 4.4.3 example.org: DNS lookup failed (${code})`,
+        reply: `Host or domain name not found. Name service error for name=example.org type=MX: ${says}`,
+        dsn: '4.4.3',
       });
     });
   }
@@ -142,7 +153,7 @@ describe('planMx: temporary DNS failures', () => {
       resolve6: () => Promise.reject(null),
     };
     const plan = await planMx('example.org', broken, opts());
-    expect(plan).toEqual({ kind: 'deferred', reply: '451 4.4.3 example.org: DNS lookup failed (EUNKNOWN)' });
+    expect(plan).toEqual({ kind: 'deferred', reply: 'Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again', dsn: '4.4.3' });
   });
 });
 
@@ -164,7 +175,7 @@ describe('planMx: loop prevention', () => {
 
   it('bounces 5.4.6 when we are the most preferred MX', async () => {
     const plan = await planMx('example.org', zone(), opts({ self: ['primary.example.org', 'mx.postern.test'] }));
-    expect(plan).toEqual({ kind: 'failed', reply: '554 5.4.6 mail for example.org loops back to myself' });
+    expect(plan).toEqual({ kind: 'failed', reply: 'mail for example.org loops back to myself', dsn: '5.4.6' });
   });
 
   it('applies to the implicit MX too', async () => {
@@ -199,7 +210,8 @@ describe('planMx: addresses', () => {
     });
     expect(await planMx('example.org', zone, opts())).toEqual({
       kind: 'deferred',
-      reply: '451 4.4.4 example.org: no address for any MX host',
+      reply: 'Host or domain name not found. Name service error for name=gone.example.org type=A: Host not found',
+      dsn: '4.4.4',
     });
   });
 
@@ -211,7 +223,7 @@ describe('planMx: addresses', () => {
     });
     const plan = await planMx('example.org', zone, opts());
     expect(plan.kind).toBe('deferred');
-    expect(plan.kind !== 'hosts' && plan.reply).toMatch(/^451 4\.4\.3 example\.org: DNS lookup failed .*\(ESERVFAIL\)$/);
+    expect(plan).toEqual({ kind: 'deferred', reply: 'Host or domain name not found. Name service error for name=a.example.org type=A: Host not found, try again', dsn: '4.4.3' });
   });
 
   it('caps the plan at maxAddresses (default 5), keeping preference order', async () => {
@@ -293,7 +305,8 @@ describe('planMx: domain forms', () => {
     for (const bad of ['[300.0.0.1]', '[2001:db8::1]', '[IPv6:192.0.2.1]', '[tag:whatever]', '[192.0.2.1']) {
       const plan = await planMx(bad, new FakeZone({}), opts());
       expect(plan.kind).toBe('failed');
-      expect(plan.kind !== 'hosts' && plan.reply).toMatch(/^550 5\.1\.2 /);
+      expect(plan.kind !== 'hosts' && plan.dsn).toBe('5.1.2');
+      expect(plan.kind !== 'hosts' && plan.reply).toMatch(/^invalid (address literal|domain name): /);
     }
   });
 
@@ -315,7 +328,8 @@ describe('planMx: domain forms', () => {
     for (const bad of ['', '.', 'a..b', 'exa mple.org', '-x.org', '1.2.3.4', '0x7f.1', `${'a'.repeat(64)}.org`]) {
       const plan = await planMx(bad, zone, opts());
       expect(plan.kind, bad).toBe('failed');
-      expect(plan.kind !== 'hosts' && plan.reply).toMatch(/^550 5\.1\.2 /);
+      expect(plan.kind !== 'hosts' && plan.dsn).toBe('5.1.2');
+      expect(plan.kind !== 'hosts' && plan.reply).toMatch(/^invalid (address literal|domain name): /);
     }
     expect(zone.queries).toEqual([]);
   });
@@ -337,7 +351,7 @@ describe('planMx: reply lines are safe', () => {
   it('treats an MX exchange that is not a host name as a host without address', async () => {
     const zone = new FakeZone({ 'example.org': { mx: [[10, 'bad\r\nname.org']] } });
     const plan = await planMx('example.org', zone, opts());
-    expect(plan).toEqual({ kind: 'deferred', reply: '451 4.4.4 example.org: no address for any MX host' });
+    expect(plan).toEqual({ kind: 'deferred', reply: 'Host or domain name not found. Name service error for name=example.org type=MX: Malformed or unexpected name server reply', dsn: '4.4.4' });
     expect(zone.queries).toEqual(['mx example.org']);
   });
 });

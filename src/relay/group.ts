@@ -1,0 +1,71 @@
+/**
+ * One recipient group of an entry to its next hop, and what its answers become: status records
+ * for the entry, and the log lines (relay.delivered, relay.bounce, relay.deferred) with the
+ * reason as Postfix words it and its dsn= status, as an admin greps a Postfix log for them.
+ */
+import type { Logger } from '../log/index.js';
+import { enhancedStatus } from '../dsn/index.js';
+import type { OpenEntry, RecipientRecord } from '../spool/index.js';
+import type { ReplyClassifier } from './classify.js';
+import type { Delivery } from './deliver.js';
+import type { RecipientOutcome } from './outcome.js';
+import { describeTarget, type RecipientGroup } from './routes.js';
+
+export interface GroupContext {
+  delivery: Delivery;
+  classifier: ReplyClassifier;
+  log: Logger;
+}
+
+export const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
+  t: 'rcpt',
+  at,
+  rcpt: o.recipient,
+  status: o.status,
+  reply: o.reply,
+  ...(o.dsn ? { dsn: o.dsn } : {}),
+  ...(o.remote ? { remote: o.remote } : {}),
+});
+
+/** The enhanced status of an outcome: ours, or the one in the next hop's reply. */
+export function dsnOf(o: Pick<RecipientOutcome, 'dsn' | 'reply' | 'status'>): string {
+  return o.dsn ?? enhancedStatus(o.reply, o.status === 'delivered' ? '2.0.0' : o.status === 'deferred' ? '4.0.0' : '5.0.0');
+}
+
+export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: RecipientGroup, attemptNo: number): Promise<RecipientOutcome[]> {
+  const { log } = ctx;
+  const started = Date.now();
+  const queueId = entry.meta.id;
+  const env = entry.meta.envelope;
+  const to = g.domain ? `${describeTarget(g.target)} ${g.domain}` : describeTarget(g.target);
+  const raw = await ctx.delivery.deliver(g.target, g.domain, {
+    queueId,
+    sender: env.sender,
+    recipients: g.recipients,
+    body: entry.body,
+    eightBit: env.body === '8BITMIME',
+  });
+  const outcomes = raw.map((o) => ctx.classifier.classify(o));
+  const ms = Date.now() - started;
+  const name = entry.name;
+  const by = (st: RecipientOutcome['status']) => outcomes.filter((o) => o.status === st);
+  const delivered = by('delivered');
+  const failed = by('failed');
+  const deferred = by('deferred');
+  if (delivered.length) {
+    log.info({ event: 'relay.delivered', queueId, name, to, recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
+  }
+  if (failed.length) {
+    const recipients = failed.map((o) => ({ address: o.recipient, dsn: dsnOf(o), reply: o.reply, ...(o.note ? { note: o.note } : {}) }));
+    log.warn({ event: 'relay.bounce', queueId, name, to, recipients, ms }, 'recipients rejected permanently');
+  }
+  if (deferred.length) {
+    const first = deferred[0]!;
+    const note = deferred.find((o) => o.note)?.note;
+    log.warn(
+      { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, dsn: dsnOf(first), reason: first.reply, attempt: attemptNo, ms, ...(note ? { note } : {}) },
+      'delivery deferred',
+    );
+  }
+  return outcomes;
+}
