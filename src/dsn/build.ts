@@ -54,7 +54,7 @@ function needsUtf8(input: DsnInput): boolean {
 function returnedPart(input: DsnInput, utf8: boolean): { part: Part; returned: 'message' | 'headers' } {
   const msg = input.message;
   const limit = input.returnLimit ?? DEFAULT_RETURN_LIMIT;
-  if (input.kind === 'failure' && input.envelope.ret !== 'HDRS' && msg.length <= limit && smtpSafe(msg)) {
+  if (input.kind === 'failure' && !input.headersOnly && input.envelope.ret !== 'HDRS' && msg.length <= limit && smtpSafe(msg)) {
     return { part: { description: 'Undelivered Message', type: utf8 ? 'message/global' : 'message/rfc822', content: msg }, returned: 'message' };
   }
   const description = input.kind === 'failure' ? 'Undelivered Message Headers' : 'Message Headers';

@@ -16,5 +16,6 @@
 export type { DsnKind, DsnRecipient, DsnInput, DsnMessage } from './types.js';
 export { buildDsn, headerBlock, DEFAULT_RETURN_LIMIT } from './build.js';
 export { wantsNotice, enhancedStatus } from './status.js';
+export { keepOriginal, keptOriginal, ORIGINAL_NOTE, type KeptOriginal, type KeepOptions } from './original.js';
 export { decodeXtext, decodeOrcpt, type OriginalRecipient } from './xtext.js';
 export { field, hostToken, isAscii, oneLine, quotedPrintable, wrap } from './fields.js';

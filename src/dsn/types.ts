@@ -32,8 +32,10 @@ export interface DsnInput {
   /** The original message's envelope; its sender receives the notice. */
   envelope: Envelope;
   recipients: DsnRecipient[];
-  /** The original message as queued (CRLF line ends). */
+  /** The original message as its sender wrote it (CRLF line ends), or its header block only. */
   message: Buffer;
+  /** `message` is only the original's header block (original.ts): never returned as a whole. */
+  headersOnly?: boolean;
   /** Defaults to the current time. */
   now?: Date;
   /** Largest original returned in full (bytes, default 50 000 like Postfix's bounce_size_limit); above it headers only. */

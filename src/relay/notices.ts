@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/types.js';
 import { derivedQueueId, type Envelope, type Recipient } from '../core/index.js';
-import { buildDsn, enhancedStatus, wantsNotice, type DsnKind, type DsnRecipient } from '../dsn/index.js';
+import { buildDsn, enhancedStatus, keptOriginal, wantsNotice, type DsnKind, type DsnRecipient } from '../dsn/index.js';
 import type { DsnRecord, OpenEntry, OutgoingDraft } from '../spool/index.js';
 import type { EntryState, RecipientState } from './state.js';
 
@@ -55,6 +55,8 @@ export function noticesFor(entry: OpenEntry, state: EntryState, config: Config, 
     wanted[kind].push(s);
   }
   const out: Notice[] = [];
+  // The message as its sender wrote it, when the worker kept it: not the copy made for the recipient.
+  const original = keptOriginal(entry.meta.notes);
   for (const kind of ['failure', 'delay', 'success'] as const) {
     const list = wanted[kind];
     if (!list.length) continue;
@@ -65,7 +67,8 @@ export function noticesFor(entry: OpenEntry, state: EntryState, config: Config, 
       queueId: entry.meta.id,
       envelope: env,
       recipients: list.map((s) => dsnRecipient(kind, s, byAddress.get(s.address), willRetryUntil)),
-      message: entry.body,
+      message: original?.message ?? entry.body,
+      ...(original?.headersOnly ? { headersOnly: true } : {}),
       now: new Date(now),
       // A message Postern decrypted must not go back in clear to a sender outside: headers only.
       returnLimit: entry.meta.notes?.decrypted ? 0 : config.relay.bounce_size_limit,

@@ -9,6 +9,7 @@
  */
 import type { Config } from '../config/types.js';
 import { inDomains, type Envelope } from '../core/index.js';
+import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import { issueFromCa, type KeyStore } from '../keystore/index.js';
 import { generatePgpKey } from '../openpgp/index.js';
 import type { Logger } from '../log/index.js';
@@ -187,6 +188,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     let body = base;
     let resultFields: [string, string][] = [];
     let decrypted = false;
+    let kept: KeptOriginal | null = null;
     if (ctx.keys && ctx.pgpKeys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
       const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
@@ -198,6 +200,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
       body = r.body;
       resultFields = r.headers;
       decrypted = r.opened?.encryption?.status === 'decrypted';
+      // A bounce returns what the sender wrote, never this copy (dsn/original.ts).
+      if (r.body !== base) kept = keepOriginal(entry.body, envelope, { limit: ctx.config.relay.bounce_size_limit, headersOnly: decrypted });
       for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: r.encryption, signed: r.signed });
     } else {
       for (const a of rcpts) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: null, signed: false });
@@ -206,7 +210,8 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     const changed = (all.add?.length ?? 0) + (all.remove?.length ?? 0) + (all.set?.length ?? 0) + (all.addFolded?.length ?? 0) > 0;
     if (changed) body = editHeaders(body, all);
     if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: [...rcpts], to: redirect }, 'redirected by policy');
-    drafts.push({ envelope, body, ...(decrypted ? { notes: { decrypted: true } } : {}) });
+    const notes = { ...(decrypted ? { decrypted: true } : {}), ...(kept ? { [ORIGINAL_NOTE]: kept } : {}) };
+    drafts.push({ envelope, body, ...(decrypted || kept ? { notes } : {}) });
   }
   // Copies (an archive, a supervisor) get the message as it arrived, once per address.
   const copies = [...new Set(plans.flatMap((p) => p.actions.flatMap((a) => (a.kind === 'copy' ? a.to : []))))];
