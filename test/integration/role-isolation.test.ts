@@ -1,0 +1,287 @@
+/**
+ * Issue 15, isolation of roles by the operating system: the real gateway started as root, then
+ * what the kernel says about its roles — /proc/PID/status (user and group ids), /proc/PID/environ
+ * (the environment they were started with), /proc/PID/maps (the native modules they loaded) — and
+ * what a process with the unprivileged roles' ids may open. Mail still flows end to end, the
+ * unprivileged portal serves WKD, and a reload reaches the unprivileged smtpd.
+ *
+ * Needs root: only root can start processes as another user and read their /proc files. The suite
+ * runs as root here and in CI (scripts/setup-test-deps.sh creates the `postern` account); run
+ * unprivileged, the file is skipped.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { chmod, chown, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publicPacketsOnly } from '../../src/portal/index.js';
+import { lookupAccount } from '../../src/supervisor/index.js';
+import { tempDir } from '../helpers/config.js';
+import { freePort, runPostern, startGateway, type Gateway } from '../helpers/gateway.js';
+import { maildirOf } from '../helpers/maildir.js';
+import { sendTokens, waitUntil } from '../helpers/send.js';
+
+const exec = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const account = isRoot ? lookupAccount('postern') : null;
+/** What fork() and the supervisor add to the allow-list of every role. */
+const CHANNEL = ['NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE', 'POSTERN_ROLE_INDEX'];
+const DEFAULT_IMPORT = ['PATH', 'TZ', 'LANG', 'LC_ALL', 'LC_CTYPE', 'NODE_EXTRA_CA_CERTS', 'POSTERN_LOG_LEVEL'];
+
+function ids(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
+  const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout;
+  const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
+}
+
+async function environ(pid: number): Promise<Map<string, string>> {
+  const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
+  return new Map(raw.split('\0').filter(Boolean).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}
+
+/** Open `path` for reading in a fresh process with these ids (no supplementary groups): the kernel decides. */
+function openAs(path: string, who: { uid: number; gid: number }): { ok: boolean; error: string } {
+  const r = spawnSync(process.execPath, ['-e', 'require("fs").closeSync(require("fs").openSync(process.argv[1], "r"))', path], { uid: who.uid, gid: who.gid, encoding: 'utf8' });
+  return { ok: r.status === 0, error: /\b(E[A-Z]+)\b/.exec(r.stderr)?.[1] ?? '' };
+}
+
+async function selfSigned(dir: string, name: string): Promise<{ cert: string; key: string; fingerprint: string }> {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  await exec('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${name}.test.example`, '-keyout', key, '-out', cert]);
+  // As an admin keeps it: the key readable by root alone.
+  await chmod(key, 0o600);
+  return { cert, key, fingerprint: await fingerprintOf(await readFile(cert, 'utf8')) };
+}
+
+async function fingerprintOf(pem: string): Promise<string> {
+  const p = exec('openssl', ['x509', '-noout', '-fingerprint', '-sha256']);
+  p.child.stdin!.end(pem);
+  return (await p).stdout.trim();
+}
+
+function roleConfig(port: number, portalPort: number, extra: string, smtpTls = false): string {
+  return `hostname: gw.test.example
+data_dir: .
+internal_domains: [example.com]
+trusted_networks: [127.0.0.0/8]
+workers: 1
+log: { level: info }
+smtp:
+  listen: ["127.0.0.1:${port}"]
+${smtpTls ? '  tls: { cert: smtp.crt, key: smtp.key }\n' : ''}portal:
+  listen: ["127.0.0.1:${portalPort}"]
+  index_ttl: 1s
+relay:
+  routes: { "*": "maildir:./maildir" }
+header_protection: copy
+policy: policy.yaml
+${extra}`;
+}
+
+describe.skipIf(!isRoot)('roles isolated by the OS, file KEK (needs root: setuid and other processes\' /proc)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let port: number;
+  let portalPort: number;
+  let config: string;
+  let tls: { cert: string; key: string; fingerprint: string };
+  const { waitDelivered } = maildirOf(() => dir);
+  const pid = (role: string) => gw.rolePids(role).at(-1)!;
+
+  beforeAll(async () => {
+    expect(account, 'the postern account (scripts/setup-test-deps.sh creates it)').not.toBeNull();
+    ({ dir, cleanup } = await tempDir('postern-isolation-'));
+    [port, portalPort] = [await freePort(), await freePort()];
+    tls = await selfSigned(dir, 'smtp');
+    await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+    config = join(dir, 'postern.yaml');
+    await writeFile(config, roleConfig(port, portalPort, '', true));
+    const r = await runPostern(config, ['pgp', 'generate', 'alice@example.com', '--name', 'Alice']);
+    expect(r.code, r.stderr).toBe(0);
+    // Not on the allow-list: must reach no role.
+    process.env.POSTERN_TEST_UNLISTED = 'unlisted-value-7f3a';
+    gw = await startGateway(config);
+    await gw.waitFor((l) => l.event === 'portal.unprivileged');
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    delete process.env.POSTERN_TEST_UNLISTED;
+    await cleanup();
+  });
+
+  it('smtpd and the portal run as the unprivileged account, with no other group; the worker and the relay stay root', async () => {
+    const a = account!;
+    for (const role of ['smtpd', 'portal']) {
+      // real, effective, saved and file-system ids alike: root cannot be regained.
+      expect([role, ids(pid(role))]).toEqual([role, { uid: [a.uid, a.uid, a.uid, a.uid], gid: [a.gid, a.gid, a.gid, a.gid], groups: [a.gid] }]);
+    }
+    for (const role of ['worker', 'relay']) expect([role, ids(pid(role)).uid]).toEqual([role, [0, 0, 0, 0]]);
+  });
+
+  it('their ids cannot open kek.key or postern.db, nor read the queues smtpd has no business in', async () => {
+    const smtpd = ids(pid('smtpd'));
+    const as = { uid: smtpd.uid[0]!, gid: smtpd.gid[0]! };
+    for (const f of ['kek.key', 'postern.db', 'postern.db-wal', 'smtp.key']) expect([f, openAs(join(dir, f), as)]).toEqual([f, { ok: false, error: 'EACCES' }]);
+    for (const q of ['active', 'outgoing', 'deferred', 'hold', 'corrupt']) expect([q, openAs(join(dir, 'spool', q), as)]).toEqual([q, { ok: false, error: 'EACCES' }]);
+    // The oracle works: the same ids open what they must (the public key file, their own queue).
+    expect(openAs(join(dir, 'public', 'openpgp-keys.json'), as)).toEqual({ ok: true, error: '' });
+    expect(openAs(join(dir, 'spool', 'incoming'), as)).toEqual({ ok: true, error: '' });
+    expect(openAs(join(dir, 'kek.key'), { uid: 0, gid: 0 })).toEqual({ ok: true, error: '' });
+  });
+
+  it('their environment holds the allow-list and nothing else', async () => {
+    for (const role of ['smtpd', 'portal', 'worker', 'relay']) {
+      const env = await environ(pid(role));
+      expect([role, [...env.keys()].filter((k) => !DEFAULT_IMPORT.includes(k) && !CHANNEL.includes(k))]).toEqual([role, []]);
+      expect([role, [...env.values()].some((v) => v.includes('unlisted-value-7f3a'))]).toEqual([role, false]);
+    }
+    // The oracle: the supervisor itself has it.
+    expect((await environ(gw.proc.pid!)).get('POSTERN_TEST_UNLISTED')).toBe('unlisted-value-7f3a');
+  });
+
+  it('smtpd and the portal never loaded the keystore: no SQLite or PKCS#11 native module in their memory', async () => {
+    const maps = async (role: string) => readFile(`/proc/${pid(role)}/maps`, 'utf8');
+    for (const role of ['smtpd', 'portal']) {
+      const m = await maps(role);
+      expect([role, /better_sqlite3\.node/.test(m), /pkcs11\.node/.test(m)]).toEqual([role, false, false]);
+    }
+    // The oracle: the worker has the database open.
+    expect(await maps('worker')).toMatch(/better_sqlite3\.node/);
+  });
+
+  it('mail flows end to end: smtpd (unprivileged) → worker → relay → maildir, signed by the worker with the sealed key', async () => {
+    const sent = await sendTokens(port, ['iso-flow-1'], { from: 'alice@example.com', to: ['bob@partner.example'] });
+    expect(sent.accepted).toEqual(['iso-flow-1']);
+    const mail = await readFile(await waitDelivered('bob@partner.example', 'iso-flow-1'), 'latin1');
+    expect(mail).toMatch(/^Content-Type: multipart\/signed;[^]*protocol="application\/pgp-signature"/m);
+    // What smtpd wrote is the account's, in the account's queue; the worker read it as root.
+    expect((await stat(join(dir, 'spool', 'incoming'))).uid).toBe(account!.uid);
+  });
+
+  it('the portal serves WKD from the published file, root\'s and readable by the account\'s group only, and a key made while it runs shows up', async () => {
+    const published = join(dir, 'public', 'openpgp-keys.json');
+    const st = await stat(published);
+    expect([st.mode & 0o777, st.uid, st.gid]).toEqual([0o640, 0, account!.gid]);
+    const { wkdUrls } = await import('../../src/directory/index.js');
+    const wkd = async (address: string) => {
+      const u = new URL(wkdUrls(address)!.direct);
+      const res = await fetch(`http://127.0.0.1:${portalPort}${u.pathname}${u.search}`);
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+    };
+    const alice = await wkd('alice@example.com');
+    expect(alice.status).toBe(200);
+    expect(publicPacketsOnly(alice.body)).toBe(true);
+    const key = await openpgp.readKey({ binaryKey: alice.body });
+    expect(key.users.map((u) => u.userID?.email)).toEqual(['alice@example.com']);
+    expect((await wkd('carol@example.com')).status).toBe(404);
+    const r = await runPostern(config, ['pgp', 'generate', 'carol@example.com']);
+    expect(r.code, r.stderr).toBe(0);
+    // Published by the supervisor once it sees postern.db change; served once the index (1s) is rebuilt.
+    await waitUntil(async () => (await readFile(published, 'utf8')).includes('carol@example.com'), 15_000, 'carol\'s key published');
+    await waitUntil(async () => (await wkd('carol@example.com')).status === 200, 15_000, 'carol\'s key served over WKD');
+  });
+
+  it('a reload brings the unprivileged smtpd a renewed certificate whose key only root can read', async () => {
+    const before = await presented(port);
+    expect(before).toBe(tls.fingerprint);
+    const renewed = await selfSigned(dir, 'renewed');
+    await writeFile(tls.cert, await readFile(renewed.cert));
+    await writeFile(tls.key, await readFile(renewed.key));
+    const from = gw.logs.length;
+    process.kill(gw.proc.pid!, 'SIGHUP');
+    await gw.waitFor((l) => gw.logs.indexOf(l) >= from && l.event === 'smtpd.reloaded');
+    await waitUntil(async () => (await presented(port)) === renewed.fingerprint, 10_000, 'the renewed certificate presented');
+    expect(gw.logs.slice(from).filter((l) => /reload_rejected|tls_reload_failed|tls_unreadable/.test(String(l.event)))).toEqual([]);
+  });
+});
+
+/** The certificate smtpd presents after STARTTLS, as openssl sees it. */
+async function presented(port: number): Promise<string> {
+  const s = exec('openssl', ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${port}`, '-showcerts'], { timeout: 10_000 });
+  s.child.stdin!.end('QUIT\r\n');
+  const out = (await s.catch((e: { stdout: string }) => e)).stdout;
+  const pem = /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/.exec(out)?.[0];
+  return pem ? fingerprintOf(pem) : '';
+}
+
+describe.skipIf(!isRoot)('roles isolated by the OS, passphrase KEK (needs root: other processes\' /proc/PID/environ)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let port: number;
+  const secret = `kek-passphrase-${Math.random().toString(36).slice(2)}`;
+  const { waitDelivered } = maildirOf(() => dir);
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-isolation-pp-'));
+    port = await freePort();
+    await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+    const config = join(dir, 'postern.yaml');
+    await writeFile(config, roleConfig(port, await freePort(), 'kek: { passphrase_env: POSTERN_TEST_KEK }\n'));
+    process.env.POSTERN_TEST_KEK = secret;
+    const r = await runPostern(config, ['pgp', 'generate', 'alice@example.com']);
+    expect(r.code, r.stderr).toBe(0);
+    gw = await startGateway(config);
+    await gw.waitFor((l) => l.event === 'portal.unprivileged');
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    delete process.env.POSTERN_TEST_KEK;
+    await cleanup();
+  });
+
+  it('the KEK passphrase is in the worker\'s environment only: not in smtpd\'s, the portal\'s or the relay\'s', async () => {
+    for (const role of ['smtpd', 'portal', 'relay']) {
+      const env = await environ(gw.rolePids(role).at(-1)!);
+      expect([role, env.has('POSTERN_TEST_KEK'), [...env.values()].some((v) => v.includes(secret))]).toEqual([role, false, false]);
+      // Not in its arguments either.
+      expect((await readFile(`/proc/${gw.rolePids(role).at(-1)!}/cmdline`, 'utf8')).includes(secret)).toBe(false);
+    }
+    expect((await environ(gw.rolePids('worker').at(-1)!)).get('POSTERN_TEST_KEK')).toBe(secret);
+  });
+
+  it('and the worker unseals with it: outbound mail signed', async () => {
+    expect((await sendTokens(port, ['iso-pp-1'], { from: 'alice@example.com', to: ['bob@partner.example'] })).accepted).toEqual(['iso-pp-1']);
+    expect(await readFile(await waitDelivered('bob@partner.example', 'iso-pp-1'), 'latin1')).toMatch(/protocol="application\/pgp-signature"/);
+    expect(JSON.stringify(gw.logs).includes(secret)).toBe(false);
+  });
+});
+
+describe.skipIf(!isRoot)('started as root, the gateway refuses to run the Internet-facing roles as root (needs root)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-isolation-refuse-'));
+    await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+  });
+  afterAll(async () => cleanup());
+
+  const refused = async (extra: string, prepare?: () => Promise<void>) => {
+    const config = join(dir, 'postern.yaml');
+    await writeFile(config, roleConfig(await freePort(), await freePort(), extra));
+    await prepare?.();
+    const gw = await startGateway(config, { waitReady: false });
+    const { code } = await gw.exited;
+    return { code, spawned: gw.rolePids('smtpd').length, reason: String(gw.logs.find((l) => l.event === 'supervisor.data_dir_unusable')?.reason) };
+  };
+
+  it('no such account: exit 1 with the reason and the command that creates it; no role started', async () => {
+    const r = await refused('user: postern-no-such-account\n');
+    expect(r).toEqual({ code: 1, spawned: 0, reason: expect.stringMatching(/^user: no account "postern-no-such-account" — create it \(useradd --system .*postern-no-such-account\)/) });
+  });
+
+  it('an account with uid 0 (root itself) is refused', async () => {
+    expect(await refused('user: root\n')).toEqual({ code: 1, spawned: 0, reason: expect.stringMatching(/"root" has uid 0 .*must be an unprivileged account/) });
+  });
+
+  it('a KEK file owned by the account is treated as leaked', async () => {
+    const r = await refused('', async () => {
+      await runPostern(join(dir, 'postern.yaml'), ['pgp', 'list']);
+      await chown(join(dir, 'kek.key'), account!.uid, account!.gid);
+    });
+    expect(r).toEqual({ code: 1, spawned: 0, reason: expect.stringMatching(/kek\.key belongs to postern, the account smtpd and the portal run as: treat the key as leaked/) });
+  });
+});
