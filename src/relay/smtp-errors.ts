@@ -124,6 +124,11 @@ export function instrumentNodemailer(): void {
   };
 }
 
+/** A delivery to this hop worked: what went wrong there before no longer explains anything. */
+export function forgetFailures(host: string, port: number): void {
+  lastByHop.delete(`${host}:${port}`);
+}
+
 export function factsOf(err: NodemailerError): ConnectionFacts | undefined {
   return (err as Noted)[FACTS];
 }

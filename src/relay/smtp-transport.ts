@@ -17,7 +17,7 @@ import type { RouteTarget } from '../config/types.js';
 import { namaddr } from './diagnostic.js';
 import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
 import { targetKey } from './routes.js';
-import { announcedSizeExceeded, classifyError, describeFailure, instrumentNodemailer, isHostFailure, replyOf } from './smtp-errors.js';
+import { announcedSizeExceeded, classifyError, describeFailure, forgetFailures, instrumentNodemailer, isHostFailure, replyOf } from './smtp-errors.js';
 
 /**
  * A next hop by address. For MX routes `host` is one address of the exchanger and `servername`
@@ -137,6 +137,7 @@ export class SmtpTransport {
         envelope: { from: msg.sender === '' ? false : msg.sender, to, use8BitMime: msg.eightBit, size: msg.body.length },
         raw: msg.body,
       });
+      forgetFailures(target.host, target.port);
       const ok = replyOf({ response: info.response } as NodemailerError);
       return this.mapAccepted(msg.recipients, info.envelope?.to ?? [], info.rejectedErrors ?? [], ok).map((o) => ({ ...o, remote }));
     } catch (e) {
