@@ -28,7 +28,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
         dataDir: config.data_dir,
         privateDirs: [...(account ? [] : [spool.root]), ...QUEUES.filter((q) => !writes.has(q)).map((q) => spool.dir(q))],
         privateFiles: databaseFiles(config.keystore.sqlite),
-        ...(account ? { unprivileged: { uid: account.uid, gid: account.gid, passDirs: [spool.root], ownDirs: [...writes].map((q) => spool.dir(q as 'tmp')) } } : {}),
+        ...(account ? { unprivileged: { uid: account.uid, gid: account.gid, passDirs: [spool.root], writeDirs: [{ path: spool.dir('tmp'), mode: 0o1730 }, { path: spool.dir('incoming'), mode: 0o1770 }] } } : {}),
       },
       log,
     );

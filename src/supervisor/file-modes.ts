@@ -11,13 +11,17 @@
  * The KEK files are not touched here: kek/ refuses to start with a KEK file others could read,
  * since such a key must be considered leaked (the admin decides; see `postern kek rotate`).
  *
- * Started as root, smtpd and the portal run as the unprivileged account (`user:`), so:
- * - data_dir and spool/ belong to root and to that account's group, which may only pass through
- *   them (g+x; data_dir 0710, or 0750 where the admin gave the group read; spool/ 0710);
- * - spool/tmp and spool/incoming, where smtpd writes, belong to the account (0700);
- * - everything else stays root's: a private file or directory the account owns (a `chown -R`
- *   done by habit) is given back to root, so it can neither read nor replace the database or a
- *   queue it has no business in. Each change is logged (`supervisor.owner_changed`).
+ * Started as root, smtpd and the portal run as the unprivileged account (`user:`). Nothing below
+ * data_dir is that account's own: it could otherwise rename or replace what root's roles write.
+ * - data_dir and spool/ are root's and the account's group's, which may only pass through them
+ *   (g+x; data_dir 0710, or 0750 where the admin gave the group read; spool/ 0710);
+ * - spool/tmp and spool/incoming, where smtpd writes, are root's and the group's, group-writable
+ *   and sticky (tmp 1730: create, not list; incoming 1770: smtpd fsyncs it): the account renames
+ *   and removes only its own files, never the worker's or relay's (their tmp/ files hold
+ *   decrypted mail and verdicts on its way to outgoing/; incoming/ holds DSNs and released mail);
+ * - everything else stays root's; a private file or directory the account owns (a `chown -R`
+ *   done by habit) is given back to root. Each change is logged (`supervisor.owner_changed`,
+ *   `supervisor.group_access`).
  */
 import { chmod, chown, lstat, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '../log/index.js';
@@ -28,20 +32,22 @@ export interface PrivatePaths {
   privateDirs: string[];
   /** Files that must be 0600 (missing ones are skipped). */
   privateFiles: string[];
-  /** Roles run as this account (the supervisor is root): what it must reach, and own. */
+  /** Roles run as this account (the supervisor is root): what its group must reach. */
   unprivileged?: {
     uid: number;
     gid: number;
-    /** Directories it passes through (spool/): root's, its group's, 0710. data_dir is one too. */
+    /** Directories it passes through (spool/): 0710. data_dir is one too. */
     passDirs: string[];
-    /** Directories it writes (spool/tmp, spool/incoming): its own, 0700. */
-    ownDirs: string[];
+    /** Directories it writes, with their exact mode (sticky, group-writable): spool/tmp, spool/incoming. */
+    writeDirs: { path: string; mode: number }[];
   };
 }
 
 /** Mode bits taken away: from data_dir, from private directories, from private files. */
 const DATA_DIR_MASK = 0o027;
 const PRIVATE_MASK = 0o077;
+/** Taken from a pass-through directory: all of others', the group's read and write. */
+const PASS_MASK = 0o067;
 
 /** Create data_dir 0700 when missing; tighten the paths that exist. Throws when a chmod fails. */
 export async function securePaths(paths: PrivatePaths, log: Logger): Promise<void> {
@@ -54,24 +60,22 @@ export async function securePaths(paths: PrivatePaths, log: Logger): Promise<voi
   const u = paths.unprivileged;
   if (!u) return;
   const root = process.getuid?.() ?? 0;
-  // Root's before anything is opened up to the group: never a moment where the account owns a
-  // directory it can also reach.
+  // Root's before anything is opened up to the group.
   for (const p of [...paths.privateDirs, ...paths.privateFiles]) await giveBack(p, u.uid, root, log);
   await own(paths.dataDir, root, u.gid, log, true);
-  await grantSearch(paths.dataDir, log, true);
+  await grant(paths.dataDir, (m) => m | 0o010, log, true);
   for (const dir of u.passDirs) {
     await tighten(dir, PASS_MASK, log, false);
     await own(dir, root, u.gid, log, false);
-    await grantSearch(dir, log, false);
+    await grant(dir, (m) => m | 0o010, log, false);
   }
-  for (const dir of u.ownDirs) {
-    await tighten(dir, PRIVATE_MASK, log, false);
-    await own(dir, u.uid, u.gid, log, false);
+  for (const { path, mode } of u.writeDirs) {
+    // What the exact mode does not give is taken first (and logged as tightened), then given.
+    await tighten(path, ~mode & 0o777, log, false);
+    await own(path, root, u.gid, log, false);
+    await grant(path, () => mode, log, false);
   }
 }
-
-/** Taken from a pass-through directory: all of others', the group's read and write. */
-const PASS_MASK = 0o067;
 
 async function own(path: string, uid: number, gid: number, log: Logger, followLink: boolean): Promise<void> {
   const st = await (followLink ? stat(path) : lstat(path)).catch(() => null);
@@ -80,19 +84,22 @@ async function own(path: string, uid: number, gid: number, log: Logger, followLi
   log.warn({ event: 'supervisor.owner_changed', path, from: `${st.uid}:${st.gid}`, to: `${uid}:${gid}` }, `${path}: owner ${st.uid}:${st.gid}, now ${uid}:${gid}`);
 }
 
-/** A private path the account owns goes back to root (its group too, when it is the account's). */
+/** A private path the account owns goes back to root (its group stays: the mode keeps it out). */
 async function giveBack(path: string, uid: number, root: number, log: Logger): Promise<void> {
   const st = await lstat(path).catch(() => null);
   if (!st || st.isSymbolicLink() || st.uid !== uid) return;
   await own(path, root, st.gid, log, false);
 }
 
-async function grantSearch(path: string, log: Logger, followLink: boolean): Promise<void> {
+/** Set the mode `to(mode)` gives, for the unprivileged roles' group; logged when it changes. */
+async function grant(path: string, to: (mode: number) => number, log: Logger, followLink: boolean): Promise<void> {
   const st = await (followLink ? stat(path) : lstat(path)).catch(() => null);
-  if (!st || st.isSymbolicLink() || st.mode & 0o010) return;
+  if (!st || st.isSymbolicLink()) return;
   const from = st.mode & 0o7777;
-  await chmod(path, from | 0o010);
-  log.info({ event: 'supervisor.group_search', path, from: octal(from), to: octal(from | 0o010) }, `${path}: the unprivileged roles' group may pass through`);
+  const next = to(from);
+  if (next === from) return;
+  await chmod(path, next);
+  log.info({ event: 'supervisor.group_access', path, from: octal(from), to: octal(next) }, `${path}: mode ${octal(from)}, now ${octal(next)} for the unprivileged roles' group`);
 }
 
 async function tighten(path: string, mask: number, log: Logger, followLink: boolean): Promise<void> {

@@ -2,7 +2,8 @@
  * Issue 14, file modes: the real gateway on a fresh data_dir, and on one an older install left
  * open, then `stat` of what it keeps on disk. Run as root (as here and in CI), smtpd and the portal
  * run as the unprivileged `user:` (issue 15): data_dir and spool/ are then root's and that
- * account's group's, which may only pass through, and spool/tmp and spool/incoming are its own.
+ * account's group's, which may only pass through, and spool/tmp and spool/incoming are root's,
+ * group-writable and sticky (the account removes or renames only its own files there).
  */
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -73,7 +74,8 @@ describe('file modes of data_dir, the database and the KEK', () => {
       const group = `0:${unpriv.gid}`;
       expect([await mode(data), await owner(data)]).toEqual([0o710, group]);
       expect([await mode(join(data, 'spool')), await owner(join(data, 'spool'))]).toEqual([0o710, group]);
-      for (const q of ['tmp', 'incoming']) expect([q, await mode(join(data, 'spool', q)), await owner(join(data, 'spool', q))]).toEqual([q, 0o700, `${unpriv.uid}:${unpriv.gid}`]);
+      expect([await mode(join(data, 'spool', 'tmp')), await owner(join(data, 'spool', 'tmp'))]).toEqual([0o1730, group]);
+      expect([await mode(join(data, 'spool', 'incoming')), await owner(join(data, 'spool', 'incoming'))]).toEqual([0o1770, group]);
       for (const q of ['active', 'outgoing', 'deferred', 'hold', 'corrupt']) expect([q, await mode(join(data, 'spool', q)), await owner(join(data, 'spool', q))]).toEqual([q, 0o700, root]);
     } else {
       expect(await mode(data)).toBe(0o700);
@@ -108,7 +110,7 @@ describe('file modes of data_dir, the database and the KEK', () => {
     expect(await mode(data)).toBe(0o750);
     const spoolMode = unpriv ? 0o710 : 0o700;
     expect(await mode(join(data, 'spool'))).toBe(spoolMode);
-    expect(await mode(join(data, 'spool', 'incoming'))).toBe(0o700);
+    expect(await mode(join(data, 'spool', 'incoming'))).toBe(unpriv ? 0o1770 : 0o700);
     expect(await mode(join(data, 'postern.db'))).toBe(0o600);
     expect(await mode(join(data, 'postern.db-wal'))).toBe(0o600);
     const changed = gw.logs.filter((l) => l.event === 'supervisor.mode_tightened').map((l) => [l.path, l.from, l.to]);
@@ -116,7 +118,8 @@ describe('file modes of data_dir, the database and the KEK', () => {
       expect.arrayContaining([
         [data, '0755', '0750'],
         [join(data, 'spool'), '0755', unpriv ? '0710' : '0700'],
-        [join(data, 'spool', 'incoming'), '0755', '0700'],
+        // With the account: what 1770 does not give is taken, then the sticky group access given.
+        [join(data, 'spool', 'incoming'), '0755', unpriv ? '0750' : '0700'],
         [join(data, 'postern.db'), '0644', '0600'],
       ]),
     );
