@@ -133,6 +133,8 @@ function publishKeysWhileRunning(config: Config, group: number | undefined, log:
   let previous = first;
   let stamp = '';
   let busy = false;
+  // Retried each second until it works; logged once per reason, not once per second.
+  let failing = '';
   const tick = async () => {
     if (busy) return;
     busy = true;
@@ -141,9 +143,12 @@ function publishKeysWhileRunning(config: Config, group: number | undefined, log:
       if (now !== stamp) {
         previous = await publishPublicKeys(store, config, { ...(group !== undefined ? { group } : {}), ...(previous ? { previous } : {}) });
         stamp = now;
+        failing = '';
       }
     } catch (err) {
-      log.error({ event: 'supervisor.keys_not_published', reason: (err as Error).message }, 'could not publish the public keys for the portal');
+      const reason = (err as Error).message;
+      if (reason !== failing) log.error({ event: 'supervisor.keys_not_published', reason }, 'could not publish the public keys for the portal');
+      failing = reason;
     } finally {
       busy = false;
     }
