@@ -9,7 +9,7 @@
  * runs as root here and in CI (scripts/setup-test-deps.sh creates the `postern` account); run
  * unprivileged, the file is skipped.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicPacketsOnly } from '../../src/portal/index.js';
 import { lookupAccount } from '../../src/supervisor/index.js';
 import { tempDir } from '../helpers/config.js';
-import { freePort, runPostern, startGateway, type Gateway } from '../helpers/gateway.js';
+import { freePort, Gateway, MAIN, runPostern, startGateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
 import { sendTokens, waitUntil } from '../helpers/send.js';
 
@@ -300,5 +300,33 @@ describe.skipIf(!isRoot)('started as root, the gateway refuses to run the Intern
       await chown(join(dir, 'kek.key'), account!.uid, account!.gid);
     });
     expect(r).toEqual({ code: 1, spawned: 0, reason: expect.stringMatching(/kek\.key belongs to postern, the account smtpd and the portal run as: treat the key as leaked/) });
+  });
+});
+
+describe.skipIf(!isRoot)('started as an ordinary user (needs root to start it as nobody)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway | undefined;
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-isolation-user-'));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await cleanup();
+  });
+
+  it('nothing to drop: every role runs as that user, the start says so, and mail flows', async () => {
+    const nobody = lookupAccount('nobody')!;
+    const port = await freePort();
+    await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+    await writeFile(join(dir, 'postern.yaml'), roleConfig(port, await freePort(), ''));
+    await exec('chown', ['-R', `${nobody.uid}:${nobody.gid}`, dir]);
+    gw = new Gateway(spawn(process.execPath, [MAIN, 'start', '-c', join(dir, 'postern.yaml')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, uid: nobody.uid, gid: nobody.gid }));
+    await gw.waitFor((l) => l.event === 'supervisor.ready');
+    expect(gw.logs.find((l) => l.event === 'supervisor.not_root')).toMatchObject({ uid: nobody.uid });
+    for (const role of ['smtpd', 'portal', 'worker', 'relay']) expect([role, ids(gw.rolePids(role).at(-1)!).uid]).toEqual([role, Array(4).fill(nobody.uid)]);
+    expect((await sendTokens(port, ['iso-user-1'], { to: ['bob@partner.example'] })).accepted).toEqual(['iso-user-1']);
+    await maildirOf(() => dir).waitDelivered('bob@partner.example', 'iso-user-1');
+    expect(await gw.stop()).toEqual({ code: 0, signal: null });
   });
 });
