@@ -24,13 +24,8 @@ done
 # gpg-wks-client (the WKD oracle) lives outside PATH, in GnuPG's libexec directory.
 [ -x /usr/lib/gnupg/gpg-wks-client ] || [ -x /usr/libexec/gpg-wks-client ] || missing="$missing gpg-wks-client"
 
-# Started as root (as the suite runs here and in CI), the gateway runs smtpd and the portal as the
-# unprivileged account of `user:` (default postern, Postfix's mail_owner) and refuses to start
-# without it. Not needed when the suite runs unprivileged: then nothing drops.
-if [ "$(id -u)" = 0 ] && ! getent passwd postern >/dev/null 2>&1; then
-  echo "setup-test-deps: creating the system account postern" >&2
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group postern
-fi
+# The unprivileged account the gateway drops smtpd and the portal to when started as root.
+sh "$(dirname "$0")/ensure-account.sh"
 
 [ -z "$missing" ] && exit 0
 
