@@ -15,8 +15,11 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY docker/postern.yaml ./config/postern.yaml
 COPY config/policy.yaml ./config/policy.yaml
-RUN mkdir -p /app/var && chown -R node:node /app/var
-USER node
+# The supervisor runs as root, like Postfix's master, and drops smtpd and the portal to the
+# account postern (README: Roles and privileges); under USER node nothing would drop and the
+# Internet-facing smtpd could read the KEK.
+RUN useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group postern \
+ && mkdir -p /app/var && chmod 0700 /app/var
 VOLUME ["/app/var"]
 EXPOSE 2525
 STOPSIGNAL SIGTERM
