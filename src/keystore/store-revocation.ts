@@ -11,7 +11,7 @@
  * command line, bound as SQL parameters. Secrets: the internal CA's private key, unsealed only
  * to sign a CRL and zeroed after.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import {
@@ -256,9 +256,13 @@ export async function publishInternalCrl(store: KeyStoreSqlite, config: Config, 
   if (!(await store.getMeta(CA_META))) return false;
   const der = await internalCaCrl(store, config, { actor: opts.actor ?? 'supervisor' });
   const file = internalCrlFile(config);
-  await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+  // Public data the dropped portal must read: modes set explicitly, whatever the umask (077 on a
+  // hardened host would otherwise make the directory and file root's alone).
+  const made = await mkdir(dirname(file), { recursive: true, mode: 0o755 });
+  if (made) await chmod(dirname(file), 0o755);
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, der, { mode: 0o644 });
+  await chmod(tmp, 0o644);
   await rename(tmp, file);
   return true;
 }
