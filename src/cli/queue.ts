@@ -176,7 +176,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
     if (v.attempts) io.out(`  attempts: ${v.attempts}${v.next_attempt ? `, next ${v.next_attempt}` : ''}`);
     for (const r of v.recipients ?? []) {
       const params = [r.notify && `NOTIFY=${r.notify.join(',')}`, r.orcpt && `ORCPT=${r.orcpt}`].filter(Boolean).join(' ');
-      io.out(`  <${r.address}> ${r.state}${r.at ? ` ${r.at}` : ''}${params ? `  ${params}` : ''}`);
+      io.out(`  <${r.address}> ${r.state}${r.at ? ` ${r.at}` : ''}${params ? `  ${params}` : ''}${r.written ? `  (written <${r.written}>)` : ''}`);
       if (r.reply) io.out(`      ${r.remote ? `${r.remote} said: ` : ''}${r.reply}${r.expired ? ' (expired)' : ''}`);
       if (r.notices.length) io.out(`      notices sent: ${r.notices.join(', ')}`);
     }
@@ -190,6 +190,8 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
       state: s.state,
       ...(rcpt?.notify ? { notify: rcpt.notify } : {}),
       ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
+      // The spelling the client used, where it said more than letter case (core/address.ts).
+      ...(rcpt?.original ? { written: rcpt.original } : {}),
       ...(s.last ? { at: s.last.at, reply: s.last.reply, ...(s.last.dsn ? { dsn: s.last.dsn } : {}), ...(s.last.remote ? { remote: s.last.remote } : {}), ...(s.last.expired ? { expired: true } : {}) } : {}),
       notices: [...s.notices],
     };

@@ -11,17 +11,32 @@ const NON_ASCII = /[^\x00-\x7f]/;
 
 type ParseFn = (name: string, command: unknown) => object | false;
 
-/** Wrap the connection's address parser; returns the set of parsed addresses that were 8-bit. */
-export function hookRawAddresses(conn: SMTPConnection): WeakSet<object> {
-  const eightBit = new WeakSet<object>();
+export interface RawAddresses {
+  /** Parsed addresses that held non-ASCII bytes on the wire. */
+  eightBit: WeakSet<object>;
+  /** The address as written on the wire (source route dropped), for display. */
+  written: WeakMap<object, string>;
+}
+
+/** Wrap the connection's address parser and remember what each parsed address looked like on the wire. */
+export function hookRawAddresses(conn: SMTPConnection): RawAddresses {
+  const raw: RawAddresses = { eightBit: new WeakSet<object>(), written: new WeakMap<object, string>() };
   const c = conn as unknown as { _parseAddressCommand?: ParseFn };
   const parse = c._parseAddressCommand;
   // Fail closed on a library change: without the hook every non-ASCII address counts as 8-bit.
-  if (typeof parse !== 'function') return new Proxy(eightBit, { get: (t, p) => (p === 'has' ? () => true : Reflect.get(t, p)) });
+  if (typeof parse !== 'function') {
+    raw.eightBit = new Proxy(raw.eightBit, { get: (t, p) => (p === 'has' ? () => true : Reflect.get(t, p)) });
+    return raw;
+  }
   c._parseAddressCommand = function (this: unknown, name: string, command: unknown) {
     const parsed = parse.call(this, name, command);
-    if (parsed && NON_ASCII.test(String(command ?? ''))) eightBit.add(parsed);
+    if (parsed) {
+      const line = String(command ?? '');
+      if (NON_ASCII.test(line)) raw.eightBit.add(parsed);
+      const m = /<([^<>]*)>/.exec(line);
+      if (m) raw.written.set(parsed, m[1]!.replace(/^@[^\s,:@]+(?:,@[^\s,:@]+)*:/, ''));
+    }
     return parsed;
   };
-  return eightBit;
+  return raw;
 }

@@ -194,7 +194,7 @@ class SmtpdService implements Smtpd {
     this.sessions.set(session, state);
     if (conn) {
       hookReplies(conn, (code, line) => this.logReject(session, line));
-      state.eightBit = hookRawAddresses(conn);
+      state.raw = hookRawAddresses(conn);
     }
     if (this.closing) {
       state.reason = 'shutdown';

@@ -19,6 +19,7 @@ import {
   type Recipient,
 } from '../core/index.js';
 import { xtextEncode } from './envelope.js';
+import type { RawAddresses } from './raw-address.js';
 import { checkRecipient } from './relay-control.js';
 import type { SmtpdSettings } from './settings.js';
 import type { TlsInfo } from './tls-info.js';
@@ -39,8 +40,8 @@ export interface SessionState {
   recipients: WeakMap<SMTPServerAddress, Recipient>;
   /** Canonical MAIL FROM address of the current transaction ("" for <>), set by checkMailFrom. */
   sender?: string;
-  /** Parsed MAIL/RCPT addresses that held non-ASCII bytes on the wire (raw-address.ts). */
-  eightBit?: WeakSet<object>;
+  /** What the parsed MAIL/RCPT addresses looked like on the wire (raw-address.ts). */
+  raw?: RawAddresses;
 }
 
 export type Verdict = { ok: true } | { ok: false; error: PosternError; reason: string };
@@ -64,7 +65,7 @@ export function checkMailFrom(address: SMTPServerAddress, state?: SessionState):
     return { ok: false, error: new ParameterSyntaxError('ENVID parameter too long'), reason: 'parameter' };
   }
   const smtputf8 = args.SMTPUTF8 === true;
-  if (!smtputf8 && state?.eightBit?.has(address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
+  if (!smtputf8 && state?.raw?.eightBit.has(address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
   // The sender is canonicalised like every recipient: policy and key look-ups compare only that
   // form. Address literals (user@[192.0.2.1]) are kept as written; they name no domain of ours.
   let sender = address.address;
@@ -101,7 +102,7 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
   }
 
   const mailArgs = session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {};
-  if (mailArgs.SMTPUTF8 !== true && state.eightBit?.has(address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
+  if (mailArgs.SMTPUTF8 !== true && state.raw?.eightBit.has(address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
   const s = state.settings;
   const verdict = checkRecipient(
     address.address,
@@ -120,7 +121,9 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
     return { ok: false, error, reason: verdict.reason };
   }
   const rcpt: Recipient = { address: verdict.address };
-  if (verdict.original !== undefined) rcpt.original = verdict.original;
+  // For display: what the client wrote (smtp-server has turned A-labels into Unicode by now).
+  const written = state.raw?.written.get(address) ?? address.address;
+  if (written.toLowerCase() !== rcpt.address.toLowerCase()) rcpt.original = written;
   if (notify) rcpt.notify = notify;
   if (orcpt !== undefined) rcpt.orcpt = orcpt;
   state.recipients.set(address, rcpt);

@@ -215,6 +215,18 @@ describe('one canonical address over SMTP (issue 14)', () => {
     await waitUntil(async () => (held = await heldNow()).length >= withoutKey.length, 20_000, 'held entries');
     expect(held.sort()).toEqual(withoutKey.map(([, c]) => c).sort());
     for (const t of heldTokens) expect(await deliveries(t), t).toEqual([]);
+    // queue show names the spelling the client used beside the canonical address.
+    const list = await runPostern(config, ['queue', 'list', '--json']);
+    const names = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; state: string }).filter((e) => e.state === 'hold').map((e) => e.name);
+    const written: string[] = [];
+    for (const name of names) {
+      const show = await runPostern(config, ['queue', 'show', name, '--json']);
+      expect(show.code, show.stderr).toBe(0);
+      for (const e of (JSON.parse(show.stdout) as { entries: { recipients?: { written?: string }[] }[] }).entries) {
+        for (const r of e.recipients ?? []) if (r.written) written.push(r.written);
+      }
+    }
+    expect(written.sort()).toEqual([`dan@${FW('partner')}.example`, '"carol"@other.example', 'x@läden.example', 'x@LÄDEN.example'].sort());
   }, 120_000);
 
   it('delivers once per mailbox when one message names it in several spellings', async () => {
