@@ -287,7 +287,9 @@ export const rawConfigSchema = z.strictObject({
       (v) => (typeof v === 'string' ? { mode: v } : v),
       z.strictObject({
         mode: z.enum(['obscure', 'copy', 'off']).default('obscure'),
-        legacy_display: z.boolean().default(true),
+        // Opt-in, as RFC 9788 has it "when configured": it changes the text the recipient reads
+        // (and, on large messages, costs a rewrite of the body).
+        legacy_display: z.boolean().default(false),
       }),
     )
     .prefault({}),

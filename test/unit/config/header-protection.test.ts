@@ -26,11 +26,11 @@ async function check(yaml: string) {
 }
 
 describe('postern.yaml header_protection', () => {
-  it('defaults to obscure with a legacy display; takes the short form and the long one', async () => {
+  it('defaults to obscure without a legacy display (RFC 9788: "when configured"); takes the short form and the long one', async () => {
     const none = await check('hostname: gw.example.com\n');
-    expect(none.ok && none.config.header_protection).toEqual({ mode: 'obscure', legacy_display: true });
+    expect(none.ok && none.config.header_protection).toEqual({ mode: 'obscure', legacy_display: false });
     const short = await check('hostname: gw.example.com\nheader_protection: copy\n');
-    expect(short.ok && short.config.header_protection).toEqual({ mode: 'copy', legacy_display: true });
+    expect(short.ok && short.config.header_protection).toEqual({ mode: 'copy', legacy_display: false });
     const long = await check('hostname: gw.example.com\nheader_protection:\n  mode: off\n  legacy_display: false\n');
     expect(long.ok && long.config.header_protection).toEqual({ mode: 'off', legacy_display: false });
   });
