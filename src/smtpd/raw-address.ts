@@ -12,6 +12,8 @@ const NON_ASCII = /[^\x00-\x7f]/;
 type ParseFn = (name: string, command: unknown) => object | false;
 
 export interface RawAddresses {
+  /** False when smtp-server no longer has the method we wrap: the raw line is then unknown. */
+  hooked: boolean;
   /** Parsed addresses that held non-ASCII bytes on the wire. */
   eightBit: WeakSet<object>;
   /** The address as written on the wire (source route dropped), for display. */
@@ -20,14 +22,11 @@ export interface RawAddresses {
 
 /** Wrap the connection's address parser and remember what each parsed address looked like on the wire. */
 export function hookRawAddresses(conn: SMTPConnection): RawAddresses {
-  const raw: RawAddresses = { eightBit: new WeakSet<object>(), written: new WeakMap<object, string>() };
+  const raw: RawAddresses = { hooked: false, eightBit: new WeakSet<object>(), written: new WeakMap<object, string>() };
   const c = conn as unknown as { _parseAddressCommand?: ParseFn };
   const parse = c._parseAddressCommand;
-  // Fail closed on a library change: without the hook every non-ASCII address counts as 8-bit.
-  if (typeof parse !== 'function') {
-    raw.eightBit = new Proxy(raw.eightBit, { get: (t, p) => (p === 'has' ? () => true : Reflect.get(t, p)) });
-    return raw;
-  }
+  if (typeof parse !== 'function') return raw;
+  raw.hooked = true;
   c._parseAddressCommand = function (this: unknown, name: string, command: unknown) {
     const parsed = parse.call(this, name, command);
     if (parsed) {
@@ -39,4 +38,13 @@ export function hookRawAddresses(conn: SMTPConnection): RawAddresses {
     return parsed;
   };
   return raw;
+}
+
+/**
+ * Was this parsed address 8-bit on the wire? Without the hook (a changed smtp-server) the answer
+ * fails closed on the parsed form: any non-ASCII counts, so an A-label domain (decoded to Unicode
+ * by the library) then needs SMTPUTF8 too — stricter, never laxer.
+ */
+export function wasEightBit(raw: RawAddresses | undefined, parsed: { address: string }): boolean {
+  return raw?.hooked ? raw.eightBit.has(parsed) : NON_ASCII.test(parsed.address);
 }

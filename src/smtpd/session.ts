@@ -19,7 +19,7 @@ import {
   type Recipient,
 } from '../core/index.js';
 import { xtextEncode } from './envelope.js';
-import type { RawAddresses } from './raw-address.js';
+import { wasEightBit, type RawAddresses } from './raw-address.js';
 import { checkRecipient } from './relay-control.js';
 import type { SmtpdSettings } from './settings.js';
 import type { TlsInfo } from './tls-info.js';
@@ -65,7 +65,7 @@ export function checkMailFrom(address: SMTPServerAddress, state?: SessionState):
     return { ok: false, error: new ParameterSyntaxError('ENVID parameter too long'), reason: 'parameter' };
   }
   const smtputf8 = args.SMTPUTF8 === true;
-  if (!smtputf8 && state?.raw?.eightBit.has(address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
+  if (!smtputf8 && wasEightBit(state?.raw, address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
   // The sender is canonicalised like every recipient: policy and key look-ups compare only that
   // form. Address literals (user@[192.0.2.1]) are kept as written; they name no domain of ours.
   let sender = address.address;
@@ -102,7 +102,7 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
   }
 
   const mailArgs = session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {};
-  if (mailArgs.SMTPUTF8 !== true && state.raw?.eightBit.has(address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
+  if (mailArgs.SMTPUTF8 !== true && wasEightBit(state.raw, address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
   const s = state.settings;
   const verdict = checkRecipient(
     address.address,
