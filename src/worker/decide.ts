@@ -21,7 +21,7 @@ import type { PgpKeys } from './pgp-keys.js';
 import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
 import { fetchMissingKeys, learnAutocrypt, type KeySources } from './key-sources.js';
 import { memoLookups, partyFacts } from './policy-facts.js';
-import { sealedBody, transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
+import { sealedOnce, transformGroup, type CryptoChoice, type MessageMemo } from './transform.js';
 
 export interface PolicyContext {
   config: Config;
@@ -127,10 +127,21 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   }
   await generateKeys(plans, sender!, ctx, entry.id, log);
 
-  // What the message carries decides how it is opened: the outermost layer's kind.
-  // Crypto only below the top (a signed part in a mixed, armour in an attachment) is opened too, to be reported.
-  const inside = message.encrypted ?? message.signed ?? cryptoMethods(entry.body)[0] ?? null;
-  const sealed = (await sealedBody(entry.body)) !== null;
+  const strip = ownHeaders(message);
+  // Subject commands are instructions to Postern, not part of the mail: removed before delivery —
+  // before the transforms, so that header protection copies the Subject without them, and an
+  // encrypted message's hidden Subject is not written outside again afterwards.
+  const cleaned = commands.length && env.client.trusted ? subjectCommands(message.subject, tokens).subject : null;
+  const base = strip.length || cleaned !== null ? editHeaders(entry.body, { remove: strip, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) }) : entry.body;
+  const memo: MessageMemo = {};
+  // What the message carries decides how it is opened: the outermost layer's kind. Crypto only
+  // below the top (a signed part in a mixed, armour in an attachment) is opened too, to be
+  // reported — looked for only when some plan opens mail (not on the outbound hot path).
+  const opens = plans.some((p) => p.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify'));
+  const inside = message.encrypted ?? message.signed ?? (opens ? (cryptoMethods(entry.body)[0] ?? null) : null);
+  // Whole-body ciphertext made by the sender's client matters only to a rule requiring encryption here.
+  const requires = plans.some((p) => p.actions.some((a) => a.kind === 'encrypt' && a.require));
+  const sealed = requires ? (await sealedOnce(base, memo)) !== null : false;
   const pgpFiles = message.attachments.some((a) => /\.(pgp|gpg|asc)$/i.test(a.name));
   const verdicts = new Map<string, Verdict>();
   const groups = new Map<string, { verdict: Exclude<Verdict, { kind: 'pass' }>; rcpts: Set<string> }>();
@@ -149,12 +160,6 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
 
   const drafts: OutgoingDraft[] = [];
   const held: HeldDraft[] = [];
-  const strip = ownHeaders(message);
-  // Subject commands are instructions to Postern, not part of the mail: removed before delivery —
-  // before the transforms, so that header protection copies the Subject without them, and an
-  // encrypted message's hidden Subject is not written outside again afterwards.
-  const cleaned = commands.length && env.client.trusted ? subjectCommands(message.subject, tokens).subject : null;
-  const base = strip.length || cleaned !== null ? editHeaders(entry.body, { remove: strip, ...(cleaned !== null ? { set: [['Subject', cleaned]] as [string, string][] } : {}) }) : entry.body;
   // Recipients who pass, grouped by what is done to their copy (crypto, headers edited, redirected).
   const byTreatment = new Map<string, { choice: CryptoChoice; edits: HeaderEdits; redirect: string[] | null; rcpts: Set<string> }>();
   plans.forEach((plan) => {
@@ -174,7 +179,6 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
     g.rcpts.add(plan.recipient);
     byTreatment.set(key, g);
   });
-  const memo: MessageMemo = {};
   // Autocrypt Level 1: our internal senders' keys travel with their outgoing mail.
   const internal = (a: string) => inDomains(a, ctx.config.internal_domains);
   const outboundAll = (e: Envelope) => e.recipients.every((r) => !internal(r.address));

@@ -62,6 +62,8 @@ type Opened = {
 
 export interface MessageMemo {
   opened?: Map<string, Promise<{ result: Opened; headers: [string, string][] }>>;
+  /** sealedBody per body buffer: decide asks for the message, every group for its body. */
+  sealed?: WeakMap<Buffer, Promise<'smime' | 'pgp' | null>>;
   withKeys?: Map<string, Promise<Buffer>>;
   signed?: Map<string, Promise<Buffer | null>>;
 }
@@ -197,6 +199,14 @@ async function openBoth(base: Buffer, how: NonNullable<CryptoChoice['open']>, re
  * The method whose ciphertext the whole body already is (the sender's client encrypted it), after
  * the method's own check of the bytes; null when it is not (armour in a text part never counts).
  */
+/** sealedBody once per buffer of a message (a CMS parse of a large ciphertext is not free). */
+export function sealedOnce(body: Buffer, memo: MessageMemo): Promise<'smime' | 'pgp' | null> {
+  memo.sealed ??= new WeakMap();
+  let p = memo.sealed.get(body);
+  if (!p) memo.sealed.set(body, (p = sealedBody(body)));
+  return p;
+}
+
 export async function sealedBody(message: Buffer): Promise<'smime' | 'pgp' | null> {
   const found = bodyCiphertext(message);
   if (!found) return null;
@@ -267,7 +277,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   // Already ciphertext as a whole (the sender's client encrypted it): passed with its encryption
   // intact — not encrypted again, not signed on top (a signature around ciphertext says who sent
   // it, not who wrote it), no keys attached (that would put the ciphertext inside a multipart).
-  const sealed = choice.sign || choice.encrypt || choice.sendKeys ? await sealedBody(body) : null;
+  const sealed = choice.sign || choice.encrypt || choice.sendKeys ? await sealedOnce(body, memo) : null;
   if (sealed) {
     ctx.log.info({ event: 'worker.already_encrypted', queueId: ctx.queueId, recipients, method: sealed }, 'already encrypted by the sender: passed as it is');
     return { kind: 'ok', body, headers, encryption: sealed, signed: false, ...(opened ? { opened } : {}) };
