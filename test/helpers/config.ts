@@ -1,7 +1,31 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
+import { checkConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/types.js';
+
+/**
+ * For config tests: each test gets a temporary folder with an empty policy.yaml; `check(yaml)`
+ * writes postern.yaml there and validates it as `postern check` does.
+ */
+export function yamlConfigChecker(): { dir: () => string; check: (yaml: string) => ReturnType<typeof checkConfig> } {
+  let dir = '';
+  let cleanup = async () => undefined as void;
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir());
+    await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
+  });
+  afterEach(() => cleanup());
+  return {
+    dir: () => dir,
+    check: async (yaml) => {
+      const file = join(dir, 'postern.yaml');
+      await writeFile(file, yaml);
+      return checkConfig(file);
+    },
+  };
+}
 
 /** A temporary data dir, removed by the returned cleanup. */
 export async function tempDir(prefix = 'postern-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {

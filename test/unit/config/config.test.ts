@@ -3,21 +3,10 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkConfig, loadConfig, parseDuration, parseSize } from '../../../src/config/index.js';
 import { ConfigError, formatConfigProblem } from '../../../src/core/index.js';
-import { tempDir } from '../../helpers/config.js';
+import { tempDir, yamlConfigChecker } from '../../helpers/config.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
-});
-afterEach(() => cleanup());
-
-async function check(yaml: string) {
-  const file = join(dir, 'postern.yaml');
-  await writeFile(file, yaml);
-  return checkConfig(file);
-}
+const yc = yamlConfigChecker();
+const check = yc.check;
 
 async function problems(yaml: string): Promise<string[]> {
   const r = await check(yaml);
@@ -54,7 +43,7 @@ describe('loading', () => {
     if (!r.ok) return;
     const c = r.config;
     expect(c.internal_domains).toEqual(['example.com']);
-    expect(c.data_dir).toBe(resolve(dir, '../var'));
+    expect(c.data_dir).toBe(resolve(yc.dir(), '../var'));
     expect(c.smtp.listen).toEqual([{ host: '127.0.0.1', port: 2525 }]);
     expect(c.smtp.max_message_size).toBe(50 * 1024 * 1024);
     expect(c.smtp.idle_timeout).toBe(300_000);
@@ -64,9 +53,9 @@ describe('loading', () => {
     expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'opportunistic' } }]);
     expect(c.relay.retry[0]).toBe(60_000);
     expect(c.workers).toBeGreaterThanOrEqual(1);
-    expect(c.policy.file).toBe(join(dir, 'policy.yaml'));
+    expect(c.policy.file).toBe(join(yc.dir(), 'policy.yaml'));
     expect(c.policy.document).toEqual({ rules: [] });
-    expect(c.kek).toEqual({ file: resolve(dir, '../var/kek.key') });
+    expect(c.kek).toEqual({ file: resolve(yc.dir(), '../var/kek.key') });
     expect(Object.isFrozen(c.smtp.listen[0])).toBe(true);
   });
 
@@ -84,10 +73,10 @@ relay:
     expect(r.config.relay.routes).toEqual([
       { pattern: 'partner.example', target: { kind: 'smtp', host: '2001:db8::1', port: 2526, tls: 'required' } },
       { pattern: '*.example.org', target: { kind: 'smtps', host: 'relay.example.org', port: 465 } },
-      { pattern: 'archive.example', target: { kind: 'maildir', path: join(dir, 'mail/archive') } },
+      { pattern: 'archive.example', target: { kind: 'maildir', path: join(yc.dir(), 'mail/archive') } },
       { pattern: '*', target: { kind: 'smtp', host: 'smarthost.example', port: 25, tls: 'opportunistic' } },
     ]);
-    expect(r.config.keystore.sqlite).toBe(join(dir, 'data/postern.db'));
+    expect(r.config.keystore.sqlite).toBe(join(yc.dir(), 'data/postern.db'));
   });
 
   it('loads the shipped config/postern.yaml and policy.yaml', async () => {
@@ -100,7 +89,7 @@ relay:
 describe('problems name file, line, column and key', () => {
   it('a bad size', async () => {
     const p = await problems('internal_domains: [example.com]\nsmtp:\n  max_message_size: fifty\n');
-    expect(p).toEqual([`${join(dir, 'postern.yaml')}:3:21: smtp.max_message_size: "fifty" — expected a size like 50MB`]);
+    expect(p).toEqual([`${join(yc.dir(), 'postern.yaml')}:3:21: smtp.max_message_size: "fifty" — expected a size like 50MB`]);
   });
 
   it('connection and time limits: defaults, and refusals with their line', async () => {
@@ -108,9 +97,9 @@ describe('problems name file, line, column and key', () => {
     expect(r.ok && [r.config.smtp.max_connections_per_client, r.config.smtp.data_timeout, r.config.smtp.session_timeout]).toEqual([10, 600_000, 1_800_000]);
     const p = await problems('smtp:\n  max_connections_per_client: 0\n  data_timeout: 0s\n  session_timeout: forever\n');
     expect(p).toEqual([
-      `${join(dir, 'postern.yaml')}:2:31: smtp.max_connections_per_client: expected a number of at least 1`,
-      `${join(dir, 'postern.yaml')}:3:17: smtp.data_timeout: expected a duration of at least 1s`,
-      `${join(dir, 'postern.yaml')}:4:20: smtp.session_timeout: "forever" — expected a duration like 30s, 5m, 4h or 5d`,
+      `${join(yc.dir(), 'postern.yaml')}:2:31: smtp.max_connections_per_client: expected a number of at least 1`,
+      `${join(yc.dir(), 'postern.yaml')}:3:17: smtp.data_timeout: expected a duration of at least 1s`,
+      `${join(yc.dir(), 'postern.yaml')}:4:20: smtp.session_timeout: "forever" — expected a duration like 30s, 5m, 4h or 5d`,
     ]);
   });
 
@@ -136,7 +125,7 @@ relay:
 
   it('an unknown key, with a suggestion', async () => {
     const p = await problems('smtp:\n  max_mesage_size: 10MB\n');
-    expect(p).toEqual([`${join(dir, 'postern.yaml')}:2:3: smtp.max_mesage_size: unknown key — did you mean "max_message_size"?`]);
+    expect(p).toEqual([`${join(yc.dir(), 'postern.yaml')}:2:3: smtp.max_mesage_size: unknown key — did you mean "max_message_size"?`]);
   });
 
   it('wrong types', async () => {
@@ -149,7 +138,7 @@ relay:
   it('a bad route target', async () => {
     const p = await problems('relay:\n  routes:\n    example.com: ftp://x\n');
     expect(p).toEqual([
-      `${join(dir, 'postern.yaml')}:3:18: relay.routes.example.com: "ftp://x" — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`,
+      `${join(yc.dir(), 'postern.yaml')}:3:18: relay.routes.example.com: "ftp://x" — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`,
     ]);
   });
 
@@ -170,7 +159,7 @@ relay:
 
   it('YAML syntax errors with their position', async () => {
     const p = await problems('smtp:\n  listen: ["127.0.0.1:25"\nrelay: {}\n');
-    expect(p[0]).toMatch(new RegExp(`^${join(dir, 'postern.yaml')}:\\d+:\\d+: YAML: `));
+    expect(p[0]).toMatch(new RegExp(`^${join(yc.dir(), 'postern.yaml')}:\\d+:\\d+: YAML: `));
     const dup = await problems('hostname: a.example\nhostname: b.example\n');
     expect(dup[0]).toMatch(/:2:1: YAML: .*[Uu]nique/);
   });
@@ -178,26 +167,26 @@ relay:
   it('missing TLS files', async () => {
     const p = await problems('smtp:\n  tls: { cert: nope.crt, key: nope.key }\n');
     expect(p).toEqual([
-      `${join(dir, 'postern.yaml')}:2:16: smtp.tls.cert: ${join(dir, 'nope.crt')}: no such file`,
-      `${join(dir, 'postern.yaml')}:2:31: smtp.tls.key: ${join(dir, 'nope.key')}: no such file`,
+      `${join(yc.dir(), 'postern.yaml')}:2:16: smtp.tls.cert: ${join(yc.dir(), 'nope.crt')}: no such file`,
+      `${join(yc.dir(), 'postern.yaml')}:2:31: smtp.tls.key: ${join(yc.dir(), 'nope.key')}: no such file`,
     ]);
   });
 
   it('a broken or missing policy file is named with its own position', async () => {
-    await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: a\n   bad indent: [\n');
+    await writeFile(join(yc.dir(), 'policy.yaml'), 'rules:\n  - name: a\n   bad indent: [\n');
     const p = await problems('hostname: gw.example\n');
-    expect(p[0]).toMatch(new RegExp(`^${join(dir, 'policy.yaml')}:\\d+:\\d+: YAML: `));
-    await writeFile(join(dir, 'policy.yaml'), 'rules: yes\n');
-    expect(await problems('hostname: gw.example\n')).toEqual([`${join(dir, 'policy.yaml')}:1:8: rules: expected a list of rules`]);
+    expect(p[0]).toMatch(new RegExp(`^${join(yc.dir(), 'policy.yaml')}:\\d+:\\d+: YAML: `));
+    await writeFile(join(yc.dir(), 'policy.yaml'), 'rules: yes\n');
+    expect(await problems('hostname: gw.example\n')).toEqual([`${join(yc.dir(), 'policy.yaml')}:1:8: rules: expected a list of rules`]);
     const missing = await problems('policy: elsewhere/policy.yaml\n');
-    expect(missing[0]).toBe(`${join(dir, 'elsewhere/policy.yaml')}: cannot read: ENOENT`);
+    expect(missing[0]).toBe(`${join(yc.dir(), 'elsewhere/policy.yaml')}: cannot read: ENOENT`);
     expect(missing[1]).toContain(':1:9: policy: cannot use');
   });
 
   it('a missing config file', async () => {
-    const r = await checkConfig(join(dir, 'absent.yaml'));
+    const r = await checkConfig(join(yc.dir(), 'absent.yaml'));
     expect(r.ok).toBe(false);
-    await expect(loadConfig(join(dir, 'absent.yaml'))).rejects.toBeInstanceOf(ConfigError);
+    await expect(loadConfig(join(yc.dir(), 'absent.yaml'))).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('an empty file is all defaults', async () => {
@@ -228,7 +217,7 @@ describe('smtp.min_free_space', () => {
 
   it('names file, line and key of a value that is not a size', async () => {
     expect(await problems('internal_domains: [example.com]\nsmtp:\n  min_free_space: plenty\n')).toEqual([
-      `${join(dir, 'postern.yaml')}:3:19: smtp.min_free_space: "plenty" — expected a size like 50MB`,
+      `${join(yc.dir(), 'postern.yaml')}:3:19: smtp.min_free_space: "plenty" — expected a size like 50MB`,
     ]);
   });
 });
@@ -248,7 +237,7 @@ describe('relay.connection_cache_time (Postfix smtp_connection_cache_time_limit)
   });
 
   it('refuses more than 5m and what is not a duration, naming file, line and key', async () => {
-    const at = `${join(dir, 'postern.yaml')}:2:26: relay.connection_cache_time: `;
+    const at = `${join(yc.dir(), 'postern.yaml')}:2:26: relay.connection_cache_time: `;
     expect(await problems('relay:\n  connection_cache_time: 1h\n')).toEqual([`${at}expected a duration of at most 5m (an idle connection holds one of the next hop's session slots)`]);
     expect(await problems('relay:\n  connection_cache_time: soon\n')).toEqual([`${at}"soon" — expected a duration like 30s, 5m, 4h or 5d`]);
   });

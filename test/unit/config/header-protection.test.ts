@@ -9,21 +9,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkConfig } from '../../../src/config/index.js';
 import { formatConfigProblem } from '../../../src/core/index.js';
 import { compilePolicy, describePlan, evaluate } from '../../../src/policy/index.js';
-import { tempDir } from '../../helpers/config.js';
+import { tempDir, yamlConfigChecker } from '../../helpers/config.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
-});
-afterEach(() => cleanup());
-
-async function check(yaml: string) {
-  const file = join(dir, 'postern.yaml');
-  await writeFile(file, yaml);
-  return checkConfig(file);
-}
+const yc = yamlConfigChecker();
+const check = yc.check;
 
 describe('postern.yaml header_protection', () => {
   it('defaults to obscure without a legacy display (RFC 9788: "when configured"); takes the short form and the long one', async () => {
@@ -39,7 +28,7 @@ describe('postern.yaml header_protection', () => {
     const r = await check('hostname: gw.example.com\nheader_protection: hide\n');
     expect(r.ok).toBe(false);
     const text = r.ok ? '' : r.problems.map(formatConfigProblem).join('\n');
-    expect(text).toContain(`${join(dir, 'postern.yaml')}:2:20: header_protection.mode: "hide" — expected one of: obscure, copy, off`);
+    expect(text).toContain(`${join(yc.dir(), 'postern.yaml')}:2:20: header_protection.mode: "hide" — expected one of: obscure, copy, off`);
     const r2 = await check('hostname: gw.example.com\nheader_protection:\n  mode: copy\n  legacy: true\n  legacy_display: maybe\n');
     const text2 = r2.ok ? '' : r2.problems.map(formatConfigProblem).join('\n');
     expect(text2).toMatch(/postern\.yaml:4:3: header_protection\.legacy: unknown key/);

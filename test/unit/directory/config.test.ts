@@ -7,21 +7,10 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkConfig, loadConfig } from '../../../src/config/index.js';
 import { formatConfigProblem } from '../../../src/core/index.js';
-import { tempDir } from '../../helpers/config.js';
+import { tempDir, yamlConfigChecker } from '../../helpers/config.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
-});
-afterEach(() => cleanup());
-
-async function check(yaml: string) {
-  const file = join(dir, 'postern.yaml');
-  await writeFile(file, yaml);
-  return checkConfig(file);
-}
+const yc = yamlConfigChecker();
+const check = yc.check;
 async function problems(yaml: string): Promise<string[]> {
   const r = await check(yaml);
   if (r.ok) throw new Error('expected problems, config was accepted');
@@ -87,7 +76,7 @@ describe('config: discovery and portal', () => {
         '',
       ].join('\n'),
     );
-    const f = join(dir, 'postern.yaml');
+    const f = join(yc.dir(), 'postern.yaml');
     expect(p).toContain(`${f}:2:37: discovery.wkd.domains.1: "bad domain" — expected a pattern like partner.example, *.example.org, *@partner.example or *`);
     expect(p).toContain(`${f}:5:16: discovery.hkp.servers.0.url: "ldap://x" — expected a key server URL like hkps://keys.openpgp.org or http://keys.partner.example:11371`);
     expect(p).toContain(`${f}:6:44: discovery.hkp.servers.1.patterns: expected at least one pattern (which addresses this server may hold)`);
@@ -96,6 +85,6 @@ describe('config: discovery and portal', () => {
 
   it('check the portal TLS files', async () => {
     const p = await problems('portal:\n  tls: { cert: nope.crt, key: nope.key }\n');
-    expect(p).toEqual([`${join(dir, 'postern.yaml')}:2:16: portal.tls.cert: ${join(dir, 'nope.crt')}: no such file`, `${join(dir, 'postern.yaml')}:2:31: portal.tls.key: ${join(dir, 'nope.key')}: no such file`]);
+    expect(p).toEqual([`${join(yc.dir(), 'postern.yaml')}:2:16: portal.tls.cert: ${join(yc.dir(), 'nope.crt')}: no such file`, `${join(yc.dir(), 'postern.yaml')}:2:31: portal.tls.key: ${join(yc.dir(), 'nope.key')}: no such file`]);
   });
 });
