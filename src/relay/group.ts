@@ -44,6 +44,7 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
     recipients: g.recipients,
     body: entry.body,
     eightBit: env.body === '8BITMIME',
+    dsn: env,
   });
   const outcomes = raw.map((o) => ctx.classifier.classify(o));
   const ms = Date.now() - started;

@@ -3,6 +3,7 @@
  * when the whole transaction failed, so the relay has one shape to act on — and issue 3 can
  * persist exactly these records (done marks, DSN input) without touching the transports.
  */
+import type { Envelope } from '../core/envelope.js';
 
 /**
  * delivered: the next hop took responsibility (250 after DATA, or the file is in new/).
@@ -42,6 +43,11 @@ export interface OutboundMessage {
   body: Buffer;
   /** BODY=8BITMIME was declared when the message came in. */
   eightBit: boolean;
+  /**
+   * RET and ENVID, and each recipient's NOTIFY and ORCPT (RFC 3461) as the sender gave them: an
+   * SMTP next hop that supports DSN gets them (looked up by address).
+   */
+  dsn?: Pick<Envelope, 'ret' | 'envid' | 'recipients'>;
 }
 
 export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string, dsn?: string): RecipientOutcome[] {

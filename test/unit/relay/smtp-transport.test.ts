@@ -1,28 +1,27 @@
-import type { NodemailerError } from 'nodemailer';
 import { describe, expect, it } from 'vitest';
-import { classifyError } from '../../../src/relay/index.js';
+import { classifyReply } from '../../../src/relay/index.js';
 
-const err = (code: string, responseCode?: number): NodemailerError => Object.assign(new Error('x'), { code, responseCode }) as NodemailerError;
+const r = (code: number) => ({ code });
 
-describe('classifyError', () => {
-  it('treats a 5xx to MAIL, RCPT or DATA as permanent', () => {
-    expect(classifyError(err('EENVELOPE', 550))).toBe('failed');
-    expect(classifyError(err('EENVELOPE', 553))).toBe('failed');
-    expect(classifyError(err('EMESSAGE', 554))).toBe('failed');
+describe('classifyReply', () => {
+  it('treats a 5xx to MAIL, RCPT, DATA or the end of data as permanent', () => {
+    expect(classifyReply(r(550), 'mail')).toBe('failed');
+    expect(classifyReply(r(553), 'rcpt')).toBe('failed');
+    expect(classifyReply(r(554), 'data')).toBe('failed');
+    expect(classifyReply(r(552), 'dot')).toBe('failed');
   });
 
-  it('treats 4xx, 503 and anything without a reply code as temporary', () => {
-    expect(classifyError(err('EENVELOPE', 450))).toBe('deferred');
-    expect(classifyError(err('EMESSAGE', 451))).toBe('deferred');
-    expect(classifyError(err('EENVELOPE', 503))).toBe('deferred');
-    expect(classifyError(err('ECONNECTION'))).toBe('deferred');
-    expect(classifyError(err('ETIMEDOUT'))).toBe('deferred');
-    expect(classifyError(err('ESOCKET'))).toBe('deferred');
+  it('treats 4xx and 503 as temporary, and 2xx as delivered', () => {
+    expect(classifyReply(r(450), 'rcpt')).toBe('deferred');
+    expect(classifyReply(r(451), 'dot')).toBe('deferred');
+    expect(classifyReply(r(503), 'rcpt')).toBe('deferred');
+    expect(classifyReply(r(421), 'mail')).toBe('deferred');
+    expect(classifyReply(r(250), 'dot')).toBe('delivered');
   });
 
-  it('never bounces for connection-level 5xx: greeting, refused STARTTLS', () => {
-    expect(classifyError(err('EPROTOCOL', 554))).toBe('deferred');
-    expect(classifyError(err('ETLS', 502))).toBe('deferred');
-    expect(classifyError(err('ECONNECTION', 521))).toBe('deferred');
+  it('never bounces for connection-level 5xx: greeting, HELO, refused STARTTLS', () => {
+    expect(classifyReply(r(554), 'greeting')).toBe('deferred');
+    expect(classifyReply(r(502), 'starttls')).toBe('deferred');
+    expect(classifyReply(r(521), 'helo')).toBe('deferred');
   });
 });
