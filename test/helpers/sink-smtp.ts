@@ -21,6 +21,8 @@ export interface SinkTransaction {
   secure: boolean;
   /** BODY= given with MAIL FROM, if any. */
   body?: string;
+  /** The DSN parameters as smtp-server parsed them (xtext decoded); per recipient, undefined when none. */
+  dsn?: { ret?: string; envid?: string; rcpt: ({ notify?: string[]; orcpt?: string } | undefined)[] };
 }
 
 export interface SinkReply {
@@ -39,6 +41,8 @@ export interface SinkOptions {
   dataDelayMs?: number;
   /** Reply to the end of DATA; undefined accepts. The transaction is recorded either way. */
   dataReply?: (t: SinkTransaction) => SinkReply | undefined;
+  /** Announce DSN (RFC 3461) and record the parameters (smtp-server hides it by default). */
+  dsn?: boolean;
   /** Announce this SIZE limit in EHLO (RFC 1870). */
   size?: number;
   /** Listen on this loopback address (127.0.0.1 by default) and port (ephemeral by default). */
@@ -85,6 +89,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<SmtpSink> {
     authOptional: true,
     disableReverseLookup: true,
     ...(opts.size ? { size: opts.size } : {}),
+    hideDSN: !opts.dsn,
     logger: false,
     onRcptTo(address, _session, cb) {
       rcptAttempts.push(address.address);
@@ -106,6 +111,11 @@ export async function startSink(opts: SinkOptions = {}): Promise<SmtpSink> {
           data: Buffer.concat(chunks),
           secure: session.secure,
           body: from && typeof from.args === 'object' && from.args ? (from.args as Record<string, string>).BODY : undefined,
+          dsn: {
+            ...(session.envelope.dsn?.ret ? { ret: session.envelope.dsn.ret } : {}),
+            ...(session.envelope.dsn?.envid ? { envid: session.envelope.dsn.envid } : {}),
+            rcpt: session.envelope.rcptTo.map((r) => (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn),
+          },
         };
         transactions.push(t);
         const refusal = opts.dataReply?.(t);
