@@ -7,23 +7,14 @@
  */
 import type { Config } from '../config/types.js';
 import { addressKey, inDomains } from '../core/index.js';
-import type { KeyStore, StoredCertificate } from '../keystore/index.js';
+import type { KeyStore } from '../keystore/index.js';
 import type { Directory, PartyFacts } from '../policy/index.js';
+import { METHODS } from './methods/index.js';
 
 /** Exactly the listed domains, as smtpd's relay control has it (subdomains are not implied), compared in canonical form. */
 const isInternal = (config: Config, address: string) => inDomains(address, config.internal_domains);
 
-/** Valid now, not a CA, and (when it says) for e-mail: what outgoing mail may use. */
-export function usableCertificate(c: StoredCertificate, now: number, needPrivate: boolean): boolean {
-  if (c.isCA || c.notBefore.getTime() > now || c.notAfter.getTime() < now) return false;
-  if (needPrivate && !c.hasPrivateKey) return false;
-  if (c.extKeyUsage && !c.extKeyUsage.includes('1.3.6.1.5.5.7.3.4') && !c.extKeyUsage.includes('2.5.29.37.0')) return false;
-  return true;
-}
-
-/** Key usage allows encrypting to it (RSA key transport or ECDH key agreement), or says nothing. */
-export const canEncryptTo = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('keyEncipherment') || c.keyUsage.includes('keyAgreement');
-export const canSignWith = (c: StoredCertificate) => !c.keyUsage || c.keyUsage.includes('digitalSignature') || c.keyUsage.includes('nonRepudiation');
+export { canEncryptTo, canSignWith, usableCertificate } from './methods/certificate-use.js';
 
 /** The store's look-ups by address (the worker memoises them per message). */
 export type KeyLookups = Pick<KeyStore, 'certificatesFor' | 'pgpKeysFor'>;
@@ -46,7 +37,6 @@ export async function partyFacts(
   deps: { config: Config; store: KeyLookups; directory: Directory; now?: number },
 ): Promise<PartyFacts> {
   const now = deps.now ?? Date.now();
-  const sender = role === 'sender';
   const [certs, pgp, groups, attributes] = address
     ? await Promise.all([deps.store.certificatesFor(address), deps.store.pgpKeysFor(address), deps.directory.groupsOf(address), deps.directory.attributesOf(address)])
     : [[], [], [], {}];
@@ -55,9 +45,7 @@ export async function partyFacts(
     internal: address ? isInternal(deps.config, address) : false,
     groups,
     attributes,
-    keys: {
-      smime: certs.some((c) => usableCertificate(c, now, sender) && (sender ? canSignWith(c) : canEncryptTo(c))),
-      pgp: pgp.some((k) => (sender ? k.hasSecret && k.info.canSign : k.info.canEncrypt)),
-    },
+    // Each method says from the store's records whether this party has a usable key for it.
+    keys: Object.fromEntries(METHODS.map((m) => [m.id, m.keyFacts({ certificates: certs, pgpKeys: pgp }, role, now)])) as PartyFacts['keys'],
   };
 }

@@ -1,0 +1,107 @@
+/**
+ * The one interface every protection method implements — S/MIME and OpenPGP now, PDF mail and
+ * webmail next (issues 16, 17). The worker never names a method: it asks the registry (index.ts)
+ * which method a plan chose and runs it through this interface, so a new method is a new module
+ * here, not a new branch in decide/transform.
+ *
+ * Four questions per method, as DESIGN.md puts them:
+ * - does it apply: `keyFacts` (from the store's answers: can this party receive or give it?) and
+ *   `recognises` (is this message, or its whole body, this method's crypto?);
+ * - what it needs to know: the look-ups `keyFacts` reads, gathered before the policy decides, so
+ *   the plan is pure and `policy explain` shows the same;
+ * - run: `open` (decrypt/verify), `sign`, `encrypt`;
+ * - how it fails: `open` reports, never throws for bad crypto; `sign` returns null (the mail goes
+ *   unsigned — no secret is at stake, the reason is logged); `encrypt` returns a hold with the
+ *   reason (fail closed: never the clear text).
+ */
+import type { Config } from '../../config/types.js';
+import type { KeyStore, StoredCertificate, StoredPgpKey } from '../../keystore/index.js';
+import type { Logger } from '../../log/index.js';
+import type { BodyCiphertext, MethodResults } from '../../mime/index.js';
+import type { SmimeEncryptOptions } from '../../policy/index.js';
+import type { CryptoKeys } from '../crypto-keys.js';
+import type { PgpKeys } from '../pgp-keys.js';
+import type { KeyLookups } from '../policy-facts.js';
+
+export type MethodId = 'smime' | 'pgp';
+
+/** What the worker has at hand while it runs one message's transforms. */
+export interface TransformContext {
+  config: Config;
+  store: KeyStore;
+  keys: CryptoKeys;
+  pgp: PgpKeys;
+  /** This message's memoised look-ups (the same answers the policy decided with). */
+  lookups: KeyLookups;
+  log: Logger;
+  queueId: string;
+  sender: string;
+}
+
+/** How to open incoming crypto, as the plan says. */
+export interface OpenChoice {
+  decrypt: boolean;
+  verify: boolean;
+  /** The method of the message's outermost layer: opened first. */
+  method: MethodId;
+  pgpAttachments?: boolean;
+  pgpInlineHtml?: boolean;
+}
+
+/** What opening found, whichever the method: enough for the caller's bookkeeping. */
+export interface Opened {
+  message: Buffer;
+  encryption: { status: string; authenticated?: boolean; nested?: boolean } | null;
+  /** Where a protected header section (RFC 9788) would be, and what covers it: header-protection.ts. */
+  protectedHeader?: Buffer;
+  signatures?: readonly { status: string; scope: string }[];
+}
+
+/** One method's opening: its output, its findings, and the header fields it adds beside them. */
+export interface OpenStep {
+  opened: Opened;
+  results: MethodResults;
+  extra: [string, string][];
+}
+
+/** The encryption step's input: the body (signed already unless the method signs inside). */
+export interface SealInput {
+  body: Buffer;
+  recipients: readonly string[];
+  /** The RFC 9788 protected header section's payload, when header protection applies. */
+  payload?: Buffer;
+  /** The method signs inside its own encryption in the same step (RFC 3156 6.2). */
+  signInside: boolean;
+  /** The rule's S/MIME options over postern.yaml's. */
+  smimeOptions?: SmimeEncryptOptions;
+  /** OpenPGP inline for text-only mail. */
+  inline?: boolean;
+}
+
+export type SealResult = { kind: 'ok'; body: Buffer; signed: boolean } | { kind: 'hold'; reason: string };
+
+/** Which keys a party has for this method, from the store's records alone. */
+export interface KeyRecords {
+  certificates: readonly StoredCertificate[];
+  pgpKeys: readonly StoredPgpKey[];
+}
+
+export interface Method {
+  readonly id: MethodId;
+  /** As an admin reads it: "S/MIME", "OpenPGP". */
+  readonly label: string;
+  /** What a recipient needs for it: "S/MIME certificate", "OpenPGP key". */
+  readonly keyName: string;
+  /** It can put a signature inside its own encryption in one step (OpenPGP does; S/MIME nests). */
+  readonly signsInside: boolean;
+
+  /** Does the party have a usable key for it: to encrypt to (recipient) or to sign with (sender). */
+  keyFacts(records: KeyRecords, role: 'sender' | 'recipient', now: number): boolean;
+  /** Is this whole body this method's ciphertext (the sender's client encrypted it)? */
+  isCiphertext(found: BodyCiphertext): Promise<boolean>;
+
+  open(body: Buffer, how: OpenChoice, recipients: readonly string[], ctx: TransformContext): Promise<OpenStep>;
+  /** The signed message, or null when it cannot be signed (logged with the reason). */
+  sign(body: Buffer, ctx: TransformContext, payload?: Buffer): Promise<Buffer | null>;
+  encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult>;
+}
