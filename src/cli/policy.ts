@@ -9,9 +9,10 @@ import { parseAddress } from '../core/index.js';
 import { combineDirectories, LdapDirectory, withFailurePolicy } from '../directory/index.js';
 import { openKeyStore } from '../keystore/index.js';
 import { silentLogger } from '../log/index.js';
-import { messageFacts, subjectCommands } from '../mime/index.js';
-import { describeAction, emptyDirectory, encryptionOutcome, evaluate, loadStaticDirectory, type CommandName, type MessageFacts, type PartyFacts } from '../policy/index.js';
-import { partyFacts } from '../worker/policy-facts.js';
+import { messageFacts } from '../mime/index.js';
+import { describeAction, emptyDirectory, encryptionOutcome, loadStaticDirectory, type MessageFacts, type PartyFacts } from '../policy/index.js';
+import { gatherFacts } from '../worker/facts.js';
+import { describePlan, planMessage, type PlanFacts } from '../worker/plan.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
 
@@ -43,21 +44,27 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   const { config, policy } = await loadConfigAndPolicy(values.config ?? DEFAULT_CONFIG);
 
   let message: MessageFacts;
+  let body: Buffer;
   if (file) {
-    message = messageFacts(await readFile(file));
+    body = await readFile(file);
+    message = messageFacts(body);
   } else {
     const headers = new Map<string, string[]>();
+    const lines: string[] = [];
     for (const h of values.header ?? []) {
       const at = h.indexOf(':');
       if (at <= 0) throw new UsageError(`--header ${JSON.stringify(h)}: expected "Name: value"`);
       const name = h.slice(0, at).trim().toLowerCase();
       headers.set(name, [...(headers.get(name) ?? []), h.slice(at + 1).trim()]);
+      lines.push(`${h.slice(0, at).trim()}: ${h.slice(at + 1).trim()}`);
     }
-    if (values.subject !== undefined) headers.set('subject', [values.subject]);
+    if (values.subject !== undefined) {
+      headers.set('subject', [values.subject]);
+      lines.push(`Subject: ${values.subject}`);
+    }
     message = { size: 0, headers, subject: values.subject ?? '', attachments: [], priority: 'normal', sensitivity: 'normal', encrypted: null, signed: null };
+    body = Buffer.from(`${lines.map((l) => l.replace(/[\r\n]+/g, ' ')).join('\r\n')}\r\n\r\n`, 'utf8');
   }
-  const found = subjectCommands(message.subject, [...policy.commands.keys()]).found;
-  const commands = found.map((t) => policy.commands.get(t.toLowerCase())).filter((c): c is CommandName => c !== undefined);
   const clientTrusted = values.client !== 'untrusted';
 
   const groups = policy.groupsFile ? await loadStaticDirectory(policy.groupsFile) : emptyDirectory;
@@ -66,20 +73,19 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   const ldap = config.ldap.servers.length ? new LdapDirectory(config.ldap, { log: silentLogger() }) : null;
   const directory = ldap ? combineDirectories(withFailurePolicy(ldap, silentLogger()), groups) : groups;
   const store = await openKeyStore(config);
-  let sender: PartyFacts;
-  let recipients: PartyFacts[];
+  let facts: PlanFacts;
   try {
-    const deps = { config, store, directory };
-    sender = await partyFacts(from, 'sender', deps);
-    recipients = await Promise.all(to.map((a) => partyFacts(a, 'recipient', deps)));
+    // The worker's own fact gathering and planning: what is printed is what a message gets.
+    ({ facts } = await gatherFacts({ body, message, sender: from, recipients: [...new Set(to)], clientTrusted, policy, config, lookups: store, directory, keysLoaded: true, memo: {} }));
   } finally {
     await store.close();
     await ldap?.close().catch(() => undefined);
   }
-  const plans = evaluate(policy, { message, sender, recipients, clientTrusted, commands });
+  const { sender, recipients, commands, policy: plans } = facts;
+  const plan = planMessage(facts);
 
   if (values.json) {
-    io.out(JSON.stringify({ policy: policy.file, sender, commands, plans: plans.map((p, i) => ({ ...p, facts: recipients[i] })) }, null, 2));
+    io.out(JSON.stringify({ policy: policy.file, sender, commands, plans: plans.map((p, i) => ({ ...p, facts: recipients[i] })), plan: { ...plan, policy: undefined, lines: describePlan(plan) } }, null, 2));
     return 0;
   }
   const keys = (p: PartyFacts) => [p.keys.smime && 'S/MIME', p.keys.pgp && 'OpenPGP'].filter(Boolean).join(', ') || 'none';
@@ -100,5 +106,8 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${OUTCOME[encryptionOutcome(a, recipients[i]!)]}` : ''}`));
     for (const s of p.skipped ?? []) io.out(`  (${s.action === 'generate_keys' ? 'generate_keys' : 'sign'} skipped: ${s.reason})`);
   });
+  io.out('');
+  io.out('what the worker does with this message:');
+  for (const l of describePlan(plan)) io.out(`  ${l}`);
   return 0;
 }

@@ -4,7 +4,7 @@
  * verbatim, never interpreted here; damaged entries are detected by checksum and kept in corrupt/.
  * Secrets: none (entries may hold plaintext mail: files are 0600 in 0700 directories).
  */
-export { Spool, QUEUES } from './spool.js';
+export { Spool, QUEUES, outputNames } from './spool.js';
 export { IncomingWriter } from './incoming.js';
 export { writeAll, isNoSpace, storageError, type WriteTarget } from './write.js';
 export type { ClaimedEntry, HeldDraft, OpenEntry, OutgoingDraft, QueueEntryInfo, QueueName } from './spool.js';

@@ -3,7 +3,7 @@
  * files. Every file is written to tmp/, fsynced, renamed into place, and its directory fsynced
  * (grouped across concurrent callers) before the caller is told it is durable.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -38,6 +38,30 @@ export interface OutgoingDraft {
   envelope: Envelope;
   body: Buffer;
   notes?: Record<string, unknown>;
+  /**
+   * What this output is (the worker's treatment: "deliver:<plan key>", "copy", "reject", a notice).
+   * With the recipients it names the file, so a re-run that decides otherwise replaces outputs
+   * instead of adding to them.
+   */
+  key?: string;
+}
+
+/**
+ * Output names: "<id>.<12 hex>" from (what the output is, its recipients). Deterministic, so a
+ * re-run of the same decision rewrites the same files; content-named, so a re-run that decides
+ * differently (a key found meanwhile, a policy reload) writes other names, and the old ones are
+ * removed before the input is — the relay never sees a stale copy beside the new one.
+ */
+export function outputNames(id: string, drafts: readonly OutgoingDraft[]): string[] {
+  const seen = new Set<string>();
+  return drafts.map((d, n) => {
+    const what = `${d.key ?? `draft:${n}`}\0${d.envelope.recipients.map((r) => r.address).sort().join('\0')}`;
+    let name = `${id}.${createHash('sha256').update(what).digest('hex').slice(0, 12)}`;
+    // Two outputs of one message with the same key and recipients would be a worker bug; both kept.
+    for (let k = 1; seen.has(name); k++) name = `${name.slice(0, id.length + 13)}-${k}`;
+    seen.add(name);
+    return name;
+  });
 }
 
 /**
@@ -190,10 +214,8 @@ export class Spool {
       const id = derivedQueueId(entry.id, `hold\0${h.envelope.recipients.map((r) => r.address).sort().join('\0')}`);
       return put('hold', id, { id, envelope: h.envelope, notes: { holdReason: h.reason, heldFrom: entry.id } }, h.body);
     });
-    const pending = drafts.map((d, n) => {
-      names[n] = `${entry.id}.${n}`;
-      return put('outgoing', names[n], { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, d.body);
-    });
+    names.push(...outputNames(entry.id, drafts));
+    const pending = drafts.map((d, n) => put('outgoing', names[n]!, { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, d.body));
     try {
       const failed = (await Promise.allSettled([...pending, ...holding])).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -205,6 +227,17 @@ export class Spool {
       // that is still in active/).
       for (const p of placed) await rm(p, { force: true }).catch(() => undefined);
       throw storageError(err);
+    }
+    // Outputs of an earlier run of this message that this run did not write again (it decided
+    // otherwise) go before the input does: while the input is in active/ the relay leaves them
+    // alone, and once the input is gone nothing could tell them from current ones.
+    // Only an entry reclaimed from a dead worker (a crash mark) can have such outputs: a failed
+    // run removes its own (above), so the common case costs no listing of outgoing/.
+    if (entry.status?.some((r) => r.t === 'crash')) {
+      const current = new Set(names);
+      for (const n of await this.list('outgoing')) {
+        if (n.startsWith(`${entry.id}.`) && !current.has(n)) await rm(join(this.dir('outgoing'), n), { force: true });
+      }
     }
     // No directory fsync after the unlink: a process crash cannot undo it, and after a power
     // failure the input may come back and be processed again — a possible duplicate, never a

@@ -50,6 +50,12 @@ rules:
     expect(blocks[0]).toMatch(/^<partner@partner\.example>  outbound  \(external; keys: S\/MIME\)\n  rules: "archive" \(line 3\) → "board encrypts" \(line 6\)\n  1\. copy to archive@example\.com\n  2\. sign\n  3\. encrypt .* → S\/MIME$/);
     expect(blocks[1]).toMatch(/→ OpenPGP$/);
     expect(blocks[2]).toMatch(/→ bounced: no key for this recipient\n?$/);
+    // The worker's own plan of the message, from the same facts: one line per delivery group.
+    expect(blocks[3]).toContain('what the worker does with this message:');
+    expect(blocks[3]).toContain('deliver to <partner@partner.example>: sign with S/MIME, then encrypt with S/MIME');
+    expect(blocks[3]).toContain('deliver to <friend@pgp.example>: sign with S/MIME, then encrypt with OpenPGP');
+    expect(blocks[3]).toMatch(/bounce <nobody@plain\.example>: encryption required, but there is no S\/MIME certificate or OpenPGP key for nobody@plain\.example/);
+    expect(blocks[3]).toContain('copy the message as it arrived to <archive@example.com>');
   });
 
   it('uses the default policy when no rule decides, and a message file as the facts', async () => {

@@ -1,8 +1,10 @@
-import { readdir, readFile, writeFile, truncate, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, writeFile, truncate, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CorruptEntryError, isQueueId, type Envelope } from '../../../src/core/index.js';
-import { Spool } from '../../../src/spool/index.js';
+import { outputNames, Spool } from '../../../src/spool/index.js';
+import { appendRecords } from '../../../src/spool/marks.js';
+
 import { DirSyncer } from '../../../src/spool/dirsync.js';
 import { decodeEntry, encodeEntry } from '../../../src/spool/record.js';
 import { tempDir } from '../../helpers/config.js';
@@ -97,15 +99,42 @@ describe('spool', () => {
     const id = await accept(spool, envelope(['a@example.com', 'b@example.net']));
     const e = (await spool.claim(id))!;
     const names = await spool.commitOutgoing(e, [
-      { envelope: { ...e.meta.envelope, recipients: [e.meta.envelope.recipients[0]!] }, body: e.body },
-      { envelope: { ...e.meta.envelope, recipients: [e.meta.envelope.recipients[1]!] }, body: Buffer.from('other\r\n') },
+      { envelope: { ...e.meta.envelope, recipients: [e.meta.envelope.recipients[0]!] }, body: e.body, key: 'deliver:a' },
+      { envelope: { ...e.meta.envelope, recipients: [e.meta.envelope.recipients[1]!] }, body: Buffer.from('other\r\n'), key: 'deliver:a' },
     ]);
-    expect(names).toEqual([`${id}.0`, `${id}.1`]);
-    expect(await spool.list('outgoing')).toEqual(names);
+    // Named by what they are and whom they are for: "<id>.<12 hex>", the same for the same drafts.
+    expect(names).toHaveLength(2);
+    for (const n of names) expect(n).toMatch(new RegExp(`^${id}\\.[0-9a-f]{12}$`));
+    // The name depends on the output's kind and recipients, not on its place in the list.
+    expect(outputNames(id, [1, 0].map((i) => ({ envelope: { ...e.meta.envelope, recipients: [e.meta.envelope.recipients[i]!] }, body: Buffer.alloc(0), key: 'deliver:a' })))).toEqual([names[1], names[0]]);
+    expect(await spool.list('outgoing')).toEqual([...names].sort());
     expect(await spool.list('active')).toEqual([]);
-    const out1 = await spool.read('outgoing', `${id}.1`);
+    const out1 = await spool.read('outgoing', names[1]!);
     expect(out1.meta.group).toBe(1);
     expect(out1.body.toString()).toBe('other\r\n');
+  });
+
+  it('a re-run after a crash that decides otherwise replaces the outputs of the first run, never adds to them', async () => {
+    const env = envelope(['a@example.com', 'b@example.net']);
+    const id = await accept(spool, env);
+    const e = (await spool.claim(id))!;
+    const kept = join(spool.dir('active'), 'kept');
+    await copyFile(e.path, kept);
+    const [a, b] = env.recipients.map((r) => ({ ...env, recipients: [r] }));
+    // First run: two groups (signed for a, in clear for b); the worker dies before the input is gone.
+    const first = await spool.commitOutgoing(e, [
+      { envelope: a!, body: Buffer.from('signed\r\n'), key: 'deliver:signed' },
+      { envelope: b!, body: Buffer.from('clear\r\n'), key: 'deliver:clear' },
+    ]);
+    await rename(kept, e.path);
+    await appendRecords(e.path, [{ t: 'crash', at: new Date().toISOString(), alone: true }]);
+    await rename(e.path, join(spool.dir('incoming'), id));
+    // Second run: b's key was found meanwhile, one group for both.
+    const again = (await spool.claim(id))!;
+    const second = await spool.commitOutgoing(again, [{ envelope: env, body: Buffer.from('encrypted\r\n'), key: 'deliver:encrypted' }]);
+    expect(second[0]).not.toBe(first[0]);
+    expect(await spool.list('outgoing')).toEqual(second);
+    expect((await spool.read('outgoing', second[0]!)).body.toString()).toBe('encrypted\r\n');
   });
 
   it('recover() puts claimed entries back and clears tmp/', async () => {

@@ -8,7 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InsufficientStorageError, SpoolWriteError, newQueueId, type Envelope } from '../../../src/core/index.js';
-import { IncomingWriter, Spool, isNoSpace, storageError, writeAll, type ClaimedEntry, type WriteTarget } from '../../../src/spool/index.js';
+import { IncomingWriter, Spool, isNoSpace, outputNames, storageError, writeAll, type ClaimedEntry, type WriteTarget } from '../../../src/spool/index.js';
 import { decodeEntry } from '../../../src/spool/record.js';
 import { tempDir } from '../../helpers/config.js';
 import { enospc, fillingDisk, take, type FillingDisk } from '../../helpers/filling-disk.js';
@@ -179,7 +179,8 @@ describe('spool on a file system that fills up', () => {
 
     // Space back: the same call succeeds, under the same names, and only then is the input gone.
     disk.budget = Infinity;
-    expect(await spool.commitOutgoing(entry, drafts, held)).toEqual([`${entry.id}.0`, `${entry.id}.1`, `${entry.id}.2`]);
+    expect(await spool.commitOutgoing(entry, drafts, held)).toEqual(outputNames(entry.id, drafts));
+    expect(await files('outgoing')).toHaveLength(3);
     expect(await files('hold')).toHaveLength(1);
     await expect(stat(entry.path)).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -1,0 +1,85 @@
+/**
+ * The message plan (worker/plan.ts) is a pure function of the facts: these cases pin what the
+ * worker runs and `policy explain` prints — grouping, fail-closed stops, signing choices.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Action, PartyFacts, RecipientPlan } from '../../../src/policy/index.js';
+import { describePlan, planMessage, type PlanFacts } from '../../../src/worker/plan.js';
+
+const party = (address: string, keys: Partial<PartyFacts['keys']> = {}, internal = false): PartyFacts => ({ address, internal, groups: [], attributes: {}, keys: { smime: false, pgp: false, ...keys } });
+const encrypt = (require = true, otherwise: 'hold' | 'bounce' = 'bounce'): Action => ({ kind: 'encrypt', methods: ['smime', 'pgp'], require, otherwise });
+const plan = (recipient: string, actions: Action[], rules = ['r']): RecipientPlan => ({ recipient, direction: 'outbound', actions, rules });
+
+function facts(over: Partial<PlanFacts> & Pick<PlanFacts, 'recipients' | 'policy'>): PlanFacts {
+  return {
+    message: { size: 10, headers: new Map(), subject: '', attachments: [], priority: 'normal', sensitivity: 'normal', encrypted: null, signed: null },
+    sender: party('ceo@example.com', { smime: true }, true),
+    commands: [],
+    clientTrusted: true,
+    body: { inside: null, sealed: false, pgpFiles: false },
+    keysLoaded: true,
+    autocrypt: false,
+    ownFields: [],
+    cleanedSubject: null,
+    ...over,
+  };
+}
+
+describe('message plan', () => {
+  it('recipients with the same treatment share one delivery; others get their own, keyed by the treatment', () => {
+    const rs = [party('a@p.example', { smime: true }), party('b@p.example', { smime: true }), party('c@g.example', { pgp: true })];
+    const p = planMessage(facts({ recipients: rs, policy: rs.map((r) => plan(r.address, [{ kind: 'sign', method: 'auto' }, encrypt()])) }));
+    expect(p.deliveries.map((d) => [d.recipients, d.treatment.sign, d.treatment.encrypt])).toEqual([
+      [['a@p.example', 'b@p.example'], 'smime', 'smime'],
+      [['c@g.example'], 'smime', 'pgp'],
+    ]);
+    expect(p.deliveries[0]!.key).not.toBe(p.deliveries[1]!.key);
+    // Deterministic: the same facts, the same keys (the outputs' names derive from them).
+    expect(planMessage(facts({ recipients: rs, policy: rs.map((r) => plan(r.address, [{ kind: 'sign', method: 'auto' }, encrypt()])) })).deliveries.map((d) => d.key)).toEqual(p.deliveries.map((d) => d.key));
+  });
+
+  it('fails closed: required encryption without a key stops the recipient with the reason, never "in clear"', () => {
+    const rs = [party('x@plain.example'), party('y@plain.example')];
+    const p = planMessage(facts({ recipients: rs, policy: [plan(rs[0]!.address, [encrypt(true, 'bounce')]), plan(rs[1]!.address, [encrypt(true, 'hold')])] }));
+    expect(p.deliveries).toEqual([]);
+    expect(p.stopped).toEqual([
+      { kind: 'reject', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for x@plain.example', recipients: ['x@plain.example'] },
+      { kind: 'hold', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for y@plain.example', recipients: ['y@plain.example'] },
+    ]);
+    expect(describePlan(p)).toEqual(['bounce <x@plain.example>: encryption required, but there is no S/MIME certificate or OpenPGP key for x@plain.example', 'hold <y@plain.example>: encryption required, but there is no S/MIME certificate or OpenPGP key for y@plain.example']);
+  });
+
+  it('a worker without its keys holds what must be encrypted, and passes what may go in clear unchanged', () => {
+    const rs = [party('a@p.example', { smime: true }), party('b@p.example', { smime: true })];
+    const p = planMessage(facts({ keysLoaded: false, recipients: rs, policy: [plan(rs[0]!.address, [encrypt(true, 'hold')], ['strict']), plan(rs[1]!.address, [encrypt(false)])] }));
+    expect(p.stopped).toEqual([{ kind: 'hold', reason: 'encryption required for a@p.example, but the keys are not loaded (rule "strict")', recipients: ['a@p.example'] }]);
+    expect(p.deliveries).toEqual([expect.objectContaining({ recipients: ['b@p.example'], treatment: { open: null, sign: null, encrypt: null, sendKeys: null } })]);
+  });
+
+  it("the sender's client encrypted the whole body already: no key needed, it passes as it is", () => {
+    const rs = [party('x@plain.example')];
+    const p = planMessage(facts({ body: { inside: 'smime', sealed: true, pgpFiles: false }, recipients: rs, policy: [plan(rs[0]!.address, [encrypt(true, 'bounce')])] }));
+    expect(p.stopped).toEqual([]);
+    expect(p.deliveries).toHaveLength(1);
+  });
+
+  it('auto signs inside OpenPGP encryption when the sender has an OpenPGP key; generate_keys counts the certificate to come', () => {
+    const rs = [party('c@g.example', { pgp: true })];
+    const both = planMessage(facts({ sender: party('ceo@example.com', { smime: true, pgp: true }, true), recipients: rs, policy: [plan(rs[0]!.address, [{ kind: 'sign', method: 'auto' }, encrypt()])] }));
+    expect(both.deliveries[0]!.treatment).toMatchObject({ sign: 'pgp', encrypt: 'pgp' });
+    const fresh = planMessage(facts({ sender: party('new@example.com', {}, true), recipients: rs, policy: [plan(rs[0]!.address, [{ kind: 'generate_keys', smime: true, pgp: false }, { kind: 'sign', method: 'smime' }])] }));
+    expect(fresh.generate).toEqual({ smime: true, pgp: false });
+    expect(fresh.deliveries[0]!.treatment.sign).toBe('smime');
+    // An outsider's claim to be an internal sender: no keys generated for it.
+    const outside = planMessage(facts({ sender: party('new@else.example'), recipients: rs, policy: [plan(rs[0]!.address, [{ kind: 'generate_keys', smime: true, pgp: true }])] }));
+    expect(outside.generate).toBeNull();
+  });
+
+  it('copies, reports and alerts are planned once per address, with the rules that asked', () => {
+    const rs = [party('a@p.example'), party('b@p.example')];
+    const p = planMessage(facts({ recipients: rs, policy: rs.map((r, i) => plan(r.address, [{ kind: 'copy', to: ['arch@example.com'] }, { kind: 'notify_sender' }, { kind: 'alert', to: ['sec@example.com'] }], [`rule${i}`])) }));
+    expect(p.copies).toEqual(['arch@example.com']);
+    expect(p.notifySender).toEqual(['a@p.example', 'b@p.example']);
+    expect(p.alerts).toEqual([{ to: ['sec@example.com'], rules: ['rule0', 'rule1'], recipients: ['a@p.example', 'b@p.example'] }]);
+  });
+});
