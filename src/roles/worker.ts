@@ -10,9 +10,10 @@ import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFa
 import { openKeyStore, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
+import { handoffClient } from './handoff.js';
 import { batched, main } from './run.js';
 
-main('worker', async ({ config, spool, log, send }) => {
+main('worker', async ({ config, dataDir, spool, log, send }) => {
   const store = await openKeyStore(config);
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
@@ -35,7 +36,9 @@ main('worker', async ({ config, spool, log, send }) => {
     return { config: c, policy, store, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
   };
   let ctx = await policyOf(config);
-  const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => send({ type: 'outgoing', names })) });
+  // Committed names go straight to the relay's socket; through the supervisor when it is not there.
+  const handoff = handoffClient(dataDir, (names) => send({ type: 'outgoing', names }));
+  const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => handoff.announce(names)) });
   return {
     reload: (c) => {
       worker.reload(c);
@@ -49,6 +52,7 @@ main('worker', async ({ config, spool, log, send }) => {
     },
     close: async () => {
       await worker.close();
+      handoff.close();
       await ldap?.close().catch(() => undefined);
       await store.close();
     },
