@@ -2,11 +2,13 @@
  * log: pino JSON lines, one per message stage, keyed by queue id and a stable `event` code so
  * admins can grep and alert on them. Untrusted input: addresses and client names appear in logs
  * (pino escapes them as JSON). Secrets: passwords, PINs, keys and message bodies are never
- * logged; the redaction list below is the safety net, not the policy.
+ * logged; the redaction list below is the safety net, not the policy. Every event code is listed,
+ * with its level and meaning, in events.ts.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
+export { EVENTS, eventLevels, isEventCode, type EventCode, type EventInfo, type EventLevel } from './events.js';
 
 const REDACT = [
   'password',
