@@ -4,7 +4,7 @@
  * level the list gives. Admins' alert rules and the admin API depend on the list being complete.
  */
 import { describe, expect, it } from 'vitest';
-import { EVENTS, eventLevels, isEventCode, type EventCode } from '../../../src/log/events.js';
+import { EVENTS, eventLevels, isEventCode, type EventCode, type EventLevel } from '../../../src/log/events.js';
 import { EVENT_CODE, scanEvents } from './event-scan.js';
 
 const uses = scanEvents('src');
@@ -36,7 +36,12 @@ describe('log event codes', () => {
 
   it('a log call with a literal level uses a listed level', () => {
     const wrong = uses.flatMap((u) =>
-      u.level ? u.codes.filter((c) => isEventCode(c) && !eventLevels(c).includes(u.level as never)).map((c) => `src/${u.file}:${u.line}: ${c} at ${u.level}, listed ${eventLevels(c).join('|')}`) : [],
+      u.level
+        ? u.codes
+            .filter(isEventCode)
+            .filter((c) => !eventLevels(c).includes(u.level as EventLevel))
+            .map((c) => `src/${u.file}:${u.line}: ${c} at ${u.level}, listed ${eventLevels(c).join('|')}`)
+        : [],
     );
     expect(wrong).toEqual([]);
   });
