@@ -10,23 +10,18 @@
  * its header block. bounce_size_limit bounds the copy, so it costs the spool little, and nothing
  * is kept for a sender no notice can go to (<>, NOTIFY=NEVER everywhere).
  */
-import type { Envelope } from '../core/index.js';
+import type { Envelope, KeptOriginal, OutgoingNotes } from '../core/index.js';
 import { headerBlock } from './build.js';
 import { smtpSafe } from './fields.js';
 import { wantsNotice } from './status.js';
 
-/** The key of the kept original in an outgoing entry's notes. */
-export const ORIGINAL_NOTE = 'original';
+/** The key of the kept original in an outgoing entry's notes (core/notes.ts). */
+export const ORIGINAL_NOTE = 'original' satisfies keyof OutgoingNotes;
+
+export type { KeptOriginal };
 
 /** At most this much of an original's header block is kept (Postfix's header_size_limit). */
 const HEADERS_CAP = 100 * 1024;
-
-export interface KeptOriginal {
-  /** The whole original, or its header block only. */
-  part: 'message' | 'headers';
-  /** The bytes, base64 (they need not be UTF-8, and the notes are JSON). */
-  data: string;
-}
 
 export interface KeepOptions {
   /** relay.bounce_size_limit. */
@@ -53,10 +48,11 @@ export function keepOriginal(message: Buffer, envelope: Envelope, opts: KeepOpti
 
 /**
  * The original kept in an entry's notes, or null when there is none (an entry the worker passed
- * unchanged, or written before originals were kept). The notes are ours, but read defensively:
- * a damaged note means the notice falls back to the entry's own headers, never a crash.
+ * unchanged, or written before originals were kept). The notes are ours, but read defensively
+ * (spool/record.ts checks their shape, and so does this for callers that did not read them from
+ * disk): a damaged note means the notice falls back to the entry's own headers, never a crash.
  */
-export function keptOriginal(notes: Record<string, unknown> | undefined): { message: Buffer; headersOnly: boolean } | null {
+export function keptOriginal(notes: { readonly [ORIGINAL_NOTE]?: unknown } | undefined): { message: Buffer; headersOnly: boolean } | null {
   const k = notes?.[ORIGINAL_NOTE] as Partial<KeptOriginal> | undefined;
   if (!k || typeof k !== 'object' || typeof k.data !== 'string' || (k.part !== 'message' && k.part !== 'headers')) return null;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(k.data)) return null;

@@ -7,15 +7,20 @@
  * temporary would be retried until max_queue_lifetime. The admin's rules (relay.reply_rules) come first.
  */
 import type { ReplyRule } from '../config/types.js';
+import type { OutcomeKind } from '../core/index.js';
 import type { RecipientOutcome } from './outcome.js';
 
 interface CompiledRule {
   re: RegExp;
   action: 'defer' | 'bounce';
   reason: string;
+  /** The catalogue entry a matching reply is (core/outcomes.ts). */
+  kind: OutcomeKind;
 }
 
-const BUILT_IN: ReplyRule[] = [
+type BuiltInRule = ReplyRule & { kind?: OutcomeKind };
+
+const BUILT_IN: BuiltInRule[] = [
   {
     match: String.raw`^552[ -](5\.5\.3\b|.*too many recipients)`,
     action: 'defer',
@@ -34,6 +39,7 @@ const BUILT_IN: ReplyRule[] = [
     match: String.raw`^5\d\d[ -](5\.3\.4\b|5\.2\.3\b|.*\b(message|mail)\b[^.;]*\b(size|too (big|large)|larger than allowed)\b|.*\bdatabytes\b)`,
     action: 'bounce',
     reason: 'a size refusal is permanent (RFC 1870)',
+    kind: 'bounced_size',
   },
   {
     match: String.raw`^5\d\d[ -].*\b(try (again )?later|temporar(y|ily)|greylist|too many (connections|messages)|rate limit|throttl)`,
@@ -46,20 +52,25 @@ export class ReplyClassifier {
   private readonly rules: CompiledRule[];
 
   constructor(adminRules: readonly ReplyRule[] = []) {
-    this.rules = [...adminRules, ...BUILT_IN].map((r) => ({
+    this.rules = [...adminRules, ...BUILT_IN].map((r: BuiltInRule) => ({
       re: new RegExp(r.match, 'i'),
       action: r.action,
       reason: r.reason ?? `relay.reply_rules: /${r.match}/ → ${r.action}`,
+      kind: r.kind ?? (r.action === 'defer' ? 'deferred_remote' : 'bounced_remote'),
     }));
   }
 
-  /** The outcome with its status corrected by the first matching rule; `note` says why. */
+  /**
+   * The outcome with its status corrected by the first matching rule; `note` says why, `kind`
+   * names the catalogue entry the rule gives (a transport's own, more precise kind stays).
+   */
   classify(o: RecipientOutcome): RecipientOutcome {
     if (o.status === 'delivered') return o;
     for (const rule of this.rules) {
       if (!rule.re.test(o.reply)) continue;
       const status = rule.action === 'defer' ? 'deferred' : 'failed';
-      return status === o.status ? o : { ...o, status, note: rule.reason };
+      if (status === o.status) return o.kind ? o : { ...o, kind: rule.kind };
+      return { ...o, status, note: rule.reason, kind: rule.kind };
     }
     return o;
   }

@@ -2,10 +2,11 @@
  * How the relay words a failure it found itself, rather than a reply a next hop gave: as Postfix's
  * smtp client words it (smtp_connect.c, smtp_trouble.c, smtp_proto.c, dns_strerror), so that
  * admins, helpdesks and their log searches read Postern's deferrals, `queue show` and bounces the
- * way they read Postfix's. Each text comes with the RFC 3463 status Postfix gives it. No text
- * holds a library's error code (ESOCKET, ECONNECTION): those name our implementation, not what
- * happened on the network.
+ * way they read Postfix's. Each text comes with the RFC 3463 status Postfix gives it; both are
+ * the outcome catalogue's (core/outcomes.ts), filled in here. No text holds a library's error
+ * code (ESOCKET, ECONNECTION): those name our implementation, not what happened on the network.
  */
+import { outcomeDiagnostic } from '../core/index.js';
 
 /** Our own account of a failure: the text, and its enhanced status code. */
 export interface Diagnostic {
@@ -71,39 +72,42 @@ export function strerror(errno: string | undefined): string {
   return errno && /^E[A-Z0-9]{2,15}$/.test(errno) ? `Connection failed (${errno})` : 'Connection failed';
 }
 
+/** " while sending RCPT TO", or nothing when the phase is unknown. */
+const during = (phase: SmtpPhase | undefined): string => (phase ? ` while ${WHILE[phase]}` : '');
+
 /** "connect to mx.example.com[192.0.2.1]:25: Connection refused" (4.4.1). */
 export function connectFailed(peer: string, port: number, errno: string | undefined): Diagnostic {
-  return { text: `connect to ${peer}:${port}: ${strerror(errno)}`, dsn: '4.4.1' };
+  return outcomeDiagnostic('deferred_connect', { peer, port, error: strerror(errno) });
 }
 
 /** "lost connection with mx.example.com[192.0.2.1] while sending end of data -- …" (4.4.2). */
 export function lostConnection(peer: string, phase: SmtpPhase | undefined): Diagnostic {
-  return { text: phase ? `lost connection with ${peer} while ${WHILE[phase]}` : `lost connection with ${peer}`, dsn: '4.4.2' };
+  return outcomeDiagnostic('deferred_lost_connection', { peer, while: during(phase) });
 }
 
 /** "conversation with mx.example.com[192.0.2.1] timed out while receiving the initial server greeting" (4.4.2). */
 export function timedOut(peer: string, phase: SmtpPhase | undefined): Diagnostic {
-  return { text: phase ? `conversation with ${peer} timed out while ${WHILE[phase]}` : `conversation with ${peer} timed out`, dsn: '4.4.2' };
+  return outcomeDiagnostic('deferred_timeout', { peer, while: during(phase) });
 }
 
 /** The TLS handshake failed (a STARTTLS upgrade or an smtps connection). */
 export function tlsHandshakeFailed(): Diagnostic {
-  return { text: 'Cannot start TLS: handshake failure', dsn: '4.7.5' };
+  return outcomeDiagnostic('deferred_tls', {});
 }
 
 /** A route with `tls: required` and a next hop that did not announce STARTTLS. */
 export function tlsNotOffered(peer: string): Diagnostic {
-  return { text: `TLS is required, but was not offered by host ${peer}`, dsn: '4.7.4' };
+  return outcomeDiagnostic('deferred_tls_not_offered', { peer });
 }
 
 /** A route with `tls: required` and a next hop that announced STARTTLS but refused it. */
 export function tlsRefused(peer: string, reply: string): Diagnostic {
-  return { text: `TLS is required, but host ${peer} refused to start TLS: ${clean(reply)}`, dsn: '4.7.4' };
+  return outcomeDiagnostic('deferred_tls_refused', { peer, reply: clean(reply) });
 }
 
 /** The next hop answered with something that is not SMTP. */
 export function protocolError(peer: string): Diagnostic {
-  return { text: `host ${peer} violated the SMTP protocol`, dsn: '4.4.2' };
+  return outcomeDiagnostic('deferred_protocol', { peer });
 }
 
 /** How a DNS question ended, in the resolver's terms (h_errno). */
@@ -116,18 +120,23 @@ const DNS_STRERROR: Record<DnsOutcome, string> = {
   no_recovery: 'Non-recoverable error',
 };
 
+/** What a name or record that does not exist means where it was asked (outcomes with the DNS text). */
+export type DnsAbsent = 'bounced_dns' | 'bounced_no_domain' | 'deferred_mx_no_address' | 'deferred_dns';
+
 /**
  * "Host or domain name not found. Name service error for name=example.net type=MX: Host not
- * found, try again". No answer at all is 4.4.3 — also a resolver that refuses us (NO_RECOVERY),
- * which is our own set-up's fault, not the domain's; a name or record that does not exist gets
- * `permanent` (Postfix: 5.4.4).
+ * found, try again". No answer at all is deferred_dns (4.4.3) — also a resolver that refuses us
+ * (NO_RECOVERY), which is our own set-up's fault, not the domain's; a name or record that does
+ * not exist is `absent` (Postfix: 5.4.4, bounced_dns).
  */
-export function dnsFailed(name: string, type: 'MX' | 'A' | 'AAAA', outcome: DnsOutcome, permanent = '5.4.4'): Diagnostic {
+export function dnsFailed(name: string, type: 'MX' | 'A' | 'AAAA', outcome: DnsOutcome, absent: DnsAbsent = 'bounced_dns'): Diagnostic {
   const temporary = outcome === 'try_again' || outcome === 'no_recovery';
-  return {
-    text: `Host or domain name not found. Name service error for name=${clean(name)} type=${type}: ${DNS_STRERROR[outcome]}`,
-    dsn: temporary ? '4.4.3' : permanent,
-  };
+  return outcomeDiagnostic(temporary ? 'deferred_dns' : absent, { name: clean(name), type, error: DNS_STRERROR[outcome] });
+}
+
+/** The DNS text for an answer that is not an outcome of the resolver's (a malformed reply). */
+export function dnsText(kind: DnsAbsent, name: string, type: 'MX' | 'A' | 'AAAA', error: string): Diagnostic {
+  return outcomeDiagnostic(kind, { name: clean(name), type, error });
 }
 
 /**

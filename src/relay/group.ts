@@ -1,8 +1,10 @@
 /**
  * One recipient group of an entry to its next hop, and what its answers become: status records
  * for the entry, and the log lines (relay.delivered, relay.bounce, relay.deferred) with the
- * reason as Postfix words it and its dsn= status, as an admin greps a Postfix log for them.
+ * reason as Postfix words it, its dsn= status and its outcome (core/outcomes.ts), as an admin greps
+ * a Postfix log for them.
  */
+import { defaultOutcome, OUTCOMES, type OutcomeKind } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { enhancedStatus } from '../dsn/index.js';
 import type { OpenEntry, RecipientRecord } from '../spool/index.js';
@@ -27,9 +29,18 @@ export const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
   ...(o.remote ? { remote: o.remote } : {}),
 });
 
+const CLASS_OF = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' } as const;
+
+/** The catalogue entry of an outcome: the one it names, or its status's usual one. */
+export function kindOf(o: Pick<RecipientOutcome, 'kind' | 'status' | 'remote'>): OutcomeKind {
+  // A kind that no longer fits the status (the classification turned a failure into a deferral) is not used.
+  if (o.kind && OUTCOMES[o.kind].class === CLASS_OF[o.status]) return o.kind;
+  return defaultOutcome(o.status, o.status !== 'delivered' || o.remote !== undefined);
+}
+
 /** The enhanced status of an outcome: ours, or the one in the next hop's reply. */
-export function dsnOf(o: Pick<RecipientOutcome, 'dsn' | 'reply' | 'status'>): string {
-  return o.dsn ?? enhancedStatus(o.reply, o.status === 'delivered' ? '2.0.0' : o.status === 'deferred' ? '4.0.0' : '5.0.0');
+export function dsnOf(o: Pick<RecipientOutcome, 'dsn' | 'reply' | 'status' | 'kind' | 'remote'>): string {
+  return o.dsn ?? enhancedStatus(o.reply, OUTCOMES[kindOf(o)].status);
 }
 
 export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: RecipientGroup, attemptNo: number): Promise<RecipientOutcome[]> {
@@ -54,17 +65,17 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
   const failed = by('failed');
   const deferred = by('deferred');
   if (delivered.length) {
-    log.info({ event: 'relay.delivered', queueId, name, to, recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
+    log.info({ event: 'relay.delivered', queueId, name, to, outcome: kindOf(delivered[0]!), recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
   }
   if (failed.length) {
-    const recipients = failed.map((o) => ({ address: o.recipient, dsn: dsnOf(o), reply: o.reply, ...(o.note ? { note: o.note } : {}) }));
+    const recipients = failed.map((o) => ({ address: o.recipient, outcome: kindOf(o), dsn: dsnOf(o), reply: o.reply, ...(o.note ? { note: o.note } : {}) }));
     log.warn({ event: 'relay.bounce', queueId, name, to, recipients, ms }, 'recipients rejected permanently');
   }
   if (deferred.length) {
     const first = deferred[0]!;
     const note = deferred.find((o) => o.note)?.note;
     log.warn(
-      { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, dsn: dsnOf(first), reason: first.reply, attempt: attemptNo, ms, ...(note ? { note } : {}) },
+      { event: 'relay.deferred', queueId, name, to, recipients: deferred.length, outcome: kindOf(first), dsn: dsnOf(first), reason: first.reply, attempt: attemptNo, ms, ...(note ? { note } : {}) },
       'delivery deferred',
     );
   }

@@ -7,6 +7,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { outcomeLine } from '../core/index.js';
 import { writeAll } from '../spool/index.js';
 import type { OutboundMessage, RecipientOutcome } from './outcome.js';
 
@@ -69,7 +70,7 @@ async function writeTmp(path: string, parts: Buffer[]): Promise<string> {
 
 function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return `451 4.3.0 maildir write failed: ${e.code ?? ''} ${e.message ?? String(err)}`.replace(/\s+/g, ' ').trim();
+  return outcomeLine('deferred_local', { reason: `maildir write failed: ${e.code ?? ''} ${e.message ?? String(err)}` }).replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -83,21 +84,21 @@ export async function deliverMaildir(path: string, msg: OutboundMessage): Promis
     return msg.recipients.map((recipient) => ({ recipient, status: 'deferred', reply: reason(err) }));
   }
   if (!headerSafe(msg.sender)) {
-    return msg.recipients.map((recipient) => ({ recipient, status: 'failed', reply: '550 5.1.7 sender address contains line breaks' }));
+    return msg.recipients.map((recipient) => ({ recipient, status: 'failed', reply: outcomeLine('bounced_bad_sender', {}) }));
   }
   const returnPath = Buffer.from(`Return-Path: <${msg.sender}>\r\n`, 'utf8');
   const outcomes: RecipientOutcome[] = [];
   let renamed = false;
   for (const recipient of msg.recipients) {
     if (!headerSafe(recipient)) {
-      outcomes.push({ recipient, status: 'failed', reply: '550 5.1.3 recipient address contains line breaks' });
+      outcomes.push({ recipient, status: 'failed', reply: outcomeLine('bounced_bad_recipient', {}) });
       continue;
     }
     try {
       const name = await writeTmp(path, [returnPath, Buffer.from(`Delivered-To: ${recipient}\r\n`, 'utf8'), msg.body]);
       await rename(join(path, 'tmp', name), join(path, 'new', name));
       renamed = true;
-      outcomes.push({ recipient, status: 'delivered', reply: `250 2.0.0 delivered to maildir as ${name}` });
+      outcomes.push({ recipient, status: 'delivered', reply: outcomeLine('delivered', { file: name }) });
     } catch (err) {
       outcomes.push({ recipient, status: 'deferred', reply: reason(err) });
     }

@@ -8,7 +8,8 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { dnsFailed, dnsOutcome, type Diagnostic } from './diagnostic.js';
+import { outcomeDiagnostic } from '../core/index.js';
+import { dnsFailed, dnsOutcome, dnsText, type Diagnostic } from './diagnostic.js';
 
 /** DNS as the relay needs it. A `dns.promises.Resolver` satisfies it; tests pass a fake zone. Errors carry Node's dns error codes (err.code: 'ENODATA', 'ENOTFOUND', 'ESERVFAIL', 'ETIMEOUT', 'ECONNREFUSED', 'EREFUSED', ...). */
 export interface DnsResolver {
@@ -57,7 +58,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   if (raw.startsWith('[')) return planLiteral(raw);
 
   const name = normalizeName(raw);
-  if (name === undefined) return failed({ text: `invalid domain name: ${raw || '(empty domain)'}`, dsn: '5.1.2' });
+  if (name === undefined) return failed(outcomeDiagnostic('bounced_bad_domain', { what: 'domain name', domain: raw || '(empty domain)' }));
 
   let records: { exchange: string; priority: number }[];
   try {
@@ -65,7 +66,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   } catch (err) {
     const code = errorCode(err);
     // A domain that does not exist is a bad address (5.1.2), not a routing problem.
-    if (code === 'ENOTFOUND') return failed(dnsFailed(name, 'MX', 'not_found', '5.1.2'));
+    if (code === 'ENOTFOUND') return failed(dnsFailed(name, 'MX', 'not_found', 'bounced_no_domain'));
     if (code !== 'ENODATA') return deferred(dnsFailed(name, 'MX', dnsOutcome(code)));
     records = [];
   }
@@ -76,7 +77,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   // Node returns "" for the root name; "." is accepted too in case another resolver keeps it.
   const isNull = (r: { exchange: string }): boolean => r.exchange === '' || r.exchange === '.';
   if (valid.length > 0 && valid.every(isNull)) {
-    return failed({ text: `Domain ${name} does not accept mail (nullMX)`, dsn: '5.1.10' });
+    return failed(outcomeDiagnostic('bounced_null_mx', { domain: name }));
   }
   // A null MX beside real ones is a misconfiguration (RFC 7505 §3); the real ones still work.
   const implicit = valid.length === 0;
@@ -86,7 +87,7 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
 
   const ordered = dedupeHosts(orderByPreference(mxs, opts.random ?? Math.random));
   const usable = dropSelfAndWorse(ordered, opts.self);
-  if (usable.length === 0) return failed({ text: `mail for ${name} loops back to myself`, dsn: '5.4.6' });
+  if (usable.length === 0) return failed(outcomeDiagnostic('bounced_mail_loop', { domain: name }));
 
   const ipv6 = opts.ipv6 ?? true;
   const looked = await Promise.all(usable.slice(0, MAX_MX_HOSTS).map((h) => lookupHost(h, resolver, ipv6)));
@@ -108,12 +109,12 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   // A retry may find an address when any lookup merely failed, so that wins over "no address".
   if (temp) return deferred(dnsFailed(temp.host, 'A', dnsOutcome(temp.tempError!)));
   const first = looked[0]!;
-  if (implicit) return failed(dnsFailed(name, 'A', first.nxdomain ? 'not_found' : 'no_data', '5.1.2'));
+  if (implicit) return failed(dnsFailed(name, 'A', first.nxdomain ? 'not_found' : 'no_data', 'bounced_no_domain'));
   // Postfix too treats "MX host has no address" as temporary: the MX says the domain wants mail.
   const named = usable.find((h) => !h.invalid);
-  if (!named) return deferred({ text: `Host or domain name not found. Name service error for name=${name} type=MX: Malformed or unexpected name server reply`, dsn: '4.4.4' });
+  if (!named) return deferred(dnsText('deferred_mx_no_address', name, 'MX', 'Malformed or unexpected name server reply'));
   const answer = looked.find((h) => h.host === named.host) ?? first;
-  return deferred(dnsFailed(named.host, 'A', answer.nxdomain ? 'not_found' : 'no_data', '4.4.4'));
+  return deferred(dnsFailed(named.host, 'A', answer.nxdomain ? 'not_found' : 'no_data', 'deferred_mx_no_address'));
 }
 
 interface MxHost {
@@ -137,7 +138,7 @@ interface LookedUp {
 
 function planLiteral(raw: string): MxPlan {
   const address = parseAddressLiteral(raw);
-  if (address === undefined) return failed({ text: `invalid address literal: ${raw}`, dsn: '5.1.2' });
+  if (address === undefined) return failed(outcomeDiagnostic('bounced_bad_domain', { what: 'address literal', domain: raw }));
   // An explicit literal bypasses DNS (RFC 5321 §4.1.3), and also the ipv6 option: it is the only way in.
   return { kind: 'hosts', targets: [{ host: raw, address, preference: 0 }] };
 }

@@ -5,7 +5,7 @@
  * replaces that notice on the next run instead of sending a second one.
  */
 import type { Config } from '../config/types.js';
-import { derivedQueueId, type Envelope, type Recipient } from '../core/index.js';
+import { derivedQueueId, NOTICE_OUTCOME, OUTCOMES, outcomeText, type Envelope, type Recipient } from '../core/index.js';
 import { buildDsn, enhancedStatus, keptOriginal, wantsNotice, type DsnKind, type DsnRecipient } from '../dsn/index.js';
 import type { DsnRecord, OpenEntry, OutgoingDraft } from '../spool/index.js';
 import type { EntryState, RecipientState } from './state.js';
@@ -17,22 +17,21 @@ export interface Notice {
   draft: OutgoingDraft;
 }
 
-const ACTION = { failure: 'failed', delay: 'delayed', success: 'delivered' } as const;
-
 function dsnRecipient(kind: DsnKind, s: RecipientState, rcpt: Recipient | undefined, willRetryUntil: Date): DsnRecipient {
   const last = s.last;
   const reply = last?.reply ?? '';
-  // A message that outlived max_queue_lifetime failed with a temporary reply: RFC 3463 X.4.7.
-  const status = last?.expired ? '4.4.7' : (last?.dsn ?? enhancedStatus(reply, kind === 'failure' ? '5.0.0' : kind === 'delay' ? '4.0.0' : '2.0.0'));
-  // A next hop that took the message over SMTP "relayed" it (it may not give DSNs of its own);
-  // a maildir delivery is final.
-  const action = kind === 'success' && last?.remote ? 'relayed' : ACTION[kind];
+  // A message that outlived max_queue_lifetime failed with a temporary reply (bounced_expired,
+  // 4.4.7). A next hop that took the message over SMTP "relayed" it (it may not give DSNs of its
+  // own); a maildir delivery is final. Otherwise the notice kind's usual outcome gives the action,
+  // and the status when neither our record nor the reply has one.
+  const outcome = OUTCOMES[last?.expired ? 'bounced_expired' : kind === 'success' && last?.remote ? 'relayed' : NOTICE_OUTCOME[kind]];
+  const status = last?.expired ? outcome.status : (last?.dsn ?? enhancedStatus(reply, outcome.status));
   return {
     address: s.address,
     ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
-    action,
+    action: outcome.action,
     status,
-    ...(reply ? { diagnostic: { type: last?.remote ? ('smtp' as const) : ('x-postern' as const), text: last?.expired ? `message expired in queue; last reply: ${reply}` : reply } } : {}),
+    ...(reply ? { diagnostic: { type: last?.remote ? ('smtp' as const) : ('x-postern' as const), text: last?.expired ? outcomeText('bounced_expired', { reply }) : reply } } : {}),
     ...(last?.remote ? { remoteMta: last.remote } : {}),
     ...(last ? { lastAttempt: new Date(last.at) } : {}),
     ...(kind === 'delay' ? { willRetryUntil } : {}),

@@ -5,6 +5,8 @@
  */
 import type { Envelope } from '../core/envelope.js';
 
+import type { OutcomeKind } from '../core/index.js';
+
 /**
  * delivered: the next hop took responsibility (250 after DATA, or the file is in new/).
  * deferred: try again later (4xx, network, TLS, local I/O). failed: permanent (5xx).
@@ -30,6 +32,11 @@ export interface RecipientOutcome {
   hostFailure?: boolean;
   /** Why the reply-classification table changed the status, for logs. */
   note?: string;
+  /**
+   * The entry of the outcome catalogue (core/outcomes.ts) this is, when the transport or the
+   * classification knows; otherwise the status's usual one (defaultOutcome).
+   */
+  kind?: OutcomeKind;
 }
 
 /** One message as the transports see it: a single recipient group bound for one target. */
@@ -50,6 +57,6 @@ export interface OutboundMessage {
   dsn?: Pick<Envelope, 'ret' | 'envid' | 'recipients'>;
 }
 
-export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string, dsn?: string): RecipientOutcome[] {
-  return recipients.map((recipient) => ({ recipient, status, reply, ...(dsn ? { dsn } : {}) }));
+export function outcomesFor(recipients: readonly string[], status: RecipientStatus, reply: string, dsn?: string, kind?: OutcomeKind): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, status, reply, ...(dsn ? { dsn } : {}), ...(kind ? { kind } : {}) }));
 }

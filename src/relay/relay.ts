@@ -10,7 +10,7 @@
  * directory watch finds them.
  */
 import type { Config } from '../config/types.js';
-import { CorruptEntryError } from '../core/index.js';
+import { CorruptEntryError, outcomeLine, rejectOutcome } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { claimForDelivery, holdRequested, isNoSpace, throttle, watchQueue, type DeliveryClaim, type QueueName, type Spool, type StatusRecord } from '../spool/index.js';
 import { ReplyClassifier } from './classify.js';
@@ -166,17 +166,19 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
     let outcomes: RecipientOutcome[] = [];
     const reject = entry.meta.notes?.reject;
-    if (pending.length && typeof reject === 'string') {
+    if (pending.length && reject !== undefined) {
       // The worker's policy refused these recipients: a failure (and a bounce), never a delivery.
-      outcomes = pending.map((recipient) => ({ recipient, status: 'failed', reply: `550 5.7.1 ${reject.replace(/[\r\n]/g, ' ')}` }));
-      log.warn({ event: 'relay.bounce', queueId, name, recipients: outcomes.map((o) => ({ address: o.recipient, reply: o.reply })) }, 'rejected by policy');
+      const kind = rejectOutcome(entry.meta.notes);
+      const reply = outcomeLine(kind, { reason: reject });
+      outcomes = pending.map((recipient) => ({ recipient, status: 'failed', reply, kind }));
+      log.warn({ event: 'relay.bounce', queueId, name, outcome: kind, recipients: outcomes.map((o) => ({ address: o.recipient, reply: o.reply })) }, 'rejected by policy');
     } else if (pending.length) {
       const { groups, unrouted } = groupByRoute(config.relay.routes, pending);
       if (unrouted.length) {
         // A config gap, not the recipient's fault: hold the whole entry before sending anything;
         // `queue release` after fixing the routes delivers each remaining recipient once.
         await entry.moveTo('hold');
-        log.error({ event: 'relay.no_route', queueId, name, recipients: unrouted }, 'no route matches; entry held');
+        log.error({ event: 'relay.no_route', queueId, name, outcome: 'held_no_route', recipients: unrouted }, 'no route matches; entry held');
         return;
       }
       const ctx = { delivery, classifier, log };
@@ -194,7 +196,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       o.status === 'deferred' && expired ? { ...recordOf(o, at), status: 'failed', expired: true } : recordOf(o, at),
     );
     if (expired && records.some((r) => r.t === 'rcpt' && r.expired)) {
-      log.warn({ event: 'relay.expired', queueId, name, lifetimeMs: config.relay.max_queue_lifetime }, 'message expired in queue; bouncing');
+      log.warn({ event: 'relay.expired', queueId, name, outcome: 'bounced_expired', lifetimeMs: config.relay.max_queue_lifetime }, 'message expired in queue; bouncing');
     }
     let next = 0;
     if (records.some((r) => r.t === 'rcpt' && r.status === 'deferred')) {

@@ -60,7 +60,7 @@ export function describeFailure(err: SmtpClientError, hop: FailedHop): { reply: 
   switch (err.failure) {
     case 'connect': {
       const errno = err.detail.errno;
-      if (errno && DNS_ERRNO.has(errno)) return own(dnsFailed(hop.host, 'A', dnsOutcome(errno === 'EAI_AGAIN' ? 'ETIMEOUT' : 'ENOTFOUND'), '4.4.3'));
+      if (errno && DNS_ERRNO.has(errno)) return own(dnsFailed(hop.host, 'A', dnsOutcome(errno === 'EAI_AGAIN' ? 'ETIMEOUT' : 'ENOTFOUND'), 'deferred_dns'));
       return own(connectFailed(peer, hop.port, errno));
     }
     case 'timeout':

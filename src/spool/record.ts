@@ -16,7 +16,7 @@
  * "\nPOSTERN-END/1 " in a file is always the real end marker even when the body contains that text.
  */
 import { createHash } from 'node:crypto';
-import { CorruptEntryError, type Envelope } from '../core/index.js';
+import { CorruptEntryError, readNotes, type EntryNotes, type Envelope } from '../core/index.js';
 
 export const MAGIC = 'POSTERN-SPOOL/1\n';
 const TRAILER_TAG = '\nPOSTERN-END/1 ';
@@ -30,8 +30,8 @@ export interface EntryMeta {
   envelope: Envelope;
   /** For outgoing entries: which recipient group of the message this is (0-based). */
   group?: number;
-  /** Free-form per-stage annotations (e.g. the policy outcome later). Never secrets. */
-  notes?: Record<string, unknown>;
+  /** What one stage tells the next (core/notes.ts), read defensively. Never secrets. */
+  notes?: EntryNotes;
 }
 
 export function encodeHeader(meta: EntryMeta): Buffer {
@@ -77,6 +77,12 @@ export function decodeHeader(file: string, head: Buffer): { meta: EntryMeta; bod
   }
   if (!meta || typeof meta.id !== 'string' || !meta.envelope || !Array.isArray(meta.envelope.recipients)) {
     throw new CorruptEntryError(file, 'envelope record lacks id or recipients');
+  }
+  // Notes of the wrong shape are dropped, not fatal: the message is still deliverable without them.
+  if (meta.notes !== undefined) {
+    const notes = readNotes(meta.notes);
+    if (notes) meta.notes = notes;
+    else delete meta.notes;
   }
   return { meta, bodyOffset: nl + 1 };
 }

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CorruptEntryError, derivedQueueId, newQueueId, type Envelope } from '../core/index.js';
+import { CorruptEntryError, derivedQueueId, newQueueId, type Envelope, type HoldNotes, type OutgoingNotes } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
 import { reclaimClaims } from './reclaim.js';
 import { IncomingWriter } from './incoming.js';
@@ -37,7 +37,8 @@ export interface ClaimedEntry extends DecodedEntry {
 export interface OutgoingDraft {
   envelope: Envelope;
   body: Buffer;
-  notes?: Record<string, unknown>;
+  /** What the relay must know about this entry (core/notes.ts). */
+  notes?: OutgoingNotes;
   /**
    * What this output is (the worker's treatment: "deliver:<plan key>", "copy", "reject", a notice).
    * With the recipients it names the file, so a re-run that decides otherwise replaces outputs
@@ -73,6 +74,8 @@ export interface HeldDraft {
   envelope: Envelope;
   body: Buffer;
   reason: string;
+  /** Which held outcome this is (core/outcomes.ts), when the worker knows. */
+  heldAs?: HoldNotes['heldAs'];
 }
 
 export interface QueueEntryInfo {
@@ -212,7 +215,7 @@ export class Spool {
     // replaces them rather than holding a second copy.
     const holding = held.map((h) => {
       const id = derivedQueueId(entry.id, `hold\0${h.envelope.recipients.map((r) => r.address).sort().join('\0')}`);
-      return put('hold', id, { id, envelope: h.envelope, notes: { holdReason: h.reason, heldFrom: entry.id } }, h.body);
+      return put('hold', id, { id, envelope: h.envelope, notes: { holdReason: h.reason, ...(h.heldAs ? { heldAs: h.heldAs } : {}), heldFrom: entry.id } }, h.body);
     });
     names.push(...outputNames(entry.id, drafts));
     const pending = drafts.map((d, n) => put('outgoing', names[n]!, { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, d.body));
