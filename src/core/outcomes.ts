@@ -171,6 +171,11 @@ export const OUTCOMES = {
     events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="size"}',
     meaning: 'the message is larger than the next hop takes (its SIZE, or a 552 size refusal): it will not shrink, so no retries',
   },
+  bounced_smtputf8: {
+    class: 'bounced', code: 550, status: '5.6.7', text: 'SMTPUTF8 is required, but was not offered by host {peer}', action: 'failed', notice: 'failure',
+    events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="smtputf8"}',
+    meaning: 'the message needs SMTPUTF8 (a UTF-8 address) and the next hop does not offer it (RFC 6531)',
+  },
   bounced_policy: {
     class: 'bounced', code: 550, status: '5.7.1', text: '{reason}', action: 'failed', notice: 'failure',
     events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="policy"}',

@@ -35,7 +35,7 @@ describe('outcome catalogue', () => {
   });
 
   it.each(entries)('%s has every field, well-formed', (kind, s) => {
-    expect(kind).toMatch(/^[a-z]+(_[a-z]+)*$/);
+    expect(kind).toMatch(/^[a-z]+(_[a-z0-9]+)*$/);
     // Names start with their class (relayed/delivered are the delivered class).
     expect(kind.startsWith(s.class === 'delivered' ? '' : s.class)).toBe(true);
     expect(s.code).toBeGreaterThanOrEqual(200);
@@ -126,5 +126,18 @@ describe('outcome catalogue', () => {
     expect(() => parseMetric('Postern-Bad')).toThrow();
     expect(() => parseMetric('postern_x_total{reason=policy}')).toThrow();
     expect(parseMetric('postern_x_total')).toEqual({ name: 'postern_x_total', labels: {} });
+  });
+});
+
+describe('README outcome table', () => {
+  it('lists every outcome with its class, reply and events', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync('README.md', 'utf8');
+    for (const [kind, s] of entries) {
+      const row = readme.split('\n').find((l) => l.startsWith(`| \`${kind}\` |`));
+      expect(row, `README.md has no row for ${kind}`).toBeDefined();
+      expect(row).toContain(`| ${s.class} | \`${s.code} ${s.status}\``);
+      for (const e of s.events) expect(row).toContain(`\`${e}\``);
+    }
   });
 });
