@@ -118,6 +118,8 @@ const CODES = {
   'relay.corrupt': { level: 'error', meaning: 'an unreadable entry was moved to corrupt/ (never deleted)' },
   'relay.unclaim_error': { level: 'error', meaning: 'an entry could not be put back after an attempt; it stays in delivering/ until restart' },
   'relay.scan_error': { level: 'error', meaning: 'outgoing/ could not be listed' },
+  'relay.handoff_connected': { level: 'info', meaning: 'a worker announces its outputs straight to the relay over data_dir/relay.sock' },
+  'relay.handoff_unavailable': { level: 'warn', meaning: 'relay.sock cannot be listened on; workers announce through the supervisor (slower, nothing lost)' },
   'relay.mx_unreachable': { level: 'debug', meaning: 'no MX host of the domain could be reached; the last host failure is the reason' },
 
   // directory: keys from LDAP, WKD, HKP and Autocrypt
