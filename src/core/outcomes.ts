@@ -112,6 +112,11 @@ export const OUTCOMES = {
     events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="routing"}',
     meaning: 'the domain has MX records but no MX host has an address (Postfix defers this too)',
   },
+  deferred_no_mx_host: {
+    class: 'deferred', code: 451, status: '4.4.4', text: 'no MX host to try for {domain}', action: 'delayed', notice: 'delay',
+    events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="routing"}',
+    meaning: 'the MX plan of the domain left no host to try',
+  },
   deferred_local: {
     class: 'deferred', code: 451, status: '4.3.0', text: '{reason}', action: 'delayed', notice: 'delay',
     events: ['relay.deferred', 'relay.internal_error'], metric: 'postern_messages_deferred_total{reason="local"}',

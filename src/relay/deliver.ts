@@ -4,6 +4,7 @@
  * recipient and never throws.
  */
 import type { RouteTarget } from '../config/types.js';
+import { outcomeDiagnostic } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { deliverMaildir } from './maildir.js';
 import { planMx, type DnsResolver } from './mx.js';
@@ -45,7 +46,8 @@ export class Delivery {
       // Transports answer per recipient and should not throw; if one does, it is our bug, and
       // the message waits for a fix rather than bouncing.
       this.opts.log.error({ event: 'relay.internal_error', queueId: msg.queueId, err }, 'delivery failed unexpectedly');
-      return outcomesFor(msg.recipients, 'deferred', 'local error in delivery', '4.3.0');
+      const d = outcomeDiagnostic('deferred_local', { reason: 'local error in delivery' });
+      return outcomesFor(msg.recipients, 'deferred', d.text, d.dsn);
     }
   }
 
@@ -70,7 +72,9 @@ export class Delivery {
       last = outcomes;
     }
     this.opts.log.debug({ event: 'relay.mx_unreachable', queueId: msg.queueId, domain, tried }, 'no MX host reachable');
-    return last.length ? last : outcomesFor(msg.recipients, 'deferred', `no MX host to try for ${domain}`, '4.4.4');
+    if (last.length) return last;
+    const d = outcomeDiagnostic('deferred_no_mx_host', { domain });
+    return outcomesFor(msg.recipients, 'deferred', d.text, d.dsn);
   }
 
   /** A reloaded relay.connection_cache_time: for connections opened from now on. */

@@ -19,6 +19,7 @@ import {
   type Diagnostic,
   type SmtpPhase,
 } from './diagnostic.js';
+import { outcomeDiagnostic } from '../core/index.js';
 import type { RecipientOutcome } from './outcome.js';
 import { replyText, type SmtpClientError, type SmtpReply } from './smtp-client-session.js';
 import type { TransactionResult } from './smtp-client-transaction.js';
@@ -97,12 +98,12 @@ export function transactionOutcomes(recipients: readonly string[], res: Transact
     case 'size':
       // Our own refusal, worded as Postfix's smtp client words it, with the status the next hop
       // would have given (RFC 1870: 552 5.3.4): permanent, since the message will not shrink.
-      return own(recipients, 'failed', `message size ${size} exceeds size limit ${res.limit} of server ${peer}`, '5.3.4');
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_size', { size, limit: res.limit, peer }));
     case 'smtputf8':
       // Postfix (smtp_proto.c): an address needs SMTPUTF8 and the next hop lacks it; no retry helps.
-      return own(recipients, 'failed', `SMTPUTF8 is required, but was not offered by host ${peer}`, '5.6.7');
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_smtputf8', { peer }));
     case 'bad-address':
-      return own(recipients, 'deferred', `local data error while talking to ${peer}: invalid envelope address`, '4.3.0');
+      return own(recipients, 'deferred', outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}: invalid envelope address` }));
   }
   const byReply = (recipient: string, r: SmtpReply, phase: SmtpPhase, hostFailure = false): RecipientOutcome => ({
     recipient,
@@ -122,7 +123,8 @@ export function transactionOutcomes(recipients: readonly string[], res: Transact
     if (res.data) return byReply(recipient, res.data, 'data');
     if (res.local !== undefined) {
       const what = res.local.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
-      return { recipient, status: 'deferred', reply: `local data error while talking to ${peer}${what ? `: ${what}` : ''}`, dsn: '4.3.0' };
+      const d = outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}${what ? `: ${what}` : ''}` });
+      return { recipient, status: 'deferred', reply: d.text, dsn: d.dsn };
     }
     if (res.error) {
       const why = describeFailure(res.error, hop);
@@ -130,10 +132,12 @@ export function transactionOutcomes(recipients: readonly string[], res: Transact
       return { recipient, status: 'deferred', reply: why.reply, ...(why.dsn ? { dsn: why.dsn } : {}), ...(why.remote ? { remote } : {}), hostFailure: true };
     }
     // Cannot happen: a transaction without a final reply ended with an error or a refusal.
-    return { recipient, status: 'deferred', reply: `lost connection with ${peer}`, dsn: '4.4.2' };
+    const d = lostConnection(peer, undefined);
+    return { recipient, status: 'deferred', reply: d.text, dsn: d.dsn };
   });
 }
 
-function own(recipients: readonly string[], status: 'deferred' | 'failed', reply: string, dsn: string): RecipientOutcome[] {
-  return recipients.map((recipient) => ({ recipient, status, reply, dsn }));
+/** Our own reason (the outcome catalogue's text and status) for every recipient. */
+function own(recipients: readonly string[], status: 'deferred' | 'failed', d: Diagnostic): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, status, reply: d.text, dsn: d.dsn }));
 }

@@ -78,6 +78,7 @@ describe('outcome catalogue', () => {
     const shared = [...byMetric.values()].filter((ks) => ks.length > 1).map((ks) => ks.sort().join(' '));
     expect(shared.sort()).toEqual([
       'bounced_bad_domain bounced_bad_recipient bounced_bad_sender bounced_no_domain bounced_null_mx',
+      'deferred_mx_no_address deferred_no_mx_host',
       'deferred_tls_not_offered deferred_tls_refused',
     ]);
   });
