@@ -1,7 +1,7 @@
 /** Relay tests: feeding the relay exactly as a worker does (createIncoming → claim → commitOutgoing), and their set-up. */
 import { afterEach, beforeEach } from 'vitest';
 import type { Config } from '../../src/config/types.js';
-import type { Envelope } from '../../src/core/index.js';
+import type { Envelope, OutgoingNotes } from '../../src/core/index.js';
 import { startRelay, type Relay, type RelayOptions } from '../../src/relay/index.js';
 import { Spool } from '../../src/spool/index.js';
 import { tempDir } from './config.js';
@@ -19,7 +19,7 @@ export function envelope(sender: string, rcpts: (string | Envelope['recipients']
 }
 
 /** Spool a message the way the worker hands it to the relay; returns the outgoing name. */
-export async function queueMessage(spool: Spool, env: Envelope, body: Buffer, notes?: Record<string, unknown>): Promise<string> {
+export async function queueMessage(spool: Spool, env: Envelope, body: Buffer, notes?: OutgoingNotes): Promise<string> {
   const w = await spool.createIncoming(env);
   w.write(body);
   const id = await w.commit();

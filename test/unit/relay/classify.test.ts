@@ -55,4 +55,14 @@ describe('reply classification', () => {
     expect(classify('552 5.3.4 Message size exceeds fixed limit', c)).toMatchObject({ status: 'deferred', note: 'this partner raises its limit at night' });
     expect(classify('552 5.3.4 Error: message file too big', c).status).toBe('failed');
   });
+
+  it('names the outcome a rule gives; a transport\'s own, more precise one stays', () => {
+    expect(classify('552 5.3.4 Message size exceeds fixed limit').kind).toBe('bounced_size');
+    expect(classify('550 greylisted, try again later').kind).toBe('deferred_remote');
+    expect(classify('550 5.1.1 no such user').kind).toBeUndefined(); // no rule: the status's usual one
+    const c = new ReplyClassifier([{ match: '^450 4\\.1\\.1', action: 'bounce' }]);
+    expect(classify('450 4.1.1 unknown user', c)).toMatchObject({ status: 'failed', kind: 'bounced_remote' });
+    const own: RecipientOutcome = { recipient: 'b@example.net', status: 'failed', reply: '552 5.3.4 message too big', kind: 'bounced_size' };
+    expect(new ReplyClassifier().classify(own)).toBe(own);
+  });
 });
