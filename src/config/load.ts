@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { isIP } from 'node:net';
 import { canonicalDomainPattern } from '../core/address.js';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
+import { DECOMPRESSED_FACTOR } from '../core/limits.js';
 import { asciiDomain, rawConfigSchema, type RawConfig, type RawRouteTarget } from './schema.js';
 import type { Config, Route, RouteTarget } from './types.js';
 import { validateTemplate } from '../directory/ldap-filter.js';
@@ -106,6 +107,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,
+    worker: { transform_timeout: raw.worker.transform_timeout, max_decompressed_size: raw.worker.max_decompressed_size ?? DECOMPRESSED_FACTOR * raw.smtp.max_message_size },
     user: raw.user,
     import_environment: raw.import_environment,
     log: raw.log,

@@ -345,6 +345,16 @@ export const rawConfigSchema = z.strictObject({
   kek: kek.default({ file: 'kek.key' }),
   policy: z.string().default('policy.yaml'),
   workers: positiveInt('a number of processes').default(availableParallelism()),
+  worker: z
+    .strictObject({
+      // A transform (decrypt, verify, sign, encrypt, its look-ups) that takes longer is a temporary
+      // failure for its message; the supervisor's watchdog restarts a worker stuck that long.
+      transform_timeout: atLeastOneSecond.default(60_000),
+      // OpenPGP data inflated beyond this is refused (a compression bomb); the default (load.ts)
+      // is a multiple of smtp.max_message_size.
+      max_decompressed_size: size.refine((n) => n >= 1024, { message: 'expected a size of at least 1KB' }).optional(),
+    })
+    .prefault({}),
   // Postfix's mail_owner: started as root, smtpd and the portal run as this account.
   user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'expected an account name like postern').default('postern'),
   // Postfix's import_environment: NAME passes the supervisor's value, NAME=VALUE sets one. Not

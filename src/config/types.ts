@@ -226,6 +226,14 @@ export interface LdapConfig {
   on_failure: 'defer' | 'proceed';
 }
 
+/** Time and size budgets of one message in a worker (core/limits.ts has the fixed ones). */
+export interface WorkerConfig {
+  /** ms a message's processing may take before it is deferred (and a worker stuck that long is restarted). */
+  transform_timeout: number;
+  /** Bytes OpenPGP data may inflate to; default 2 × smtp.max_message_size. */
+  max_decompressed_size: number;
+}
+
 export interface Config {
   /** Absolute path of the postern.yaml this came from. */
   file: string;
@@ -253,6 +261,7 @@ export interface Config {
   policy: { file: string; document: unknown };
   /** Number of worker processes; defaults to the number of CPU cores. */
   workers: number;
+  worker: WorkerConfig;
   /** The account smtpd and the portal run as when the supervisor starts as root (Postfix's mail_owner). */
   user: string;
   /** Environment of every role: NAME (the supervisor's value) or NAME=VALUE; KEK variables never here. */

@@ -10,3 +10,4 @@ export * from './date.js';
 export * from './address.js';
 export * from './outcomes.js';
 export * from './notes.js';
+export * from './limits.js';

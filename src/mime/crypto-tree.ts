@@ -14,6 +14,7 @@
  */
 import { decodeBody, multipartLayout, readEntity, type Entity } from './entity.js';
 import { parseParams } from './header-fields.js';
+import { checkMimeLimits } from './limits.js';
 
 export type CryptoMethod = 'smime' | 'pgp';
 
@@ -271,7 +272,11 @@ export function outside(leaves: readonly string[], part: string): string[] {
   return leaves.filter((l) => l !== part && !l.startsWith(`${part}.`));
 }
 
-/** The methods whose crypto appears anywhere in a message (what the worker must open). */
+/**
+ * The methods whose crypto appears anywhere in a message (what the worker must open). A message
+ * past the MIME limits throws LimitExceededError (limits.ts): it is not opened half-read.
+ */
 export function cryptoMethods(message: Buffer): CryptoMethod[] {
+  checkMimeLimits(message);
   return [...new Set(cryptoTree(message).nodes.map((n) => n.method))];
 }

@@ -22,3 +22,4 @@ export { protectedSection, type ProtectedSection, type HpForm } from './hp-secti
 export { protectHeaders, OBSCURED_SUBJECT, type HeaderConfidentiality, type ProtectOptions, type ProtectedMessage } from './hp-compose.js';
 export { planProtection, rewriteOuter, protectionField, outerFieldName, type ProtectionPlan, type ProtectionCover, type FieldChange } from './hp-apply.js';
 export { withLegacyDisplay, LEGACY_DISPLAY_CLASS } from './hp-legacy.js';
+export { checkMimeLimits, MIME_LIMITS, type MimeLimits } from './limits.js';

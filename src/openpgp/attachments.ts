@@ -41,6 +41,8 @@ function isPgpMessage(data: Buffer): boolean {
 export async function decryptAttachments(
   entity: Buffer,
   keysFor: (ids: string[]) => Promise<PgpDecryptionKey[]>,
+  /** A file inflating past this is left encrypted, with the limit as its reason (worker.max_decompressed_size). */
+  maxDecompressedSize?: number,
 ): Promise<{ entity: Buffer; results: AttachmentResult[] }> {
   const results: AttachmentResult[] = [];
   const walk = async (raw: Buffer, depth: number): Promise<Buffer> => {
@@ -68,7 +70,7 @@ export async function decryptAttachments(
     const data = decodeBody(e);
     if (!isPgpMessage(data)) return raw;
     try {
-      const message = await readPgpMessage(data.subarray(0, 64).toString('latin1').includes('-----BEGIN') ? data.toString('latin1') : data);
+      const message = await readPgpMessage(data.subarray(0, 64).toString('latin1').includes('-----BEGIN') ? data.toString('latin1') : data, maxDecompressedSize);
       const d = await decryptPgp(message, keysFor, null);
       const plainName = name.replace(NAME, '') || 'decrypted';
       results.push({ name, status: 'decrypted' });

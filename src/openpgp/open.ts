@@ -14,9 +14,12 @@
  *   as signed; a signed part among unsigned siblings has scope "partial", a signature over
  *   ciphertext scope "outer"; a good signature by a key whose user ids do not name the (first)
  *   From: address is 'mismatch'.
- * Any failure is a report, never an exception: the message is then passed on as it came.
+ * Any failure is a report, never an exception: the message is then passed on as it came — except
+ * a message past a limit (MIME nesting, parts, a header field, decompressed size: core/limits.ts),
+ * which throws LimitExceededError for the worker to hold it with the reason.
  */
-import { signedMessageContext, decodeBody, encryptionFields, joinMessage, multipartLayout, readEntity, resultFields, splitHeader, splitMessage, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
+import { LimitExceededError } from '../core/limits.js';
+import { checkMimeLimits, signedMessageContext, decodeBody, encryptionFields, joinMessage, multipartLayout, readEntity, resultFields, splitHeader, splitMessage, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
 import { htmlText, inlineKind, textEntity, textOf } from './inline.js';
 import { openNested, verifyCleartext, type PgpSignatureReport } from './nested.js';
 import { decryptPgp, isSignedOnly, PgpDecryptError, readPgpMessage, verifySignedPgp, type PgpDecrypted } from './pgp-decrypt.js';
@@ -40,6 +43,8 @@ export interface PgpOpenOptions {
   inlineHtml?: boolean;
   /** Encrypted .pgp/.gpg/.asc files are decrypted as attachments afterwards (attachments.ts): not reported as nested. */
   attachmentFiles?: boolean;
+  /** Compressed data inflated past this many bytes is refused (worker.max_decompressed_size). */
+  maxDecompressedSize?: number;
 }
 
 export interface PgpEncryptionReport {
@@ -112,6 +117,7 @@ export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Pro
   try {
     return await open(message, opts, problems);
   } catch (err) {
+    if (err instanceof LimitExceededError) throw err;
     // A bug or an input nothing above foresaw: still a report, and the message as it came.
     problems.push(`the message could not be examined for OpenPGP: ${(err as Error).message}`);
     return { message, encryption: null, signatures: [], problems, nested: [] };
@@ -121,6 +127,7 @@ export async function pgpOpenMessage(message: Buffer, opts: PgpOpenOptions): Pro
 async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): Promise<PgpOpenResult> {
   const doDecrypt = opts.decrypt ?? true;
   const doVerify = opts.verify ?? true;
+  checkMimeLimits(message);
   const { split, from, messageDate } = signedMessageContext(message);
 
   const prepared = new Map<Buffer, PgpVerificationKey | null>();
@@ -165,7 +172,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       return false;
     }
     try {
-      const pgp = await readPgpMessage(armored);
+      const pgp = await readPgpMessage(armored, opts.maxDecompressedSize);
       if (form === 'inline' && isSignedOnly(pgp)) {
         // Inline "opaque" signing (gpg --sign --armor): verified and unwrapped, as S/MIME's signed-data.
         if (!doVerify) return false;
@@ -191,6 +198,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       signatureLayers = 0;
       return true;
     } catch (err) {
+      if (err instanceof LimitExceededError) throw err;
       const unsupported = err instanceof PgpDecryptError && err.code === 'unsupported';
       encryption = { status: unsupported ? 'unsupported' : 'failed', form, reason: err instanceof PgpDecryptError ? err.message : 'the encrypted content could not be read' };
       return false;

@@ -14,6 +14,7 @@
  *   authenticated, so only whoever encrypted it can choose that octet).
  */
 import * as openpgp from 'openpgp';
+import { DECOMPRESSED_FACTOR, LimitExceededError, sizeText } from '../core/limits.js';
 import { rsaSessionKeys } from './pgp-rsa.js';
 import { bytes, enumName, type PgpDecryptionKey } from './prepared.js';
 import { IN_CONFIG, unsupportedSignatures, verdicts, verificationInstances, type PgpSignatureReport, type VerifyContext } from './pgp-verify.js';
@@ -44,16 +45,39 @@ const UNSUPPORTED_CIPHER: [RegExp, string][] = [
 /** Key id 0 in a PKESK: the recipient is hidden (gpg --throw-keyids); any of our keys may be it. */
 export const WILDCARD_KEY_ID = '0000000000000000';
 
-/** The bytes each message was read from: decryption consumes a message, and a retry needs a new one. */
-const sources = new WeakMap<object, Buffer | string>();
+/**
+ * Compressed data is inflated to at most this many bytes unless the caller says otherwise (the
+ * worker passes worker.max_decompressed_size): DECOMPRESSED_FACTOR × the default message size.
+ */
+export const DEFAULT_MAX_DECOMPRESSED = DECOMPRESSED_FACTOR * 50 * 1024 * 1024;
 
-export async function readPgpMessage(data: Buffer | string): Promise<openpgp.Message<Uint8Array>> {
+/**
+ * openpgp.js inflates a Compressed Data packet while it parses it — when the message is read
+ * (signed-only) or decrypted (inside SEIPD) — as a stream that its `maxDecompressedMessageSize`
+ * cuts off once that many bytes came out, so a bomb never exists in memory past the limit. These
+ * are its words when it does; the packet grammar it enforces allows no compressed packet inside
+ * another, so one limit per message bounds the whole of it.
+ */
+const TOO_BIG = /Maximum decompressed message size exceeded/i;
+
+function limitHit(err: unknown, max: number): LimitExceededError | null {
+  const m = err instanceof Error ? err.message : String(err);
+  return TOO_BIG.test(m) ? new LimitExceededError('decompressed_size', max, `OpenPGP compressed data inflates to more than ${sizeText(max)} (worker.max_decompressed_size): a decompression bomb, not opened`) : null;
+}
+
+/** The bytes each message was read from (decryption consumes a message, and a retry needs a new one), and its inflation limit. */
+const sources = new WeakMap<object, { data: Buffer | string; maxDecompressed: number }>();
+
+const configFor = (maxDecompressed: number) => ({ ...openpgp.config, ...IN_CONFIG, maxDecompressedMessageSize: maxDecompressed });
+
+export async function readPgpMessage(data: Buffer | string, maxDecompressed = DEFAULT_MAX_DECOMPRESSED): Promise<openpgp.Message<Uint8Array>> {
   try {
-    const m = typeof data === 'string' ? ((await openpgp.readMessage({ armoredMessage: data })) as openpgp.Message<Uint8Array>) : await openpgp.readMessage({ binaryMessage: bytes(data) });
-    sources.set(m, data);
+    const config = configFor(maxDecompressed);
+    const m = typeof data === 'string' ? ((await openpgp.readMessage({ armoredMessage: data, config })) as openpgp.Message<Uint8Array>) : await openpgp.readMessage({ binaryMessage: bytes(data), config });
+    sources.set(m, { data, maxDecompressed });
     return m;
   } catch (err) {
-    throw new PgpDecryptError(`the OpenPGP message is not readable: ${(err as Error).message.replace(/^Error: /, '')}`, 'malformed');
+    throw limitHit(err, maxDecompressed) ?? new PgpDecryptError(`the OpenPGP message is not readable: ${(err as Error).message.replace(/^Error: /, '')}`, 'malformed');
   }
 }
 
@@ -80,7 +104,9 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
   const usable = keys.filter((k) => ids.includes(WILDCARD_KEY_ID) || k.keyIds.some((id) => ids.includes(id)));
   if (!usable.length) throw new PgpDecryptError(`the message is not encrypted to any key of ours (it names ${ids.map((i) => `0x${i}`).join(', ')})`, 'no-recipient');
   const packet = seipd ? ((seipd as unknown as { version: number }).version === 2 ? 'seipdv2' : 'seipdv1') : 'aead-v5';
-  const config = { ...openpgp.config, ...IN_CONFIG };
+  const source = sources.get(message);
+  const maxDecompressed = source?.maxDecompressed ?? DEFAULT_MAX_DECOMPRESSED;
+  const config = configFor(maxDecompressed);
   let sessionKeys: openpgp.DecryptedSessionKey[] = [];
   let used: PgpDecryptionKey | undefined;
   let decrypted: openpgp.Message<Uint8Array> | undefined;
@@ -90,9 +116,8 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
   // but the only one works on a fresh copy, read from the bytes as they came.
   // The first attempt on the message itself, every later one on a copy read again from its bytes
   // (decryption consumes the packets and the buffers they came from).
-  const source = sources.get(message);
   let attempts = 0;
-  const fresh = async () => (attempts++ === 0 ? message : source !== undefined ? readPgpMessage(source) : message);
+  const fresh = async () => (attempts++ === 0 ? message : source !== undefined ? readPgpMessage(source.data, maxDecompressed) : message);
   const unsupported = new Set<string>();
   for (const k of usable) {
     // RSA: Node's RSA with our implicit-rejection unpadding (pgp-rsa.ts), milliseconds instead of
@@ -106,7 +131,10 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
         sessionKeys = fast.candidates;
         used = k;
         break;
-      } catch {
+      } catch (err) {
+        // The right key, and data that inflates past the limit: no other key will do better.
+        const limit = limitHit(err, maxDecompressed);
+        if (limit) throw limit;
         continue;
       }
     }
@@ -118,6 +146,8 @@ export async function decryptPgp(message: openpgp.Message<Uint8Array>, keysFor: 
       used = k;
       break;
     } catch (err) {
+      const limit = limitHit(err, maxDecompressed);
+      if (limit) throw limit;
       // the next key; a failure is reported below exactly as a modified message is, unless the
       // session key itself named a cipher we do not decrypt
       const m = err instanceof Error ? err.message : '';

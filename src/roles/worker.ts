@@ -10,6 +10,7 @@ import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFa
 import { openKeyStore, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
+import { heartbeatInterval } from '../supervisor/index.js';
 import { handoffClient } from './handoff.js';
 import { batched, main } from './run.js';
 
@@ -39,6 +40,11 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   // Committed names go straight to the relay's socket; through the supervisor when it is not there.
   const handoff = handoffClient(dataDir, (names) => send({ type: 'outgoing', names }));
   const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => handoff.announce(names)) });
+  // The supervisor's watchdog kills a worker that stays silent for worker.transform_timeout: a
+  // synchronous loop no deadline inside this process can end (supervisor/watchdog.ts).
+  const beat = setInterval(() => send({ type: 'alive' }), heartbeatInterval(config.worker.transform_timeout));
+  beat.unref();
+  send({ type: 'alive' });
   return {
     reload: (c) => {
       worker.reload(c);
@@ -51,6 +57,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       );
     },
     close: async () => {
+      clearInterval(beat);
       await worker.close();
       handoff.close();
       await ldap?.close().catch(() => undefined);

@@ -7,6 +7,7 @@
  * v1.5, OAEP, key unwrap, CBC padding) all end as 'decrypt-failed' with one text; a PKCS#1 block
  * that does not unpad yields a synthetic key instead of an error (rsa-pkcs1.ts).
  */
+import { LimitExceededError } from '../core/limits.js';
 import { SmimeError } from './errors.js';
 import { readAuthEnvelopedData } from './auth-enveloped.js';
 import {
@@ -144,6 +145,8 @@ function guarded<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
+    // A limit is not a decryption failure: it says which limit, for the hold reason.
+    if (err instanceof LimitExceededError) throw err;
     if (err instanceof SmimeError) {
       // Fresh errors with the fixed texts: no cause chain that might say where decryption failed.
       if (err.code === 'decrypt-failed') throw new SmimeError(DECRYPT_FAILED_TEXT, 'decrypt-failed');

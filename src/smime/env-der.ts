@@ -6,6 +6,7 @@
  * surprise becomes SmimeError('malformed') here, so callers never see an asn1js exception or a
  * silently missing field.
  */
+import { LIMITS } from '../core/limits.js';
 import * as asn1js from 'asn1js';
 import { SmimeError } from './errors.js';
 
@@ -94,7 +95,11 @@ export function decodeOne(data: Uint8Array, what: string): asn1js.AsnType {
   if (data.byteLength === 0) throw malformed(`${what} is empty`);
   let r: ReturnType<typeof asn1js.fromBER>;
   try {
-    r = asn1js.fromBER(data);
+    // asn1js 4's defaults refuse content over 16 MB and more than 10,000 nodes: a large message
+    // (or Outlook's 4 KB BER chunks of one) would not decrypt. The length is bounded by the input
+    // itself (ber-limits.ts checked it before), the nodes by one per 512 bytes beyond 10,000, the
+    // depth as in ber-limits.ts.
+    r = asn1js.fromBER(data, { maxContentLength: data.byteLength, maxNodes: 10_000 + Math.ceil(data.byteLength / 512), maxDepth: LIMITS.cmsDepth });
   } catch (err) {
     throw malformed(`${what} is not ASN.1`, err);
   }

@@ -9,11 +9,15 @@
  * - Signature spoofing ("Johnny, you are fired"): content outside the signed entity never counts
  *   as signed; a signed part among unsigned siblings is reported with scope "partial".
  * - A signature over ciphertext says who encrypted, not who wrote the text: scope "outer".
- * Any failure is a report, never an exception: the message is then passed on as it came.
+ * Any failure is a report, never an exception: the message is then passed on as it came — except
+ * a message past a limit (MIME nesting, parts, a header field; a CMS length, depth or count:
+ * core/limits.ts), which throws LimitExceededError for the worker to hold it with the reason.
  */
-import { cryptoTree, decodeBody, encryptionFields, joinMessage, multipartLayout, outside, readEntity, resultFields, resultText, signedMessageContext, splitHeader, splitMessage, stripRemoteContent, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
+import { LimitExceededError } from '../core/limits.js';
+import { checkMimeLimits, cryptoTree, decodeBody, encryptionFields, joinMessage, multipartLayout, outside, readEntity, resultFields, resultText, signedMessageContext, splitHeader, splitMessage, stripRemoteContent, toCrlf, type Entity, type MethodResults } from '../mime/index.js';
 import { decrypt, envelopeRecipients, type Decrypted } from './decrypt.js';
 import { SmimeError } from './errors.js';
+import { checkCmsLimits } from './ber-limits.js';
 import type { SmimeDecryptionKey } from './recipient-keys.js';
 import type { TrustStore } from './chain.js';
 import { verifyDetached, verifyOpaque, type RevocationCheck, type SignerResult } from './verify.js';
@@ -124,9 +128,16 @@ const unreadable = (part: string, unsigned: string[], err: unknown): SignatureRe
   unsigned,
 });
 
+/** A CMS object from the message, after the limits of ber-limits.ts (LimitExceededError past one). */
+function checked(der: Buffer): Buffer {
+  checkCmsLimits(der);
+  return der;
+}
+
 export async function openMessage(message: Buffer, opts: OpenOptions): Promise<OpenResult> {
   const doDecrypt = opts.decrypt ?? true;
   const doVerify = opts.verify ?? true;
+  checkMimeLimits(message);
   const { split, from, messageDate } = signedMessageContext(message);
   const verifyOpts = {
     trust: opts.trust,
@@ -160,7 +171,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
   for (let layer = 0; layer < MAX_LAYERS; layer++) {
     const e = readEntity(current);
     if (isPkcs7(e)) {
-      const der = decodeBody(e);
+      const der = checked(decodeBody(e));
       const kind = (smimeTypeOf(e) || sniffCms(der) || '').toLowerCase();
       if (kind === 'enveloped-data' || kind === 'authenveloped-data') {
         if (!doDecrypt) break;
@@ -184,6 +195,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           afterOpaque = false;
           continue;
         } catch (err) {
+          if (err instanceof LimitExceededError) throw err;
           encryption = { status: 'failed', reason: err instanceof SmimeError ? err.message : 'the encrypted content could not be read' };
           break;
         }
@@ -207,6 +219,7 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
           afterOpaque = true;
           continue;
         } catch (err) {
+          if (err instanceof LimitExceededError) throw err;
           problems.push(`opaque S/MIME signature not readable: ${(err as Error).message}`);
           break;
         }
@@ -226,9 +239,10 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
       const [content, sigPart] = parts as [Buffer, Buffer];
       if (ours && doVerify) {
         try {
-          const r = await verifyDetached(decodeBody(readEntity(sigPart)), content, verifyOpts);
+          const r = await verifyDetached(checked(decodeBody(readEntity(sigPart))), content, verifyOpts);
           signatures.push(...r.signers.map((s) => ({ ...s, form: 'detached' as const, scope: 'whole' as const })));
         } catch (err) {
+          if (err instanceof LimitExceededError) throw err;
           problems.push(`S/MIME signature not readable: ${(err as Error).message}`);
         }
       }
@@ -260,13 +274,14 @@ export async function openMessage(message: Buffer, opts: OpenOptions): Promise<O
         if (n.kind === 'smime-signed') {
           const { parts } = multipartLayout(s.body, s.type.params.get('boundary') ?? '', 3);
           if (parts.length !== 2) throw new Error(`multipart/signed with ${parts.length} parts instead of 2`);
-          const r = await verifyDetached(decodeBody(readEntity(parts[1]!)), parts[0]!, verifyOpts);
+          const r = await verifyDetached(checked(decodeBody(readEntity(parts[1]!))), parts[0]!, verifyOpts);
           signatures.push(...r.signers.map((x) => ({ ...x, form: 'detached' as const, ...where })));
         } else {
-          const r = await verifyOpaque(decodeBody(s), verifyOpts);
+          const r = await verifyOpaque(checked(decodeBody(s)), verifyOpts);
           signatures.push(...r.signers.map((x) => ({ ...x, form: 'opaque' as const, ...where })));
         }
       } catch (err) {
+        if (err instanceof LimitExceededError) throw err;
         signatures.push(unreadable(n.part, where.unsigned, err));
       }
     }

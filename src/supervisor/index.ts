@@ -5,6 +5,7 @@
  */
 export { Supervisor, type RoleCommand, type SupervisorOptions } from './supervisor.js';
 export { EXIT_FATAL, ROLE_PRIVILEGES, type RoleName, type RoleMessage, type RolePrivileges, type SupervisorMessage, type TlsMaterial } from './protocol.js';
+export { heartbeatInterval } from './watchdog.js';
 export { securePaths, type PrivatePaths } from './file-modes.js';
 export { roleEnvironment, secretVariables } from './environment.js';
 export { AccountError, lookupAccount, unprivilegedAccount, type Account } from './account.js';

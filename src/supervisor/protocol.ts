@@ -36,7 +36,9 @@ export type RoleMessage =
   /** smtpd: these messages are durable in incoming/. */
   | { type: 'queued'; ids: string[] }
   /** worker: these entries are durable in outgoing/ and the worker is done with them. */
-  | { type: 'outgoing'; names: string[] };
+  | { type: 'outgoing'; names: string[] }
+  /** worker: its event loop is turning (the supervisor's watchdog, watchdog.ts). */
+  | { type: 'alive' };
 
 /** smtpd's certificate and key, read by the supervisor: an unprivileged smtpd cannot read a root-only key. */
 export interface TlsMaterial {

@@ -11,6 +11,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage, type TlsMaterial } from './protocol.js';
+import { heartbeatInterval, silentFor } from './watchdog.js';
 
 export { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from './protocol.js';
 
@@ -21,6 +22,8 @@ interface Slot {
   restarts: number;
   startedAt: number;
   timer: NodeJS.Timeout | null;
+  /** Last heartbeat of a worker (watchdog.ts); 0 until the first. */
+  lastBeat: number;
 }
 
 export interface SupervisorOptions {
@@ -54,6 +57,7 @@ export class Supervisor {
   private fatal: string | null = null;
   private exitResolve!: (code: number) => void;
   readonly exited: Promise<number>;
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.config = opts.config;
@@ -69,10 +73,28 @@ export class Supervisor {
     this.slots.push(this.slot('smtpd', 0));
     if (this.config.portal.listen.length) this.slots.push(this.slot('portal', 0));
     for (const s of this.slots) this.spawn(s);
+    this.watch();
+  }
+
+  /** Kill a worker whose event loop has not answered for worker.transform_timeout (watchdog.ts). */
+  private watch(): void {
+    this.watchdog = setInterval(() => {
+      if (this.stopping) return;
+      const timeout = this.config.worker.transform_timeout;
+      for (const s of silentFor(this.slots.filter((x) => x.role === 'worker' && x.child), timeout)) {
+        this.opts.log.error(
+          { event: 'supervisor.worker_unresponsive', index: s.index, child: s.child!.pid, silentMs: Date.now() - s.lastBeat, timeoutMs: timeout },
+          'worker stuck longer than worker.transform_timeout; killing it (its messages are reclaimed)',
+        );
+        s.lastBeat = 0;
+        s.child!.kill('SIGKILL');
+      }
+    }, heartbeatInterval(this.config.worker.transform_timeout));
+    this.watchdog.unref();
   }
 
   private slot(role: RoleName, index: number): Slot {
-    return { role, index, child: null, restarts: 0, startedAt: 0, timer: null };
+    return { role, index, child: null, restarts: 0, startedAt: 0, timer: null, lastBeat: 0 };
   }
 
   private spawn(s: Slot): void {
@@ -86,8 +108,10 @@ export class Supervisor {
     });
     s.child = child;
     s.startedAt = Date.now();
+    s.lastBeat = 0;
     child.on('message', (m: RoleMessage) => {
-      if (m?.type === 'queued') this.announceIncoming(m.ids);
+      if (m?.type === 'alive') s.lastBeat = Date.now();
+      else if (m?.type === 'queued') this.announceIncoming(m.ids);
       else if (m?.type === 'outgoing') this.announceOutgoing(m.names);
       else if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
       else if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
@@ -176,6 +200,7 @@ export class Supervisor {
     if (this.stopping) return;
     this.stopping = true;
     this.exitCode = code;
+    if (this.watchdog) clearInterval(this.watchdog);
     const { log } = this.opts;
     log.info({ event: 'supervisor.stopping' }, 'stopping');
     for (const s of this.slots) if (s.timer) clearTimeout(s.timer);

@@ -9,6 +9,7 @@
  * the step fails — the group is held with the reason; it is never sent in clear. A signature that
  * cannot be made is logged and the mail goes unsigned (no secret is at stake).
  */
+import { LimitExceededError } from '../core/index.js';
 import type { SmimeEncryptOptions } from '../policy/index.js';
 import { addAttachments, bodyCiphertext, cryptoMethods, resultFields } from '../mime/index.js';
 import { METHODS, methodOf, type MethodId, type OpenChoice, type Opened, type OpenStep, type TransformContext } from './methods/index.js';
@@ -117,7 +118,16 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const how = choice.open;
     // OpenPGP decrypts with the keys of the recipients it was sent to (also when it is opened
     // second, inside S/MIME): part of the memo key.
-    const o = await once((memo.opened ??= new Map()), JSON.stringify([how, [...recipients].sort()]), () => openProtected(base, (m) => openAll(m, how, recipients, ctx), how.method, ctx.log, ctx.queueId));
+    let o: Awaited<NonNullable<MessageMemo['opened']> extends Map<string, infer P> ? P : never>;
+    try {
+      o = await once((memo.opened ??= new Map()), JSON.stringify([how, [...recipients].sort()]), () => openProtected(base, (m) => openAll(m, how, recipients, ctx), how.method, ctx.log, ctx.queueId));
+    } catch (err) {
+      // A hostile message (a decompression bomb, 10,000 nested parts, an absurd CMS length): held
+      // for the recipients whose plan opens it, with the limit as the reason; never passed unopened.
+      if (!(err instanceof LimitExceededError)) throw err;
+      ctx.log.warn({ event: 'worker.limit_exceeded', queueId: ctx.queueId, recipients, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
+      return { kind: 'hold', reason: err.message };
+    }
     opened = o.result;
     body = opened.message;
     headers.push(...o.headers);

@@ -5,11 +5,12 @@
  * transforms (sign, encrypt, decrypt) plug in there with their issues.
  */
 import type { Config } from '../config/types.js';
-import { PosternError } from '../core/index.js';
+import { LimitExceededError, PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
 import { crashVerdict } from './poison.js';
+import { TransformTimeoutError, withDeadline } from './deadline.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -23,6 +24,8 @@ export interface WorkerOptions {
   policy?: () => PolicyContext | null;
   /** Pause before another attempt at a message whose processing failed, times the attempt (tests). */
   failureRetryMs?: number;
+  /** Pause before another attempt after a temporary failure or a time-out (tests; default 60 s). */
+  temporaryRetryMs?: number;
 }
 
 export interface Worker {
@@ -61,6 +64,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const deferred = new Set<string>();
   /** Failed attempts per message that failed other than temporarily (in this process). */
   const failures = new Map<string, number>();
+  /** Attempts per message that ran past worker.transform_timeout (in this process). */
+  const timeouts = new Map<string, number>();
+  const temporaryRetryMs = opts.temporaryRetryMs ?? TEMPORARY_RETRY_MS;
   let closed = false;
   /** No claims before this time (ms since epoch): the spool was full. */
   let pausedUntil = 0;
@@ -79,9 +85,13 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
 
   async function handle(entry: ClaimedEntry): Promise<void> {
     const started = Date.now();
-    const { drafts, held } = await decide(entry, opts.policy?.() ?? null, log);
+    // The deadline frees this slot and defers the message; the abandoned attempt's result is never
+    // written (the commit below is only reached in time). A synchronous loop, which no timer can
+    // interrupt, is the supervisor's watchdog's to end (supervisor/watchdog.ts).
+    const { drafts, held } = await withDeadline(decide(entry, opts.policy?.() ?? null, log), config.worker.transform_timeout);
     const names = await spool.commitOutgoing(entry, drafts, held);
     failures.delete(entry.id);
+    timeouts.delete(entry.id);
     opts.onOutgoing?.(names);
     log.info(
       { event: 'worker.done', queueId: entry.id, outputs: drafts.length, ms: Date.now() - started },
@@ -123,11 +133,33 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             later(entry, NO_SPACE_RETRY_MS);
             return;
           }
+          // Past worker.transform_timeout: a temporary failure, tried again after a pause — and held
+          // after MAX_FAILURES such attempts, so a message that always takes too long does not take
+          // a slot for that long every minute for ever.
+          if (err instanceof TransformTimeoutError && entry) {
+            const n = (timeouts.get(id) ?? 0) + 1;
+            timeouts.set(id, n);
+            log.warn({ event: 'worker.transform_timeout', queueId: id, timeoutMs: err.ms, attempt: n, ...(n < MAX_FAILURES ? { retryInMs: temporaryRetryMs } : {}) }, 'processing took too long; message deferred');
+            if (n < MAX_FAILURES) {
+              later(entry, temporaryRetryMs);
+              return;
+            }
+            timeouts.delete(id);
+            await holdWhole(entry, `processing took longer than worker.transform_timeout (${err.ms / 1000} s) ${n} times`, 'worker.held_after_timeouts');
+            return;
+          }
           // A temporary failure (a directory that cannot answer) is tried again after a pause, so
           // a server that is down is not hammered once per message per millisecond.
           if (err instanceof PosternError && err.temporary && entry) {
-            log.warn({ event: 'worker.deferred', queueId: id, reason: err.message, retryInMs: TEMPORARY_RETRY_MS }, 'temporary failure; message deferred');
-            later(entry, TEMPORARY_RETRY_MS);
+            log.warn({ event: 'worker.deferred', queueId: id, reason: err.message, retryInMs: temporaryRetryMs }, 'temporary failure; message deferred');
+            later(entry, temporaryRetryMs);
+            return;
+          }
+          // A limit a parser met outside a transform's own hold (core/limits.ts): the same bytes
+          // hit it every time, so the whole message is held at once with the limit as the reason.
+          if (err instanceof LimitExceededError && entry) {
+            log.warn({ event: 'worker.limit_exceeded', queueId: id, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
+            await holdWhole(entry, err.message, 'worker.held');
             return;
           }
           if (!entry) {
@@ -146,14 +178,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             return;
           }
           failures.delete(id);
-          const reason = `processing failed ${n} times: ${(err as Error).message ?? String(err)}`;
-          try {
-            await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason }]);
-            log.error({ event: 'worker.held_after_errors', queueId: id, err, reason }, 'message held after repeated failures');
-          } catch (holdErr) {
-            log.error({ event: 'worker.error', queueId: id, err: holdErr }, 'could not hold the message; released for retry');
-            await spool.release(entry).catch(() => undefined);
-          }
+          await holdWhole(entry, `processing failed ${n} times: ${(err as Error).message ?? String(err)}`, 'worker.held_after_errors', err);
         }
       })().finally(() => {
         inFlight.delete(id);
@@ -162,6 +187,17 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         if (backlog.length === 0) scanner.request();
       });
       inFlight.set(id, p);
+    }
+  }
+
+  /** Hold every recipient of a claimed message with the reason (released for retry if even that fails). */
+  async function holdWhole(entry: ClaimedEntry, reason: string, event: string, err?: unknown): Promise<void> {
+    try {
+      await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason }]);
+      log.error({ event, queueId: entry.id, ...(err ? { err } : {}), reason }, 'message held');
+    } catch (holdErr) {
+      log.error({ event: 'worker.error', queueId: entry.id, err: holdErr }, 'could not hold the message; released for retry');
+      await spool.release(entry).catch(() => undefined);
     }
   }
 

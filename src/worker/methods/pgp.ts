@@ -47,11 +47,12 @@ export const pgp: Method = {
       ...(how.pgpAttachments ? { attachmentFiles: true } : {}),
       keysFor,
       verificationKeysFor: (ids, from) => ctx.pgp.verificationKeys(ids, from, ctx.lookups),
+      maxDecompressedSize: ctx.config.worker.max_decompressed_size,
     });
     let attachments: AttachmentResult[] = [];
     if (how.decrypt && how.pgpAttachments) {
       const { outer, entity } = splitMessage(result.message);
-      const r = await decryptAttachments(entity, keysFor);
+      const r = await decryptAttachments(entity, keysFor, ctx.config.worker.max_decompressed_size);
       attachments = r.results;
       if (r.entity !== entity) result.message = joinMessage(outer, r.entity);
       for (const a of attachments) ctx.log.info({ event: a.status === 'decrypted' ? 'worker.attachment_decrypted' : 'worker.attachment_not_decrypted', queueId: ctx.queueId, name: a.name, reason: a.reason }, 'OpenPGP attachment');
