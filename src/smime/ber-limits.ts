@@ -59,7 +59,9 @@ export function checkCmsLimits(der: Uint8Array, limits: { depth: number; items: 
       }
     }
     if (pos >= n) return;
-    if (parent?.counted && ++parent.kids > limits.items) {
+    // The chunks of a constructed OCTET STRING (BER content in pieces, under the same [0] tag
+    // certificates use) are data, not entries: not counted.
+    if (parent?.counted && !(cls === 0 && tag === 4) && ++parent.kids > limits.items) {
       throw new LimitExceededError('cms_count', limits.items, `more than ${limits.items} entries in one set of a CMS object (recipients, certificates or signers)`);
     }
     const l0 = der[pos++]!;
