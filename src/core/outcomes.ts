@@ -132,6 +132,11 @@ export const OUTCOMES = {
     events: ['worker.deferred'], metric: 'postern_messages_deferred_total{reason="worker"}',
     meaning: 'the worker met a temporary failure (a directory down, policy says defer); processed again in a minute',
   },
+  deferred_transform_timeout: {
+    class: 'deferred', code: 451, status: '4.3.0', text: '{reason}', action: 'delayed', notice: null,
+    events: ['worker.transform_timeout'], metric: 'postern_messages_deferred_total{reason="transform_timeout"}',
+    meaning: 'processing took longer than worker.transform_timeout (a look-up that never answered?); the slot was freed, processed again in a minute',
+  },
 
   // held: in hold/, waits for an admin (`postern queue release`) and is never retried by itself
   held_policy: {
@@ -153,6 +158,16 @@ export const OUTCOMES = {
     class: 'held', code: 451, status: '4.3.0', text: '{reason}', action: 'delayed', notice: null,
     events: ['worker.held_poison'], metric: 'postern_messages_held_total{reason="poison"}',
     meaning: 'the message crashed the worker every time it was processed, also alone',
+  },
+  held_limit: {
+    class: 'held', code: 451, status: '4.6.0', text: '{reason}', action: 'delayed', notice: null,
+    events: ['worker.limit_exceeded'], metric: 'postern_messages_held_total{reason="limit"}',
+    meaning: 'the message goes past a limit against hostile mail (MIME nesting or parts, a header field, OpenPGP decompressed size, a CMS length, depth or count); the reason names it',
+  },
+  held_after_timeouts: {
+    class: 'held', code: 451, status: '4.3.0', text: '{reason}', action: 'delayed', notice: null,
+    events: ['worker.held_after_timeouts'], metric: 'postern_messages_held_total{reason="timeouts"}',
+    meaning: 'processing took longer than worker.transform_timeout three times in a row',
   },
   held_no_route: {
     class: 'held', code: 451, status: '4.3.5', text: 'no relay route matches {recipient}', action: 'delayed', notice: null,

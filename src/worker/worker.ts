@@ -145,7 +145,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
               return;
             }
             timeouts.delete(id);
-            await holdWhole(entry, `processing took longer than worker.transform_timeout (${err.ms / 1000} s) ${n} times`, 'worker.held_after_timeouts');
+            const reason = `processing took longer than worker.transform_timeout (${err.ms / 1000} s) ${n} times`;
+            if (await holdWhole(entry, reason)) log.error({ event: 'worker.held_after_timeouts', queueId: id, reason }, 'message held after repeated time-outs');
             return;
           }
           // A temporary failure (a directory that cannot answer) is tried again after a pause, so
@@ -158,8 +159,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           // A limit a parser met outside a transform's own hold (core/limits.ts): the same bytes
           // hit it every time, so the whole message is held at once with the limit as the reason.
           if (err instanceof LimitExceededError && entry) {
-            log.warn({ event: 'worker.limit_exceeded', queueId: id, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
-            await holdWhole(entry, err.message, 'worker.held');
+            if (await holdWhole(entry, err.message)) log.warn({ event: 'worker.limit_exceeded', queueId: id, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
             return;
           }
           if (!entry) {
@@ -178,7 +178,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             return;
           }
           failures.delete(id);
-          await holdWhole(entry, `processing failed ${n} times: ${(err as Error).message ?? String(err)}`, 'worker.held_after_errors', err);
+          const reason = `processing failed ${n} times: ${(err as Error).message ?? String(err)}`;
+          if (await holdWhole(entry, reason)) log.error({ event: 'worker.held_after_errors', queueId: id, err, reason }, 'message held after repeated failures');
         }
       })().finally(() => {
         inFlight.delete(id);
@@ -190,14 +191,15 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     }
   }
 
-  /** Hold every recipient of a claimed message with the reason (released for retry if even that fails). */
-  async function holdWhole(entry: ClaimedEntry, reason: string, event: string, err?: unknown): Promise<void> {
+  /** Hold every recipient of a claimed message with the reason; false (released for retry) if even that fails. */
+  async function holdWhole(entry: ClaimedEntry, reason: string): Promise<boolean> {
     try {
       await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason }]);
-      log.error({ event, queueId: entry.id, ...(err ? { err } : {}), reason }, 'message held');
+      return true;
     } catch (holdErr) {
       log.error({ event: 'worker.error', queueId: entry.id, err: holdErr }, 'could not hold the message; released for retry');
       await spool.release(entry).catch(() => undefined);
+      return false;
     }
   }
 
