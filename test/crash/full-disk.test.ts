@@ -14,13 +14,12 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSmtpd } from '../../src/smtpd/index.js';
 import { Spool } from '../../src/spool/index.js';
 import { tempDir, testConfig } from '../helpers/config.js';
 import { freePort, startGateway, type Gateway } from '../helpers/gateway.js';
-import { waitUntil } from '../helpers/send.js';
+import { session, transaction, waitUntil } from '../helpers/send.js';
 import { startSink, type SmtpSink } from '../helpers/sink-smtp.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { captureLogger } from '../helpers/smtp-harness.js';
@@ -53,35 +52,25 @@ function received(data: Buffer): { token: string; sha: string } | null {
   return { token, sha: createHash('sha256').update(data.subarray(sep + 4)).digest('hex') };
 }
 
-/** Send every message; the reply to each is 250 (accepted) or the error line. */
+/** Send every message over CLIENTS connections; the reply to each is 250 (accepted) or the error line. */
 async function sendAll(port: number, messages: Sent[]): Promise<Map<string, string>> {
-  const transport = nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: CLIENTS,
-    maxMessages: Infinity,
-    connectionTimeout: 10_000,
-    socketTimeout: 30_000,
-  });
   const replies = new Map<string, string>();
-  try {
-    await Promise.all(
-      messages.map(async (m) => {
-        try {
-          const info = await transport.sendMail({ envelope: { from: 'alice@example.org', to: ['bob@example.com'] }, raw: m.raw });
-          replies.set(m.token, info.response);
-        } catch (err) {
-          const e = err as { response?: string; message: string };
-          replies.set(m.token, e.response ?? e.message);
-        }
-      }),
-    );
-  } finally {
-    transport.close();
-  }
+  const queue = [...messages];
+  const client = async () => {
+    let c: SmtpTestClient | null = null;
+    for (let m = queue.shift(); m; m = queue.shift()) {
+      try {
+        c ??= await session(port);
+        replies.set(m.token, await transaction(c, 'alice@example.org', ['bob@example.com'], m.raw));
+      } catch (err) {
+        replies.set(m.token, (err as Error).message);
+        c?.destroy();
+        c = null;
+      }
+    }
+    c?.destroy();
+  };
+  await Promise.all(Array.from({ length: CLIENTS }, client));
   return replies;
 }
 

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import nodemailer from 'nodemailer';
+import { SmtpTestClient } from './smtp-client.js';
 
 /** A message whose token header lets a test find it again after delivery. */
 export function tokenMessage(token: string, from = 'alice@example.org', to = 'bob@example.com'): Buffer {
@@ -16,39 +16,80 @@ export interface SendResult {
 }
 
 /**
- * Send `tokens` as separate messages over a pool of connections (reused, as real relays do).
- * A message counts as accepted only when the server answered 250 to its DATA.
+ * SMTP-ready bytes of a message: bare CR or LF made CRLF, a final CRLF added, lines starting with
+ * "." doubled, and the end-of-data line — what any SMTP client library does with a raw message.
+ */
+export function dataBytes(raw: Buffer): Buffer {
+  let text = raw.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n');
+  if (!text.endsWith('\r\n')) text += '\r\n';
+  return Buffer.from(text.replace(/^\./gm, '..') + '.\r\n', 'latin1');
+}
+
+/** One transaction on an open session; the reply to the end of data, or throws with the refusal. */
+export async function transaction(c: SmtpTestClient, from: string, to: string[], raw: Buffer): Promise<string> {
+  const utf8 = /[^\x00-\x7f]/.test([from, ...to].join(''));
+  const mail = await c.cmd(`MAIL FROM:<${from}>${utf8 ? ' SMTPUTF8' : ''}`, utf8);
+  if (mail.code !== 250) throw new Error(mail.raw);
+  let accepted = 0;
+  let refusal = '';
+  for (const r of to) {
+    const reply = await c.cmd(`RCPT TO:<${r}>`, utf8);
+    if (reply.code === 250 || reply.code === 251) accepted++;
+    else refusal = reply.raw;
+  }
+  if (!accepted) {
+    await c.cmd('RSET');
+    throw new Error(refusal);
+  }
+  const data = await c.cmd('DATA');
+  if (data.code !== 354) throw new Error(data.raw);
+  c.write(dataBytes(raw));
+  const end = await c.read(30_000);
+  if (!end) throw new Error('connection closed before the reply to the end of data');
+  if (end.code !== 250) throw new Error(end.raw);
+  return end.raw;
+}
+
+export async function session(port: number): Promise<SmtpTestClient> {
+  const c = await SmtpTestClient.connect(port);
+  if (c.greeting.code !== 220) {
+    c.destroy();
+    throw new Error(c.greeting.raw);
+  }
+  const ehlo = await c.cmd('EHLO client.test');
+  if (ehlo.code !== 250) throw new Error(ehlo.raw);
+  return c;
+}
+
+/**
+ * Send `tokens` as separate messages over a few connections (reused, as real relays do; one that
+ * fails is replaced for the next message). A message counts as accepted only when the server
+ * answered 250 to its end of data.
  */
 export async function sendTokens(port: number, tokens: string[], opts: { connections?: number; to?: string[]; from?: string } = {}): Promise<SendResult> {
-  const transport = nodemailer.createTransport({
-    host: '127.0.0.1',
-    port,
-    secure: false,
-    ignoreTLS: true,
-    pool: true,
-    maxConnections: opts.connections ?? 8,
-    maxMessages: Infinity,
-    connectionTimeout: 5000,
-    socketTimeout: 10_000,
-  });
   const result: SendResult = { accepted: [], failed: [] };
   const to = opts.to ?? ['bob@example.com'];
   const from = opts.from ?? 'alice@example.org';
-  try {
-    await Promise.all(
-      tokens.map(async (token) => {
-        try {
-          const info = await transport.sendMail({ envelope: { from, to }, raw: tokenMessage(token, from, to.join(', ')) });
-          if (/^250 /.test(info.response)) result.accepted.push(token);
-          else result.failed.push({ token, error: info.response });
-        } catch (err) {
-          result.failed.push({ token, error: (err as Error).message });
-        }
-      }),
-    );
-  } finally {
-    transport.close();
-  }
+  const queue = [...tokens];
+  const worker = async () => {
+    let c: SmtpTestClient | null = null;
+    for (let token = queue.shift(); token !== undefined; token = queue.shift()) {
+      try {
+        c ??= await session(port);
+        await transaction(c, from, to, tokenMessage(token, from, to.join(', ')));
+        result.accepted.push(token);
+      } catch (err) {
+        result.failed.push({ token, error: (err as Error).message });
+        c?.destroy();
+        c = null;
+      }
+    }
+    if (c) {
+      await c.cmd('QUIT').catch(() => undefined);
+      c.destroy();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.connections ?? 8, tokens.length)) }, worker));
   return result;
 }
 
@@ -78,13 +119,14 @@ export async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number,
   throw new Error(`timed out: ${what}`);
 }
 
-/** Send one raw message (CRLF throughout) with the given envelope; resolves with the server's reply. */
+/** Send one raw message with the given envelope; resolves with the server's reply to the end of data. */
 export async function sendRaw(port: number, from: string, to: string[], raw: Buffer): Promise<string> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true, connectionTimeout: 5000, socketTimeout: 10_000 });
+  const c = await session(port);
   try {
-    const info = await transport.sendMail({ envelope: { from, to }, raw });
-    return info.response;
+    const reply = await transaction(c, from, to, raw);
+    await c.cmd('QUIT').catch(() => undefined);
+    return reply;
   } finally {
-    transport.close();
+    c.destroy();
   }
 }

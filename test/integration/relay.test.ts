@@ -54,7 +54,7 @@ describe('relay', () => {
     const [t] = s.transactions;
     expect(t!.data.equals(tricky)).toBe(true);
     expect(t!.mailFrom).toBe('');
-    // nodemailer lower-cases (and punycodes) the domain; the local part is sent as given.
+    // The domain goes out lower-cased (and punycoded), the local part as given.
     expect(t!.rcptTo).toEqual(['b@example.net', 'Carol@example.net']);
     expect(t!.secure).toBe(true);
     await queueEmpty('outgoing');

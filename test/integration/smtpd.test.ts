@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpoolWriteError } from '../../src/core/index.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
@@ -72,21 +71,27 @@ describe('smtpd', () => {
     expect(entry.meta.envelope).toMatchObject({ sender: 'alice@example.org', recipients: [{ address: 'bob@example.com' }], client: { address: '127.0.0.1', protocol: 'ESMTP', trusted: true } });
   });
 
-  it('queues what nodemailer sends, byte for byte; no "for" with several recipients', async () => {
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: h.port, secure: false, ignoreTLS: true, name: 'node.client.test' });
-    try {
-      const info = await transport.sendMail({ envelope: { from: 'alice@example.org', to: ['bob@example.com', 'carol@example.com'] }, raw: MESSAGE });
-      const id = /^250 2\.0\.0 Ok: queued as (\w+)$/.exec(info.response)?.[1];
-      expect(id, info.response).toBeTruthy();
-      const entry = await h.spool.read('incoming', id!);
-      const { received, rest } = splitReceived(entry.body);
-      expect(rest.equals(MESSAGE)).toBe(true);
-      expect(received).toMatch(/^Received: from node\.client\.test \(unknown \[127\.0\.0\.1\]\)\r\n\tby gw\.test\.example \(Postern\) with ESMTP id \w+;\r\n\t\w{3}, /);
-      expect(received).not.toContain('for <');
-      expect(entry.meta.envelope.recipients.map((r) => r.address)).toEqual(['bob@example.com', 'carol@example.com']);
-    } finally {
-      transport.close();
-    }
+  it("queues what Python's smtplib sends, byte for byte; no \"for\" with several recipients", async () => {
+    // An SMTP client library that is not ours: its EHLO, its dot-stuffing, its pipelining choices.
+    const script = [
+      'import smtplib, sys',
+      "s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='py.client.test', timeout=10)",
+      "s.ehlo(); s.mail('alice@example.org'); s.rcpt('bob@example.com'); s.rcpt('carol@example.com')",
+      'code, resp = s.data(sys.stdin.buffer.read())',
+      "print(code, resp.decode()); s.quit()",
+    ].join('\n');
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = execFile('python3', ['-c', script, String(h.port)], (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout.trim())));
+      p.stdin!.end(MESSAGE);
+    });
+    const id = /^250 2\.0\.0 Ok: queued as (\w+)$/.exec(out)?.[1];
+    expect(id, out).toBeTruthy();
+    const entry = await h.spool.read('incoming', id!);
+    const { received, rest } = splitReceived(entry.body);
+    expect(rest.equals(MESSAGE)).toBe(true);
+    expect(received).toMatch(/^Received: from py\.client\.test \(unknown \[127\.0\.0\.1\]\)\r\n\tby gw\.test\.example \(Postern\) with ESMTP id \w+;\r\n\t\w{3}, /);
+    expect(received).not.toContain('for <');
+    expect(entry.meta.envelope.recipients.map((r) => r.address)).toEqual(['bob@example.com', 'carol@example.com']);
   });
 
   it('refuses to relay for an untrusted client (554 5.7.1), accepts its mail to internal domains', async () => {
