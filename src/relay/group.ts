@@ -27,6 +27,7 @@ export const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
   reply: o.reply,
   ...(o.dsn ? { dsn: o.dsn } : {}),
   ...(o.remote ? { remote: o.remote } : {}),
+  ...(o.dsnPassed ? { dsnPassed: true } : {}),
 });
 
 const CLASS_OF = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' } as const;

@@ -51,6 +51,8 @@ export function noticesFor(entry: OpenEntry, state: EntryState, config: Config, 
     const kind: DsnKind | null =
       s.state === 'failed' ? 'failure' : s.state === 'delivered' ? 'success' : s.state === 'deferred' && now - received >= config.relay.delay_warning ? 'delay' : null;
     if (!kind || s.notices.has(kind) || !rcpt || !wantsNotice(env, rcpt, kind)) continue;
+    // The next hop got NOTIFY=SUCCESS with the message: its notice is the one (RFC 3461 §6.2.1).
+    if (kind === 'success' && s.last?.dsnPassed) continue;
     wanted[kind].push(s);
   }
   const out: Notice[] = [];

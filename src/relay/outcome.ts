@@ -30,6 +30,11 @@ export interface RecipientOutcome {
    * the transaction happened there, so an MX route tries its next host.
    */
   hostFailure?: boolean;
+  /**
+   * Delivered to a next hop that announced DSN and was given the recipient's NOTIFY: from there on
+   * it reports, so no "relayed" notice of ours (RFC 3461 §6.2.1).
+   */
+  dsnPassed?: boolean;
   /** Why the reply-classification table changed the status, for logs. */
   note?: string;
   /**

@@ -92,7 +92,15 @@ export function sessionFailure(recipients: readonly string[], err: SmtpClientErr
  * Each recipient's outcome from a transaction's replies: its RCPT reply when refused, else the
  * reply to MAIL, DATA or the end of data, else the 421 or the failure that ended the session.
  */
-export function transactionOutcomes(recipients: readonly string[], res: TransactionResult, hop: FailedHop, remote: string, size: number): RecipientOutcome[] {
+export function transactionOutcomes(
+  recipients: readonly string[],
+  res: TransactionResult,
+  hop: FailedHop,
+  remote: string,
+  size: number,
+  /** Per recipient: its NOTIFY went to the next hop (which announced DSN). */
+  notifyPassed: readonly boolean[] = [],
+): RecipientOutcome[] {
   const peer = namaddr(hop.servername ?? hop.host, hop.address ?? hop.host);
   switch (res.kind) {
     case 'size':
@@ -117,7 +125,10 @@ export function transactionOutcomes(recipients: readonly string[], res: Transact
     if (mailRefused) return byReply(recipient, res.mail!, 'mail');
     const rcpt = res.rcpt[i];
     if (rcpt && classifyReply(rcpt, 'rcpt') !== 'delivered') return byReply(recipient, rcpt, 'rcpt');
-    if (res.final) return byReply(recipient, res.final, 'dot');
+    if (res.final) {
+      const o = byReply(recipient, res.final, 'dot');
+      return o.status === 'delivered' && notifyPassed[i] ? { ...o, dsnPassed: true } : o;
+    }
     // A 421 before any of the body went: nothing happened there, the next MX host may try.
     if (res.closing) return byReply(recipient, res.closing, 'data', !res.bodyStarted);
     if (res.data) return byReply(recipient, res.data, 'data');

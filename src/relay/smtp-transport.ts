@@ -82,7 +82,9 @@ export class SmtpTransport {
       // A cached connection the next hop dropped while it idled: nothing was taken, so once more
       // on a new one (Postfix does the same with a stale cached session).
       if (reused && !fresh && res.kind === 'replies' && res.error?.failure === 'lost' && !res.bodyStarted && !res.rcpt.length) continue;
-      return transactionOutcomes(recipients, res, { ...hop, address: session.address }, remote, sizeOf(body));
+      const dsn = session.extensions.has('DSN');
+      const notifyPassed = env.recipients.map((r) => dsn && !!r.notify?.length);
+      return transactionOutcomes(recipients, res, { ...hop, address: session.address }, remote, sizeOf(body), notifyPassed);
     }
   }
 

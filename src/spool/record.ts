@@ -102,6 +102,8 @@ export interface RecipientRecord {
   remote?: string;
   /** Failed because max_queue_lifetime ran out while deferred (`reply` is the last one seen). */
   expired?: boolean;
+  /** Delivered to a next hop that took the recipient's DSN request over (RFC 3461 §6.2.1). */
+  dsnPassed?: boolean;
 }
 
 /** An attempt that left recipients deferred, and when the next one is due. */

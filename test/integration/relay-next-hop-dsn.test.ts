@@ -73,5 +73,17 @@ describe('relay: DSN parameters reach the next hop', () => {
         rcpt: [{ notify: ['FAILURE'], orcpt: 'rfc822;b=b@example.net' }, undefined],
       });
     });
+
+    it('NOTIFY=SUCCESS given to a next hop that announced DSN: its notice counts, none of ours ("relayed" is for hops without DSN)', async () => {
+      const s = await h.sink({ dsn: true });
+      await h.start(testConfig(h.dir, { relay: { routes: [{ pattern: '*', target: { kind: 'smtp', host: s.host, port: s.port, tls: 'none' } }] } as Config['relay'] }));
+      const name = await queueMessage(h.spool, envelope('alice@example.org', [{ address: 'bob@example.net', notify: ['SUCCESS', 'FAILURE'] }]), Buffer.from('Subject: x\r\n\r\nhello\r\n'));
+      await s.waitFor(1);
+      // Notices are queued before the entry goes: once it is gone, every notice it caused is known.
+      await waitUntil(async () => !(await h.spool.list('outgoing')).includes(name) && (await h.spool.list('delivering')).length === 0, 10_000, 'entry done');
+      expect(s.transactions[0]!.dsn!.rcpt).toEqual([{ notify: ['SUCCESS', 'FAILURE'] }]);
+      expect(h.events('relay.delivered')).toHaveLength(1);
+      expect(h.events('relay.dsn')).toEqual([]);
+    });
   });
 });
