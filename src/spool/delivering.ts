@@ -53,13 +53,11 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
   const check = () => {
     if (!claimed) throw new Error(`the delivery claim on ${name} was given up already`);
   };
-  return {
-    ...entry,
+  // Added to `entry` itself rather than spread into a copy: a spread would read a lazy body
+  // (a large entry's, loaded only when a transport asks for it as a Buffer).
+  const methods: Omit<DeliveryClaim, keyof OpenEntry | 'claimed'> & { name: string } = {
     name,
     from,
-    get claimed() {
-      return claimed;
-    },
     async holdRequested() {
       return holdRequested(await spool.readStatus('delivering', file));
     },
@@ -76,4 +74,7 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
       await spool.syncDir(to);
     },
   };
+  const claim = Object.assign(entry, methods);
+  Object.defineProperty(claim, 'claimed', { get: () => claimed, enumerable: true });
+  return claim as DeliveryClaim;
 }

@@ -22,6 +22,7 @@ import {
   type StatusRecord,
 } from './record.js';
 import { freeSpace, storageError, writeAll } from './write.js';
+import { readRanged, STREAM_THRESHOLD, withLazyBody, writeStreamedEntry, type BodyRange } from './stream.js';
 
 export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt'] as const;
 export type QueueName = (typeof QUEUES)[number];
@@ -31,6 +32,11 @@ export interface ClaimedEntry extends DecodedEntry {
   id: string;
   /** Path under active/. */
   path: string;
+  /**
+   * Where the body is in the file, for an entry above STREAM_THRESHOLD: its `body` is then read
+   * only when something asks for it (the large-message path streams from here instead).
+   */
+  range?: BodyRange;
 }
 
 /** One output of the worker: the (possibly transformed) message for a group of recipients. */
@@ -53,7 +59,7 @@ export interface OutgoingDraft {
  * differently (a key found meanwhile, a policy reload) writes other names, and the old ones are
  * removed before the input is — the relay never sees a stale copy beside the new one.
  */
-export function outputNames(id: string, drafts: readonly OutgoingDraft[]): string[] {
+export function outputNames(id: string, drafts: readonly Pick<OutgoingDraft, 'envelope' | 'key'>[]): string[] {
   const seen = new Set<string>();
   return drafts.map((d, n) => {
     const what = `${d.key ?? `draft:${n}`}\0${d.envelope.recipients.map((r) => r.address).sort().join('\0')}`;
@@ -63,6 +69,18 @@ export function outputNames(id: string, drafts: readonly OutgoingDraft[]): strin
     seen.add(name);
     return name;
   });
+}
+
+/**
+ * An output written from a stream (the large-message path): `chunks` is called once, when the
+ * file is written, and yields the message bytes in order. An error it throws aborts the commit.
+ */
+export interface StreamedDraft {
+  envelope: Envelope;
+  chunks: () => AsyncIterable<Buffer>;
+  notes?: Record<string, unknown>;
+  /** As OutgoingDraft.key: with the recipients it names the file. */
+  key?: string;
 }
 
 /**
@@ -99,6 +117,8 @@ export interface QueueEntryInfo {
 export interface OpenEntry extends DecodedEntry {
   name: string;
   queue: QueueName;
+  /** Where the body is in the file, for an entry above STREAM_THRESHOLD (its `body` is then loaded on first use). */
+  range?: BodyRange;
   /** Append status records and make them durable before resolving. */
   append(records: readonly StatusRecord[]): Promise<void>;
   close(): Promise<void>;
@@ -186,6 +206,11 @@ export class Spool {
       throw err;
     }
     try {
+      const size = (await stat(path)).size;
+      if (size > STREAM_THRESHOLD) {
+        const r = await readRanged(path);
+        return withLazyBody({ id, path, meta: r.meta, status: r.status }, r.range) as ClaimedEntry;
+      }
       const decoded = decodeEntry(path, await readFile(path));
       return { id, path, ...decoded };
     } catch (err) {
@@ -204,11 +229,12 @@ export class Spool {
    * call stays behind and the input is kept: the error is InsufficientStorageError or
    * SpoolWriteError, both temporary.
    */
-  async commitOutgoing(entry: ClaimedEntry, drafts: OutgoingDraft[], held: HeldDraft[] = []): Promise<string[]> {
+  async commitOutgoing(entry: ClaimedEntry, drafts: readonly (OutgoingDraft | StreamedDraft)[], held: HeldDraft[] = []): Promise<string[]> {
     const names: string[] = [];
     const placed: string[] = [];
-    const put = async (q: QueueName, name: string, meta: EntryMeta, body: Buffer) => {
-      await this.place(q, name, encodeEntry(meta, body));
+    const put = async (q: QueueName, name: string, meta: EntryMeta, body: Buffer | StreamedDraft['chunks']) => {
+      if (Buffer.isBuffer(body)) await this.place(q, name, encodeEntry(meta, body));
+      else await this.placeStreamed(q, name, meta, body());
       placed.push(join(this.dir(q), name));
     };
     // Held parts get ids derived from the message and their recipients: a re-run after a crash
@@ -218,7 +244,7 @@ export class Spool {
       return put('hold', id, { id, envelope: h.envelope, notes: { holdReason: h.reason, ...(h.heldAs ? { heldAs: h.heldAs } : {}), heldFrom: entry.id } }, h.body);
     });
     names.push(...outputNames(entry.id, drafts));
-    const pending = drafts.map((d, n) => put('outgoing', names[n]!, { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, d.body));
+    const pending = drafts.map((d, n) => put('outgoing', names[n]!, { id: entry.id, envelope: d.envelope, group: n, notes: d.notes }, 'chunks' in d ? d.chunks : d.body));
     try {
       const failed = (await Promise.allSettled([...pending, ...holding])).find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -276,10 +302,14 @@ export class Spool {
     const path = join(this.dir(q), name);
     const fh = await open(path, constants.O_RDWR | constants.O_APPEND);
     try {
-      const data = await fh.readFile();
-      const decoded = decodeEntry(path, data);
-      return {
-        ...decoded,
+      const { size } = await fh.stat();
+      let decoded: DecodedEntry;
+      if (size > STREAM_THRESHOLD) {
+        const r = await readRanged(path, fh);
+        decoded = withLazyBody({ meta: r.meta, status: r.status }, r.range) as DecodedEntry;
+      } else decoded = decodeEntry(path, await fh.readFile());
+      // Built on `decoded` itself, not a copy: a spread would load a lazy body.
+      const handle: Pick<OpenEntry, 'name' | 'queue' | 'append' | 'close'> = {
         name,
         queue: q,
         async append(records) {
@@ -300,6 +330,7 @@ export class Spool {
         },
         close: () => fh.close(),
       };
+      return Object.assign(decoded, handle);
     } catch (err) {
       await fh.close();
       throw err;
@@ -331,6 +362,18 @@ export class Spool {
     const tmp = this.tmpName();
     try {
       await writeDurably(tmp, parts);
+      await rename(tmp, join(this.dir(q), name));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** As place(), with the body streamed from `chunks` (the large-message path). */
+  private async placeStreamed(q: QueueName, name: string, meta: EntryMeta, chunks: AsyncIterable<Buffer>): Promise<void> {
+    const tmp = this.tmpName();
+    try {
+      await writeStreamedEntry(tmp, meta, chunks);
       await rename(tmp, join(this.dir(q), name));
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);

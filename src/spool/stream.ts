@@ -1,0 +1,172 @@
+/**
+ * Spool entries as file ranges, for messages too large to hold in memory several times: the
+ * envelope record and the status region are read from the two ends of the file, and the body is
+ * checked against the end marker's length and SHA-256 by streaming it once, never by loading it.
+ * Writing is the mirror image: an outgoing entry is written from a stream of chunks, its digest
+ * computed on the way, then fsynced and renamed exactly like an entry written from a Buffer. The
+ * record format (record.ts) is the same either way: files written by one path read by the other.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, readSync, openSync, closeSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { CorruptEntryError } from '../core/index.js';
+import { BodyDigest, decodeHeader, decodeStatusFromTail, encodeHeader, type EntryMeta, type StatusRecord } from './record.js';
+import { writeAll } from './write.js';
+
+/**
+ * Entries larger than this are read as file ranges; smaller ones are read whole (one read and one
+ * hash of a small file is faster than opening streams, and a message of 1 MB held a few times is
+ * no memory concern — a 50 MB one held fifteen times is).
+ */
+export const STREAM_THRESHOLD = 1 << 20;
+
+/** Where a message's bytes are inside a spool file. */
+export interface BodyRange {
+  path: string;
+  offset: number;
+  length: number;
+}
+
+const TRAILER_TAG = Buffer.from('\nPOSTERN-END/1 ', 'latin1');
+/** Read size of the streamed body check and of body streams (large reads: fewer system calls). */
+const CHUNK = 256 * 1024;
+
+/** The body's bytes in order, from the file (a Readable: back-pressure comes with it). */
+export function streamRange(range: BodyRange, chunkSize = CHUNK): AsyncIterable<Buffer> {
+  if (range.length === 0) return (async function* () {})();
+  return createReadStream(range.path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: chunkSize });
+}
+
+/** The body loaded into memory (the Buffer path's fallback for a large entry): one synchronous read. */
+export function loadRange(range: BodyRange): Buffer {
+  const buf = Buffer.allocUnsafe(range.length);
+  const fd = openSync(range.path, 'r');
+  try {
+    let at = 0;
+    while (at < range.length) {
+      const n = readSync(fd, buf, at, range.length - at, range.offset + at);
+      if (n <= 0) throw new CorruptEntryError(range.path, 'file shorter than its end marker says (changed while in use?)');
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+async function readHead(fh: FileHandle, path: string): Promise<{ meta: EntryMeta; bodyOffset: number }> {
+  for (let size = 16 * 1024; ; size *= 4) {
+    const buf = Buffer.alloc(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
+    const h = decodeHeader(path, buf.subarray(0, bytesRead));
+    if (h) return h;
+    if (bytesRead < size) throw new CorruptEntryError(path, 'truncated envelope record');
+  }
+}
+
+/** The end marker found from the file's end: where the body ends, its declared length and digest, and the status records. */
+async function readTail(fh: FileHandle, path: string, size: number, bodyOffset: number): Promise<{ bodyEnd: number; length: number; sha256: string; status: StatusRecord[] }> {
+  for (let want = 64 * 1024; ; want *= 4) {
+    const len = Math.min(size - bodyOffset, want + TRAILER_TAG.length);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const at = buf.lastIndexOf(TRAILER_TAG);
+    if (at >= 0) {
+      const nl = buf.indexOf(0x0a, at + TRAILER_TAG.length);
+      if (nl < 0) throw new CorruptEntryError(path, 'end marker missing (truncated write?)');
+      const m = /^(\d{1,15}) ([0-9a-f]{64})$/.exec(buf.toString('latin1', at + TRAILER_TAG.length, nl));
+      if (!m) throw new CorruptEntryError(path, 'end marker unreadable');
+      const status = decodeStatusFromTail(path, buf.subarray(at)) ?? [];
+      return { bodyEnd: size - len + at, length: Number(m[1]), sha256: m[2]!, status };
+    }
+    if (len >= size - bodyOffset) throw new CorruptEntryError(path, 'end marker missing (truncated write?)');
+  }
+}
+
+export interface RangedEntry {
+  meta: EntryMeta;
+  status: StatusRecord[];
+  range: BodyRange;
+}
+
+/**
+ * Read an entry without loading its body: envelope from the start, end marker and status records
+ * from the end, and the body's length and SHA-256 checked by streaming it. Throws
+ * CorruptEntryError for a torn or damaged file, exactly where decodeEntry would.
+ */
+export async function readRanged(path: string, fh?: FileHandle): Promise<RangedEntry> {
+  const own = fh === undefined;
+  const h = fh ?? (await open(path, 'r'));
+  try {
+    const { size } = await h.stat();
+    const head = await readHead(h, path);
+    const tail = await readTail(h, path, size, head.bodyOffset);
+    const length = tail.bodyEnd - head.bodyOffset;
+    if (length !== tail.length) throw new CorruptEntryError(path, `body length ${length}, end marker says ${tail.length}`);
+    const range: BodyRange = { path, offset: head.bodyOffset, length };
+    const hash = createHash('sha256');
+    let seen = 0;
+    for await (const chunk of streamRange(range)) {
+      hash.update(chunk);
+      seen += chunk.length;
+    }
+    if (seen !== length) throw new CorruptEntryError(path, `body length ${seen}, end marker says ${length}`);
+    if (hash.digest('hex') !== tail.sha256) throw new CorruptEntryError(path, 'body checksum mismatch');
+    return { meta: head.meta, status: tail.status, range };
+  } finally {
+    if (own) await h.close();
+  }
+}
+
+/**
+ * `target` with a `body` that is read from `range` on first use (and kept): code that needs the
+ * whole message as a Buffer still gets it, code that streams never pays for it.
+ */
+export function withLazyBody<T extends object>(target: T, range: BodyRange): T & { body: Buffer; range: BodyRange } {
+  let body: Buffer | undefined;
+  Object.defineProperty(target, 'range', { value: range, enumerable: true, writable: false });
+  Object.defineProperty(target, 'body', {
+    enumerable: false,
+    configurable: true,
+    get: () => (body ??= loadRange(range)),
+    set: (b: Buffer) => {
+      body = b;
+    },
+  });
+  return target as T & { body: Buffer; range: BodyRange };
+}
+
+/**
+ * Create `path` holding one entry whose body comes from `chunks`: header, body, trailer with the
+ * body's length and SHA-256 as streamed, fdatasync'd. On any failure (of the writer or of the
+ * source) the file is removed and the error thrown.
+ */
+export async function writeStreamedEntry(path: string, meta: EntryMeta, chunks: AsyncIterable<Buffer>): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await writeAll(fh, [encodeHeader(meta)]);
+    const digest = new BodyDigest();
+    // Batched into writes of ~1 MB: small chunks from a transform (base64 lines) would otherwise
+    // cost one system call each.
+    let batch: Buffer[] = [];
+    let batched = 0;
+    for await (const chunk of chunks) {
+      if (!chunk.length) continue;
+      digest.update(chunk);
+      batch.push(chunk);
+      batched += chunk.length;
+      if (batched >= 1 << 20) {
+        await writeAll(fh, batch);
+        batch = [];
+        batched = 0;
+      }
+    }
+    await writeAll(fh, [...batch, digest.trailer()]);
+    await fh.datasync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw err;
+  }
+  await fh.close();
+}
