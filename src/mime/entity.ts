@@ -233,17 +233,32 @@ export function canonicalEntity(entity: Buffer, depth = 0): Buffer {
 }
 
 /** multipart/signed around a canonical entity (RFC 8551 3.5.3 / RFC 1847), as an entity. */
-export function multipartSigned(entity: Buffer, signature: { der?: Buffer; armored?: string; protocol: string; micalg: string; filename: string; description: string }): Buffer {
+export function multipartSigned(entity: Buffer, signature: SignatureSpec & { der?: Buffer; armored?: string }): Buffer {
   const boundary = newBoundary(entity);
-  const sigBody = signature.der ? encodeBase64Lines(signature.der) : signature.armored!;
-  const sigHeader = signature.der
-    ? `Content-Type: ${signature.protocol}; name="${signature.filename}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${signature.filename}"\r\nContent-Description: ${signature.description}\r\n`
-    : `Content-Type: ${signature.protocol}; name="${signature.filename}"\r\nContent-Description: ${signature.description}\r\nContent-Disposition: attachment; filename="${signature.filename}"\r\n`;
-  return Buffer.concat([
-    Buffer.from(`Content-Type: multipart/signed; protocol="${signature.protocol}"; micalg=${signature.micalg};\r\n boundary="${boundary}"\r\n\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--${boundary}\r\n`),
-    entity,
-    Buffer.from(`\r\n--${boundary}\r\n${sigHeader}\r\n${sigBody}\r\n--${boundary}--\r\n`),
-  ]);
+  return Buffer.concat([Buffer.from(multipartSignedHead(boundary, signature)), entity, Buffer.from(multipartSignedTail(boundary, signature, signature.der ?? signature.armored!))]);
+}
+
+/** How the signature part of a multipart/signed is labelled. */
+export interface SignatureSpec {
+  protocol: string;
+  micalg: string;
+  filename: string;
+  description: string;
+}
+
+/** What comes before the signed entity in multipartSigned() (sign-stream.ts writes the same bytes). */
+export function multipartSignedHead(boundary: string, s: SignatureSpec): string {
+  return `Content-Type: multipart/signed; protocol="${s.protocol}"; micalg=${s.micalg};\r\n boundary="${boundary}"\r\n\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--${boundary}\r\n`;
+}
+
+/** What comes after the signed entity: the signature part (DER as base64, or armoured text) and the closing delimiter. */
+export function multipartSignedTail(boundary: string, s: SignatureSpec, signature: Buffer | string): string {
+  const der = Buffer.isBuffer(signature);
+  const sigBody = der ? encodeBase64Lines(signature) : signature;
+  const sigHeader = der
+    ? `Content-Type: ${s.protocol}; name="${s.filename}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${s.filename}"\r\nContent-Description: ${s.description}\r\n`
+    : `Content-Type: ${s.protocol}; name="${s.filename}"\r\nContent-Description: ${s.description}\r\nContent-Disposition: attachment; filename="${s.filename}"\r\n`;
+  return `\r\n--${boundary}\r\n${sigHeader}\r\n${sigBody}\r\n--${boundary}--\r\n`;
 }
 
 /**
@@ -263,9 +278,10 @@ export function withBase64Lines(head: string, data: Buffer): Buffer {
   return out.subarray(0, o);
 }
 
-type SmimeType = 'enveloped-data' | 'authEnveloped-data' | 'signed-data' | 'certs-only';
+export type SmimeType = 'enveloped-data' | 'authEnveloped-data' | 'signed-data' | 'certs-only';
 
-function pkcs7Head(smimeType: SmimeType): string {
+/** The Content-* header block of an application/pkcs7-mime entity, with its empty line. */
+export function pkcs7Head(smimeType: SmimeType): string {
   const name = smimeType === 'certs-only' ? 'smime.p7c' : 'smime.p7m';
   const desc = smimeType === 'signed-data' ? 'S/MIME Signed Message' : smimeType === 'certs-only' ? 'S/MIME Certificates' : 'S/MIME Encrypted Message';
   return `Content-Type: application/pkcs7-mime; smime-type=${smimeType}; name="${name}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Description: ${desc}\r\n\r\n`;

@@ -11,7 +11,7 @@ export { messageFacts, subjectCommands } from './facts.js';
 export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
 export { addAttachments, type Attachment } from './compose.js';
-export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, pkcs7MimeMessage, withBase64Lines, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
+export { splitMessage, joinMessage, readEntity, decodeBody, toCrlf, canonicalEntity, multipartLayout, multipartSigned, pkcs7MimeEntity, pkcs7MimeMessage, withBase64Lines, newBoundary, encodeBase64Lines, encodeQuotedPrintable, headerFieldsRaw, multipartSignedHead, multipartSignedTail, pkcs7Head, type SignatureSpec, type SmimeType, type Entity, type SplitMessage, type MultipartLayout } from './entity.js';
 export { stripRemoteContent, neutraliseRemoteContent } from './html.js';
 export { addressesOf, signedMessageContext, fromBinding, bindSigner, sameMailbox, type FromBinding } from './addresses.js';
 export { parameter } from './compose.js';
@@ -23,3 +23,4 @@ export { protectHeaders, OBSCURED_SUBJECT, type HeaderConfidentiality, type Prot
 export { planProtection, rewriteOuter, protectionField, outerFieldName, type ProtectionPlan, type ProtectionCover, type FieldChange } from './hp-apply.js';
 export { withLegacyDisplay, LEGACY_DISPLAY_CLASS } from './hp-legacy.js';
 export { checkMimeLimits, MIME_LIMITS, type MimeLimits } from './limits.js';
+export { crlfChunks, base64LineChunks, canonicalScan, concatChunks, type CanonicalScan } from './stream.js';

@@ -30,8 +30,8 @@ export interface EncryptOptions {
 
 const OAEP_SHA256: OaepParams = Object.freeze({ hash: 'sha256', mgfHash: 'sha256', label: Buffer.alloc(0) }) as OaepParams;
 
-/** One RecipientInfo for the content key; `v0` says whether it is a version-0 structure (ktri). */
-function recipientInfo(r: SmimeRecipient, cek: Buffer, opts: EncryptOptions): { der: Buffer; v0: boolean } {
+/** One RecipientInfo for the content key; `v0` says whether it is a version-0 structure (ktri). Shared with encrypt-stream.ts. */
+export function recipientInfo(r: SmimeRecipient, cek: Buffer, opts: EncryptOptions): { der: Buffer; v0: boolean } {
   const m = materialOfRecipient(r);
   if (m.rsa) {
     const oaep = m.rsa.oaep ?? (opts.rsaPadding === 'oaep' ? OAEP_SHA256 : undefined);
@@ -45,7 +45,8 @@ function recipientInfo(r: SmimeRecipient, cek: Buffer, opts: EncryptOptions): { 
 }
 
 /** The synchronous core of encrypt(); the worker may call it directly. */
-export function encryptSync(content: Buffer, recipients: readonly SmimeRecipient[], opts: EncryptOptions = {}): Buffer {
+/** The options checked and the recipients de-duplicated, as both encrypt paths need them. */
+export function checkEncryptOptions(recipients: readonly SmimeRecipient[], opts: EncryptOptions): { cipher: ContentCipher; unique: SmimeRecipient[] } {
   const cipher = opts.cipher ?? 'aes-256-cbc';
   if (!CONTENT_CIPHERS.includes(cipher)) throw new SmimeError(`unknown content cipher ${String(cipher)}`, 'unsupported');
   if (opts.rsaPadding !== undefined && opts.rsaPadding !== 'pkcs1' && opts.rsaPadding !== 'oaep') {
@@ -53,6 +54,11 @@ export function encryptSync(content: Buffer, recipients: readonly SmimeRecipient
   }
   const unique = [...new Map(recipients.map((r) => [r.fingerprint, r])).values()];
   if (unique.length === 0) throw new SmimeError('encryption needs at least one recipient certificate', 'no-recipient');
+  return { cipher, unique };
+}
+
+export function encryptSync(content: Buffer, recipients: readonly SmimeRecipient[], opts: EncryptOptions = {}): Buffer {
+  const { cipher, unique } = checkEncryptOptions(recipients, opts);
 
   const cek = randomBytes(keyLength(cipher));
   try {

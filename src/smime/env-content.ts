@@ -106,19 +106,34 @@ export interface EncryptedContent {
   tag?: Buffer;
 }
 
+/** A content cipher under way: its AlgorithmIdentifier, and the cipher to feed (encrypt-stream.ts streams through it). */
+export interface ContentEncryptor {
+  algorithm: Buffer; // DER AlgorithmIdentifier
+  update(data: Buffer): Buffer;
+  final(): Buffer;
+  /** GCM: the tag, after final(). */
+  tag(): Buffer | undefined;
+}
+
 /** GCM: a 96-bit random nonce and a 16-byte tag, as openssl writes them. */
-export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buffer): EncryptedContent {
+export function startContentCipher(cipher: ContentCipher, key: Buffer): ContentEncryptor {
   const oidStr = OID_BY_NODE.get(cipher);
   if (!oidStr) throw new SmimeError(`unknown content cipher ${String(cipher)}`, 'unsupported');
   if (isGcm(cipher)) {
     const nonce = randomBytes(12);
     const c = createCipheriv(cipher as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
-    const ciphertext = Buffer.concat([c.update(content), c.final()]);
-    return { algorithm: algId(oidStr, seq(octets(nonce), smallInt(16))), ciphertext, tag: c.getAuthTag() };
+    return { algorithm: algId(oidStr, seq(octets(nonce), smallInt(16))), update: (d) => c.update(d), final: () => c.final(), tag: () => c.getAuthTag() };
   }
   const iv = randomBytes(16);
   const c = createCipheriv(cipher, key, iv);
-  return { algorithm: algId(oidStr, octets(iv)), ciphertext: Buffer.concat([c.update(content), c.final()]) };
+  return { algorithm: algId(oidStr, octets(iv)), update: (d) => c.update(d), final: () => c.final(), tag: () => undefined };
+}
+
+export function encryptContent(cipher: ContentCipher, key: Buffer, content: Buffer): EncryptedContent {
+  const c = startContentCipher(cipher, key);
+  const ciphertext = Buffer.concat([c.update(content), c.final()]);
+  const tag = c.tag();
+  return { algorithm: c.algorithm, ciphertext, ...(tag ? { tag } : {}) };
 }
 
 export const CONTENT_CIPHERS: readonly ContentCipher[] = ['aes-128-cbc', 'aes-192-cbc', 'aes-256-cbc', 'aes-128-gcm', 'aes-192-gcm', 'aes-256-gcm'];

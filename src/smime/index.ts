@@ -22,3 +22,6 @@ export { decodeCapabilities, encodeCapabilities, type Capabilities } from './cap
 export { signMessage, encryptMessage, type SignMessageOptions } from './message.js';
 export { addressesOf } from '../mime/index.js';
 export { openMessage, resultHeaders, smimeResults, type OpenOptions, type OpenResult, type EncryptionReport, type SignatureReport } from './open.js';
+export { encryptChunks } from './encrypt-stream.js';
+export { signedEntityChunks, signingBoundary, type StreamSignOptions } from './sign-stream.js';
+export { smimeMessageChunks, type StreamMessageOptions } from './message-stream.js';

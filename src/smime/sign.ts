@@ -27,13 +27,25 @@ function build(signer: SmimeSigner, content: Buffer, opts: SignOptions, opaque: 
   try {
     return assemble(signer, content, opts, opaque);
   } catch (err) {
-    if (err instanceof SmimeError) throw err;
-    throw new SmimeError(`signing failed: ${(err as Error).message}`, 'bad-key', { cause: err });
+    throw signingError(err);
   }
 }
 
 function assemble(signer: SmimeSigner, content: Buffer, opts: SignOptions, opaque: boolean): Buffer {
   if (!Buffer.isBuffer(content)) throw new SmimeError('content to sign must be a Buffer', 'no-content');
+  const p = signer.parts;
+  const signerInfo = signerInfoDer(signer, createHash(p.nodeHash).update(content).digest(), opts);
+  const encap: Der = opaque ? seq(DATA_OID, tlv(TAG.CTX0, tlv(TAG.OCTET_STRING, content))) : seq(DATA_OID);
+  const signedData = seq(smallInt(1), p.digestAlgorithms, encap, p.certificates, tlv(TAG.SET, signerInfo));
+  return flat(seq(SIGNED_DATA_OID, tlv(TAG.CTX0, signedData)));
+}
+
+/**
+ * The SignerInfo for content whose digest (with the signer's hash, `signer.parts.nodeHash`) is
+ * `digest`: the signed attributes and one private-key operation. Shared with sign-stream.ts,
+ * which computes the digest while the content streams past.
+ */
+export function signerInfoDer(signer: SmimeSigner, digest: Buffer, opts: SignOptions): Der {
   const p = signer.parts;
   const time = opts.signingTime ?? new Date();
   if (Number.isNaN(time.getTime())) throw new SmimeError('invalid signing time', 'malformed');
@@ -43,7 +55,6 @@ function assemble(signer: SmimeSigner, content: Buffer, opts: SignOptions, opaqu
     capsAttr = capsCache.get(opts.capabilities) ?? attribute(OID.smimeCapabilities, encodeCapabilities(opts.capabilities));
     capsCache.set(opts.capabilities, capsAttr);
   }
-  const digest = createHash(p.nodeHash).update(content).digest();
   const attrs = [
     p.contentTypeAttr,
     attribute(OID.signingTime, encodeTime(time)),
@@ -57,11 +68,13 @@ function assemble(signer: SmimeSigner, content: Buffer, opts: SignOptions, opaqu
   const signature = p.sign(signedSet);
   const implicitAttrs = Buffer.from(signedSet);
   implicitAttrs[0] = TAG.CTX0;
+  return seq(p.signerInfoHead, implicitAttrs, p.signatureAlgorithm, tlv(TAG.OCTET_STRING, signature));
+}
 
-  const signerInfo = seq(p.signerInfoHead, implicitAttrs, p.signatureAlgorithm, tlv(TAG.OCTET_STRING, signature));
-  const encap: Der = opaque ? seq(DATA_OID, tlv(TAG.CTX0, tlv(TAG.OCTET_STRING, content))) : seq(DATA_OID);
-  const signedData = seq(smallInt(1), p.digestAlgorithms, encap, p.certificates, tlv(TAG.SET, signerInfo));
-  return flat(seq(SIGNED_DATA_OID, tlv(TAG.CTX0, signedData)));
+/** Wrap a signing failure of the crypto library as the SmimeError callers expect. */
+export function signingError(err: unknown): SmimeError {
+  if (err instanceof SmimeError) return err;
+  return new SmimeError(`signing failed: ${(err as Error).message}`, 'bad-key', { cause: err });
 }
 
 /** DER ContentInfo(SignedData) without eContent: the application/pkcs7-signature part. */

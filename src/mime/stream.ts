@@ -1,0 +1,152 @@
+/**
+ * The byte-level MIME steps of entity.ts as streams, for messages too large to hold several
+ * times: CRLF line ends, base64 in lines of 76 with CRLF, and the check that an entity is already
+ * in canonical form (7-bit, lines of at most 998 characters) — when it is, canonicalEntity() would
+ * return it byte for byte after toCrlf(), so a signature over the streamed CRLF bytes is exactly
+ * the signature the Buffer path makes.
+ *
+ * Untrusted input: message bytes; every step is linear with constant state.
+ */
+import { isAscii } from 'node:buffer';
+
+/** Bare LF and lone CR to CRLF, as toCrlf() does, across chunk borders. */
+export async function* crlfChunks(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  /** The previous chunk ended in CR: an LF first in this one belongs to it. */
+  let pendingCr = false;
+  for await (const chunk of chunks) {
+    if (!chunk.length) continue;
+    if (!pendingCr && !needsFix(chunk)) {
+      pendingCr = chunk[chunk.length - 1] === 0x0d;
+      // A final CR may yet be lone: hold it back until the next byte is known.
+      if (pendingCr) yield chunk.subarray(0, chunk.length - 1);
+      else yield chunk;
+      continue;
+    }
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let o = 0;
+    let i = 0;
+    if (pendingCr) {
+      out[o++] = 0x0d;
+      out[o++] = 0x0a;
+      if (chunk[0] === 0x0a) i = 1;
+      pendingCr = false;
+    }
+    for (; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c === 0x0d) {
+        if (i + 1 === chunk.length) {
+          pendingCr = true;
+          break;
+        }
+        out[o++] = 0x0d;
+        out[o++] = 0x0a;
+        if (chunk[i + 1] === 0x0a) i++;
+      } else if (c === 0x0a) {
+        out[o++] = 0x0d;
+        out[o++] = 0x0a;
+      } else out[o++] = c;
+    }
+    yield out.subarray(0, o);
+  }
+  if (pendingCr) yield Buffer.from('\r\n');
+}
+
+/** True when `chunk` has a bare LF or a CR not followed by LF inside it (a CR at its end is decided later). */
+function needsFix(chunk: Buffer): boolean {
+  for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) if (i === 0 || chunk[i - 1] !== 0x0d) return true;
+  for (let i = chunk.indexOf(0x0d); i >= 0 && i < chunk.length - 1; i = chunk.indexOf(0x0d, i + 1)) if (chunk[i + 1] !== 0x0a) return true;
+  return false;
+}
+
+/** 57 input bytes are one line of 76 base64 characters. */
+const LINE_BYTES = 57;
+/** Input bytes encoded per output chunk (a multiple of 57): ~256 KB of output. */
+const BATCH = LINE_BYTES * 3400;
+
+/**
+ * Base64 in lines of 76 characters, each ended by CRLF (withBase64Lines, encodeBase64Lines), of
+ * the concatenation of `chunks`.
+ */
+export async function* base64LineChunks(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    if (!chunk.length) continue;
+    let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    while (data.length >= BATCH) {
+      yield encodeLines(data.subarray(0, BATCH));
+      data = data.subarray(BATCH);
+    }
+    const whole = data.length - (data.length % LINE_BYTES);
+    if (whole > 0) yield encodeLines(data.subarray(0, whole));
+    // Copied: the source may reuse its buffer once we ask for the next chunk.
+    rest = Buffer.from(data.subarray(whole));
+  }
+  if (rest.length) yield encodeLines(rest);
+}
+
+function encodeLines(data: Buffer): Buffer {
+  const b64 = data.toString('base64');
+  const lines = Math.ceil(b64.length / 76);
+  const out = Buffer.allocUnsafe(b64.length + lines * 2);
+  let o = 0;
+  for (let i = 0; i < b64.length; i += 76) {
+    o += out.write(b64.slice(i, i + 76), o, 'latin1');
+    out[o++] = 0x0d;
+    out[o++] = 0x0a;
+  }
+  return out.subarray(0, o);
+}
+
+/** What a pass over an entity found (see canonicalScan). */
+export interface CanonicalScan {
+  /** 7-bit, no NUL, no line over 998 characters: canonicalEntity() leaves it as it is. */
+  canonical: boolean;
+  /** Some of `needles` occurs in it (a boundary chosen before the content was seen). */
+  contains: boolean;
+  bytes: number;
+}
+
+/**
+ * Check CRLF-normalised bytes against the rules of entity.ts sevenBitClean(), and look for the
+ * given strings, in one pass with constant memory.
+ */
+export async function canonicalScan(chunks: AsyncIterable<Buffer>, needles: readonly string[] = []): Promise<CanonicalScan> {
+  const keys = needles.map((n) => Buffer.from(n, 'latin1'));
+  const keep = Math.max(0, ...keys.map((k) => k.length - 1));
+  let lineLen = 0;
+  let canonical = true;
+  let contains = false;
+  let bytes = 0;
+  let tail: Buffer = Buffer.alloc(0);
+  for await (const chunk of chunks) {
+    bytes += chunk.length;
+    if (canonical) {
+      if (!isAscii(chunk) || chunk.includes(0)) canonical = false;
+      else {
+        let from = 0;
+        for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
+          if (lineLen + (nl - from) > 998) canonical = false;
+          lineLen = 0;
+          from = nl + 1;
+        }
+        lineLen += chunk.length - from;
+        if (lineLen > 998) canonical = false;
+      }
+    }
+    if (keys.length && !contains) {
+      const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+      contains = keys.some((k) => window.includes(k));
+      tail = Buffer.from(window.subarray(Math.max(0, window.length - keep)));
+    }
+  }
+  return { canonical, contains, bytes };
+}
+
+/** Chunks of several sources, one after the other. */
+export async function* concatChunks(...sources: (Buffer | AsyncIterable<Buffer>)[]): AsyncGenerator<Buffer> {
+  for (const s of sources) {
+    if (Buffer.isBuffer(s)) {
+      if (s.length) yield s;
+    } else yield* s;
+  }
+}
