@@ -9,6 +9,7 @@ import { LimitExceededError, PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
+import { decideStreamed } from './large.js';
 import { crashVerdict } from './poison.js';
 import { TransformTimeoutError, withDeadline } from './deadline.js';
 
@@ -88,7 +89,10 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // The deadline frees this slot and defers the message; the abandoned attempt's result is never
     // written (the commit below is only reached in time). A synchronous loop, which no timer can
     // interrupt, is the supervisor's watchdog's to end (supervisor/watchdog.ts).
-    const { drafts, held } = await withDeadline(decide(entry, opts.policy?.() ?? null, log), config.worker.transform_timeout);
+    // Large messages (a file range) are streamed when their plan allows it (large.ts: their bytes
+    // are made while commitOutgoing writes them), else decided in memory.
+    const policy = opts.policy?.() ?? null;
+    const { drafts, held } = await withDeadline((async () => (await decideStreamed(entry, policy, log)) ?? (await decide(entry, policy, log)))(), config.worker.transform_timeout);
     const names = await spool.commitOutgoing(entry, drafts, held);
     failures.delete(entry.id);
     timeouts.delete(entry.id);
