@@ -122,7 +122,7 @@ describe('spool entries as file ranges', () => {
     const at = Math.floor(msg.length / 2);
     const b = Buffer.alloc(1);
     await fh.read(b, 0, 1, at);
-    b[0] ^= 0x01;
+    b[0] = b[0]! ^ 0x01;
     await fh.write(b, 0, 1, at);
     await fh.close();
     await expect(readRanged(path)).rejects.toThrow(/checksum/);
