@@ -7,7 +7,7 @@
 import { defaultOutcome, OUTCOMES, type OutcomeKind } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { enhancedStatus } from '../dsn/index.js';
-import type { OpenEntry, RecipientRecord } from '../spool/index.js';
+import { rangeSource, type OpenEntry, type RecipientRecord } from '../spool/index.js';
 import type { ReplyClassifier } from './classify.js';
 import type { Delivery } from './deliver.js';
 import type { RecipientOutcome } from './outcome.js';
@@ -54,7 +54,8 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
     queueId,
     sender: env.sender,
     recipients: g.recipients,
-    body: entry.body,
+    // A large entry's body streams from its file range (spool stream.ts); small ones are in memory.
+    body: entry.range ? rangeSource(entry.range) : entry.body,
     eightBit: env.body === '8BITMIME',
     dsn: env,
   });

@@ -4,6 +4,7 @@
  * file survives a power cut. One file per recipient, because each copy carries its own
  * Delivered-To: (what a mail store or sieve filter keys on).
  */
+import type { MessageSource } from './smtp-client-body.js';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +44,7 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Write one copy into tmp/ (exclusive create: a name clash retries rather than overwrites). */
-async function writeTmp(path: string, parts: Buffer[]): Promise<string> {
+async function writeTmp(path: string, parts: Buffer[], body: MessageSource): Promise<string> {
   for (let tries = 0; ; tries++) {
     const name = maildirName();
     const file = join(path, 'tmp', name);
@@ -56,7 +57,9 @@ async function writeTmp(path: string, parts: Buffer[]): Promise<string> {
     }
     try {
       // Checked to the last byte: a short write on a full disk must not become a "delivered".
-      await writeAll(fh, parts);
+      await writeAll(fh, Buffer.isBuffer(body) ? [...parts, body] : parts);
+      // A spool file range is copied chunk by chunk, never held whole.
+      if (!Buffer.isBuffer(body)) for await (const chunk of body.open()) await writeAll(fh, [chunk as Buffer]);
       await fh.datasync();
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -95,7 +98,7 @@ export async function deliverMaildir(path: string, msg: OutboundMessage): Promis
       continue;
     }
     try {
-      const name = await writeTmp(path, [returnPath, Buffer.from(`Delivered-To: ${recipient}\r\n`, 'utf8'), msg.body]);
+      const name = await writeTmp(path, [returnPath, Buffer.from(`Delivered-To: ${recipient}\r\n`, 'utf8')], msg.body);
       await rename(join(path, 'tmp', name), join(path, 'new', name));
       renamed = true;
       outcomes.push({ recipient, status: 'delivered', reply: outcomeLine('delivered', { file: name }) });

@@ -3,6 +3,7 @@
  * when the whole transaction failed, so the relay has one shape to act on — and issue 3 can
  * persist exactly these records (done marks, DSN input) without touching the transports.
  */
+import type { MessageSource } from './smtp-client-body.js';
 import type { Envelope } from '../core/envelope.js';
 
 import type { OutcomeKind } from '../core/index.js';
@@ -51,8 +52,8 @@ export interface OutboundMessage {
   /** MAIL FROM; "" is the null reverse-path. */
   sender: string;
   recipients: string[];
-  /** The message bytes, sent unchanged. */
-  body: Buffer;
+  /** The message bytes, sent unchanged: in memory, or a spool file range read as it is sent. */
+  body: MessageSource;
   /** BODY=8BITMIME was declared when the message came in. */
   eightBit: boolean;
   /**

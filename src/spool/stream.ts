@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, readSync, openSync, closeSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { CorruptEntryError } from '../core/index.js';
 import { BodyDigest, decodeHeader, decodeStatusFromTail, encodeHeader, type EntryMeta, type StatusRecord } from './record.js';
 import { writeAll } from './write.js';
@@ -35,6 +36,17 @@ const CHUNK = 256 * 1024;
 export function streamRange(range: BodyRange, chunkSize = CHUNK): AsyncIterable<Buffer> {
   if (range.length === 0) return (async function* () {})();
   return createReadStream(range.path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: chunkSize });
+}
+
+/**
+ * The body as a source the relay's SMTP client and Maildir writer read when they send (relay
+ * MessageSource's StreamSource, by shape): opened once per attempt, `size` bytes exactly.
+ */
+export function rangeSource(range: BodyRange): { readonly size: number; open(): Readable } {
+  return {
+    size: range.length,
+    open: () => (range.length === 0 ? Readable.from([]) : createReadStream(range.path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: CHUNK })),
+  };
 }
 
 /** The body loaded into memory (the Buffer path's fallback for a large entry): one synchronous read. */
