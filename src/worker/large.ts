@@ -4,12 +4,14 @@
  * straight from its file range through the streaming transforms — only its header is parsed and
  * held, so memory stays bounded whatever the size (issue 15: peak RSS < 3× the message).
  *
- * It decides as decide.ts does (the same facts, the same policy evaluation, the same verdicts for
- * what it handles) and gives up — returns null, and the caller runs the Buffer path — on anything
- * it does not stream: multipart mail (its facts need the MIME tree), mail that is already signed or
- * encrypted, OpenPGP, subject commands, holds, bounces, copies, redirects, notices, send_keys,
- * generate_keys, the legacy display of header protection, 8-bit content to be signed (re-encoding
- * is not streamed), a missing encryption certificate (the Buffer path holds it with the reason).
+ * It decides exactly as decide.ts does — the same facts (facts.ts, from the header and, for a
+ * single part, the bounded prefix messageFacts reads), the same plan (plan.ts) — and executes the
+ * plan itself only when every part of it streams; otherwise it returns null and the caller runs
+ * the Buffer path. What does not stream: multipart mail (its facts need the MIME tree), mail that
+ * is already signed or encrypted, rules that open mail, OpenPGP, stopped recipients (hold, bounce,
+ * delete), copies, notices, send_keys, generate_keys, the legacy display of header protection,
+ * 8-bit content to be signed (re-encoding is not streamed), a missing encryption certificate (the
+ * Buffer path holds it with the reason).
  * Correctness first: every such case is said at debug level (event worker.large_fallback).
  */
 import { Buffer } from 'node:buffer';
@@ -17,28 +19,29 @@ import type { Config } from '../config/types.js';
 import { inDomains, LocalError, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import type { Logger } from '../log/index.js';
-import { addressesOf, canonicalScan, concatChunks, crlfChunks, editHeaders, messageFacts, readEntity, splitHeader, splitMessage, subjectCommands, toCrlf, type HeaderEdits } from '../mime/index.js';
-import { describePlan, encryptionOutcome, evaluate, type PartyFacts, type RecipientPlan, type SmimeEncryptOptions } from '../policy/index.js';
+import { addressesOf, canonicalScan, concatChunks, crlfChunks, editHeaders, messageFacts, readEntity, splitHeader, splitMessage, toCrlf, type HeaderEdits } from '../mime/index.js';
+import type { SmimeEncryptOptions } from '../policy/index.js';
 import { smimeMessageChunks, signingBoundary, type ContentCipher, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
 import { streamRange, type BodyRange, type ClaimedEntry, type HeldDraft, type StreamedDraft } from '../spool/index.js';
 import type { EncryptionTarget } from './crypto-keys.js';
 import type { PolicyContext } from './decide.js';
 import { outboundProtection, type HeaderProtectionMode } from './header-protection.js';
+import { gatherFacts } from './facts.js';
 import { fetchMissingKeys, learnAutocrypt } from './key-sources.js';
-import { memoLookups, partyFacts } from './policy-facts.js';
+import { describePlan, planMessage } from './plan.js';
+import { memoLookups } from './policy-facts.js';
 
 /** The header block must be within this many bytes of the start (else: Buffer path). */
 const HEADER_LIMIT = 256 * 1024;
 /** Bytes of a single-part body the facts look at (messageFacts sniffs at most ~1.4 MB of base64 for armour). */
 const FACTS_PREFIX = 2 * 1024 * 1024;
 
+/** The S/MIME part of a delivery's treatment. */
 interface Treatment {
   sign: boolean;
   encrypt: boolean;
   smimeOptions?: SmimeEncryptOptions;
   headerProtection?: HeaderProtectionMode;
-  edits: HeaderEdits;
-  rcpts: Set<string>;
 }
 
 class Fallback extends Error {}
@@ -78,117 +81,79 @@ async function readPrefix(range: BodyRange, max: number): Promise<Buffer> {
 
 async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[] }> {
   const env = entry.meta.envelope;
-  if (!ctx) return { drafts: [{ envelope: env, chunks: () => streamRange(range) }], held: [] };
+  if (!ctx) return { drafts: [{ envelope: env, chunks: () => streamRange(range), key: 'unchanged' }], held: [] };
   const prefix = await readPrefix(range, FACTS_PREFIX);
   const { bodyOffset } = splitHeader(prefix);
   if (bodyOffset >= Math.min(prefix.length, HEADER_LIMIT)) fallback('no end of header within the first 256 KB');
   const headerBlock = prefix.subarray(0, bodyOffset);
-  const top = readEntity(headerBlock).type;
-  if (top.type.startsWith('multipart/')) fallback('multipart: the policy facts need the whole MIME tree');
+  if (readEntity(headerBlock).type.type.startsWith('multipart/')) fallback('multipart: the policy facts need the whole MIME tree');
   // A single part: what messageFacts reads of it lies within the prefix (its armour sniff is bounded).
   const message = { ...messageFacts(prefix), size: range.length };
   if (message.encrypted || message.signed) fallback('already signed or encrypted');
-  const { policy, config } = ctx;
-  const tokens = [...policy.commands.keys()];
-  if (subjectCommands(message.subject, tokens).found.length) fallback('subject commands');
+  const { config } = ctx;
+  // As decide.ts: keys learnt and fetched first, then the facts (gatherFacts edits the header
+  // block; the facts themselves come from `message`), then the same pure plan.
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const io = { config, store: ctx.store, log, queueId: entry.id };
   if (config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
   if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
   const lookups = memoLookups(ctx.store);
-  const deps = { config, store: lookups, directory: ctx.directory };
-  const [sender, ...recipients] = await Promise.all([partyFacts(env.sender, 'sender', deps), ...addresses.map((a) => partyFacts(a, 'recipient', deps))]);
-  const plans = evaluate(policy, { message, sender: sender!, recipients, clientTrusted: env.client.trusted, commands: [] });
-  const skipped = plans.flatMap((p) => p.skipped ?? []);
-  if (skipped.length) log.info({ event: 'worker.sign_skipped', queueId: entry.id, sender: env.sender, client: env.client.address, reason: skipped[0]!.reason }, 'not signed: the client is not trusted');
-  const canCrypt = ctx.keys !== undefined && ctx.pgpKeys !== undefined;
-  const groups = new Map<string, Treatment>();
-  plans.forEach((plan, i) => {
-    const t = treatmentOf(plan, recipients[i]!, sender!, canCrypt);
-    log.debug({ event: 'worker.plan', queueId: entry.id, recipient: plan.recipient, direction: plan.direction, rules: plan.rules, plan: describePlan(plan), verdict: 'pass' }, 'policy decided');
-    const key = JSON.stringify([t.sign, t.encrypt, t.smimeOptions ?? null, t.headerProtection ?? null, t.edits]);
-    const g = groups.get(key) ?? { ...t, rcpts: new Set<string>() };
-    g.rcpts.add(plan.recipient);
-    groups.set(key, g);
+  const { facts, base: head } = await gatherFacts({
+    body: headerBlock,
+    message,
+    sender: env.sender,
+    recipients: addresses,
+    clientTrusted: env.client.trusted,
+    client: env.client.address,
+    policy: ctx.policy,
+    config,
+    lookups,
+    directory: ctx.directory,
+    keysLoaded: ctx.keys !== undefined && ctx.pgpKeys !== undefined,
+    memo: {},
+    log,
+    queueId: entry.id,
   });
+  // Opening looks for crypto anywhere in the body (armour past the prefix too): not from a header.
+  if (facts.policy.some((p) => p.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify'))) fallback('a rule opens mail: the whole body is searched for crypto');
+  const plan = planMessage(facts);
+  if (plan.generate) fallback('generate_keys');
+  if (plan.stopped.length) fallback('held, bounced or deleted recipients');
+  if (plan.copies.length || plan.notifySender.length || plan.alerts.length) fallback('copies or notices');
+  for (const d of plan.deliveries) {
+    if (d.treatment.open || d.treatment.sendKeys) fallback('send_keys');
+    if (d.treatment.sign === 'pgp' || d.treatment.encrypt === 'pgp') fallback('OpenPGP');
+  }
+  log.debug({ event: 'worker.plan', queueId: entry.id, rules: facts.policy.map((p) => ({ recipient: p.recipient, direction: p.direction, rules: p.rules })), plan: describePlan(plan) }, 'policy decided');
 
-  // Only Postern states results: X-Postern-* fields the message arrived with go (decide.ts ownHeaders).
-  const strip = [...message.headers.keys()].filter((n) => n.startsWith('x-postern-'));
-  const head = strip.length ? editHeaders(headerBlock, { remove: strip }) : headerBlock;
   const body: BodyRange = { ...range, offset: range.offset + bodyOffset, length: range.length - bodyOffset };
   const internal = (a: string) => inDomains(a, config.internal_domains);
-  const autocrypt = ctx.pgpKeys && sender!.internal && env.client.trusted && config.discovery.autocrypt ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
+  const autocrypt = plan.autocrypt && ctx.pgpKeys ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   const drafts: StreamedDraft[] = [];
-  for (const g of groups.values()) {
-    const envelope: Envelope = { ...env, recipients: env.recipients.filter((r) => g.rcpts.has(r.address)) };
-    const edits: HeaderEdits = { ...g.edits, ...(autocrypt && envelope.recipients.every((r) => !internal(r.address)) ? { addFolded: [['Autocrypt', autocrypt]] as [string, string][] } : {}) };
-    const changed = (edits.add?.length ?? 0) + (edits.remove?.length ?? 0) + (edits.addFolded?.length ?? 0) > 0;
-    if (!g.sign && !g.encrypt) {
+  for (const d of plan.deliveries) {
+    const { treatment: choice, redirect } = d;
+    const envelope: Envelope = redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : { ...env, recipients: env.recipients.filter((r) => d.recipients.includes(r.address)) };
+    const edits: HeaderEdits = { ...d.edits, ...(autocrypt && envelope.recipients.every((r) => !internal(r.address)) ? { addFolded: [['Autocrypt', autocrypt]] as [string, string][] } : {}) };
+    const changed = (edits.add?.length ?? 0) + (edits.remove?.length ?? 0) + (edits.set?.length ?? 0) + (edits.addFolded?.length ?? 0) > 0;
+    // The same output name as the Buffer path gives this delivery (execute.ts).
+    const key = `deliver:${d.key}`;
+    if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: d.recipients, to: redirect }, 'redirected by policy');
+    if (!(ctx.keys && ctx.pgpKeys && (choice.sign || choice.encrypt))) {
       const top = changed ? editHeaders(head, edits) : head;
-      const unchanged = !changed && !strip.length;
-      drafts.push({ envelope, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
+      const unchanged = top === headerBlock;
+      drafts.push({ envelope, key, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
       continue;
     }
-    const rcpts = envelope.recipients.map((r) => r.address);
-    const made = await smimeDraft(head, body, g, rcpts, env.sender, changed ? edits : null, ctx, lookups, entry.id, log);
-    const kept = keepLarge(head, envelope, range.length, config);
-    drafts.push({ envelope, chunks: made, ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
+    const g: Treatment = { sign: choice.sign === 'smime', encrypt: choice.encrypt === 'smime', ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}), ...(choice.headerProtection ? { headerProtection: choice.headerProtection } : {}) };
+    const made = await smimeDraft(head, body, g, envelope.recipients.map((r) => r.address), env.sender, changed ? edits : null, ctx, lookups, entry.id, log);
+    const kept = keepLarge(headerBlock, envelope, range.length, config);
+    drafts.push({ envelope, key, chunks: made, ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
   }
   log.info({ event: 'worker.large_streamed', queueId: entry.id, size: range.length, outputs: drafts.length }, 'large message streamed');
   return { drafts, held: [] };
 }
 
-/** What decide.ts verdictOf() chooses, for the plans this path handles (else: fallback). */
-function treatmentOf(plan: RecipientPlan, recipient: PartyFacts, senderFacts: PartyFacts, canCrypt: boolean): Omit<Treatment, 'rcpts'> {
-  const t: Omit<Treatment, 'rcpts'> = { sign: false, encrypt: false, edits: {} };
-  const add: [string, string][] = [];
-  const remove: string[] = [];
-  const senderKeys = senderFacts.keys;
-  let signWith: 'smime' | 'pgp' | 'auto' | null = null;
-  let encrypt: 'smime' | 'pgp' | null = null;
-  for (const a of plan.actions) {
-    switch (a.kind) {
-      case 'add_header':
-        add.push([a.name, a.value]);
-        break;
-      case 'remove_header':
-        remove.push(...a.names);
-        break;
-      case 'decrypt':
-      case 'verify':
-        // decide.ts then looks for crypto anywhere in the body (armour past the facts' prefix too).
-        fallback('a rule opens mail: the whole body is searched for crypto');
-        break;
-      case 'sign':
-        signWith = a.method;
-        break;
-      case 'encrypt': {
-        const outcome = encryptionOutcome(a, recipient);
-        if (outcome === 'pgp') fallback('OpenPGP encryption');
-        if (outcome === 'smime' && canCrypt) {
-          encrypt = 'smime';
-          if (a.smime) t.smimeOptions = a.smime;
-          if (a.header_protection) t.headerProtection = a.header_protection;
-        } else if (outcome === 'smime' && a.require) fallback('encryption required without loaded keys');
-        else if (outcome === 'hold' || outcome === 'bounce') fallback(`encryption required: ${outcome}`);
-        break;
-      }
-      default:
-        fallback(`action ${a.kind}`);
-    }
-  }
-  if (signWith && canCrypt) {
-    // (auto would sign with OpenPGP inside OpenPGP encryption, which falls back above.)
-    const s = signWith === 'smime' ? (senderKeys.smime ? 'smime' : null) : signWith === 'pgp' ? (senderKeys.pgp ? 'pgp' : null) : senderKeys.smime ? 'smime' : senderKeys.pgp ? 'pgp' : null;
-    if (s === 'pgp') fallback('OpenPGP signature');
-    t.sign = s === 'smime';
-  }
-  t.encrypt = encrypt === 'smime';
-  t.edits = { add, remove };
-  return t;
-}
-
-/** The cipher for one CMS object, as transform.ts cipherFor() picks it. */
+/** The cipher for one CMS object, as methods/smime.ts cipherFor() picks it. */
 function cipherFor(targets: EncryptionTarget[], config: Config, rule?: SmimeEncryptOptions): ContentCipher {
   const c = config.smime;
   if (rule?.cipher && rule.cipher !== 'capable') return rule.cipher;

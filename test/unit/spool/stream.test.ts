@@ -72,20 +72,20 @@ describe('spool entries as file ranges', () => {
       for (let at = 0; at < msg.length; at += 1000) yield msg.subarray(at, at + 1000);
     }
     const names = await spool.commitOutgoing(entry, [{ envelope: envelope(), chunks: pieces, notes: { streamed: true } }, { envelope: envelope(['carol@example.com']), body: Buffer.from('small\r\n') }]);
-    expect(names).toEqual([`${id}.0`, `${id}.1`]);
-    const file = await readFile(join(dir, 'spool', 'outgoing', `${id}.0`));
+    expect(names).toHaveLength(2);
+    const file = await readFile(join(dir, 'spool', 'outgoing', names[0]!));
     const decoded = decodeEntry('f', file); // the Buffer reader reads what the stream wrote
     expect(decoded.body.equals(msg)).toBe(true);
     expect(decoded.meta.notes).toEqual({ streamed: true });
     expect(decoded.meta.group).toBe(0);
-    const ranged = await readRanged(join(dir, 'spool', 'outgoing', `${id}.0`));
+    const ranged = await readRanged(join(dir, 'spool', 'outgoing', names[0]!));
     expect(ranged.meta).toEqual(decoded.meta);
     // The relay opens it as a range too, and appends status records to it as before.
-    const open1 = await spool.openEntry('outgoing', `${id}.0`);
+    const open1 = await spool.openEntry('outgoing', names[0]!);
     expect(open1.range?.length).toBe(msg.length);
     await open1.append([{ t: 'attempt', at: new Date().toISOString(), n: 1, next: new Date().toISOString() }]);
     await open1.close();
-    const open2 = await spool.openEntry('outgoing', `${id}.0`);
+    const open2 = await spool.openEntry('outgoing', names[0]!);
     expect(open2.status).toHaveLength(1);
     expect(open2.body.equals(msg)).toBe(true);
     await open2.close();
