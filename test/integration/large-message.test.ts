@@ -1,0 +1,92 @@
+/**
+ * A message of a few MB through the running gateway on the large-message path (worker/large.ts):
+ * smtpd streams it to the spool, the worker streams it through S/MIME sign and encrypt from the
+ * spool file range (header protection on), the relay streams the output into the Maildir. openssl
+ * is the independent peer: it decrypts Bob's copy and verifies the signature inside, and verifies
+ * Carol's signed-only copy; the text comes out byte for byte.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/config.js';
+import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
+import { maildirOf } from '../helpers/maildir.js';
+import { sendRaw } from '../helpers/send.js';
+
+/** ~3 MB of 7-bit text lines, numbered so that a lost or reordered chunk shows. */
+function text(lines: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) out.push(`line ${String(i).padStart(7, '0')} the quick brown fox jumps over the lazy dog, 0123456789`);
+  return out.join('\r\n') + '\r\n';
+}
+
+describe('a large message streamed through the gateway', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let port: number;
+  let config: string;
+  let ourCa: Issued, partnerCa: Issued, alice: Issued, bob: Issued;
+  const { waitDelivered } = maildirOf(() => dir);
+  const ok = async (args: string[]) => {
+    const r = await runPostern(config, args);
+    expect(r.code, r.stderr).toBe(0);
+  };
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-large-'));
+    [ourCa, partnerCa] = await Promise.all([opensslCa(dir, 'Example Corp'), opensslCa(dir, 'Partner')]);
+    [alice, bob] = await Promise.all([opensslMailbox(dir, ourCa, 'alice@example.com'), opensslMailbox(dir, partnerCa, 'bob@partner.example')]);
+    port = await freePort();
+    config = await writeGatewayConfig(dir, port, 'header_protection: { mode: obscure }\n');
+    await ok(['cert', 'import', ourCa.cert, '--trust']);
+    await ok(['cert', 'import', partnerCa.cert, '--trust']);
+    await ok(['cert', 'import', alice.cert, '--key', alice.key]);
+    await ok(['cert', 'import', bob.cert]);
+    gw = await startGateway(config);
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    await cleanup();
+  });
+
+  it('signs and encrypts a 3 MB message as streams; openssl decrypts and verifies it byte for byte', async () => {
+    const body = text(44_000);
+    expect(body.length).toBeGreaterThan(3_000_000);
+    const raw = Buffer.from(
+      'From: Alice <alice@example.com>\r\nTo: bob@partner.example, carol@partner.example\r\nSubject: the big report\r\nMessage-ID: <big1.token@example.com>\r\n' +
+        `Date: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n${body}`,
+      'latin1',
+    );
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example', 'carol@partner.example'], raw)).toMatch(/^250 /);
+    const streamed = await gw.waitFor((l) => l.event === 'worker.large_streamed', 60_000);
+    expect(streamed.outputs).toBe(2);
+
+    const toBob = await waitDelivered('bob@partner.example', 'big1.token', 60_000);
+    const bobText = await readFile(toBob, 'latin1');
+    expect(bobText).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
+    // Header protection: the Subject travels inside; outside it is obscured.
+    expect(bobText).toMatch(/^Subject: \[\.\.\.\]\r$/m);
+    expect(bobText).not.toContain('quick brown fox');
+    const dec = join(dir, 'big-bob.eml');
+    await run('openssl', ['cms', '-decrypt', '-in', toBob, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
+    const signed = await readFile(dec, 'latin1');
+    expect(signed).toMatch(/^Content-Type: multipart\/signed; protocol="application\/pkcs7-signature"; micalg=sha-256/);
+    const content = join(dir, 'big-bob.txt');
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', content]);
+    const inner = await readFile(content, 'latin1');
+    const innerHead = inner.slice(0, inner.indexOf('\r\n\r\n'));
+    expect(innerHead).toMatch(/^Content-Type: text\/plain; charset=us-ascii;[\s\S]*hp="cipher"/);
+    expect(innerHead).toMatch(/^Subject: the big report$/m);
+    expect(inner.slice(inner.indexOf('\r\n\r\n') + 4)).toBe(body);
+
+    const toCarol = await waitDelivered('carol@partner.example', 'big1.token', 60_000);
+    const carolText = await readFile(toCarol, 'latin1');
+    expect(carolText).toMatch(/^Content-Type: multipart\/signed/m);
+    await run('openssl', ['cms', '-verify', '-in', toCarol, '-CAfile', ourCa.cert, '-out', join(dir, 'big-carol.txt')]);
+    const carolInner = await readFile(join(dir, 'big-carol.txt'), 'latin1');
+    expect(carolInner.slice(0, carolInner.indexOf('\r\n\r\n'))).toMatch(/hp="clear"/);
+    expect(carolInner.slice(carolInner.indexOf('\r\n\r\n') + 4)).toBe(body);
+  }, 120_000);
+});
