@@ -83,6 +83,8 @@ export interface NestedOptions {
   verify: boolean;
   /** Encrypted .pgp/.gpg/.asc files outside signed parts are decrypted as attachments (attachments.ts): not listed here. */
   leaveAttachmentFiles: boolean;
+  /** Signed-only armour inflates while it is read: at most this far (worker.max_decompressed_size). */
+  maxDecompressedSize?: number;
 }
 
 /** OpenPGP found below `entity` (part number `prefix` in the delivered message). */
@@ -106,7 +108,7 @@ export async function openNested(entity: Buffer, prefix: string, ctx: VerifyCont
       if (n.kind === 'pgp-armour') {
         // Reading armour costs a parse: past the limit, armour counts as what it usually is, ciphertext.
         const armour = read++ < MAX_NESTED_SIGNATURES ? armourOf(n) : null;
-        const message = armour === null ? null : await readPgpMessage(armour).catch(() => null);
+        const message = armour === null ? null : await readPgpMessage(armour, opts.maxDecompressedSize).catch(() => null);
         // Ciphertext, or armour we cannot read (it might be ciphertext): left as it is.
         if (!message || !isSignedOnly(message)) {
           if (!attachmentFile(n)) out.nested.push(n.part);

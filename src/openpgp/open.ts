@@ -292,7 +292,7 @@ async function open(message: Buffer, opts: PgpOpenOptions, problems: string[]): 
       break;
     }
     // Anything else (a multipart, an HTML body, a file, a forwarded message): OpenPGP below it is reported, never opened.
-    const found = await openNested(current, prefix, ctx, { verify: doVerify, leaveAttachmentFiles: opts.attachmentFiles === true && doDecrypt });
+    const found = await openNested(current, prefix, ctx, { verify: doVerify, leaveAttachmentFiles: opts.attachmentFiles === true && doDecrypt, ...(opts.maxDecompressedSize ? { maxDecompressedSize: opts.maxDecompressedSize } : {}) });
     signatures.push(...found.signatures);
     nested.push(...found.nested);
     problems.push(...found.problems);
