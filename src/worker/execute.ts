@@ -62,8 +62,8 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
     if (ctx.keys && ctx.pgpKeys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
       const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
-        held.push({ envelope: subset(env, d.recipients), body: entry.body, reason: r.reason });
-        log.warn({ event: 'worker.held', queueId: entry.id, recipients: d.recipients, reason: r.reason }, 'held: encryption could not be done');
+        held.push({ envelope: subset(env, d.recipients), body: entry.body, reason: r.reason, heldAs: 'held_encryption' });
+        log.warn({ event: 'worker.held', queueId: entry.id, outcome: 'held_encryption', recipients: d.recipients, reason: r.reason }, 'held: encryption could not be done');
         for (const a of d.recipients) outcomes.set(a, { recipient: a, delivery: 'held', encryption: null, signed: false, reason: r.reason });
         continue;
       }
@@ -92,13 +92,13 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
     const delivery = s.kind === 'delete' ? 'deleted' : s.kind === 'reject' ? 'bounced' : 'held';
     for (const a of s.recipients) outcomes.set(a, { recipient: a, delivery, encryption: null, signed: false, reason: s.reason });
     if (s.kind === 'delete') {
-      log.warn({ event: 'worker.deleted', queueId: entry.id, recipients: s.recipients, reason: s.reason }, 'deleted by policy');
+      log.warn({ event: 'worker.deleted', queueId: entry.id, outcome: s.outcome, recipients: s.recipients, reason: s.reason }, 'deleted by policy');
     } else if (s.kind === 'reject') {
       // The relay turns this into a failure for these recipients and a bounce to the sender.
-      drafts.push({ envelope: subset(env, s.recipients), body: entry.body, key: 'reject', notes: { reject: s.reason } });
+      drafts.push({ envelope: subset(env, s.recipients), body: entry.body, key: 'reject', notes: { reject: s.reason, ...(s.outcome === 'bounced_encryption' ? { rejectAs: s.outcome } : {}) } });
     } else {
-      held.push({ envelope: subset(env, s.recipients), body: entry.body, reason: s.reason });
-      log.warn({ event: 'worker.held', queueId: entry.id, recipients: s.recipients, reason: s.reason }, 'held by policy');
+      held.push({ envelope: subset(env, s.recipients), body: entry.body, reason: s.reason, heldAs: s.outcome === 'held_encryption' ? s.outcome : 'held_policy' });
+      log.warn({ event: 'worker.held', queueId: entry.id, outcome: s.outcome, recipients: s.recipients, reason: s.reason }, s.outcome === 'held_encryption' ? 'held: encryption required, cannot be done' : 'held by policy');
     }
   }
   // A report or an alert that cannot be written must not stop the mail it is about.

@@ -14,6 +14,7 @@
  * are stopped with the reason.
  */
 import { createHash } from 'node:crypto';
+import type { OutcomeKind } from '../core/index.js';
 import type { HeaderEdits } from '../mime/index.js';
 import type { CommandName, MessageFacts, PartyFacts, RecipientPlan } from '../policy/index.js';
 import { encryptionOutcome } from '../policy/index.js';
@@ -50,7 +51,8 @@ export interface PlanFacts {
   cleanedSubject: string | null;
 }
 
-export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string };
+/** `outcome`: the catalogue's name for it (core/outcomes.ts), which the relay's bounce and the logs use. */
+export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string; outcome: Extract<OutcomeKind, 'held_policy' | 'held_encryption' | 'bounced_policy' | 'bounced_encryption' | 'dropped_policy'> };
 
 export interface Delivery {
   /** Envelope recipients of this copy (before a redirect). */
@@ -90,9 +92,9 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   let signWith: MethodId | 'auto' | null = null;
   for (const a of plan.actions) {
-    if (a.kind === 'delete') return { kind: 'delete', reason: a.reason };
-    if (a.kind === 'hold') return { kind: 'hold', reason: a.reason };
-    if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason };
+    if (a.kind === 'delete') return { kind: 'delete', reason: a.reason, outcome: 'dropped_policy' };
+    if (a.kind === 'hold') return { kind: 'hold', reason: a.reason, outcome: 'held_policy' };
+    if (a.kind === 'bounce') return { kind: 'reject', reason: a.reason, outcome: 'bounced_policy' };
     // Opening only what is there: plain mail keeps one group for all its recipients.
     // OpenPGP attachments and armor in HTML are only looked for when a rule asks for them.
     const pgpExtras = a.kind === 'decrypt' && ((a.pgp_attachments && pgpFiles) || a.pgp_inline_html);
@@ -109,7 +111,7 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
     if (a.kind === 'send_keys') choice.sendKeys = { smime: a.smime || (choice.sendKeys?.smime ?? false), pgp: a.pgp || (choice.sendKeys?.pgp ?? false) };
     if (a.kind === 'encrypt') {
       const outcome = encryptionOutcome(a, recipient);
-      const fail = (reason: string): Stop => (a.otherwise === 'bounce' ? { kind: 'reject', reason } : { kind: 'hold', reason });
+      const fail = (reason: string): Stop => (a.otherwise === 'bounce' ? { kind: 'reject', reason, outcome: 'bounced_encryption' } : { kind: 'hold', reason, outcome: 'held_encryption' });
       if ((outcome === 'smime' || outcome === 'pgp') && canCrypt) {
         choice.encrypt = outcome;
         if (outcome === 'smime' && a.smime) choice.smimeOptions = a.smime;
@@ -151,7 +153,7 @@ export function planMessage(f: PlanFacts): MessagePlan {
   f.policy.forEach((plan, i) => {
     const v = verdictOf(plan, f.recipients[i]!, sender, f);
     if (v.kind !== 'pass') {
-      const key = `${v.kind}\0${v.reason}`;
+      const key = `${v.outcome}\0${v.reason}`;
       const g = stopped.get(key) ?? { ...v, recipients: [] };
       g.recipients.push(plan.recipient);
       stopped.set(key, g);

@@ -43,16 +43,31 @@ describe('message plan', () => {
     const p = planMessage(facts({ recipients: rs, policy: [plan(rs[0]!.address, [encrypt(true, 'bounce')]), plan(rs[1]!.address, [encrypt(true, 'hold')])] }));
     expect(p.deliveries).toEqual([]);
     expect(p.stopped).toEqual([
-      { kind: 'reject', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for x@plain.example', recipients: ['x@plain.example'] },
-      { kind: 'hold', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for y@plain.example', recipients: ['y@plain.example'] },
+      { kind: 'reject', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for x@plain.example', outcome: 'bounced_encryption', recipients: ['x@plain.example'] },
+      { kind: 'hold', reason: 'encryption required, but there is no S/MIME certificate or OpenPGP key for y@plain.example', outcome: 'held_encryption', recipients: ['y@plain.example'] },
     ]);
     expect(describePlan(p)).toEqual(['bounce <x@plain.example>: encryption required, but there is no S/MIME certificate or OpenPGP key for x@plain.example', 'hold <y@plain.example>: encryption required, but there is no S/MIME certificate or OpenPGP key for y@plain.example']);
+  });
+
+  it("names each stop by the outcome catalogue: a rule's hold, bounce and delete are the policy's, not encryption's", () => {
+    const rs = [party('h@p.example'), party('b@p.example'), party('d@p.example')];
+    const p = planMessage(
+      facts({
+        recipients: rs,
+        policy: [plan(rs[0]!.address, [{ kind: 'hold', reason: 'review' }]), plan(rs[1]!.address, [{ kind: 'bounce', reason: 'no' }]), plan(rs[2]!.address, [{ kind: 'delete', reason: 'spam' }])],
+      }),
+    );
+    expect(p.stopped.map((s) => [s.recipients[0], s.kind, s.outcome])).toEqual([
+      ['h@p.example', 'hold', 'held_policy'],
+      ['b@p.example', 'reject', 'bounced_policy'],
+      ['d@p.example', 'delete', 'dropped_policy'],
+    ]);
   });
 
   it('a worker without its keys holds what must be encrypted, and passes what may go in clear unchanged', () => {
     const rs = [party('a@p.example', { smime: true }), party('b@p.example', { smime: true })];
     const p = planMessage(facts({ keysLoaded: false, recipients: rs, policy: [plan(rs[0]!.address, [encrypt(true, 'hold')], ['strict']), plan(rs[1]!.address, [encrypt(false)])] }));
-    expect(p.stopped).toEqual([{ kind: 'hold', reason: 'encryption required for a@p.example, but the keys are not loaded (rule "strict")', recipients: ['a@p.example'] }]);
+    expect(p.stopped).toEqual([{ kind: 'hold', reason: 'encryption required for a@p.example, but the keys are not loaded (rule "strict")', outcome: 'held_encryption', recipients: ['a@p.example'] }]);
     expect(p.deliveries).toEqual([expect.objectContaining({ recipients: ['b@p.example'], treatment: { open: null, sign: null, encrypt: null, sendKeys: null } })]);
   });
 
