@@ -62,8 +62,9 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
     if (ctx.keys && ctx.pgpKeys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
       const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
-        held.push({ envelope: subset(env, d.recipients), body: entry.body, reason: r.reason, heldAs: 'held_encryption' });
-        log.warn({ event: 'worker.held', queueId: entry.id, outcome: 'held_encryption', recipients: d.recipients, reason: r.reason }, 'held: encryption could not be done');
+        const heldAs = r.outcome ?? 'held_encryption';
+        held.push({ envelope: subset(env, d.recipients), body: entry.body, reason: r.reason, heldAs });
+        log.warn({ event: 'worker.held', queueId: entry.id, outcome: heldAs, recipients: d.recipients, reason: r.reason }, heldAs === 'held_limit' ? 'held: the message goes past a limit' : 'held: encryption could not be done');
         for (const a of d.recipients) outcomes.set(a, { recipient: a, delivery: 'held', encryption: null, signed: false, reason: r.reason });
         continue;
       }

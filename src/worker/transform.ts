@@ -45,7 +45,7 @@ export interface MessageMemo {
 
 export type GroupResult =
   | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: MethodId | null; signed: boolean; opened?: Opened }
-  | { kind: 'hold'; reason: string };
+  | { kind: 'hold'; reason: string; /** Absent: held_encryption (core/outcomes.ts). */ outcome?: 'held_limit' };
 
 /** A memoised promise: the same step on the same input runs once per message. */
 function once<T>(map: Map<string, Promise<T>>, key: string, run: () => Promise<T>): Promise<T> {
@@ -126,7 +126,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
       // for the recipients whose plan opens it, with the limit as the reason; never passed unopened.
       if (!(err instanceof LimitExceededError)) throw err;
       ctx.log.warn({ event: 'worker.limit_exceeded', queueId: ctx.queueId, recipients, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
-      return { kind: 'hold', reason: err.message };
+      return { kind: 'hold', reason: err.message, outcome: 'held_limit' };
     }
     opened = o.result;
     body = opened.message;

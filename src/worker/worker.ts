@@ -7,7 +7,7 @@
 import type { Config } from '../config/types.js';
 import { LimitExceededError, PosternError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type Spool } from '../spool/index.js';
+import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type HeldDraft, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
 import { decideStreamed } from './large.js';
 import { crashVerdict } from './poison.js';
@@ -150,7 +150,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             }
             timeouts.delete(id);
             const reason = `processing took longer than worker.transform_timeout (${err.ms / 1000} s) ${n} times`;
-            if (await holdWhole(entry, reason)) log.error({ event: 'worker.held_after_timeouts', queueId: id, reason }, 'message held after repeated time-outs');
+            if (await holdWhole(entry, reason, 'held_after_timeouts')) log.error({ event: 'worker.held_after_timeouts', queueId: id, reason }, 'message held after repeated time-outs');
             return;
           }
           // A temporary failure (a directory that cannot answer) is tried again after a pause, so
@@ -163,7 +163,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           // A limit a parser met outside a transform's own hold (core/limits.ts): the same bytes
           // hit it every time, so the whole message is held at once with the limit as the reason.
           if (err instanceof LimitExceededError && entry) {
-            if (await holdWhole(entry, err.message)) log.warn({ event: 'worker.limit_exceeded', queueId: id, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
+            if (await holdWhole(entry, err.message, 'held_limit')) log.warn({ event: 'worker.limit_exceeded', queueId: id, limit: err.limit, max: err.max, reason: err.message }, 'held: the message goes past a limit');
             return;
           }
           if (!entry) {
@@ -183,7 +183,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           }
           failures.delete(id);
           const reason = `processing failed ${n} times: ${(err as Error).message ?? String(err)}`;
-          if (await holdWhole(entry, reason)) log.error({ event: 'worker.held_after_errors', queueId: id, err, reason }, 'message held after repeated failures');
+          if (await holdWhole(entry, reason, 'held_after_errors')) log.error({ event: 'worker.held_after_errors', queueId: id, err, reason }, 'message held after repeated failures');
         }
       })().finally(() => {
         inFlight.delete(id);
@@ -196,9 +196,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   }
 
   /** Hold every recipient of a claimed message with the reason; false (released for retry) if even that fails. */
-  async function holdWhole(entry: ClaimedEntry, reason: string): Promise<boolean> {
+  async function holdWhole(entry: ClaimedEntry, reason: string, heldAs: HeldDraft['heldAs']): Promise<boolean> {
     try {
-      await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason }]);
+      await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason, heldAs }]);
       return true;
     } catch (holdErr) {
       log.error({ event: 'worker.error', queueId: entry.id, err: holdErr }, 'could not hold the message; released for retry');

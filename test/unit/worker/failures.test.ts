@@ -53,6 +53,7 @@ describe('worker: repeated failures', () => {
     const [heldName] = await spool.list('hold');
     const held = await spool.read('hold', heldName!);
     expect(held.meta.notes?.heldFrom).toBe(poison);
+    expect(held.meta.notes?.heldAs).toBe('held_after_errors');
     expect(held.meta.envelope.recipients.map((r) => r.address)).toEqual(['poison@example.net']);
     expect(String(held.meta.notes?.holdReason)).toMatch(/processing failed 3 times: simulated bug in the key look-up/);
     expect(delivered.some((n) => n.startsWith(fine))).toBe(true);
