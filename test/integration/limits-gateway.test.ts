@@ -5,6 +5,7 @@
  * lengths — each sent together with a normal message. The hostile one is held with its limit as
  * the reason, the normal one delivered, and the workers are the same processes afterwards (no
  * crash, no restart); the bomb costs the worker about its limit in memory (VmHWM), not 256 MB.
+ * A recipient the message is only passed through for gets it as it came while the others are held.
  * And worker.transform_timeout on the real path: a key server that accepts and never answers
  * stalls a message's key look-up; the message is deferred and the worker serves the next one.
  */
@@ -128,6 +129,22 @@ describe('hostile messages through the gateway', () => {
     const der = Buffer.concat([Buffer.from([0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03]), Buffer.from(Array.from({ length: 10_000 }, () => [0xa0, 0x80]).flat()), Buffer.alloc(20_002)]);
     const reason = await hostile(pkcs7('cms d1', der), 'd1');
     expect(reason).toBe('a CMS object nested deeper than 40 levels');
+  }, 120_000);
+
+  it('only the recipients whose plan opens the message are held: a copy passed through for another goes out as it came', async () => {
+    const der = Buffer.concat([Buffer.from([0x30, 0x84, 0x80, 0x00, 0x00, 0x00, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03, 0xa0, 0x80]), Buffer.alloc(300, 0x42)]);
+    const raw = pkcs7('cms p1', der);
+    const reply = await sendRaw(port, 'mallory@partner.example', ['alice@example.com', 'bob@elsewhere.example'], raw);
+    const queueId = /queued as (\S+)/.exec(reply)![1];
+    // bob@elsewhere.example: neither side internal, nothing to open — relayed as it came.
+    const copy = await readFile(await md.waitDelivered('bob@elsewhere.example', 'cms p1'), 'latin1');
+    expect(copy).toContain(b64(der).slice(0, 60));
+    await gw.waitFor((l) => l.event === 'worker.limit_exceeded' && l.queueId === queueId);
+    const spool = await Spool.open(dir);
+    const held = await Promise.all((await spool.list('hold')).map((n) => spool.read('hold', n)));
+    const mine = held.filter((e) => e.body.includes(Buffer.from('cms p1')));
+    expect(mine.map((e) => e.meta.envelope.recipients.map((r) => r.address))).toEqual([['alice@example.com']]);
+    expect(String(mine[0]!.meta.notes?.holdReason)).toMatch(/^an ASN\.1 length of 2147483648 bytes/);
   }, 120_000);
 
   it('after all of them the workers are the same processes: nothing crashed, nothing was restarted', () => {
