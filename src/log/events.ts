@@ -52,6 +52,8 @@ const CODES = {
 
   // worker: policy, keys and transforms
   'worker.done': { level: 'info', meaning: 'a message was processed and its outputs are durable in outgoing/ or hold/' },
+  'worker.large_streamed': { level: 'info', meaning: 'a large message was signed/encrypted as a stream from its spool file, never loaded whole' },
+  'worker.large_fallback': { level: 'debug', meaning: 'a large message needs a step that does not stream (the reason says which); processed in memory' },
   'worker.plan': { level: 'debug', meaning: 'the policy plan for one recipient (rules, actions, verdict)' },
   'worker.deferred': { level: 'warn', meaning: 'outcome deferred_temporary: a temporary failure (a directory down); tried again later' },
   'worker.no_space': { level: 'warn', meaning: 'outcome deferred_no_space: the spool file system is full; message left in place' },
