@@ -101,36 +101,58 @@ function encodeLines(data: Buffer): Buffer {
 export interface CanonicalScan {
   /** 7-bit, no NUL, no line over 998 characters: canonicalEntity() leaves it as it is. */
   canonical: boolean;
+  /**
+   * Every LF follows a CR and every CR precedes an LF: toCrlf() would not change it (what smtpd
+   * stores always is). Only decided while `canonical` holds; false when it does not.
+   */
+  crlf: boolean;
   /** Some of `needles` occurs in it (a boundary chosen before the content was seen). */
   contains: boolean;
   bytes: number;
 }
 
 /**
- * Check CRLF-normalised bytes against the rules of entity.ts sevenBitClean(), and look for the
- * given strings, in one pass with constant memory.
+ * Check bytes against the rules of entity.ts sevenBitClean() and for bare CR or LF, and look for
+ * the given strings, in one pass with constant memory. When `crlf` comes out false, the result
+ * says nothing about the CRLF form: scan crlfChunks() of the content for that.
  */
 export async function canonicalScan(chunks: AsyncIterable<Buffer>, needles: readonly string[] = []): Promise<CanonicalScan> {
   const keys = needles.map((n) => Buffer.from(n, 'latin1'));
   const keep = Math.max(0, ...keys.map((k) => k.length - 1));
   let lineLen = 0;
   let canonical = true;
+  let crlf = true;
   let contains = false;
   let bytes = 0;
+  /** The previous chunk ended in CR. */
+  let prevCr = false;
   let tail: Buffer = Buffer.alloc(0);
   for await (const chunk of chunks) {
+    if (!chunk.length) continue;
     bytes += chunk.length;
     if (canonical) {
       if (!isAscii(chunk) || chunk.includes(0)) canonical = false;
       else {
+        if (prevCr && chunk[0] !== 0x0a) crlf = false;
         let from = 0;
         for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, from)) {
           if (lineLen + (nl - from) > 998) canonical = false;
+          if (crlf) {
+            if (nl > 0 ? chunk[nl - 1] !== 0x0d : !prevCr) crlf = false;
+            // Any CR of this line other than the one right before its LF is a lone one.
+            const cr = chunk.indexOf(0x0d, from);
+            if (cr >= 0 && cr < nl - 1) crlf = false;
+          }
           lineLen = 0;
           from = nl + 1;
         }
         lineLen += chunk.length - from;
         if (lineLen > 998) canonical = false;
+        if (crlf) {
+          const cr = chunk.indexOf(0x0d, from);
+          if (cr >= 0 && cr < chunk.length - 1) crlf = false;
+        }
+        prevCr = chunk[chunk.length - 1] === 0x0d;
       }
     }
     if (keys.length && !contains) {
@@ -139,7 +161,8 @@ export async function canonicalScan(chunks: AsyncIterable<Buffer>, needles: read
       tail = Buffer.from(window.subarray(Math.max(0, window.length - keep)));
     }
   }
-  return { canonical, contains, bytes };
+  if (prevCr) crlf = false;
+  return { canonical, crlf: canonical && crlf, contains, bytes };
 }
 
 /** Chunks of several sources, one after the other. */

@@ -200,13 +200,17 @@ async function smimeDraft(
   const hp = outboundProtection(toCrlf(head), { sign: signer !== null, encrypt: g.encrypt, inlinePgp: false, ...(g.headerProtection ? { mode: g.headerProtection } : {}) }, config);
   const split = splitMessage(hp ? hp.message : toCrlf(head));
   const entityHead = hp ? hp.payload : split.entity;
-  const entity = () => concatChunks(entityHead, crlfChunks(streamRange(body)));
   const boundary = signingBoundary();
+  // What smtpd stores is CRLF already: then the body streams as it is, without the CRLF pass.
+  let normalize = true;
   if (signer) {
-    const scan = await canonicalScan(entity(), [boundary]);
+    let scan = await canonicalScan(concatChunks(entityHead, streamRange(body)), [boundary]);
+    normalize = !scan.crlf;
+    if (normalize && scan.canonical) scan = await canonicalScan(concatChunks(entityHead, crlfChunks(streamRange(body))), [boundary]);
     if (!scan.canonical) fallback('8-bit or long lines to be signed: canonical form needs re-encoding');
     if (scan.contains) fallback('the boundary occurs in the content');
   }
+  const entity = () => concatChunks(entityHead, normalize ? crlfChunks(streamRange(body)) : streamRange(body));
   const form = config.smime.signature;
   const opts = {
     ...(signer ? { signer, sign: { form, boundary } } : {}),

@@ -58,7 +58,7 @@ describe('streamed S/MIME read by openssl cms', () => {
     const entity = entityText('detached');
     const boundary = signingBoundary();
     const scan = await canonicalScan(chunked(entity), [boundary]);
-    expect(scan).toEqual({ canonical: true, contains: false, bytes: entity.length });
+    expect(scan).toEqual({ canonical: true, crlf: true, contains: false, bytes: entity.length });
     const msg = await collect(
       smimeMessageChunks(OUTER, crlfChunks(chunked(entity)), {
         signer,
@@ -141,5 +141,16 @@ describe('stream helpers', () => {
     expect((await canonicalScan(chunked(Buffer.from(`${'x'.repeat(997)}\r\n`), 100))).canonical).toBe(true);
     expect((await canonicalScan(chunked(Buffer.from(`${'x'.repeat(998)}\r\n`), 100))).canonical).toBe(false);
     expect((await canonicalScan(chunked(Buffer.from('aaa--=_b0undary-zzz'), 5), ['=_b0undary'])).contains).toBe(true);
+  });
+
+  it('canonicalScan says whether the bytes are CRLF already (bare LF, lone CR, across chunk borders)', async () => {
+    const crlf = async (s: string, size = 3) => (await canonicalScan(chunked(Buffer.from(s, 'latin1'), size))).crlf;
+    expect(await crlf('a\r\nbb\r\n\r\nccc\r\n')).toBe(true);
+    expect(await crlf('a\r\nb\nc\r\n')).toBe(false);
+    expect(await crlf('\nabc')).toBe(false);
+    expect(await crlf('ab\rc\r\n')).toBe(false);
+    expect(await crlf('abc\r')).toBe(false);
+    expect(await crlf('ab\r\r\n')).toBe(false);
+    for (const size of [1, 2, 4, 100]) expect(await crlf('x\r\ny\r\n', size)).toBe(true);
   });
 });
