@@ -6,6 +6,7 @@
  * `policy explain` both come through here, so they decide from the same facts.
  */
 import type { Config } from '../config/types.js';
+import { LimitExceededError } from '../core/index.js';
 import type { Logger } from '../log/index.js';
 import { cryptoMethods, editHeaders, subjectCommands, type messageFacts } from '../mime/index.js';
 import { evaluate, type CommandName, type CompiledPolicy, type Directory, type MessageFacts } from '../policy/index.js';
@@ -61,7 +62,19 @@ export async function gatherFacts(input: FactsInput): Promise<{ facts: PlanFacts
   // below the top (a signed part in a mixed, armour in an attachment) is opened too, to be
   // reported — looked for only when some plan opens mail (not on the outbound hot path).
   const opens = plans.some((p) => p.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify'));
-  const inside = message.encrypted ?? message.signed ?? (opens ? (cryptoMethods(input.body)[0] ?? null) : null);
+  let inside = message.encrypted ?? message.signed ?? null;
+  let limit: string | null = null;
+  if (inside === null && opens) {
+    // A body past the structure limits (10,000 nested multiparts) cannot be searched: the
+    // recipients whose plan opens mail are held with the limit; the others get it as it came.
+    try {
+      inside = cryptoMethods(input.body)[0] ?? null;
+    } catch (err) {
+      if (!(err instanceof LimitExceededError)) throw err;
+      limit = err.message;
+      input.log?.warn({ event: 'worker.limit_exceeded', queueId: input.queueId, limit: err.limit, max: err.max, reason: err.message }, 'the message goes past a limit: not opened');
+    }
+  }
   // Whole-body ciphertext made by the sender's client matters only to a rule requiring encryption here.
   const requires = plans.some((p) => p.actions.some((a) => a.kind === 'encrypt' && a.require));
   const sealed = requires ? (await sealedOnce(base, input.memo)) !== null : false;
@@ -74,7 +87,7 @@ export async function gatherFacts(input: FactsInput): Promise<{ facts: PlanFacts
       commands,
       clientTrusted: input.clientTrusted,
       policy: plans,
-      body: { inside, sealed, pgpFiles },
+      body: { inside, sealed, pgpFiles, ...(limit ? { limit } : {}) },
       keysLoaded: input.keysLoaded,
       autocrypt: input.config.discovery.autocrypt,
       ownFields: strip,

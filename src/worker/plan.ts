@@ -29,6 +29,8 @@ export interface BodyFacts {
   sealed: boolean;
   /** There are .pgp/.gpg/.asc attachments (a decrypt rule may ask for them). */
   pgpFiles: boolean;
+  /** The body goes past a structure limit (core/limits.ts): it is not opened, this says why. */
+  limit?: string;
 }
 
 export interface PlanFacts {
@@ -52,7 +54,7 @@ export interface PlanFacts {
 }
 
 /** `outcome`: the catalogue's name for it (core/outcomes.ts), which the relay's bounce and the logs use. */
-export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string; outcome: Extract<OutcomeKind, 'held_policy' | 'held_encryption' | 'bounced_policy' | 'bounced_encryption' | 'dropped_policy'> };
+export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string; outcome: Extract<OutcomeKind, 'held_policy' | 'held_encryption' | 'held_limit' | 'bounced_policy' | 'bounced_encryption' | 'dropped_policy'> };
 
 export interface Delivery {
   /** Envelope recipients of this copy (before a redirect). */
@@ -91,6 +93,8 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
   const canCrypt = f.keysLoaded;
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
   let signWith: MethodId | 'auto' | null = null;
+  // Fail closed: what a rule would open but cannot be searched is held, never passed unopened.
+  if (f.body.limit && f.keysLoaded && plan.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify')) return { kind: 'hold', reason: f.body.limit, outcome: 'held_limit' };
   for (const a of plan.actions) {
     if (a.kind === 'delete') return { kind: 'delete', reason: a.reason, outcome: 'dropped_policy' };
     if (a.kind === 'hold') return { kind: 'hold', reason: a.reason, outcome: 'held_policy' };

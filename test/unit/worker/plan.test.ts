@@ -90,6 +90,13 @@ describe('message plan', () => {
     expect(outside.generate).toBeNull();
   });
 
+  it('a body past a structure limit: held for the recipients whose plan opens it, passed as it came to the others', () => {
+    const rs = [party('in@example.com', {}, true), party('out@p.example')];
+    const p = planMessage(facts({ body: { inside: null, sealed: false, pgpFiles: false, limit: 'MIME parts nested deeper than 50 levels' }, recipients: rs, policy: [plan(rs[0]!.address, [{ kind: 'decrypt' }, { kind: 'verify' }]), plan(rs[1]!.address, [])] }));
+    expect(p.stopped).toEqual([{ kind: 'hold', reason: 'MIME parts nested deeper than 50 levels', outcome: 'held_limit', recipients: ['in@example.com'] }]);
+    expect(p.deliveries.map((d) => d.recipients)).toEqual([['out@p.example']]);
+  });
+
   it('copies, reports and alerts are planned once per address, with the rules that asked', () => {
     const rs = [party('a@p.example'), party('b@p.example')];
     const p = planMessage(facts({ recipients: rs, policy: rs.map((r, i) => plan(r.address, [{ kind: 'copy', to: ['arch@example.com'] }, { kind: 'notify_sender' }, { kind: 'alert', to: ['sec@example.com'] }], [`rule${i}`])) }));
