@@ -137,8 +137,9 @@ export async function readRanged(path: string, fh?: FileHandle): Promise<RangedE
 export function withLazyBody<T extends object>(target: T, range: BodyRange): T & { body: Buffer; range: BodyRange } {
   let body: Buffer | undefined;
   Object.defineProperty(target, 'range', { value: range, enumerable: true, writable: false });
+  // Enumerable: a copy made with a spread still has the body (loaded then), never silently lacks it.
   Object.defineProperty(target, 'body', {
-    enumerable: false,
+    enumerable: true,
     configurable: true,
     get: () => (body ??= loadRange(range)),
     set: (b: Buffer) => {
