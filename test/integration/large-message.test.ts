@@ -89,4 +89,31 @@ describe('a large message streamed through the gateway', () => {
     expect(carolInner.slice(0, carolInner.indexOf('\r\n\r\n'))).toMatch(/hp="clear"/);
     expect(carolInner.slice(carolInner.indexOf('\r\n\r\n') + 4)).toBe(body);
   }, 120_000);
+
+  it('a large multipart message takes the in-memory path (lazy body) and arrives encrypted, its attachment intact', async () => {
+    const attachment = Buffer.alloc(1_600_000);
+    for (let i = 0; i < attachment.length; i++) attachment[i] = (i * 131) & 0xff;
+    const b64 = attachment.toString('base64').replace(/.{76}/g, '$&\r\n');
+    const raw = Buffer.from(
+      'From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: with a file\r\nMessage-ID: <big2.token@example.com>\r\n' +
+        `Date: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n` +
+        '--b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n' +
+        `--b2\r\nContent-Type: application/octet-stream; name="data.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n${b64}\r\n--b2--\r\n`,
+      'latin1',
+    );
+    expect(raw.length).toBeGreaterThan(2_000_000);
+    const streamedBefore = gw.logs.filter((l) => l.event === 'worker.large_streamed').length;
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
+    const toBob = await waitDelivered('bob@partner.example', 'big2.token', 60_000);
+    // Multipart: the policy facts need the MIME tree, so not streamed (worker.large_fallback at debug).
+    expect(gw.logs.filter((l) => l.event === 'worker.large_streamed').length).toBe(streamedBefore);
+    expect(await readFile(toBob, 'latin1')).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
+    const dec = join(dir, 'big2-bob.eml');
+    await run('openssl', ['cms', '-decrypt', '-in', toBob, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'big2.txt')]);
+    const inner = await readFile(join(dir, 'big2.txt'), 'latin1');
+    const part = inner.slice(inner.indexOf('filename="data.bin"'));
+    const data = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--b2--'));
+    expect(Buffer.from(data.replace(/\r\n/g, ''), 'base64').equals(attachment)).toBe(true);
+  }, 120_000);
 });
