@@ -6,9 +6,10 @@
  *
  * It decides exactly as decide.ts does — the same facts (facts.ts, from the header and, for a
  * single part, the bounded prefix messageFacts reads), the same plan (plan.ts) — and executes the
- * plan itself only when every part of it streams; otherwise it returns null and the caller runs
- * the Buffer path. What does not stream: multipart mail (its facts need the MIME tree), mail that
- * is already signed or encrypted, rules that open mail, OpenPGP, stopped recipients (hold, bounce,
+ * plan itself only when every part of it streams — the sign/encrypt step through the method's
+ * `streamSeal` (methods/smime-stream.ts); otherwise it returns null and the caller runs the Buffer
+ * path. What does not stream: a method without `streamSeal` (OpenPGP for now), multipart mail (its facts need the MIME tree), mail that
+ * is already signed or encrypted, rules that open mail, stopped recipients (hold, bounce,
  * delete), copies, notices, send_keys, generate_keys, the legacy display of header protection,
  * 8-bit content to be signed (re-encoding is not streamed), a missing encryption certificate (the
  * Buffer path holds it with the reason).
@@ -19,17 +20,14 @@ import type { Config } from '../config/types.js';
 import { inDomains, LocalError, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import type { Logger } from '../log/index.js';
-import { addressesOf, canonicalScan, concatChunks, crlfChunks, editHeaders, messageFacts, readEntity, splitHeader, splitMessage, toCrlf, type HeaderEdits } from '../mime/index.js';
-import type { SmimeEncryptOptions } from '../policy/index.js';
-import { smimeMessageChunks, signingBoundary, type ContentCipher, type SmimeRecipient, type SmimeSigner } from '../smime/index.js';
+import { addressesOf, concatChunks, editHeaders, messageFacts, readEntity, splitHeader, type HeaderEdits } from '../mime/index.js';
 import { streamRange, type BodyRange, type ClaimedEntry, type HeldDraft, type StreamedDraft } from '../spool/index.js';
-import type { EncryptionTarget } from './crypto-keys.js';
 import type { PolicyContext } from './decide.js';
-import { outboundProtection, type HeaderProtectionMode } from './header-protection.js';
 import { gatherFacts } from './facts.js';
 import { fetchMissingKeys, learnAutocrypt } from './key-sources.js';
 import { describePlan, planMessage } from './plan.js';
 import { memoLookups } from './policy-facts.js';
+import { methodOf, type MethodId } from './methods/index.js';
 
 /** The header block must be within this many bytes of the start (else: Buffer path). */
 const HEADER_LIMIT = 256 * 1024;
@@ -37,13 +35,6 @@ const HEADER_LIMIT = 256 * 1024;
 const FACTS_PREFIX = 2 * 1024 * 1024;
 
 /** The S/MIME part of a delivery's treatment. */
-interface Treatment {
-  sign: boolean;
-  encrypt: boolean;
-  smimeOptions?: SmimeEncryptOptions;
-  headerProtection?: HeaderProtectionMode;
-}
-
 class Fallback extends Error {}
 const fallback = (why: string): never => {
   throw new Fallback(why);
@@ -122,7 +113,10 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
   if (plan.copies.length || plan.notifySender.length || plan.alerts.length) fallback('copies or notices');
   for (const d of plan.deliveries) {
     if (d.treatment.open || d.treatment.sendKeys) fallback('send_keys');
-    if (d.treatment.sign === 'pgp' || d.treatment.encrypt === 'pgp') fallback('OpenPGP');
+    // One method signs and encrypts the copy, and it must be able to do so as a stream.
+    const ids = [...new Set([d.treatment.sign, d.treatment.encrypt].filter((m): m is MethodId => m !== null))];
+    if (ids.length > 1) fallback(`signed with ${methodOf(ids[0]!).label} and encrypted with ${methodOf(ids[1]!).label}`);
+    if (ids.length && !methodOf(ids[0]!).streamSeal) fallback(`${methodOf(ids[0]!).label} is not streamed`);
   }
   log.debug({ event: 'worker.plan', queueId: entry.id, rules: facts.policy.map((p) => ({ recipient: p.recipient, direction: p.direction, rules: p.rules })), plan: describePlan(plan) }, 'policy decided');
 
@@ -144,81 +138,27 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
       drafts.push({ envelope, key, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
       continue;
     }
-    const g: Treatment = { sign: choice.sign === 'smime', encrypt: choice.encrypt === 'smime', ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}), ...(choice.headerProtection ? { headerProtection: choice.headerProtection } : {}) };
-    const made = await smimeDraft(head, body, g, envelope.recipients.map((r) => r.address), env.sender, changed ? edits : null, ctx, lookups, entry.id, log);
+    const method = methodOf((choice.encrypt ?? choice.sign)!);
+    const made = await method.streamSeal!(
+      {
+        head,
+        body: () => streamRange(body),
+        recipients: envelope.recipients.map((r) => r.address),
+        sign: choice.sign !== null,
+        encrypt: choice.encrypt !== null,
+        ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}),
+        ...(choice.headerProtection ? { headerProtection: choice.headerProtection } : {}),
+        edits: changed ? edits : null,
+      },
+      { config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender },
+    );
+    if (made.kind === 'fallback') fallback(made.reason);
+    const chunks = (made as Extract<typeof made, { kind: 'stream' }>).chunks;
     const kept = keepLarge(headerBlock, envelope, range.length, config);
-    drafts.push({ envelope, key, chunks: made, ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
+    drafts.push({ envelope, key, chunks: () => failingAs(chunks()), ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
   }
   log.info({ event: 'worker.large_streamed', queueId: entry.id, size: range.length, outputs: drafts.length }, 'large message streamed');
   return { drafts, held: [] };
-}
-
-/** The cipher for one CMS object, as methods/smime.ts cipherFor() picks it. */
-function cipherFor(targets: EncryptionTarget[], config: Config, rule?: SmimeEncryptOptions): ContentCipher {
-  const c = config.smime;
-  if (rule?.cipher && rule.cipher !== 'capable') return rule.cipher;
-  const capable = rule?.cipher === 'capable' || c.prefer_gcm;
-  if (capable && targets.length && targets.every((t) => t.capabilities?.ciphers.includes('aes-256-gcm'))) return 'aes-256-gcm';
-  return c.cipher;
-}
-
-/**
- * The chunks of one S/MIME output: keys gathered and the content checked now (so a fallback is
- * still possible), bytes made when the spool writes the file.
- */
-async function smimeDraft(
-  head: Buffer, body: BodyRange, g: Treatment, rcpts: string[], sender: string, edits: HeaderEdits | null,
-  ctx: PolicyContext, lookups: ReturnType<typeof memoLookups>, queueId: string, log: Logger,
-): Promise<() => AsyncIterable<Buffer>> {
-  const keys = ctx.keys!;
-  const config = ctx.config;
-  let signer: SmimeSigner | null = null;
-  if (g.sign) {
-    signer = await keys.signer(sender, lookups).catch(() => null);
-    if (!signer) log.warn({ event: 'worker.not_signed', queueId, sender, method: 'smime', reason: 'no usable signing certificate' }, 'message not signed');
-  }
-  let recipients: SmimeRecipient[] | undefined;
-  let cipher: ContentCipher | undefined;
-  if (g.encrypt) {
-    const targets: EncryptionTarget[] = [];
-    for (const r of rcpts) {
-      const t = await keys.encryptionTarget(r, lookups);
-      if (!t) fallback(`no usable certificate for ${r} now`);
-      targets.push(t!);
-    }
-    recipients = targets.map((t) => t.recipient);
-    if (config.smime.encrypt_to_sender && sender) {
-      const own = await keys.encryptionTarget(sender, lookups);
-      if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) recipients.push(own.recipient);
-    }
-    cipher = cipherFor(targets, config, g.smimeOptions);
-  }
-  if (!signer && !recipients) fallback('nothing left to do but an unsigned copy');
-  // RFC 9788, as transform.ts does it: the payload carries the header fields (the header block
-  // alone goes through protectHeaders; without the legacy display it never touches the body).
-  if (g.encrypt && config.header_protection.legacy_display) fallback('header protection with the legacy display');
-  const hp = outboundProtection(toCrlf(head), { sign: signer !== null, encrypt: g.encrypt, inlinePgp: false, ...(g.headerProtection ? { mode: g.headerProtection } : {}) }, config);
-  const split = splitMessage(hp ? hp.message : toCrlf(head));
-  const entityHead = hp ? hp.payload : split.entity;
-  const boundary = signingBoundary();
-  // What smtpd stores is CRLF already: then the body streams as it is, without the CRLF pass.
-  let normalize = true;
-  if (signer) {
-    let scan = await canonicalScan(concatChunks(entityHead, streamRange(body)), [boundary]);
-    normalize = !scan.crlf;
-    if (normalize && scan.canonical) scan = await canonicalScan(concatChunks(entityHead, crlfChunks(streamRange(body))), [boundary]);
-    if (!scan.canonical) fallback('8-bit or long lines to be signed: canonical form needs re-encoding');
-    if (scan.contains) fallback('the boundary occurs in the content');
-  }
-  const entity = () => concatChunks(entityHead, normalize ? crlfChunks(streamRange(body)) : streamRange(body));
-  const form = config.smime.signature;
-  const opts = {
-    ...(signer ? { signer, sign: { form, boundary } } : {}),
-    ...(recipients ? { recipients, encrypt: { cipher: cipher!, rsaPadding: g.smimeOptions?.rsa_padding ?? config.smime.rsa_padding } } : {}),
-    ...(edits ? { editHeader: (h: Buffer) => editHeaders(h, edits) } : {}),
-  };
-  if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: rcpts, method: 'smime', signed: signer !== null }, 'message encrypted');
-  return () => failingAs(smimeMessageChunks(split.outer, entity(), opts));
 }
 
 /** Errors of the transform itself, typed so the worker does not take them for a full disk. */

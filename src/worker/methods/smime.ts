@@ -4,22 +4,13 @@
  * EnvelopedData (or AuthEnvelopedData) per group of recipients.
  */
 import { createHash } from 'node:crypto';
-import type { Config } from '../../config/types.js';
 import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../../pki/index.js';
-import { encryptMessage, envelopeRecipients, openMessage, signMessage, smimeResults, type ContentCipher, type OpenResult, type SmimeRecipient } from '../../smime/index.js';
-import type { SmimeEncryptOptions } from '../../policy/index.js';
+import { encryptMessage, envelopeRecipients, openMessage, signMessage, smimeResults, type OpenResult, type SmimeRecipient } from '../../smime/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
 import { canEncryptTo, canSignWith, usableCertificate } from './certificate-use.js';
 import type { Method, OpenChoice, TransformContext } from './types.js';
-
-function cipherFor(targets: EncryptionTarget[], config: Config, rule?: SmimeEncryptOptions): ContentCipher {
-  const c = config.smime;
-  if (rule?.cipher && rule.cipher !== 'capable') return rule.cipher;
-  // GCM only when every recipient of the one CMS object said it reads it (RFC 8551 2.7.1).
-  const capable = rule?.cipher === 'capable' || c.prefer_gcm;
-  if (capable && targets.length && targets.every((t) => t.capabilities?.ciphers.includes('aes-256-gcm'))) return 'aes-256-gcm';
-  return c.cipher;
-}
+import { cipherFor } from './smime-cipher.js';
+import { smimeStreamSeal } from './smime-stream.js';
 
 async function open(body: Buffer, how: OpenChoice, ctx: TransformContext): Promise<{ result: OpenResult; revocation: PathRevocation[] }> {
   const trust = await ctx.keys.trustStore();
@@ -138,4 +129,6 @@ export const smime: Method = {
       return { kind: 'hold', reason: `S/MIME encryption failed: ${(err as Error).message}` };
     }
   },
+
+  streamSeal: smimeStreamSeal,
 };

@@ -17,7 +17,7 @@
 import type { Config } from '../../config/types.js';
 import type { KeyStore, StoredCertificate, StoredPgpKey } from '../../keystore/index.js';
 import type { Logger } from '../../log/index.js';
-import type { BodyCiphertext, MethodResults } from '../../mime/index.js';
+import type { BodyCiphertext, HeaderEdits, MethodResults } from '../../mime/index.js';
 import type { SmimeEncryptOptions } from '../../policy/index.js';
 import type { CryptoKeys } from '../crypto-keys.js';
 import type { PgpKeys } from '../pgp-keys.js';
@@ -80,6 +80,27 @@ export interface SealInput {
 
 export type SealResult = { kind: 'ok'; body: Buffer; signed: boolean } | { kind: 'hold'; reason: string };
 
+/** A large message's sign and/or encrypt step as a stream (worker/large.ts): nothing held whole. */
+export interface StreamSealInput {
+  /** The header block (after the plan's clean-up), CRLF-terminated, ending with the empty line. */
+  head: Buffer;
+  /** The raw body after the header block, read again from the spool each time it is called. */
+  body: () => AsyncIterable<Buffer>;
+  recipients: readonly string[];
+  sign: boolean;
+  encrypt: boolean;
+  smimeOptions?: SmimeEncryptOptions;
+  headerProtection?: import('../header-protection.js').HeaderProtectionMode;
+  /** Header edits of the plan, applied to the outer header of the result. */
+  edits: HeaderEdits | null;
+}
+
+/**
+ * The output's bytes, made while the spool writes them; or why this message must take the
+ * in-memory path after all (decided before any byte is written, so the fallback is always possible).
+ */
+export type StreamSealResult = { kind: 'stream'; chunks: () => AsyncIterable<Buffer>; signed: boolean } | { kind: 'fallback'; reason: string };
+
 /** Which keys a party has for this method, from the store's records alone. */
 export interface KeyRecords {
   certificates: readonly StoredCertificate[];
@@ -104,4 +125,6 @@ export interface Method {
   /** The signed message, or null when it cannot be signed (logged with the reason). */
   sign(body: Buffer, ctx: TransformContext, payload?: Buffer): Promise<Buffer | null>;
   encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult>;
+  /** Optional: sign and/or encrypt as a stream, for messages too large to hold (issue 15). */
+  streamSeal?(input: StreamSealInput, ctx: TransformContext): Promise<StreamSealResult>;
 }
