@@ -7,17 +7,15 @@
 import type { Config } from '../config/types.js';
 import type { KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
-import { addressesOf, messageFacts } from '../mime/index.js';
+import { messageFacts } from '../mime/index.js';
 import type { CompiledPolicy, Directory } from '../policy/index.js';
 import type { ClaimedEntry } from '../spool/index.js';
 import type { CryptoKeys } from './crypto-keys.js';
 import { executePlan, type Decision } from './execute.js';
-import { gatherFacts } from './facts.js';
-import { fetchMissingKeys, learnAutocrypt, type KeySources } from './key-sources.js';
+import { factsOfMessage } from './facts.js';
+import type { KeySources } from './key-sources.js';
 import type { PgpKeys } from './pgp-keys.js';
 import { describePlan, planMessage } from './plan.js';
-import { memoLookups } from './policy-facts.js';
-import type { MessageMemo } from './transform.js';
 
 export type { Decision } from './execute.js';
 
@@ -37,29 +35,7 @@ export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log
   const env = entry.meta.envelope;
   if (!ctx) return { drafts: [{ envelope: env, body: entry.body, key: 'unchanged' }], held: [] };
   const message = messageFacts(entry.body);
-  const addresses = [...new Set(env.recipients.map((r) => r.address))];
-  const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
-  if (ctx.config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
-  // Before the look-ups are memoised: what the directory or discovery finds must count.
-  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
-  const lookups = memoLookups(ctx.store);
-  const memo: MessageMemo = {};
-  const { facts, base } = await gatherFacts({
-    body: entry.body,
-    message,
-    sender: env.sender,
-    recipients: addresses,
-    clientTrusted: env.client.trusted,
-    client: env.client.address,
-    policy: ctx.policy,
-    config: ctx.config,
-    lookups,
-    directory: ctx.directory,
-    keysLoaded: ctx.keys !== undefined && ctx.pgpKeys !== undefined,
-    memo,
-    log,
-    queueId: entry.id,
-  });
+  const { facts, base, lookups, memo } = await factsOfMessage({ id: entry.id, envelope: env }, entry.body, message, ctx, log);
   const plan = planMessage(facts);
   if (log.isLevelEnabled?.('debug') ?? true) {
     log.debug({ event: 'worker.plan', queueId: entry.id, rules: facts.policy.map((p) => ({ recipient: p.recipient, direction: p.direction, rules: p.rules })), plan: describePlan(plan) }, 'policy decided');

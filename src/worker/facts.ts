@@ -6,12 +6,14 @@
  * `policy explain` both come through here, so they decide from the same facts.
  */
 import type { Config } from '../config/types.js';
-import { LimitExceededError } from '../core/index.js';
+import { LimitExceededError, type Envelope } from '../core/index.js';
 import type { Logger } from '../log/index.js';
-import { cryptoMethods, editHeaders, subjectCommands, type messageFacts } from '../mime/index.js';
+import { addressesOf, cryptoMethods, editHeaders, subjectCommands, type messageFacts } from '../mime/index.js';
+import type { PolicyContext } from './decide.js';
+import { fetchMissingKeys, learnAutocrypt } from './key-sources.js';
 import { evaluate, type CommandName, type CompiledPolicy, type Directory, type MessageFacts } from '../policy/index.js';
 import type { PlanFacts } from './plan.js';
-import { partyFacts, type KeyLookups } from './policy-facts.js';
+import { memoLookups, partyFacts, type KeyLookups } from './policy-facts.js';
 import { sealedOnce, type MessageMemo } from './transform.js';
 
 export interface FactsInput {
@@ -95,4 +97,43 @@ export async function gatherFacts(input: FactsInput): Promise<{ facts: PlanFacts
     },
     base,
   };
+}
+
+/**
+ * The worker's fact gathering for one claimed message, shared by the in-memory path (decide.ts)
+ * and the streamed one (large.ts): keys learnt from its Autocrypt header and fetched from the
+ * directory or discovery first — before the look-ups are memoised, so what they find counts —
+ * then gatherFacts. `body` is the whole message, or the header block for a streamed one.
+ */
+export async function factsOfMessage(
+  entry: { id: string; envelope: Envelope },
+  body: Buffer,
+  message: MessageFacts,
+  ctx: PolicyContext,
+  log: Logger,
+): Promise<{ facts: PlanFacts; base: Buffer; lookups: KeyLookups; memo: MessageMemo }> {
+  const env = entry.envelope;
+  const addresses = [...new Set(env.recipients.map((r) => r.address))];
+  const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
+  if (ctx.config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
+  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
+  const lookups = memoLookups(ctx.store);
+  const memo: MessageMemo = {};
+  const { facts, base } = await gatherFacts({
+    body,
+    message,
+    sender: env.sender,
+    recipients: addresses,
+    clientTrusted: env.client.trusted,
+    client: env.client.address,
+    policy: ctx.policy,
+    config: ctx.config,
+    lookups,
+    directory: ctx.directory,
+    keysLoaded: ctx.keys !== undefined && ctx.pgpKeys !== undefined,
+    memo,
+    log,
+    queueId: entry.id,
+  });
+  return { facts, base, lookups, memo };
 }

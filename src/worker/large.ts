@@ -20,13 +20,11 @@ import type { Config } from '../config/types.js';
 import { inDomains, LocalError, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import type { Logger } from '../log/index.js';
-import { addressesOf, concatChunks, editHeaders, messageFacts, readEntity, splitHeader, type HeaderEdits } from '../mime/index.js';
+import { concatChunks, editHeaders, messageFacts, readEntity, splitHeader, type HeaderEdits } from '../mime/index.js';
 import { streamRange, type BodyRange, type ClaimedEntry, type HeldDraft, type StreamedDraft } from '../spool/index.js';
 import type { PolicyContext } from './decide.js';
-import { gatherFacts } from './facts.js';
-import { fetchMissingKeys, learnAutocrypt } from './key-sources.js';
+import { factsOfMessage } from './facts.js';
 import { describePlan, planMessage } from './plan.js';
-import { memoLookups } from './policy-facts.js';
 import { methodOf, type MethodId } from './methods/index.js';
 
 /** The header block must be within this many bytes of the start (else: Buffer path). */
@@ -82,29 +80,9 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
   const message = { ...messageFacts(prefix), size: range.length };
   if (message.encrypted || message.signed) fallback('already signed or encrypted');
   const { config } = ctx;
-  // As decide.ts: keys learnt and fetched first, then the facts (gatherFacts edits the header
-  // block; the facts themselves come from `message`), then the same pure plan.
-  const addresses = [...new Set(env.recipients.map((r) => r.address))];
-  const io = { config, store: ctx.store, log, queueId: entry.id };
-  if (config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
-  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
-  const lookups = memoLookups(ctx.store);
-  const { facts, base: head } = await gatherFacts({
-    body: headerBlock,
-    message,
-    sender: env.sender,
-    recipients: addresses,
-    clientTrusted: env.client.trusted,
-    client: env.client.address,
-    policy: ctx.policy,
-    config,
-    lookups,
-    directory: ctx.directory,
-    keysLoaded: ctx.keys !== undefined && ctx.pgpKeys !== undefined,
-    memo: {},
-    log,
-    queueId: entry.id,
-  });
+  // As decide.ts: the same fact gathering (from the header block; the facts themselves come
+  // from `message`), then the same pure plan.
+  const { facts, base: head, lookups } = await factsOfMessage({ id: entry.id, envelope: env }, headerBlock, message, ctx, log);
   // Opening looks for crypto anywhere in the body (armour past the prefix too): not from a header.
   if (facts.policy.some((p) => p.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify'))) fallback('a rule opens mail: the whole body is searched for crypto');
   const plan = planMessage(facts);
