@@ -85,6 +85,9 @@ export function handoffClient(dataDir: string, fallback: (names: string[]) => vo
       socket = null;
       connected = false;
       retryAt = Date.now() + RETRY_MS;
+      // Tried again by itself, not only when the next message is announced: a worker that started
+      // before the relay listened (a busy machine) must not stay on the supervisor path for good.
+      if (!closed) setTimeout(connect, RETRY_MS).unref();
     });
     // The relay never writes; a half-closed socket is an ended one.
     s.on('end', () => s.destroy());

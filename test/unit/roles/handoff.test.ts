@@ -53,6 +53,15 @@ describe('worker → relay hand-off', () => {
     await expect.poll(() => viaSupervisor.length + offered.length).toBe(sent);
   });
 
+  it('a worker that started before the relay listened connects by itself, without waiting for mail to announce', async () => {
+    const c = handoffClient(dir, () => undefined);
+    stops.push(() => c.close());
+    let connections = 0;
+    stops.push(await listenForHandoff(dir, () => undefined, () => connections++));
+    // No announce() at all: the connection comes from the client's own retry.
+    await expect.poll(() => connections, { timeout: 5000 }).toBe(1);
+  });
+
   it('ignores what cannot be a spool name, and replaces a socket file a dead relay left', async () => {
     const first = await listenForHandoff(dir, () => undefined);
     await first();
