@@ -6,7 +6,7 @@
  * the removal of a delivered entry always act on the one file there is: a message cannot be
  * delivered twice because an admin moved it during its delivery.
  */
-import { rename, unlink } from 'node:fs/promises';
+import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptEntryError } from '../core/index.js';
 import { holdRequested, type HoldRecord } from './record.js';
@@ -34,12 +34,18 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
   const path = join(spool.dir('delivering'), file);
   // Not fsynced: after a power failure a lost claim leaves the entry where it was, and a kept one
   // is put back into outgoing/ by recover(); either way it is tried again.
-  await rename(join(spool.dir(from), name), path);
+  renameSync(join(spool.dir(from), name), path);
   let entry: OpenEntry;
   try {
     entry = await spool.openEntry('delivering', file);
   } catch (err) {
-    const back = () => rename(path, join(spool.dir(from), name)).catch(() => undefined);
+    const back = async () => {
+      try {
+        renameSync(path, join(spool.dir(from), name));
+      } catch {
+        /* recover() puts delivering/ entries back */
+      }
+    };
     if (!(err instanceof CorruptEntryError)) await back();
     else {
       await spool.moveToCorrupt(path, name, err.message).catch(async (moveErr: unknown) => {
@@ -64,12 +70,12 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
     async remove() {
       check();
       // Not fsynced, as Spool.remove: a power failure may bring a delivered entry back.
-      await unlink(path);
+      unlinkSync(path);
       claimed = false;
     },
     async moveTo(to) {
       check();
-      await rename(path, join(spool.dir(to), name));
+      renameSync(path, join(spool.dir(to), name));
       claimed = false;
       await spool.syncDir(to);
     },

@@ -5,7 +5,8 @@
  * Durability is never traded: a caller's promise resolves only after an fsync that began after
  * its rename.
  */
-import { open } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { fsyncFd } from './fd.js';
 
 export class DirSyncer {
   private running: Promise<void> | null = null;
@@ -33,11 +34,11 @@ export class DirSyncer {
   }
 
   protected async fsyncOnce(): Promise<void> {
-    const fh = await open(this.dir, 'r');
+    const fd = openSync(this.dir, 'r');
     try {
-      await fh.sync();
+      await fsyncFd(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 }

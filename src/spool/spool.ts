@@ -4,11 +4,12 @@
  * (grouped across concurrent callers) before the caller is told it is durable.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptEntryError, derivedQueueId, newQueueId, type Envelope, type HoldNotes, type OutgoingNotes } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
+import { closeQuietly, datasyncFd, fdTarget, readAllFd, withFd } from './fd.js';
 import { reclaimClaims } from './reclaim.js';
 import { IncomingWriter } from './incoming.js';
 import {
@@ -166,13 +167,13 @@ export class Spool {
   async createIncoming(envelope: Envelope): Promise<IncomingWriter> {
     const id = newQueueId();
     const path = this.tmpName();
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(path, 'wx', 0o600);
+      fd = openSync(path, 'wx', 0o600);
     } catch (err) {
       throw storageError(err);
     }
-    return new IncomingWriter(this, id, envelope, path, fh);
+    return new IncomingWriter(this, id, envelope, path, fd);
   }
 
   /** Bytes free for us on the spool's file system (smtpd's min_free_space check). */
@@ -182,7 +183,7 @@ export class Spool {
 
   /** @internal used by IncomingWriter */
   async publish(tmpPath: string, q: QueueName, name: string): Promise<void> {
-    await rename(tmpPath, join(this.dir(q), name));
+    renameSync(tmpPath, join(this.dir(q), name));
     await this.syncDir(q);
   }
 
@@ -200,18 +201,19 @@ export class Spool {
   async claim(id: string): Promise<ClaimedEntry | null> {
     const path = join(this.dir('active'), `${id}.${this.tag}`);
     try {
-      await rename(join(this.dir('incoming'), id), path);
+      renameSync(join(this.dir('incoming'), id), path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
     try {
-      const size = (await stat(path)).size;
-      if (size > STREAM_THRESHOLD) {
+      // Small entries: open, size, one read, close — synchronously (fd.ts).
+      const small = withFd(path, 'r', (fd) => (fstatSync(fd).size > STREAM_THRESHOLD ? null : readAllFd(fd, path)));
+      if (!small) {
         const r = await readRanged(path);
         return withLazyBody({ id, path, meta: r.meta, status: r.status }, r.range) as ClaimedEntry;
       }
-      const decoded = decodeEntry(path, await readFile(path));
+      const decoded = decodeEntry(path, small);
       return { id, path, ...decoded };
     } catch (err) {
       if (err instanceof CorruptEntryError) {
@@ -271,14 +273,14 @@ export class Spool {
     // No directory fsync after the unlink: a process crash cannot undo it, and after a power
     // failure the input may come back and be processed again — a possible duplicate, never a
     // loss (Postfix makes the same trade: one fsync per stage that creates data).
-    await unlink(entry.path);
+    unlinkSync(entry.path);
     return names;
   }
 
   /** Put a claimed entry back into incoming/ (shutdown with work in hand). */
   async release(entry: ClaimedEntry): Promise<void> {
     // Not fsynced: if the rename is lost, recover() moves active/ back to incoming/ anyway.
-    await rename(entry.path, join(this.dir('incoming'), entry.id));
+    renameSync(entry.path, join(this.dir('incoming'), entry.id));
   }
 
   /** Ids of messages currently claimed by some worker (the relay waits for those). */
@@ -291,7 +293,7 @@ export class Spool {
 
   async read(q: QueueName, name: string): Promise<DecodedEntry> {
     const path = join(this.dir(q), name);
-    return decodeEntry(path, await readFile(path));
+    return decodeEntry(path, withFd(path, 'r', (fd) => readAllFd(fd, path)));
   }
 
   /**
@@ -300,14 +302,16 @@ export class Spool {
    */
   async openEntry(q: QueueName, name: string): Promise<OpenEntry> {
     const path = join(this.dir(q), name);
-    const fh = await open(path, constants.O_RDWR | constants.O_APPEND);
+    // A descriptor and synchronous calls (fd.ts): one open, one fstat and one read for a small entry.
+    const fd = openSync(path, constants.O_RDWR | constants.O_APPEND);
+    let open = true;
     try {
-      const { size } = await fh.stat();
+      const { size } = fstatSync(fd);
       let decoded: DecodedEntry;
       if (size > STREAM_THRESHOLD) {
-        const r = await readRanged(path, fh);
+        const r = await readRanged(path);
         decoded = withLazyBody({ meta: r.meta, status: r.status }, r.range) as DecodedEntry;
-      } else decoded = decodeEntry(path, await fh.readFile());
+      } else decoded = decodeEntry(path, readAllFd(fd, path));
       // Built on `decoded` itself, not a copy: a spread would load a lazy body.
       const handle: Pick<OpenEntry, 'name' | 'queue' | 'append' | 'close'> = {
         name,
@@ -316,23 +320,32 @@ export class Spool {
           if (!records.length) return;
           const buf = encodeStatus(records);
           // The end as it is now: an admin's hold record may have been appended since the open.
-          const end = (await fh.stat()).size;
+          const end = fstatSync(fd).size;
           try {
-            await writeAll(fh, [buf]);
-            await fh.datasync();
+            await writeAll(fdTarget(fd), [buf]);
+            await datasyncFd(fd);
           } catch (err) {
             // Cut off the torn record so the next append starts on a clean line (the reader
             // skips torn records anyway; this also gives the bytes back to a full disk).
-            await fh.truncate(end).catch(() => undefined);
+            try {
+              ftruncateSync(fd, end);
+            } catch {
+              /* the reader skips it */
+            }
             throw storageError(err);
           }
           decoded.status.push(...records);
         },
-        close: () => fh.close(),
+        close: async () => {
+          if (!open) return;
+          open = false;
+          closeSync(fd);
+        },
       };
       return Object.assign(decoded, handle);
     } catch (err) {
-      await fh.close();
+      open = false;
+      closeQuietly(fd);
       throw err;
     }
   }
@@ -362,9 +375,9 @@ export class Spool {
     const tmp = this.tmpName();
     try {
       await writeDurably(tmp, parts);
-      await rename(tmp, join(this.dir(q), name));
+      renameSync(tmp, join(this.dir(q), name));
     } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
+      rmQuietly(tmp);
       throw err;
     }
   }
@@ -374,7 +387,7 @@ export class Spool {
     const tmp = this.tmpName();
     try {
       await writeStreamedEntry(tmp, meta, chunks);
-      await rename(tmp, join(this.dir(q), name));
+      renameSync(tmp, join(this.dir(q), name));
     } catch (err) {
       await rm(tmp, { force: true }).catch(() => undefined);
       throw err;
@@ -403,11 +416,11 @@ export class Spool {
   /** Delivered (or bounced): remove the entry for good. */
   async remove(q: QueueName, name: string): Promise<void> {
     // Not fsynced, as in commitOutgoing: at worst a power failure brings a delivered entry back.
-    await unlink(join(this.dir(q), name));
+    unlinkSync(join(this.dir(q), name));
   }
 
   async move(from: QueueName, to: QueueName, name: string): Promise<void> {
-    await rename(join(this.dir(from), name), join(this.dir(to), name));
+    renameSync(join(this.dir(from), name), join(this.dir(to), name));
     await this.syncDir(to);
     await this.syncDir(from);
   }
@@ -418,7 +431,7 @@ export class Spool {
    * entry never is.
    */
   async moveToCorrupt(path: string, name: string, reason: string): Promise<void> {
-    await rename(path, join(this.dir('corrupt'), name));
+    renameSync(path, join(this.dir('corrupt'), name));
     try {
       await this.place('corrupt', `${name}.reason`, [Buffer.from(reason + '\n', 'utf8')]);
     } finally {
@@ -508,14 +521,22 @@ async function readHeader(path: string): Promise<EntryMeta> {
 
 /** Create `path` with all of `parts`, fsynced; on any failure the file is removed. */
 async function writeDurably(path: string, parts: Buffer[]): Promise<void> {
-  const fh = await open(path, 'wx', 0o600);
+  const fd = openSync(path, 'wx', 0o600);
   try {
-    await writeAll(fh, parts);
-    await fh.datasync();
+    await writeAll(fdTarget(fd), parts);
+    await datasyncFd(fd);
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(path, { force: true });
+    closeQuietly(fd);
+    rmQuietly(path);
     throw err;
   }
-  await fh.close();
+  closeSync(fd);
+}
+
+function rmQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* tmp/ leftovers are cleared by recover() */
+  }
 }

@@ -1,10 +1,12 @@
 /**
- * A file system that fills up, at the system-call boundary: every FileHandle.writev of the test
- * process stores at most `chunk` bytes per call (a short write, no error: what libuv reports when
- * write(2) stops half way) and fails with ENOSPC once `budget` bytes are spent. Installed on the
- * FileHandle prototype, so the code under test opens its files as usual; vitest runs each test
- * file in its own worker, so no other file sees it. Undo with vi.restoreAllMocks().
+ * A file system that fills up, at the system-call boundary: every FileHandle.writev and
+ * fs.writevSync of the test process (the spool writes small files synchronously, spool/fd.ts)
+ * stores at most `chunk` bytes per call (a short write, no error: what libuv reports when write(2)
+ * stops half way) and fails with ENOSPC once `budget` bytes are spent. Installed on the FileHandle
+ * prototype and the fs module object, so the code under test opens its files as usual; vitest
+ * runs each test file in its own worker, so no other file sees it. Undo with vi.restoreAllMocks().
  */
+import fs from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { vi } from 'vitest';
@@ -48,6 +50,16 @@ export async function fillingDisk(dir: string): Promise<FillingDisk> {
     const r = await real.call(this, take(bufs as Buffer[], allow));
     disk.budget += allow - r.bytesWritten;
     return { bytesWritten: r.bytesWritten, buffers: bufs as NodeJS.ArrayBufferView[] };
+  });
+  const realSync = fs.writevSync;
+  vi.spyOn(fs, 'writevSync').mockImplementation((fd: number, bufs: readonly NodeJS.ArrayBufferView[], position?: number | null) => {
+    disk.calls++;
+    const total = bufs.reduce((a, b) => a + b.byteLength, 0);
+    const allow = Math.min(total, disk.chunk, disk.budget);
+    if (allow <= 0 && total > 0) throw enospc();
+    const n = position == null ? realSync(fd, take(bufs as Buffer[], allow)) : realSync(fd, take(bufs as Buffer[], allow), position);
+    disk.budget -= n;
+    return n;
   });
   return disk;
 }
