@@ -173,3 +173,30 @@ export async function* concatChunks(...sources: (Buffer | AsyncIterable<Buffer>)
     } else yield* s;
   }
 }
+
+const MIME_VERSION = Buffer.from('MIME-Version: 1.0\r\n');
+
+/**
+ * A whole message as chunks (joinMessage of entity.ts, streamed): `outer` (the header fields other
+ * than Content-* and MIME-Version, CRLF-ended), MIME-Version, and the entity, whose first chunk
+ * must hold its whole header block. Joined to the outer fields, that is the message's header:
+ * `editHeader` (the worker's header edits) gets it as one, with its empty line.
+ */
+export async function* messageChunks(outer: Buffer, entity: AsyncIterable<Buffer>, editHeader?: (header: Buffer) => Buffer): AsyncGenerator<Buffer> {
+  let first = true;
+  for await (const chunk of entity) {
+    if (!first) {
+      yield chunk;
+      continue;
+    }
+    first = false;
+    const head = Buffer.concat([outer, MIME_VERSION, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0 || !editHeader) {
+      yield head;
+      continue;
+    }
+    yield editHeader(head.subarray(0, end + 4));
+    yield head.subarray(end + 4);
+  }
+}

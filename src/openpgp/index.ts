@@ -14,6 +14,7 @@ export { parsePgpKeys, generatePgpKey, mergePgpKey, revocationCertificateIssuer,
 export { preparePgpRecipient, preparePgpSigner, preparePgpDecryptionKey, preparePgpVerificationKey, type PgpRecipient, type PgpSigner, type PgpDecryptionKey, type PgpVerificationKey } from './prepared.js';
 export { PgpError, type PgpErrorCode } from './pgp-errors.js';
 export { pgpSignMessage, pgpEncryptMessage, type PgpSignOptions, type PgpEncryptOptions } from './message.js';
+export { pgpMessageChunks, type PgpStreamOptions } from './message-stream.js';
 export { pgpInlineMessage } from './inline.js';
 export { pgpOpenMessage, pgpResultHeaders, pgpResults, type PgpOpenOptions, type PgpOpenResult, type PgpEncryptionReport, type PgpSignatureReport } from './open.js';
 export { WILDCARD_KEY_ID } from './pgp-decrypt.js';

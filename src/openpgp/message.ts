@@ -9,7 +9,7 @@
  * 7-bit transfer encodings) and hashed exactly as it is written into the message.
  */
 import * as openpgp from 'openpgp';
-import { canonicalEntity, joinMessage, multipartSigned, newBoundary, splitMessage, toCrlf } from '../mime/index.js';
+import { canonicalEntity, joinMessage, multipartSigned, newBoundary, splitMessage, toCrlf, type SignatureSpec } from '../mime/index.js';
 import { PgpError } from './pgp-errors.js';
 import { bytes, enumName, type PgpRecipient, type PgpSigner } from './prepared.js';
 
@@ -43,6 +43,9 @@ function parts(message: Buffer, payload: Buffer | undefined): { outer: Buffer; e
   return payload ? { outer: split.outer, entity: toCrlf(payload) } : split;
 }
 
+/** How the signature part of a PGP/MIME multipart/signed is labelled (RFC 3156 5), micalg aside. */
+export const PGP_SIGNATURE: Omit<SignatureSpec, 'micalg'> = { protocol: 'application/pgp-signature', filename: 'signature.asc', description: 'OpenPGP digital signature' };
+
 export interface PgpSigned {
   armored: string;
   /** RFC 3156 micalg: "pgp-" and the hash actually used, lower-case. */
@@ -63,11 +66,16 @@ export async function signDetached(content: Buffer, signer: PgpSigner, opts: Pgp
   } catch (err) {
     throw new PgpError(`OpenPGP signing with ${signer.fingerprint} failed: ${(err as Error).message.replace(/^Error: /, '')}`, 'sign-failed', { cause: err });
   }
-  const packet = signature.packets[0] as openpgp.SignaturePacket | undefined;
-  const hash = packet ? enumName(openpgp.enums.hash, packet.hashAlgorithm) : 'sha256';
   // openpgp 6 leaves the CRC-24 out; v4 peers such as gpg 2.2 and old Enigmail like it there.
   const armored = openpgp.armor(openpgp.enums.armor.signature, signature.write(), undefined, undefined, undefined, true);
-  return { armored: crlfArmor(armored), micalg: `pgp-${String(hash).toLowerCase()}` };
+  return { armored: crlfArmor(armored), micalg: micalgOf(signature) };
+}
+
+/** RFC 3156 micalg of a signature: "pgp-" and the hash openpgp.js chose for the key, lower-case (known before the data is hashed). */
+export function micalgOf(signature: openpgp.Signature): string {
+  const packet = signature.packets[0] as openpgp.SignaturePacket | undefined;
+  const hash = packet ? enumName(openpgp.enums.hash, packet.hashAlgorithm) : 'sha256';
+  return `pgp-${String(hash).toLowerCase()}`;
 }
 
 /** The message with its body entity signed (RFC 3156 §5 multipart/signed); the outer header unchanged. */
@@ -77,7 +85,7 @@ export async function pgpSignMessage(message: Buffer, signer: PgpSigner, opts: P
   const { armored, micalg } = await signDetached(canonical, signer, opts);
   return joinMessage(
     outer,
-    multipartSigned(canonical, { armored, protocol: 'application/pgp-signature', micalg, filename: 'signature.asc', description: 'OpenPGP digital signature' }),
+    multipartSigned(canonical, { ...PGP_SIGNATURE, armored, micalg }),
   );
 }
 
@@ -96,6 +104,19 @@ export interface PgpEncrypted {
 }
 
 /**
+ * The session key for one message to all of `recipients`: SEIPDv2 (AEAD, OCB) only when every
+ * recipient reads it, otherwise none (SEIPDv1 with MDC for all, what gpg 2.2 reads).
+ */
+export async function sessionKeyFor(recipients: readonly PgpRecipient[], date?: Date): Promise<openpgp.SessionKey> {
+  const aead = recipients.every((r) => r.aead);
+  const sessionKey = await openpgp.generateSessionKey({ encryptionKeys: recipients.map((r) => r.key), config: OUT_CONFIG, ...(date ? { date } : {}) });
+  // openpgp.js decides from the features subpacket alone; a v6 key without it still gets AEAD.
+  if (aead && !sessionKey.aeadAlgorithm) sessionKey.aeadAlgorithm = 'ocb';
+  if (!aead) delete sessionKey.aeadAlgorithm;
+  return sessionKey;
+}
+
+/**
  * One OpenPGP message for every recipient, signed inside when a signer is given. SEIPDv2 (AEAD)
  * only when every recipient reads it; otherwise SEIPDv1 with MDC for all.
  */
@@ -104,10 +125,7 @@ export async function encryptData(data: Buffer | string, recipients: PgpRecipien
   const keys = recipients.map((r) => r.key);
   const aead = recipients.every((r) => r.aead);
   try {
-    const sessionKey = await openpgp.generateSessionKey({ encryptionKeys: keys, config: OUT_CONFIG, ...(opts.date ? { date: opts.date } : {}) });
-    // openpgp.js decides from the features subpacket alone; a v6 key without it still gets AEAD.
-    if (aead && !sessionKey.aeadAlgorithm) sessionKey.aeadAlgorithm = 'ocb';
-    if (!aead) delete sessionKey.aeadAlgorithm;
+    const sessionKey = await sessionKeyFor(recipients, opts.date);
     const message = typeof data === 'string' ? await openpgp.createMessage({ text: data }) : await openpgp.createMessage({ binary: bytes(data) });
     const encrypted = await openpgp.encrypt({
       message,
@@ -128,14 +146,22 @@ export async function encryptData(data: Buffer | string, recipients: PgpRecipien
 /** RFC 3156 §4 multipart/encrypted around an armored OpenPGP message, as an entity. */
 export function multipartEncrypted(armored: string): Buffer {
   const boundary = newBoundary(Buffer.from(armored, 'latin1'));
-  return Buffer.from(
+  return Buffer.from(multipartEncryptedHead(boundary) + armored + multipartEncryptedTail(boundary), 'latin1');
+}
+
+/** What comes before the armored message in multipartEncrypted() (message-stream.ts writes the same bytes). */
+export function multipartEncryptedHead(boundary: string): string {
+  return (
     `Content-Type: multipart/encrypted; protocol="application/pgp-encrypted";\r\n boundary="${boundary}"\r\n\r\n` +
-      'This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n' +
-      `--${boundary}\r\nContent-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n` +
-      `--${boundary}\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\nContent-Description: OpenPGP encrypted message\r\nContent-Disposition: inline; filename="encrypted.asc"\r\n\r\n` +
-      `${armored}\r\n--${boundary}--\r\n`,
-    'latin1',
+    'This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n' +
+    `--${boundary}\r\nContent-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n` +
+    `--${boundary}\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\nContent-Description: OpenPGP encrypted message\r\nContent-Disposition: inline; filename="encrypted.asc"\r\n\r\n`
   );
+}
+
+/** What follows the armored message (without its final line break) in multipartEncrypted(). */
+export function multipartEncryptedTail(boundary: string): string {
+  return `\r\n--${boundary}--\r\n`;
 }
 
 /** The message with its body entity encrypted (and signed inside, RFC 3156 §6.2) for every recipient. */

@@ -5,7 +5,7 @@
  * chunks, already canonical for signing (the caller checks it with canonicalScan and falls back
  * to the Buffer path when it is not: re-encoding 8-bit parts is not streamed).
  */
-import { base64LineChunks, pkcs7Head } from '../mime/index.js';
+import { base64LineChunks, messageChunks, pkcs7Head } from '../mime/index.js';
 import { encryptChunks } from './encrypt-stream.js';
 import type { EncryptOptions } from './encrypt.js';
 import type { SmimeRecipient } from './recipient-keys.js';
@@ -26,8 +26,6 @@ export interface StreamMessageOptions {
   editHeader?: (header: Buffer) => Buffer;
 }
 
-const MIME_VERSION = Buffer.from('MIME-Version: 1.0\r\n');
-
 /**
  * The whole message: `outer` (header fields other than Content-* and MIME-Version, CRLF-ended),
  * MIME-Version, and the entity signed and/or encrypted as asked.
@@ -39,24 +37,8 @@ export async function* smimeMessageChunks(outer: Buffer, entity: AsyncIterable<B
     const gcm = (opts.encrypt?.cipher ?? 'aes-256-cbc').endsWith('-gcm');
     inner = prefixed(Buffer.from(pkcs7Head(gcm ? 'authEnveloped-data' : 'enveloped-data'), 'latin1'), base64LineChunks(encryptChunks(inner, opts.recipients, opts.encrypt ?? {})));
   }
-  // The first chunk of every entity form starts with its whole header block: joined to the outer
-  // fields, it is the message's header, edited as one.
-  let first = true;
-  for await (const chunk of inner) {
-    if (!first) {
-      yield chunk;
-      continue;
-    }
-    first = false;
-    const head = Buffer.concat([outer, MIME_VERSION, chunk]);
-    const end = head.indexOf('\r\n\r\n');
-    if (end < 0 || !opts.editHeader) {
-      yield head;
-      continue;
-    }
-    yield opts.editHeader(head.subarray(0, end + 4));
-    yield head.subarray(end + 4);
-  }
+  // The first chunk of every entity form starts with its whole header block.
+  yield* messageChunks(outer, inner, opts.editHeader);
 }
 
 async function* prefixed(head: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
