@@ -125,6 +125,7 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
         sign: choice.sign !== null,
         encrypt: choice.encrypt !== null,
         ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}),
+        ...(choice.pgpInline ? { pgpInline: true } : {}),
         ...(choice.headerProtection ? { headerProtection: choice.headerProtection } : {}),
         edits: changed ? edits : null,
       },

@@ -6,6 +6,7 @@
  */
 import { joinMessage, splitMessage } from '../../mime/index.js';
 import { decryptAttachments, isPgpCiphertext, PgpError, pgpEncryptMessage, pgpInlineMessage, pgpOpenMessage, pgpResults, pgpSignMessage, type AttachmentResult, type PgpRecipient, type PgpSigner } from '../../openpgp/index.js';
+import { pgpStreamSeal } from './pgp-stream.js';
 import type { Method, TransformContext } from './types.js';
 
 const quote = (s: string) => s.replace(/[\r\n"]+/g, ' ').slice(0, 200);
@@ -93,4 +94,6 @@ export const pgp: Method = {
       return { kind: 'hold', reason: `OpenPGP encryption failed: ${(err as Error).message}` };
     }
   },
+
+  streamSeal: pgpStreamSeal,
 };

@@ -5,11 +5,11 @@
  * byte is made, so the worker can still take the in-memory path (it holds with the reason there)
  * when something does not stream.
  */
-import { canonicalScan, concatChunks, crlfChunks, editHeaders, splitMessage, toCrlf } from '../../mime/index.js';
+import { editHeaders } from '../../mime/index.js';
 import { smimeMessageChunks, signingBoundary, type SmimeRecipient, type SmimeSigner } from '../../smime/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
-import { outboundProtection } from '../header-protection.js';
 import { cipherFor } from './smime-cipher.js';
+import { streamedEntity } from './stream-entity.js';
 import type { StreamSealInput, StreamSealResult, TransformContext } from './types.js';
 
 export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformContext): Promise<StreamSealResult> {
@@ -37,24 +37,9 @@ export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformCont
     targets = [];
   }
   if (!signer && !recipients) return fallback('nothing left to do but an unsigned copy');
-  // RFC 9788, as transform.ts does it: the payload carries the header fields (the header block
-  // alone goes through protectHeaders; without the legacy display it never touches the body).
-  if (input.encrypt && config.header_protection.legacy_display) return fallback('header protection with the legacy display');
-  const head = toCrlf(input.head);
-  const hp = outboundProtection(head, { sign: signer !== null, encrypt: input.encrypt, inlinePgp: false, ...(input.headerProtection ? { mode: input.headerProtection } : {}) }, config);
-  const split = splitMessage(hp ? hp.message : head);
-  const entityHead = hp ? hp.payload : split.entity;
   const boundary = signingBoundary();
-  // What smtpd stores is CRLF already: then the body streams as it is, without the CRLF pass.
-  let normalize = true;
-  if (signer) {
-    let scan = await canonicalScan(concatChunks(entityHead, input.body()), [boundary]);
-    normalize = !scan.crlf;
-    if (normalize && scan.canonical) scan = await canonicalScan(concatChunks(entityHead, crlfChunks(input.body())), [boundary]);
-    if (!scan.canonical) return fallback('8-bit or long lines to be signed: canonical form needs re-encoding');
-    if (scan.contains) return fallback('the boundary occurs in the content');
-  }
-  const entity = () => concatChunks(entityHead, normalize ? crlfChunks(input.body()) : input.body());
+  const made = await streamedEntity(input, { sign: signer !== null, canonical: signer !== null, absent: [boundary] }, ctx);
+  if (made.kind === 'fallback') return made;
   const edits = input.edits;
   const opts = {
     ...(signer ? { signer, sign: { form: config.smime.signature, boundary } } : {}),
@@ -62,5 +47,5 @@ export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformCont
     ...(edits ? { editHeader: (h: Buffer) => editHeaders(h, edits) } : {}),
   };
   if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: input.recipients, method: 'smime', signed: signer !== null }, 'message encrypted');
-  return { kind: 'stream', chunks: () => smimeMessageChunks(split.outer, entity(), opts), signed: signer !== null };
+  return { kind: 'stream', chunks: () => smimeMessageChunks(made.outer, made.entity(), opts), signed: signer !== null };
 }

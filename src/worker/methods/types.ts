@@ -90,6 +90,8 @@ export interface StreamSealInput {
   sign: boolean;
   encrypt: boolean;
   smimeOptions?: SmimeEncryptOptions;
+  /** The rule asks for OpenPGP inline (text-only mail): not streamed, the Buffer path does it. */
+  pgpInline?: boolean;
   headerProtection?: import('../header-protection.js').HeaderProtectionMode;
   /** Header edits of the plan, applied to the outer header of the result. */
   edits: HeaderEdits | null;
