@@ -8,6 +8,7 @@
  * never throws. Secrets: none.
  */
 export { messageFacts, subjectCommands } from './facts.js';
+export { messageFactsStreamed, type StreamedFacts } from './facts-stream.js';
 export { splitHeader, parseHeaders, parseParams, decodeWords } from './header-fields.js';
 export { editHeaders, encodeHeaderValue, type HeaderEdits } from './headers.js';
 export { addAttachments, type Attachment } from './compose.js';
