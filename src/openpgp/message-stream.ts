@@ -16,6 +16,7 @@
 import * as openpgp from 'openpgp';
 import { messageChunks, multipartSignedHead, multipartSignedTail, type SignatureSpec } from '../mime/index.js';
 import { crlfArmor, micalgOf, multipartEncryptedHead, multipartEncryptedTail, OUT_CONFIG, PGP_SIGNATURE, sessionKeyFor } from './message.js';
+import { armoredMessageChunks } from './armor-stream.js';
 import { PgpError } from './pgp-errors.js';
 import type { PgpRecipient, PgpSigner } from './prepared.js';
 
@@ -49,12 +50,12 @@ export function pgpMessageChunks(outer: Buffer, entity: AsyncIterable<Buffer>, o
 async function* encryptedEntityChunks(entity: AsyncIterable<Buffer>, recipients: readonly PgpRecipient[], opts: PgpStreamOptions): AsyncGenerator<Buffer> {
   const aead = recipients.every((r) => r.aead);
   const failed = (err: unknown) => new PgpError(`OpenPGP encryption failed: ${(err as Error).message.replace(/^Error: /, '')}`, 'encrypt-failed', { cause: err });
-  let armored: ReadableStream<string>;
+  let encrypted: ReadableStream<Uint8Array>;
   try {
     const sessionKey = await sessionKeyFor(recipients, opts.date);
     // Binary literal data, as the Buffer path makes it from a Buffer.
     const message = await openpgp.createMessage({ binary: pulled(entity, (c) => new Uint8Array(c)) });
-    const encrypted = await openpgp.encrypt({
+    encrypted = (await openpgp.encrypt({
       message,
       encryptionKeys: recipients.map((r) => r.key),
       sessionKey,
@@ -62,15 +63,14 @@ async function* encryptedEntityChunks(entity: AsyncIterable<Buffer>, recipients:
       format: 'binary',
       config: OUT_CONFIG,
       ...(opts.date ? { date: opts.date } : {}),
-    });
-    // The CRC-24 for v4 peers, as encryptData() writes it; armor() streams a stream.
-    armored = openpgp.armor(openpgp.enums.armor.message, encrypted, undefined, undefined, undefined, !aead) as unknown as ReadableStream<string>;
+    })) as unknown as ReadableStream<Uint8Array>;
   } catch (err) {
     throw failed(err);
   }
   yield Buffer.from(multipartEncryptedHead(opts.boundary), 'latin1');
   try {
-    yield* crlfArmorChunks(armored);
+    // The CRC-24 for v4 peers, as encryptData() writes it.
+    yield* armoredMessageChunks(readStream(encrypted), !aead);
   } catch (err) {
     throw err instanceof PgpError ? err : failed(err);
   }
@@ -150,20 +150,5 @@ async function* readStream<T>(stream: ReadableStream<T>): AsyncGenerator<T> {
   } finally {
     if (!done) await reader.cancel().catch(() => undefined);
     reader.releaseLock();
-  }
-}
-
-/**
- * Armour text as CRLF lines (crlfArmor() of message.ts, streamed): line ends to CRLF, and the
- * white space at its very end left out (the MIME writer adds the last line break).
- */
-async function* crlfArmorChunks(armored: ReadableStream<string>): AsyncGenerator<Buffer> {
-  let pending = '';
-  for await (const text of readStream(armored)) {
-    const all = (pending + text).replace(/\r?\n/g, '\r\n');
-    let end = all.length;
-    while (end > 0 && /\s/.test(all[end - 1]!)) end--;
-    pending = all.slice(end);
-    if (end > 0) yield Buffer.from(all.slice(0, end), 'latin1');
   }
 }
