@@ -6,7 +6,8 @@
  * the removal of a delivered entry always act on the one file there is: a message cannot be
  * delivered twice because an admin moved it during its delivery.
  */
-import { renameSync, unlinkSync } from 'node:fs';
+import { renameSync } from 'node:fs';
+import { unlinkInPool } from './fd.js';
 import { join } from 'node:path';
 import { CorruptEntryError } from '../core/index.js';
 import { holdRequested, type HoldRecord } from './record.js';
@@ -70,7 +71,7 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
     async remove() {
       check();
       // Not fsynced, as Spool.remove: a power failure may bring a delivered entry back.
-      unlinkSync(path);
+      await unlinkInPool(path);
       claimed = false;
     },
     async moveTo(to) {

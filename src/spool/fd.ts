@@ -10,7 +10,7 @@
  * meant to be on a local disk (as Postfix's queue is); on a slow network file system these calls
  * would stall the event loop for their duration.
  */
-import fs, { closeSync, fdatasync, fstatSync, fsync, openSync, readSync } from 'node:fs';
+import fs, { close, closeSync, fdatasync, fstatSync, fsync, openSync, readSync, unlink } from 'node:fs';
 import { CorruptEntryError } from '../core/index.js';
 import type { WriteTarget } from './write.js';
 
@@ -31,6 +31,20 @@ export function datasyncFd(fd: number): Promise<void> {
 /** fsync in the thread pool (directories: fdatasync does not cover their entries everywhere). */
 export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * Removing a spool file frees its blocks (on the unlink, or on the last close of an open file),
+ * which on ext4 is journal work that may wait for another process's commit: these two stay in
+ * the thread pool, where a wait does not stall the event loop.
+ */
+export function unlinkInPool(path: string): Promise<void> {
+  return new Promise((resolve, reject) => unlink(path, (err) => (err ? reject(err) : resolve())));
+}
+
+/** As unlinkInPool, for the last close of a file already removed. */
+export function closeInPool(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /** Close, ignoring a second close or a descriptor already gone (clean-up after a failure). */

@@ -4,12 +4,12 @@
  * (grouped across concurrent callers) before the caller is told it is durable.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptEntryError, derivedQueueId, newQueueId, type Envelope, type HoldNotes, type OutgoingNotes } from '../core/index.js';
 import { DirSyncer } from './dirsync.js';
-import { closeQuietly, datasyncFd, fdTarget, readAllFd, withFd } from './fd.js';
+import { closeInPool, closeQuietly, datasyncFd, fdTarget, readAllFd, unlinkInPool, withFd } from './fd.js';
 import { reclaimClaims } from './reclaim.js';
 import { IncomingWriter } from './incoming.js';
 import {
@@ -154,8 +154,12 @@ export class Spool {
     return this.syncers.get(q)!.sync();
   }
 
+  /** tmp/ names: unique in this process by the counter, across a reused pid by the nonce. */
+  private readonly tmpNonce = randomBytes(4).toString('hex');
+  private tmpCount = 0;
+
   private tmpName(): string {
-    return join(this.dir('tmp'), `${this.tag}.${randomBytes(6).toString('hex')}`);
+    return join(this.dir('tmp'), `${this.tag}.${this.tmpNonce}${(this.tmpCount++).toString(36)}`);
   }
 
   // ---- smtpd: accepting a message ------------------------------------------------------------
@@ -273,7 +277,7 @@ export class Spool {
     // No directory fsync after the unlink: a process crash cannot undo it, and after a power
     // failure the input may come back and be processed again — a possible duplicate, never a
     // loss (Postfix makes the same trade: one fsync per stage that creates data).
-    unlinkSync(entry.path);
+    await unlinkInPool(entry.path);
     return names;
   }
 
@@ -339,7 +343,7 @@ export class Spool {
         close: async () => {
           if (!open) return;
           open = false;
-          closeSync(fd);
+          await closeInPool(fd);
         },
       };
       return Object.assign(decoded, handle);
@@ -416,7 +420,7 @@ export class Spool {
   /** Delivered (or bounced): remove the entry for good. */
   async remove(q: QueueName, name: string): Promise<void> {
     // Not fsynced, as in commitOutgoing: at worst a power failure brings a delivered entry back.
-    unlinkSync(join(this.dir(q), name));
+    await unlinkInPool(join(this.dir(q), name));
   }
 
   async move(from: QueueName, to: QueueName, name: string): Promise<void> {
