@@ -9,6 +9,7 @@
  * depth, and returns something usable for any bytes.
  */
 import { randomUUID } from 'node:crypto';
+import { base64Lines, base64LinesLength, writeBase64Lines } from './base64-lines.js';
 import { contentTypeOf, parseHeaders, splitHeader, type ContentType } from './header-fields.js';
 
 const CRLF = Buffer.from('\r\n');
@@ -187,10 +188,7 @@ export function encodeQuotedPrintable(data: Buffer): string {
 }
 
 export function encodeBase64Lines(data: Buffer): string {
-  const b64 = data.toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
-  return lines.join('\r\n') + (lines.length ? '\r\n' : '');
+  return base64Lines(data).toString('latin1');
 }
 
 /** Replace (or add) one field of an entity's header, keeping the other fields as written. */
@@ -266,16 +264,9 @@ export function multipartSignedTail(boundary: string, s: SignatureSpec, signatur
  * is the biggest object the worker builds, so no intermediate string of lines is made.
  */
 export function withBase64Lines(head: string, data: Buffer): Buffer {
-  const b64 = data.toString('base64');
-  const lines = Math.ceil(b64.length / 76);
-  const out = Buffer.allocUnsafe(head.length + b64.length + lines * 2);
-  let o = out.write(head, 0, 'latin1');
-  for (let i = 0; i < b64.length; i += 76) {
-    o += out.write(b64.slice(i, i + 76), o, 'latin1');
-    out[o++] = 0x0d;
-    out[o++] = 0x0a;
-  }
-  return out.subarray(0, o);
+  const out = Buffer.allocUnsafe(head.length + base64LinesLength(data.length));
+  const o = out.write(head, 0, 'latin1');
+  return out.subarray(0, writeBase64Lines(data, out, o));
 }
 
 export type SmimeType = 'enveloped-data' | 'authEnveloped-data' | 'signed-data' | 'certs-only';

@@ -8,6 +8,7 @@
  * Untrusted input: message bytes; every step is linear with constant state.
  */
 import { isAscii } from 'node:buffer';
+import { base64Lines, base64LinesLength, LINE_BYTES, writeBase64Lines } from './base64-lines.js';
 
 /** Bare LF and lone CR to CRLF, as toCrlf() does, across chunk borders. */
 export async function* crlfChunks(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -58,43 +59,49 @@ function needsFix(chunk: Buffer): boolean {
   return false;
 }
 
-/** 57 input bytes are one line of 76 base64 characters. */
-const LINE_BYTES = 57;
-/** Input bytes encoded per output chunk (a multiple of 57): ~256 KB of output. */
+/** Input bytes encoded per output chunk at most (a multiple of 57): ~256 KB of output. */
 const BATCH = LINE_BYTES * 3400;
+const NONE = Buffer.alloc(0);
 
 /**
  * Base64 in lines of 76 characters, each ended by CRLF (withBase64Lines, encodeBase64Lines), of
- * the concatenation of `chunks`.
+ * the concatenation of `chunks`. Bytes left over from one chunk (less than a line's 57) are
+ * completed from the next one; only they are copied, never a whole chunk.
  */
 export async function* base64LineChunks(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let rest: Buffer = Buffer.alloc(0);
+  let rest: Buffer = NONE;
   for await (const chunk of chunks) {
-    if (!chunk.length) continue;
-    let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
+    let data = chunk;
+    let first: Buffer = NONE;
+    if (rest.length) {
+      const need = LINE_BYTES - rest.length;
+      if (data.length < need) {
+        rest = Buffer.concat([rest, data]);
+        continue;
+      }
+      first = Buffer.concat([rest, data.subarray(0, need)]);
+      data = data.subarray(need);
+      rest = NONE;
+    }
     while (data.length >= BATCH) {
-      yield encodeLines(data.subarray(0, BATCH));
+      yield encodeLines(first, data.subarray(0, BATCH));
+      first = NONE;
       data = data.subarray(BATCH);
     }
     const whole = data.length - (data.length % LINE_BYTES);
-    if (whole > 0) yield encodeLines(data.subarray(0, whole));
+    if (whole > 0 || first.length) yield encodeLines(first, data.subarray(0, whole));
     // Copied: the source may reuse its buffer once we ask for the next chunk.
-    rest = Buffer.from(data.subarray(whole));
+    if (whole < data.length) rest = Buffer.from(data.subarray(whole));
   }
-  if (rest.length) yield encodeLines(rest);
+  if (rest.length) yield base64Lines(rest);
 }
 
-function encodeLines(data: Buffer): Buffer {
-  const b64 = data.toString('base64');
-  const lines = Math.ceil(b64.length / 76);
-  const out = Buffer.allocUnsafe(b64.length + lines * 2);
-  let o = 0;
-  for (let i = 0; i < b64.length; i += 76) {
-    o += out.write(b64.slice(i, i + 76), o, 'latin1');
-    out[o++] = 0x0d;
-    out[o++] = 0x0a;
-  }
-  return out.subarray(0, o);
+/** One line completed across chunks (or nothing), then whole lines: one output buffer. */
+function encodeLines(first: Buffer, lines: Buffer): Buffer {
+  if (!first.length) return base64Lines(lines);
+  const out = Buffer.allocUnsafeSlow(base64LinesLength(first.length) + base64LinesLength(lines.length));
+  writeBase64Lines(lines, out, writeBase64Lines(first, out, 0));
+  return out;
 }
 
 /** What a pass over an entity found (see canonicalScan). */
