@@ -106,4 +106,56 @@ describe('LineEndingScanner', () => {
     for (let i = 0; i < msg.length; i++) expect(sc.push(msg.subarray(i, i + 1))).not.toBeNull();
     expect(sc.end()).toEqual(Buffer.alloc(0));
   });
+
+  it('finds the first fault, or none, in long messages cut into uneven chunks (the fast path for clean chunks)', () => {
+    // A deterministic generator: CRLF lines of varying length, one fault (or none) somewhere.
+    let x = 0x9e3779b9;
+    const rnd = (n: number): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const firstFault = (s: string): string | null => {
+      for (let i = 0; i < s.length; i++) {
+        if (s[i] === '\0') return 'NUL';
+        if (s[i] === '\r' && s[i + 1] !== '\n') return 'bare CR';
+        if (s[i] === '\n' && s[i - 1] !== '\r') return 'bare LF';
+      }
+      return null;
+    };
+    const faults = ['', '\n', '\r', '\0', '\r\r', '\n\r', 'x\rx'];
+    for (let round = 0; round < 300; round++) {
+      const lines: string[] = [];
+      for (let l = rnd(40) + 1; l > 0; l--) lines.push('.'.repeat(rnd(2)) + 'a'.repeat(rnd(90)) + '\r\n');
+      let text = lines.join('');
+      const fault = faults[rnd(faults.length)]!;
+      const at = rnd(text.length + 1);
+      text = text.slice(0, at) + fault + text.slice(at);
+      if (rnd(5) === 0) text = text.slice(0, -1); // ends in a CR
+      const data = Buffer.from(text, 'latin1');
+      const cuts: number[] = [];
+      for (let c = rnd(7) + 1; c < data.length; c += rnd(97) + 1) cuts.push(c);
+      for (const normalize of [false, true]) {
+        const want = reference(data, normalize);
+        const sc = new LineEndingScanner(normalize);
+        const out: Buffer[] = [];
+        let prev = 0;
+        let ok = true;
+        for (const c of [...cuts, data.length]) {
+          const r = sc.push(data.subarray(prev, c));
+          prev = c;
+          if (!r) {
+            ok = false;
+            break;
+          }
+          out.push(r);
+        }
+        const tail = ok ? sc.end() : null;
+        const got = tail ? Buffer.concat([...out, tail]) : null;
+        expect(got?.toString('latin1') ?? null, JSON.stringify(text)).toBe(want?.toString('latin1') ?? null);
+        if (!normalize) expect(sc.violation, JSON.stringify(text)).toBe(firstFault(text));
+      }
+    }
+  });
 });
