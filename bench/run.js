@@ -323,7 +323,11 @@ async function scenario(sc) {
   const concurrency = sc.concurrency ?? SESSIONS;
   const base = { port: GW_PORT, scenario: sc.name, from: sc.from, rcpts: sc.rcpts, template, concurrency, stallMs: sc.size > 1 << 20 ? 120_000 : 60_000 };
   const sinkOpts = { verify: sc.verify, expect: sc.expect };
-  if (PROFILE) await mkdir(PROFILE, { recursive: true });
+  if (PROFILE) {
+    await mkdir(PROFILE, { recursive: true });
+    // smtpd drops to the unprivileged user when the bench runs as root: let it write its profile too.
+    await chmod(PROFILE, 0o1777);
+  }
   const gw = await startGateway(config, { profileDir: PROFILE });
   const out = { title: sc.title, messages: n, size: sc.size, recipients: sc.rcpts.length, concurrency };
   let window;
