@@ -15,11 +15,12 @@
 import { randomBytes } from 'node:crypto';
 import { SmimeError } from './errors.js';
 import { isGcm, keyLength, startContentCipher } from './env-content.js';
-import { oid, OID, setOf, smallInt, tlv } from './env-der.js';
+import { lengthBytes, oid, OID, setOf, smallInt, tlv } from './env-der.js';
 import { checkEncryptOptions, recipientInfo, type EncryptOptions } from './encrypt.js';
 import type { SmimeRecipient } from './recipient-keys.js';
 
 const EOC = Buffer.from([0x00, 0x00]);
+const OCTETS = Buffer.from([0x04]);
 /** Ciphertext bytes per OCTET STRING segment: large enough that the 4-byte headers do not matter. */
 const SEGMENT = 64 * 1024;
 
@@ -61,18 +62,19 @@ export async function* encryptChunks(content: AsyncIterable<Buffer>, recipients:
     ]);
     let pending: Buffer[] = [];
     let size = 0;
-    const flush = (): Buffer => {
-      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
+    // A segment's OCTET STRING header, then its ciphertext as the cipher gave it: no copy.
+    const flush = (): Buffer[] => {
+      const out = [Buffer.concat([OCTETS, lengthBytes(size)]), ...pending];
       pending = [];
       size = 0;
-      return tlv(0x04, data);
+      return out;
     };
     for await (const chunk of content) {
       const out = enc.update(chunk);
       if (!out.length) continue;
       pending.push(out);
       size += out.length;
-      if (size >= SEGMENT) yield flush();
+      if (size >= SEGMENT) yield* flush();
     }
     const last = enc.final();
     if (last.length) {
@@ -80,7 +82,7 @@ export async function* encryptChunks(content: AsyncIterable<Buffer>, recipients:
       size += last.length;
     }
     const closing: Buffer[] = [];
-    if (size) closing.push(flush());
+    if (size) closing.push(...flush());
     closing.push(EOC, EOC); // the [0] of the ciphertext, EncryptedContentInfo
     if (gcm) closing.push(tlv(0x04, enc.tag()!));
     closing.push(EOC, EOC, EOC); // (Auth)EnvelopedData, [0], ContentInfo

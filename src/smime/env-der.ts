@@ -40,7 +40,7 @@ export const HASH_BY_OID: Record<string, string> = {
 
 // ---------------------------------------------------------------- DER writer
 
-function lengthBytes(n: number): Buffer {
+export function lengthBytes(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
