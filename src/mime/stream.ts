@@ -163,9 +163,11 @@ export async function canonicalScan(chunks: AsyncIterable<Buffer>, needles: read
       }
     }
     if (keys.length && !contains) {
-      const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-      contains = keys.some((k) => window.includes(k));
-      tail = Buffer.from(window.subarray(Math.max(0, window.length - keep)));
+      // The chunk itself, then the seam with the previous one (no copy of the whole chunk).
+      const seam = tail.length ? Buffer.concat([tail, chunk.subarray(0, keep)]) : null;
+      contains = keys.some((k) => chunk.includes(k) || (seam !== null && seam.includes(k)));
+      const last = chunk.length >= keep ? chunk : Buffer.concat([tail, chunk]);
+      tail = Buffer.from(last.subarray(Math.max(0, last.length - keep)));
     }
   }
   if (prevCr) crlf = false;
