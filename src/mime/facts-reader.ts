@@ -57,13 +57,12 @@ export class PartReader {
   split = false;
   /** Top-level look (FactsFound.topLevel) level when this part is one of the message's own layers. */
   topLevel: number | null = null;
-  /** The header block as splitHeader() gives it, and where the body starts (once the header is read). */
-  header: Buffer = EMPTY;
-  bodyOffset = 0;
+  /** The bytes before the body: the header block and its empty line (once the header is read). */
+  head: Buffer = EMPTY;
   /** Whether the body is white space only: tracked when `wantBlank` is set before the body starts. */
   wantBlank = false;
   blank = true;
-  private head: Bytes | null = new Bytes();
+  private pending: Bytes | null = new Bytes();
   private prefix: Bytes | null = null;
   /** Bytes of the body a decision reads: the armour sniff's for a text, the CMS look's for a layer of the message. */
   private prefixMax = 0;
@@ -81,18 +80,18 @@ export class PartReader {
   /** Bytes that are the part's own. */
   data(b: Buffer): void {
     if (!b.length) return;
-    const head = this.head;
-    if (!head) return this.body(b);
-    const from = Math.max(0, head.length - 2);
-    head.add(b);
+    const held = this.pending;
+    if (!held) return this.body(b);
+    const from = Math.max(0, held.length - 2);
+    held.add(b);
     // splitHeader: an empty line first, or the first LF followed by LF or CRLF.
-    if (from === 0 && (head.at(0) === LF || (head.at(0) === CR && head.at(1) === LF))) return this.endHeader(0, head.at(0) === LF ? 1 : 2, true);
-    const h = head.view();
+    if (from === 0 && (held.at(0) === LF || (held.at(0) === CR && held.at(1) === LF))) return this.endHeader(0, held.at(0) === LF ? 1 : 2, true);
+    const h = held.view();
     for (let nl = h.indexOf(LF, from); nl >= 0; nl = h.indexOf(LF, nl + 1)) {
       if (h[nl + 1] === LF) return this.endHeader(nl + 1, nl + 2, true);
       if (h[nl + 1] === CR && h[nl + 2] === LF) return this.endHeader(nl + 1, nl + 3, true);
     }
-    if (head.length > HEADER_CAP) throw new NotStreamable(`a part header of more than ${HEADER_CAP} bytes`);
+    if (held.length > HEADER_CAP) throw new NotStreamable(`a part header of more than ${HEADER_CAP} bytes`);
   }
 
   /**
@@ -100,15 +99,15 @@ export class PartReader {
    * break it would then be): an empty line ends the header here, whatever comes next.
    */
   lineEnd(lineBreak: Buffer): void {
-    const head = this.head;
-    if (!head || (head.length > 0 && head.at(head.length - 1) !== LF)) return;
+    const held = this.pending;
+    if (!held || (held.length > 0 && held.at(held.length - 1) !== LF)) return;
     this.skipBreak = true;
-    this.endHeader(head.length, head.length + lineBreak.length, true);
+    this.endHeader(held.length, held.length, true, lineBreak);
   }
 
   /** The held line break is the part's own after all (the next line is not a delimiter). */
   lineBreak(b: Buffer): void {
-    if (this.skipBreak && !this.head) {
+    if (this.skipBreak && !this.pending) {
       this.skipBreak = false;
       return;
     }
@@ -117,7 +116,7 @@ export class PartReader {
 
   end(): void {
     // No empty line: the whole part is header (splitHeader).
-    if (this.head) this.endHeader(this.head.length, this.head.length, false);
+    if (this.pending) this.endHeader(this.pending.length, this.pending.length, false);
     if (this.part && !this.split) this.part.body = this.prefix ? Buffer.from(this.prefix.view()) : EMPTY;
     this.prefix = null;
     this.events.ended(this);
@@ -125,17 +124,16 @@ export class PartReader {
 
   /** Whether the reader still needs body bytes (the scanner may stop feeding a message whose facts are settled). */
   get settled(): boolean {
-    return this.head === null && (this.split || ((this.prefix === null || this.prefix.length >= this.prefixMax) && !(this.wantBlank && this.blank)));
+    return this.pending === null && (this.split || ((this.prefix === null || this.prefix.length >= this.prefixMax) && !(this.wantBlank && this.blank)));
   }
 
-  /** `bodyStart` may lie past the bytes held (the empty line's break, held back by the scanner). */
-  private endHeader(headerEnd: number, bodyStart: number, open: boolean): void {
-    const h = this.head!.view();
-    const rest = h.subarray(Math.min(bodyStart, h.length));
-    this.head = null;
-    this.header = Buffer.from(h.subarray(0, headerEnd));
-    this.bodyOffset = bodyStart;
-    const part = partOf(this.header, EMPTY, this.depth, this.fallback);
+  /** `heldBreak`: the empty line's break when the scanner holds it back (it is not in the bytes held here). */
+  private endHeader(headerEnd: number, bodyStart: number, open: boolean, heldBreak: Buffer = EMPTY): void {
+    const h = this.pending!.view();
+    const rest = h.subarray(bodyStart);
+    this.pending = null;
+    this.head = Buffer.concat([h.subarray(0, bodyStart), heldBreak]);
+    const part = partOf(this.head.subarray(0, headerEnd), EMPTY, this.depth, this.fallback);
     this.part = part;
     this.split = this.events.header(this, part, open);
     this.prefixMax = this.split ? 0 : part.type.type === 'text/plain' ? BODY_PREFIX : this.topLevel !== null ? CMS_PREFIX : 0;

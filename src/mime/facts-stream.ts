@@ -23,7 +23,7 @@ import { factsFrom } from './facts.js';
 import { NotStreamable, PartReader, type ReaderEvents } from './facts-reader.js';
 
 export type StreamedFacts =
-  | { kind: 'facts'; facts: MessageFacts; /** The message's header block, as splitHeader() gives it. */ header: Buffer; bodyOffset: number }
+  | { kind: 'facts'; facts: MessageFacts; /** The bytes before the body: the header block and its empty line (splitHeader's bodyOffset of them). */ head: Buffer }
   | { kind: 'unsure'; reason: string };
 
 const LF = 0x0a;
@@ -276,7 +276,7 @@ export async function messageFactsStreamed(chunks: AsyncIterable<Buffer>, size?:
     }
     s.end();
     const root = s.root;
-    return { kind: 'facts', facts: factsFrom(stopped ? size! : s.size, root.part!.headers, s.found), header: root.header, bodyOffset: root.bodyOffset };
+    return { kind: 'facts', facts: factsFrom(stopped ? size! : s.size, root.part!.headers, s.found), head: root.head };
   } catch (err) {
     if (err instanceof NotStreamable) return { kind: 'unsure', reason: err.message };
     // A reader bug must not cost the message: the whole-message path reads it instead.

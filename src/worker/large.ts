@@ -4,11 +4,13 @@
  * straight from its file range through the streaming transforms — only its header is parsed and
  * held, so memory stays bounded whatever the size (issue 15: peak RSS < 3× the message).
  *
- * It decides exactly as decide.ts does — the same facts (facts.ts, from the header and, for a
- * single part, the bounded prefix messageFacts reads), the same plan (plan.ts) — and executes the
+ * It decides exactly as decide.ts does — the same facts (messageFactsStreamed: messageFacts' result
+ * read in one pass over the file, multiparts followed through their boundaries), the same plan
+ * (plan.ts) — and executes the
  * plan itself only when every part of it streams — the sign/encrypt step through the method's
  * `streamSeal` (methods/smime-stream.ts); otherwise it returns null and the caller runs the Buffer
- * path. What does not stream: a method without `streamSeal` (OpenPGP for now), multipart mail (its facts need the MIME tree), mail that
+ * path. What does not stream: a method without `streamSeal` (OpenPGP for now), mail whose facts
+ * one pass cannot read exactly (1000 parts or more, a header block over 256 KB: mime/facts-stream.ts), mail that
  * is already signed or encrypted, rules that open mail, stopped recipients (hold, bounce,
  * delete), copies, notices, send_keys, generate_keys, the legacy display of header protection,
  * 8-bit content to be signed (re-encoding is not streamed), a missing encryption certificate (the
@@ -20,17 +22,12 @@ import type { Config } from '../config/types.js';
 import { inDomains, LocalError, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import type { Logger } from '../log/index.js';
-import { concatChunks, editHeaders, messageFacts, readEntity, splitHeader, type HeaderEdits } from '../mime/index.js';
+import { concatChunks, editHeaders, messageFactsStreamed, type HeaderEdits } from '../mime/index.js';
 import { streamRange, type BodyRange, type ClaimedEntry, type HeldDraft, type StreamedDraft } from '../spool/index.js';
 import type { PolicyContext } from './decide.js';
 import { factsOfMessage } from './facts.js';
 import { describePlan, planMessage } from './plan.js';
 import { methodOf, type MethodId } from './methods/index.js';
-
-/** The header block must be within this many bytes of the start (else: Buffer path). */
-const HEADER_LIMIT = 256 * 1024;
-/** Bytes of a single-part body the facts look at (messageFacts sniffs at most ~1.4 MB of base64 for armour). */
-const FACTS_PREFIX = 2 * 1024 * 1024;
 
 /** The S/MIME part of a delivery's treatment. */
 class Fallback extends Error {}
@@ -58,26 +55,15 @@ export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | n
   }
 }
 
-async function readPrefix(range: BodyRange, max: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of streamRange({ ...range, length: Math.min(range.length, max) })) {
-    parts.push(c);
-    n += c.length;
-  }
-  return Buffer.concat(parts, n);
-}
-
 async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[] }> {
   const env = entry.meta.envelope;
   if (!ctx) return { drafts: [{ envelope: env, chunks: () => streamRange(range), key: 'unchanged' }], held: [] };
-  const prefix = await readPrefix(range, FACTS_PREFIX);
-  const { bodyOffset } = splitHeader(prefix);
-  if (bodyOffset >= Math.min(prefix.length, HEADER_LIMIT)) fallback('no end of header within the first 256 KB');
-  const headerBlock = prefix.subarray(0, bodyOffset);
-  if (readEntity(headerBlock).type.type.startsWith('multipart/')) fallback('multipart: the policy facts need the whole MIME tree');
-  // A single part: what messageFacts reads of it lies within the prefix (its armour sniff is bounded).
-  const message = { ...messageFacts(prefix), size: range.length };
+  // One pass over the file: the facts messageFacts would give, holding one part header and one
+  // bounded body prefix at a time (a single part: only its start is read).
+  const read = await messageFactsStreamed(streamRange(range), range.length);
+  if (read.kind === 'unsure') return fallback(read.reason);
+  const { facts: message, head: headerBlock } = read;
+  const bodyOffset = headerBlock.length;
   if (message.encrypted || message.signed) fallback('already signed or encrypted');
   const { config } = ctx;
   // As decide.ts: the same fact gathering (from the header block; the facts themselves come

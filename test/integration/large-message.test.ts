@@ -3,7 +3,9 @@
  * smtpd streams it to the spool, the worker streams it through S/MIME sign and encrypt from the
  * spool file range (header protection on), the relay streams the output into the Maildir. openssl
  * is the independent peer: it decrypts Bob's copy and verifies the signature inside, and verifies
- * Carol's signed-only copy; the text comes out byte for byte.
+ * Carol's signed-only copy; the text comes out byte for byte. A multipart/mixed with a binary
+ * attachment streams too (its facts read in one pass), shaped as the in-memory path shapes the
+ * same message with a small file; one signed by the sender's client still goes the in-memory way.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -90,28 +92,96 @@ describe('a large message streamed through the gateway', () => {
     expect(carolInner.slice(carolInner.indexOf('\r\n\r\n') + 4)).toBe(body);
   }, 120_000);
 
-  it('a large multipart message takes the in-memory path (lazy body) and arrives encrypted, its attachment intact', async () => {
-    const attachment = Buffer.alloc(1_600_000);
-    for (let i = 0; i < attachment.length; i++) attachment[i] = (i * 131) & 0xff;
+  /** A multipart/mixed: a text part and a binary attachment (base64), the same header fields whatever its size. */
+  function mixed(token: string, attachment: Buffer): Buffer {
     const b64 = attachment.toString('base64').replace(/.{76}/g, '$&\r\n');
-    const raw = Buffer.from(
-      'From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: with a file\r\nMessage-ID: <big2.token@example.com>\r\n' +
-        `Date: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n` +
-        '--b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n' +
+    return Buffer.from(
+      `From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: with a file\r\nMessage-ID: <${token}@example.com>\r\n` +
+        `Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n` +
+        'This is a multi-part message in MIME format.\r\n--b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n' +
         `--b2\r\nContent-Type: application/octet-stream; name="data.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n${b64}\r\n--b2--\r\n`,
       'latin1',
     );
+  }
+  const bytes = (n: number) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 9)) & 0xff;
+    return b;
+  };
+  const queueIdOf = (reply: string) => /queued as (\S+)/.exec(reply)?.[1];
+
+  /** Bob's copy decrypted and verified by openssl: the outer header, the signed entity's header, and the content openssl verified. */
+  async function openForBob(file: string, name: string): Promise<{ outer: string; signedHead: string; inner: string }> {
+    const outer = await readFile(file, 'latin1');
+    const dec = join(dir, `${name}.eml`);
+    await run('openssl', ['cms', '-decrypt', '-in', file, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
+    const signed = await readFile(dec, 'latin1');
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, `${name}.txt`)]);
+    return { outer: outer.slice(0, outer.indexOf('\r\n\r\n')), signedHead: signed.slice(0, signed.indexOf('\r\n\r\n')), inner: await readFile(join(dir, `${name}.txt`), 'latin1') };
+  }
+  /** The shape of a header block: field names in order, and each Content-Type's type and parameter names (boundaries are random). */
+  const shape = (head: string) =>
+    head
+      .replace(/\r\n[ \t]+/g, ' ')
+      .split('\r\n')
+      .map((f) => (/^content-type:/i.test(f) ? f.replace(/boundary="?[^";]+"?/, 'boundary=*') : f.slice(0, f.indexOf(':'))))
+      .filter((f) => !/^(received|message-id)$/i.test(f));
+
+  it('streams a 3 MB multipart/mixed (text + base64 attachment): openssl decrypts and verifies it, the file comes out byte for byte, shaped as the in-memory path shapes it', async () => {
+    const attachment = bytes(2_400_000);
+    const raw = mixed('big2.token', attachment);
+    expect(raw.length).toBeGreaterThan(3_000_000);
+    const reply = await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw);
+    expect(reply).toMatch(/^250 /);
+    const streamed = await gw.waitFor((l) => l.event === 'worker.large_streamed' && l.queueId === queueIdOf(reply), 60_000);
+    expect(streamed.outputs).toBe(1);
+    const big = await openForBob(await waitDelivered('bob@partner.example', 'big2.token', 60_000), 'big2');
+    expect(big.outer).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
+    expect(big.outer).toMatch(/^Subject: \[\.\.\.\]$/m);
+    expect(big.signedHead).toMatch(/^Content-Type: multipart\/signed; protocol="application\/pkcs7-signature"; micalg=sha-256/);
+    // The signed content is the MIME entity: its Content-* fields (with the protected header), then the multipart body as sent.
+    const innerHead = big.inner.slice(0, big.inner.indexOf('\r\n\r\n'));
+    expect(innerHead).toMatch(/^Content-Type: multipart\/mixed; boundary="b2";[\s\S]*hp="cipher"/);
+    expect(innerHead).toMatch(/^Subject: with a file$/m);
+    expect(big.inner.slice(big.inner.indexOf('\r\n\r\n') + 4)).toBe(raw.toString('latin1').slice(raw.indexOf('\r\n\r\n') + 4));
+    const part = big.inner.slice(big.inner.indexOf('filename="data.bin"'));
+    const data = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--b2--'));
+    expect(Buffer.from(data.replace(/\r\n/g, ''), 'base64').equals(attachment)).toBe(true);
+
+    // The same message with a small file goes the in-memory way; both come out the same shape.
+    const smallReply = await sendRaw(port, 'alice@example.com', ['bob@partner.example'], mixed('small2.token', bytes(3000)));
+    expect(smallReply).toMatch(/^250 /);
+    const small = await openForBob(await waitDelivered('bob@partner.example', 'small2.token', 60_000), 'small2');
+    expect(gw.logs.some((l) => l.event === 'worker.large_streamed' && l.queueId === queueIdOf(smallReply))).toBe(false);
+    expect(shape(big.outer)).toEqual(shape(small.outer));
+    expect(shape(big.signedHead)).toEqual(shape(small.signedHead));
+    expect(shape(innerHead)).toEqual(shape(small.inner.slice(0, small.inner.indexOf('\r\n\r\n'))));
+  }, 120_000);
+
+  it('a large multipart that is signed already still takes the in-memory path, and arrives encrypted with its signature intact', async () => {
+    // Alice's client signed it (openssl as the client): the gateway must not stream it.
+    const attachment = bytes(1_600_000);
+    const entity = mixed('unused', attachment);
+    const content = join(dir, 'signed-in.eml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(content, entity.subarray(entity.indexOf('Content-Type: multipart/mixed')));
+    const signedFile = join(dir, 'signed-out.eml');
+    await run('openssl', ['cms', '-sign', '-in', content, '-signer', alice.cert, '-inkey', alice.key, '-md', 'sha256', '-out', signedFile, '-crlfeol']);
+    const signedMime = await readFile(signedFile, 'latin1');
+    const raw = Buffer.from(
+      `From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: signed by her client\r\nMessage-ID: <big3.token@example.com>\r\nDate: ${new Date().toUTCString()}\r\n${signedMime.replace(/\r?\n/g, '\r\n')}`,
+      'latin1',
+    );
     expect(raw.length).toBeGreaterThan(2_000_000);
-    const streamedBefore = gw.logs.filter((l) => l.event === 'worker.large_streamed').length;
-    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
-    const toBob = await waitDelivered('bob@partner.example', 'big2.token', 60_000);
-    // Multipart: the policy facts need the MIME tree, so not streamed (worker.large_fallback at debug).
-    expect(gw.logs.filter((l) => l.event === 'worker.large_streamed').length).toBe(streamedBefore);
+    const reply = await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw);
+    expect(reply).toMatch(/^250 /);
+    const toBob = await waitDelivered('bob@partner.example', 'big3.token', 60_000);
+    expect(gw.logs.some((l) => l.event === 'worker.large_streamed' && l.queueId === queueIdOf(reply))).toBe(false);
     expect(await readFile(toBob, 'latin1')).toMatch(/^Content-Type: application\/pkcs7-mime; smime-type=enveloped-data/m);
-    const dec = join(dir, 'big2-bob.eml');
+    const dec = join(dir, 'big3-bob.eml');
     await run('openssl', ['cms', '-decrypt', '-in', toBob, '-recip', bob.cert, '-inkey', bob.key, '-out', dec]);
-    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'big2.txt')]);
-    const inner = await readFile(join(dir, 'big2.txt'), 'latin1');
+    await run('openssl', ['cms', '-verify', '-in', dec, '-CAfile', ourCa.cert, '-out', join(dir, 'big3.txt')]);
+    const inner = await readFile(join(dir, 'big3.txt'), 'latin1');
     const part = inner.slice(inner.indexOf('filename="data.bin"'));
     const data = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--b2--'));
     expect(Buffer.from(data.replace(/\r\n/g, ''), 'base64').equals(attachment)).toBe(true);

@@ -24,13 +24,11 @@ async function* chunked(buf: Buffer, size: number | number[]): AsyncGenerator<Bu
   }
 }
 
-/** The streamed facts of `buf` in chunks of `size`, with the header block and body offset checked against splitHeader. */
+/** The streamed facts of `buf` in chunks of `size`, with the bytes before the body checked against splitHeader. */
 async function streamed(buf: Buffer, size: number | number[], known = false) {
   const r = await messageFactsStreamed(chunked(buf, size), known ? buf.length : undefined);
   if (r.kind === 'facts') {
-    const { header, bodyOffset } = splitHeader(buf);
-    expect(r.header.equals(header)).toBe(true);
-    expect(r.bodyOffset).toBe(bodyOffset);
+    expect(r.head.equals(buf.subarray(0, splitHeader(buf).bodyOffset))).toBe(true);
   }
   return r;
 }
