@@ -1,6 +1,6 @@
 /**
  * The large-message path: a claimed entry above the spool's streaming threshold (it has a file
- * `range`) whose plan is pass-through or S/MIME sign and/or encrypt is written to outgoing/
+ * `range`) whose plan is pass-through or sign and/or encrypt (S/MIME, OpenPGP) is written to outgoing/
  * straight from its file range through the streaming transforms — only its header is parsed and
  * held, so memory stays bounded whatever the size (issue 15: peak RSS < 3× the message).
  *
@@ -8,8 +8,8 @@
  * read in one pass over the file, multiparts followed through their boundaries), the same plan
  * (plan.ts) — and executes the
  * plan itself only when every part of it streams — the sign/encrypt step through the method's
- * `streamSeal` (methods/smime-stream.ts); otherwise it returns null and the caller runs the Buffer
- * path. What does not stream: a method without `streamSeal` (OpenPGP for now), mail whose facts
+ * `streamSeal` (methods/smime-stream.ts, pgp-stream.ts); otherwise it returns null and the caller runs the Buffer
+ * path. What does not stream: a method without `streamSeal`, OpenPGP inline, mail whose facts
  * one pass cannot read exactly (1000 parts or more, a header block over 256 KB: mime/facts-stream.ts), mail that
  * is already signed or encrypted, rules that open mail, stopped recipients (hold, bounce,
  * delete), copies, notices, send_keys, generate_keys, the legacy display of header protection,
