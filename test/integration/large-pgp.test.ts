@@ -5,7 +5,7 @@
  * spool file range, the relay streams the output into the Maildir. gpg 2.2 is the independent
  * peer, with the recipient's secret key in a temporary GNUPGHOME: it decrypts Bob's copy to the
  * original entity with a good signature from Alice's key, and verifies Carol's detached signature
- * over the exact first part.
+ * over the exact first part. A multipart message with a file streams the same way.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -100,5 +100,29 @@ describe('a large message streamed through the gateway with OpenPGP', () => {
     const signed = signedPart!.toString('latin1');
     expect(signed.slice(0, signed.indexOf('\r\n\r\n'))).toMatch(/hp="clear"/);
     expect(signed.slice(signed.indexOf('\r\n\r\n') + 4)).toBe(body);
+  }, 120_000);
+
+  it('a large multipart message with a file streams too; gpg decrypts it to the entity, the file byte for byte', async () => {
+    const file = Buffer.alloc(1_600_000);
+    for (let i = 0; i < file.length; i++) file[i] = (i * 131) & 0xff;
+    const entity =
+      'Content-Type: multipart/mixed; boundary="b2"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n' +
+      `--b2\r\nContent-Type: application/octet-stream; name="data.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n${file.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b2--\r\n`;
+    const raw = Buffer.from(
+      `From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: with a file\r\nMessage-ID: <bigpgp2.token@example.com>\r\nDate: ${new Date().toUTCString()}\r\nMIME-Version: 1.0\r\n${entity}`,
+      'latin1',
+    );
+    expect(raw.length).toBeGreaterThan(2_000_000);
+    const before = gw.logs.filter((l) => l.event === 'worker.large_streamed').length;
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
+    const toBob = await readFile(await waitDelivered('bob@partner.example', 'bigpgp2.token', 60_000));
+    expect(gw.logs.filter((l) => l.event === 'worker.large_streamed').length).toBe(before + 1);
+    const r = gpg.run(['--decrypt'], readEntity(parts(toBob)[1]!).body);
+    expect(r.stderr).toMatch(/Good signature from "Alice <alice@example.com>"/);
+    const inner = r.stdout.toString('latin1');
+    expect(inner.slice(inner.indexOf('\r\n\r\n') + 4)).toBe(entity.slice(entity.indexOf('\r\n\r\n') + 4));
+    const attached = inner.slice(inner.indexOf('filename="data.bin"'));
+    const data = attached.slice(attached.indexOf('\r\n\r\n') + 4, attached.indexOf('\r\n--b2--'));
+    expect(Buffer.from(data.replace(/\r\n/g, ''), 'base64').equals(file)).toBe(true);
   }, 120_000);
 });
