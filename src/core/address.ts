@@ -70,8 +70,29 @@ const NON_ASCII = /[^\x00-\x7f]/;
 type Part<T> = { ok: true; value: T } | { ok: false; problem: AddressProblem; detail: string };
 const fail = (problem: AddressProblem, detail: string) => ({ ok: false as const, problem, detail });
 
+/**
+ * Answers of the pure functions below, for inputs seen recently: a message asks for the same few
+ * domains and addresses dozens of times (relay control, every rule's match, internal_domains,
+ * key look-ups, the relay's routes), and the worker's profile showed parseDomain among its top
+ * costs. Bounded: cleared when full, so hostile input cannot grow it.
+ */
+function memo<T>(f: (input: string) => T, max = 2048): (input: string) => T {
+  const seen = new Map<string, T>();
+  return (input) => {
+    let r = seen.get(input);
+    if (r === undefined && !seen.has(input)) {
+      r = f(input);
+      if (seen.size >= max) seen.clear();
+      seen.set(input, r);
+    }
+    return r as T;
+  };
+}
+
 /** The A-label form of a domain, or why it has none. Address literals (`[192.0.2.1]`) are not domains. */
-export function parseDomain(input: string): Part<string> {
+export const parseDomain = memo(parseDomainOnce);
+
+function parseDomainOnce(input: string): Part<string> {
   if (!input) return fail('syntax', 'empty domain');
   if (IGNORABLE.test(input)) return fail('ignorable', 'the domain contains an invisible or control character');
   let name: string;
@@ -157,7 +178,9 @@ export function canonicalAddress(input: string, opts?: AddressOptions): string |
  * canonical form (an old spool entry, an odd header) falls back to its trimmed lower-case self,
  * which can only ever equal another such spelling.
  */
-export function addressKey(input: string): string {
+export const addressKey = memo(addressKeyOnce);
+
+function addressKeyOnce(input: string): string {
   const s = input.trim();
   const r = parseAddress(s);
   if (!r.ok) return s.toLowerCase();
