@@ -4,7 +4,8 @@
  * Run as a child of bench/run.js (fork, IPC): {type:'run', ...job} → {type:'done', ...result}.
  *
  * job: port, from, rcpts (addresses of every message), count, concurrency, firstId, scenario,
- *      template {kind:'plain', size} (generated text body) | {kind:'file', path, sum} (a prepared
+ *      template {kind:'plain', size} (generated text body) | {kind:'mixed', size} (multipart/mixed:
+ *      a text part and a generated binary file in base64, as a client sends an attachment) | {kind:'file', path, sum} (a prepared
  *      MIME entity, e.g. an S/MIME message, appended to per-message outer header fields),
  *      rate (messages/s, open loop; omitted: as fast as the connections go).
  * Each message carries X-Bench-Id (the sink's key), X-Bench-Scn and X-Bench-Sum (sha256 of the
@@ -39,8 +40,35 @@ export function filler(size) {
   return out;
 }
 
+/** `size` bytes or a little less of base64 in lines of 76 (CRLF) of deterministic binary data. */
+function base64File(size) {
+  const raw = Buffer.alloc(Math.max(1, Math.floor(size / 78)) * 57);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < raw.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    raw[i] = x & 0xff;
+  }
+  return Buffer.from(raw.toString('base64').replace(/.{76}/g, '$&\r\n'), 'latin1');
+}
+
 function makeBuilder(job) {
   const to = job.rcpts.join(', ');
+  if (job.template.kind === 'mixed') {
+    const B = '=_bench_mixed';
+    const file = base64File(job.template.size - 1000);
+    const tail = Buffer.from(`--${B}--\r\n`);
+    return (id) => {
+      const text = Buffer.from(
+        `This is a multi-part message in MIME format.\r\n--${B}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nbench message ${id} of scenario ${job.scenario}: the file is attached.\r\n` +
+          `--${B}\r\nContent-Type: application/octet-stream; name="bench.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="bench.bin"\r\n\r\n`,
+      );
+      const sum = createHash('sha256').update(text).update(file).update(tail).digest('hex');
+      const head = outer(job, id, to, sum) + `MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="${B}"\r\n\r\n`;
+      return [Buffer.from(head, 'latin1'), text, file, tail];
+    };
+  }
   if (job.template.kind === 'file') {
     const entity = readFileSync(job.template.path);
     return (id) => {

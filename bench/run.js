@@ -319,7 +319,7 @@ for (const sc of selected) {
 
 async function scenario(sc) {
   const n = count(sc);
-  const template = sc.inbound ? await inboundTemplate(sc.size) : plainTemplate(sc.size);
+  const template = sc.inbound ? await inboundTemplate(sc.size) : sc.mixed ? { kind: 'mixed', size: sc.size } : plainTemplate(sc.size);
   const concurrency = sc.concurrency ?? SESSIONS;
   const base = { port: GW_PORT, scenario: sc.name, from: sc.from, rcpts: sc.rcpts, template, concurrency, stallMs: sc.size > 1 << 20 ? 120_000 : 60_000 };
   const sinkOpts = { verify: sc.verify, expect: sc.expect };
@@ -411,7 +411,7 @@ goal('smime-rsa ≈ 7 × shell filter', S['smime-rsa']?.ratios?.toShellFilter, 7
 goal('pass-through ≥ 2 × Postfix', S.passthrough?.ratios?.toPostfix, 2, '× Postfix');
 goal('pass-through p99 at half load < 50 ms', S.passthrough?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
 goal('smime-rsa p99 at half load < 50 ms', S['smime-rsa']?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
-for (const [name, what] of [['memory-50m', '50 MB'], ['pgp-50m', '50 MB OpenPGP']]) {
+for (const [name, what] of [['memory-50m', '50 MB'], ['memory-50m-mixed', '50 MB multipart/mixed'], ['pgp-50m', '50 MB OpenPGP']]) {
   if (!S[name]?.peakRssOverMessageSize) continue;
   const worst = Math.max(...Object.values(S[name].peakRssOverMessageSize).filter(Number.isFinite));
   goal(`${what}: peak RSS of each role < 3 × message size`, worst, 3, '× message size', 'lower');

@@ -23,6 +23,7 @@ export const SCENARIOS = [
   { name: 'smime-10rcpt', title: 'S/MIME 10 recipients, own certs', from: ADDR.rsaFrom, rcpts: ADDR.many, size: 4 * KB, count: 300, quick: 30, expect: [ENCRYPTED], check: 'smime-out', filter: 'rsa-10rcpt', ceiling: 'rsa-2048' },
   { name: 'pgp', title: 'OpenPGP sign+encrypt', from: ADDR.pgpFrom, rcpts: [ADDR.pgpTo], size: 4 * KB, count: 500, quick: 50, expect: ['^Content-Type: multipart/encrypted'], check: 'pgp-out', pgp: true },
   { name: 'memory-50m', title: 'S/MIME sign+encrypt one 50 MB', from: ADDR.rsaFrom, rcpts: [ADDR.rsaTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: [ENCRYPTED], check: 'smime-out', memory: true },
+  { name: 'memory-50m-mixed', title: 'S/MIME sign+encrypt one 50 MB multipart/mixed', from: ADDR.rsaFrom, rcpts: [ADDR.rsaTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: [ENCRYPTED], check: 'smime-out', memory: true, mixed: true },
   { name: 'pgp-50m', title: 'OpenPGP sign+encrypt one 50 MB', from: ADDR.pgpFrom, rcpts: [ADDR.pgpTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: ['^Content-Type: multipart/encrypted'], check: 'pgp-out', pgp: true, memory: true },
 ];
 
