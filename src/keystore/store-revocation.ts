@@ -50,11 +50,11 @@ export class RevocationStore extends KeyStoreBase {
   /** Keep a verified CRL; an older one (by thisUpdate) than the one held for the same issuer and source is refused. */
   saveCrl(c: Omit<StoredCrl, 'id' | 'imported'>, actor: string): Promise<'added' | 'updated' | 'older'> {
     return this.transaction(async () => {
-      const old = this.db.prepare('SELECT id, this_update FROM crls WHERE issuer_fingerprint = ? AND source = ?').get(c.issuerFingerprint, c.source) as Row | undefined;
+      const old = this.sql('SELECT id, this_update FROM crls WHERE issuer_fingerprint = ? AND source = ?').get(c.issuerFingerprint, c.source) as Row | undefined;
       if (old && (old.this_update as number) > c.thisUpdate.getTime()) return 'older' as const;
-      if (old) this.db.prepare('DELETE FROM crls WHERE id = ?').run(old.id);
-      this.db
-        .prepare('INSERT INTO crls (issuer, issuer_fingerprint, this_update, next_update, crl_number, entries, der, source, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      if (old) this.sql('DELETE FROM crls WHERE id = ?').run(old.id);
+      this
+        .sql('INSERT INTO crls (issuer, issuer_fingerprint, this_update, next_update, crl_number, entries, der, source, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(c.issuer, c.issuerFingerprint, c.thisUpdate.getTime(), c.nextUpdate?.getTime() ?? null, c.crlNumber ?? null, c.entries, c.der, c.source, Date.now());
       this.audit({ actor, action: 'crl-import', object: `cert:${c.issuerFingerprint}`, detail: `${c.entries} entries, thisUpdate ${c.thisUpdate.toISOString()}, ${c.source}` });
       return old ? ('updated' as const) : ('added' as const);
@@ -63,8 +63,8 @@ export class RevocationStore extends KeyStoreBase {
 
   async listCrls(issuerFingerprint?: string): Promise<StoredCrl[]> {
     const rows = (issuerFingerprint
-      ? this.db.prepare('SELECT * FROM crls WHERE issuer_fingerprint = ? ORDER BY this_update DESC').all(issuerFingerprint)
-      : this.db.prepare('SELECT * FROM crls ORDER BY issuer, this_update DESC').all()) as Row[];
+      ? this.sql('SELECT * FROM crls WHERE issuer_fingerprint = ? ORDER BY this_update DESC').all(issuerFingerprint)
+      : this.sql('SELECT * FROM crls ORDER BY issuer, this_update DESC').all()) as Row[];
     return rows.map((r) => ({
       id: r.id as number,
       issuer: r.issuer as string,
@@ -82,8 +82,8 @@ export class RevocationStore extends KeyStoreBase {
   /** Record that our CA revoked a certificate; revoking it again keeps the first date and reason. */
   recordRevocation(r: IssuedRevocation, actor: string): Promise<'added' | 'duplicate'> {
     return this.transaction(async () => {
-      const res = this.db
-        .prepare('INSERT OR IGNORE INTO ca_revocations (issuer_fingerprint, serial, fingerprint, not_after, revoked_at, reason) VALUES (?, ?, ?, ?, ?, ?)')
+      const res = this
+        .sql('INSERT OR IGNORE INTO ca_revocations (issuer_fingerprint, serial, fingerprint, not_after, revoked_at, reason) VALUES (?, ?, ?, ?, ?, ?)')
         .run(r.issuerFingerprint, r.serial, r.fingerprint ?? null, r.notAfter.getTime(), r.revokedAt.getTime(), r.reason ?? null);
       if (!res.changes) return 'duplicate' as const;
       this.audit({ actor, action: 'ca-revoke', object: `cert:${r.fingerprint ?? `serial:${r.serial}`}`, detail: `serial ${r.serial}${r.reason ? `, ${r.reason}` : ''}` });
@@ -92,12 +92,12 @@ export class RevocationStore extends KeyStoreBase {
   }
 
   async revocationsBy(issuerFingerprint: string): Promise<IssuedRevocation[]> {
-    const rows = this.db.prepare('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? ORDER BY revoked_at').all(issuerFingerprint) as Row[];
+    const rows = this.sql('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? ORDER BY revoked_at').all(issuerFingerprint) as Row[];
     return rows.map(toRevocation);
   }
 
   async revocationOf(issuerFingerprint: string, serial: string): Promise<IssuedRevocation | undefined> {
-    const r = this.db.prepare('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? AND serial = ?').get(issuerFingerprint, serial) as Row | undefined;
+    const r = this.sql('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? AND serial = ?').get(issuerFingerprint, serial) as Row | undefined;
     return r ? toRevocation(r) : undefined;
   }
 }
