@@ -79,7 +79,12 @@ export interface PgpOpenResult {
 }
 
 const lower = (s: string | undefined) => (s ?? '').trim().toLowerCase();
-const bodyText = (e: Entity) => (e.body.length > SNIFF_LIMIT ? '' : decodeBody(e).toString('latin1'));
+/**
+ * The text of a PGP/MIME data part, whatever its size: the structure around it already says it is
+ * the whole message's ciphertext (SNIFF_LIMIT is for looking into parts that may hold none; cut
+ * here, a message over 4 MB of armour could not be decrypted at all).
+ */
+const bodyText = (e: Entity) => decodeBody(e).toString('latin1');
 
 /** The ciphertext of a PGP/MIME body (RFC 3156 §4), or of the form Exchange rewrites it into. */
 function pgpMimeCiphertext(e: Entity): { armored: string } | { malformed: string } | null {

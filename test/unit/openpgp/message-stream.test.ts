@@ -4,7 +4,7 @@
  * sequence; only boundary, session key and signature differ), gpg 2.2 as the independent reader
  * (decrypts to the entity byte for byte with a good signature; verifies the detached signature
  * over the exact first part), openpgp.js as the reader of SEIPDv2 for a v6 key — and the output
- * produced while the entity is read, not after.
+ * produced while the entity is read, not after. pgpOpenMessage reads it back, armour over 4 MB too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartLayout, readEntity, splitMessage } from '../../../src/mime/entity.js';
@@ -80,17 +80,20 @@ describe('PGP/MIME as a stream', () => {
   });
   let gpg: GpgHome;
   let gina: PgpRecipient;
+  let ginaFpr: string;
   let pat: PgpSigner;
+  let patPublic: Buffer;
   const mail = bigMail();
   const entity = splitMessage(mail).entity;
 
   beforeAll(async () => {
     gpg = gpgHome();
-    const fpr = gpg.generate('Gina <gina@example.org>', 'ed25519');
-    gina = await preparePgpRecipient(gpg.exportPublic(fpr));
+    ginaFpr = gpg.generate('Gina <gina@example.org>', 'ed25519');
+    gina = await preparePgpRecipient(gpg.exportPublic(ginaFpr));
     const made = await generatePgpKey({ address: 'pat@example.com', name: 'Pat' });
     gpg.import(made.publicKey);
     pat = await preparePgpSigner(made.secretKey!);
+    patPublic = made.publicKey;
   }, 60_000);
   afterAll(() => gpg?.close());
 
@@ -161,6 +164,17 @@ describe('PGP/MIME as a stream', () => {
     expect(opened.encryption).toMatchObject({ status: 'decrypted', packet: 'seipdv2' });
     expect(opened.signatures.map((s) => s.status)).toEqual(['valid']);
     expect(opened.message.subarray(splitHeader(opened.message).bodyOffset).equals(splitMessage(small).entity.subarray(splitHeader(splitMessage(small).entity).bodyOffset))).toBe(true);
+  }, 120_000);
+
+  it('a receiving Postern opens it (pgpOpenMessage), its armour over 4 MB too: decrypted, Pat\'s valid signature, the entity byte for byte', async () => {
+    const large = bigMail(60_000);
+    const { out } = await streamed(large, { signer: pat, recipients: [gina] });
+    expect(armourOf(out, 1).length).toBeGreaterThan(5 << 20);
+    const key = await preparePgpDecryptionKey(gpg.exportSecret(ginaFpr));
+    const opened = await pgpOpenMessage(out, { keysFor: async () => [key], verificationKeysFor: async () => [patPublic] });
+    expect(opened.encryption).toMatchObject({ status: 'decrypted', packet: 'seipdv1' });
+    expect(opened.signatures.map((s) => [s.status, s.address])).toEqual([['valid', 'pat@example.com']]);
+    expect(splitMessage(opened.message).entity.equals(splitMessage(large).entity)).toBe(true);
   }, 120_000);
 
   it('the header edits apply to the whole top header block', async () => {
