@@ -82,7 +82,7 @@ class Scanner implements ReaderEvents {
 
   end(): void {
     this.scan(this.tail, true);
-    if (this.skipping) throw new NotStreamable('a delimiter line without its line end');
+    if (this.skipping) this.cutOff();
     for (let i = this.stack.length - 1; i >= 0; i--) this.stack[i]!.current?.end();
     this.root.end();
     this.settleMangled();
@@ -165,7 +165,7 @@ class Scanner implements ReaderEvents {
     const level = this.openAfter;
     if (!level) return;
     this.openAfter = null;
-    if (typeof line === 'object' && line.level < this.stack.indexOf(level)) throw new NotStreamable('a delimiter line without its line end');
+    if (typeof line === 'object' && line.level < this.stack.indexOf(level)) return this.cutOff(level);
     if (++this.parts >= MAX_PARTS) throw new NotStreamable(`${MAX_PARTS} MIME parts or more`);
     const owner = level.owner.part!;
     const reader = new PartReader(owner.depth + 1, childFallback(owner.type.type), level.children++, this);
@@ -175,6 +175,17 @@ class Scanner implements ReaderEvents {
       reader.wantBlank = true;
     }
     level.current = reader;
+  }
+
+  /**
+   * The end of a multipart came before the line break of its last delimiter line (multipartLayout
+   * finds no line end there): after its first delimiter that only means no parts; after a later
+   * one multipartLayout takes the part before it again, to the end — not followed here.
+   */
+  private cutOff(level: Level | null = this.openAfter): void {
+    this.skipping = false;
+    this.openAfter = null;
+    if (level && level.children > 0) throw new NotStreamable('a delimiter line without its line end');
   }
 
   /** A delimiter of stack[level]: the parts inside it end; returns where scanning goes on. */

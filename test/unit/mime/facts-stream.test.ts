@@ -153,6 +153,14 @@ describe('messageFactsStreamed', () => {
     await expectSame(most, '999 parts', [most.length, 1001]);
   });
 
+  it('equals messageFacts on 10,000 nested multiparts (split down to the depth limit, opaque below) and on multiparts cut off after their first delimiter', async () => {
+    const deep = crlf(`${Array.from({ length: 10_000 }, (_, i) => `Content-Type: multipart/mixed; boundary=d${i}\n\n--d${i}\n`).join('')}Content-Type: text/plain\n\n-----BEGIN PGP MESSAGE-----\n`);
+    await expectSame(deep, '10,000 levels', [deep.length, 4093]);
+    const named = crlf(`Content-Type: multipart/mixed; boundary=o\n\n${Array.from({ length: 60 }, (_, i) => `--o\nContent-Type: multipart/mixed; boundary=n${i}\nContent-Disposition: attachment; filename=level${i}\n\n--n${i}\n`).join('')}--o--\n`);
+    // Each inner multipart's only delimiter line is cut off by the outer one: no parts, named opaque parts as messageFacts sees them.
+    await expectSame(named, 'named multiparts in a row', [named.length, 1, 97]);
+  });
+
   it('follows a 20 MB attachment in 64 KB chunks to the text part after it, and stops early on a single part', async () => {
     const b64 = Buffer.alloc(15_000_000, 1).toString('base64').replace(/.{76}/g, '$&\r\n');
     const msg = crlf(`From: a@example.org\nContent-Type: multipart/mixed; boundary="=_b"\n\n--=_b\nContent-Type: text/plain\n\nsee attached\n--=_b\nContent-Type: application/zip; name="big.zip"\nContent-Transfer-Encoding: base64\n\n`);
