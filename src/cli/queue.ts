@@ -97,6 +97,14 @@ function holdReasonOf(e: QueueEntryInfo): string | undefined {
   return holdRequested(e.status ?? [])?.reason;
 }
 
+/** The held outcome (core/outcomes.ts) of an entry in hold/, when the gateway recorded it. */
+function heldAsOf(e: QueueEntryInfo): string | undefined {
+  if (e.queue !== 'hold') return undefined;
+  const note = e.meta?.notes?.heldAs;
+  if (typeof note === 'string') return note;
+  return holdRequested(e.status ?? [])?.heldAs;
+}
+
 function toJson(e: QueueEntryInfo) {
   const received = e.meta ? Date.parse(e.meta.envelope.receivedAt) : e.mtime.getTime();
   const state = e.meta && e.status ? entryState(e.meta.envelope, e.status) : undefined;
@@ -113,6 +121,7 @@ function toJson(e: QueueEntryInfo) {
     ...(state && state.attempts ? { attempts: state.attempts } : {}),
     ...(state && state.nextAttempt && e.queue === 'deferred' ? { next_attempt: new Date(state.nextAttempt).toISOString() } : {}),
     ...(lastError ? { last_error: lastError } : {}),
+    ...(heldAsOf(e) ? { held_as: heldAsOf(e) } : {}),
     ...(e.error ? { error: e.error } : {}),
   };
 }
@@ -144,6 +153,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
       ...(e.error ? { error: e.error } : {}),
       // A hold record outside hold/: asked for during a delivery attempt, acted on when it ends.
       ...(holdReason && e.queue === 'hold' ? { hold_reason: holdReason } : {}),
+      ...(heldAsOf(e) ? { held_as: heldAsOf(e) } : {}),
       ...(holdReason && e.queue !== 'hold' ? { hold_requested: holdReason } : {}),
       ...(crashes.total ? { worker_crashes: crashes.total } : {}),
       ...(e.meta ? { envelope: e.meta.envelope } : {}),
@@ -163,7 +173,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
   for (const v of views) {
     io.out(`${v.name} (${v.queue}, ${v.size} bytes)`);
     if (v.error) io.out(`  error: ${v.error}`);
-    if (v.hold_reason) io.out(`  held: ${v.hold_reason}`);
+    if (v.hold_reason) io.out(`  held: ${v.hold_reason}${v.held_as ? ` (${v.held_as})` : ''}`);
     if (v.hold_requested) io.out(`  hold requested: ${v.hold_requested}`);
     if (v.worker_crashes) io.out(`  worker crashes while processing it: ${v.worker_crashes}`);
     const env = v.envelope;

@@ -28,8 +28,8 @@ export async function appendRecords(path: string, records: readonly StatusRecord
  * recorded in it for `queue show` (the gateway's own holds: a message that crashed its worker too
  * often). `queue release` sends it back to incoming/.
  */
-export async function holdClaimed(spool: Spool, entry: { id: string; path: string }, reason: string): Promise<void> {
-  await appendRecords(entry.path, [{ t: 'hold', at: new Date().toISOString(), reason }]);
+export async function holdClaimed(spool: Spool, entry: { id: string; path: string }, reason: string, heldAs = 'held_poison'): Promise<void> {
+  await appendRecords(entry.path, [{ t: 'hold', at: new Date().toISOString(), reason, heldAs }]);
   await rename(entry.path, join(spool.dir('hold'), entry.id));
   await spool.syncDir('hold');
 }

@@ -134,6 +134,8 @@ export interface HoldRecord {
   t: 'hold';
   at: string;
   reason: string;
+  /** Which held outcome this is (core/outcomes.ts), for the gateway's own holds: `queue show` names it. */
+  heldAs?: string;
 }
 
 /** `queue release`: cancels earlier hold records and the crash count before it. */

@@ -120,10 +120,10 @@ describe('poison message', () => {
       expect(await readdir(join(dir, 'spool', 'hold'))).toEqual([id]);
 
       const show = await runPostern(config, ['queue', 'show', id!]);
-      expect(show).toMatchObject({ code: 0, stdout: expect.stringContaining('held: processing crashed the worker 3 times') });
+      expect(show).toMatchObject({ code: 0, stdout: expect.stringContaining('held: processing crashed the worker 3 times (held_poison)') });
       expect(show.stdout).toMatch(/worker crashes while processing it: [3-9]/);
       const json = JSON.parse((await runPostern(config, ['queue', 'show', id!, '--json'])).stdout);
-      expect(json.entries).toEqual([expect.objectContaining({ name: id, queue: 'hold', hold_reason: 'processing crashed the worker 3 times' })]);
+      expect(json.entries).toEqual([expect.objectContaining({ name: id, queue: 'hold', hold_reason: 'processing crashed the worker 3 times', held_as: 'held_poison' })]);
 
       // Released (and no longer killed), it goes through.
       expect(await runPostern(config, ['queue', 'release', id!])).toMatchObject({ code: 0, stdout: expect.stringContaining(`released: hold/${id}`) });

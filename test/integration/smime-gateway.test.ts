@@ -146,6 +146,9 @@ describe('S/MIME through the gateway', () => {
     const id = /^(\S+)\thold\t.*erin@partner\.example$/m.exec(list)?.[1];
     expect(id, list).toBeDefined();
     expect(await delivered('erin@partner.example', 'for erin only')).toBeUndefined();
+    // The admin sees why and which held outcome (README: Outcomes) it is.
+    const shown = JSON.parse((await runPostern(config, ['queue', 'show', id!, '--json'])).stdout) as { entries: { queue: string; hold_reason?: string; held_as?: string }[] };
+    expect(shown.entries).toEqual([expect.objectContaining({ queue: 'hold', held_as: 'held_encryption', hold_reason: expect.stringContaining('erin@partner.example') })]);
 
     await ok(['cert', 'import', erin.cert]);
     expect(await ok(['queue', 'release', id!])).toContain('released');
