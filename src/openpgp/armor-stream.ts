@@ -30,44 +30,83 @@ export function crc24(crc: number, data: Uint8Array): number {
 }
 export const CRC24_INIT = 0xb704ce;
 
-/** Base64 of `data` (a multiple of 45 bytes, or the last piece) in CRLF-ended lines of 60. */
-function lines(data: Uint8Array): Buffer {
-  const b64 = Buffer.from(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'), 'latin1');
-  const count = Math.ceil(b64.length / LINE_CHARS);
-  const out = Buffer.allocUnsafe(b64.length + count * 2);
-  let o = 0;
-  for (let i = 0; i < b64.length; i += LINE_CHARS) {
-    o += b64.copy(out, o, i, Math.min(i + LINE_CHARS, b64.length));
-    out[o++] = 0x0d;
-    out[o++] = 0x0a;
+/** Bytes writeLines() writes for `n` input bytes. */
+const linesLength = (n: number) => {
+  const chars = Math.ceil(n / 3) * 4;
+  return chars + Math.ceil(chars / LINE_CHARS) * 2;
+};
+
+/**
+ * Base64 of `data` (a multiple of 45 bytes, or the last piece) in CRLF-ended lines of 60, written
+ * into `out` at `at`; returns the offset after it. The base64 text is written right-aligned in
+ * the space the lines take, then each line moved forward into place: no intermediate Buffer.
+ */
+function writeLines(data: Uint8Array, out: Buffer, at: number): number {
+  if (!data.length) return at;
+  const chars = Math.ceil(data.length / 3) * 4;
+  const count = Math.ceil(chars / LINE_CHARS);
+  const from = at + count * 2;
+  out.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'), from, 'latin1');
+  // Line i goes to at + 62i, below its source at from + 60i, and ends before line i+1's source.
+  for (let i = 0; i < count; i++) {
+    const src = from + i * LINE_CHARS;
+    const len = Math.min(LINE_CHARS, chars - i * LINE_CHARS);
+    const dst = at + i * (LINE_CHARS + 2);
+    out.copyWithin(dst, src, src + len);
+    out[dst + len] = 0x0d;
+    out[dst + len + 1] = 0x0a;
   }
-  return out;
+  return at + chars + count * 2;
 }
 
 /**
  * The armoured message, ending with the footer line without its line break (the MIME writer
- * adds it, as crlfArmor() leaves it for multipartEncrypted()).
+ * adds it, as crlfArmor() leaves it for multipartEncrypted()). A chunk is encoded where it lies;
+ * only the bytes that complete a line across two chunks are copied.
  */
 export async function* armoredMessageChunks(binary: AsyncIterable<Uint8Array>, checksum: boolean): AsyncGenerator<Buffer> {
   yield Buffer.from('-----BEGIN PGP MESSAGE-----\r\n\r\n', 'latin1');
   let crc = CRC24_INIT;
+  /** Fewer than 45 bytes left over from the chunks before (copied: openpgp.js may reuse what it handed over). */
   let rest: Uint8Array = new Uint8Array(0);
   for await (const chunk of binary) {
     if (!chunk.length) continue;
     if (checksum) crc = crc24(crc, chunk);
-    let data = rest.length ? Buffer.concat([rest, chunk]) : chunk;
-    while (data.length >= BATCH) {
-      yield lines(data.subarray(0, BATCH));
-      data = data.subarray(BATCH);
+    let data = chunk;
+    let first: Uint8Array | null = null;
+    if (rest.length) {
+      const need = LINE_BYTES - rest.length;
+      if (chunk.length < need) {
+        rest = concat(rest, chunk);
+        continue;
+      }
+      first = concat(rest, chunk.subarray(0, need));
+      data = chunk.subarray(need);
     }
-    const whole = data.length - (data.length % LINE_BYTES);
-    if (whole > 0) yield lines(data.subarray(0, whole));
-    // Copied: openpgp.js may reuse what it handed over once it is asked for more.
-    rest = Uint8Array.prototype.slice.call(data, whole);
+    for (let at = 0; at < data.length || first; at += BATCH) {
+      const piece = data.subarray(at, Math.min(at + BATCH, data.length - (data.length % LINE_BYTES)));
+      if (!piece.length && !first) break;
+      const out = Buffer.allocUnsafe((first ? linesLength(LINE_BYTES) : 0) + linesLength(piece.length));
+      writeLines(piece, out, first ? writeLines(first, out, 0) : 0);
+      first = null;
+      yield out;
+    }
+    rest = Uint8Array.prototype.slice.call(data, data.length - (data.length % LINE_BYTES));
   }
   const tail: Buffer[] = [];
-  if (rest.length) tail.push(lines(rest));
+  if (rest.length) {
+    const out = Buffer.allocUnsafe(linesLength(rest.length));
+    writeLines(rest, out, 0);
+    tail.push(out);
+  }
   if (checksum) tail.push(Buffer.from(`=${Buffer.from([crc >> 16, (crc >> 8) & 0xff, crc & 0xff]).toString('base64')}\r\n`, 'latin1'));
   tail.push(Buffer.from('-----END PGP MESSAGE-----', 'latin1'));
   yield Buffer.concat(tail);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
