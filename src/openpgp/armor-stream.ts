@@ -15,18 +15,33 @@ const LINE_CHARS = 60;
 /** Input bytes encoded per output chunk (a multiple of 45): ~256 KB of output. */
 const BATCH = LINE_BYTES * 4300;
 
-/** RFC 9580 6.1: CRC-24 with generator 0x864CFB, initialised with 0xB704CE. */
-const CRC_TABLE = new Int32Array(256);
+/**
+ * RFC 9580 6.1: CRC-24 with generator 0x864CFB, initialised with 0xB704CE — four bytes a step
+ * ("slicing by 4"): the register is kept in the top 24 bits of 32, T[k][i] is what byte i
+ * followed by k zero bytes adds to it. A byte a step cost the worker ~175 ms per 50 MB (profiled).
+ */
+const T = [new Int32Array(256), new Int32Array(256), new Int32Array(256), new Int32Array(256)] as const;
 for (let i = 0; i < 256; i++) {
-  let c = i << 16;
-  for (let j = 0; j < 8; j++) c = (c << 1) & 0x1000000 ? ((c << 1) ^ 0x1864cfb) & 0xffffff : (c << 1) & 0xffffff;
-  CRC_TABLE[i] = c;
+  let c = i << 24;
+  for (let j = 0; j < 8; j++) c = c & 0x80000000 ? (c << 1) ^ (0x864cfb << 8) : c << 1;
+  T[0][i] = c;
+}
+for (const [prev, next] of [[T[0], T[1]], [T[1], T[2]], [T[2], T[3]]] as const) {
+  for (let i = 0; i < 256; i++) next[i] = (prev[i]! << 8) ^ T[0][prev[i]! >>> 24]!;
 }
 
 export function crc24(crc: number, data: Uint8Array): number {
-  let c = crc;
-  for (let i = 0; i < data.length; i++) c = ((c << 8) & 0xffffff) ^ CRC_TABLE[((c >>> 16) ^ data[i]!) & 0xff]!;
-  return c;
+  const [t0, t1, t2, t3] = T;
+  let c = crc << 8;
+  const n = data.length;
+  const words = n - (n % 4);
+  let i = 0;
+  for (; i < words; i += 4) {
+    const x = c ^ ((data[i]! << 24) | (data[i + 1]! << 16) | (data[i + 2]! << 8) | data[i + 3]!);
+    c = t3[x >>> 24]! ^ t2[(x >>> 16) & 0xff]! ^ t1[(x >>> 8) & 0xff]! ^ t0[x & 0xff]!;
+  }
+  for (; i < n; i++) c = (c << 8) ^ t0[((c >>> 24) ^ data[i]!) & 0xff]!;
+  return (c >>> 8) & 0xffffff;
 }
 export const CRC24_INIT = 0xb704ce;
 
