@@ -146,7 +146,7 @@ export function newBoundary(content: Buffer, prefix = '=_postern_'): string {
   }
 }
 
-function sevenBitClean(buf: Buffer): boolean {
+export function sevenBitClean(buf: Buffer): boolean {
   let lineLen = 0;
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i]!;
@@ -192,7 +192,7 @@ export function encodeBase64Lines(data: Buffer): string {
 }
 
 /** Replace (or add) one field of an entity's header, keeping the other fields as written. */
-function withField(header: Buffer, name: string, value: string | null): Buffer {
+export function withField(header: Buffer, name: string, value: string | null): Buffer {
   const fields = headerFieldsRaw(header).filter((f) => f.name !== name.toLowerCase());
   if (value !== null) fields.push({ name, raw: `${name}: ${value}` });
   return Buffer.from(fields.map((f) => `${f.raw}\r\n`).join(''), 'latin1');

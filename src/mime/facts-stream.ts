@@ -21,6 +21,7 @@ import type { MessageFacts } from '../policy/types.js';
 import { childFallback, FactsFound, isMangledPgpMime, markChild, mangledCandidate, MAX_PARTS, splits, type FactsPart } from './facts-parts.js';
 import { factsFrom } from './facts.js';
 import { NotStreamable, PartReader, type ReaderEvents } from './facts-reader.js';
+import { delimiterAt, heldBack, NotSplittable } from './split-stream.js';
 
 export type StreamedFacts =
   | { kind: 'facts'; facts: MessageFacts; /** The bytes before the body: the header block and its empty line (splitHeader's bodyOffset of them). */ head: Buffer }
@@ -30,8 +31,6 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
 const NL_DASHES = Buffer.from('\n--', 'latin1');
-/** White space after a delimiter held while waiting for its end: more is not a real delimiter line. */
-const WS_CAP = 4096;
 
 interface Level {
   /** "--" and the boundary. */
@@ -140,22 +139,9 @@ class Scanner implements ReaderEvents {
     for (let level = 0; level < this.stack.length; level++) {
       const { delim, closed } = this.stack[level]!;
       if (closed) continue;
-      const have = Math.min(buf.length - p, delim.length);
-      if (buf.compare(delim, 0, have, p, p + have) !== 0) continue;
-      if (have < delim.length) {
-        if (eof) continue;
-        return 'wait';
-      }
-      let a = p + delim.length;
-      if (!eof && a + 2 > buf.length) return 'wait';
-      if (buf[a] === DASH && buf[a + 1] === DASH) return { level, closing: true, next: a + 2 };
-      while (buf[a] === 0x20 || buf[a] === 0x09) a++;
-      if (a === buf.length) {
-        if (eof) return { level, closing: false, next: a };
-        if (a - p > WS_CAP) throw new NotStreamable('a delimiter line of white space without end');
-        return 'wait';
-      }
-      if (buf[a] === CR || buf[a] === LF) return { level, closing: false, next: a };
+      const d = delimiterAt(buf, p, delim, eof);
+      if (d === 'wait') return 'wait';
+      if (d) return { level, ...d };
     }
     return 'content';
   }
@@ -259,15 +245,6 @@ class Scanner implements ReaderEvents {
   }
 }
 
-/** Where content may safely end in `buf`: a final "\n", "\n-" may begin a delimiter line, with its CR; a final CR may be a line break's. */
-function heldBack(buf: Buffer, pos: number): number {
-  let end = buf.length;
-  if (end - 1 >= pos && buf[end - 1] === LF) end -= 1;
-  else if (end - 2 >= pos && buf[end - 2] === LF && buf[end - 1] === DASH) end -= 2;
-  if (end - 1 >= pos && buf[end - 1] === CR) end -= 1;
-  return end;
-}
-
 /**
  * messageFacts of the concatenation of `chunks`, read once. With `size` (the message's length,
  * known beforehand), reading stops as soon as nothing further can change the facts — a single-part
@@ -289,7 +266,7 @@ export async function messageFactsStreamed(chunks: AsyncIterable<Buffer>, size?:
     const root = s.root;
     return { kind: 'facts', facts: factsFrom(stopped ? size! : s.size, root.part!.headers, s.found), head: root.head };
   } catch (err) {
-    if (err instanceof NotStreamable) return { kind: 'unsure', reason: err.message };
+    if (err instanceof NotStreamable || err instanceof NotSplittable) return { kind: 'unsure', reason: err.message };
     // A reader bug must not cost the message: the whole-message path reads it instead.
     return { kind: 'unsure', reason: `streamed facts failed: ${(err as Error).message}` };
   }

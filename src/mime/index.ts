@@ -24,4 +24,5 @@ export { protectHeaders, OBSCURED_SUBJECT, type HeaderConfidentiality, type Prot
 export { planProtection, rewriteOuter, protectionField, outerFieldName, type ProtectionPlan, type ProtectionCover, type FieldChange } from './hp-apply.js';
 export { withLegacyDisplay, LEGACY_DISPLAY_CLASS } from './hp-legacy.js';
 export { checkMimeLimits, MIME_LIMITS, type MimeLimits } from './limits.js';
+export { canonicalMultipartChunks } from './canonical-stream.js';
 export { crlfChunks, base64LineChunks, canonicalScan, concatChunks, messageChunks, type CanonicalScan } from './stream.js';

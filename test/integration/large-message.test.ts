@@ -93,12 +93,12 @@ describe('a large message streamed through the gateway', () => {
   }, 120_000);
 
   /** A multipart/mixed: a text part and a binary attachment (base64), the same header fields whatever its size. */
-  function mixed(token: string, attachment: Buffer): Buffer {
+  function mixed(token: string, attachment: Buffer, text = 'Content-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n'): Buffer {
     const b64 = attachment.toString('base64').replace(/.{76}/g, '$&\r\n');
     return Buffer.from(
       `From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: with a file\r\nMessage-ID: <${token}@example.com>\r\n` +
         `Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b2"\r\n\r\n` +
-        'This is a multi-part message in MIME format.\r\n--b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nsee the file\r\n' +
+        `This is a multi-part message in MIME format.\r\n--b2\r\n${text}` +
         `--b2\r\nContent-Type: application/octet-stream; name="data.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n${b64}\r\n--b2--\r\n`,
       'latin1',
     );
@@ -156,6 +156,19 @@ describe('a large message streamed through the gateway', () => {
     expect(shape(big.outer)).toEqual(shape(small.outer));
     expect(shape(big.signedHead)).toEqual(shape(small.signedHead));
     expect(shape(innerHead)).toEqual(shape(small.inner.slice(0, small.inner.indexOf('\r\n\r\n'))));
+  }, 120_000);
+
+  it('streams a large multipart whose text part is 8-bit UTF-8: the text re-encoded as quoted-printable (as in memory), the file byte for byte, openssl verifies', async () => {
+    const attachment = bytes(1_600_000);
+    const raw = mixed('big4.token', attachment, 'Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n' + Buffer.from('Grüße aus Köln — die Datei anbei.\r\n', 'utf8').toString('latin1'));
+    const reply = await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw);
+    expect(reply).toMatch(/^250 /);
+    await gw.waitFor((l) => l.event === 'worker.large_streamed' && l.queueId === queueIdOf(reply), 60_000);
+    const big = await openForBob(await waitDelivered('bob@partner.example', 'big4.token', 60_000), 'big4');
+    expect(big.inner).toContain('Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln =E2=80=94 die Datei anbei.\r\n');
+    const part = big.inner.slice(big.inner.indexOf('filename="data.bin"'));
+    const data = part.slice(part.indexOf('\r\n\r\n') + 4, part.indexOf('\r\n--b2--'));
+    expect(Buffer.from(data.replace(/\r\n/g, ''), 'base64').equals(attachment)).toBe(true);
   }, 120_000);
 
   it('a large multipart that is signed already still takes the in-memory path, and arrives encrypted with its signature intact', async () => {

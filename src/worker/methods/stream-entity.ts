@@ -4,9 +4,10 @@
  * transform.ts does it for the Buffer path (the payload carries the header fields; the header
  * block alone goes through protectHeaders, so it never touches the body), and the check that
  * the entity is in the canonical form the Buffer path would give it — read from the spool once
- * more, before any byte is written, so the method can still fall back.
+ * more, before any byte is written, so the method can still fall back; a multipart that is not
+ * gets canonicalEntity's re-encoding as a stream where the parts allow it.
  */
-import { canonicalScan, concatChunks, crlfChunks, splitMessage, toCrlf } from '../../mime/index.js';
+import { canonicalMultipartChunks, canonicalScan, concatChunks, crlfChunks, splitMessage, toCrlf } from '../../mime/index.js';
 import { outboundProtection } from '../header-protection.js';
 import type { StreamSealInput, TransformContext } from './types.js';
 
@@ -36,7 +37,15 @@ export async function streamedEntity(input: StreamSealInput, needs: EntityNeeds,
     let scan = await canonicalScan(concatChunks(entityHead, input.body()), absent);
     normalize = !scan.crlf;
     if (normalize && scan.canonical) scan = await canonicalScan(concatChunks(entityHead, crlfChunks(input.body())), absent);
-    if (!scan.canonical) return fallback(`8-bit or long lines to be ${needs.sign ? 'signed' : 'encrypted'}: canonical form needs re-encoding`);
+    if (!scan.canonical) {
+      // 8-bit parts (a UTF-8 text beside a large file): canonicalEntity's re-encoding, streamed
+      // where it can be (mime/canonical-stream.ts), checked once more as the method will read it.
+      const canonical = await canonicalMultipartChunks(entityHead, () => crlfChunks(input.body()));
+      const check = canonical ? await canonicalScan(canonical(), absent) : null;
+      if (!canonical || !check?.canonical) return fallback(`8-bit or long lines to be ${needs.sign ? 'signed' : 'encrypted'}: canonical form needs re-encoding`);
+      if (check.contains) return fallback('the boundary occurs in the content');
+      return { kind: 'entity', outer: split.outer, entity: canonical };
+    }
     if (scan.contains) return fallback('the boundary occurs in the content');
   }
   return { kind: 'entity', outer: split.outer, entity: () => concatChunks(entityHead, normalize ? crlfChunks(input.body()) : input.body()) };
