@@ -96,20 +96,29 @@ async function* signedEntityChunks(entity: AsyncIterable<Buffer>, signer: PgpSig
   // The hash is chosen with the signature packet, before any data is hashed: micalg goes first.
   const spec: SignatureSpec = { ...PGP_SIGNATURE, micalg: micalgOf(signature) };
   yield Buffer.from(multipartSignedHead(opts.boundary, spec), 'latin1');
+  // The signature is read from the start: it waits for the hash, and when the data fails or the
+  // output is left early, its failure is this promise's, handled — not an unhandled rejection
+  // inside openpgp.js that would end the worker. openpgp 6 leaves the CRC-24 out; v4 peers such
+  // as gpg 2.2 and old Enigmail like it there.
+  const armored = readText(openpgp.armor(openpgp.enums.armor.signature, signature.write(), undefined, undefined, undefined, true) as unknown as ReadableStream<string> | string);
+  armored.catch(() => undefined);
   // Reading the literal data is what feeds the hash: these are exactly the bytes signed.
   const data = message.getLiteralData() as unknown as ReadableStream<Uint8Array>;
-  let armored: string;
+  let text: string;
   try {
     for await (const c of readStream(data)) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-    // openpgp 6 leaves the CRC-24 out; v4 peers such as gpg 2.2 and old Enigmail like it there.
-    const text = openpgp.armor(openpgp.enums.armor.signature, signature.write(), undefined, undefined, undefined, true) as unknown as ReadableStream<string> | string;
-    armored = '';
-    if (typeof text === 'string') armored = text;
-    else for await (const piece of readStream(text)) armored += piece;
+    text = await armored;
   } catch (err) {
     throw failed(err);
   }
-  yield Buffer.from(multipartSignedTail(opts.boundary, spec, crlfArmor(armored)), 'latin1');
+  yield Buffer.from(multipartSignedTail(opts.boundary, spec, crlfArmor(text)), 'latin1');
+}
+
+async function readText(text: ReadableStream<string> | string): Promise<string> {
+  if (typeof text === 'string') return text;
+  let all = '';
+  for await (const piece of readStream(text)) all += piece;
+  return all;
 }
 
 /**
