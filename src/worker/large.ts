@@ -13,7 +13,8 @@
  * one pass cannot read exactly (1000 parts or more, a header block over 256 KB: mime/facts-stream.ts), mail that
  * is already signed or encrypted, rules that open mail, stopped recipients (hold, bounce,
  * delete), copies, notices, send_keys, generate_keys, the legacy display of header protection,
- * 8-bit content to be signed (re-encoding is not streamed), a missing encryption certificate (the
+ * 8-bit content to be signed that canonicalEntity's re-encoding cannot stream (a single 8-bit part,
+ * a large 8-bit part of a multipart: methods/stream-entity.ts), a missing encryption certificate (the
  * Buffer path holds it with the reason).
  * Correctness first: every such case is said at debug level (event worker.large_fallback).
  */
