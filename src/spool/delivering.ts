@@ -38,7 +38,10 @@ export async function claimForDelivery(spool: Spool, from: QueueName, name: stri
   renameSync(join(spool.dir(from), name), path);
   let entry: OpenEntry;
   try {
-    entry = await spool.openEntry('delivering', file);
+    // Fresh from a worker (outgoing/), a large entry's body is checked while it is sent — one
+    // read of 10 MB instead of two; an entry that comes back (deferred/) is checked before, so a
+    // damaged one goes to corrupt/ instead of failing every attempt.
+    entry = await spool.openEntry('delivering', file, { checkBody: from !== 'outgoing' });
   } catch (err) {
     const back = async () => {
       try {

@@ -303,8 +303,9 @@ export class Spool {
   /**
    * Open an entry for a delivery attempt. Throws ENOENT when it is gone (delivered, moved by an
    * admin) and CorruptEntryError when it cannot be trusted. Never creates a file.
+   * `checkBody: false`: a large entry's SHA-256 is checked while it is sent (stream.ts rangeSource).
    */
-  async openEntry(q: QueueName, name: string): Promise<OpenEntry> {
+  async openEntry(q: QueueName, name: string, opts: { checkBody?: boolean } = {}): Promise<OpenEntry> {
     const path = join(this.dir(q), name);
     // A descriptor and synchronous calls (fd.ts): one open, one fstat and one read for a small entry.
     const fd = openSync(path, constants.O_RDWR | constants.O_APPEND);
@@ -313,7 +314,7 @@ export class Spool {
       const { size } = fstatSync(fd);
       let decoded: DecodedEntry;
       if (size > STREAM_THRESHOLD) {
-        const r = await readRanged(path);
+        const r = await readRanged(path, undefined, opts);
         decoded = withLazyBody({ meta: r.meta, status: r.status }, r.range) as DecodedEntry;
       } else decoded = decodeEntry(path, readAllFd(fd, path));
       // Built on `decoded` itself, not a copy: a spread would load a lazy body.

@@ -26,6 +26,12 @@ export interface BodyRange {
   path: string;
   offset: number;
   length: number;
+  /**
+   * The SHA-256 the end marker declares, when the body was not hashed on opening (readRanged's
+   * `checkBody: false`): rangeSource and loadRange check it as they read, and fail at the end —
+   * before the SMTP client can end the data phase — when it does not match.
+   */
+  unchecked?: string;
 }
 
 const TRAILER_TAG = Buffer.from('\nPOSTERN-END/1 ', 'latin1');
@@ -47,8 +53,31 @@ export function streamRange(range: BodyRange, chunkSize = CHUNK): AsyncIterable<
 export function rangeSource(range: BodyRange): { readonly size: number; open(): Readable } {
   return {
     size: range.length,
-    open: () => (range.length === 0 ? Readable.from([]) : createReadStream(range.path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: CHUNK })),
+    open: () => {
+      if (range.length === 0) return Readable.from([]);
+      const file = createReadStream(range.path, { start: range.offset, end: range.offset + range.length - 1, highWaterMark: CHUNK });
+      return range.unchecked === undefined ? file : Readable.from(checkedAsRead(file, range, range.unchecked));
+    },
   };
+}
+
+/**
+ * The chunks of `file`, hashed on the way; after the last one, a CorruptEntryError unless they
+ * were exactly the declared length and digest. The consumer has then written every byte but not
+ * the end of the message: the SMTP client drops the connection without the final dot (the next
+ * hop discards what it got), the Maildir writer removes its tmp file, and the attempt is deferred
+ * — the next one, from deferred/, checks before it sends and moves the entry to corrupt/.
+ */
+async function* checkedAsRead(file: AsyncIterable<Buffer>, range: BodyRange, sha256: string): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let seen = 0;
+  for await (const chunk of file) {
+    hash.update(chunk);
+    seen += chunk.length;
+    yield chunk;
+  }
+  if (seen !== range.length) throw new CorruptEntryError(range.path, `body length ${seen}, end marker says ${range.length}`);
+  if (hash.digest('hex') !== sha256) throw new CorruptEntryError(range.path, 'body checksum mismatch');
 }
 
 /** The body loaded into memory (the Buffer path's fallback for a large entry): one synchronous read. */
@@ -65,6 +94,7 @@ export function loadRange(range: BodyRange): Buffer {
   } finally {
     closeSync(fd);
   }
+  if (range.unchecked !== undefined && createHash('sha256').update(buf).digest('hex') !== range.unchecked) throw new CorruptEntryError(range.path, 'body checksum mismatch');
   return buf;
 }
 
@@ -107,8 +137,10 @@ export interface RangedEntry {
  * Read an entry without loading its body: envelope from the start, end marker and status records
  * from the end, and the body's length and SHA-256 checked by streaming it. Throws
  * CorruptEntryError for a torn or damaged file, exactly where decodeEntry would.
+ * `checkBody: false` leaves the SHA-256 to the one pass that reads the body anyway (the relay's
+ * send: range.unchecked); the envelope, the end marker and the length are checked all the same.
  */
-export async function readRanged(path: string, fh?: FileHandle): Promise<RangedEntry> {
+export async function readRanged(path: string, fh?: FileHandle, opts: { checkBody?: boolean } = {}): Promise<RangedEntry> {
   const own = fh === undefined;
   const h = fh ?? (await open(path, 'r'));
   try {
@@ -118,6 +150,7 @@ export async function readRanged(path: string, fh?: FileHandle): Promise<RangedE
     const length = tail.bodyEnd - head.bodyOffset;
     if (length !== tail.length) throw new CorruptEntryError(path, `body length ${length}, end marker says ${tail.length}`);
     const range: BodyRange = { path, offset: head.bodyOffset, length };
+    if (opts.checkBody === false) return { meta: head.meta, status: tail.status, range: { ...range, unchecked: tail.sha256 } };
     const seen = await digestRange(h, range, createHash('sha256'));
     if (seen.bytes !== length) throw new CorruptEntryError(path, `body length ${seen.bytes}, end marker says ${length}`);
     if (seen.hex !== tail.sha256) throw new CorruptEntryError(path, 'body checksum mismatch');
