@@ -1,7 +1,8 @@
 /**
- * The table-driven base64 line encoder (mime/base64-lines.ts) against Node's own base64 cut into
- * lines of 76: every length around the line and group edges, aligned and odd output offsets (the
- * 16-bit and the byte-store paths), and base64LineChunks fed chunks that split lines and groups.
+ * The base64 line encoder (mime/base64-lines.ts) against Node's own base64 cut into lines of 76:
+ * every length around the line and group edges, lengths around its batch edges (1,400 lines),
+ * input views at any offset, aligned and odd output offsets, and base64LineChunks fed chunks that
+ * split lines and groups.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +35,16 @@ describe('base64 lines', () => {
       const got = base64Lines(part);
       expect(got.length).toBe(base64LinesLength(n));
       expect(got.toString('latin1')).toBe(reference(part));
+    }
+  });
+
+  it('writes what Node writes across its batches of 1,400 lines, from a view at any offset of its memory', () => {
+    const backing = randomBytes(57 * 1400 * 2 + 57 * 3 + 40);
+    for (const n of [57 * 1399, 57 * 1400, 57 * 1400 + 1, 57 * 1401, 57 * 2800, 57 * 2803 + 5]) {
+      for (const offset of [0, 1, 5]) {
+        const part = backing.subarray(offset, offset + n);
+        expect(base64Lines(part).toString('latin1')).toBe(reference(part));
+      }
     }
   });
 
