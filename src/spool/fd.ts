@@ -56,9 +56,8 @@ export function closeQuietly(fd: number): void {
   }
 }
 
-/** The whole content of the open file `fd` (its size taken now). */
-export function readAllFd(fd: number, path: string): Buffer {
-  const size = fstatSync(fd).size;
+/** The whole content of the open file `fd` (`size`: what the caller's fstat found, else taken now). */
+export function readAllFd(fd: number, path: string, size = fstatSync(fd).size): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let at = 0;
   while (at < size) {

@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeStatus, type StatusRecord } from './record.js';
+import { encodeStatus, type HoldRecord, type StatusRecord } from './record.js';
 import type { Spool } from './spool.js';
 import { writeAll } from './write.js';
 
@@ -28,7 +28,7 @@ export async function appendRecords(path: string, records: readonly StatusRecord
  * recorded in it for `queue show` (the gateway's own holds: a message that crashed its worker too
  * often). `queue release` sends it back to incoming/.
  */
-export async function holdClaimed(spool: Spool, entry: { id: string; path: string }, reason: string, heldAs = 'held_poison'): Promise<void> {
+export async function holdClaimed(spool: Spool, entry: { id: string; path: string }, reason: string, heldAs: HoldRecord['heldAs'] = 'held_poison'): Promise<void> {
   await appendRecords(entry.path, [{ t: 'hold', at: new Date().toISOString(), reason, heldAs }]);
   await rename(entry.path, join(spool.dir('hold'), entry.id));
   await spool.syncDir('hold');

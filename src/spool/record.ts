@@ -16,7 +16,7 @@
  * "\nPOSTERN-END/1 " in a file is always the real end marker even when the body contains that text.
  */
 import { createHash } from 'node:crypto';
-import { CorruptEntryError, readNotes, type EntryNotes, type Envelope } from '../core/index.js';
+import { CorruptEntryError, readNotes, type EntryNotes, type Envelope, type HoldNotes } from '../core/index.js';
 
 export const MAGIC = 'POSTERN-SPOOL/1\n';
 const TRAILER_TAG = '\nPOSTERN-END/1 ';
@@ -135,7 +135,7 @@ export interface HoldRecord {
   at: string;
   reason: string;
   /** Which held outcome this is (core/outcomes.ts), for the gateway's own holds: `queue show` names it. */
-  heldAs?: string;
+  heldAs?: HoldNotes['heldAs'];
 }
 
 /** `queue release`: cancels earlier hold records and the crash count before it. */

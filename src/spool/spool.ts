@@ -212,7 +212,10 @@ export class Spool {
     }
     try {
       // Small entries: open, size, one read, close — synchronously (fd.ts).
-      const small = withFd(path, 'r', (fd) => (fstatSync(fd).size > STREAM_THRESHOLD ? null : readAllFd(fd, path)));
+      const small = withFd(path, 'r', (fd) => {
+        const { size } = fstatSync(fd);
+        return size > STREAM_THRESHOLD ? null : readAllFd(fd, path, size);
+      });
       if (!small) {
         const r = await readRanged(path);
         return withLazyBody({ id, path, meta: r.meta, status: r.status }, r.range) as ClaimedEntry;
@@ -316,7 +319,7 @@ export class Spool {
       if (size > STREAM_THRESHOLD) {
         const r = await readRanged(path, undefined, opts);
         decoded = withLazyBody({ meta: r.meta, status: r.status }, r.range) as DecodedEntry;
-      } else decoded = decodeEntry(path, readAllFd(fd, path));
+      } else decoded = decodeEntry(path, readAllFd(fd, path, size));
       // Built on `decoded` itself, not a copy: a spread would load a lazy body.
       const handle: Pick<OpenEntry, 'name' | 'queue' | 'append' | 'close'> = {
         name,
