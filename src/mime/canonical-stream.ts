@@ -16,13 +16,12 @@
 import { canonicalEntity, readEntity, sevenBitClean, withField } from './entity.js';
 import { splitHeader } from './header-fields.js';
 import { MultipartSplitter, NotSplittable, type Region } from './split-stream.js';
+import { MAX_PARTS } from './facts-parts.js';
 
 /** A part up to this size that is not 7-bit clean is re-encoded in memory. */
 const SMALL_PART = 1 << 20;
 /** Bytes held for re-encoding, all parts together (the preamble and epilogue included). */
 const HELD = 4 << 20;
-/** Parts multipartLayout takes by default: at that many, its epilogue differs (the in-memory path). */
-const MAX_PARTS = 1000;
 /** The start of a large part read to know how canonicalEntity treats it. */
 const PART_START = 64 * 1024;
 const CRLF = Buffer.from('\r\n');

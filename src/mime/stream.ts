@@ -201,10 +201,12 @@ export async function* messageChunks(outer: Buffer, entity: AsyncIterable<Buffer
     first = false;
     const head = Buffer.concat([outer, MIME_VERSION, chunk]);
     const end = head.indexOf('\r\n\r\n');
-    if (end < 0 || !editHeader) {
+    if (!editHeader) {
       yield head;
       continue;
     }
+    // The plan's header edits (Autocrypt, added or removed fields) must not be dropped quietly.
+    if (end < 0) throw new Error('the first chunk of the entity does not hold its whole header block: header edits cannot be made');
     yield editHeader(head.subarray(0, end + 4));
     yield head.subarray(end + 4);
   }

@@ -30,7 +30,7 @@ import { factsOfMessage } from './facts.js';
 import { describePlan, planMessage } from './plan.js';
 import { methodOf, type MethodId } from './methods/index.js';
 
-/** The S/MIME part of a delivery's treatment. */
+/** The in-memory path must do it (the reason goes to the debug log). */
 class Fallback extends Error {}
 const fallback = (why: string): never => {
   throw new Fallback(why);
@@ -103,6 +103,8 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
       drafts.push({ envelope, key, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
       continue;
     }
+    // Before the seal reads the body and logs: a fallback found here costs nothing.
+    const kept = keepLarge(headerBlock, envelope, range.length, config);
     const method = methodOf((choice.encrypt ?? choice.sign)!);
     const made = await method.streamSeal!(
       {
@@ -118,9 +120,8 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
       },
       { config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender },
     );
-    if (made.kind === 'fallback') fallback(made.reason);
-    const chunks = (made as Extract<typeof made, { kind: 'stream' }>).chunks;
-    const kept = keepLarge(headerBlock, envelope, range.length, config);
+    if (made.kind === 'fallback') return fallback(made.reason);
+    const chunks = made.chunks;
     drafts.push({ envelope, key, chunks: () => failingAs(chunks()), ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
   }
   log.info({ event: 'worker.large_streamed', queueId: entry.id, size: range.length, outputs: drafts.length }, 'large message streamed');

@@ -10,7 +10,7 @@
  */
 import { editHeaders, newBoundary } from '../../mime/index.js';
 import { pgpMessageChunks, type PgpRecipient, type PgpSigner } from '../../openpgp/index.js';
-import { streamedEntity } from './stream-entity.js';
+import { streamedEntity, thenLog } from './stream-entity.js';
 import type { StreamSealInput, StreamSealResult, TransformContext } from './types.js';
 
 export async function pgpStreamSeal(input: StreamSealInput, ctx: TransformContext): Promise<StreamSealResult> {
@@ -44,6 +44,7 @@ export async function pgpStreamSeal(input: StreamSealInput, ctx: TransformContex
     ...(recipients ? { recipients } : {}),
     ...(edits ? { editHeader: (h: Buffer) => editHeaders(h, edits) } : {}),
   };
-  if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: input.recipients, method: 'pgp', signed: signer !== null }, 'message encrypted');
-  return { kind: 'stream', chunks: () => pgpMessageChunks(made.outer, made.entity(), opts), signed: signer !== null };
+  return { kind: 'stream', chunks: () => thenLog(pgpMessageChunks(made.outer, made.entity(), opts), () => {
+    if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: input.recipients, method: 'pgp', signed: signer !== null }, 'message encrypted');
+  }), signed: signer !== null };
 }

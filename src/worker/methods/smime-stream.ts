@@ -9,7 +9,7 @@ import { editHeaders } from '../../mime/index.js';
 import { smimeMessageChunks, signingBoundary, type SmimeRecipient, type SmimeSigner } from '../../smime/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
 import { cipherFor } from './smime-cipher.js';
-import { streamedEntity } from './stream-entity.js';
+import { streamedEntity, thenLog } from './stream-entity.js';
 import type { StreamSealInput, StreamSealResult, TransformContext } from './types.js';
 
 export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformContext): Promise<StreamSealResult> {
@@ -33,8 +33,6 @@ export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformCont
       const own = await keys.encryptionTarget(sender, lookups);
       if (own && !targets.some((t) => t.certificate.fingerprint === own.certificate.fingerprint)) recipients.push(own.recipient);
     }
-  } else {
-    targets = [];
   }
   if (!signer && !recipients) return fallback('nothing left to do but an unsigned copy');
   const boundary = signingBoundary();
@@ -46,6 +44,7 @@ export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformCont
     ...(recipients ? { recipients, encrypt: { cipher: cipherFor(targets, config, input.smimeOptions), rsaPadding: input.smimeOptions?.rsa_padding ?? config.smime.rsa_padding } } : {}),
     ...(edits ? { editHeader: (h: Buffer) => editHeaders(h, edits) } : {}),
   };
-  if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: input.recipients, method: 'smime', signed: signer !== null }, 'message encrypted');
-  return { kind: 'stream', chunks: () => smimeMessageChunks(made.outer, made.entity(), opts), signed: signer !== null };
+  return { kind: 'stream', chunks: () => thenLog(smimeMessageChunks(made.outer, made.entity(), opts), () => {
+    if (recipients) log.info({ event: 'worker.encrypted', queueId, recipients: input.recipients, method: 'smime', signed: signer !== null }, 'message encrypted');
+  }), signed: signer !== null };
 }

@@ -50,3 +50,13 @@ export async function streamedEntity(input: StreamSealInput, needs: EntityNeeds,
   }
   return { kind: 'entity', outer: split.outer, entity: () => concatChunks(entityHead, normalize ? crlfChunks(input.body()) : input.body()) };
 }
+
+/**
+ * `chunks`, then `done()` once the last one is made: "message encrypted" is logged when the
+ * ciphertext exists, not when the stream is set up — a stream that fails (and is tried again,
+ * then held) does not leave an admin a log line saying the message was encrypted.
+ */
+export async function* thenLog(chunks: AsyncIterable<Buffer>, done: () => void): AsyncGenerator<Buffer> {
+  yield* chunks;
+  done();
+}
