@@ -5,7 +5,7 @@
 set -eu
 
 # command -> Debian package
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils"
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools"
 
 missing=""
 for pair in $NEEDS; do
@@ -20,6 +20,11 @@ for pair in Net::SSLeay=libnet-ssleay-perl IO::Socket::SSL=libio-socket-ssl-perl
   mod=${pair%%=*}; pkg=${pair#*=}
   perl -M"$mod" -e1 >/dev/null 2>&1 || missing="$missing $pkg"
 done
+
+# PDF mail: the fonts it embeds where the system has them (DejaVu for Latin, Greek and Cyrillic;
+# Droid Sans Fallback for CJK), checked by file since they have no command.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || missing="$missing fonts-droid-fallback"
 
 # gpg-wks-client (the WKD oracle) lives outside PATH, in GnuPG's libexec directory.
 [ -x /usr/lib/gnupg/gpg-wks-client ] || [ -x /usr/libexec/gpg-wks-client ] || missing="$missing gpg-wks-client"
