@@ -1,23 +1,31 @@
 /**
- * keystore: certificates, private keys and OpenPGP keys in SQLite, private material sealed under
- * a key-encryption key (kek/: file, passphrase or PKCS#11 token), and an audit log of every key
- * operation. The only module that reads or writes postern.db.
+ * keystore: certificates, private keys, OpenPGP keys and PDF passwords in SQLite, secrets sealed
+ * under a key-encryption key (kek/: file, passphrase or PKCS#11 token), and an audit log of every
+ * key operation. The only module that reads or writes postern.db.
  *
  * Untrusted input: certificates and keys arrive already parsed and checked by pki/ and openpgp/
  * (from admins, LDAP, signed mail); addresses are only ever bound as SQL parameters.
- * Secrets: unsealed private keys are returned to callers (transforms) and never logged; the KEK
- * is held by kek/ and never leaves it (with PKCS#11, never leaves the token).
+ * Secrets: unsealed private keys and PDF passwords are returned to callers (transforms, the
+ * CLI) and never logged; the KEK is held by kek/ and never leaves it (with PKCS#11, never leaves
+ * the token). PDF password verifiers and reply-link data are checked without the KEK
+ * (pdf-verifier.ts), as the portal must.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { KekError, openKek, type Kek } from './kek/index.js';
+import type { ScryptCost } from './pdf-verifier.js';
 import { KeyStoreSqlite } from './store.js';
 
 export { KeyStoreSqlite as KeyStore } from './store.js';
 export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
-export type { AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey } from './types.js';
+export type {
+  AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey,
+  PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore, ReplyTokenContent,
+} from './types.js';
+export { describePdfPair, MIN_SET_PASSWORD_LENGTH } from './store-pdf.js';
+export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 
 /** Where the passphrase KEK keeps its scrypt salt. */
@@ -27,11 +35,11 @@ export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
  * Open the configured KEK and the database. Refuses (KekError) when the database holds keys
  * wrapped by some other KEK: using it anyway would mix KEKs and fail at the first decryption.
  */
-export async function openKeyStore(config: Config, opts: { createKek?: boolean } = {}): Promise<KeyStoreSqlite> {
+export async function openKeyStore(config: Config, opts: { createKek?: boolean; pdfScrypt?: ScryptCost } = {}): Promise<KeyStoreSqlite> {
   const kek: Kek = await openKek(config.kek, { saltFile: saltFile(config), create: opts.createKek ?? true });
   try {
     mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
-    const store = new KeyStoreSqlite(config.keystore.sqlite, kek);
+    const store = new KeyStoreSqlite(config.keystore.sqlite, kek, opts.pdfScrypt ? { pdfScrypt: opts.pdfScrypt } : {});
     const others = (await store.kekIdsInUse()).filter((id) => id !== kek.id);
     if (others.length) {
       store.close();

@@ -3,7 +3,7 @@
  * the number applied). A migration is never edited once shipped: a change is a new migration.
  *
  * Secrets live in one table, `sealed_secrets`, whatever they are (X.509 private keys, OpenPGP
- * secret keys, later PDF passwords): each is AES-256-GCM under its own data key, and the data key
+ * secret keys, PDF passwords): each is AES-256-GCM under its own data key, and the data key
  * is wrapped by the KEK named in the row. `kek rotate` therefore touches one table, and a query
  * of any other table can never return secret material.
  */
@@ -162,7 +162,70 @@ const MIGRATIONS: Migration[] = [
   // of core/address.ts (IDNA A-label domain, NFKC lower-case local part, needless quotes gone),
   // so a certificate for bob@bücher.example answers a look-up for bob@xn--bcher-kva.example.
   rekeyAddresses,
+  // 5: PDF mail (issue 16) — a password per sender–recipient pair (sealed in sealed_secrets, whose
+  // kind check must grow), its verifier and reply-link key parameters for the KEK-free portal,
+  // and the reply links' sealed data.
+  pdfPasswords,
 ];
+
+/**
+ * SQLite cannot change a CHECK constraint in place, so sealed_secrets is rebuilt with the same
+ * rows and ids (a REBUILD: migrate() runs it with foreign keys off and checks them after). The
+ * foreign keys of private_keys and pgp_keys name the table, so they hold again once the rebuilt
+ * table has its name back.
+ */
+function pdfPasswords(db: Database.Database): void {
+  db.exec(`
+  CREATE TABLE sealed_secrets_v5 (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('x509-key', 'pgp-secret', 'pdf-password')),
+    kek_id TEXT NOT NULL,
+    kek_alg TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    iv BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created INTEGER NOT NULL
+  );
+  INSERT INTO sealed_secrets_v5 (id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created)
+    SELECT id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created FROM sealed_secrets;
+  DROP TABLE sealed_secrets;
+  ALTER TABLE sealed_secrets_v5 RENAME TO sealed_secrets;
+  CREATE INDEX sealed_secrets_kek ON sealed_secrets (kek_id);
+
+  -- sender_key and recipient_key are addressKey()s ("*" as sender_key: one password for all
+  -- senders); sender and recipient the canonical spelling, for display. The password itself is
+  -- only in sealed_secrets; verifier and content_kdf are what the portal may read.
+  CREATE TABLE pdf_passwords (
+    id INTEGER PRIMARY KEY,
+    sender_key TEXT NOT NULL,
+    recipient_key TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    secret_id INTEGER NOT NULL REFERENCES sealed_secrets (id),
+    verifier TEXT NOT NULL,
+    content_kdf TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('generated', 'set')),
+    created INTEGER NOT NULL,
+    notified INTEGER,
+    UNIQUE (sender_key, recipient_key)
+  );
+  CREATE INDEX pdf_passwords_recipient ON pdf_passwords (recipient_key);
+
+  -- A reply link: only the SHA-256 of its token (the token is in the PDF alone), and the
+  -- message's data sealed under a key derived from the pair's password (keystore/pdf-verifier.ts).
+  CREATE TABLE reply_tokens (
+    token_hash TEXT PRIMARY KEY,
+    password_id INTEGER NOT NULL REFERENCES pdf_passwords (id) ON DELETE CASCADE,
+    salt BLOB NOT NULL,
+    iv BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+  );
+  CREATE INDEX reply_tokens_password ON reply_tokens (password_id);
+  CREATE INDEX reply_tokens_expires ON reply_tokens (expires);
+  `);
+}
 
 function rekeyAddresses(db: Database.Database): void {
   for (const [table, owner] of [
@@ -190,20 +253,39 @@ function rekeyAddresses(db: Database.Database): void {
   }
 }
 
+/** Migrations that rebuild a table other tables refer to. */
+const REBUILDS = new Set<Migration>([pdfPasswords]);
+
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Bring the database to the current schema, each migration in its own transaction. */
-export function migrate(db: Database.Database): void {
+/**
+ * Bring the database to the current schema (or to `target`: tests build an older database to
+ * migrate), each migration in its own transaction.
+ */
+export function migrate(db: Database.Database, target = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`the keystore database has schema version ${current}, newer than this Postern (${MIGRATIONS.length}): upgrade Postern`);
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      const m = MIGRATIONS[v]!;
-      if (typeof m === 'string') db.exec(m);
-      else m(db);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+  for (let v = current; v < Math.min(target, MIGRATIONS.length); v++) {
+    const m = MIGRATIONS[v]!;
+    // A table rebuild must run with foreign keys off (SQLite's own recipe: the DROP would count
+    // every reference to the old table as a violation), so they are checked by hand before COMMIT.
+    const rebuild = REBUILDS.has(m);
+    const enforced = db.pragma('foreign_keys', { simple: true }) as number;
+    if (rebuild) db.pragma('foreign_keys = OFF');
+    try {
+      db.transaction(() => {
+        if (typeof m === 'string') db.exec(m);
+        else m(db);
+        if (rebuild) {
+          const broken = db.pragma('foreign_key_check') as unknown[];
+          if (broken.length) throw new Error(`keystore migration ${v + 1} would break ${broken.length} references; nothing was changed`);
+        }
+        db.pragma(`user_version = ${v + 1}`);
+      })();
+    } finally {
+      if (rebuild) db.pragma(`foreign_keys = ${enforced ? 'ON' : 'OFF'}`);
+    }
   }
 }

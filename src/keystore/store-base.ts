@@ -91,7 +91,7 @@ export class KeyStoreBase {
   // ---- sealed secrets ----------------------------------------------------------------------------
 
   /** Insert a secret sealed under the KEK with its own row id as AAD; call inside a transaction. */
-  protected async insertSecret(kind: 'x509-key' | 'pgp-secret', secret: Buffer): Promise<number> {
+  protected async insertSecret(kind: 'x509-key' | 'pgp-secret' | 'pdf-password', secret: Buffer): Promise<number> {
     const placeholder = Buffer.alloc(0);
     const id = Number(
       this

@@ -4,10 +4,10 @@
  */
 import { mergePgpKey, type ParsedPgpKey, type PgpKeyInfo } from '../openpgp/index.js';
 import { addressKey, type Row } from './store-base.js';
-import { CertStore } from './store-certs.js';
+import { PdfStore } from './store-pdf.js';
 import type { ImportStatus, PgpSource, StoredPgpKey } from './types.js';
 
-export class KeyStoreSqlite extends CertStore {
+export class KeyStoreSqlite extends PdfStore {
   // ---- OpenPGP -----------------------------------------------------------------------------------
 
   importPgpKey(key: ParsedPgpKey, opts: { source: PgpSource; actor: string }): Promise<{ status: ImportStatus; key: StoredPgpKey }> {

@@ -48,8 +48,10 @@ export interface AuditEntry {
   at: Date;
   /** Who: "cli:root", "worker", "relay" … */
   actor: string;
-  action: 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import';
-  /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek". */
+  action:
+    | 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
+    | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified';
+  /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password). */
   object: string;
   detail?: string;
 }
@@ -59,4 +61,59 @@ export type ImportStatus = 'added' | 'duplicate' | 'updated';
 /** Who performs an operation, for the audit log. */
 export interface Actor {
   actor: string;
+}
+
+// ---- PDF mail (issue 16) ---------------------------------------------------------------------------
+
+/** The two ends of a PDF mail; any spelling of an address, the store canonicalises. */
+export interface PdfPair {
+  sender: string;
+  recipient: string;
+}
+
+/** `pair`: a password per sender and recipient; `recipient`: one for all senders (stored with sender "*"). */
+export type PdfPasswordScope = 'pair' | 'recipient';
+
+export interface PdfPasswordRecord {
+  /** Canonical address (core/address.ts), or "*" for a recipient's one password. */
+  sender: string;
+  recipient: string;
+  /** When this password was made (a reset or set makes a new one, with a later date). */
+  created: Date;
+  /** When the sender was told this password; null: tell them with the next message. */
+  notified: Date | null;
+  source: 'generated' | 'set';
+}
+
+/** What a reply link opens to, given the addressee's password. */
+export interface ReplyTokenContent {
+  pair: PdfPair;
+  scope: PdfPasswordScope;
+  /** The original message's Message-ID, Subject and sender (as the recipient saw them). */
+  messageId: string;
+  subject: string;
+  sender: string;
+  created: Date;
+  expires: Date;
+}
+
+/** The keystore's PDF-mail part (KeyStore implements it; store-pdf.ts). */
+export interface PdfPasswordStore {
+  /** The pair's password, made (generated, sealed, with verifier) when there is none yet. */
+  pdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord; created: boolean }>;
+  /** The pair's record without unsealing anything (policy explain, check); null when none. */
+  pdfPasswordRecord(pair: PdfPair, scope: PdfPasswordScope): Promise<PdfPasswordRecord | null>;
+  /** The sender has been told the password made at `created` (a later reset stays untold). */
+  markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date): Promise<void>;
+  resetPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord }>;
+  setPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string, actor: string): Promise<PdfPasswordRecord>;
+  showPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord } | null>;
+  listPdfPasswords(filter?: { sender?: string; recipient?: string }): Promise<PdfPasswordRecord[]>;
+  deletePdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<boolean>;
+  /** KEK-free: whether `password` is the pair's current one (by its verifier). */
+  checkPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string): Promise<boolean>;
+  createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string>;
+  /** KEK-free: the link's data, or null (unknown, expired, wrong password, or the password was reset since). */
+  openReplyToken(token: string, password: string, now: Date): Promise<ReplyTokenContent | null>;
+  pruneReplyTokens(now: Date): Promise<number>;
 }

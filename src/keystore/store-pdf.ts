@@ -1,0 +1,321 @@
+/**
+ * The SQLite keystore's PDF-mail part (issue 16): a password per sender–recipient pair (or one per
+ * recipient for all senders), sealed under the KEK like every secret, with a scrypt verifier and
+ * reply-link key parameters beside it for the KEK-free portal; and the reply links' data. A layer
+ * of the store's class chain (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database.
+ *
+ * The sealed secret of a pair holds the password and its content root (pdf-verifier.ts), so the
+ * worker makes a reply link per message without paying a scrypt.
+ *
+ * Untrusted input: addresses (from envelopes and the command line: canonicalised, refused when
+ * they have none), message data for reply links (sealed, clipped), tokens and passwords from the
+ * Internet (format-checked in pdf-verifier.ts before a look-up). Secrets: the passwords, unsealed
+ * on request and audited when shown; never in the audit log, a log line or an error message.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { addressKey, canonicalAddress } from '../core/address.js';
+import { newPdfPassword } from '../pdfmail/password.js';
+import type { Kek } from './kek/types.js';
+import {
+  contentRoot, makePdfVerifier, MAX_PDF_PASSWORD_BYTES, newContentKdf, newReplyToken, openReplyData, PDF_SCRYPT, PdfPasswordError, replyTokenHash,
+  sealReplyData, verifyPdfPassword, type ScryptCost,
+} from './pdf-verifier.js';
+import type { Row } from './store-base.js';
+import { CertStore } from './store-certs.js';
+import type { PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore, ReplyTokenContent } from './types.js';
+
+/** A pair as stored: comparison keys, display spellings, and the audit object. */
+interface PairKey {
+  senderKey: string;
+  recipientKey: string;
+  sender: string;
+  recipient: string;
+  scope: PdfPasswordScope;
+  /** "pdf:<sender key>→<recipient key>" */
+  object: string;
+}
+
+const ANY_SENDER = '*';
+/** Admin-chosen passwords: long enough to resist guessing through the portal for a while. */
+export const MIN_SET_PASSWORD_LENGTH = 10;
+
+/** An address for a message: printable ASCII, quoted, clipped (it may be hostile). */
+const shown = (s: string) => JSON.stringify(s.slice(0, 100)).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+function canonical(address: string, role: string): string {
+  const a = typeof address === 'string' ? canonicalAddress(address) : null;
+  if (!a) throw new PdfPasswordError(`the ${role} ${shown(String(address))} is not a mail address`);
+  return a;
+}
+
+export function pdfPairKey(pair: PdfPair, scope: PdfPasswordScope): PairKey {
+  const recipient = canonical(pair.recipient, 'recipient');
+  const sender = scope === 'recipient' ? ANY_SENDER : canonical(pair.sender, 'sender');
+  const senderKey = scope === 'recipient' ? ANY_SENDER : addressKey(sender);
+  const recipientKey = addressKey(recipient);
+  return { senderKey, recipientKey, sender, recipient, scope, object: `pdf:${senderKey}→${recipientKey}` };
+}
+
+/** "alice@example.com → bob@other.example", or "any sender → bob@other.example". */
+export function describePdfPair(k: Pick<PairKey, 'sender' | 'recipient'>): string {
+  return `${k.sender === ANY_SENDER ? 'any sender' : k.sender} → ${k.recipient}`;
+}
+
+/** The sealed payload: version 1 ‖ content root (32 bytes) ‖ the password in UTF-8. */
+function packSecret(root: Buffer, password: string): Buffer {
+  return Buffer.concat([Buffer.of(1), root, Buffer.from(password, 'utf8')]);
+}
+
+function unpackSecret(b: Buffer): { root: Buffer; password: string } {
+  if (b.length < 34 || b[0] !== 1) throw new PdfPasswordError('a sealed PDF password has an unknown format');
+  return { root: Buffer.from(b.subarray(1, 33)), password: b.subarray(33).toString('utf8') };
+}
+
+/** Binds a reply link's sealed data to its token and pair, so rows cannot be swapped. */
+const replyAad = (tokenHash: string, senderKey: string, recipientKey: string) => `postern:reply_tokens:${tokenHash}:${senderKey}:${recipientKey}`;
+
+function checkSetPassword(password: string): void {
+  if (typeof password !== 'string' || [...password].length < MIN_SET_PASSWORD_LENGTH) throw new PdfPasswordError(`a PDF password must have at least ${MIN_SET_PASSWORD_LENGTH} characters`);
+  if (Buffer.byteLength(password.normalize('NFKC'), 'utf8') > MAX_PDF_PASSWORD_BYTES) throw new PdfPasswordError(`a PDF password may have at most ${MAX_PDF_PASSWORD_BYTES} bytes in UTF-8 (PDF readers ignore the rest)`);
+  // Invisible and control characters cannot be read over the phone or typed reliably.
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(password) || password !== password.trim()) {
+    throw new PdfPasswordError('a PDF password may not contain control or invisible characters, nor begin or end with a space');
+  }
+}
+
+export class PdfStore extends CertStore implements PdfPasswordStore {
+  /** The scrypt cost of new verifiers and content roots (tests lower it; stored rows keep theirs). */
+  private readonly pdfScrypt: ScryptCost;
+
+  constructor(file: string, kek: Kek, opts: { readonly?: boolean; pdfScrypt?: ScryptCost } = {}) {
+    super(file, kek, opts);
+    this.pdfScrypt = opts.pdfScrypt ?? PDF_SCRYPT;
+  }
+
+  private pdfRow(k: PairKey): Row | undefined {
+    return this.sql('SELECT * FROM pdf_passwords WHERE sender_key = ? AND recipient_key = ?').get(k.senderKey, k.recipientKey) as Row | undefined;
+  }
+
+  private static record(r: Row): PdfPasswordRecord {
+    return {
+      sender: r.sender as string,
+      recipient: r.recipient as string,
+      created: new Date(r.created as number),
+      notified: r.notified != null ? new Date(r.notified as number) : null,
+      source: r.source as PdfPasswordRecord['source'],
+    };
+  }
+
+  private async unsealPdf(r: Row): Promise<{ root: Buffer; password: string }> {
+    const secret = await this.readSecret(r.secret_id as number);
+    try {
+      return unpackSecret(secret);
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  /** Verifier, content KDF and sealed payload for a new password: the scrypt work, done before any transaction. */
+  private async material(password: string): Promise<{ verifier: string; kdf: string; secret: Buffer }> {
+    const kdf = newContentKdf(this.pdfScrypt);
+    const [verifier, root] = await Promise.all([makePdfVerifier(password, this.pdfScrypt), contentRoot(password, kdf)]);
+    const secret = packSecret(root, password);
+    root.fill(0);
+    return { verifier, kdf, secret };
+  }
+
+  async pdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord; created: boolean }> {
+    const k = pdfPairKey(pair, scope);
+    const known = this.pdfRow(k);
+    if (known) return { password: await this.passwordOf(known), record: PdfStore.record(known), created: false };
+    const password = newPdfPassword();
+    const m = await this.material(password);
+    try {
+      return await this.transaction(async () => {
+        // Another worker (another process) may have made it meanwhile: its password wins. The
+        // conflict clause is for backends where two transactions can get this far at once.
+        const made = this.pdfRow(k);
+        if (made) return { password: await this.passwordOf(made), record: PdfStore.record(made), created: false };
+        const secretId = await this.insertSecret('pdf-password', m.secret);
+        const inserted = this
+          .sql(
+            `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'generated', ?, NULL) ON CONFLICT (sender_key, recipient_key) DO NOTHING`,
+          )
+          .run(k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, Date.now()).changes;
+        if (!inserted) this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(secretId);
+        const row = this.pdfRow(k)!;
+        if (!inserted) return { password: await this.passwordOf(row), record: PdfStore.record(row), created: false };
+        this.audit({ actor, action: 'pdf-password-create', object: k.object, detail: `scope ${scope}` });
+        return { password, record: PdfStore.record(row), created: true };
+      });
+    } finally {
+      m.secret.fill(0);
+    }
+  }
+
+  private async passwordOf(r: Row): Promise<string> {
+    const { root, password } = await this.unsealPdf(r);
+    root.fill(0);
+    return password;
+  }
+
+  async pdfPasswordRecord(pair: PdfPair, scope: PdfPasswordScope): Promise<PdfPasswordRecord | null> {
+    const r = this.pdfRow(pdfPairKey(pair, scope));
+    return r ? PdfStore.record(r) : null;
+  }
+
+  async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date): Promise<void> {
+    const k = pdfPairKey(pair, scope);
+    // Only the password the notice was about: after a reset, the new one is still untold.
+    const n = this
+      .sql('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL')
+      .run(Date.now(), k.senderKey, k.recipientKey, created.getTime()).changes;
+    if (n) this.audit({ actor: 'worker', action: 'pdf-password-notified', object: k.object });
+  }
+
+  async resetPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord }> {
+    const password = newPdfPassword();
+    return { password, record: await this.replace(pdfPairKey(pair, scope), password, 'generated', actor, false) };
+  }
+
+  async setPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string, actor: string): Promise<PdfPasswordRecord> {
+    checkSetPassword(password);
+    return this.replace(pdfPairKey(pair, scope), password, 'set', actor, true);
+  }
+
+  /**
+   * A new password for the pair, untold (notified null). Reply links made under the old one are
+   * deleted: their data was sealed under the old password, which nobody is to use any more.
+   */
+  private async replace(k: PairKey, password: string, source: 'generated' | 'set', actor: string, mayCreate: boolean): Promise<PdfPasswordRecord> {
+    const m = await this.material(password);
+    try {
+      return await this.transaction(async () => {
+        const old = this.pdfRow(k);
+        if (!old && !mayCreate) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
+        const secretId = await this.insertSecret('pdf-password', m.secret);
+        // Strictly later than the old one, so a notice of the old password cannot mark this one told.
+        const created = Math.max(Date.now(), old ? (old.created as number) + 1 : 0);
+        if (old) {
+          this.sql('DELETE FROM reply_tokens WHERE password_id = ?').run(old.id);
+          this
+            .sql('UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL WHERE id = ?')
+            .run(secretId, m.verifier, m.kdf, source, created, old.id);
+          this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(old.secret_id);
+        } else {
+          this
+            .sql(
+              `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+            )
+            .run(k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, source, created);
+        }
+        this.audit({ actor, action: source === 'set' ? 'pdf-password-set' : 'pdf-password-reset', object: k.object, detail: `scope ${k.scope}${old ? '' : ', new pair'}` });
+        return PdfStore.record(this.pdfRow(k)!);
+      });
+    } finally {
+      m.secret.fill(0);
+    }
+  }
+
+  async showPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord } | null> {
+    const k = pdfPairKey(pair, scope);
+    const r = this.pdfRow(k);
+    if (!r) return null;
+    const password = await this.passwordOf(r);
+    this.audit({ actor, action: 'pdf-password-show', object: k.object });
+    return { password, record: PdfStore.record(r) };
+  }
+
+  async listPdfPasswords(filter: { sender?: string; recipient?: string } = {}): Promise<PdfPasswordRecord[]> {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.sender !== undefined) {
+      where.push('sender_key = ?');
+      args.push(filter.sender === ANY_SENDER ? ANY_SENDER : addressKey(filter.sender));
+    }
+    if (filter.recipient !== undefined) {
+      where.push('recipient_key = ?');
+      args.push(addressKey(filter.recipient));
+    }
+    const sql = `SELECT * FROM pdf_passwords${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recipient_key, sender_key`;
+    return (this.sql(sql).all(...args) as Row[]).map((r) => PdfStore.record(r));
+  }
+
+  async deletePdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<boolean> {
+    const k = pdfPairKey(pair, scope);
+    return this.transaction(async () => {
+      const r = this.pdfRow(k);
+      if (!r) return false;
+      // reply_tokens go with the row (ON DELETE CASCADE).
+      this.sql('DELETE FROM pdf_passwords WHERE id = ?').run(r.id);
+      this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
+      this.audit({ actor, action: 'pdf-password-delete', object: k.object });
+      return true;
+    });
+  }
+
+  async checkPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string): Promise<boolean> {
+    const r = this.pdfRow(pdfPairKey(pair, scope));
+    return r ? verifyPdfPassword(r.verifier as string, password) : false;
+  }
+
+  // ---- reply links -------------------------------------------------------------------------------
+
+  async createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string> {
+    const k = pdfPairKey(t.pair, t.scope);
+    if (!(t.expires instanceof Date) || Number.isNaN(t.expires.getTime())) throw new PdfPasswordError('a reply link needs a valid expiry date');
+    const r = this.pdfRow(k);
+    if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
+    const { root, password } = await this.unsealPdf(r);
+    try {
+      // The PDF is encrypted with t.password; a reset in between would make a link its reader cannot open.
+      const a = Buffer.from(password, 'utf8');
+      const b = Buffer.from(t.password, 'utf8');
+      if (a.length !== b.length || !timingSafeEqual(a, b)) {
+        throw new PdfPasswordError(`the PDF password for ${describePdfPair(k)} changed while the message was being made (reset or set meanwhile); make the PDF again`);
+      }
+      const { token, hash } = newReplyToken();
+      const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
+      this
+        .sql('INSERT INTO reply_tokens (token_hash, password_id, salt, iv, ciphertext, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(hash, r.id, sealed.salt, sealed.iv, sealed.ciphertext, Date.now(), t.expires.getTime());
+      return token;
+    } finally {
+      root.fill(0);
+    }
+  }
+
+  async openReplyToken(token: string, password: string, now: Date): Promise<ReplyTokenContent | null> {
+    const hash = replyTokenHash(token);
+    if (!hash) return null;
+    const r = this
+      .sql(
+        `SELECT t.*, p.sender_key, p.recipient_key, p.sender, p.recipient, p.content_kdf
+         FROM reply_tokens t JOIN pdf_passwords p ON p.id = t.password_id WHERE t.token_hash = ?`,
+      )
+      .get(hash) as Row | undefined;
+    if (!r || (r.expires as number) <= now.getTime()) return null;
+    if (typeof password !== 'string' || !password || Buffer.byteLength(password.normalize('NFKC'), 'utf8') > MAX_PDF_PASSWORD_BYTES) return null;
+    const root = await contentRoot(password, r.content_kdf as string);
+    try {
+      const data = openReplyData(root, { salt: r.salt as Buffer, iv: r.iv as Buffer, ciphertext: r.ciphertext as Buffer }, replyAad(hash, r.sender_key as string, r.recipient_key as string));
+      if (!data) return null;
+      const scope: PdfPasswordScope = r.sender_key === ANY_SENDER ? 'recipient' : 'pair';
+      return {
+        pair: { sender: r.sender as string, recipient: r.recipient as string },
+        scope,
+        ...data,
+        created: new Date(r.created as number),
+        expires: new Date(r.expires as number),
+      };
+    } finally {
+      root.fill(0);
+    }
+  }
+
+  async pruneReplyTokens(now: Date): Promise<number> {
+    return this.sql('DELETE FROM reply_tokens WHERE expires <= ?').run(now.getTime()).changes;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * PDF passwords in the keystore (issue 16): made once per pair (also when two workers race),
+ * reset, set, shown, listed and deleted with an audit row each that never holds the password,
+ * sealed under the KEK (rotated with the rest), and the migration that makes room for them in an
+ * existing database.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../../src/config/types.js';
+import { openKek, openKeyStore, PdfPasswordError, type KeyStore, type PdfPair } from '../../../src/keystore/index.js';
+import { migrate, SCHEMA_VERSION } from '../../../src/keystore/schema.js';
+import { tempDir, testConfig } from '../../helpers/config.js';
+
+/** Cheap scrypt for tests (the production cost is PDF_SCRYPT). */
+const FAST = { N: 2 ** 10, r: 8, p: 1 };
+const ALICE_BOB: PdfPair = { sender: 'alice@example.com', recipient: 'bob@partner.example' };
+
+describe('PDF passwords in the keystore', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let config: Config;
+  let store: KeyStore;
+  const others: KeyStore[] = [];
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir('postern-pdfpw-'));
+    config = testConfig(dir);
+    store = await openKeyStore(config, { pdfScrypt: FAST });
+  });
+  afterEach(async () => {
+    await store.close();
+    for (const o of others.splice(0)) await o.close();
+    await cleanup();
+  });
+
+  const db = () => new Database(config.keystore.sqlite, { readonly: true });
+  const rows = (sql: string, ...args: unknown[]) => {
+    const d = db();
+    try {
+      return d.prepare(sql).all(...args) as Record<string, unknown>[];
+    } finally {
+      d.close();
+    }
+  };
+
+  it('makes a pair its password once, then hands out the same one (any spelling of the addresses)', async () => {
+    const first = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    expect(first.created).toBe(true);
+    expect(first.password).toMatch(/^[a-z2-9]{4}(-[a-z2-9]{4}){3}-[a-z2-9]$/);
+    expect(first.record).toMatchObject({ sender: 'alice@example.com', recipient: 'bob@partner.example', notified: null, source: 'generated' });
+    const again = await store.pdfPassword({ sender: 'Alice@EXAMPLE.com', recipient: 'bob@Partner.Example.' }, 'pair', 'worker');
+    expect(again).toEqual({ password: first.password, record: first.record, created: false });
+    // Another sender to the same recipient is another pair.
+    const carol = await store.pdfPassword({ sender: 'carol@example.com', recipient: 'bob@partner.example' }, 'pair', 'worker');
+    expect(carol.created).toBe(true);
+    expect(carol.password).not.toBe(first.password);
+    expect((await store.auditLog('pdf:alice@example.com→bob@partner.example')).map((a) => [a.actor, a.action])).toEqual([['worker', 'pdf-password-create']]);
+  });
+
+  it('keeps one password per recipient for all senders with scope "recipient" (sender stored as *)', async () => {
+    const a = await store.pdfPassword(ALICE_BOB, 'recipient', 'worker');
+    const b = await store.pdfPassword({ sender: 'carol@example.com', recipient: 'BOB@partner.example' }, 'recipient', 'worker');
+    expect(a.created).toBe(true);
+    expect(b).toMatchObject({ created: false, password: a.password });
+    expect(a.record.sender).toBe('*');
+    // The pair scope is a different password.
+    expect((await store.pdfPassword(ALICE_BOB, 'pair', 'worker')).password).not.toBe(a.password);
+    expect(await store.auditLog('pdf:*→bob@partner.example')).toHaveLength(1);
+  });
+
+  it('canonicalises IDN domains and refuses what is no mail address', async () => {
+    const u = await store.pdfPassword({ sender: 'alice@example.com', recipient: 'kim@bücher.example' }, 'pair', 'worker');
+    expect(u.record.recipient).toBe('kim@xn--bcher-kva.example');
+    expect((await store.pdfPassword({ sender: 'alice@example.com', recipient: 'KIM@xn--bcher-kva.example' }, 'pair', 'worker')).password).toBe(u.password);
+    for (const bad of ['', 'bob', '../../etc/passwd', 'bob@exa\u202emple.com', 'bob@[127.0.0.1]', '*']) {
+      await expect(store.pdfPassword({ sender: 'alice@example.com', recipient: bad }, 'pair', 'worker')).rejects.toThrow(PdfPasswordError);
+    }
+    await expect(store.pdfPassword({ sender: '*', recipient: 'bob@partner.example' }, 'pair', 'worker')).rejects.toThrow(/sender "\*" is not a mail address/);
+    // A hostile address is quoted in the message, its controls escaped.
+    await expect(store.pdfPassword({ sender: 'alice@example.com', recipient: 'x\u202e\n@y' }, 'pair', 'worker')).rejects.toThrow(/"x\\u202e\\n@y"/);
+  });
+
+  it('ends a race of two workers (two connections to one database) with one password', async () => {
+    const second = await openKeyStore(config, { pdfScrypt: FAST });
+    others.push(second);
+    const results = await Promise.all([store.pdfPassword(ALICE_BOB, 'pair', 'worker-1'), second.pdfPassword(ALICE_BOB, 'pair', 'worker-2')]);
+    expect(results[0].password).toBe(results[1].password);
+    expect(results.map((r) => r.created).sort()).toEqual([false, true]);
+    expect(rows('SELECT count(*) AS n FROM pdf_passwords')[0]!.n).toBe(1);
+    // The loser's sealed secret is not left behind.
+    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(1);
+    expect((await store.auditLog()).filter((a) => a.action === 'pdf-password-create')).toHaveLength(1);
+  });
+
+  it('marks the sender told only for the password the notice was about', async () => {
+    const { record } = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', new Date(record.created.getTime() - 1));
+    expect((await store.pdfPasswordRecord(ALICE_BOB, 'pair'))!.notified).toBeNull();
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', record.created);
+    const told = (await store.pdfPasswordRecord(ALICE_BOB, 'pair'))!.notified;
+    expect(told).toBeInstanceOf(Date);
+    // A notice of the old password, arriving after a reset, does not mark the new one told.
+    const reset = await store.resetPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    expect(reset.record.created.getTime()).toBeGreaterThan(record.created.getTime());
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', record.created);
+    expect((await store.pdfPasswordRecord(ALICE_BOB, 'pair'))!.notified).toBeNull();
+    expect(await store.pdfPasswordRecord({ sender: 'x@example.com', recipient: 'y@example.com' }, 'pair')).toBeNull();
+  });
+
+  it('resets to a new generated password, untold, and refuses to reset a pair it does not know', async () => {
+    const old = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', old.record.created);
+    const r = await store.resetPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    expect(r.password).not.toBe(old.password);
+    expect(r.record).toMatchObject({ notified: null, source: 'generated' });
+    expect(await store.pdfPassword(ALICE_BOB, 'pair', 'worker')).toMatchObject({ password: r.password, created: false });
+    expect(await store.checkPdfPassword(ALICE_BOB, 'pair', r.password)).toBe(true);
+    expect(await store.checkPdfPassword(ALICE_BOB, 'pair', old.password)).toBe(false);
+    // The old sealed secret is gone with it.
+    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(1);
+    await expect(store.resetPdfPassword({ sender: 'nobody@example.com', recipient: 'bob@partner.example' }, 'pair', 'cli:root')).rejects.toThrow(
+      'no PDF password for nobody@example.com → bob@partner.example',
+    );
+  });
+
+  it('sets an admin-chosen password (creating the pair if need be) and refuses weak or unreadable ones', async () => {
+    const rec = await store.setPdfPassword(ALICE_BOB, 'pair', 'Passwört für Bob', 'cli:root');
+    expect(rec).toMatchObject({ source: 'set', notified: null, sender: 'alice@example.com' });
+    expect((await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:root'))!.password).toBe('Passwört für Bob');
+    // NFKC, as the PDF reader's SASLprep: the decomposed spelling checks too.
+    expect(await store.checkPdfPassword(ALICE_BOB, 'pair', 'Passwo\u0308rt für Bob')).toBe(true);
+    for (const bad of ['short', 'tab\there-too', 'zero\u200bwidth-x', ' leading-space', 'x'.repeat(128), 'é'.repeat(64)]) {
+      await expect(store.setPdfPassword(ALICE_BOB, 'pair', bad, 'cli:root')).rejects.toThrow(PdfPasswordError);
+    }
+    expect((await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:root'))!.password).toBe('Passwört für Bob');
+  });
+
+  it('shows (audited), lists (no passwords) and deletes (audited)', async () => {
+    const a = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    await store.pdfPassword({ sender: 'carol@example.com', recipient: 'bob@partner.example' }, 'pair', 'worker');
+    await store.pdfPassword({ sender: 'alice@example.com', recipient: 'dan@other.example' }, 'recipient', 'worker');
+    expect(await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toMatchObject({ password: a.password, record: a.record });
+    expect(await store.showPdfPassword({ sender: 'x@example.com', recipient: 'y@example.com' }, 'pair', 'cli:admin')).toBeNull();
+
+    const all = await store.listPdfPasswords();
+    expect(all.map((r) => `${r.sender}→${r.recipient}`)).toEqual(['alice@example.com→bob@partner.example', 'carol@example.com→bob@partner.example', '*→dan@other.example']);
+    expect(JSON.stringify(all)).not.toContain(a.password);
+    expect((await store.listPdfPasswords({ sender: 'ALICE@example.com' })).map((r) => r.recipient)).toEqual(['bob@partner.example']);
+    expect((await store.listPdfPasswords({ recipient: 'bob@partner.example' })).map((r) => r.sender)).toEqual(['alice@example.com', 'carol@example.com']);
+    expect((await store.listPdfPasswords({ sender: '*' })).map((r) => r.recipient)).toEqual(['dan@other.example']);
+
+    expect(await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBe(true);
+    expect(await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBe(false);
+    expect(await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBeNull();
+    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(2);
+    expect((await store.auditLog('pdf:alice@example.com→bob@partner.example')).map((e) => [e.actor, e.action])).toEqual([
+      ['worker', 'pdf-password-create'],
+      ['cli:admin', 'pdf-password-show'],
+      ['cli:admin', 'pdf-password-delete'],
+    ]);
+  });
+
+  it('never writes a password into the audit log', async () => {
+    const made = [await store.pdfPassword(ALICE_BOB, 'pair', 'worker')];
+    made.push({ ...(await store.resetPdfPassword(ALICE_BOB, 'pair', 'cli:root')), created: false });
+    await store.setPdfPassword(ALICE_BOB, 'recipient', 'admin-chosen-secret', 'cli:root');
+    await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', made[1]!.record.created);
+    await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    const log = rows('SELECT * FROM audit_log');
+    expect(new Set(log.map((r) => r.action))).toEqual(
+      new Set(['pdf-password-create', 'pdf-password-reset', 'pdf-password-set', 'pdf-password-show', 'pdf-password-notified', 'pdf-password-delete']),
+    );
+    const text = JSON.stringify(log);
+    for (const p of [...made.map((m) => m.password), 'admin-chosen-secret']) expect(text).not.toContain(p);
+  });
+
+  it('re-wraps PDF passwords with the other secrets when the KEK is rotated', async () => {
+    const a = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    const other = testConfig(dir, { kek: { file: join(dir, 'kek2.key') } });
+    const to = await openKek(other.kek, { saltFile: join(dir, 'kek.salt'), create: true });
+    expect(await store.rotateKek(to, 'test')).toBe(1);
+    await store.close();
+    store = await openKeyStore(other, { pdfScrypt: FAST });
+    expect((await store.showPdfPassword(ALICE_BOB, 'pair', 'test'))!.password).toBe(a.password);
+  });
+});
+
+describe('schema migration 5', () => {
+  it('rebuilds sealed_secrets for PDF passwords, keeping every row, id and reference', async () => {
+    const { dir, cleanup } = await tempDir('postern-pdfpw-migrate-');
+    try {
+      const file = join(dir, 'postern.db');
+      const db = new Database(file);
+      db.pragma('foreign_keys = ON');
+      migrate(db, 4);
+      expect(db.pragma('user_version', { simple: true })).toBe(4);
+      const blob = (n: number) => Buffer.alloc(n, n);
+      db.prepare("INSERT INTO sealed_secrets (id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (7, 'x509-key', 'k1', 'AES-256-GCM', ?, ?, ?, 1)").run(blob(61), blob(12), blob(40));
+      db.prepare("INSERT INTO sealed_secrets (id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (9, 'pgp-secret', 'k1', 'AES-256-GCM', ?, ?, ?, 2)").run(blob(61), blob(12), blob(50));
+      db.prepare("INSERT INTO private_keys (spki_sha256, key_algorithm, secret_id, created) VALUES ('ab', 'rsa', 7, 1)").run();
+      expect(() => db.prepare("INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES ('pdf-password', 'k1', 'a', x'', x'', x'', 1)").run()).toThrow(/CHECK/);
+
+      migrate(db);
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+      expect(db.prepare('SELECT id, kind, length(ciphertext) AS n FROM sealed_secrets ORDER BY id').all()).toEqual([
+        { id: 7, kind: 'x509-key', n: 40 },
+        { id: 9, kind: 'pgp-secret', n: 50 },
+      ]);
+      expect(db.pragma('foreign_key_check')).toEqual([]);
+      // The reference still holds: a referenced secret cannot be deleted, an unreferenced one can.
+      expect(() => db.prepare('DELETE FROM sealed_secrets WHERE id = 7').run()).toThrow(/FOREIGN KEY/);
+      db.prepare('DELETE FROM sealed_secrets WHERE id = 9').run();
+      db.prepare("INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES ('pdf-password', 'k1', 'a', x'', x'', x'', 1)").run();
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sealed_secrets' AND name NOT LIKE 'sqlite_%'").all()).toEqual([{ name: 'sealed_secrets_kek' }]);
+      db.close();
+    } finally {
+      await cleanup();
+    }
+  });
+});
