@@ -10,6 +10,7 @@ import { certCommand } from './cert.js';
 import { checkCommand } from './check.js';
 import { crlCommand } from './crl.js';
 import { kekCommand } from './kek.js';
+import { pdfCommand } from './pdf.js';
 import { pgpCommand } from './pgp.js';
 import { policyCommand } from './policy.js';
 import { queueCommand } from './queue.js';
@@ -40,7 +41,15 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
              --to-pin-env VAR --to-key-label L [--create-key]
                         re-wrap every private key under a new key-encryption key
   policy explain --from A --to B [--to C] [--subject S] [--header "N: v"] [MESSAGE]
-                        what the policy does with such a message, per recipient, and why`;
+                        what the policy does with such a message, per recipient, and why
+  pdf password show|reset|delete --from A --to B
+                        a pair's PDF password (show is audited; reset makes a new one, told to
+                        the sender with the next message); --scope recipient instead of --from
+                        for a recipient's one password for all senders
+  pdf password set --from A --to B
+                        an admin-chosen password, from $POSTERN_PDF_PASSWORD or stdin
+  pdf list [--from A] [--to B] [--json]
+                        the pairs with a PDF password: created, told to the sender, source`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -64,6 +73,8 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await kekCommand(rest, io);
       case 'policy':
         return await policyCommand(rest, io);
+      case 'pdf':
+        return await pdfCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
