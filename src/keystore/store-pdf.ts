@@ -167,11 +167,13 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date): Promise<void> {
     const k = pdfPairKey(pair, scope);
-    // Only the password the notice was about: after a reset, the new one is still untold.
-    const n = this
-      .sql('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL')
-      .run(Date.now(), k.senderKey, k.recipientKey, created.getTime()).changes;
-    if (n) this.audit({ actor: 'worker', action: 'pdf-password-notified', object: k.object });
+    await this.transaction(async () => {
+      // Only the password the notice was about: after a reset, the new one is still untold.
+      const n = this
+        .sql('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL')
+        .run(Date.now(), k.senderKey, k.recipientKey, created.getTime()).changes;
+      if (n) this.audit({ actor: 'worker', action: 'pdf-password-notified', object: k.object });
+    });
   }
 
   async resetPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord }> {
@@ -224,7 +226,7 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     const r = this.pdfRow(k);
     if (!r) return null;
     const password = await this.passwordOf(r);
-    this.audit({ actor, action: 'pdf-password-show', object: k.object });
+    await this.transaction(async () => this.audit({ actor, action: 'pdf-password-show', object: k.object }));
     return { password, record: PdfStore.record(r) };
   }
 
@@ -263,28 +265,35 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   // ---- reply links -------------------------------------------------------------------------------
 
+  /**
+   * A reply link for one message to the pair. Everything in one transaction: a reset by another
+   * process cannot slip between the password check and the insert, and no write of this store
+   * lands inside another one's open transaction (writes here all go through transaction()).
+   */
   async createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string> {
     const k = pdfPairKey(t.pair, t.scope);
     if (!(t.expires instanceof Date) || Number.isNaN(t.expires.getTime())) throw new PdfPasswordError('a reply link needs a valid expiry date');
-    const r = this.pdfRow(k);
-    if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
-    const { root, password } = await this.unsealPdf(r);
-    try {
-      // The PDF is encrypted with t.password; a reset in between would make a link its reader cannot open.
-      const a = Buffer.from(password, 'utf8');
-      const b = Buffer.from(t.password, 'utf8');
-      if (a.length !== b.length || !timingSafeEqual(a, b)) {
-        throw new PdfPasswordError(`the PDF password for ${describePdfPair(k)} changed while the message was being made (reset or set meanwhile); make the PDF again`);
+    return this.transaction(async () => {
+      const r = this.pdfRow(k);
+      if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
+      const { root, password } = await this.unsealPdf(r);
+      try {
+        // The PDF is encrypted with t.password; a link under another one would not open for its reader.
+        const a = Buffer.from(password, 'utf8');
+        const b = Buffer.from(t.password, 'utf8');
+        if (a.length !== b.length || !timingSafeEqual(a, b)) {
+          throw new PdfPasswordError(`the PDF password for ${describePdfPair(k)} changed while the message was being made (reset or set meanwhile); make the PDF again`);
+        }
+        const { token, hash } = newReplyToken();
+        const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
+        this
+          .sql('INSERT INTO reply_tokens (token_hash, password_id, salt, iv, ciphertext, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(hash, r.id, sealed.salt, sealed.iv, sealed.ciphertext, Date.now(), t.expires.getTime());
+        return token;
+      } finally {
+        root.fill(0);
       }
-      const { token, hash } = newReplyToken();
-      const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
-      this
-        .sql('INSERT INTO reply_tokens (token_hash, password_id, salt, iv, ciphertext, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(hash, r.id, sealed.salt, sealed.iv, sealed.ciphertext, Date.now(), t.expires.getTime());
-      return token;
-    } finally {
-      root.fill(0);
-    }
+    });
   }
 
   async openReplyToken(token: string, password: string, now: Date): Promise<ReplyTokenContent | null> {
@@ -316,6 +325,6 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   }
 
   async pruneReplyTokens(now: Date): Promise<number> {
-    return this.sql('DELETE FROM reply_tokens WHERE expires <= ?').run(now.getTime()).changes;
+    return this.transaction(async () => this.sql('DELETE FROM reply_tokens WHERE expires <= ?').run(now.getTime()).changes);
   }
 }
