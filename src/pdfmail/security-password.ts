@@ -1,9 +1,14 @@
 /**
  * The password as the cipher hashes it. Revision 6 takes UTF-8 after SASLprep (RFC 4013, named by
- * ISO 32000-2 §7.6.4.3.3) cut to 127 bytes, so "Müller" typed precomposed or decomposed, or "ﬁ"
- * typed as a ligature, opens the file either way in a reader that preps too. Revision 4 takes
- * PDFDocEncoding bytes cut to 32: only Latin-1 letters survive, anything else is refused rather
- * than silently turned into a password nobody can type.
+ * ISO 32000-2 §7.6.4.3.3) cut to 127 bytes; revision 4 takes PDFDocEncoding bytes cut to 32.
+ *
+ * SASLprep maps (NBSP to space, soft hyphen to nothing) and applies NFKC ("ﬁ" to "fi", a
+ * decomposed "u\u0308" to "ü"). Acrobat prepares what the reader types; qpdf 11, poppler 22 and
+ * MuPDF 1.21 hash the typed bytes as they are (measured). A password that SASLprep changes would
+ * therefore open the file in one reader and not in another, so it is refused: the caller stores
+ * and tells the normalised form (`normalisePdfPassword`), which every reader accepts as typed.
+ * Revision 4 in addition refuses what PDFDocEncoding cannot carry, rather than silently making a
+ * password nobody can type.
  *
  * Errors name the problem, never the password.
  */
@@ -42,8 +47,11 @@ const RAND_AL = /[\u05BE\u05C0\u05C3\u05D0-\u05F4\u0600-\u07BF\u07C0-\u08FF\u200
 /** RFC 3454 D.2 (LCat) approximated by letters of the left-to-right scripts. */
 const L_CAT = /(?![\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFC\u{10800}-\u{10FFF}\u{1E800}-\u{1EFFF}])\p{L}/u;
 
-/** RFC 4013 SASLprep of a stored string: map, NFKC, refuse prohibited output and mixed direction. */
-export function saslPrep(input: string): string {
+/**
+ * RFC 4013 SASLprep of a stored string: map, NFKC, refuse prohibited output and mixed direction.
+ * The form a PDF password should be stored and told in (see the header).
+ */
+export function normalisePdfPassword(input: string): string {
   const mapped = input.replace(NON_ASCII_SPACE, ' ').replace(MAPPED_TO_NOTHING, '');
   const out = mapped.normalize('NFKC');
   if (PROHIBITED.test(out)) {
@@ -58,11 +66,21 @@ export function saslPrep(input: string): string {
   return out;
 }
 
+/** The password, refused if empty or not in its SASLprep form (see the header). */
+function prepared(password: string): string {
+  if (password.length === 0) throw new PdfSecurityError('the PDF password is empty', 'password-unusable');
+  if (normalisePdfPassword(password) !== password) {
+    throw new PdfSecurityError(
+      'the PDF password is not in its normalised form (SASLprep: a ligature, a decomposed accent, a special space or an invisible character), so some readers would not open the file; store and tell the normalised form',
+      'password-unusable',
+    );
+  }
+  return password;
+}
+
 /** Revision 6: SASLprep'd UTF-8, at most 127 bytes (cut at a byte boundary, as the standard says). */
 export function r6PasswordBytes(password: string): Buffer {
-  const bytes = Buffer.from(saslPrep(password), 'utf8');
-  if (bytes.length === 0) throw new PdfSecurityError('the PDF password is empty', 'password-unusable');
-  return bytes.subarray(0, 127);
+  return Buffer.from(prepared(password), 'utf8').subarray(0, 127);
 }
 
 /**
@@ -71,8 +89,7 @@ export function r6PasswordBytes(password: string): Buffer {
  * sign there) and U+00AD; those are refused with everything beyond Latin-1. Longer than 32 bytes is cut by the algorithm itself.
  */
 export function r4PasswordBytes(password: string): Buffer {
-  const text = password.normalize('NFC');
-  if (text.length === 0) throw new PdfSecurityError('the PDF password is empty', 'password-unusable');
+  const text = prepared(password);
   if (!/^[\u0020-\u007E\u00A1-\u00AC\u00AE-\u00FF]*$/.test(text)) {
     throw new PdfSecurityError(
       'the PDF password has characters outside Latin-1, which AES-128 (revision 4) PDFs cannot carry; use aes-256 or a Latin-1 password',

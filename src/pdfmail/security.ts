@@ -15,6 +15,7 @@ import { computeR4FileKey, computeR4O, computeR4U, r4ObjectKey } from './securit
 import { computeR6Entries } from './security-r6.js';
 
 export { PdfSecurityError, type PdfSecurityErrorCode } from './security-errors.js';
+export { normalisePdfPassword } from './security-password.js';
 
 export type PdfCipher = 'aes-256' | 'aes-128';
 
@@ -40,6 +41,16 @@ export function permissionBits(p: PdfSecurity['permissions'] = {}): number {
   if (p.modify ?? false) bits |= bit(4) | bit(11);
   if (p.annotate ?? false) bits |= bit(6) | bit(9);
   return bits | 0;
+}
+
+/**
+ * Throws PdfSecurityError ('password-unusable') if `password` cannot open a `cipher` PDF in every
+ * reader: empty, not in its normalised form, prohibited characters, or (aes-128) beyond Latin-1.
+ * For `postern pdf password set`, so an admin hears it then and not when mail is held.
+ */
+export function assertPdfPasswordUsable(password: string, cipher: PdfCipher): void {
+  if (cipher === 'aes-128') r4PasswordBytes(password);
+  else r6PasswordBytes(password);
 }
 
 /** Objects the writer yields to the event loop after (pdf-lib's default, 50, costs a timer per 50). */
@@ -75,39 +86,12 @@ export async function saveEncrypted(doc: PDFDocument, security: PdfSecurity): Pr
     const fileKey = randomBytes(32);
     const e = computeR6Entries(fileKey, userPassword, ownerPassword, P, true);
     keyFor = () => ({ algorithm: 'aes-256-cbc', key: fileKey });
-    encrypt = target.obj({
-      Filter: 'Standard',
-      V: 5,
-      R: 6,
-      Length: 256,
-      CF: { StdCF: { AuthEvent: 'DocOpen', CFM: 'AESV3', Length: 32 } },
-      StmF: 'StdCF',
-      StrF: 'StdCF',
-      O: hex(e.O),
-      U: hex(e.U),
-      OE: hex(e.OE),
-      UE: hex(e.UE),
-      P,
-      Perms: hex(e.Perms),
-      EncryptMetadata: true,
-    });
+    encrypt = encryptDictionary(target, { V: 5, R: 6, bits: 256, cfm: 'AESV3' }, P, e);
   } else {
     const O = computeR4O(ownerPassword, userPassword);
     const fileKey = computeR4FileKey(userPassword, O, P, id0, true);
     keyFor = (ref) => ({ algorithm: 'aes-128-cbc', key: r4ObjectKey(fileKey, ref.objectNumber, ref.generationNumber) });
-    encrypt = target.obj({
-      Filter: 'Standard',
-      V: 4,
-      R: 4,
-      Length: 128,
-      CF: { StdCF: { AuthEvent: 'DocOpen', CFM: 'AESV2', Length: 16 } },
-      StmF: 'StdCF',
-      StrF: 'StdCF',
-      O: hex(O),
-      U: hex(computeR4U(fileKey, id0)),
-      P,
-      EncryptMetadata: true,
-    });
+    encrypt = encryptDictionary(target, { V: 4, R: 4, bits: 128, cfm: 'AESV2' }, P, { O, U: computeR4U(fileKey, id0) });
   }
 
   const encrypter = new ObjectEncrypter(target, keyFor);
@@ -134,6 +118,31 @@ export async function saveEncrypted(doc: PDFDocument, security: PdfSecurity): Pr
   id.push(hex(randomBytes(16)));
   target.trailerInfo = { Root, Info: infoRef, Encrypt: encryptRef, ID: id };
   return PDFWriter.forContext(target, OBJECTS_PER_TICK).serializeToBuffer();
+}
+
+/**
+ * The /Encrypt dictionary: one crypt filter (StdCF) for strings and streams alike, metadata
+ * encrypted too. Its own strings (O, U, …) are the ones the standard leaves in clear.
+ */
+function encryptDictionary(
+  target: PDFContext,
+  v: { V: number; R: number; bits: number; cfm: string },
+  P: number,
+  entries: Record<string, Uint8Array>,
+): PDFDict {
+  const dict = target.obj({
+    Filter: 'Standard',
+    V: v.V,
+    R: v.R,
+    Length: v.bits,
+    CF: { StdCF: { AuthEvent: 'DocOpen', CFM: v.cfm, Length: v.bits / 8 } },
+    StmF: 'StdCF',
+    StrF: 'StdCF',
+    P,
+    EncryptMetadata: true,
+  });
+  for (const [name, bytes] of Object.entries(entries)) dict.set(PDFName.of(name), hex(bytes));
+  return dict;
 }
 
 function hex(bytes: Uint8Array): PDFHexString {
