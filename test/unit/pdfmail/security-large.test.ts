@@ -9,7 +9,7 @@ import { PDFDocument, PDFHexString, PDFString } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveEncrypted } from '../../../src/pdfmail/security.js';
 import { tempDir } from '../../helpers/config.js';
-import { plaintextsIn, run } from '../../helpers/pdf-readers.js';
+import { plaintextsIn, run } from '../../helpers/pdf-encrypted.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

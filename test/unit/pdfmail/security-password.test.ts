@@ -12,7 +12,7 @@ import { assertPdfPasswordUsable, normalisePdfPassword, permissionBits, PdfSecur
 import { computeR4FileKey, computeR4O, computeR4U } from '../../../src/pdfmail/security-r4.js';
 import { fileKeyFromUserPassword } from '../../../src/pdfmail/security-r6.js';
 import { tempDir } from '../../helpers/config.js';
-import { mutoolText, pdftotext, qpdf } from '../../helpers/pdf-readers.js';
+import { mutoolText, pdftotext, qpdf } from '../../helpers/pdf-encrypted.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

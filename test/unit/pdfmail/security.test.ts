@@ -12,7 +12,7 @@ import { saveEncrypted, type PdfCipher } from '../../../src/pdfmail/security.js'
 import { computeR4FileKey, computeR4U, r4ObjectKey } from '../../../src/pdfmail/security-r4.js';
 import { fileKeyFromUserPassword } from '../../../src/pdfmail/security-r6.js';
 import { tempDir } from '../../helpers/config.js';
-import { mutoolText, pdftotext, plaintextsIn, qpdf, run } from '../../helpers/pdf-readers.js';
+import { mutoolText, pdftotext, plaintextsIn, qpdf, run } from '../../helpers/pdf-encrypted.js';
 import { buildFixture, SECRETS, type Fixture } from './security-fixture.js';
 
 const PASSWORD = 'Correct-Horse 7 Battery';

@@ -1,7 +1,7 @@
 /**
- * Independent PDF readers for tests (qpdf, poppler, MuPDF) and a byte scan for plaintext left in
- * a file. The readers run as child processes on files in a temp dir; nothing here parses PDF with
- * the code under test.
+ * Independent PDF readers given a password (qpdf, poppler, MuPDF) and a byte scan for plaintext
+ * left in an encrypted file. The readers run as child processes on files in a temp dir; nothing
+ * here parses PDF with the code under test.
  */
 import { spawnSync } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
