@@ -25,6 +25,8 @@ done
 # Droid Sans Fallback for CJK), checked by file since they have no command.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$missing fonts-dejavu-core"
 [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || missing="$missing fonts-droid-fallback"
+# Droid Sans Fallback has no Hangul: Nanum Gothic draws Korean.
+[ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || missing="$missing fonts-nanum"
 
 # gpg-wks-client (the WKD oracle) lives outside PATH, in GnuPG's libexec directory.
 [ -x /usr/lib/gnupg/gpg-wks-client ] || [ -x /usr/libexec/gpg-wks-client ] || missing="$missing gpg-wks-client"
