@@ -6,7 +6,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFNumber, PDFObject, PDFRef, PDFStream, PDFString, PDFName } from 'pdf-lib';
+import { PDFArray, PDFDict, PDFDocument, PDFHexString, PDFInvalidObject, PDFName, PDFNumber, PDFObject, PDFRef, PDFStream, PDFString } from 'pdf-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveEncrypted, type PdfCipher } from '../../../src/pdfmail/security.js';
 import { computeR4FileKey, computeR4U, r4ObjectKey } from '../../../src/pdfmail/security-r4.js';
@@ -170,5 +170,56 @@ describe.each<[PdfCipher, string, string, string]>([
     await writeFile(clear, await fx.doc.save());
     const t = run('pdftotext', [clear, '-']);
     expect(t.stdout.toString()).toContain(SECRETS.pageText);
+  });
+});
+
+describe('saveEncrypted, the rest', () => {
+  const pw = 'K7mP-x9Qr-Tw4z';
+
+  it('declares Adobe extension level 8 for AES-256 in a 1.7 file, and none for AES-128', async () => {
+    for (const [cipher, level] of [['aes-256', 8], ['aes-128', undefined]] as const) {
+      const doc = await PDFDocument.create();
+      doc.addPage();
+      const parsed = await PDFDocument.load(await saveEncrypted(doc, { userPassword: pw, cipher }), { ignoreEncryption: true, updateMetadata: false });
+      const ext = parsed.catalog.lookupMaybe(PDFName.of('Extensions'), PDFDict);
+      const adbe = ext?.lookupMaybe(PDFName.of('ADBE'), PDFDict);
+      expect(adbe?.lookupMaybe(PDFName.of('ExtensionLevel'), PDFNumber)?.asNumber()).toBe(level);
+    }
+  });
+
+  it('encrypts literal strings as a reader decodes them: escapes, parentheses, backslashes, Unicode', async () => {
+    const doc = await PDFDocument.create();
+    doc.addPage();
+    // A literal string as pdf-lib keeps it (escaped source text) and a UTF-16 text string.
+    doc.context.lookup(doc.context.trailerInfo.Info, PDFDict).set(PDFName.of('Subject'), PDFString.of('x\\(y\\) z \\\\ end\\051'));
+    doc.setAuthor('Ωμέγα \u202Eevil\u202C 東京');
+    const file = join(dir, 'escapes.pdf');
+    await writeFile(file, await saveEncrypted(doc, { userPassword: pw, cipher: 'aes-256' }));
+    const info = run('pdfinfo', ['-enc', 'UTF-8', '-upw', pw, file]).stdout.toString();
+    expect(info).toMatch(/^Subject:\s+x\(y\) z \\ end\)$/m);
+    expect(info).toContain('Ωμέγα \u202Eevil\u202C 東京');
+  });
+
+  it('refuses a document already encrypted, an unparsed object, an unknown cipher — with a typed error', async () => {
+    const doc = await PDFDocument.create();
+    doc.addPage();
+    const encrypted = await saveEncrypted(doc, { userPassword: pw, cipher: 'aes-256' });
+    const again = await PDFDocument.load(encrypted, { ignoreEncryption: true });
+    await expect(saveEncrypted(again, { userPassword: pw, cipher: 'aes-256' })).rejects.toMatchObject({ name: 'PdfSecurityError', code: 'unsupported-document' });
+
+    const broken = await PDFDocument.create();
+    broken.addPage();
+    broken.context.register(PDFInvalidObject.of(Buffer.from('(unbalanced string')));
+    await expect(saveEncrypted(broken, { userPassword: pw, cipher: 'aes-256' })).rejects.toMatchObject({ name: 'PdfSecurityError', code: 'unsupported-document' });
+
+    const cipher = 'rc4-40' as PdfCipher;
+    await expect(saveEncrypted(doc, { userPassword: pw, cipher })).rejects.toMatchObject({ name: 'PdfSecurityError', code: 'unsupported-document' });
+  });
+
+  it('gives a document without pages the blank page doc.save() would', async () => {
+    const file = join(dir, 'empty.pdf');
+    await writeFile(file, await saveEncrypted(await PDFDocument.create(), { userPassword: pw, cipher: 'aes-256' }));
+    expect(run('pdfinfo', ['-upw', pw, file]).stdout.toString()).toMatch(/^Pages:\s+1$/m);
+    expect(qpdf('--check', `--password=${pw}`, file).code).toBe(0);
   });
 });
