@@ -10,14 +10,18 @@ import { randomBytes } from 'node:crypto';
 import { PDFHexString, StandardFonts, type PDFDocument, type PDFFont } from 'pdf-lib';
 import type { Font, Glyph } from 'pdf-lib/cjs/types/fontkit.js';
 import { advance, cachedFontkit, type FontFace, type FontSet } from './fonts.js';
+import { embedStaticFont, inStaticSubset, staticSubset, type StaticSubset } from './static-font.js';
 import { REPLACEMENT } from './text.js';
 
 /** A run of text drawn with one font; `width` in 1/1000 em. */
 export interface Run {
   text: string;
+  /** Index of the face in the fallback list, or STATIC for the first face's prebuilt subset. */
   face: number;
   width: number;
 }
+
+const STATIC = -1;
 
 /** What pdf-lib's subsetting embedder keeps of the glyphs a document uses (pdf-lib 1.17 internals). */
 interface SubsetState {
@@ -65,7 +69,7 @@ function drawGlyphByGlyph(font: PDFFont): void {
  * by a byte, and readers draw those glyphs blank ("invalid outline") while the text still extracts.
  * Padding each glyph to four bytes, as the TrueType spec recommends, keeps every offset even.
  */
-function padGlyphs(subset: SubsetState['subset']): void {
+function padGlyphs(subset: Pick<SubsetState['subset'], '_addGlyph' | 'glyf' | 'offset'>): void {
   const add = subset._addGlyph.bind(subset);
   subset._addGlyph = (gid: number) => {
     const id = add(gid);
@@ -86,6 +90,9 @@ export class Faces {
   private readonly regular: FontFace[];
   private readonly bold: FontFace[];
   private readonly embedded = new Map<FontFace, PDFFont>();
+  private readonly staticFonts = new Map<FontFace, PDFFont>();
+  private staticRegular: StaticSubset | null = null;
+  private staticBold: StaticSubset | null = null;
   private standard: { regular: PDFFont; bold: PDFFont; chars: Set<number> } | null = null;
 
   private constructor(
@@ -98,8 +105,11 @@ export class Faces {
 
   static async for(doc: PDFDocument, fonts: FontSet): Promise<Faces> {
     const faces = new Faces(doc, fonts);
-    if (fonts.families.length) doc.registerFontkit(cachedFontkit);
-    else {
+    if (fonts.families.length) {
+      doc.registerFontkit(cachedFontkit);
+      faces.staticRegular = await staticSubset(fonts.families[0]!.regular, padGlyphs);
+      faces.staticBold = await staticSubset(fonts.families[0]!.bold, padGlyphs);
+    } else {
       const regular = await doc.embedFont(StandardFonts.Helvetica);
       const bold = await doc.embedFont(StandardFonts.HelveticaBold);
       faces.standard = { regular, bold, chars: new Set(regular.getCharacterSet()) };
@@ -126,8 +136,13 @@ export class Faces {
       return runs;
     }
     const list = bold ? this.bold : this.regular;
+    const prebuilt = bold ? this.staticBold : this.staticRegular;
     for (const ch of text) {
       const cp = ch.codePointAt(0)!;
+      if (prebuilt && inStaticSubset(prebuilt, cp)) {
+        push(ch, STATIC, advance(list[0]!, cp));
+        continue;
+      }
       let placed = false;
       for (let i = 0; i < list.length; i++) {
         const w = advance(list[i]!, cp);
@@ -156,6 +171,15 @@ export class Faces {
   /** The PDF font of a run, embedded on first use. */
   async font(run: Run, bold: boolean): Promise<PDFFont> {
     if (this.standard) return bold ? this.standard.bold : this.standard.regular;
+    if (run.face === STATIC) {
+      const face = (bold ? this.bold : this.regular)[0]!;
+      let font = this.staticFonts.get(face);
+      if (!font) {
+        font = embedStaticFont(this.doc, face, (bold ? this.staticBold : this.staticRegular)!);
+        this.staticFonts.set(face, font);
+      }
+      return font;
+    }
     const face = (bold ? this.bold : this.regular)[run.face]!;
     let font = this.embedded.get(face);
     if (!font) {
