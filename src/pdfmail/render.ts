@@ -83,5 +83,6 @@ export async function renderMailPdf(input: RenderInput): Promise<RenderedMail> {
   if (embedded.length) await drawAttachmentsPage(w, embedded, content.files);
   await drawReplyPage(w, input.look, input.replyUrl, warnings);
   await w.frame(input.look.organisation);
+  w.finish();
   return { doc, pages: doc.getPageCount(), attachments: embedded.length, warnings };
 }
