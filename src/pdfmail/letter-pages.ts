@@ -16,9 +16,12 @@ const LOGO_MAX = { width: 190, height: 64 };
 const SMALL: TextStyle = { size: 8.5, colour: COLOURS.muted, leading: 1.4 };
 
 async function logoImage(w: Writer, logo: Uint8Array, warnings: string[]): Promise<PDFImage | null> {
+  // A copy of its own: pdf-lib's JPEG reader reads the whole ArrayBuffer under a view, so a Buffer
+  // from readFileSync (a slice of Node's shared pool) reads as "SOI not found".
+  const bytes = new Uint8Array(logo);
   try {
-    if (logo[0] === 0x89 && logo[1] === 0x50) return await w.doc.embedPng(logo);
-    if (logo[0] === 0xff && logo[1] === 0xd8) return await w.doc.embedJpg(logo);
+    if (bytes[0] === 0x89 && bytes[1] === 0x50) return await w.doc.embedPng(bytes);
+    if (bytes[0] === 0xff && bytes[1] === 0xd8) return await w.doc.embedJpg(bytes);
     warnings.push('PDF logo is neither PNG nor JPEG: left out');
   } catch {
     warnings.push('PDF logo could not be read: left out');

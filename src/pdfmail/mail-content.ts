@@ -55,12 +55,25 @@ const SHOWN: readonly HeaderLine['label'][] = ['From', 'To', 'Cc', 'Date', 'Subj
 const ENCAPSULATED = new Set(['message/rfc822', 'message/global']);
 const SIGNATURES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
 
+/** Windows-1252's 0x80–0x9F (WHATWG; the five it leaves undefined stay C1 controls). */
+const CP1252_HIGH = '\u20AC\x81\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\u0160\u2039\u0152\x8D\u017D\x8F\x90\u2018\u2019\u201C\u201D\u2022\u2013\u2014\u02DC\u2122\u0161\u203A\u0153\x9D\u017E\u0178';
+
+/**
+ * Windows-1252, which WHATWG (and every mail program) reads for "iso-8859-1" and "us-ascii" too.
+ * Node 20's TextDecoder decodes it as plain Latin-1, turning Outlook's “quotes” and – dashes into
+ * control characters.
+ */
+function windows1252(bytes: Buffer): string {
+  return bytes.toString('latin1').replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!);
+}
+
 /** Bytes in a charset; an unknown or missing one as UTF-8 when the bytes are, else Windows-1252. */
 export function decodeText(bytes: Buffer, charset: string | undefined): string {
   const label = (charset ?? '').trim().toLowerCase();
-  if (label === '' || label === 'us-ascii' || label === 'ascii') return isUtf8(bytes) ? bytes.toString('utf8') : new TextDecoder('windows-1252').decode(bytes);
+  if (label === '' || label === 'us-ascii' || label === 'ascii') return isUtf8(bytes) ? bytes.toString('utf8') : windows1252(bytes);
   try {
-    return new TextDecoder(label).decode(bytes);
+    const decoder = new TextDecoder(label);
+    return decoder.encoding === 'windows-1252' ? windows1252(bytes) : decoder.decode(bytes);
   } catch {
     return bytes.toString('latin1');
   }

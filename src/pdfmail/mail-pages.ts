@@ -5,11 +5,17 @@
  *
  * Untrusted input: every string drawn here is from the message (made drawable by text.ts).
  */
-import { sizeText } from '../core/limits.js';
 import { fileAnnotation, type EmbeddedFile } from './attachments.js';
 import { BODY, COLOURS, PAGE, type TextStyle, type Writer } from './layout.js';
 import type { MailFile, MailSection } from './mail-content.js';
 import { oneLine } from './text.js';
+
+/** "512 bytes", "4.2 KB", "47 KB", "30 MB": as a file manager shows a size. */
+export function readableSize(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  const [value, unit] = n < 1024 * 1024 ? [n / 1024, 'KB'] : [n / (1024 * 1024), 'MB'];
+  return `${value < 10 ? value.toFixed(1).replace(/\.0$/, '') : Math.round(value)} ${unit}`;
+}
 
 const LABEL_WIDTH = 58;
 const INDENT = 16;
@@ -71,6 +77,7 @@ export async function drawAttachmentsPage(w: Writer, embedded: readonly Embedded
   w.section = 'Attachments';
   w.newPage();
   await w.paragraph(`Attachments (${files.length})`, { size: 15, bold: true, leading: 1.3 });
+  w.gap(4);
   await w.paragraph('Each file is embedded in this document. Click the paperclip, or open your reader’s attachments panel, to save it.', SMALL);
   w.gap(10);
   for (const [i, file] of files.entries()) {
@@ -81,7 +88,7 @@ export async function drawAttachmentsPage(w: Writer, embedded: readonly Embedded
     fileAnnotation(w.doc, w.page, embedded[i]!, PAGE.margin, top - 18, icon);
     w.indent = icon + 10;
     await w.paragraph(file.name, { size: 10, bold: true, leading: 1.3 });
-    await w.paragraph(`${oneLine(file.type)} · ${sizeText(file.data.length)}`, SMALL);
+    await w.paragraph(`${oneLine(file.type)} · ${readableSize(file.data.length)}`, SMALL);
     w.indent = 0;
     w.gap(7);
   }

@@ -119,6 +119,18 @@ describe('renderMailPdf: attachments', () => {
     expect(popplerAttachments(r.file, join(dir, 'big')).get('big.bin')?.equals(big)).toBe(true);
   });
 
+  it('stops MIME nested deeper than the MIME limit with PdfRenderError, and reads a base64 forwarded message', async () => {
+    let deep = 'Content-Type: text/plain\r\n\r\nbottom\r\n';
+    for (let i = 0; i < 60; i++) deep = `Content-Type: multipart/mixed; boundary="d${i}"\r\n\r\n--d${i}\r\n${deep}\r\n--d${i}--\r\n`;
+    const err = await render(Buffer.from(`From: a@example.com\r\nSubject: deep\r\n${deep}`)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PdfRenderError);
+    expect((err as PdfRenderError).limit).toBe('mime_depth');
+    const inner = Buffer.from('From: x@example.net\r\nSubject: inner\r\n\r\nforwarded in base64\r\n');
+    const r = await render(mixed([base64Part('Content-Type: message/rfc822', inner)]));
+    expect(popplerText(r.file)).toContain('forwarded in base64');
+    expect(popplerAttachments(r.file, join(dir, 'b64-eml')).get('inner.eml')?.equals(inner)).toBe(true);
+  });
+
   it('renders hostile MIME: bad base64, unknown charset, no closing boundary, broken HTML, junk headers', async () => {
     const message = Buffer.from(
       [

@@ -4,9 +4,10 @@
  * the file clean, the metadata names nobody, and the pages are drawn (not blank).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PDFDocument, rgb } from 'pdf-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadFonts } from '../../../src/pdfmail/fonts.js';
 import { renderMailPdf, type PdfLook } from '../../../src/pdfmail/render.js';
@@ -165,6 +166,29 @@ describe('renderMailPdf: the mail as readers see it', () => {
     const bad = await pdf(unicodeMail, 'javascript:alert(1)');
     expect(popplerText(bad.file)).not.toContain('Reply securely');
     expect(bad.warnings).toEqual(['PDF reply URL is not an http(s) URL: no Reply button']);
+  });
+
+  it('puts the logo (PNG or JPEG, scaled to fit) on the cover, and leaves out one it cannot read, with a warning', async () => {
+    const source = await PDFDocument.create();
+    source.addPage([300, 100]).drawRectangle({ x: 0, y: 0, width: 100, height: 100, color: rgb(0.1, 0.3, 0.6) });
+    const sourceFile = join(dir, 'logo-source.pdf');
+    writeFileSync(sourceFile, await source.save());
+    execFileSync('pdftoppm', ['-r', '144', '-png', '-singlefile', sourceFile, join(dir, 'logo')]);
+    execFileSync('pdftoppm', ['-r', '144', '-jpeg', '-singlefile', sourceFile, join(dir, 'logo')]);
+    for (const ext of ['png', 'jpg']) {
+      const r = await renderMailPdf({ message: Buffer.from(unicodeMail), look: { ...LOOK, logo: readFileSync(join(dir, `logo.${ext}`)) }, replyUrl: null, fonts, now });
+      const file = join(dir, `with-logo-${ext}.pdf`);
+      writeFileSync(file, await r.doc.save());
+      expect(r.warnings).toEqual([]);
+      const images = execFileSync('pdfimages', ['-list', '-f', '1', '-l', '1', file]).toString().split('\n').slice(2).filter(Boolean);
+      expect(images).toHaveLength(1);
+      // 600 × 200 pixels drawn at most 190 × 64 points: 144 dpi and more on the page.
+      expect(Number(images[0]!.trim().split(/\s+/)[12])).toBeGreaterThanOrEqual(144);
+    }
+    const broken = await renderMailPdf({ message: Buffer.from(unicodeMail), look: { ...LOOK, logo: Buffer.from('\x89PNG\r\n\x1a\nnot really', 'latin1') }, replyUrl: null, fonts, now });
+    expect(broken.warnings).toEqual(['PDF logo could not be read: left out']);
+    const gif = await renderMailPdf({ message: Buffer.from(unicodeMail), look: { ...LOOK, logo: Buffer.from('GIF89a') }, replyUrl: null, fonts, now });
+    expect(gif.warnings).toEqual(['PDF logo is neither PNG nor JPEG: left out']);
   });
 
   it('falls back to Helvetica when no font file is found, saying so, with other scripts replaced', async () => {
