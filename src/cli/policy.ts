@@ -10,7 +10,7 @@ import { combineDirectories, LdapDirectory, withFailurePolicy } from '../directo
 import { openKeyStore } from '../keystore/index.js';
 import { silentLogger } from '../log/index.js';
 import { messageFacts } from '../mime/index.js';
-import { describeAction, emptyDirectory, encryptionOutcome, loadStaticDirectory, type MessageFacts, type PartyFacts } from '../policy/index.js';
+import { describeAction, type Action, emptyDirectory, encryptionOutcome, loadStaticDirectory, type MessageFacts, type PartyFacts } from '../policy/index.js';
 import { gatherFacts } from '../worker/facts.js';
 import { describePlan, planMessage, type PlanFacts } from '../worker/plan.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
@@ -74,9 +74,16 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   const directory = ldap ? combineDirectories(withFailurePolicy(ldap, silentLogger()), groups) : groups;
   const store = await openKeyStore(config);
   let facts: PlanFacts;
+  const pdfPasswords = new Map<string, string>();
   try {
     // The worker's own fact gathering and planning: what is printed is what a message gets.
     ({ facts } = await gatherFacts({ body, message, sender: from, recipients: [...new Set(to)], clientTrusted, policy, config, lookups: store, directory, keysLoaded: true, memo: {} }));
+    // For recipients that would get PDF mail: whether their password exists (explaining never makes one).
+    for (const r of facts.recipients) {
+      const sender = config.pdf.password_scope === 'recipient' ? '*' : from;
+      const [rec] = await store.listPdfPasswords({ sender, recipient: r.address });
+      pdfPasswords.set(r.address, rec ? `password exists since ${rec.created.toISOString().slice(0, 10)}${rec.notified ? '' : ', the sender will be told it'}` : 'new password, the sender will be told it');
+    }
   } finally {
     await store.close();
     await ldap?.close().catch(() => undefined);
@@ -102,8 +109,12 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     io.out('');
     io.out(`<${p.recipient}>  ${p.direction}  (${party(recipients[i]!)})`);
     io.out(`  rules: ${p.rules.map((r) => (line.has(r) ? `"${r}" (line ${line.get(r)})` : r)).join(' → ')}`);
-    const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
-    p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${OUTCOME[encryptionOutcome(a, recipients[i]!)]}` : ''}`));
+    const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', pdf: 'PDF', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
+    const outcome = (a: Extract<Action, { kind: 'encrypt' }>) => {
+      const o = encryptionOutcome(a, recipients[i]!);
+      return o === 'pdf' ? `PDF, ${pdfPasswords.get(p.recipient) ?? 'password unknown'}` : OUTCOME[o];
+    };
+    p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${outcome(a)}` : ''}`));
     for (const s of p.skipped ?? []) io.out(`  (${s.action === 'generate_keys' ? 'generate_keys' : 'sign'} skipped: ${s.reason})`);
   });
   io.out('');

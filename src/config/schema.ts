@@ -329,6 +329,38 @@ export const rawConfigSchema = z.strictObject({
       tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
       wkd: z.boolean().default(true),
       index_ttl: duration.default(60_000),
+      // The portal's address as the Internet reaches it (the PDF's Reply button links here); absent:
+      // PDF mail has no Reply button.
+      url: z.url({ protocol: /^https?$/, error: (iss) => `${show(iss.input)} — expected an http(s) URL like https://mail.example.org` }).optional(),
+    })
+    .prefault({}),
+  // PDF mail (issue 16): the mail and its attachments in a password-protected PDF, for recipients
+  // without keys (the method `pdf` in the policy's encrypt action).
+  pdf: z
+    .strictObject({
+      // AES-256 (PDF 2.0, R6) opens in every reader since Acrobat 9 (2008); aes-128 (R4) for older ones.
+      cipher: z.enum(['aes-256', 'aes-128']).default('aes-256'),
+      // pair: one password per sender and recipient; recipient: one per recipient for all senders.
+      password_scope: z.enum(['pair', 'recipient']).default('pair'),
+      // The Reply button's link works this long after the mail was sent.
+      reply_validity: atLeastOneSecond.default(90 * 86_400_000),
+      // The cover page: the organisation's name (default: the domain of `hostname`), a logo
+      // (PNG or JPEG, relative to this file) and a text.
+      organisation: z.string().max(200).optional(),
+      logo: z.string().optional(),
+      cover_text: z.string().max(4000).optional(),
+      // The last page, above the Reply button.
+      instructions: z.string().max(4000).optional(),
+      reply_label: z.string().min(1).max(40).default('Reply'),
+      // The text of the mail that carries the PDF ({sender}, {organisation} are filled in); html
+      // optional beside it.
+      message_text: z.string().max(10_000).optional(),
+      message_html: z.string().max(50_000).optional(),
+      // Fonts to embed, in fallback order (TrueType/OpenType files; default: DejaVu Sans, then
+      // Droid Sans Fallback for CJK, where the system has them).
+      fonts: z.array(z.string()).optional(),
+      // Past these the message is held with the reason rather than half put into a PDF.
+      max_attachments: positiveInt('a number of attachments').default(1000),
     })
     .prefault({}),
   ldap: z

@@ -177,6 +177,28 @@ export interface PortalConfig {
   wkd: boolean;
   /** The hash → address index is rebuilt from the keystore after this long (ms). */
   index_ttl: number;
+  /** Base URL the Internet reaches the portal at (no trailing slash); the PDF's Reply button links below it. */
+  url?: string;
+}
+
+/** PDF mail (src/pdfmail/, worker/methods/pdf.ts). */
+export interface PdfConfig {
+  cipher: 'aes-256' | 'aes-128';
+  password_scope: 'pair' | 'recipient';
+  /** How long a Reply link works (ms). */
+  reply_validity: number;
+  organisation: string;
+  /** Absolute path of a PNG or JPEG, checked readable at load. */
+  logo?: string;
+  cover_text: string;
+  instructions: string;
+  reply_label: string;
+  /** Text of the carrying mail ({sender}, {organisation} filled in), and optional HTML beside it. */
+  message_text: string;
+  message_html?: string;
+  /** Absolute font paths in fallback order; absent: the defaults the system has (pdfmail/fonts.ts). */
+  fonts?: string[];
+  max_attachments: number;
 }
 
 /** One LDAP server (or replica) of ldap.servers; asked in order, see directory/ldap.ts. */
@@ -255,6 +277,7 @@ export interface Config {
   kek: KekConfig;
   discovery: DiscoveryConfig;
   portal: PortalConfig;
+  pdf: PdfConfig;
   /** LDAP directories: recipients' certificates, groups and attributes for policy. */
   ldap: LdapConfig;
   /** Absolute path of the policy file, and its parsed content (validated by policy/, issue 5). */

@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { parseYaml, problemAt, type ParsedYaml } from '../config/index.js';
 import { canonicalAddress, canonicalAddressPattern, canonicalDomainPattern, type ConfigProblem } from '../core/index.js';
 import { parseSize } from '../config/units.js';
-import type { Action, CommandName, CompiledPolicy, Condition, NumberTest, PartyTest, Rule, SmimeEncryptOptions, StringTest } from './types.js';
+import type { Action, CommandName, CompiledPolicy, Condition, EncryptMethod, NumberTest, PartyTest, PdfEncryptOptions, Rule, SmimeEncryptOptions, StringTest } from './types.js';
 
 type Path = (string | number)[];
 type Doc = Record<string, unknown>;
@@ -16,6 +16,7 @@ export const DEFAULT_COMMANDS: Record<CommandName, string> = {
   encrypt: '{encrypt}',
   sign: '{sign}',
   plain: '{plain}',
+  pdf: '{pdf}',
   send_keys: '{send_keys}',
   send_keys_smime: '{send_keys_smime}',
   send_keys_pgp: '{send_keys_pgp}',
@@ -25,6 +26,9 @@ export const DEFAULT_COMMAND_ACTIONS: Record<CommandName, Action[]> = {
   encrypt: [{ kind: 'encrypt', methods: ['smime', 'pgp'], require: true, otherwise: 'hold' }],
   sign: [{ kind: 'sign', method: 'auto' }],
   plain: [],
+  // PDF mail for this message whatever keys the recipients have (the sender decides the recipient
+  // reads it best that way); held if it cannot be made.
+  pdf: [{ kind: 'encrypt', methods: ['pdf'], require: true, otherwise: 'hold' }],
   // Signed as well: most clients (Outlook above all) take a sender's certificate from a signed
   // message by themselves, while a .p7c attachment must be imported by hand. {send_keys} signs
   // with whatever the sender has (auto), {send_keys_smime} with S/MIME, as the issue asks.
@@ -37,7 +41,9 @@ const DIRECTIONS = ['inbound', 'outbound', 'internal', 'external'] as const;
 const PRIORITIES = ['high', 'normal', 'low'] as const;
 const SENSITIVITIES = ['normal', 'personal', 'private', 'confidential'] as const;
 const KEY_KINDS = ['smime', 'pgp', 'any', 'none'] as const;
+/** Without `methods:` an encrypt action uses keys (PDF mail changes what the recipient gets: only when named). */
 const METHODS = ['smime', 'pgp'] as const;
+const ENCRYPT_METHODS = ['smime', 'pgp', 'pdf'] as const;
 const CONDITION_KEYS = ['all', 'any', 'not', 'direction', 'sender', 'recipient', 'size', 'attachments', 'priority', 'sensitivity', 'encrypted', 'signed', 'command', 'header', 'client'];
 /** `capable`: AES-256-GCM where the recipients advertised it, else the configured cipher (the default behaviour). */
 const SMIME_CIPHERS = ['capable', 'aes-256-cbc', 'aes-128-cbc', 'aes-256-gcm', 'aes-128-gcm'] as const;
@@ -402,6 +408,26 @@ class Compiler {
     return out;
   }
 
+  /** encrypt's `pdf: { cipher, reply }`: this rule's choice over the pdf section of postern.yaml. */
+  private pdfOptions(raw: unknown, p: Path): PdfEncryptOptions | undefined {
+    if (raw === undefined || raw === null) return undefined;
+    if (!isMap(raw)) {
+      this.problem(p, 'expected { cipher: aes-256|aes-128, reply: true|false }');
+      return undefined;
+    }
+    this.unknownKeys(raw, p, ['cipher', 'reply']);
+    const out: PdfEncryptOptions = {};
+    if (raw.cipher !== undefined) {
+      if (raw.cipher === 'aes-256' || raw.cipher === 'aes-128') out.cipher = raw.cipher;
+      else this.problem([...p, 'cipher'], `${JSON.stringify(raw.cipher)} — expected aes-256 or aes-128`);
+    }
+    if (raw.reply !== undefined) {
+      if (typeof raw.reply === 'boolean') out.reply = raw.reply;
+      else this.problem([...p, 'reply'], 'expected true or false');
+    }
+    return out;
+  }
+
   private flags(v: unknown, p: Path, keys: string[], defaults: Record<string, boolean>): Record<string, boolean> {
     if (v === undefined || v === null) return defaults;
     if (!isMap(v)) {
@@ -447,13 +473,16 @@ class Compiler {
       case 'encrypt': {
         const a = arg ?? {};
         if (!isMap(a)) {
-          this.problem(p, 'expected { methods: [smime, pgp], require: true|false, otherwise: hold|bounce }');
+          this.problem(p, 'expected { methods: [smime, pgp, pdf], require: true|false, otherwise: hold|bounce }');
           return null;
         }
-        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp', 'header_protection']);
+        this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp', 'pdf', 'header_protection']);
         const asked = a.methods === undefined ? undefined : Array.isArray(a.methods) ? a.methods : [a.methods];
-        if (asked?.includes('pdf')) this.problem([...p, 'methods'], 'pdf: PDF mail is not available yet (smime and pgp are)');
-        const methods = asked === undefined ? [...METHODS] : this.oneOf(asked.filter((m) => m !== 'pdf'), [...p, 'methods'], METHODS);
+        const methods: EncryptMethod[] = asked === undefined ? [...METHODS] : this.oneOf(asked, [...p, 'methods'], ENCRYPT_METHODS);
+        // PDF needs no key, so a method after it in the list is never reached: almost surely a slip.
+        const pdfAt = methods.indexOf('pdf');
+        if (pdfAt >= 0 && pdfAt < methods.length - 1) this.problem([...p, 'methods'], `pdf can always be made, so ${methods.slice(pdfAt + 1).join(', ')} after it is never used: put pdf last`);
+        const pdf = this.pdfOptions(a.pdf, [...p, 'pdf']);
         if (a.require !== undefined && typeof a.require !== 'boolean') this.problem([...p, 'require'], 'expected true or false');
         const otherwise = a.otherwise ?? 'hold';
         if (otherwise !== 'hold' && otherwise !== 'bounce') this.problem([...p, 'otherwise'], `${JSON.stringify(otherwise)} — expected hold or bounce`);
@@ -470,7 +499,7 @@ class Compiler {
         const hp = a.header_protection;
         if (hp !== undefined && hp !== 'obscure' && hp !== 'copy' && hp !== 'off') this.problem([...p, 'header_protection'], `${JSON.stringify(hp)} — expected obscure, copy or off`);
         const headerProtection = hp === 'obscure' || hp === 'copy' || hp === 'off' ? { header_protection: hp as 'obscure' | 'copy' | 'off' } : {};
-        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}), ...(pgp ? { pgp } : {}), ...headerProtection };
+        return { kind: 'encrypt', methods, require: a.require === true, otherwise: otherwise === 'bounce' ? 'bounce' : 'hold', ...(smime ? { smime } : {}), ...(pgp ? { pgp } : {}), ...(pdf ? { pdf } : {}), ...headerProtection };
       }
       case 'generate_keys': {
         const f = this.flags(arg, p, ['smime', 'pgp'], { smime: true, pgp: false });

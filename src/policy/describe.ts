@@ -8,7 +8,7 @@ export function describeAction(a: Action): string {
     case 'sign':
       return a.method === 'auto' ? 'sign' : `sign (${a.method})`;
     case 'encrypt':
-      return `encrypt (${a.methods.join(', then ')}${a.require ? `; required, else ${a.otherwise}` : '; if a key exists'}${a.smime?.cipher ? `; S/MIME ${a.smime.cipher}` : ''}${a.smime?.rsa_padding ? `; RSA ${a.smime.rsa_padding}` : ''}${a.pgp?.inline ? '; OpenPGP inline' : ''}${a.header_protection ? `; header protection ${a.header_protection}` : ''})`;
+      return `encrypt (${a.methods.join(', then ')}${a.require ? `; required, else ${a.otherwise}` : '; if a key exists'}${a.smime?.cipher ? `; S/MIME ${a.smime.cipher}` : ''}${a.smime?.rsa_padding ? `; RSA ${a.smime.rsa_padding}` : ''}${a.pgp?.inline ? '; OpenPGP inline' : ''}${a.pdf?.cipher ? `; PDF ${a.pdf.cipher}` : ''}${a.pdf?.reply === false ? '; PDF without Reply button' : ''}${a.header_protection ? `; header protection ${a.header_protection}` : ''})`;
     case 'decrypt':
       return `decrypt${a.pgp_attachments || a.pgp_inline_html ? ` (also ${[a.pgp_attachments && 'OpenPGP attachments', a.pgp_inline_html && 'inline OpenPGP in HTML'].filter(Boolean).join(', ')})` : ''}`;
     case 'verify':

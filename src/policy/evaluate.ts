@@ -4,7 +4,7 @@
  * directory groups), so a decision can be explained and tested without any I/O.
  */
 import { addressKey, domainOfAddress } from '../core/index.js';
-import type { Action, CommandName, CompiledPolicy, Condition, CryptoKind, Direction, MessageFacts, NumberTest, PartyFacts, PartyTest, PolicyInput, RecipientPlan, StringTest } from './types.js';
+import type { Action, CommandName, CompiledPolicy, Condition, CryptoKind, Direction, EncryptMethod, MessageFacts, NumberTest, PartyFacts, PartyTest, PolicyInput, RecipientPlan, StringTest } from './types.js';
 
 export const DEFAULT_RULE = '(default policy)';
 
@@ -205,8 +205,8 @@ export function evaluate(policy: CompiledPolicy, input: PolicyInput): RecipientP
  * How an encrypt action will turn out for a recipient with these keys: the first method of the
  * list it has a key for, or — without one — plain (optional) or the configured fallback (required).
  */
-export function encryptionOutcome(a: Extract<Action, { kind: 'encrypt' }>, recipient: PartyFacts): CryptoKind | 'plain' | 'hold' | 'bounce' {
-  const method = a.methods.find((m) => recipient.keys[m]);
+export function encryptionOutcome(a: Extract<Action, { kind: 'encrypt' }>, recipient: PartyFacts): EncryptMethod | 'plain' | 'hold' | 'bounce' {
+  const method = a.methods.find((m) => recipient.keys[m] === true);
   if (method) return method;
   return a.require ? a.otherwise : 'plain';
 }

@@ -5,11 +5,14 @@
  */
 
 export type Direction = 'inbound' | 'outbound' | 'internal' | 'external';
+/** The crypto a message can carry, and sign with. */
 export type CryptoKind = 'smime' | 'pgp';
+/** What a recipient's copy can be protected with: the crypto kinds, and PDF mail (a password, no key). */
+export type EncryptMethod = CryptoKind | 'pdf';
 export type KeyKind = 'smime' | 'pgp' | 'any' | 'none';
 export type Priority = 'high' | 'normal' | 'low';
 export type Sensitivity = 'normal' | 'personal' | 'private' | 'confidential';
-export type CommandName = 'encrypt' | 'sign' | 'plain' | 'send_keys' | 'send_keys_smime' | 'send_keys_pgp';
+export type CommandName = 'encrypt' | 'sign' | 'plain' | 'pdf' | 'send_keys' | 'send_keys_smime' | 'send_keys_pgp';
 
 /** A comparison on a number: { op: '>', value }. */
 export interface NumberTest {
@@ -59,11 +62,18 @@ export interface SmimeEncryptOptions {
   rsa_padding?: 'pkcs1' | 'oaep';
 }
 
+/** Per-rule PDF mail choices (postern.yaml's pdf section otherwise). */
+export interface PdfEncryptOptions {
+  cipher?: 'aes-256' | 'aes-128';
+  /** false: no Reply button in this rule's PDFs. */
+  reply?: boolean;
+}
+
 export type Action =
   | { kind: 'none' }
   | { kind: 'sign'; method: CryptoKind | 'auto' }
   /** header_protection: this rule's RFC 9788 mode over postern.yaml's (obscure, copy, off). */
-  | { kind: 'encrypt'; methods: CryptoKind[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean }; header_protection?: 'obscure' | 'copy' | 'off' }
+  | { kind: 'encrypt'; methods: EncryptMethod[]; require: boolean; otherwise: 'hold' | 'bounce'; smime?: SmimeEncryptOptions; pgp?: { inline: boolean }; pdf?: PdfEncryptOptions; header_protection?: 'obscure' | 'copy' | 'off' }
   /** pgp_attachments: also .pgp/.gpg/.asc attachments; pgp_inline_html: armor in an HTML body (Outlook). */
   | { kind: 'decrypt'; pgp_attachments?: boolean; pgp_inline_html?: boolean }
   | { kind: 'verify' }
@@ -106,8 +116,11 @@ export interface PartyFacts {
   internal: boolean;
   groups: string[];
   attributes: Record<string, string[]>;
-  /** Usable keys: public for recipients, private (can sign/decrypt) for the sender. */
-  keys: { smime: boolean; pgp: boolean };
+  /**
+   * Usable keys: public for recipients, private (can sign/decrypt) for the sender. `pdf`: a PDF
+   * can be made for this recipient (it needs no key; absent counts as no).
+   */
+  keys: { smime: boolean; pgp: boolean; pdf?: boolean };
 }
 
 export interface MessageFacts {

@@ -17,6 +17,7 @@ import { generatePgpKey } from '../openpgp/index.js';
 import type { ClaimedEntry, HeldDraft, OutgoingDraft } from '../spool/index.js';
 import type { PolicyContext } from './decide.js';
 import { adminAlert, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from './notices.js';
+import type { SideNotice } from './methods/index.js';
 import type { MessagePlan } from './plan.js';
 import type { KeyLookups } from './policy-facts.js';
 import { transformGroup, type MessageMemo } from './transform.js';
@@ -24,6 +25,8 @@ import { transformGroup, type MessageMemo } from './transform.js';
 export interface Decision {
   drafts: OutgoingDraft[];
   held: HeldDraft[];
+  /** Run once drafts and held are durable (a method's bookkeeping: PDF mail's "sender told"). */
+  afterCommit?: (() => Promise<void>)[];
 }
 
 /** What the fact-gathering step prepared for execution. */
@@ -47,6 +50,9 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
 
   const drafts: OutgoingDraft[] = [];
   const held: HeldDraft[] = [];
+  const afterCommit: (() => Promise<void>)[] = [];
+  /** Messages the methods write beside their result (PDF mail: the password to the sender). */
+  const sideNotices: SideNotice[] = [];
   const internal = (a: string) => inDomains(a, ctx.config.internal_domains);
   const outboundAll = (e: Envelope) => e.recipients.every((r) => !internal(r.address));
   const autocrypt = plan.autocrypt && ctx.pgpKeys ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
@@ -70,6 +76,8 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
       }
       body = r.body;
       resultFields = r.headers;
+      if (r.notices) sideNotices.push(...r.notices);
+      if (r.afterCommit) afterCommit.push(...r.afterCommit);
       decrypted = r.opened?.encryption?.status === 'decrypted';
       // A bounce returns what the sender wrote, never this copy (dsn/original.ts).
       if (r.body !== base) kept = keepOriginal(entry.body, envelope, { limit: ctx.config.relay.bounce_size_limit, headersOnly: decrypted });
@@ -104,18 +112,18 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
   }
   // A report or an alert that cannot be written must not stop the mail it is about.
   try {
-    drafts.push(...notices(entry, plan, outcomes, ctx, log));
+    drafts.push(...notices(entry, plan, outcomes, sideNotices, ctx, log));
   } catch (err) {
     log.error({ event: 'worker.notice_failed', queueId: entry.id, reason: (err as Error).message }, 'delivery report or alert not written');
   }
-  return { drafts, held };
+  return { drafts, held, ...(afterCommit.length ? { afterCommit } : {}) };
 }
 
 /**
  * notify_sender and alert: messages Postern writes itself, from the null sender (they can never
  * loop or bounce back), queued like any other output of this message.
  */
-function notices(entry: ClaimedEntry, plan: MessagePlan, outcomes: Map<string, RecipientOutcome>, ctx: PolicyContext, log: Logger): OutgoingDraft[] {
+function notices(entry: ClaimedEntry, plan: MessagePlan, outcomes: Map<string, RecipientOutcome>, side: readonly SideNotice[], ctx: PolicyContext, log: Logger): OutgoingDraft[] {
   const env = entry.meta.envelope;
   const out: OutgoingDraft[] = [];
   const hostname = ctx.config.hostname;
@@ -125,6 +133,7 @@ function notices(entry: ClaimedEntry, plan: MessagePlan, outcomes: Map<string, R
     key,
     notes: { noticeOf: entry.id },
   });
+  for (const n of side) out.push(notice(`notice:${n.key}`, n.to, n.body));
   const original = originalHeadersOf(entry.body);
   if (plan.notifySender.length && wantsSenderNotice(env.sender, original)) {
     const list = plan.notifySender.map((r) => outcomes.get(r)).filter((o): o is RecipientOutcome => o !== undefined);

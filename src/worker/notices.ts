@@ -254,3 +254,58 @@ export function adminAlert(input: AdminAlertInput): Buffer {
   ];
   return assemble(fields, lines);
 }
+
+export interface PdfPasswordNoticeInput {
+  hostname: string;
+  queueId: string;
+  /** The sender who is told (the envelope sender of the message that needed the password). */
+  sender: string;
+  /** Whom the PDFs go to; '*' scope: every sender's PDFs to this recipient use it. */
+  recipient: string;
+  password: string;
+  /** One password for this recipient from all senders (pdf.password_scope: recipient). */
+  recipientScope: boolean;
+  /** A password made again (pdf password reset): the old one no longer opens new mail. */
+  reset: boolean;
+  originalHeaders: OriginalHeaders;
+  now?: Date;
+}
+
+/**
+ * PDF mail: the password a recipient needs, told to the sender once (and after a reset), who
+ * passes it on by another channel — the telephone, in person — never by e-mail. It goes to our own
+ * user through the internal mail server, never outside (the plan only sends PDFs for mail whose
+ * sender we can tell: the null sender gets none).
+ */
+export function pdfPasswordNotice(input: PdfPasswordNoticeInput): Buffer {
+  if (!input.sender) throw new Error('notices: no password notice to the null sender');
+  const now = input.now ?? new Date();
+  const host = hostToken(input.hostname);
+  const orig = input.originalHeaders;
+  const subject = oneLine(decodeWords(orig.subject ?? ''), true);
+  const to = oneLine(input.recipient, true);
+  const replyTo = msgId(orig.messageId);
+  const fields =
+    field('From', `Postern <MAILER-DAEMON@${host}>`) +
+    field('To', angle(input.sender)) +
+    textField('Subject', `${input.reset ? 'New password' : 'Password'} for encrypted PDF mail to ${to}`) +
+    field('Date', rfc5322Date(now)) +
+    field('Message-ID', messageIdFor(input.queueId, 'pdf-password', host, now)) +
+    (replyTo ? field('In-Reply-To', replyTo) + field('References', replyTo) : '') +
+    field('Auto-Submitted', 'auto-generated');
+  const scope = input.recipientScope ? `every encrypted PDF sent to ${to}, from anyone here` : `every encrypted PDF you send to ${to}`;
+  const lines = [
+    `This is the mail gateway at host ${host}.`,
+    '',
+    ...wrap('', `Your message ${subject ? `"${subject}"` : '(no subject)'} went to ${to} as an encrypted PDF. ${to} needs this password to open it:`, '', WIDTH),
+    '',
+    `    ${input.password}`,
+    '',
+    ...wrap('', `Tell it to ${to} by telephone or in person, never by e-mail: whoever reads both the mail and the password can read the message. The password opens ${scope}${input.reset ? '; the previous password opens only the PDFs sent before' : ''}. You will not be sent it again.`, '', WIDTH),
+    '',
+    ...wrap('', 'Keep this notice, or delete it once you have passed the password on: your administrator can show it again (postern pdf password show).', '', WIDTH),
+    '',
+    `Queue ID: ${oneLine(input.queueId, false)}`,
+  ];
+  return assemble(fields, lines);
+}

@@ -18,13 +18,13 @@ import type { OutcomeKind } from '../core/index.js';
 import type { HeaderEdits } from '../mime/index.js';
 import type { CommandName, MessageFacts, PartyFacts, RecipientPlan } from '../policy/index.js';
 import { encryptionOutcome } from '../policy/index.js';
-import { methodOf, type MethodId } from './methods/index.js';
+import { methodOf, type CryptoMethodId, type MethodId } from './methods/index.js';
 import type { CryptoChoice } from './transform.js';
 
 /** What the plan needs to know about the message's body, looked at only when some plan needs it. */
 export interface BodyFacts {
   /** The method of the outermost crypto layer (or the first found below the top when opening). */
-  inside: MethodId | null;
+  inside: CryptoMethodId | null;
   /** The whole body is ciphertext the sender's client made (asked only when a rule requires encryption). */
   sealed: boolean;
   /** There are .pgp/.gpg/.asc attachments (a decrypt rule may ask for them). */
@@ -92,7 +92,7 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
   const { inside, pgpFiles, sealed } = f.body;
   const canCrypt = f.keysLoaded;
   const choice: CryptoChoice = { open: null, sign: null, encrypt: null, sendKeys: null };
-  let signWith: MethodId | 'auto' | null = null;
+  let signWith: CryptoMethodId | 'auto' | null = null;
   // Fail closed: what a rule would open but cannot be searched is held, never passed unopened.
   if (f.body.limit && f.keysLoaded && plan.actions.some((a) => a.kind === 'decrypt' || a.kind === 'verify')) return { kind: 'hold', reason: f.body.limit, outcome: 'held_limit' };
   for (const a of plan.actions) {
@@ -116,12 +116,14 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
     if (a.kind === 'encrypt') {
       const outcome = encryptionOutcome(a, recipient);
       const fail = (reason: string): Stop => (a.otherwise === 'bounce' ? { kind: 'reject', reason, outcome: 'bounced_encryption' } : { kind: 'hold', reason, outcome: 'held_encryption' });
-      if ((outcome === 'smime' || outcome === 'pgp') && canCrypt) {
-        choice.encrypt = outcome;
-        if (outcome === 'smime' && a.smime) choice.smimeOptions = a.smime;
-        if (outcome === 'pgp' && a.pgp?.inline) choice.pgpInline = true;
-        if (a.header_protection) choice.headerProtection = a.header_protection;
-      } else if (outcome === 'smime' || outcome === 'pgp') {
+      const method = outcome === 'smime' || outcome === 'pgp' || outcome === 'pdf' ? outcome : null;
+      if (method && canCrypt) {
+        choice.encrypt = method;
+        if (method === 'smime' && a.smime) choice.smimeOptions = a.smime;
+        if (method === 'pgp' && a.pgp?.inline) choice.pgpInline = true;
+        if (method === 'pdf' && a.pdf) choice.pdfOptions = a.pdf;
+        if (a.header_protection && methodOf(method).protectsHeaders) choice.headerProtection = a.header_protection;
+      } else if (method) {
         if (a.require) return fail(`encryption required for ${plan.recipient}, but the keys are not loaded (rule "${plan.rules.at(-1)}")`);
       } else if ((outcome === 'hold' || outcome === 'bounce') && !(sealed && !plan.actions.some((x) => x.kind === 'decrypt'))) {
         // (Ciphertext the sender's client made, which nothing here decrypts, is encrypted already: it passes.)
@@ -131,9 +133,12 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
   }
   // "sign" means "when the sender has a key"; auto signs the way the message is encrypted (a
   // method that signs inside its own encryption), else with S/MIME, else with OpenPGP.
-  if (signWith && canCrypt) {
+  // A method that does not keep a signature made before it (PDF mail: the message goes into a
+  // document no reader checks a signature in) is not signed for.
+  if (signWith && canCrypt && !(choice.encrypt && !methodOf(choice.encrypt).keepsSignature)) {
     const has = sender.keys;
-    if (signWith === 'auto') choice.sign = choice.encrypt && methodOf(choice.encrypt).signsInside && has[choice.encrypt] ? choice.encrypt : has.smime ? 'smime' : has.pgp ? 'pgp' : null;
+    const inside = choice.encrypt === 'smime' || choice.encrypt === 'pgp' ? choice.encrypt : null;
+    if (signWith === 'auto') choice.sign = inside && methodOf(inside).signsInside && has[inside] ? inside : has.smime ? 'smime' : has.pgp ? 'pgp' : null;
     else choice.sign = has[signWith] ? signWith : null;
   }
   return { kind: 'pass', choice };
@@ -172,7 +177,9 @@ export function planMessage(f: PlanFacts): MessagePlan {
       else if (a.kind === 'redirect') redirect = a.to;
     }
     const edits: HeaderEdits = { add, remove };
-    const key = JSON.stringify([v.choice, edits, redirect]);
+    // A method with a secret per recipient (PDF mail) makes one output per recipient.
+    const own = v.choice.encrypt && methodOf(v.choice.encrypt).perRecipient ? plan.recipient : null;
+    const key = JSON.stringify([v.choice, edits, redirect, ...(own ? [own] : [])]);
     const g = deliveries.get(key) ?? { recipients: [], treatment: v.choice, edits, redirect, key: digest(key) };
     g.recipients.push(plan.recipient);
     deliveries.set(key, g);
@@ -213,7 +220,7 @@ export function describeTreatment(t: CryptoChoice): string {
   if (t.open) steps.push(`${[t.open.decrypt && 'decrypt', t.open.verify && 'verify'].filter(Boolean).join(' and ')} (${label(t.open.method)} first)`);
   if (t.sendKeys) steps.push(`attach the sender's keys (${[t.sendKeys.smime && 'S/MIME', t.sendKeys.pgp && 'OpenPGP'].filter(Boolean).join(', ')})`);
   if (t.sign) steps.push(`sign with ${label(t.sign)}`);
-  if (t.encrypt) steps.push(`encrypt with ${label(t.encrypt)}${t.pgpInline ? ' (inline for plain text)' : ''}${t.smimeOptions?.cipher ? ` (${t.smimeOptions.cipher})` : ''}${t.headerProtection ? `, header protection ${t.headerProtection}` : ''}`);
+  if (t.encrypt) steps.push(`encrypt with ${label(t.encrypt)}${t.pgpInline ? ' (inline for plain text)' : ''}${t.smimeOptions?.cipher ? ` (${t.smimeOptions.cipher})` : ''}${t.pdfOptions?.cipher ? ` (${t.pdfOptions.cipher})` : ''}${t.pdfOptions?.reply === false ? ' (no Reply button)' : ''}${t.headerProtection ? `, header protection ${t.headerProtection}` : ''}`);
   return steps.length ? steps.join(', then ') : 'unchanged';
 }
 

@@ -10,9 +10,9 @@
  * cannot be made is logged and the mail goes unsigned (no secret is at stake).
  */
 import { LimitExceededError } from '../core/index.js';
-import type { SmimeEncryptOptions } from '../policy/index.js';
+import type { PdfEncryptOptions, SmimeEncryptOptions } from '../policy/index.js';
 import { addAttachments, bodyCiphertext, cryptoMethods, resultFields } from '../mime/index.js';
-import { METHODS, methodOf, type MethodId, type OpenChoice, type Opened, type OpenStep, type TransformContext } from './methods/index.js';
+import { CRYPTO_METHODS, cryptoMethodOf, methodOf, type CryptoMethodId, type MethodId, type OpenChoice, type Opened, type OpenStep, type SideNotice, type TransformContext } from './methods/index.js';
 import { sendKeysAttachments } from './send-keys.js';
 import { openProtected, outboundProtection, type HeaderProtectionMode } from './header-protection.js';
 
@@ -22,12 +22,14 @@ export type { TransformContext } from './methods/index.js';
 export interface CryptoChoice {
   /** Decrypt and/or verify incoming crypto (what the message carries). */
   open: OpenChoice | null;
-  sign: MethodId | null;
+  sign: CryptoMethodId | null;
   encrypt: MethodId | null;
   /** The rule's S/MIME options (cipher, RSA padding) over postern.yaml's. */
   smimeOptions?: SmimeEncryptOptions;
   /** OpenPGP inline (text-only mail; PGP/MIME for anything else) instead of PGP/MIME. */
   pgpInline?: boolean;
+  /** The rule's PDF mail options over postern.yaml's. */
+  pdfOptions?: PdfEncryptOptions;
   /** {send_keys}: attach the sender's certificates and/or OpenPGP keys (before signing). */
   sendKeys: { smime: boolean; pgp: boolean } | null;
   /** The encrypt rule's RFC 9788 header protection over postern.yaml's. */
@@ -38,13 +40,13 @@ export interface CryptoChoice {
 export interface MessageMemo {
   opened?: Map<string, Promise<{ result: Opened; headers: [string, string][] }>>;
   /** sealedBody per body buffer: the plan asks for the message, every group for its body. */
-  sealed?: WeakMap<Buffer, Promise<MethodId | null>>;
+  sealed?: WeakMap<Buffer, Promise<CryptoMethodId | null>>;
   withKeys?: Map<string, Promise<Buffer>>;
   signed?: Map<string, Promise<Buffer | null>>;
 }
 
 export type GroupResult =
-  | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: MethodId | null; signed: boolean; opened?: Opened }
+  | { kind: 'ok'; body: Buffer; headers: [string, string][]; encryption: MethodId | null; signed: boolean; opened?: Opened; notices?: SideNotice[]; afterCommit?: (() => Promise<void>)[] }
   | { kind: 'hold'; reason: string; /** Absent: held_encryption (core/outcomes.ts). */ outcome?: 'held_limit' };
 
 /** A memoised promise: the same step on the same input runs once per message. */
@@ -60,8 +62,8 @@ function once<T>(map: Map<string, Promise<T>>, key: string, run: () => Promise<T
  * encryption): every signature and every ciphertext anywhere is reported, one summary for all.
  */
 async function openAll(base: Buffer, how: OpenChoice, recipients: readonly string[], ctx: TransformContext): Promise<{ result: Opened; headers: [string, string][] }> {
-  const runs: OpenStep[] = [await methodOf(how.method).open(base, how, recipients, ctx)];
-  for (const m of METHODS) {
+  const runs: OpenStep[] = [await cryptoMethodOf(how.method).open(base, how, recipients, ctx)];
+  for (const m of CRYPTO_METHODS) {
     if (m.id === how.method) continue;
     const last = runs[runs.length - 1]!;
     if (cryptoMethods(last.opened.message).includes(m.id)) runs.push(await m.open(last.opened.message, how, recipients, ctx));
@@ -86,15 +88,15 @@ async function openAll(base: Buffer, how: OpenChoice, recipients: readonly strin
  * The method whose ciphertext the whole body already is (the sender's client encrypted it), after
  * the method's own check of the bytes; null when it is not (armour in a text part never counts).
  */
-export async function sealedBody(message: Buffer): Promise<MethodId | null> {
+export async function sealedBody(message: Buffer): Promise<CryptoMethodId | null> {
   const found = bodyCiphertext(message);
   if (!found) return null;
-  for (const m of METHODS) if (await m.isCiphertext(found)) return m.id;
+  for (const m of CRYPTO_METHODS) if (await m.isCiphertext(found)) return m.id;
   return null;
 }
 
 /** sealedBody once per buffer of a message (a CMS parse of a large ciphertext is not free). */
-export function sealedOnce(body: Buffer, memo: MessageMemo): Promise<MethodId | null> {
+export function sealedOnce(body: Buffer, memo: MessageMemo): Promise<CryptoMethodId | null> {
   memo.sealed ??= new WeakMap();
   let p = memo.sealed.get(body);
   if (!p) memo.sealed.set(body, (p = sealedBody(body)));
@@ -152,7 +154,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   // RFC 9788: what the signature and the encryption cover carries the header fields; outside, the
   // header after the confidentiality policy. Undone if in the end nothing covers it.
   const plain = body;
-  const hp = outboundProtection(body, { sign: choice.sign !== null, encrypt: choice.encrypt !== null, inlinePgp: choice.encrypt === 'pgp' && choice.pgpInline === true, ...(choice.headerProtection ? { mode: choice.headerProtection } : {}) }, ctx.config);
+  const hp = outboundProtection(body, { sign: choice.sign !== null, encrypt: encryptWith !== null && encryptWith.protectsHeaders, inlinePgp: choice.encrypt === 'pgp' && choice.pgpInline === true, ...(choice.headerProtection ? { mode: choice.headerProtection } : {}) }, ctx.config);
   let payload = hp?.payload;
   if (hp) body = hp.message;
   if (choice.sign && !signInside) {
@@ -160,7 +162,7 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const key = JSON.stringify([choice.open, choice.sendKeys, choice.sign, hp ? [choice.encrypt !== null, choice.headerProtection ?? null] : null]);
     const from = body;
     const p = payload;
-    const signWith = methodOf(choice.sign);
+    const signWith = cryptoMethodOf(choice.sign);
     const s = await once((memo.signed ??= new Map()), key, () => signWith.sign(from, ctx, p));
     if (s) {
       body = s;
@@ -173,11 +175,12 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     }
   }
   if (encryptWith) {
-    const r = await encryptWith.encrypt({ body, recipients, signInside, ...(payload ? { payload } : {}), ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}), ...(choice.pgpInline ? { inline: true } : {}) }, ctx);
+    const r = await encryptWith.encrypt({ body, recipients, signInside, ...(payload ? { payload } : {}), ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}), ...(choice.pgpInline ? { inline: true } : {}), ...(choice.pdfOptions ? { pdfOptions: choice.pdfOptions } : {}) }, ctx);
     if (r.kind === 'hold') return r;
     body = r.body;
-    signed ||= r.signed;
+    signed = encryptWith.keepsSignature ? signed || r.signed : r.signed;
     ctx.log.info({ event: 'worker.encrypted', queueId: ctx.queueId, recipients, method: encryptWith.id, signed }, 'message encrypted');
+    return { kind: 'ok', body, headers, encryption: choice.encrypt, signed, ...(opened ? { opened } : {}), ...(r.notices?.length ? { notices: r.notices } : {}), ...(r.afterCommit?.length ? { afterCommit: r.afterCommit } : {}) };
   }
   return { kind: 'ok', body, headers, encryption: choice.encrypt, signed, ...(opened ? { opened } : {}) };
 }

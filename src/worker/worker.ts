@@ -92,8 +92,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // Large messages (a file range) are streamed when their plan allows it (large.ts: their bytes
     // are made while commitOutgoing writes them), else decided in memory.
     const policy = opts.policy?.() ?? null;
-    const { drafts, held } = await withDeadline((async () => (await decideStreamed(entry, policy, log)) ?? (await decide(entry, policy, log)))(), config.worker.transform_timeout);
+    const decision = await withDeadline((async () => (await decideStreamed(entry, policy, log)) ?? (await decide(entry, policy, log)))(), config.worker.transform_timeout);
+    const { drafts, held } = decision;
+    const afterCommit = 'afterCommit' in decision ? decision.afterCommit : undefined;
     const names = await spool.commitOutgoing(entry, drafts, held);
+    // Bookkeeping that must follow the durable outputs (a crash before it repeats a notice, never loses one).
+    for (const run of afterCommit ?? []) await run().catch((err: unknown) => log.error({ event: 'worker.after_commit_failed', queueId: entry.id, reason: (err as Error).message }, 'bookkeeping after the message was queued failed'));
     failures.delete(entry.id);
     timeouts.delete(entry.id);
     opts.onOutgoing?.(names);

@@ -4,13 +4,18 @@
  * method is asked. A new method (PDF mail, webmail) is one module implementing `Method` and one
  * line here.
  */
+import { pdf } from './pdf.js';
 import { pgp } from './pgp.js';
 import { smime } from './smime.js';
-import type { Method, MethodId } from './types.js';
+import type { CryptoMethod, CryptoMethodId, Method, MethodId } from './types.js';
 
-export const METHODS: readonly Method[] = [smime, pgp];
+/** The methods whose crypto travels in mail: asked to recognise, open and sign. */
+export const CRYPTO_METHODS: readonly CryptoMethod[] = [smime, pgp];
+/** Every method a recipient's copy can be protected with. */
+export const METHODS: readonly Method[] = [...CRYPTO_METHODS, pdf];
 
 const byId = new Map<MethodId, Method>(METHODS.map((m) => [m.id, m]));
+const cryptoById = new Map<CryptoMethodId, CryptoMethod>(CRYPTO_METHODS.map((m) => [m.id, m]));
 
 export function methodOf(id: MethodId): Method {
   const m = byId.get(id);
@@ -18,4 +23,10 @@ export function methodOf(id: MethodId): Method {
   return m;
 }
 
-export type { KeyRecords, Method, MethodId, OpenChoice, OpenStep, Opened, SealInput, SealResult, TransformContext } from './types.js';
+export function cryptoMethodOf(id: CryptoMethodId): CryptoMethod {
+  const m = cryptoById.get(id);
+  if (!m) throw new Error(`no such crypto method: ${id}`);
+  return m;
+}
+
+export type { CryptoMethod, CryptoMethodId, KeyRecords, Method, MethodId, SideNotice, OpenChoice, OpenStep, Opened, SealInput, SealResult, TransformContext } from './types.js';

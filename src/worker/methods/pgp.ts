@@ -7,7 +7,7 @@
 import { joinMessage, splitMessage } from '../../mime/index.js';
 import { decryptAttachments, isPgpCiphertext, PgpError, pgpEncryptMessage, pgpInlineMessage, pgpOpenMessage, pgpResults, pgpSignMessage, type AttachmentResult, type PgpRecipient, type PgpSigner } from '../../openpgp/index.js';
 import { pgpStreamSeal } from './pgp-stream.js';
-import type { Method, TransformContext } from './types.js';
+import type { CryptoMethod, TransformContext } from './types.js';
 
 const quote = (s: string) => s.replace(/[\r\n"]+/g, ' ').slice(0, 200);
 const attachmentHeaders = (list: AttachmentResult[]): [string, string][] =>
@@ -24,11 +24,14 @@ async function inlineOrMime(body: Buffer, keys: PgpRecipient[], signer: PgpSigne
   }
 }
 
-export const pgp: Method = {
+export const pgp: CryptoMethod = {
   id: 'pgp',
   label: 'OpenPGP',
   keyName: 'OpenPGP key',
   signsInside: true,
+  perRecipient: false,
+  protectsHeaders: true,
+  keepsSignature: true,
 
   keyFacts(records, role) {
     return records.pgpKeys.some((k) => (role === 'sender' ? k.hasSecret && k.info.canSign : k.info.canEncrypt));

@@ -8,7 +8,7 @@ import { checkForImport, parseCertificate, revocationSeam, revocationSummary, ty
 import { encryptMessage, envelopeRecipients, openMessage, signMessage, smimeResults, type OpenResult, type SmimeRecipient } from '../../smime/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
 import { canEncryptTo, canSignWith, usableCertificate } from './certificate-use.js';
-import type { Method, OpenChoice, TransformContext } from './types.js';
+import type { CryptoMethod, OpenChoice, TransformContext } from './types.js';
 import { cipherFor } from './smime-cipher.js';
 import { smimeStreamSeal } from './smime-stream.js';
 
@@ -66,11 +66,14 @@ async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
   }
 }
 
-export const smime: Method = {
+export const smime: CryptoMethod = {
   id: 'smime',
   label: 'S/MIME',
   keyName: 'S/MIME certificate',
   signsInside: false,
+  perRecipient: false,
+  protectsHeaders: true,
+  keepsSignature: true,
 
   keyFacts(records, role, now) {
     const sender = role === 'sender';

@@ -172,6 +172,25 @@ relay:
     ]);
   });
 
+  it('PDF mail: defaults that read like a letter, files checked at load, the portal URL without its slash', async () => {
+    const r = await check('hostname: mail.example.org\nportal: { url: "https://mail.example.org/" }\n');
+    if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
+    expect(r.config.portal.url).toBe('https://mail.example.org');
+    expect(r.config.pdf).toMatchObject({ cipher: 'aes-256', password_scope: 'pair', reply_validity: 90 * 86_400_000, organisation: 'example.org', reply_label: 'Reply', max_attachments: 1000 });
+    expect(r.config.pdf.message_text).toMatch(/\{sender\} has sent you a confidential message/);
+    await writeFile(join(yc.dir(), 'logo.gif'), 'GIF89a');
+    const p = await problems('pdf:\n  logo: nope.png\n  fonts: [none.ttf]\n  cipher: rc4\nportal: { url: "ftp://x" }\n');
+    const file = join(yc.dir(), 'postern.yaml');
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(new RegExp(`^${file}:4:11: pdf\\.cipher: `)),
+        expect.stringMatching(/portal\.url: "ftp:\/\/x" — expected an http\(s\) URL/),
+      ]),
+    );
+    const files = await problems('pdf:\n  logo: logo.gif\n  fonts: [none.ttf]\n');
+    expect(files).toEqual([`${file}:2:9: pdf.logo: ${join(yc.dir(), 'logo.gif')}: expected a PNG or JPEG file (.png, .jpg, .jpeg)`, `${file}:3:11: pdf.fonts.0: ${join(yc.dir(), 'none.ttf')}: no such file`]);
+  });
+
   it('a broken or missing policy file is named with its own position', async () => {
     await writeFile(join(yc.dir(), 'policy.yaml'), 'rules:\n  - name: a\n   bad indent: [\n');
     const p = await problems('hostname: gw.example\n');

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatConfigProblem } from '../../../src/core/index.js';
-import { compilePolicy, DEFAULT_RULE, evaluate, type CompiledPolicy, type MessageFacts, type PartyFacts, type PolicyInput } from '../../../src/policy/index.js';
+import { compilePolicy, DEFAULT_RULE, encryptionOutcome, evaluate, type Action, type CompiledPolicy, type MessageFacts, type PartyFacts, type PolicyInput } from '../../../src/policy/index.js';
 
 const FILE = '/etc/postern/policy.yaml';
 
@@ -273,6 +273,30 @@ rules:
     expect(problems('rules:\n  - name: inline\n    do: [{ encrypt: { pgp: { inline: yes please } } }]\n').join('\n')).toMatch(/pgp\.inline: expected true or false/);
   });
 
+  it('takes PDF mail as the last method of encrypt, with its rule options, and the {pdf} command', () => {
+    const p = compile('rules:\n  - name: partners\n    do: [{ encrypt: { methods: [smime, pgp, pdf], require: true, pdf: { cipher: aes-128, reply: false } } }]\n');
+    const enc = p.rules[0]!.actions[0]!;
+    expect(enc).toEqual({ kind: 'encrypt', methods: ['smime', 'pgp', 'pdf'], require: true, otherwise: 'hold', pdf: { cipher: 'aes-128', reply: false } });
+    // PDF for whoever has no key; a key holder gets the key's method.
+    const keyless = party('bob@partner.net', { keys: { smime: false, pgp: false, pdf: true } });
+    const holder = party('carol@partner.net', { keys: { smime: false, pgp: true, pdf: true } });
+    expect(encryptionOutcome(enc as Extract<Action, { kind: 'encrypt' }>, keyless)).toBe('pdf');
+    expect(encryptionOutcome(enc as Extract<Action, { kind: 'encrypt' }>, holder)).toBe('pgp');
+    // Without methods: keys only — PDF changes what the recipient gets, so only when named.
+    expect(compile('rules:\n  - name: r\n    do: [encrypt]\n').rules[0]!.actions[0]).toMatchObject({ methods: ['smime', 'pgp'] });
+    // pdf can always be made: a method after it would never be used.
+    expect(problems('rules:\n  - name: r\n    do: [{ encrypt: { methods: [pdf, smime] } }]\n').join('\n')).toMatch(/methods: pdf can always be made, so smime after it is never used: put pdf last/);
+    const bad = problems('rules:\n  - name: r\n    do: [{ encrypt: { methods: [pdf], pdf: { cipher: rc4, reply: maybe, logo: x } } }]\n').join('\n');
+    expect(bad).toMatch(/pdf\.cipher: "rc4" — expected aes-256 or aes-128/);
+    expect(bad).toMatch(/pdf\.reply: expected true or false/);
+    expect(bad).toMatch(/logo/);
+    // {pdf} from a trusted client: PDF whatever keys the recipient has, held if it cannot be made.
+    const d = compile('rules:\n  - name: r\n    do: [{ encrypt: { require: false } }]\n');
+    expect(d.commands.get('{pdf}')).toBe('pdf');
+    expect(decide(d, { commands: ['pdf'], to: [holder] })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['pdf'], require: true, otherwise: 'hold' }]);
+    expect(decide(d, { commands: ['pdf'], to: [holder], clientTrusted: false })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['smime', 'pgp'], require: false, otherwise: 'hold' }]);
+  });
+
   it('uses the default policy when no rules are given: inbound decrypt and verify, outbound sign and encrypt', () => {
     const p = compile('rules: []\n');
     const plans = decide(p, { sender: party('x@partner.net'), to: [party('alice@example.com')] });
@@ -294,8 +318,7 @@ describe('policy: problems, with file, line and rule name', () => {
       expect.stringMatching(/^\/etc\/postern\/policy\.yaml:3:13: rule "typo": rules\.0\.when\.sendr: unknown condition \(expected one of: all, any, not, direction, sender/),
       expect.stringMatching(/^\/etc\/postern\/policy\.yaml:3:41: rule "typo": rules\.0\.when\.size: "huge" — expected a comparison like "> 10MB"/),
       expect.stringMatching(/:4:10: rule "typo": rules\.0\.do\.0: unknown action "encript" \(expected one of: none, sign, encrypt/),
-      expect.stringMatching(/:4:41: rule "typo": rules\.0\.do\.1\.encrypt\.methods: pdf: PDF mail is not available yet/),
-      expect.stringMatching(/:4:41: rule "typo": rules\.0\.do\.1\.encrypt\.methods: "rot13" — expected smime, pgp/),
+      expect.stringMatching(/:4:41: rule "typo": rules\.0\.do\.1\.encrypt\.methods: "rot13" — expected smime, pgp, pdf/),
       expect.stringMatching(/:6:24: rule "regex": rules\.1\.when\.recipient: \/\(\[a-z\/ — not a valid regular expression/),
       expect.stringMatching(/:7:18: rule "regex": rules\.1\.do\.0\.copy: "not-an-address" — expected an e-mail address/),
     ]);

@@ -104,4 +104,24 @@ describe('message plan', () => {
     expect(p.notifySender).toEqual(['a@p.example', 'b@p.example']);
     expect(p.alerts).toEqual([{ to: ['sec@example.com'], rules: ['rule0', 'rule1'], recipients: ['a@p.example', 'b@p.example'] }]);
   });
+
+  it('PDF mail: one delivery per recipient (a password each), key holders keep their method, nothing signed into a PDF', () => {
+    const methods: Action = { kind: 'encrypt', methods: ['smime', 'pgp', 'pdf'], require: true, otherwise: 'hold', pdf: { cipher: 'aes-128' } };
+    const rs = [party('a@p.example', { smime: true, pdf: true }), party('x@plain.example', { pdf: true }), party('y@plain.example', { pdf: true })];
+    const p = planMessage(facts({ recipients: rs, policy: rs.map((r) => plan(r.address, [{ kind: 'sign', method: 'auto' }, methods])) }));
+    expect(p.stopped).toEqual([]);
+    expect(p.deliveries.map((d) => [d.recipients, d.treatment.sign, d.treatment.encrypt, d.treatment.pdfOptions ?? null])).toEqual([
+      [['a@p.example'], 'smime', 'smime', null],
+      [['x@plain.example'], null, 'pdf', { cipher: 'aes-128' }],
+      [['y@plain.example'], null, 'pdf', { cipher: 'aes-128' }],
+    ]);
+    expect(new Set(p.deliveries.map((d) => d.key)).size).toBe(3);
+    expect(describePlan(p)).toContain('deliver to <x@plain.example>: encrypt with PDF mail (aes-128)');
+    // Header protection is S/MIME's and OpenPGP's: a PDF copy is not given the rule's mode.
+    const hp = planMessage(facts({ recipients: [rs[1]!], policy: [plan('x@plain.example', [{ ...methods, header_protection: 'obscure' } as Action])] }));
+    expect(hp.deliveries[0]!.treatment.headerProtection).toBeUndefined();
+    // Keys not loaded (the worker could not open the KEK): no PDF either — held, never in clear.
+    const noKeys = planMessage(facts({ keysLoaded: false, recipients: [rs[1]!], policy: [plan('x@plain.example', [methods], ['partners'])] }));
+    expect(noKeys.stopped).toEqual([{ kind: 'hold', reason: 'encryption required for x@plain.example, but the keys are not loaded (rule "partners")', outcome: 'held_encryption', recipients: ['x@plain.example'] }]);
+  });
 });

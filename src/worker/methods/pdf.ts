@@ -1,0 +1,96 @@
+/**
+ * PDF mail as a protection method (issue 16): for a recipient without keys, the message and its
+ * attachments go into a PDF encrypted with a password per sender and recipient (pdfmail/), which
+ * travels in a short carrier mail. The sender is told the password once, in a notice queued with
+ * the mail; the Reply button links to the portal with a token the keystore keeps.
+ *
+ * Needs no key of the recipient, so it can always be made (keyFacts); its secret is per recipient,
+ * so the plan gives each recipient an output of its own (perRecipient). It does not sign, and a
+ * signature made before it would be lost in the document, so the plan signs no PDF copy.
+ *
+ * Fail closed: anything that stops the PDF (a limit the renderer will not pass, no sender to tell
+ * the password to, several recipients in one copy) holds the copy with the reason; an error of
+ * the store (KEK, database) is thrown, so the worker retries and holds — never the clear text.
+ * The password never reaches a log line.
+ */
+import { readFileSync } from 'node:fs';
+import { decodeWords, parseHeaders, splitHeader } from '../../mime/index.js';
+import { carrierMessage } from '../../pdfmail/carrier.js';
+import { loadFonts } from '../../pdfmail/fonts.js';
+import { PdfRenderError, renderMailPdf, type PdfLook } from '../../pdfmail/render.js';
+import { saveEncrypted } from '../../pdfmail/security.js';
+import { originalHeadersOf, pdfPasswordNotice } from '../notices.js';
+import type { Method, SealInput, SealResult, TransformContext } from './types.js';
+
+/** Logo bytes per path, read once per process (the config names a file; a reload may name another). */
+const logos = new Map<string, Uint8Array>();
+function logoOf(path: string | undefined): Uint8Array | undefined {
+  if (!path) return undefined;
+  let b = logos.get(path);
+  if (!b) logos.set(path, (b = readFileSync(path)));
+  return b;
+}
+
+const first = (header: Map<string, string[]>, name: string) => header.get(name)?.[0]?.trim() ?? '';
+
+async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult> {
+  const cfg = ctx.config.pdf;
+  if (input.recipients.length !== 1) return { kind: 'hold', reason: `PDF mail is made per recipient, and this copy has ${input.recipients.length} (a redirect to several addresses?)` };
+  const recipient = input.recipients[0]!;
+  if (!ctx.sender) return { kind: 'hold', reason: 'PDF mail needs a sender to tell the password to, and this message has the null sender' };
+  const scope = cfg.password_scope;
+  const pair = { sender: ctx.sender, recipient };
+  const { password, record, created } = await ctx.store.pdfPassword(pair, scope, 'worker');
+
+  const header = parseHeaders(splitHeader(input.body).header);
+  const now = new Date();
+  let replyUrl: string | null = null;
+  if (ctx.config.portal.url && input.pdfOptions?.reply !== false) {
+    const token = await ctx.store.createReplyToken({
+      pair,
+      scope,
+      password,
+      messageId: first(header, 'message-id'),
+      subject: decodeWords(first(header, 'subject')),
+      sender: ctx.sender,
+      expires: new Date(now.getTime() + cfg.reply_validity),
+    });
+    replyUrl = `${ctx.config.portal.url}/r/${token}`;
+  }
+  const look: PdfLook = { organisation: cfg.organisation, coverText: cfg.cover_text, instructions: cfg.instructions, replyLabel: cfg.reply_label, ...(cfg.logo ? { logo: logoOf(cfg.logo)! } : {}) };
+  let pdf: Uint8Array;
+  try {
+    const rendered = await renderMailPdf({ message: input.body, look, replyUrl, fonts: loadFonts(cfg.fonts), now, limits: { maxAttachments: cfg.max_attachments } });
+    pdf = await saveEncrypted(rendered.doc, { userPassword: password, cipher: input.pdfOptions?.cipher ?? cfg.cipher });
+  } catch (err) {
+    if (err instanceof PdfRenderError) return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
+    throw err;
+  }
+  const body = carrierMessage({ original: input.body, pdf, filename: 'message.pdf', text: cfg.message_text, ...(cfg.message_html !== undefined ? { html: cfg.message_html } : {}), sender: ctx.sender, organisation: cfg.organisation });
+
+  // The sender learns the password once: on a new pair, and after a reset or set (notified is
+  // cleared). Marked only once the notice is queued; a crash between repeats it, never loses it.
+  if (record.notified !== null) return { kind: 'ok', body, signed: false };
+  const notice = pdfPasswordNotice({ hostname: ctx.config.hostname, queueId: ctx.queueId, sender: ctx.sender, recipient, password, recipientScope: scope === 'recipient', reset: !created, originalHeaders: originalHeadersOf(input.body), now });
+  ctx.log.info({ event: 'worker.pdf_password_notice', queueId: ctx.queueId, sender: ctx.sender, recipient, scope }, 'PDF password notice queued for the sender');
+  return {
+    kind: 'ok',
+    body,
+    signed: false,
+    notices: [{ key: `pdf-password:${recipient}`, to: [ctx.sender], body: notice }],
+    afterCommit: [() => ctx.store.markPdfPasswordNotified(pair, scope, record.created)],
+  };
+}
+
+export const pdf: Method = {
+  id: 'pdf',
+  label: 'PDF mail',
+  keyName: 'PDF password',
+  signsInside: false,
+  perRecipient: true,
+  protectsHeaders: false,
+  keepsSignature: false,
+  // A PDF needs no key of the recipient: it can always be made. Nobody signs with it.
+  keyFacts: (_records, role) => role === 'recipient',
+  encrypt,
+};
