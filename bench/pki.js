@@ -45,6 +45,9 @@ export const ADDR = {
   inFrom: 'bob@partner.example',
   inTo: 'alice@example.com',
   pgpFrom: 'pgp-sender@example.com',
+  // PDF mail (issue 16): the bench policy sends PDFs to pdf.example; the sender has no keys.
+  pdfFrom: 'pdf-sender@example.com',
+  pdfTo: 'reader@pdf.example',
   pgpTo: 'pgp-rcpt@partner.example',
 };
 

@@ -196,7 +196,8 @@ const freePort = async () => {
 const GW_PORT = await freePort();
 const gwDir = join(work, 'gateway');
 await mkdir(gwDir, { recursive: true });
-await writeFile(join(gwDir, 'policy.yaml'), 'rules: []   # the default policy: sign, encrypt where possible; decrypt and verify inbound\n');
+// The default policy (sign, encrypt where possible; decrypt and verify inbound), and PDF mail for pdf.example.
+await writeFile(join(gwDir, 'policy.yaml'), 'rules:\n  - name: pdf partners\n    when: { recipient: { domain: pdf.example } }\n    do: [{ encrypt: { methods: [pdf], require: true } }]\n');
 const config = await writeConfig(gwDir, { port: GW_PORT, sinkPort: SINK_PORT });
 const tKeys = Date.now();
 log(`keys: openssl CAs and mailboxes, gpg, postern cert/pgp import (${work})`);
@@ -371,7 +372,7 @@ async function scenario(sc) {
   }
   // The sample, decrypted and verified by openssl / gpg.
   const checks = [];
-  for (const s of m_samples(out)) checks.push(await verifySample(s, sc.check, keys));
+  for (const s of m_samples(out)) checks.push(await verifySample(s, sc.check, { ...keys, config, from: sc.from }));
   out.samplesVerified = checks.filter((c) => c.ok).length;
   out.samplesFailed = checks.filter((c) => !c.ok).length;
   if (out.samplesFailed) out.sampleFailures = checks.filter((c) => !c.ok).slice(0, 5);

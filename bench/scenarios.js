@@ -11,6 +11,7 @@ import { ADDR } from './pki.js';
 
 const KB = 1024;
 const MB = 1024 * KB;
+const PDF = '^Content-Type: multipart/mixed; boundary="=_postern_pdf_';
 const ENCRYPTED = '^Content-Type: application/pkcs7-mime; smime-type=(auth)?enveloped-data';
 
 export const SCENARIOS = [
@@ -22,6 +23,9 @@ export const SCENARIOS = [
   { name: 'smime-10m', title: 'S/MIME sign+encrypt 10 MB', from: ADDR.rsaFrom, rcpts: [ADDR.rsaTo], size: 10 * MB, count: 30, quick: 4, concurrency: 2, expect: [ENCRYPTED], check: 'smime-out', filter: 'rsa-10m', ceiling: 'rsa-2048' },
   { name: 'smime-10rcpt', title: 'S/MIME 10 recipients, own certs', from: ADDR.rsaFrom, rcpts: ADDR.many, size: 4 * KB, count: 300, quick: 30, expect: [ENCRYPTED], check: 'smime-out', filter: 'rsa-10rcpt', ceiling: 'rsa-2048' },
   { name: 'pgp', title: 'OpenPGP sign+encrypt', from: ADDR.pgpFrom, rcpts: [ADDR.pgpTo], size: 4 * KB, count: 500, quick: 50, expect: ['^Content-Type: multipart/encrypted'], check: 'pgp-out', pgp: true },
+  // PDF mail beside the S/MIME figures: the goal is the 4 KB PDF rate at least half smime-rsa's.
+  { name: 'pdf', title: 'PDF mail 4 KB', from: ADDR.pdfFrom, rcpts: [ADDR.pdfTo], size: 4 * KB, count: 1000, quick: 100, expect: [PDF], check: 'pdf-out', latency: true },
+  { name: 'pdf-1m', title: 'PDF mail 1 MB with an attachment', from: ADDR.pdfFrom, rcpts: [ADDR.pdfTo], size: 1 * MB, count: 100, quick: 10, mixed: true, expect: [PDF], check: 'pdf-out' },
   { name: 'memory-50m', title: 'S/MIME sign+encrypt one 50 MB', from: ADDR.rsaFrom, rcpts: [ADDR.rsaTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: [ENCRYPTED], check: 'smime-out', memory: true },
   { name: 'memory-50m-mixed', title: 'S/MIME sign+encrypt one 50 MB multipart/mixed', from: ADDR.rsaFrom, rcpts: [ADDR.rsaTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: [ENCRYPTED], check: 'smime-out', memory: true, mixed: true },
   { name: 'pgp-50m', title: 'OpenPGP sign+encrypt one 50 MB', from: ADDR.pgpFrom, rcpts: [ADDR.pgpTo], size: 50 * MB, count: 1, quick: 1, concurrency: 1, warm: 0, expect: ['^Content-Type: multipart/encrypted'], check: 'pgp-out', pgp: true, memory: true },

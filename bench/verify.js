@@ -5,6 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli } from './gateway.js';
 import { run } from './pki.js';
 
 const sumOfHeader = (text) => /^X-Bench-Sum:[ \t]*(\S+)/im.exec(text)?.[1];
@@ -21,7 +25,8 @@ const opts = { encoding: 'buffer', maxBuffer: 1 << 30 };
 /**
  * One sample. kind: 'smime-out' (decrypt with the recipient's key, verify under ourCa),
  * 'smime-in' (plaintext arrives: verify the partner's signature that survived, under partnerCa),
- * 'pgp-out' (gpg --decrypt with a good signature), 'plain' (body sum only).
+ * 'pgp-out' (gpg --decrypt with a good signature), 'pdf-out' (the PDF opens in qpdf with the pair's
+ * password, qpdf --check is clean, and pdftotext finds the message's id line), 'plain' (body sum only).
  */
 export async function verifySample(sample, kind, keys) {
   const raw = await readFile(sample.file);
@@ -43,6 +48,8 @@ export async function verifySample(sample, kind, keys) {
       const r = await runInput('gpg', ['--homedir', keys.pgp.home, '--batch', '--status-fd', '2', '--decrypt'], Buffer.from(armor, 'latin1'), true);
       if (!/\[GNUPG:\] GOODSIG /.test(r.stderr)) return { ok: false, id: sample.id, reason: 'gpg: no good signature' };
       content = r.stdout;
+    } else if (kind === 'pdf-out') {
+      return await verifyPdf(sample, raw, keys);
     } else content = raw;
     const got = bodySum(content);
     return got === want ? { ok: true, id: sample.id } : { ok: false, id: sample.id, reason: `content sha256 ${got.slice(0, 16)} ≠ X-Bench-Sum ${String(want).slice(0, 16)}` };
@@ -68,4 +75,31 @@ function runInput(cmd, args, input, withStderr = false) {
     p.stdin.on('error', () => {});
     p.stdin.end(input);
   });
+}
+
+/** The pair's PDF password, asked of the CLI once per bench run (audited like any `show`). */
+const passwords = new Map();
+async function pdfPassword(keys, to) {
+  const k = `${keys.from}\0${to}`;
+  if (!passwords.has(k)) passwords.set(k, (await cli(keys.config, ['pdf', 'password', 'show', '--from', keys.from, '--to', to])).trim().split(/\s+/).pop());
+  return passwords.get(k);
+}
+
+async function verifyPdf(sample, raw, keys) {
+  const text = raw.toString('latin1');
+  const b64 = /Content-Type: application\/pdf;[^]*?\r\n\r\n([A-Za-z0-9+/=\r\n]+)/.exec(text)?.[1];
+  if (!b64) return { ok: false, id: sample.id, reason: 'no application/pdf part in the delivered message' };
+  const dir = await mkdtemp(join(tmpdir(), 'bench-pdf-'));
+  try {
+    const file = join(dir, 'm.pdf');
+    await writeFile(file, Buffer.from(b64.replace(/\s+/g, ''), 'base64'));
+    const password = await pdfPassword(keys, sample.rcpt);
+    await run('qpdf', [`--password=${password}`, '--decrypt', file, join(dir, 'clear.pdf')], opts);
+    await run('qpdf', ['--check', join(dir, 'clear.pdf')], opts);
+    const words = (await run('pdftotext', ['-upw', password, file, '-'], opts)).stdout.toString('utf8').replace(/\s+/g, ' ');
+    const id = /^X-Bench-Id:[ \t]*(\S+)/im.exec(text)?.[1];
+    return words.includes(`bench message ${id} `) ? { ok: true, id: sample.id } : { ok: false, id: sample.id, reason: `pdftotext does not find "bench message ${id}"` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
