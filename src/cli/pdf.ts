@@ -5,11 +5,16 @@
  *
  * Secrets: `show` prints a password (audited in the store); `set` reads one from the environment
  * variable POSTERN_PDF_PASSWORD or from stdin, never from the command line (`ps`, shell history).
- * `reset` and `set` leave the new password untold: the worker tells the sender with the next
- * message to the pair (notified is null until then).
+ * `reset` and `set` of a pair's password tell the sender at once: the notice is queued in the
+ * spool's outgoing/ like a bounce the relay writes, and the running relay delivers it. A
+ * recipient's password (scope recipient) has no one sender: whoever writes next is told.
  */
 import { canonicalAddress } from '../core/address.js';
 import { describePdfPair, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
+import type { Config } from '../config/types.js';
+import { newQueueId } from '../core/queue-id.js';
+import { Spool } from '../spool/index.js';
+import { pdfPasswordNotice } from '../worker/notices.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, withStore } from './keys-common.js';
 
@@ -47,17 +52,16 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
     case 'show':
       return withStore(values.config, (store) => show(store, io, pair, scope));
     case 'reset':
-      return withStore(values.config, async (store) => {
-        const { record } = await store.resetPdfPassword(pair, scope, cliActor());
-        // The immediate notice (through the spool) goes here once the worker's notice can be queued from outside a message.
-        io.out(`new password made for ${describePdfPair(record)}; the sender is told with the next message`);
+      return withStore(values.config, async (store, config) => {
+        const { password, record } = await store.resetPdfPassword(pair, scope, cliActor());
+        io.out(`new password made for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, password, record)}`);
         return 0;
       });
     case 'set': {
       const password = await passwordInput(stdin);
-      return withStore(values.config, async (store) => {
+      return withStore(values.config, async (store, config) => {
         const record = await store.setPdfPassword(pair, scope, password, cliActor());
-        io.out(`password set for ${describePdfPair(record)}; the sender is told with the next message`);
+        io.out(`password set for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, password, record)}`);
         return 0;
       });
     }
@@ -70,6 +74,21 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
     default:
       throw new UsageError(`usage: postern ${USAGE}`);
   }
+}
+
+/**
+ * The sender's notice of a new password, queued for the relay now; marked told once it is durable
+ * (a failure here leaves it untold, so the worker tells them with the next message instead).
+ */
+async function tellSender(store: KeyStore, config: Config, pair: PdfPair, scope: PdfPasswordScope, password: string, record: PdfPasswordRecord): Promise<string> {
+  if (scope === 'recipient') return 'whoever sends the next PDF to them is told it';
+  const id = newQueueId();
+  const body = pdfPasswordNotice({ hostname: config.hostname, queueId: id, sender: pair.sender, recipient: pair.recipient, password, recipientScope: false, reset: true });
+  const spool = await Spool.open(config.data_dir);
+  const smtputf8 = /[^\x00-\x7f]/.test(pair.sender);
+  await spool.inject(id, { envelope: { sender: '', recipients: [{ address: pair.sender, notify: ['NEVER'] }], client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true }, receivedAt: new Date().toISOString(), ...(smtputf8 ? { smtputf8: true } : {}) }, body, key: 'notice:pdf-password' });
+  await store.markPdfPasswordNotified(pair, scope, record.created);
+  return `the sender (${pair.sender}) is told it in a notice (queue id ${id})`;
 }
 
 function address(flag: string, value: string): string {

@@ -80,8 +80,8 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     ({ facts } = await gatherFacts({ body, message, sender: from, recipients: [...new Set(to)], clientTrusted, policy, config, lookups: store, directory, keysLoaded: true, memo: {} }));
     // For recipients that would get PDF mail: whether their password exists (explaining never makes one).
     for (const r of facts.recipients) {
-      const sender = config.pdf.password_scope === 'recipient' ? '*' : from;
-      const [rec] = await store.listPdfPasswords({ sender, recipient: r.address });
+      if (!r.address || !from) continue;
+      const rec = await store.pdfPasswordRecord({ sender: from, recipient: r.address }, config.pdf.password_scope);
       pdfPasswords.set(r.address, rec ? `password exists since ${rec.created.toISOString().slice(0, 10)}${rec.notified ? '' : ', the sender will be told it'}` : 'new password, the sender will be told it');
     }
   } finally {

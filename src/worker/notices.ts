@@ -267,7 +267,8 @@ export interface PdfPasswordNoticeInput {
   recipientScope: boolean;
   /** A password made again (pdf password reset): the old one no longer opens new mail. */
   reset: boolean;
-  originalHeaders: OriginalHeaders;
+  /** The message that needed it; absent: an administrator made or set it (postern pdf password reset|set). */
+  originalHeaders?: OriginalHeaders;
   now?: Date;
 }
 
@@ -282,9 +283,9 @@ export function pdfPasswordNotice(input: PdfPasswordNoticeInput): Buffer {
   const now = input.now ?? new Date();
   const host = hostToken(input.hostname);
   const orig = input.originalHeaders;
-  const subject = oneLine(decodeWords(orig.subject ?? ''), true);
+  const subject = oneLine(decodeWords(orig?.subject ?? ''), true);
   const to = oneLine(input.recipient, true);
-  const replyTo = msgId(orig.messageId);
+  const replyTo = msgId(orig?.messageId);
   const fields =
     field('From', `Postern <MAILER-DAEMON@${host}>`) +
     field('To', angle(input.sender)) +
@@ -297,7 +298,7 @@ export function pdfPasswordNotice(input: PdfPasswordNoticeInput): Buffer {
   const lines = [
     `This is the mail gateway at host ${host}.`,
     '',
-    ...wrap('', `Your message ${subject ? `"${subject}"` : '(no subject)'} went to ${to} as an encrypted PDF. ${to} needs this password to open it:`, '', WIDTH),
+    ...wrap('', orig ? `Your message ${subject ? `"${subject}"` : '(no subject)'} went to ${to} as an encrypted PDF. ${to} needs this password to open it:` : `An administrator made a new password for the encrypted PDF mail you send to ${to}. ${to} needs it to open the PDFs you send from now on:`, '', WIDTH),
     '',
     `    ${input.password}`,
     '',

@@ -4,7 +4,7 @@
  * worker role loads it): one password wins, and the CLI shows that one.
  */
 import { execFile, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -82,11 +82,17 @@ describe('postern pdf', () => {
 
   it('sets a password from the environment or stdin, never from the command line, and shows it (audited)', async () => {
     const set = await ok(['pdf', 'password', 'set', '--from', 'alice@example.com', '--to', 'bob@partner.example'], { POSTERN_PDF_PASSWORD: 'env-chosen-secret-1' });
-    expect(set.stdout).toBe('password set for alice@example.com → bob@partner.example; the sender is told with the next message\n');
+    expect(set.stdout).toMatch(/^password set for alice@example\.com → bob@partner\.example; the sender \(alice@example\.com\) is told it in a notice \(queue id [A-Za-z0-9]+\)\n$/);
+    // The notice waits in outgoing/ for the relay: from <>, to the sender, with the password.
+    const id = /queue id ([A-Za-z0-9]+)/.exec(set.stdout)![1]!;
+    const notice = await readFile(join(dir, 'outgoing', `${id}.0`), 'latin1');
+    expect(notice).toContain('"address":"alice@example.com"');
+    expect(notice).toMatch(/^Subject: New password for encrypted PDF mail to bob@partner\.example\r$/m);
+    expect(notice).toContain('    env-chosen-secret-1\r\n');
     expect((await ok(['pdf', 'password', 'show', '--from', 'alice@example.com', '--to', 'bob@partner.example'])).stdout).toBe('env-chosen-secret-1\n');
 
     const fromStdin = await piped(['pdf', 'password', 'set', '--scope', 'recipient', '--to', 'carol@third.example'], 'piped-in-secret-22\n');
-    expect(fromStdin).toMatchObject({ code: 0, stdout: 'password set for any sender → carol@third.example; the sender is told with the next message\n' });
+    expect(fromStdin).toMatchObject({ code: 0, stdout: 'password set for any sender → carol@third.example; whoever sends the next PDF to them is told it\n' });
     expect((await ok(['pdf', 'password', 'show', '--scope', 'recipient', '--to', 'carol@third.example'])).stdout).toBe('piped-in-secret-22\n');
 
     // A password on the command line is refused and not echoed.
@@ -109,18 +115,19 @@ describe('postern pdf', () => {
   it('resets to a new password, lists pairs without passwords, deletes, and says which pair it does not know', async () => {
     await ok(['pdf', 'password', 'set', '--from', 'erin@example.com', '--to', 'fay@fourth.example'], { POSTERN_PDF_PASSWORD: 'before-reset-4444' });
     const reset = await ok(['pdf', 'password', 'reset', '--from', 'erin@example.com', '--to', 'fay@fourth.example']);
-    expect(reset.stdout).toBe('new password made for erin@example.com → fay@fourth.example; the sender is told with the next message\n');
+    expect(reset.stdout).toMatch(/^new password made for erin@example\.com → fay@fourth\.example; the sender \(erin@example\.com\) is told it in a notice/);
     const now = (await ok(['pdf', 'password', 'show', '--from', 'erin@example.com', '--to', 'fay@fourth.example'])).stdout.trim();
     expect(now).toMatch(/^[a-z2-9]{4}(-[a-z2-9]{4}){3}-[a-z2-9]$/);
 
     const table = (await ok(['pdf', 'list'])).stdout;
     expect(table.split('\n')[0]).toBe('SENDER\tRECIPIENT\tCREATED\tNOTIFIED\tSOURCE');
-    expect(table).toMatch(/^erin@example\.com\tfay@fourth\.example\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\t-\tgenerated$/m);
+    // Told at once (the notice is queued), so NOTIFIED has a time.
+    expect(table).toMatch(/^erin@example\.com\tfay@fourth\.example\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\tgenerated$/m);
     expect(table).toMatch(/^\*\tcarol@third\.example\t.*\tset$/m);
     expect(table).toMatch(/^-- 4 passwords$/m);
     expect(table).not.toContain(now);
     const json = (await ok(['pdf', 'list', '--to', 'FAY@fourth.example', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(json).toEqual([{ sender: 'erin@example.com', recipient: 'fay@fourth.example', created: expect.stringMatching(/Z$/), notified: null, source: 'generated' }]);
+    expect(json).toEqual([{ sender: 'erin@example.com', recipient: 'fay@fourth.example', created: expect.stringMatching(/Z$/), notified: expect.stringMatching(/Z$/), source: 'generated' }]);
     expect((await ok(['pdf', 'list', '--scope', 'recipient'])).stdout).toMatch(/^\*\tcarol@third\.example\t/m);
     expect((await ok(['pdf', 'list', '--from', 'erin@example.com'])).stdout).toMatch(/^-- 1 password$/m);
 

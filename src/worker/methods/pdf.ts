@@ -62,7 +62,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   try {
     const rendered = await renderMailPdf({ message: input.body, look, replyUrl, fonts: loadFonts(cfg.fonts), now, limits: { maxAttachments: cfg.max_attachments } });
     pdf = await saveEncrypted(rendered.doc, { userPassword: password, cipher: input.pdfOptions?.cipher ?? cfg.cipher });
-  } catch (err) {
+  } catch (err: unknown) {
     if (err instanceof PdfRenderError) return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
     throw err;
   }
