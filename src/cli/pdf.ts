@@ -13,6 +13,7 @@ import { canonicalAddress } from '../core/address.js';
 import { describePdfPair, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
 import type { Config } from '../config/types.js';
 import { newQueueId } from '../core/queue-id.js';
+import { normalisePdfPassword, r4PasswordBytes } from '../pdfmail/security-password.js';
 import { Spool } from '../spool/index.js';
 import { pdfPasswordNotice } from '../worker/notices.js';
 import { parse, UsageError, type CliIo } from './args.js';
@@ -60,8 +61,11 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
     case 'set': {
       const password = await passwordInput(stdin);
       return withStore(values.config, async (store, config) => {
-        const record = await store.setPdfPassword(pair, scope, password, cliActor());
-        io.out(`password set for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, password, record)}`);
+        // Stored and told in the form every reader hashes (SASLprep); refused if the configured cipher cannot carry it.
+        const prepared = normalisePdfPassword(password);
+        if (config.pdf.cipher === 'aes-128') r4PasswordBytes(prepared);
+        const record = await store.setPdfPassword(pair, scope, prepared, cliActor());
+        io.out(`password set for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, prepared, record)}`);
         return 0;
       });
     }

@@ -18,6 +18,7 @@ import { decodeWords, parseHeaders, splitHeader } from '../../mime/index.js';
 import { carrierMessage } from '../../pdfmail/carrier.js';
 import { loadFonts } from '../../pdfmail/fonts.js';
 import { PdfRenderError, renderMailPdf, type PdfLook } from '../../pdfmail/render.js';
+import { PdfSecurityError } from '../../pdfmail/security-errors.js';
 import { saveEncrypted } from '../../pdfmail/security.js';
 import { originalHeadersOf, pdfPasswordNotice } from '../notices.js';
 import type { Method, SealInput, SealResult, TransformContext } from './types.js';
@@ -64,6 +65,8 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
     pdf = await saveEncrypted(rendered.doc, { userPassword: password, cipher: input.pdfOptions?.cipher ?? cfg.cipher });
   } catch (err: unknown) {
     if (err instanceof PdfRenderError) return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
+    // An admin-set password the rule's cipher cannot carry (non-Latin-1 for aes-128): the same every time.
+    if (err instanceof PdfSecurityError && err.code === 'password-unusable') return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
     throw err;
   }
   const body = carrierMessage({ original: input.body, pdf, filename: 'message.pdf', text: cfg.message_text, ...(cfg.message_html !== undefined ? { html: cfg.message_html } : {}), sender: ctx.sender, organisation: cfg.organisation });
