@@ -91,7 +91,7 @@ async function tellSender(store: KeyStore, config: Config, pair: PdfPair, scope:
   const spool = await Spool.open(config.data_dir);
   const smtputf8 = /[^\x00-\x7f]/.test(pair.sender);
   await spool.inject(id, { envelope: { sender: '', recipients: [{ address: pair.sender, notify: ['NEVER'] }], client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true }, receivedAt: new Date().toISOString(), ...(smtputf8 ? { smtputf8: true } : {}) }, body, key: 'notice:pdf-password' });
-  await store.markPdfPasswordNotified(pair, scope, record.created);
+  await store.markPdfPasswordNotified(pair, scope, record.created, cliActor());
   return `the sender (${pair.sender}) is told it in a notice (queue id ${id})`;
 }
 

@@ -165,14 +165,14 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     return r ? PdfStore.record(r) : null;
   }
 
-  async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date): Promise<void> {
+  async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date, actor = 'worker'): Promise<void> {
     const k = pdfPairKey(pair, scope);
     await this.transaction(async () => {
       // Only the password the notice was about: after a reset, the new one is still untold.
       const n = this
         .sql('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL')
         .run(Date.now(), k.senderKey, k.recipientKey, created.getTime()).changes;
-      if (n) this.audit({ actor: 'worker', action: 'pdf-password-notified', object: k.object });
+      if (n) this.audit({ actor, action: 'pdf-password-notified', object: k.object });
     });
   }
 

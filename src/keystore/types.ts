@@ -104,7 +104,7 @@ export interface PdfPasswordStore {
   /** The pair's record without unsealing anything (policy explain, check); null when none. */
   pdfPasswordRecord(pair: PdfPair, scope: PdfPasswordScope): Promise<PdfPasswordRecord | null>;
   /** The sender has been told the password made at `created` (a later reset stays untold). */
-  markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date): Promise<void>;
+  markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date, actor?: string): Promise<void>;
   resetPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord }>;
   setPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string, actor: string): Promise<PdfPasswordRecord>;
   showPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord } | null>;

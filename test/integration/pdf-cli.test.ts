@@ -85,7 +85,7 @@ describe('postern pdf', () => {
     expect(set.stdout).toMatch(/^password set for alice@example\.com → bob@partner\.example; the sender \(alice@example\.com\) is told it in a notice \(queue id [A-Za-z0-9]+\)\n$/);
     // The notice waits in outgoing/ for the relay: from <>, to the sender, with the password.
     const id = /queue id ([A-Za-z0-9]+)/.exec(set.stdout)![1]!;
-    const notice = await readFile(join(dir, 'outgoing', `${id}.0`), 'latin1');
+    const notice = await readFile(join(dir, 'spool', 'outgoing', `${id}.0`), 'latin1');
     expect(notice).toContain('"address":"alice@example.com"');
     expect(notice).toMatch(/^Subject: New password for encrypted PDF mail to bob@partner\.example\r$/m);
     expect(notice).toContain('    env-chosen-secret-1\r\n');
@@ -107,7 +107,7 @@ describe('postern pdf', () => {
     expect(empty.code).toBe(2);
 
     const log = audit();
-    expect(log.filter((a) => a.object === 'pdf:alice@example.com→bob@partner.example').map((a) => a.action)).toEqual(['pdf-password-set', 'pdf-password-show']);
+    expect(log.filter((a) => a.object === 'pdf:alice@example.com→bob@partner.example').map((a) => a.action)).toEqual(['pdf-password-set', 'pdf-password-notified', 'pdf-password-show']);
     expect(log.find((a) => a.action === 'pdf-password-show')!.actor).toMatch(/^cli:/);
     expect(JSON.stringify(log)).not.toMatch(/env-chosen-secret-1|piped-in-secret-22/);
   });
