@@ -73,6 +73,8 @@ const CODES = {
   'worker.sender_notified': { level: 'info', meaning: 'a notify_sender delivery report was queued for the sender' },
   'worker.alert': { level: 'warn', meaning: 'an admin alert was queued by a policy rule' },
   'worker.notice_failed': { level: 'error', meaning: 'a delivery report or alert could not be written; the mail itself goes on' },
+  'worker.pdf_password_notice': { level: 'info', meaning: "PDF mail: the pair's password notice was queued for the sender (never the password itself)" },
+  'worker.after_commit_failed': { level: 'error', meaning: "bookkeeping after a message's outputs were queued failed (e.g. marking a PDF password told); a notice may be repeated, none is lost" },
   'worker.keys_generated': { level: 'info', meaning: 'generate_keys: a certificate or OpenPGP key was made for an internal sender' },
   'worker.keys_not_generated': { level: 'error', meaning: 'generate_keys failed (no internal CA yet?); the mail goes on' },
   'worker.policy_rejected': { level: 'error', meaning: 'the new policy file is invalid; the running policy stays' },
