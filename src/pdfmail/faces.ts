@@ -163,9 +163,23 @@ export class Faces {
 
   /** Width of a text in points at `size`. */
   width(text: string, size: number, bold: boolean): number {
+    if (this.standard) return (bold ? this.standard.bold : this.standard.regular).widthOfTextAtSize(text.replace(/[^\x20-\x7e]/g, (c) => (this.standard!.chars.has(c.codePointAt(0)!) ? c : '?')), size);
+    // The widths runs() would sum, without building the runs: wrapping measures every word.
+    const list = bold ? this.bold : this.regular;
     let w = 0;
-    for (const r of this.runs(text, bold)) w += r.width;
+    for (const ch of text) {
+      const cp = ch.codePointAt(0)!;
+      let cw = -1;
+      for (let i = 0; i < list.length && cw < 0; i++) cw = advance(list[i]!, cp);
+      if (cw < 0) cw = this.replacementWidth(list);
+      w += cw;
+    }
     return (w * size) / 1000;
+  }
+
+  private replacementWidth(list: readonly FontFace[]): number {
+    for (const f of list) if (advance(f, 0xfffd) >= 0) return advance(f, 0xfffd);
+    return Math.max(0, advance(list[0]!, 0x3f));
   }
 
   /** The PDF font of a run, embedded on first use. */

@@ -103,11 +103,10 @@ export class Writer {
     return key;
   }
 
-  /** Each page's text as its last content stream (deflated when that saves anything worth the time). */
+  /** Each page's text as its last content stream, deflated (four hex digits a character shrink well). */
   finish(): void {
     for (const [page, ops] of this.textOps) {
-      const bytes = Buffer.from(ops.join('\n'), 'latin1');
-      const stream = bytes.length < 16_384 ? this.doc.context.stream(bytes) : this.doc.context.stream(deflateSync(bytes, { level: 1 }), { Filter: 'FlateDecode' });
+      const stream = this.doc.context.stream(deflateSync(Buffer.from(ops.join('\n'), 'latin1'), { level: 1 }), { Filter: 'FlateDecode' });
       page.node.addContentStream(this.doc.context.register(stream));
     }
     this.textOps.clear();

@@ -112,7 +112,7 @@ function headerLines(headers: Map<string, string[]>): HeaderLine[] {
 interface Walk {
   limits: RenderLimits;
   /** Shared by the whole walk: the files to embed, and forwarded messages counted for their names. */
-  shared: { files: MailFile[]; forwarded: number };
+  shared: { files: MailFile[]; forwarded: number; textChars: number };
   /** Files embedded (the message itself) or only named (inside a forwarded message, whose .eml holds them). */
   embed: boolean;
   /** Forwarded messages this one is inside. */
@@ -179,15 +179,22 @@ function walkEntity(raw: Buffer, w: Walk, section: MailSection, depth: number, f
     return;
   }
   if (isInlineText(e, disposition)) {
-    const text = entityText(e);
-    if (e.type.type === 'text/html') {
-      const html = htmlToReadable(text);
-      section.parts.push({ kind: 'text', text: html.text });
-      if (html.links.length) section.parts.push({ kind: 'links', links: html.links });
-    } else {
-      const flowed = e.type.params.get('format')?.toLowerCase() === 'flowed';
-      section.parts.push({ kind: 'text', text: flowed ? unflow(text, e.type.params.get('delsp')?.toLowerCase() === 'yes') : text });
-    }
+    const raw = entityText(e);
+    let text = raw;
+    let links: string[] = [];
+    if (e.type.type === 'text/html') ({ text, links } = htmlToReadable(raw));
+    else if (e.type.params.get('format')?.toLowerCase() === 'flowed') text = unflow(raw, e.type.params.get('delsp')?.toLowerCase() === 'yes');
+    const room = w.limits.maxTextChars - w.shared.textChars;
+    if (text.length > room) {
+      // Pages past this help nobody and cost a worker seconds; the whole text goes along as a file.
+      const cut = text.lastIndexOf('\n', room);
+      text = text.slice(0, cut > room * 0.9 ? cut : Math.max(0, room));
+      section.parts.push({ kind: 'text', text });
+      const file = addFile(w, section, e, disposition, name || (e.type.type === 'text/html' ? 'message-text.html' : 'message-text.txt'));
+      section.parts.push({ kind: 'note', text: `The text is longer than ${w.limits.maxTextChars.toLocaleString('en')} characters and is cut here; all of it is in the attached file ${w.embed ? file.name : 'inside the .eml file'}.` });
+    } else section.parts.push({ kind: 'text', text });
+    w.shared.textChars += text.length;
+    if (links.length) section.parts.push({ kind: 'links', links });
     return;
   }
   addFile(w, section, e, disposition, name);
@@ -222,7 +229,7 @@ function forwarded(e: Entity, w: Walk, section: MailSection, depth: number, name
 export function readMail(message: Buffer, limits: RenderLimits, now: Date): MailContent {
   const headers = readEntity(message).headers;
   const main: MailSection = { headers: headerLines(headers), parts: [] };
-  const w: Walk = { limits, shared: { files: [], forwarded: 0 }, embed: true, level: 0, messageDate: dateOf(headers.get('date')?.[0]) ?? now };
+  const w: Walk = { limits, shared: { files: [], forwarded: 0, textChars: 0 }, embed: true, level: 0, messageDate: dateOf(headers.get('date')?.[0]) ?? now };
   walkEntity(message, w, main, 0);
   return { main, files: w.shared.files };
 }

@@ -9,6 +9,9 @@
  * - 50 MB per attachment: the default smtp.max_message_size; decoded it is what a reader saves.
  * - 5 levels of forwarded messages shown: a forward of a forward of a forward is real, beyond
  *   five the text is noise; deeper messages are still inside the attached .eml.
+ * - 300,000 characters of text on pages (about 150 pages, a few tenths of a second): a log file
+ *   or a 40 MB text body would otherwise hold a worker for a minute and make a PDF nobody
+ *   scrolls through; the part is embedded whole as a file, so nothing is lost.
  *
  * Untrusted input: none. Secrets: none.
  */
@@ -19,9 +22,11 @@ export interface RenderLimits {
   maxAttachments: number;
   maxAttachmentBytes: number;
   maxDepth: number;
+  /** Characters of text shown on pages, all text parts together; the rest is embedded as a file. */
+  maxTextChars: number;
 }
 
-export const DEFAULT_RENDER_LIMITS: RenderLimits = { maxAttachments: 500, maxAttachmentBytes: 50 * 1024 * 1024, maxDepth: 5 };
+export const DEFAULT_RENDER_LIMITS: RenderLimits = { maxAttachments: 500, maxAttachmentBytes: 50 * 1024 * 1024, maxDepth: 5, maxTextChars: 300_000 };
 
 export type PdfRenderLimit = 'attachments' | 'attachment_size' | 'mime_depth';
 

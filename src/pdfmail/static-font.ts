@@ -30,6 +30,8 @@ function range(from: number, to: number): number[] {
 interface StaticSubset {
   /** Code point → CID (the glyph's index in the subset). */
   cids: Map<number, number>;
+  /** Code point → its CID as four hex digits, as a content stream shows it. */
+  hex: Map<number, string>;
   /** Advance widths in 1/1000 em by CID. */
   widths: number[];
   /** The TrueType subset, deflated, and its length before (/Length1). */
@@ -89,6 +91,7 @@ export async function staticSubset(face: FontFace, pad: (s: Subsetter) => void):
   const tag = Array.from(digest.subarray(0, 6), (b) => String.fromCharCode(65 + (b % 26))).join('');
   const s: StaticSubset = {
     cids,
+    hex: new Map([...cids].map(([cp, cid]) => [cp, cid.toString(16).padStart(4, '0')])),
     widths: Array.from(widths, (w) => w ?? 0),
     fontFile: deflateSync(fontFile, { level: 9 }),
     fontFileLength: fontFile.length,
@@ -110,7 +113,7 @@ class StaticFontEmbedder extends CustomFontEmbedder {
 
   override encodeText(text: string): PDFHexString {
     let hex = '';
-    for (const ch of text) hex += (this.subset.cids.get(ch.codePointAt(0)!) ?? 0).toString(16).padStart(4, '0');
+    for (const ch of text) hex += this.subset.hex.get(ch.codePointAt(0)!) ?? '0000';
     return PDFHexString.of(hex);
   }
 

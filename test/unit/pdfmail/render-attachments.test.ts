@@ -131,6 +131,16 @@ describe('renderMailPdf: attachments', () => {
     expect(popplerAttachments(r.file, join(dir, 'b64-eml')).get('inner.eml')?.equals(inner)).toBe(true);
   });
 
+  it('cuts text past maxTextChars with a note and embeds the whole part as a file', async () => {
+    const lines = Array.from({ length: 400 }, (_, i) => `line ${String(i).padStart(3, '0')} of the log`);
+    const r = await render(mixed([text(lines.join('\r\n'))]), { maxTextChars: 2000 });
+    const shown = popplerText(r.file);
+    expect(shown).toContain('line 000 of the log');
+    expect(shown).not.toContain('line 399 of the log');
+    expect(shown.replace(/\s+/g, ' ')).toContain('The text is longer than 2,000 characters and is cut here; all of it is in the attached file message-text.txt.');
+    expect(popplerAttachments(r.file, join(dir, 'cut')).get('message-text.txt')?.toString()).toBe(lines.join('\r\n'));
+  });
+
   it('renders hostile MIME: bad base64, unknown charset, no closing boundary, broken HTML, junk headers', async () => {
     const message = Buffer.from(
       [

@@ -11,6 +11,7 @@ import { PDFDocument, rgb } from 'pdf-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadFonts } from '../../../src/pdfmail/fonts.js';
 import { renderMailPdf, type PdfLook } from '../../../src/pdfmail/render.js';
+import { saveEncrypted } from '../../../src/pdfmail/security.js';
 import { inkedPixels, mupdfText, pdfInfo, popplerText, qpdfCheck } from '../../helpers/pdf-readers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'postern-pdfrender-'));
@@ -189,6 +190,20 @@ describe('renderMailPdf: the mail as readers see it', () => {
     expect(broken.warnings).toEqual(['PDF logo could not be read: left out']);
     const gif = await renderMailPdf({ message: Buffer.from(unicodeMail), look: { ...LOOK, logo: Buffer.from('GIF89a') }, replyUrl: null, fonts, now });
     expect(gif.warnings).toEqual(['PDF logo is neither PNG nor JPEG: left out']);
+  });
+
+  it('reads the same after saveEncrypted, twice in a row: the fonts every PDF shares stay intact', async () => {
+    for (const round of [1, 2]) {
+      const r = await renderMailPdf({ message: Buffer.from(unicodeMail), look: LOOK, replyUrl: null, fonts, now });
+      const file = join(dir, `encrypted-${round}.pdf`);
+      writeFileSync(file, await saveEncrypted(r.doc, { userPassword: 'Rh7kTq3mWz9x', cipher: 'aes-256' }));
+      const text = execFileSync('pdftotext', ['-upw', 'Rh7kTq3mWz9x', '-raw', '-enc', 'UTF-8', file, '-']).toString();
+      expect(text).toContain(SUBJECT);
+      for (const line of BODY_LINES) expect(text).toContain(line);
+      const draw = spawnSync('mutool', ['draw', '-p', 'Rh7kTq3mWz9x', '-o', join(dir, `enc-${round}-%d.png`), '-r', '40', file, '2'], { encoding: 'utf8' });
+      expect(draw.status).toBe(0);
+      expect(draw.stderr).not.toMatch(/FT_Load_Glyph|invalid|error/i);
+    }
   });
 
   it('falls back to Helvetica when no font file is found, saying so, with other scripts replaced', async () => {
