@@ -47,6 +47,7 @@ export const DEFAULT_FONT_PATHS: readonly string[] = [
 ];
 
 const parsed = new Map<string, FontFace>();
+const sets = new Map<string, FontSet>();
 const byBytes = new WeakMap<Uint8Array, Font>();
 
 function face(path: string): FontFace {
@@ -74,9 +75,13 @@ function boldSibling(path: string): string | null {
  * The fonts to embed, in fallback order; default: DejaVu Sans (+ Bold) for Latin/Greek/Cyrillic,
  * then Droid Sans Fallback for CJK and Nanum Gothic for Hangul, from the Debian paths; bytes read once per process. A bold face
  * is taken from "<name>-Bold.<ext>" beside a file. Files that are missing or unreadable are left
- * out and named in `warnings`.
+ * out and named in `warnings`. The same list gives the same FontSet for the life of the process.
  */
 export function loadFonts(paths: readonly string[] = DEFAULT_FONT_PATHS): FontSet {
+  // Callers may ask per message: the answer for the same list is the same object, without a look at the disk.
+  const key = paths.join('\0');
+  const known = sets.get(key);
+  if (known) return known;
   const families: FontFamily[] = [];
   const warnings: string[] = [];
   for (const path of paths) {
@@ -95,7 +100,9 @@ export function loadFonts(paths: readonly string[] = DEFAULT_FONT_PATHS): FontSe
     }
   }
   if (families.length === 0) warnings.push('no PDF font file found: mail PDFs use Helvetica and show characters outside Western European scripts as "?"');
-  return { families, warnings };
+  const set: FontSet = { families, warnings };
+  sets.set(key, set);
+  return set;
 }
 
 /** Advance width of a code point in 1/1000 em; -1 when the face has no glyph for it. */

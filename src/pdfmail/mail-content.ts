@@ -64,8 +64,11 @@ const CP1252_HIGH = '\u20AC\x81\u201A\u0192\u201E\u2026\u2020\u2021\u02C6\u2030\
  * control characters.
  */
 function windows1252(bytes: Buffer): string {
-  return bytes.toString('latin1').replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!);
+  return c1AsWindows1252(bytes.toString('latin1'));
 }
+
+/** C1 controls read as the Windows-1252 characters they were (never meant as controls in mail). */
+const c1AsWindows1252 = (text: string) => text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!);
 
 /** Bytes in a charset; an unknown or missing one as UTF-8 when the bytes are, else Windows-1252. */
 export function decodeText(bytes: Buffer, charset: string | undefined): string {
@@ -103,7 +106,8 @@ function headerLines(headers: Map<string, string[]>): HeaderLine[] {
     const values = headers.get(label.toLowerCase());
     if (!values?.length) continue;
     // Several To: or Cc: fields are one list; a second Subject or Date is shown too, not hidden.
-    const value = oneLine(values.map((v) => decodeWords(v)).join(label === 'To' || label === 'Cc' ? ', ' : ' / ')).trim();
+    // decodeWords reads =?iso-8859-1?…?= with Node's TextDecoder, as Latin-1 (see windows1252()).
+    const value = oneLine(c1AsWindows1252(values.map((v) => decodeWords(v)).join(label === 'To' || label === 'Cc' ? ', ' : ' / '))).trim();
     if (value) out.push({ label, value });
   }
   return out;

@@ -138,6 +138,13 @@ describe('renderMailPdf: the mail as readers see it', () => {
     expect(text).toMatch(/col1 +col2/);
   });
 
+  it('reads Outlook quotes and dashes in an iso-8859-1 subject and body as Windows-1252 does', async () => {
+    const { file } = await pdf(Buffer.from('From: a@example.com\r\nTo: b@example.org\r\nSubject: =?iso-8859-1?Q?=93Angebot=94_=96_Stra=DFe?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=84Gr=FC=DFe=93 =96 100 =80\r\n'));
+    const text = popplerText(file);
+    expect(text).toContain('“Angebot” – Straße');
+    expect(text).toContain('„Grüße“ – 100 €');
+  });
+
   it('draws no bidi override and no control character raw', async () => {
     const { file } = await pdf(Buffer.from('From: a@example.com\r\nTo: b@example.org\r\nSubject: invoice\u202Efdp.exe\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nopen \u202Egnp.exe\u202C now\x07\x1b[31m red\r\n'));
     for (const text of [popplerText(file), mupdfText(file)]) {
