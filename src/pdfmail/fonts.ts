@@ -105,12 +105,16 @@ export function loadFonts(paths: readonly string[] = DEFAULT_FONT_PATHS): FontSe
   return set;
 }
 
-/** Advance width of a code point in 1/1000 em; -1 when the face has no glyph for it. */
+/**
+ * Advance width of a code point in 1/1000 em; -1 when the face has no glyph for it. Remembered for
+ * the life of the process, except a miss outside the BMP: a hostile mail could otherwise fill the
+ * cache with a million code points no font has.
+ */
 export function advance(f: FontFace, cp: number): number {
   let w = f.widths.get(cp);
   if (w === undefined) {
     w = f.font.hasGlyphForCodePoint(cp) ? (f.font.glyphForCodePoint(cp).advanceWidth * 1000) / f.font.unitsPerEm : -1;
-    f.widths.set(cp, w);
+    if (w >= 0 || cp <= 0xffff) f.widths.set(cp, w);
   }
   return w;
 }

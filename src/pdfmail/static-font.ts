@@ -41,7 +41,7 @@ interface StaticSubset {
   name: string;
 }
 
-const built = new WeakMap<FontFace, StaticSubset>();
+const built = new WeakMap<FontFace, Promise<StaticSubset>>();
 
 interface Subsetter {
   includeGlyph(id: number): number;
@@ -70,10 +70,19 @@ function toUnicodeCMap(cids: Map<number, number>): string {
   return `/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n1 begincodespacerange\n<0000><ffff>\nendcodespacerange\n${blocks.join('\n')}\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend`;
 }
 
-/** The static subset of a face, built on first use, with `pad` applied to its glyphs (faces.ts). */
-export async function staticSubset(face: FontFace, pad: (s: Subsetter) => void): Promise<StaticSubset> {
-  const known = built.get(face);
-  if (known) return known;
+/** The static subset of a face, built on first use (once, however many documents wait for it). */
+export function staticSubset(face: FontFace, pad: (s: Subsetter) => void): Promise<StaticSubset> {
+  let s = built.get(face);
+  if (!s) {
+    built.set(face, (s = build(face, pad)));
+    // A failure is not remembered: the next document tries again.
+    s.catch(() => built.delete(face));
+  }
+  return s;
+}
+
+/** The subset encoded, with `pad` applied to its glyphs first (faces.ts), deflated, with its CMap. */
+async function build(face: FontFace, pad: (s: Subsetter) => void): Promise<StaticSubset> {
   const subset = face.font.createSubset() as unknown as Subsetter;
   pad(subset);
   const cids = new Map<number, number>();
@@ -89,7 +98,7 @@ export async function staticSubset(face: FontFace, pad: (s: Subsetter) => void):
   // The subset tag (ISO 32000 9.6.4) from the set itself: the same bytes get the same name.
   const digest = createHash('sha256').update(fontFile).digest();
   const tag = Array.from(digest.subarray(0, 6), (b) => String.fromCharCode(65 + (b % 26))).join('');
-  const s: StaticSubset = {
+  return {
     cids,
     hex: new Map([...cids].map(([cp, cid]) => [cp, cid.toString(16).padStart(4, '0')])),
     widths: Array.from(widths, (w) => w ?? 0),
@@ -98,8 +107,6 @@ export async function staticSubset(face: FontFace, pad: (s: Subsetter) => void):
     toUnicode: deflateSync(Buffer.from(toUnicodeCMap(cids), 'latin1'), { level: 9 }),
     name: `${tag}+${face.font.postscriptName || 'Font'}`,
   };
-  built.set(face, s);
-  return s;
 }
 
 /** pdf-lib's own font dictionaries (Type0, CIDFontType2, descriptor) around the prebuilt streams. */
