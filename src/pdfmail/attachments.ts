@@ -73,7 +73,6 @@ export function embedFile(doc: PDFDocument, file: EmbeddableFile): EmbeddedFile 
       F: asciiString(file.name),
       UF: PDFHexString.fromText(file.name),
       EF: { F: stream, UF: stream },
-      Desc: PDFHexString.fromText(file.name),
       AFRelationship: 'Data',
     }),
   );
