@@ -207,6 +207,10 @@ function pdfPasswords(db: Database.Database): void {
     source TEXT NOT NULL CHECK (source IN ('generated', 'set')),
     created INTEGER NOT NULL,
     notified INTEGER,
+    -- The message that tells the sender (its queue id) and since when: one notice, not one per
+    -- message processed at the same time; a claim whose message never got queued lapses.
+    notice_claim TEXT,
+    notice_claim_at INTEGER,
     UNIQUE (sender_key, recipient_key)
   );
   CREATE INDEX pdf_passwords_recipient ON pdf_passwords (recipient_key);

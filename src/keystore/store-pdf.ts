@@ -83,6 +83,12 @@ function checkSetPassword(password: string): void {
   }
 }
 
+/**
+ * How long a message's claim to tell the sender holds (longer than a message's retries take: three
+ * transform time-outs); if its notice was never queued (the message held), the next message tells.
+ */
+const NOTICE_CLAIM_LEASE_MS = 15 * 60_000;
+
 export class PdfStore extends CertStore implements PdfPasswordStore {
   /** The scrypt cost of new verifiers and content roots (tests lower it; stored rows keep theirs). */
   private readonly pdfScrypt: ScryptCost;
@@ -165,6 +171,17 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     return r ? PdfStore.record(r) : null;
   }
 
+  async claimPdfPasswordNotice(pair: PdfPair, scope: PdfPasswordScope, created: Date, claimant: string, leaseMs = NOTICE_CLAIM_LEASE_MS): Promise<boolean> {
+    const k = pdfPairKey(pair, scope);
+    const now = Date.now();
+    return this.transaction(
+      async () =>
+        this.sql(
+          'UPDATE pdf_passwords SET notice_claim = ?, notice_claim_at = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL AND (notice_claim IS NULL OR notice_claim = ? OR notice_claim_at < ?)',
+        ).run(claimant, now, k.senderKey, k.recipientKey, created.getTime(), claimant, now - leaseMs).changes > 0,
+    );
+  }
+
   async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date, actor = 'worker'): Promise<void> {
     const k = pdfPairKey(pair, scope);
     await this.transaction(async () => {
@@ -202,7 +219,7 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
         if (old) {
           this.sql('DELETE FROM reply_tokens WHERE password_id = ?').run(old.id);
           this
-            .sql('UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL WHERE id = ?')
+            .sql('UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL, notice_claim = NULL, notice_claim_at = NULL WHERE id = ?')
             .run(secretId, m.verifier, m.kdf, source, created, old.id);
           this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(old.secret_id);
         } else {

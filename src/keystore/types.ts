@@ -104,6 +104,12 @@ export interface PdfPasswordStore {
   /** The pair's record without unsealing anything (policy explain, check); null when none. */
   pdfPasswordRecord(pair: PdfPair, scope: PdfPasswordScope): Promise<PdfPasswordRecord | null>;
   /** The sender has been told the password made at `created` (a later reset stays untold). */
+  /**
+   * The one message that tells the sender an untold password: true for the first claimant (and
+   * for it again, when it is processed again after a crash), false for the others, until the
+   * claim lapses unused.
+   */
+  claimPdfPasswordNotice(pair: PdfPair, scope: PdfPasswordScope, created: Date, claimant: string, leaseMs?: number): Promise<boolean>;
   markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date, actor?: string): Promise<void>;
   resetPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord }>;
   setPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string, actor: string): Promise<PdfPasswordRecord>;

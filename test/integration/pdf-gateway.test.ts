@@ -5,7 +5,7 @@
  * it; the raw file carries no plaintext; the pair's next mail reuses the password without a second
  * notice; `postern pdf password reset` makes a new one and the sender is told it.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
@@ -168,6 +168,20 @@ describe('PDF mail through the gateway', () => {
     const list = await ok(['pdf', 'list', '--from', 'alice@example.com']);
     expect(list).toContain('dave@plain.example');
     expect(list).not.toContain(renewed);
+  }, 60_000);
+
+  it('five messages for a new pair at once: five PDFs with one password, and one notice, not five', async () => {
+    const sent = await Promise.all(
+      [1, 2, 3, 4, 5].map((i) => sendRaw(port, 'alice@example.com', ['frank@plain.example'], Buffer.from(`From: alice@example.com\r\nTo: frank@plain.example\r\nSubject: burst b${i}\r\n\r\nburst body ${i}\r\n`))),
+    );
+    expect(sent.every((r) => r.startsWith('250 '))).toBe(true);
+    const pdfs = await Promise.all([1, 2, 3, 4, 5].map((i) => pdfOf('frank@plain.example', `burst b${i}`)));
+    const password = await toldPassword('alice@example.com', 'frank@plain.example', 'PDF mail to frank@plain.example');
+    for (const [i, p] of pdfs.entries()) expect((await popplerText(p.file, password)).stdout).toContain(`burst body ${i + 1}`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const notices = (await readdir(join(dir, 'maildir', 'new'))).map((n) => join(dir, 'maildir', 'new', n));
+    const toAlice = await Promise.all(notices.map(async (f) => (await readFile(f, 'latin1')).match(/^Subject: Password for encrypted PDF mail to frank@plain\.example\r$/m) !== null));
+    expect(toAlice.filter(Boolean)).toHaveLength(1);
   }, 60_000);
 
   it('hostile input: 500 attachments, broken HTML, a PDF and an encrypted file as attachments, 30 MB — a correct PDF or a hold, never clear text', async () => {

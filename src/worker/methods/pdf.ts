@@ -73,7 +73,8 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
 
   // The sender learns the password once: on a new pair, and after a reset or set (notified is
   // cleared). Marked only once the notice is queued; a crash between repeats it, never loses it.
-  if (record.notified !== null) return { kind: 'ok', body, signed: false };
+  // Of several messages for a new pair processed at once, one tells (the claim is the queue id).
+  if (record.notified !== null || !(await ctx.store.claimPdfPasswordNotice(pair, scope, record.created, ctx.queueId))) return { kind: 'ok', body, signed: false };
   const notice = pdfPasswordNotice({ hostname: ctx.config.hostname, queueId: ctx.queueId, sender: ctx.sender, recipient, password, recipientScope: scope === 'recipient', reset: !created, originalHeaders: originalHeadersOf(input.body), now });
   ctx.log.info({ event: 'worker.pdf_password_notice', queueId: ctx.queueId, sender: ctx.sender, recipient, scope }, 'PDF password notice queued for the sender');
   return {

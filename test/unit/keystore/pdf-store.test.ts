@@ -108,6 +108,23 @@ describe('PDF passwords in the keystore', () => {
     expect(await store.pdfPasswordRecord({ sender: 'x@example.com', recipient: 'y@example.com' }, 'pair')).toBeNull();
   });
 
+  it('lets one message tell the sender: the first claimant (again after a crash), until the claim lapses or a reset', async () => {
+    const { record } = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    const claims = await Promise.all(['q1', 'q2', 'q3'].map((q) => store.claimPdfPasswordNotice(ALICE_BOB, 'pair', record.created, q)));
+    expect(claims).toEqual([true, false, false]);
+    // The same message, processed again (reclaimed after its worker died), still tells.
+    expect(await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', record.created, 'q1')).toBe(true);
+    // A claim whose notice was never queued lapses: another message tells.
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', record.created, 'q2', 1)).toBe(true);
+    // A claim for a password that is no longer the pair's, or one already told, is refused.
+    expect(await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', new Date(0), 'q4', 1)).toBe(false);
+    const reset = await store.resetPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    expect(await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', reset.record.created, 'q5')).toBe(true);
+    await store.markPdfPasswordNotified(ALICE_BOB, 'pair', reset.record.created);
+    expect(await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', reset.record.created, 'q5')).toBe(false);
+  });
+
   it('resets to a new generated password, untold, and refuses to reset a pair it does not know', async () => {
     const old = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
     await store.markPdfPasswordNotified(ALICE_BOB, 'pair', old.record.created);
