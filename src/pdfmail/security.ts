@@ -6,7 +6,7 @@
  * is random and forgotten at once: nobody can lift the permissions, which only say what a reader
  * should allow the addressee anyway.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { PDFArray, PDFContext, PDFDict, PDFDocument, PDFHexString, PDFName, PDFRef, PDFWriter, type PDFForm } from 'pdf-lib';
 import { PdfSecurityError } from './security-errors.js';
 import { ObjectEncrypter, type KeyForObject } from './security-objects.js';
@@ -53,6 +53,34 @@ export function assertPdfPasswordUsable(password: string, cipher: PdfCipher): vo
   else r6PasswordBytes(password);
 }
 
+/**
+ * R6 key material per password, made once per process. Algorithm 2.B is slow on purpose (four
+ * hashes of ~1.3 ms for U, UE, O and OE), which is most of the cost of encrypting a small mail;
+ * a pair's PDFs are all opened with one password, so they may share one random file key — whoever
+ * has the password opens all of them anyway, and every string and stream still gets its own
+ * random IV. The map is keyed by an HMAC under a per-process secret, never by the password; it
+ * is bounded, oldest out first.
+ */
+const R6_CACHE_MAX = 1024;
+const r6Cache = new Map<string, { fileKey: Buffer; entries: Record<string, Uint8Array> }>();
+const cacheSecret = randomBytes(32);
+
+function r6Material(userPassword: Buffer, P: number): { fileKey: Buffer; entries: Record<string, Uint8Array> } {
+  const k = createHmac('sha256', cacheSecret).update(Buffer.from(Int32Array.of(P).buffer)).update(userPassword).digest('base64');
+  let m = r6Cache.get(k);
+  if (m) {
+    r6Cache.delete(k);
+  } else {
+    const fileKey = randomBytes(32);
+    // A random owner password, never kept: nobody can lift the permissions.
+    const ownerPassword = Buffer.from(randomBytes(32).toString('base64url'), 'latin1');
+    m = { fileKey, entries: computeR6Entries(fileKey, userPassword, ownerPassword, P, true) };
+    if (r6Cache.size >= R6_CACHE_MAX) r6Cache.delete(r6Cache.keys().next().value!);
+  }
+  r6Cache.set(k, m);
+  return m;
+}
+
 /** Objects the writer yields to the event loop after (pdf-lib's default, 50, costs a timer per 50). */
 const OBJECTS_PER_TICK = 500;
 
@@ -79,15 +107,14 @@ export async function saveEncrypted(doc: PDFDocument, security: PdfSecurity): Pr
 
   const target = PDFContext.create();
   const id0 = randomBytes(16);
-  const ownerPassword = Buffer.from(randomBytes(32).toString('base64url'), 'latin1');
   let keyFor: KeyForObject;
   let encrypt: PDFDict;
   if (cipher === 'aes-256') {
-    const fileKey = randomBytes(32);
-    const e = computeR6Entries(fileKey, userPassword, ownerPassword, P, true);
+    const { fileKey, entries } = r6Material(userPassword, P);
     keyFor = () => ({ algorithm: 'aes-256-cbc', key: fileKey });
-    encrypt = encryptDictionary(target, { V: 5, R: 6, bits: 256, cfm: 'AESV3' }, P, e);
+    encrypt = encryptDictionary(target, { V: 5, R: 6, bits: 256, cfm: 'AESV3' }, P, entries);
   } else {
+    const ownerPassword = Buffer.from(randomBytes(32).toString('base64url'), 'latin1');
     const O = computeR4O(ownerPassword, userPassword);
     const fileKey = computeR4FileKey(userPassword, O, P, id0, true);
     keyFor = (ref) => ({ algorithm: 'aes-128-cbc', key: r4ObjectKey(fileKey, ref.objectNumber, ref.generationNumber) });
