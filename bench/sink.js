@@ -60,10 +60,15 @@ function delivered(raw, rcpts) {
   const { head, bodyStart } = headerOf(msg);
   const idText = field(head, 'X-Bench-Id');
   const id = idText === undefined ? -1 : Number(idText);
+  // Not a bench message (a notice the gateway writes itself, e.g. PDF mail's password notice):
+  // counted apart, so it neither completes a run early nor fails its checks.
+  if (id < 0) {
+    state.unknown++;
+    return;
+  }
   state.deliveries++;
   state.recipients += rcpts.length;
   state.bytes += msg.length;
-  if (id < 0) state.unknown++;
   state.ids.push(id);
   state.rcpts.push(rcpts.length);
   state.arrivals.push(t);
