@@ -412,6 +412,8 @@ goal('smime-rsa ≈ 7 × shell filter', S['smime-rsa']?.ratios?.toShellFilter, 7
 goal('pass-through ≥ 2 × Postfix', S.passthrough?.ratios?.toPostfix, 2, '× Postfix');
 goal('pass-through p99 at half load < 50 ms', S.passthrough?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
 goal('smime-rsa p99 at half load < 50 ms', S['smime-rsa']?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
+// Issue 16: PDF mail 4 KB at no less than half the S/MIME sign+encrypt rate of the same run.
+goal('pdf ≥ 0.5 × smime-rsa', S.pdf?.perSecond && S['smime-rsa']?.perSecond ? round(S.pdf.perSecond / S['smime-rsa'].perSecond, 2) : null, 0.5, '× smime-rsa');
 for (const [name, what] of [['memory-50m', '50 MB'], ['memory-50m-mixed', '50 MB multipart/mixed'], ['pgp-50m', '50 MB OpenPGP']]) {
   if (!S[name]?.peakRssOverMessageSize) continue;
   const worst = Math.max(...Object.values(S[name].peakRssOverMessageSize).filter(Number.isFinite));
