@@ -45,6 +45,16 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   const beat = setInterval(() => send({ type: 'alive' }), heartbeatInterval(config.worker.transform_timeout));
   beat.unref();
   send({ type: 'alive' });
+  // Expired PDF reply links go (pdf.reply_validity): at start and hourly; every worker may, a
+  // delete of what another already deleted costs nothing.
+  const prune = () =>
+    store.pruneReplyTokens(new Date()).then(
+      (n) => n && log.info({ event: 'worker.reply_links_pruned', count: n }, 'expired PDF reply links removed'),
+      (err: unknown) => log.warn({ event: 'worker.reply_links_prune_failed', reason: (err as Error).message }, 'expired PDF reply links not removed; tried again in an hour'),
+    );
+  void prune();
+  const pruning = setInterval(() => void prune(), 3_600_000);
+  pruning.unref();
   return {
     reload: (c) => {
       worker.reload(c);
@@ -58,6 +68,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
     },
     close: async () => {
       clearInterval(beat);
+      clearInterval(pruning);
       await worker.close();
       handoff.close();
       await ldap?.close().catch(() => undefined);

@@ -6,6 +6,7 @@
  * notice; `postern pdf password reset` makes a new one and the sender is told it.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
@@ -15,7 +16,7 @@ import { maildirOf } from '../helpers/maildir.js';
 import { parseMail, type ParsedPart } from '../helpers/mail-parse.js';
 import { inkShare, mupdfText, popplerAttachments, popplerText, qpdfDecryptCheck, rawAndInflated, reader, renderPage, showEncryption } from '../helpers/pdf-mail.js';
 import { opensslCa, opensslMailbox } from '../helpers/pki-openssl.js';
-import { sendRaw } from '../helpers/send.js';
+import { sendRaw, waitUntil } from '../helpers/send.js';
 
 const UNICODE = 'Grüße aus München, Ελληνικά γράμματα, Кириллица здесь, 中文测试, 日本語のテキスト, 한국어 문장';
 
@@ -63,7 +64,8 @@ describe('PDF mail through the gateway', () => {
     await writeFile(config, (await readFile(config, 'utf8')).replace(/^smtp:\n/m, 'smtp:\n  max_message_size: 64MB\n'));
     await writeFile(
       join(dir, 'policy.yaml'),
-      'rules:\n  - name: outbound, always protected\n    when: { direction: outbound }\n    do: [sign, { encrypt: { methods: [smime, pgp, pdf], require: true } }]\n',
+      'rules:\n  - name: old readers\n    when: { recipient: { domain: old.example } }\n    do: [{ encrypt: { methods: [pdf], require: true, pdf: { cipher: aes-128 } } }, notify_sender]\n' +
+        '  - name: outbound, always protected\n    when: { direction: outbound }\n    do: [sign, { encrypt: { methods: [smime, pgp, pdf], require: true } }]\n',
     );
     gpg.generate('Paula <paula@pgp.example>', 'ed25519');
     await writeFile(join(dir, 'paula.asc'), gpg.exportPublic('paula@pgp.example'));
@@ -133,8 +135,9 @@ describe('PDF mail through the gateway', () => {
     const clear = await reader('qpdf', ['--qdf', '--object-streams=disable', join(dir, 'pdfs', 'm1-clear.pdf'), join(dir, 'pdfs', 'm1-qdf.pdf')]);
     expect(clear.code, clear.stderr).toBe(0);
     expect(await readFile(join(dir, 'pdfs', 'm1-qdf.pdf'), 'latin1')).toMatch(/\/URI \(https:\/\/mail\.example\.com\/r\/[A-Za-z0-9_-]{22,}\)/);
-    const png = await renderPage(file, password, 2, join(dir, 'pdfs', 'm1-page2'));
-    console.log(`PDF mail page 2 rendered by pdftoppm: ${png}`);
+    // Kept outside the test's directory, so it can be looked at after the run.
+    const png = await renderPage(file, password, 2, join(tmpdir(), 'postern-pdf-mail-page2'));
+    console.log(`PDF mail page 2 (the mail) rendered by pdftoppm: ${png}`);
     expect(await inkShare(file, password, 2)).toBeGreaterThan(0.005);
   }, 60_000);
 
@@ -183,6 +186,39 @@ describe('PDF mail through the gateway', () => {
     const toAlice = await Promise.all(notices.map(async (f) => (await readFile(f, 'latin1')).match(/^Subject: Password for encrypted PDF mail to frank@plain\.example\r$/m) !== null));
     expect(toAlice.filter(Boolean)).toHaveLength(1);
   }, 60_000);
+
+  it('a rule with pdf: { cipher: aes-128 } gives R4, notify_sender reports the PDF, and mail from <> is held, not sent in clear', async () => {
+    const raw = Buffer.from('From: alice@example.com\r\nTo: gina@old.example\r\nSubject: legacy l1\r\n\r\nfor an old reader, l1body\r\n');
+    expect(await sendRaw(port, 'alice@example.com', ['gina@old.example'], raw)).toMatch(/^250 /);
+    const { file } = await pdfOf('gina@old.example', 'legacy l1');
+    const password = await toldPassword('alice@example.com', 'gina@old.example', 'PDF mail to gina@old.example');
+    const enc = await showEncryption(file, password);
+    expect(enc.stdout).toMatch(/R = 4/);
+    expect(enc.stdout).toMatch(/AESv2/);
+    expect((await popplerText(file, password)).stdout).toContain('l1body');
+    expect((await mupdfText(file, password)).stdout).toContain('l1body');
+    const report = Buffer.from(await text('alice@example.com', 'Delivery report: legacy l1'), 'latin1').toString('utf8');
+    expect(report).toContain('sent as an encrypted PDF to gina@old.example');
+
+    // Nobody to tell the password to: held with the reason.
+    expect(await sendRaw(port, '', ['hank@old.example'], Buffer.from('From: robot@elsewhere.example\r\nTo: hank@old.example\r\nSubject: bounce n1\r\n\r\nn1body\r\n'))).toMatch(/^250 /);
+    let held = '';
+    await waitUntil(async () => {
+      const list = (await runPostern(config, ['queue', 'list', '--json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; state: string; recipients: string[] });
+      held = list.find((e) => e.state === 'hold' && e.recipients.includes('hank@old.example'))?.name ?? '';
+      return held !== '';
+    }, 20_000, 'the hold of mail from <>');
+    expect((await runPostern(config, ['queue', 'show', held, '--json'])).stdout).toMatch(/PDF mail needs a sender to tell the password to/);
+    expect(await md.delivered('hank@old.example', 'n1body')).toBeUndefined();
+  }, 60_000);
+
+  it('policy explain says whether the pair has a password and whether the sender will be told', async () => {
+    const known = await ok(['policy', 'explain', '--from', 'alice@example.com', '--to', 'carol@plain.example', '--to', 'nobody-yet@plain.example', '--to', 'bob@partner.example']);
+    expect(known).toMatch(/<carol@plain\.example>[^]*→ PDF, password exists since \d{4}-\d\d-\d\d/);
+    expect(known).toMatch(/<nobody-yet@plain\.example>[^]*→ PDF, new password, the sender will be told it/);
+    expect(known).toMatch(/<bob@partner\.example>[^]*→ S\/MIME/);
+    expect(known).toMatch(/deliver to <carol@plain\.example>: encrypt with PDF mail/);
+  });
 
   it('hostile input: 500 attachments, broken HTML, a PDF and an encrypted file as attachments, 30 MB — a correct PDF or a hold, never clear text', async () => {
     const parts: string[] = [];

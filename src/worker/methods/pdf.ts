@@ -32,6 +32,14 @@ function logoOf(path: string | undefined): Uint8Array | undefined {
   return b;
 }
 
+/** Render and font warnings name no content; each is worth one log line per process, not one per mail. */
+const warned = new Set<string>();
+function warnOnce(ctx: TransformContext, warning: string): void {
+  if (warned.has(warning) || warned.size > 100) return;
+  warned.add(warning);
+  ctx.log.warn({ event: 'worker.pdf_warning', queueId: ctx.queueId, warning }, 'PDF mail: part of the look could not be made as configured');
+}
+
 const first = (header: Map<string, string[]>, name: string) => header.get(name)?.[0]?.trim() ?? '';
 
 async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult> {
@@ -41,7 +49,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   if (!ctx.sender) return { kind: 'hold', reason: 'PDF mail needs a sender to tell the password to, and this message has the null sender' };
   const scope = cfg.password_scope;
   const pair = { sender: ctx.sender, recipient };
-  const { password, record, created } = await ctx.store.pdfPassword(pair, scope, 'worker');
+  const { password, record } = await ctx.store.pdfPassword(pair, scope, 'worker');
 
   const header = parseHeaders(splitHeader(input.body).header);
   const now = new Date();
@@ -61,7 +69,9 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   const look: PdfLook = { organisation: cfg.organisation, coverText: cfg.cover_text, instructions: cfg.instructions, replyLabel: cfg.reply_label, ...(cfg.logo ? { logo: logoOf(cfg.logo)! } : {}) };
   let pdf: Uint8Array;
   try {
-    const rendered = await renderMailPdf({ message: input.body, look, replyUrl, fonts: loadFonts(cfg.fonts), now, limits: { maxAttachments: cfg.max_attachments } });
+    const fonts = loadFonts(cfg.fonts);
+    const rendered = await renderMailPdf({ message: input.body, look, replyUrl, fonts, now, limits: { maxAttachments: cfg.max_attachments } });
+    for (const w of [...fonts.warnings, ...rendered.warnings]) warnOnce(ctx, w);
     pdf = await saveEncrypted(rendered.doc, { userPassword: password, cipher: input.pdfOptions?.cipher ?? cfg.cipher });
   } catch (err: unknown) {
     if (err instanceof PdfRenderError) return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
@@ -75,7 +85,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   // cleared). Marked only once the notice is queued; a crash between repeats it, never loses it.
   // Of several messages for a new pair processed at once, one tells (the claim is the queue id).
   if (record.notified !== null || !(await ctx.store.claimPdfPasswordNotice(pair, scope, record.created, ctx.queueId))) return { kind: 'ok', body, signed: false };
-  const notice = pdfPasswordNotice({ hostname: ctx.config.hostname, queueId: ctx.queueId, sender: ctx.sender, recipient, password, recipientScope: scope === 'recipient', reset: !created, originalHeaders: originalHeadersOf(input.body), now });
+  const notice = pdfPasswordNotice({ hostname: ctx.config.hostname, queueId: ctx.queueId, sender: ctx.sender, recipient, password, recipientScope: scope === 'recipient', reset: false, originalHeaders: originalHeadersOf(input.body), now });
   ctx.log.info({ event: 'worker.pdf_password_notice', queueId: ctx.queueId, sender: ctx.sender, recipient, scope }, 'PDF password notice queued for the sender');
   return {
     kind: 'ok',
