@@ -212,6 +212,14 @@ describe('PDF mail through the gateway', () => {
     expect(await md.delivered('hank@old.example', 'n1body')).toBeUndefined();
   }, 60_000);
 
+  it('{pdf} from a trusted client sends a PDF even to a certificate holder', async () => {
+    const raw = Buffer.from('From: alice@example.com\r\nTo: bob@partner.example\r\nSubject: {pdf} by hand c1\r\nMessage-ID: <c1@example.com>\r\n\r\nc1body\r\n');
+    expect(await sendRaw(port, 'alice@example.com', ['bob@partner.example'], raw)).toMatch(/^250 /);
+    const { file } = await pdfOf('bob@partner.example', 'c1@example.com');
+    const password = await toldPassword('alice@example.com', 'bob@partner.example', 'PDF mail to bob@partner.example');
+    expect((await popplerText(file, password)).stdout).toContain('c1body');
+  }, 60_000);
+
   it('policy explain says whether the pair has a password and whether the sender will be told', async () => {
     const known = await ok(['policy', 'explain', '--from', 'alice@example.com', '--to', 'carol@plain.example', '--to', 'nobody-yet@plain.example', '--to', 'bob@partner.example']);
     expect(known).toMatch(/<carol@plain\.example>[^]*→ PDF, password exists since \d{4}-\d\d-\d\d/);
