@@ -191,10 +191,12 @@ export interface PdfConfig {
   /** Absolute path of a PNG or JPEG, checked readable at load. */
   logo?: string;
   cover_text: string;
-  instructions: string;
+  /** Absent: a default that speaks of the Reply button where there is one (config/pdf.ts). */
+  instructions?: string;
   reply_label: string;
   /** Text of the carrying mail ({sender}, {organisation} filled in), and optional HTML beside it. */
-  message_text: string;
+  /** Absent: as instructions. */
+  message_text?: string;
   message_html?: string;
   /** Absolute font paths in fallback order; absent: the defaults the system has (pdfmail/fonts.ts). */
   fonts?: string[];

@@ -35,7 +35,8 @@ function fill(template: string, values: Record<string, string>): string {
 /** A text part: UTF-8, quoted-printable (line length and 8-bit safe for any next hop). */
 function textPart(type: 'plain' | 'html', text: string): string {
   const body = quotedPrintable(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8')).replace(/(\r\n)?$/, '\r\n');
-  return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}`;
+  // The line break before a boundary belongs to the boundary (RFC 2046 5.1.1): one more ends the text's last line.
+  return `Content-Type: text/${type}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}\r\n`;
 }
 
 export function carrierMessage(input: CarrierInput): Buffer {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { checkConfig } from '../../src/config/index.js';
-import { DEFAULT_COVER_TEXT, DEFAULT_INSTRUCTIONS, DEFAULT_MESSAGE_TEXT } from '../../src/config/pdf.js';
+import { DEFAULT_COVER_TEXT } from '../../src/config/pdf.js';
 import type { Config } from '../../src/config/types.js';
 
 /**
@@ -79,7 +79,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     kek: { file: join(dataDir, 'kek.key') },
     discovery: { wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024, autocrypt: true },
     portal: { listen: [], wkd: true, index_ttl: 60_000 },
-    pdf: { cipher: 'aes-256', password_scope: 'pair', reply_validity: 90 * 86_400_000, organisation: 'Example Ltd', cover_text: DEFAULT_COVER_TEXT, instructions: DEFAULT_INSTRUCTIONS, reply_label: 'Reply', message_text: DEFAULT_MESSAGE_TEXT, max_attachments: 1000 },
+    pdf: { cipher: 'aes-256', password_scope: 'pair', reply_validity: 90 * 86_400_000, organisation: 'Example Ltd', cover_text: DEFAULT_COVER_TEXT, reply_label: 'Reply', max_attachments: 1000 },
     ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,

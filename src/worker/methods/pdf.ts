@@ -14,6 +14,7 @@
  * The password never reaches a log line.
  */
 import { readFileSync } from 'node:fs';
+import { DEFAULT_INSTRUCTIONS, DEFAULT_INSTRUCTIONS_NO_REPLY, DEFAULT_MESSAGE_TEXT, DEFAULT_MESSAGE_TEXT_NO_REPLY } from '../../config/pdf.js';
 import { decodeWords, parseHeaders, splitHeader } from '../../mime/index.js';
 import { carrierMessage } from '../../pdfmail/carrier.js';
 import { loadFonts } from '../../pdfmail/fonts.js';
@@ -66,7 +67,8 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
     });
     replyUrl = `${ctx.config.portal.url}/r/${token}`;
   }
-  const look: PdfLook = { organisation: cfg.organisation, coverText: cfg.cover_text, instructions: cfg.instructions, replyLabel: cfg.reply_label, ...(cfg.logo ? { logo: logoOf(cfg.logo)! } : {}) };
+  const instructions = cfg.instructions ?? (replyUrl ? DEFAULT_INSTRUCTIONS : DEFAULT_INSTRUCTIONS_NO_REPLY);
+  const look: PdfLook = { organisation: cfg.organisation, coverText: cfg.cover_text, instructions, replyLabel: cfg.reply_label, ...(cfg.logo ? { logo: logoOf(cfg.logo)! } : {}) };
   let pdf: Uint8Array;
   try {
     const fonts = loadFonts(cfg.fonts);
@@ -79,7 +81,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
     if (err instanceof PdfSecurityError && err.code === 'password-unusable') return { kind: 'hold', reason: `PDF mail not made: ${err.message}` };
     throw err;
   }
-  const body = carrierMessage({ original: input.body, pdf, filename: 'message.pdf', text: cfg.message_text, ...(cfg.message_html !== undefined ? { html: cfg.message_html } : {}), sender: ctx.sender, organisation: cfg.organisation });
+  const body = carrierMessage({ original: input.body, pdf, filename: 'message.pdf', text: cfg.message_text ?? (replyUrl ? DEFAULT_MESSAGE_TEXT : DEFAULT_MESSAGE_TEXT_NO_REPLY), ...(cfg.message_html !== undefined ? { html: cfg.message_html } : {}), sender: ctx.sender, organisation: cfg.organisation });
 
   // The sender learns the password once: on a new pair, and after a reset or set (notified is
   // cleared). Marked only once the notice is queued; a crash between repeats it, never loses it.

@@ -4,7 +4,7 @@
  * the original — a hostile subject or message id, or the body under an alert — gets where it must not.
  */
 import { describe, expect, it } from 'vitest';
-import { adminAlert, describeOutcome, originalHeadersOf, senderNotice, wantsSenderNotice, type RecipientOutcome } from '../../../src/worker/notices.js';
+import { adminAlert, describeOutcome, originalHeadersOf, pdfPasswordNotice, senderNotice, wantsSenderNotice, type RecipientOutcome } from '../../../src/worker/notices.js';
 import { header, parseMail } from '../../helpers/mail-parse.js';
 
 const now = new Date('2024-03-12T10:00:00Z');
@@ -156,3 +156,33 @@ describe('adminAlert', () => {
     expect(() => adminAlert({ hostname: 'h', queueId: 'Q', to: [], rules: [], sender: '', recipients: [], original, now })).toThrow(/at least one address/);
   });
 });
+
+describe('PDF password notice', () => {
+  it('tells the sender the password once, for whom, and how to pass it on; the original subject cannot add a field', async () => {
+    const original = originalHeadersOf(Buffer.from('Subject: =?UTF-8?B?' + Buffer.from('Angebot für Sie\r\nBcc: x@evil.example').toString('base64') + '?=\r\nMessage-ID: <o1@example.com>\r\n\r\nbody'));
+    const msg = pdfPasswordNotice({ hostname: 'gw.example.com', queueId: 'Q1', sender: 'alice@example.com', recipient: 'carol@plain.example', password: 'abcd-efgh-jkmn-pqrs-t', recipientScope: false, reset: false, originalHeaders: original, now });
+    wellFormed(msg);
+    expect(head(msg)).not.toMatch(/^Bcc:/im);
+    const p = await parseMail(msg);
+    expect(p.defects).toEqual([]);
+    expect(header(p, 'Subject')).toBe('Password for encrypted PDF mail to carol@plain.example');
+    expect(header(p, 'To')).toBe('alice@example.com');
+    expect(header(p, 'Auto-Submitted')).toBe('auto-generated');
+    expect(header(p, 'In-Reply-To')).toBe('<o1@example.com>');
+    const text = p.payload!.toString('utf8').replace(/\s+/g, ' ');
+    expect(text).toContain('Your message "Angebot für Sie Bcc: x@evil.example" went to carol@plain.example as an encrypted PDF.');
+    expect(p.payload!.toString('utf8')).toMatch(/\n {4}abcd-efgh-jkmn-pqrs-t\r?\n/);
+    expect(text).toMatch(/by telephone or in person, never by e-mail/);
+    expect(text).toContain('every encrypted PDF you send to carol@plain.example');
+  });
+
+  it("an administrator's new password, and one password for all senders, are said as such", async () => {
+    const reset = await parseMail(pdfPasswordNotice({ hostname: 'gw.example.com', queueId: 'Q2', sender: 'alice@example.com', recipient: 'dave@plain.example', password: 'wxyz-2345-6789-abcd-e', recipientScope: true, reset: true, now }));
+    expect(header(reset, 'Subject')).toBe('New password for encrypted PDF mail to dave@plain.example');
+    const text = reset.payload!.toString('utf8').replace(/\s+/g, ' ');
+    expect(text).toContain('An administrator made a new password for the encrypted PDF mail you send to dave@plain.example.');
+    expect(text).toContain('every encrypted PDF sent to dave@plain.example, from anyone here; the previous password opens only the PDFs sent before');
+    expect(() => pdfPasswordNotice({ hostname: 'h', queueId: 'Q3', sender: '', recipient: 'x@y.example', password: 'p', recipientScope: false, reset: false })).toThrow(/null sender/);
+  });
+});
+
