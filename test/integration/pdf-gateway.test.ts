@@ -187,7 +187,7 @@ describe('PDF mail through the gateway', () => {
     expect(toAlice.filter(Boolean)).toHaveLength(1);
   }, 60_000);
 
-  it('a rule with pdf: { cipher: aes-128 } gives R4, notify_sender reports the PDF, and mail from <> is held, not sent in clear', async () => {
+  it('a rule with pdf: { cipher: aes-128 } gives R4, notify_sender reports the PDF, and mail from <> or from outside is held, not sent in clear', async () => {
     const raw = Buffer.from('From: alice@example.com\r\nTo: gina@old.example\r\nSubject: legacy l1\r\n\r\nfor an old reader, l1body\r\n');
     expect(await sendRaw(port, 'alice@example.com', ['gina@old.example'], raw)).toMatch(/^250 /);
     const { file } = await pdfOf('gina@old.example', 'legacy l1');
@@ -210,6 +210,15 @@ describe('PDF mail through the gateway', () => {
     }, 20_000, 'the hold of mail from <>');
     expect((await runPostern(config, ['queue', 'show', held, '--json'])).stdout).toMatch(/PDF mail needs a sender to tell the password to/);
     expect(await md.delivered('hank@old.example', 'n1body')).toBeUndefined();
+    // An outside sender: the password would cross the Internet in a mail beside the PDF — held too.
+    expect(await sendRaw(port, 'robot@elsewhere.example', ['ivan@old.example'], Buffer.from('From: robot@elsewhere.example\r\nTo: ivan@old.example\r\nSubject: outside o1\r\n\r\no1body\r\n'))).toMatch(/^250 /);
+    let outside = '';
+    await waitUntil(async () => {
+      const list = (await runPostern(config, ['queue', 'list', '--json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; state: string; recipients: string[] });
+      outside = list.find((e) => e.state === 'hold' && e.recipients.includes('ivan@old.example'))?.name ?? '';
+      return outside !== '';
+    }, 20_000, 'the hold of mail from outside');
+    expect((await runPostern(config, ['queue', 'show', outside, '--json'])).stdout).toMatch(/PDF mail tells the password to the sender, and robot@elsewhere\.example is not in internal_domains/);
   }, 60_000);
 
   it('{pdf} from a trusted client sends a PDF even to a certificate holder', async () => {

@@ -8,13 +8,14 @@
  * so the plan gives each recipient an output of its own (perRecipient). It does not sign, and a
  * signature made before it would be lost in the document, so the plan signs no PDF copy.
  *
- * Fail closed: anything that stops the PDF (a limit the renderer will not pass, no sender to tell
- * the password to, several recipients in one copy) holds the copy with the reason; an error of
+ * Fail closed: anything that stops the PDF (a limit the renderer will not pass, no sender of ours
+ * to tell the password to, several recipients in one copy) holds the copy with the reason; an error of
  * the store (KEK, database) is thrown, so the worker retries and holds — never the clear text.
  * The password never reaches a log line.
  */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_INSTRUCTIONS, DEFAULT_INSTRUCTIONS_NO_REPLY, DEFAULT_MESSAGE_TEXT, DEFAULT_MESSAGE_TEXT_NO_REPLY } from '../../config/pdf.js';
+import { inDomains } from '../../core/index.js';
 import { decodeWords, parseHeaders, splitHeader } from '../../mime/index.js';
 import { carrierMessage } from '../../pdfmail/carrier.js';
 import { loadFonts } from '../../pdfmail/fonts.js';
@@ -48,6 +49,9 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   if (input.recipients.length !== 1) return { kind: 'hold', reason: `PDF mail is made per recipient, and this copy has ${input.recipients.length} (a redirect to several addresses?)` };
   const recipient = input.recipients[0]!;
   if (!ctx.sender) return { kind: 'hold', reason: 'PDF mail needs a sender to tell the password to, and this message has the null sender' };
+  // The password goes to the sender by mail: only to our own users, through the internal server —
+  // never across the Internet to an outside sender, beside the PDF it opens.
+  if (!inDomains(ctx.sender, ctx.config.internal_domains)) return { kind: 'hold', reason: `PDF mail tells the password to the sender, and ${ctx.sender} is not in internal_domains` };
   const scope = cfg.password_scope;
   const pair = { sender: ctx.sender, recipient };
   const { password, record } = await ctx.store.pdfPassword(pair, scope, 'worker');
