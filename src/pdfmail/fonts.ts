@@ -1,6 +1,6 @@
 /**
  * The fonts a mail PDF is drawn with, in fallback order: a character is drawn with the first font
- * that has it (DejaVu Sans for Latin, Greek and Cyrillic, then Droid Sans Fallback for Chinese and
+ * that has it (DejaVu Sans for Latin, Greek and Cyrillic — from npm — then Droid Sans Fallback for Chinese and
  * Japanese, then Nanum Gothic for Korean), so mail
  * in any of those scripts comes out of a PDF reader's text extraction as it was sent.
  *
@@ -12,6 +12,7 @@
  * Untrusted input: none (the font files are the machine's). Secrets: none.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, extname, join } from 'node:path';
 import fontkit from '@pdf-lib/fontkit';
 import type { Font, Fontkit } from 'pdf-lib/cjs/types/fontkit.js';
@@ -39,8 +40,22 @@ export interface FontSet {
   warnings: readonly string[];
 }
 
+/** DejaVu Sans as the npm package dejavu-fonts-ttf brings it (so `npm ci` alone gives Latin, Greek and Cyrillic), else the system's. */
+function dejaVuSans(): string {
+  try {
+    return createRequire(import.meta.url).resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf');
+  } catch {
+    return '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+  }
+}
+
+/**
+ * CJK fonts are the system's (Debian fonts-droid-fallback, fonts-nanum): the npm packages that carry
+ * them bring every weight, 60–150 MB for one script. Without them CJK characters are drawn as a
+ * visible replacement and the admin is told once.
+ */
 export const DEFAULT_FONT_PATHS: readonly string[] = [
-  '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
+  dejaVuSans(),
   '/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf',
   // Droid Sans Fallback has Chinese and Japanese but no Hangul: Korean needs a font of its own.
   '/usr/share/fonts/truetype/nanum/NanumGothic.ttf',
