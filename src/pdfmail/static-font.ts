@@ -45,7 +45,7 @@ const built = new WeakMap<FontFace, Promise<StaticSubset>>();
 
 interface Subsetter {
   includeGlyph(id: number): number;
-  encodeStream(): { on(event: string, cb: (chunk?: Uint8Array) => void): unknown };
+  encodeStream(): { on(name: string, cb: (chunk?: Uint8Array) => void): unknown };
   _addGlyph(gid: number): number;
   glyf: Uint8Array[];
   offset: number;
