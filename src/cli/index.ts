@@ -5,16 +5,9 @@
  */
 import { ConfigError } from '../core/index.js';
 import { stdio, UsageError, type CliIo } from './args.js';
-import { caCommand } from './ca.js';
-import { certCommand } from './cert.js';
-import { checkCommand } from './check.js';
-import { crlCommand } from './crl.js';
-import { kekCommand } from './kek.js';
-import { pdfCommand } from './pdf.js';
-import { pgpCommand } from './pgp.js';
-import { policyCommand } from './policy.js';
-import { queueCommand } from './queue.js';
-import { startCommand } from './start.js';
+
+// Each command's module is loaded when it is asked for: `postern pdf list` need not load OpenPGP,
+// PKI and PDF code (a second per call, most of it module loading).
 
 const USAGE = `usage: postern <command> [-c config/postern.yaml]
   start                 run the gateway (supervisor and roles) in the foreground
@@ -43,11 +36,12 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
   policy explain --from A --to B [--to C] [--subject S] [--header "N: v"] [MESSAGE]
                         what the policy does with such a message, per recipient, and why
   pdf password show|reset|delete --from A --to B
-                        a pair's PDF password (show is audited; reset makes a new one, told to
-                        the sender with the next message); --scope recipient instead of --from
+                        a pair's PDF password (show is audited; reset makes a new one and
+                        queues the sender's notice at once); --scope recipient instead of --from
                         for a recipient's one password for all senders
   pdf password set --from A --to B
-                        an admin-chosen password, from $POSTERN_PDF_PASSWORD or stdin
+                        an admin-chosen password, from $POSTERN_PDF_PASSWORD or stdin (the
+                        sender is told it as after a reset)
   pdf list [--from A] [--to B] [--json]
                         the pairs with a PDF password: created, told to the sender, source`;
 
@@ -56,25 +50,25 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
   try {
     switch (command) {
       case 'start':
-        return await startCommand(rest, io);
+        return await (await import('./start.js')).startCommand(rest, io);
       case 'check':
-        return await checkCommand(rest, io);
+        return await (await import('./check.js')).checkCommand(rest, io);
       case 'queue':
-        return await queueCommand(rest, io);
+        return await (await import('./queue.js')).queueCommand(rest, io);
       case 'cert':
-        return await certCommand(rest, io);
+        return await (await import('./cert.js')).certCommand(rest, io);
       case 'pgp':
-        return await pgpCommand(rest, io);
+        return await (await import('./pgp.js')).pgpCommand(rest, io);
       case 'ca':
-        return await caCommand(rest, io);
+        return await (await import('./ca.js')).caCommand(rest, io);
       case 'crl':
-        return await crlCommand(rest, io);
+        return await (await import('./crl.js')).crlCommand(rest, io);
       case 'kek':
-        return await kekCommand(rest, io);
+        return await (await import('./kek.js')).kekCommand(rest, io);
       case 'policy':
-        return await policyCommand(rest, io);
+        return await (await import('./policy.js')).policyCommand(rest, io);
       case 'pdf':
-        return await pdfCommand(rest, io);
+        return await (await import('./pdf.js')).pdfCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
