@@ -6,11 +6,13 @@
  * written in clear by accident because only what this walker produced is in the new context.
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
 import {
   PDFArray,
   PDFContext,
   PDFCrossRefStream,
   PDFDict,
+  PDFFlateStream,
   PDFHexString,
   PDFInvalidObject,
   PDFName,
@@ -33,9 +35,21 @@ export type KeyForObject = (ref: PDFRef) => ObjectKey;
 /** Slices handed to the cipher at once: bounds the extra memory a 30 MB attachment costs. */
 const SLICE = 4 << 20;
 
+/**
+ * IVs from one CSPRNG read per 256 of them: a PDF has a string or stream per few hundred bytes, and
+ * a call into OpenSSL per 16 bytes showed in the profile. Each IV is used once (copied out).
+ */
+let ivPool = Buffer.alloc(0);
+function freshIv(): Buffer {
+  if (ivPool.length < 16) ivPool = randomBytes(16 * 256);
+  const iv = Buffer.from(ivPool.subarray(0, 16));
+  ivPool = ivPool.subarray(16);
+  return iv;
+}
+
 /** IV ‖ AES-CBC(data) as the cipher's own chunks, so a large stream is never concatenated. */
 export function aesCbcChunks({ algorithm, key }: ObjectKey, data: Uint8Array): { chunks: Buffer[]; size: number } {
-  const iv = randomBytes(16);
+  const iv = freshIv();
   const cipher = createCipheriv(algorithm, key, iv);
   const chunks: Buffer[] = [iv];
   for (let at = 0; at < data.length; at += SLICE) {
@@ -140,7 +154,17 @@ export class ObjectEncrypter {
     const dict = this.dict(stream.dict, key);
     // getContents() is the filtered (e.g. deflated) bytes, computed now for pdf-lib's own
     // content streams: the /Filter stays as it is and the cipher works on what the file stores.
-    const { chunks, size } = aesCbcChunks(key, stream.getContents());
+    const { chunks, size } = aesCbcChunks(key, filtered(stream));
     return new EncryptedStream(dict, chunks, size);
   }
+}
+
+/**
+ * A stream's bytes as the file stores them. pdf-lib deflates its own content streams with pako
+ * (JavaScript, and a costly set-up per stream): those are deflated here with node:zlib instead,
+ * the same /FlateDecode data any reader inflates; every other stream's bytes are taken as they are.
+ */
+function filtered(stream: PDFStream): Uint8Array {
+  if (stream instanceof PDFFlateStream && (stream as unknown as { encode: boolean }).encode) return deflateSync(stream.getUnencodedContents());
+  return stream.getContents();
 }
