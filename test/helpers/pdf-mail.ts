@@ -1,14 +1,14 @@
 /**
  * Three independent PDF readers as the tests' judges: qpdf (encryption dictionary, structure),
- * poppler (pdftotext, pdfdetach, pdftoppm) and MuPDF (mutool). A test passes a file and a
- * password; each function returns what the reader said, or throws with its stderr.
+ * poppler (pdftotext, pdfdetach, pdftoppm) and MuPDF (mutool), async and with the password, for
+ * the gateway tests (test/helpers/pdf-encrypted.ts has the plaintext scan; pdf-readers.ts the
+ * unencrypted readers of the renderer's tests). A non-zero exit is a result, not an exception.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { inflateSync } from 'node:zlib';
 
 const run = promisify(execFile);
 
@@ -81,25 +81,4 @@ export async function inkShare(file: string, password: string, page: number): Pr
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * The raw file and every stream in it inflated where it inflates (no decryption applied): a
- * plaintext left unencrypted anywhere, compressed or not, shows up in this text.
- */
-export function rawAndInflated(pdf: Buffer): Buffer {
-  const parts: Buffer[] = [pdf];
-  const text = pdf.toString('latin1');
-  const re = /stream\r?\n/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const start = m.index + m[0].length;
-    const end = text.indexOf('endstream', start);
-    if (end < 0) break;
-    try {
-      parts.push(inflateSync(pdf.subarray(start, end)));
-    } catch {
-      // Not a deflate stream (or encrypted, as it should be): only its raw bytes count.
-    }
-  }
-  return Buffer.concat(parts);
 }
