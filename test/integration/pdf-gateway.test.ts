@@ -187,6 +187,17 @@ describe('PDF mail through the gateway', () => {
     expect(list).not.toContain(renewed);
   }, 60_000);
 
+  it("an administrator's password (pdf password set) is told at once and opens the pair's next PDF; the worker tells nothing more", async () => {
+    const set = await runPostern(config, ['pdf', 'password', 'set', '--from', 'alice@example.com', '--to', 'kim@plain.example'], { ...process.env, POSTERN_PDF_PASSWORD: 'Sommer-Regen-2026' });
+    expect(set.code, set.stderr).toBe(0);
+    expect(await toldPassword('alice@example.com', 'kim@plain.example', 'New password for encrypted PDF mail to kim@plain.example')).toBe('Sommer-Regen-2026');
+    expect(await sendRaw(port, 'alice@example.com', ['kim@plain.example'], Buffer.from('From: alice@example.com\r\nTo: kim@plain.example\r\nSubject: chosen k1\r\n\r\nk1body\r\n'))).toMatch(/^250 /);
+    const { file } = await pdfOf('kim@plain.example', 'chosen k1');
+    expect((await popplerText(file, 'Sommer-Regen-2026')).stdout).toContain('k1body');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await md.delivered('alice@example.com', 'chosen k1')).toBeUndefined();
+  }, 60_000);
+
   it('five messages for a new pair at once: five PDFs with one password, and one notice, not five', async () => {
     const sent = await Promise.all(
       [1, 2, 3, 4, 5].map((i) => sendRaw(port, 'alice@example.com', ['frank@plain.example'], Buffer.from(`From: alice@example.com\r\nTo: frank@plain.example\r\nSubject: burst b${i}\r\n\r\nburst body ${i}\r\n`))),
