@@ -15,6 +15,7 @@ import { deflateSync } from 'node:zlib';
 import { CustomFontEmbedder, PDFFont, PDFHexString, PDFRef, type PDFContext, type PDFDocument } from 'pdf-lib';
 import type { Glyph } from 'pdf-lib/cjs/types/fontkit.js';
 import type { FontFace } from './fonts.js';
+import { stripTrueTypeHinting } from './ttf-hinting.js';
 
 /** ASCII, Latin-1, and the punctuation word processors put in: ‘ ’ ‚ “ ” „ – — • … € ™ and U+FFFD. */
 const STATIC_CHARS: readonly number[] = [
@@ -94,7 +95,8 @@ async function build(face: FontFace, pad: (s: Subsetter) => void): Promise<Stati
     cids.set(cp, cid);
     widths[cid] = (glyph.advanceWidth * 1000) / face.font.unitsPerEm;
   }
-  const fontFile = await encodeSubset(subset);
+  // Without the hinting programs (more than half of DejaVu's glyph data; readers do not need them).
+  const fontFile = stripTrueTypeHinting(await encodeSubset(subset));
   // The subset tag (ISO 32000 9.6.4) from the set itself: the same bytes get the same name.
   const digest = createHash('sha256').update(fontFile).digest();
   const tag = Array.from(digest.subarray(0, 6), (b) => String.fromCharCode(65 + (b % 26))).join('');
