@@ -96,7 +96,12 @@ export function readEntity(entity: Buffer, fallback = 'text/plain'): Entity {
 
 /** The body with its transfer encoding undone (base64, quoted-printable; others as they are). */
 export function decodeBody(e: Pick<Entity, 'body' | 'encoding'>): Buffer {
-  if (e.encoding === 'base64') return Buffer.from(e.body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  if (e.encoding === 'base64') {
+    // Only alphabet and line breaks (what every mail program writes): Node's decoder skips the
+    // breaks itself, where rewriting the whole text first cost 0.7 s of a 30 MB attachment's 0.9 s.
+    const text = e.body.toString('latin1');
+    return Buffer.from(/[^A-Za-z0-9+/=\r\n]/.test(text) ? text.replace(/[^A-Za-z0-9+/=]/g, '') : text, 'base64');
+  }
   if (e.encoding === 'quoted-printable') {
     const text = e.body.toString('latin1').replace(/[ \t]+(\r?\n)/g, '$1').replace(/=\r?\n/g, '');
     return Buffer.from(text.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
