@@ -96,11 +96,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const { drafts, held } = decision;
     const afterCommit = 'afterCommit' in decision ? decision.afterCommit : undefined;
     const names = await spool.commitOutgoing(entry, drafts, held);
-    // Bookkeeping that must follow the durable outputs (a crash before it repeats a notice, never loses one).
-    for (const run of afterCommit ?? []) await run().catch((err: unknown) => log.error({ event: 'worker.after_commit_failed', queueId: entry.id, reason: (err as Error).message }, 'bookkeeping after the message was queued failed'));
     failures.delete(entry.id);
     timeouts.delete(entry.id);
+    // The relay hears of the outputs first; bookkeeping that must follow them (a database commit)
+    // does not delay delivery. A crash before it repeats a notice, never loses one.
     opts.onOutgoing?.(names);
+    for (const run of afterCommit ?? []) await run().catch((err: unknown) => log.error({ event: 'worker.after_commit_failed', queueId: entry.id, reason: (err as Error).message }, 'bookkeeping after the message was queued failed'));
     log.info(
       { event: 'worker.done', queueId: entry.id, outputs: drafts.length, ms: Date.now() - started },
       'message processed',
