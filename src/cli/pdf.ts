@@ -12,6 +12,7 @@
 import { canonicalAddress } from '../core/address.js';
 import { describePdfPair, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
 import type { Config } from '../config/types.js';
+import { inDomains } from '../core/index.js';
 import { newQueueId } from '../core/queue-id.js';
 import { normalisePdfPassword, r4PasswordBytes } from '../pdfmail/security-password.js';
 import { Spool } from '../spool/index.js';
@@ -86,6 +87,8 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
  */
 async function tellSender(store: KeyStore, config: Config, pair: PdfPair, scope: PdfPasswordScope, password: string, record: PdfPasswordRecord): Promise<string> {
   if (scope === 'recipient') return 'whoever sends the next PDF to them is told it';
+  // As the worker: a password goes by mail only to our own users, never across the Internet.
+  if (!inDomains(pair.sender, config.internal_domains)) return `the sender (${pair.sender}) is not in internal_domains and is not told by mail: pass it on yourself (postern pdf password show)`;
   const id = newQueueId();
   const body = pdfPasswordNotice({ hostname: config.hostname, queueId: id, sender: pair.sender, recipient: pair.recipient, password, recipientScope: false, reset: true });
   const spool = await Spool.open(config.data_dir);

@@ -89,6 +89,10 @@ describe('postern pdf', () => {
     expect(notice).toContain('"address":"alice@example.com"');
     expect(notice).toMatch(/^Subject: New password for encrypted PDF mail to bob@partner\.example\r$/m);
     expect(notice).toContain('    env-chosen-secret-1\r\n');
+    // A sender outside internal_domains is never mailed a password.
+    const outside = await ok(['pdf', 'password', 'set', '--from', 'zed@outside.example', '--to', 'bob@partner.example'], { POSTERN_PDF_PASSWORD: 'outside-secret-77' });
+    expect(outside.stdout).toBe('password set for zed@outside.example → bob@partner.example; the sender (zed@outside.example) is not in internal_domains and is not told by mail: pass it on yourself (postern pdf password show)\n');
+    await ok(['pdf', 'password', 'delete', '--from', 'zed@outside.example', '--to', 'bob@partner.example']);
     expect((await ok(['pdf', 'password', 'show', '--from', 'alice@example.com', '--to', 'bob@partner.example'])).stdout).toBe('env-chosen-secret-1\n');
 
     const fromStdin = await piped(['pdf', 'password', 'set', '--scope', 'recipient', '--to', 'carol@third.example'], 'piped-in-secret-22\n');
