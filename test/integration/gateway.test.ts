@@ -88,7 +88,12 @@ describe('postern start (end to end)', () => {
   it('relays to Postfix smtp-sink over SMTP with the envelope intact', async () => {
     const r = await sendTokens(port, ['sink1'], { to: ['carol@example.net', 'dave@example.net'] });
     expect(r.accepted).toEqual(['sink1']);
-    await waitUntil(async () => (await readdir(sinkDir())).length > 0, 10_000, 'smtp-sink received');
+    // smtp-sink creates its dump file before it has written it: wait for the whole record.
+    const dumped = async () => {
+      const [f] = await readdir(sinkDir());
+      return f !== undefined && /sink1/.test(await readFile(join(sinkDir(), f), 'latin1'));
+    };
+    await waitUntil(dumped, 10_000, 'smtp-sink received');
     const [name] = await readdir(sinkDir());
     const dump = await readFile(join(sinkDir(), name!), 'latin1');
     expect(dump).toMatch(/^X-Client-Addr: 127\.0\.0\.1/m);
