@@ -23,13 +23,10 @@
  * or forged cost cannot make scrypt eat the machine). Secrets: passwords and derived keys, never
  * logged or put in an error message.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { newKdf, parsePhc as parseScryptPhc, phcHead, runScrypt as scryptWith, SALT_BYTES, b64, type ScryptCost } from './scrypt.js';
 
-export interface ScryptCost {
-  N: number;
-  r: number;
-  p: number;
-}
+export type { ScryptCost } from './scrypt.js';
 
 /**
  * New verifiers and content roots: N=2^15, r=8 (32 MiB). Measured on the 2-core build machine
@@ -37,11 +34,6 @@ export interface ScryptCost {
  */
 export const PDF_SCRYPT: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
 
-/** Bounds for a cost read from the database: 2^10 (tests) to 256 MiB of memory. */
-const MIN_LN = 10;
-const MAX_MEMORY = 256 * 1024 * 1024;
-const SALT_BYTES = 16;
-const HASH_BYTES = 32;
 /** PDF 2.0 passes at most 127 UTF-8 bytes of the password to its hash; more would never be checked. */
 export const MAX_PDF_PASSWORD_BYTES = 127;
 
@@ -49,52 +41,8 @@ export class PdfPasswordError extends Error {
   override readonly name = 'PdfPasswordError';
 }
 
-const b64 = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
-
-/** The password as hashed: NFKC, as SASLprep does for the PDF reader. */
-function passwordBytes(password: string): Buffer {
-  return Buffer.from(password.normalize('NFKC'), 'utf8');
-}
-
-function checkCost(c: ScryptCost): void {
-  const ln = Math.log2(c.N);
-  const ok =
-    Number.isInteger(ln) && ln >= MIN_LN && Number.isInteger(c.r) && c.r >= 1 && c.r <= 32 && Number.isInteger(c.p) && c.p >= 1 && c.p <= 16 &&
-    128 * c.N * c.r <= MAX_MEMORY;
-  if (!ok) throw new PdfPasswordError(`scrypt cost N=${c.N}, r=${c.r}, p=${c.p} is outside what Postern accepts`);
-}
-
-function runScrypt(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
-  checkCost(cost);
-  const secret = passwordBytes(password);
-  // Node's default maxmem (32 MiB) is just below what N=2^15, r=8 asks.
-  const maxmem = 128 * cost.N * cost.r + 16 * 1024 * 1024;
-  return new Promise((resolve, reject) => {
-    scrypt(secret, salt, HASH_BYTES, { N: cost.N, r: cost.r, p: cost.p, maxmem }, (err, key) => {
-      secret.fill(0);
-      if (err) reject(new PdfPasswordError(`scrypt failed (N=${cost.N}, r=${cost.r}, p=${cost.p}): ${err.message}`));
-      else resolve(key);
-    });
-  });
-}
-
-interface Phc extends ScryptCost {
-  salt: Buffer;
-  hash?: Buffer;
-}
-
-const PHC = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]{22})(?:\$([A-Za-z0-9+/]{43}))?$/;
-
-function parsePhc(s: string, what: string): Phc {
-  const m = PHC.exec(s);
-  if (!m) throw new PdfPasswordError(`the stored ${what} is damaged (not a $scrypt$ string)`);
-  const phc: Phc = { N: 2 ** Number(m[1]), r: Number(m[2]), p: Number(m[3]), salt: Buffer.from(m[4]!, 'base64') };
-  if (m[5]) phc.hash = Buffer.from(m[5], 'base64');
-  checkCost(phc);
-  return phc;
-}
-
-const phcHead = (c: ScryptCost, salt: Buffer) => `$scrypt$ln=${Math.log2(c.N)},r=${c.r},p=${c.p}$${b64(salt)}`;
+const runScrypt = (password: string, salt: Buffer, cost: ScryptCost) => scryptWith(password, salt, cost, PdfPasswordError);
+const parsePhc = (s: string, what: string) => parseScryptPhc(s, what, PdfPasswordError);
 
 /** A verifier for `password`: what the portal checks a typed password against. */
 export async function makePdfVerifier(password: string, cost: ScryptCost = PDF_SCRYPT): Promise<string> {
@@ -123,8 +71,7 @@ function plausiblePassword(password: string): boolean {
 
 /** Parameters of a new content root: the cost and a salt of its own (no hash: the root is never stored in clear). */
 export function newContentKdf(cost: ScryptCost = PDF_SCRYPT): string {
-  checkCost(cost);
-  return phcHead(cost, randomBytes(SALT_BYTES));
+  return newKdf(cost, PdfPasswordError);
 }
 
 /** The key root of the reply-link data, from the password and the pair's content KDF string. */
