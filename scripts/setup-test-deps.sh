@@ -4,8 +4,8 @@
 # otherwise it lists what is missing and the tests that need it will fail with a clear message.
 set -eu
 
-# command -> Debian package
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools"
+# command -> Debian package (chromium: the portal's pages, driven by playwright-core)
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools chromium:chromium"
 
 missing=""
 for pair in $NEEDS; do

@@ -73,6 +73,18 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     }
   }
 
+  const portalLogo = raw.portal.logo !== undefined ? resolve(base, raw.portal.logo) : undefined;
+  if (portalLogo) {
+    const err = await readable(portalLogo);
+    if (err) at(['portal', 'logo'], `${portalLogo}: ${err}`);
+    else if (!/\.(png|jpe?g|svg)$/i.test(portalLogo)) at(['portal', 'logo'], `${portalLogo}: expected a PNG, JPEG or SVG file (.png, .jpg, .jpeg, .svg)`);
+  }
+  // Plain HTTP only where nobody but this machine can listen in (tests, or a TLS proxy in front).
+  if (!raw.portal.tls) {
+    raw.portal.listen.forEach((l, i) => {
+      if (!isLoopback(l.host)) at(['portal', 'listen', i], `${l.host}:${l.port} is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`);
+    });
+  }
   const ldap = await ldapConfig(raw.ldap, base, at);
   const pdf = await pdfConfig(raw, base, readable, at);
   // A secret named here would reach smtpd and the portal too: only the worker gets it (roles/env).
@@ -105,7 +117,13 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     revocation: raw.revocation,
     kek: kekConfig(raw, inData),
     discovery: raw.discovery,
-    portal: { ...raw.portal, tls: portalTls, ...(raw.portal.url ? { url: raw.portal.url.replace(/\/+$/, '') } : {}) },
+    portal: {
+      ...raw.portal,
+      tls: portalTls,
+      ...(raw.portal.url ? { url: raw.portal.url.replace(/\/+$/, '') } : {}),
+      organisation: raw.portal.organisation ?? pdf.organisation,
+      ...((portalLogo ?? pdf.logo) ? { logo: portalLogo ?? pdf.logo } : {}),
+    },
     pdf,
     ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
@@ -116,6 +134,14 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     log: raw.log,
   };
   return { ok: true, config: deepFreeze(config) };
+}
+
+/** 127.0.0.0/8, ::1, localhost: where plain HTTP reaches no one but this machine. */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  return h === '::1' || h === '::ffff:127.0.0.1';
 }
 
 /**

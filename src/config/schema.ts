@@ -332,6 +332,26 @@ export const rawConfigSchema = z.strictObject({
       // The portal's address as the Internet reaches it (the PDF's Reply button links here); absent:
       // PDF mail has no Reply button.
       url: z.url({ protocol: /^https?$/, error: (iss) => `${show(iss.input)} — expected an http(s) URL like https://mail.example.org` }).optional(),
+      // The pages' header: the organisation's name (default: pdf.organisation, else the domain of
+      // `hostname`) and a logo (PNG, JPEG or SVG, relative to this file; default: pdf.logo).
+      organisation: z.string().min(1).max(200).optional(),
+      logo: z.string().optional(),
+      // A reply's attachments, all together, and how many.
+      max_upload: size.default(25 * 1024 * 1024),
+      max_uploads: z.number().int().min(0).max(100).default(10),
+      // A session ends after this long without a request, and after session_max in any case.
+      session_idle: atLeastOneSecond.default(15 * 60_000),
+      session_max: atLeastOneSecond.default(8 * 3_600_000),
+      // Failed log-ins: after `account` failures for one account (or `client` from one address)
+      // each further try waits `backoff`, doubling up to `max_backoff`; a success clears the count.
+      lockout: z
+        .strictObject({
+          account: z.number().int().min(1).default(5),
+          client: z.number().int().min(1).default(20),
+          backoff: atLeastOneSecond.default(60_000),
+          max_backoff: atLeastOneSecond.default(3_600_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   // PDF mail (issue 16): the mail and its attachments in a password-protected PDF, for recipients

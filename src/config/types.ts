@@ -179,6 +179,18 @@ export interface PortalConfig {
   index_ttl: number;
   /** Base URL the Internet reaches the portal at (no trailing slash); the PDF's Reply button links below it. */
   url?: string;
+  /** The pages' header: always set (portal.organisation, pdf.organisation or the domain of hostname). */
+  organisation: string;
+  /** Absolute path of a PNG, JPEG or SVG logo for the pages' header (portal.logo, else pdf.logo). */
+  logo?: string;
+  /** Bytes of a reply's attachments, together, and how many. */
+  max_upload: number;
+  max_uploads: number;
+  /** A session ends after this long idle, and after session_max (ms) in any case. */
+  session_idle: number;
+  session_max: number;
+  /** Failed log-ins before back-off, per account and per client address; the back-off, doubling to max_backoff (ms). */
+  lockout: { account: number; client: number; backoff: number; max_backoff: number };
 }
 
 /** PDF mail (src/pdfmail/, worker/methods/pdf.ts). */

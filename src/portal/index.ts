@@ -1,8 +1,9 @@
 /**
- * portal: the HTTP(S) face of the gateway — for now the Web Key Directory of our users (their
- * OpenPGP public keys, by WKD hash, for internal_domains, advanced and direct layouts, with the
- * policy file) and /health; the PDF-mail reply page, certificates over HTTP and metrics come with
- * their issues. Run as the `portal` role: `startPortal({ config, store, log })`, `close()` on stop.
+ * portal: the HTTP(S) face of the gateway, one Fastify application (app.ts) — the Web Key
+ * Directory of our users (their OpenPGP public keys, by WKD hash, for internal_domains, advanced
+ * and direct layouts, with the policy file), the internal CA's CRL, /health, and the pages for
+ * people outside (PDF reply, webmail) built on page.ts, html.ts, i18n.ts, session.ts, lockout.ts.
+ * Run as the `portal` role: `startPortal({ config, store, log, pages })`, `close()` on stop.
  *
  * Untrusted input: every HTTP request (path, Host, query), from anyone who can reach it.
  * Secrets: the TLS private key, read at start (as root, before the role drops to `user:`); keys
@@ -10,6 +11,12 @@
  * and every key is checked to hold no secret packet before it is sent.
  */
 export { startPortal, PortalError, type Portal, type PortalOptions } from './server.js';
+export { buildPortalApp, csrfMultipart, safePath, CSP, type PortalPages, type PortalSession } from './app.js';
+export { html, trusted, escapeHtml, Html } from './html.js';
+export { t, addTexts, langOf, type Lang } from './i18n.js';
+export { renderPage, errorPage, type PageContent, type PageLook } from './page.js';
+export { Sessions, type Session } from './session.js';
+export { LoginGuard, type LoginFailureStore } from './lockout.js';
 export { WkdIndex, policyFor, type PortalKey, type PortalStore } from './wkd.js';
 export { PublicKeyFile } from './key-file.js';
 export { publicPacketsOnly } from './packets.js';

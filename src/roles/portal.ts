@@ -19,8 +19,11 @@ main('portal', async ({ config, dataDir, log }) => {
     crlFile: internalCrlFile({ data_dir: dataDir }),
   });
   return {
-    // Listening addresses and TLS files need a restart; keys and the CRL are read when replaced.
-    reload: () => undefined,
+    // Listening addresses need a restart; keys and the CRL are read when replaced; a renewed
+    // certificate comes with the reload (read by the supervisor: the key file is root's).
+    reload: (_c, tls) => {
+      if (tls) portal.reloadTls(tls).catch((err: Error) => log.error({ event: 'portal.tls_reload_failed', reason: err.message }, 'portal keeps its TLS certificate'));
+    },
     close: () => portal.close(),
   };
 });

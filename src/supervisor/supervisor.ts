@@ -181,12 +181,15 @@ export class Supervisor {
     }
     // Roles get the config validated here, not the file: smtpd and the portal, no longer root,
     // may not be able to read it (or smtpd's TLS key, read here for a renewed certificate).
-    const tls = await readTls(this.config).catch((err: Error) => {
-      log.error({ event: 'supervisor.tls_unreadable', reason: err.message }, 'smtpd keeps its TLS certificate');
-      return undefined;
-    });
+    const tlsOf = async (role: 'smtpd' | 'portal') =>
+      readTls(this.config, role).catch((err: Error) => {
+        log.error({ event: 'supervisor.tls_unreadable', role, reason: err.message }, `${role} keeps its TLS certificate`);
+        return undefined;
+      });
+    const tls = { smtpd: await tlsOf('smtpd'), portal: await tlsOf('portal') };
     for (const s of this.slots) {
-      const m: SupervisorMessage = { type: 'reload', config: this.config, ...(s.role === 'smtpd' && tls ? { tls } : {}) };
+      const material = s.role === 'smtpd' || s.role === 'portal' ? tls[s.role] : undefined;
+      const m: SupervisorMessage = { type: 'reload', config: this.config, ...(material ? { tls: material } : {}) };
       s.child?.send(m, ignoreSendError);
     }
     log.info({ event: 'supervisor.reloaded' }, 'config reloaded');
@@ -231,8 +234,8 @@ function terminate(child: ChildProcess, killAfterMs: number): Promise<void> {
   });
 }
 
-async function readTls(config: Config): Promise<TlsMaterial | undefined> {
-  const t = config.smtp.tls;
+async function readTls(config: Config, role: 'smtpd' | 'portal'): Promise<TlsMaterial | undefined> {
+  const t = role === 'smtpd' ? config.smtp.tls : config.portal.tls;
   return t ? { cert: await readFile(t.cert), key: await readFile(t.key) } : undefined;
 }
 
