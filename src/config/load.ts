@@ -82,7 +82,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   // Plain HTTP only where nobody but this machine can listen in (tests, or a TLS proxy in front).
   if (!raw.portal.tls) {
     raw.portal.listen.forEach((l, i) => {
-      if (!isLoopback(l.host)) at(['portal', 'listen', i], `${l.host}:${l.port} is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`);
+      if (!isLoopback(l.host)) at(['portal', 'listen', i], `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`);
     });
   }
   const ldap = await ldapConfig(raw.ldap, base, at);

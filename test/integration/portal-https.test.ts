@@ -60,6 +60,28 @@ describe('portal: HTTPS', () => {
     expect(body.body.equals(user.publicKey)).toBe(true);
   });
 
+  it('takes a renewed certificate on reload, for new connections, without a restart', async () => {
+    const peerCert = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: portal.addresses[0]!.port, servername: 'openpgpkey.example.com', rejectUnauthorized: false, agent: false, path: '/health' }, (res) => {
+          resolve((res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256);
+          res.resume();
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const before = await peerCert();
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=openpgpkey.example.com',
+      '-keyout', join(dir, 'renewed.key'), '-out', join(dir, 'renewed.crt')]);
+    const renewed = { cert: await readFile(join(dir, 'renewed.crt')), key: await readFile(join(dir, 'renewed.key')) };
+    // As the role does on SIGHUP: the supervisor read the files (they are root's) and hands the bytes over.
+    await portal.reloadTls(renewed);
+    const after = await peerCert();
+    expect(after).not.toBe(before);
+    const { stdout } = await run('openssl', ['x509', '-in', join(dir, 'renewed.crt'), '-noout', '-fingerprint', '-sha256']);
+    expect(stdout.trim().split('=')[1]).toBe(after);
+  });
+
   it('does not start with unreadable TLS files, nor without a listen address', async () => {
     const bad = testConfig(dir, { portal: { listen: [{ host: '127.0.0.1', port: 0 }], wkd: true, index_ttl: 1, tls: { cert: join(dir, 'nope.crt'), key: join(dir, 'nope.key') } } });
     await expect(startPortal({ config: bad, store, log: silentLogger() })).rejects.toThrow(PortalError);

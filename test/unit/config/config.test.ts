@@ -193,6 +193,22 @@ relay:
     expect(files).toEqual([`${file}:2:9: pdf.logo: ${join(yc.dir(), 'logo.gif')}: expected a PNG or JPEG file (.png, .jpg, .jpeg)`, `${file}:3:11: pdf.fonts.0: ${join(yc.dir(), 'none.ttf')}: no such file`]);
   });
 
+  it('the portal: plain HTTP only on loopback, its look from pdf: unless its own, limits with defaults', async () => {
+    const file = join(yc.dir(), 'postern.yaml');
+    const open = await problems('portal:\n  listen: ["127.0.0.1:8080", "0.0.0.0:8080", "[::]:8443"]\n');
+    expect(open).toEqual([
+      `${file}:2:30: portal.listen.1: 0.0.0.0:8080 is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`,
+      `${file}:2:46: portal.listen.2: [::]:8443 is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`,
+    ]);
+    const r = await check('hostname: mail.example.org\npdf: { organisation: Example Bank }\nportal: { listen: ["127.0.0.1:8080", "[::1]:8080"], lockout: { account: 3 } }\n');
+    if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
+    expect(r.config.portal).toMatchObject({ organisation: 'Example Bank', max_upload: 25 * 1024 * 1024, max_uploads: 10, session_idle: 900_000, session_max: 28_800_000 });
+    expect(r.config.portal.lockout).toEqual({ account: 3, client: 20, backoff: 60_000, max_backoff: 3_600_000 });
+    expect(r.config.portal.logo).toBeUndefined();
+    await writeFile(join(yc.dir(), 'logo.bmp'), 'BM');
+    expect(await problems('portal: { logo: logo.bmp, organisation: Us }\n')).toEqual([`${file}:1:17: portal.logo: ${join(yc.dir(), 'logo.bmp')}: expected a PNG, JPEG or SVG file (.png, .jpg, .jpeg, .svg)`]);
+  });
+
   it('a broken or missing policy file is named with its own position', async () => {
     await writeFile(join(yc.dir(), 'policy.yaml'), 'rules:\n  - name: a\n   bad indent: [\n');
     const p = await problems('hostname: gw.example\n');
