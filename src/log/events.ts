@@ -158,6 +158,13 @@ const CODES = {
   'portal.error': { level: 'error', meaning: 'a portal request failed' },
   'portal.wkd.served': { level: 'info', meaning: 'a WKD key was served' },
   'portal.wkd.not_found': { level: 'debug', meaning: 'no key for a WKD hash' },
+  'portal.reply.login': { level: 'info', meaning: 'a PDF recipient signed in to the reply page with the PDF password' },
+  'portal.reply.login_failed': { level: 'warn', meaning: 'a wrong PDF password on the reply page (counted for the lock-out)' },
+  'portal.reply.locked': { level: 'warn', meaning: 'a reply page sign-in refused unchecked: too many failures for the link or the client address' },
+  'portal.reply.sent': { level: 'info', meaning: 'a PDF reply was written into the spool for our user (and the replier\'s copy beside it)' },
+  'portal.reply.copy_failed': { level: 'warn', meaning: 'the replier\'s PDF copy of a reply was not made (too large, or an error); the reply itself went' },
+  'portal.reply.refused': { level: 'warn', meaning: 'a PDF reply was refused: its link names no sender in internal_domains' },
+  'portal.reply.signed_out': { level: 'info', meaning: 'a PDF replier signed out' },
 
   // supervisor: `postern start`
   'supervisor.ready': { level: 'info', meaning: 'all roles run; accepting mail' },

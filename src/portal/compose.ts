@@ -76,7 +76,7 @@ export function msgId(value: string | undefined): string | undefined {
 }
 
 /** The address, canonical, or a refusal: only our own records should reach here, but never trusted blindly. */
-function checkedAddress(address: string, who: 'sender' | 'recipient'): string {
+export function checkedAddress(address: string, who: 'sender' | 'recipient'): string {
   const canonical = canonicalAddress(address);
   if (canonical === null || /[\x00-\x20\x7f<>,;]/.test(canonical.replace(/^"[^"]*"/, ''))) {
     throw new AddressNotCanonicalError(who, 'not an address');

@@ -1,0 +1,68 @@
+/**
+ * The PDF reply pages' texts, English and German (i18n.ts), and those of the replier's copy: the
+ * mail and the PDF's last page are written in the language the replier's browser asked for.
+ */
+import { addTexts } from './i18n.js';
+
+addTexts({
+  en: {
+    'reply.title': 'Reply to a protected message',
+    'reply.from': 'From',
+    'reply.to': 'To',
+    'reply.subject': 'Subject',
+    'reply.signin.intro': 'You received a protected message from {sender} as an encrypted PDF. To reply confidentially, enter the password you open the PDF with.',
+    'reply.password': 'PDF password',
+    'reply.signin': 'Continue',
+    'reply.wrongPassword': 'This password does not open the PDF. Check it and try again.',
+    'reply.original': 'Replying to',
+    'reply.text': 'Your message',
+    'reply.attachments': 'Attachments',
+    'reply.attachmentsHint': 'At most {count} files, {size} together.',
+    'reply.send': 'Send reply',
+    'reply.signout': 'Sign out',
+    'reply.sent.title': 'Reply sent',
+    'reply.sent.done': 'Your reply was handed to the mail system of {organisation} for {sender}.',
+    'reply.sent.copy': 'A copy is on its way to {recipient}, as a PDF that opens with the same password.',
+    'reply.sent.noCopy': 'A copy could not be made ({reason}); your reply was sent all the same.',
+    'reply.sent.files': '{count} attachment(s) sent.',
+    'reply.again': 'Write another reply',
+    'reply.signedOut': 'You are signed out. To reply again, open the link in the PDF once more.',
+    'reply.signedOut.title': 'Signed out',
+    'reply.copy.subject': 'Copy of your reply to {sender}',
+    'reply.copy.text':
+      'This is a copy of the reply you sent to {sender} through the protected mail service of {organisation}. It is attached as an encrypted PDF document that opens with the same password as the message you replied to.\n\n-- \n{organisation}',
+    'reply.copy.instructions': 'This document is a copy of your reply, for your records. Keep it safe: anyone with the password can read it. Your attachments are in the document; your PDF reader lists them (in most readers under the paper-clip icon).',
+    'reply.copy.tooLarge': 'it would be too large',
+    'reply.copy.failed': 'an error on our side',
+  },
+  de: {
+    'reply.title': 'Auf eine geschützte Nachricht antworten',
+    'reply.from': 'Von',
+    'reply.to': 'An',
+    'reply.subject': 'Betreff',
+    'reply.signin.intro': 'Sie haben von {sender} eine geschützte Nachricht als verschlüsseltes PDF erhalten. Um vertraulich zu antworten, geben Sie das Passwort ein, mit dem Sie das PDF öffnen.',
+    'reply.password': 'PDF-Passwort',
+    'reply.signin': 'Weiter',
+    'reply.wrongPassword': 'Dieses Passwort öffnet das PDF nicht. Prüfen Sie es und versuchen Sie es noch einmal.',
+    'reply.original': 'Antwort auf',
+    'reply.text': 'Ihre Nachricht',
+    'reply.attachments': 'Anhänge',
+    'reply.attachmentsHint': 'Höchstens {count} Dateien, zusammen {size}.',
+    'reply.send': 'Antwort senden',
+    'reply.signout': 'Abmelden',
+    'reply.sent.title': 'Antwort gesendet',
+    'reply.sent.done': 'Ihre Antwort an {sender} wurde dem Mailsystem von {organisation} übergeben.',
+    'reply.sent.copy': 'Eine Kopie ist unterwegs an {recipient}, als PDF, das sich mit demselben Passwort öffnet.',
+    'reply.sent.noCopy': 'Eine Kopie konnte nicht erstellt werden ({reason}); Ihre Antwort wurde trotzdem gesendet.',
+    'reply.sent.files': '{count} Anhang/Anhänge gesendet.',
+    'reply.again': 'Noch eine Antwort schreiben',
+    'reply.signedOut': 'Sie sind abgemeldet. Um noch einmal zu antworten, öffnen Sie den Link im PDF erneut.',
+    'reply.signedOut.title': 'Abgemeldet',
+    'reply.copy.subject': 'Kopie Ihrer Antwort an {sender}',
+    'reply.copy.text':
+      'Dies ist eine Kopie der Antwort, die Sie über den Dienst für geschützte E-Mail von {organisation} an {sender} gesendet haben. Sie ist als verschlüsseltes PDF angehängt, das sich mit demselben Passwort öffnet wie die Nachricht, auf die Sie geantwortet haben.\n\n-- \n{organisation}',
+    'reply.copy.instructions': 'Dieses Dokument ist eine Kopie Ihrer Antwort für Ihre Unterlagen. Bewahren Sie es sicher auf: Wer das Passwort kennt, kann es lesen. Ihre Anhänge sind im Dokument; Ihr PDF-Leser zeigt sie an (meist unter der Büroklammer).',
+    'reply.copy.tooLarge': 'sie wäre zu groß',
+    'reply.copy.failed': 'ein Fehler auf unserer Seite',
+  },
+});
