@@ -166,6 +166,21 @@ const CODES = {
   'portal.reply.refused': { level: 'warn', meaning: 'a PDF reply was refused: its link names no sender in internal_domains' },
   'portal.reply.signed_out': { level: 'info', meaning: 'a PDF replier signed out' },
 
+  // portal: webmail pages (src/portal/webmail/)
+  'portal.webmail.login': { level: 'info', meaning: 'a webmail reader signed in' },
+  'portal.webmail.login_failed': { level: 'info', meaning: 'a webmail sign-in failed (wrong or unknown address or password)' },
+  'portal.webmail.locked': { level: 'warn', meaning: 'a webmail sign-in was refused unchecked: too many failures for the account or the client' },
+  'portal.webmail.password_failed': { level: 'info', meaning: 'a webmail password change gave a wrong current password' },
+  'portal.webmail.password_changed': { level: 'info', meaning: 'a webmail reader chose a new password (same key, rewrapped)' },
+  'portal.webmail.logout': { level: 'info', meaning: 'a webmail reader signed out' },
+  'portal.webmail.unreadable': { level: 'warn', meaning: 'a stored webmail message does not open with the account key (damaged or misfiled row)' },
+  'portal.webmail.download': { level: 'info', meaning: 'a webmail attachment was downloaded' },
+  'portal.webmail.deleted': { level: 'info', meaning: 'a webmail reader deleted a message' },
+  'portal.webmail.reply': { level: 'info', meaning: 'a webmail reply was spooled' },
+  'portal.webmail.reply_refused': { level: 'warn', meaning: 'a webmail reply to an address outside the message was refused (a forged form)' },
+  'portal.webmail.reply_failed': { level: 'error', meaning: 'a webmail reply could not be spooled' },
+  'portal.webmail.audit_failed': { level: 'error', meaning: 'a webmail audit record could not be written to portal.db' },
+
   // supervisor: `postern start`
   'supervisor.ready': { level: 'info', meaning: 'all roles run; accepting mail' },
   'supervisor.spawn': { level: 'info', meaning: 'a role process was started' },

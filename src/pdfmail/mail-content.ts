@@ -114,7 +114,7 @@ interface Walk {
 }
 
 /** The text of a text/* entity, with its charset (for HTML also one declared in a meta tag). */
-function entityText(e: Entity): string {
+export function entityText(e: Entity): string {
   const bytes = decodeBody(e);
   let charset = e.type.params.get('charset');
   if (!charset && e.type.type === 'text/html') charset = /<meta[^>]{0,300}?charset\s*=\s*["']?\s*([\w.:-]{1,40})/i.exec(bytes.subarray(0, 2048).toString('latin1'))?.[1];

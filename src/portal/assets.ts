@@ -50,6 +50,14 @@ table.list tr.unread td { font-weight: 600; }
 ul.files { padding-left: 20px; }
 .inline { display: inline; }
 header.top form { margin: 0; }
+.account { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
+.sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+.badge { font-size: .75rem; font-weight: 400; color: var(--accent); border: 1px solid var(--accent); border-radius: 4px; padding: 0 4px; }
+td.num { text-align: right; white-space: nowrap; }
+.blocked-image { display: inline-block; color: var(--muted); border: 1px dashed var(--line); padding: 0 4px; font-size: .85rem; }
+fieldset.recipients { border: 0; padding: 0; margin: 12px 0 0; }
+fieldset.recipients legend { font-weight: 600; padding: 0; }
+label.check { font-weight: 400; margin: 4px 0; }
 `;
 
 const JS = `'use strict';
