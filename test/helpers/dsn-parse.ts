@@ -55,10 +55,11 @@ for i, p in enumerate(parts):
         out['returned'] = r
 print(json.dumps(out))
 `;
+import { python3 } from './python.js';
 
 export function parseDsn(message: Buffer): Promise<ParsedDsn> {
   return new Promise((resolve, reject) => {
-    const child = execFile('python3', ['-c', SCRIPT], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(python3(), ['-c', SCRIPT], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`python3 could not parse the DSN: ${stderr || err.message}`));
       resolve(JSON.parse(stdout) as ParsedDsn);
     });

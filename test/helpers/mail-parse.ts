@@ -42,6 +42,7 @@ def walk(m):
     return out
 print(json.dumps(walk(msg)))
 `;
+import { python3 } from './python.js';
 
 function revive(p: Omit<ParsedPart, 'payload' | 'parts'> & { payload: string | null; parts: unknown[] }): ParsedPart {
   return { ...p, payload: p.payload === null ? null : Buffer.from(p.payload, 'base64'), parts: p.parts.map((c) => revive(c as never)) };
@@ -49,7 +50,7 @@ function revive(p: Omit<ParsedPart, 'payload' | 'parts'> & { payload: string | n
 
 export function parseMail(message: Buffer): Promise<ParsedPart> {
   return new Promise((resolve, reject) => {
-    const child = execFile('python3', ['-c', SCRIPT], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(python3(), ['-c', SCRIPT], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`python3 could not parse the message: ${stderr || err.message}`));
       resolve(revive(JSON.parse(stdout)));
     });

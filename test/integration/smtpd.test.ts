@@ -7,6 +7,7 @@ import { SpoolWriteError } from '../../src/core/index.js';
 import { SmtpTestClient } from '../helpers/smtp-client.js';
 import { eventually, splitReceived, startTestSmtpd, type SmtpdHarness } from '../helpers/smtp-harness.js';
 import { swaks } from '../helpers/smtp-swaks.js';
+import { python3 } from '../helpers/python.js';
 
 async function ehlo(port: number, name = 'client.test'): Promise<SmtpTestClient> {
   const c = await SmtpTestClient.connect(port);
@@ -81,7 +82,7 @@ describe('smtpd', () => {
       "print(code, resp.decode()); s.quit()",
     ].join('\n');
     const out = await new Promise<string>((resolve, reject) => {
-      const p = execFile('python3', ['-c', script, String(h.port)], (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout.trim())));
+      const p = execFile(python3(), ['-c', script, String(h.port)], (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout.trim())));
       p.stdin!.end(MESSAGE);
     });
     const id = /^250 2\.0\.0 Ok: queued as (\w+)$/.exec(out)?.[1];

@@ -54,6 +54,7 @@ for i, p in enumerate(msg.get_payload()):
         out['returned'] = r
 print(json.dumps(out))
 `;
+import { python3 } from '../../helpers/python.js';
 
 interface Parsed {
   names: string[];
@@ -72,7 +73,7 @@ interface Parsed {
 
 function parse(dsn: DsnMessage): Parsed {
   checkLines(dsn.body);
-  const r = spawnSync('python3', ['-c', PY], { input: dsn.body, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(python3(), ['-c', PY], { input: dsn.body, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr.toString()}`);
   return JSON.parse(r.stdout.toString()) as Parsed;
 }
