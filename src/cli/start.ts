@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
-import { databaseFiles, openKeyStore, openPublicKeyStore, publishInternalCrl, publishPublicKeys } from '../keystore/index.js';
+import { databaseFiles, openKeyStore, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
@@ -42,12 +42,15 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
   // The portal cannot open postern.db: our users' public keys are published for it as a file.
   const portal = config.portal.listen.length > 0;
-  let publishedKeys: Buffer | undefined;
+  let published: Published | undefined;
   try {
     const store = await openKeyStore(config);
     try {
       await publishInternalCrl(store, config);
-      if (portal) publishedKeys = await publishPublicKeys(store, config, { ...(account ? { group: account.gid } : {}) });
+      if (portal) {
+        const group = account ? { group: account.gid } : {};
+        published = { keys: await publishPublicKeys(store, config, group), certificates: await publishPublicCertificates(store, config, group) };
+      }
     } finally {
       await store.close();
     }
@@ -92,7 +95,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
     settle = setTimeout(() => void sup.reload(), 500);
   });
   watcher.on('error', () => undefined);
-  const stopPublishing = portal ? publishKeysWhileRunning(config, account?.gid, log, publishedKeys) : async () => undefined;
+  const stopPublishing = portal ? publishKeysWhileRunning(config, account?.gid, log, published) : async () => undefined;
   void sup.exited.then(() => {
     clearTimeout(settle);
     watcher.close();
@@ -121,13 +124,20 @@ async function refuseKekOf(account: Account, config: Config): Promise<void> {
   }
 }
 
+/** The bytes of the files last published for the portal: rewritten only when they change. */
+interface Published {
+  keys: Buffer;
+  certificates: Buffer;
+}
+
 /**
- * Keeps the portal's public key file in step with the keystore: each second the database files'
- * size and time are compared (two stats); only when they changed are the keys listed, and the file
- * rewritten only when its content differs. A key or revocation imported by the CLI or stored by a
- * worker is served within about a second. Returns the function that stops it.
+ * Keeps the portal's public key and certificate files in step with the keystore: each second the
+ * database files' size and time are compared (two stats); only when they changed are the keys
+ * listed, and a file rewritten only when its content differs. A key, certificate or revocation
+ * imported by the CLI or stored by a worker is served within about a second. Returns the
+ * function that stops it.
  */
-function publishKeysWhileRunning(config: Config, group: number | undefined, log: Logger, first: Buffer | undefined): () => Promise<void> {
+function publishKeysWhileRunning(config: Config, group: number | undefined, log: Logger, first: Published | undefined): () => Promise<void> {
   const store = openPublicKeyStore(config);
   const files = databaseFiles(config.keystore.sqlite).slice(0, 2);
   let previous = first;
@@ -141,7 +151,11 @@ function publishKeysWhileRunning(config: Config, group: number | undefined, log:
     try {
       const now = (await Promise.all(files.map((f) => stat(f).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')))).join('/');
       if (now !== stamp) {
-        previous = await publishPublicKeys(store, config, { ...(group !== undefined ? { group } : {}), ...(previous ? { previous } : {}) });
+        const g = group !== undefined ? { group } : {};
+        previous = {
+          keys: await publishPublicKeys(store, config, { ...g, ...(previous ? { previous: previous.keys } : {}) }),
+          certificates: await publishPublicCertificates(store, config, { ...g, ...(previous ? { previous: previous.certificates } : {}) }),
+        };
         stamp = now;
         failing = '';
       }

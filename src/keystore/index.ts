@@ -56,6 +56,7 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean; 
 }
 export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
 export { publicKeysFile, publishPublicKeys, PublicFileError, type PublicKeySource } from './public.js';
+export { publicCertificatesFile, publishPublicCertificates, type PublicCertificateSource } from './public.js';
 export { createPkcs11Key } from './kek/index.js';
 export {
   importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,

@@ -165,6 +165,8 @@ const CODES = {
   'portal.reply.copy_failed': { level: 'warn', meaning: 'the replier\'s PDF copy of a reply was not made (too large, or an error); the reply itself went' },
   'portal.reply.refused': { level: 'warn', meaning: 'a PDF reply was refused: its link names no sender in internal_domains' },
   'portal.reply.signed_out': { level: 'info', meaning: 'a PDF replier signed out' },
+  'portal.hkp.served': { level: 'info', meaning: "an HKP look-up found one of our users' OpenPGP keys (op, address asked for, fingerprints)" },
+  'portal.certs.served': { level: 'info', meaning: "one of our users' S/MIME certificates was served (format, address, fingerprints)" },
 
   // portal: webmail pages (src/portal/webmail/)
   'portal.webmail.login': { level: 'info', meaning: 'a webmail reader signed in' },
@@ -201,7 +203,7 @@ const CODES = {
   'supervisor.owner_changed': { level: 'warn', meaning: 'a file owner was changed for the roles' },
   'supervisor.data_dir_unusable': { level: 'fatal', meaning: 'data_dir cannot be set up for the roles' },
   'supervisor.keystore_unusable': { level: 'fatal', meaning: 'the keystore cannot be opened' },
-  'supervisor.keys_not_published': { level: 'error', meaning: 'the public keys for the portal could not be published' },
+  'supervisor.keys_not_published': { level: 'error', meaning: 'the public keys or certificates for the portal could not be published' },
   'supervisor.crl_not_published': { level: 'error', meaning: 'the CRL of the internal CA could not be published' },
 } as const satisfies Record<string, EventInfo>;
 

@@ -27,6 +27,7 @@ export { exportPkcs12 } from './pkcs12.js';
 export { checkForImport } from './validate.js';
 export { createCa, issueSmimeCertificate, CaError, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
 export { certsOnlyBundle } from './certs-only.js';
+export { chainOf, issuerAmong, usableForEmail, MAX_CHAIN, type Chain, type ChainCertificate } from './chain.js';
 export {
   CRL_REASONS,
   CRL_REASON_CODES,

@@ -6,11 +6,10 @@
  * here can decrypt. What was asked for and not found is returned for the worker to log; it never
  * stops the mail.
  */
-import { X509Certificate } from 'node:crypto';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
 import type { Attachment } from '../mime/index.js';
 import { armorPublicKeys, parsePgpKeys } from '../openpgp/index.js';
-import { certsOnlyBundle, EKU_ANY, EKU_EMAIL_PROTECTION, parseCertificate } from '../pki/index.js';
+import { certsOnlyBundle, chainOf, usableForEmail } from '../pki/index.js';
 
 export interface SendKeysResult {
   attachments: Attachment[];
@@ -20,44 +19,13 @@ export interface SendKeysResult {
 
 type Store = Pick<KeyStore, 'certificatesFor' | 'listCertificates' | 'pgpKeysFor'>;
 
-/** Deep enough for any real hierarchy; stops a loop of cross-certificates. */
-const MAX_CHAIN = 8;
-
 /** A file name from the address: path separators and control characters cannot get in. */
 function fileName(address: string, ext: string): string {
   return `${address.replace(/[\x00-\x1f\x7f/\\:*?"<>|]/g, '_') || 'keys'}.${ext}`;
 }
 
 /** What the sender signs with and partners encrypt to: valid now, not a CA, e-mail use, key held here. */
-function usableOwnCertificate(c: StoredCertificate, now: number): boolean {
-  if (c.isCA || !c.hasPrivateKey || c.notBefore.getTime() > now || c.notAfter.getTime() < now) return false;
-  return !c.extKeyUsage || c.extKeyUsage.includes(EKU_EMAIL_PROTECTION) || c.extKeyUsage.includes(EKU_ANY);
-}
-
-/** RFC 4514 strings from the same printer: equal up to case (RFC 5280 7.1 compares caseless). */
-const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-
-/**
- * The issuer of `cert` among the store's CA certificates: the name must match, the key
- * identifiers too when both are present, and the issuer's key must verify the signature — a
- * name alone could be any CA's. Among several (a renewed CA), the trusted and current one first.
- */
-function issuerOf(cert: Buffer, cas: readonly StoredCertificate[], now: number): StoredCertificate | undefined {
-  const info = parseCertificate(cert);
-  const x509 = new X509Certificate(cert);
-  const rank = (c: StoredCertificate) => (c.trusted ? 2 : 0) + (c.notBefore.getTime() <= now && c.notAfter.getTime() >= now ? 1 : 0);
-  return cas
-    .filter((ca) => sameName(ca.subject, info.issuer))
-    .filter((ca) => !info.authorityKeyId || !ca.subjectKeyId || ca.subjectKeyId.toLowerCase() === info.authorityKeyId.toLowerCase())
-    .filter((ca) => {
-      try {
-        return x509.verify(new X509Certificate(ca.der).publicKey);
-      } catch {
-        return false;
-      }
-    })
-    .sort((a, b) => rank(b) - rank(a) || b.notAfter.getTime() - a.notAfter.getTime())[0];
-}
+const usableOwnCertificate = (c: StoredCertificate, now: number): boolean => c.hasPrivateKey && usableForEmail(c, now);
 
 async function smimeBundle(store: Store, sender: string, now: number, missing: string[]): Promise<Attachment | null> {
   const all = await store.certificatesFor(sender);
@@ -73,18 +41,11 @@ async function smimeBundle(store: Store, sender: string, now: number, missing: s
   const cas = (await store.listCertificates()).filter((c) => c.isCA);
   const bundle = new Map<string, Buffer>(own.map((c) => [c.fingerprint, c.der]));
   for (const c of own) {
-    let at: StoredCertificate = c;
-    for (let depth = 0; depth < MAX_CHAIN && !sameName(at.subject, at.issuer); depth++) {
-      const up = issuerOf(at.der, cas, now);
-      if (!up) {
-        missing.push(`the issuer "${at.issuer}" of the S/MIME certificate ${at.fingerprint.slice(0, 16)} of ${sender} is not in the store: the bundle goes without it`);
-        break;
-      }
-      // Walked already for another of the sender's certificates: the rest of the chain is in.
-      if (bundle.has(up.fingerprint)) break;
-      bundle.set(up.fingerprint, up.der);
-      at = up;
-    }
+    // Issuers walked already for another of the sender's certificates end the walk: the rest is in.
+    const chain = chainOf(c, cas, now, new Set(bundle.keys()));
+    for (const up of chain.issuers) bundle.set(up.fingerprint, up.der);
+    const at = chain.incompleteAt;
+    if (at) missing.push(`the issuer "${at.issuer}" of the S/MIME certificate ${at.fingerprint.slice(0, 16)} of ${sender} is not in the store: the bundle goes without it`);
   }
   return { filename: fileName(sender, 'p7c'), contentType: 'application/pkcs7-mime; smime-type=certs-only', content: certsOnlyBundle([...bundle.values()]) };
 }
