@@ -107,7 +107,8 @@ export async function buildPortalApp(opts: PortalAppOptions): Promise<{ app: Fas
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.url.length > 2048) return reply.code(414).type('text/plain; charset=utf-8').send('URI too long\n');
-    if (isMachinePath(req.url) && req.method !== 'GET' && req.method !== 'HEAD') {
+    // /pks/add answers every method itself (403: the key server takes no uploads, keyserver.ts).
+    if (isMachinePath(req.url) && req.method !== 'GET' && req.method !== 'HEAD' && !req.url.startsWith('/pks/add')) {
       return reply.code(405).header('allow', 'GET, HEAD').type('text/plain; charset=utf-8').send('method not allowed\n');
     }
     // Fetch metadata (every current browser sends it): a form posted from another site is refused

@@ -4,14 +4,13 @@
  *   GET /certs/<address>.pem   the same, PEM
  *   GET /certs/<address>.p7c   every valid certificate of the address with its chain, certs-only
  *                              PKCS#7 (application/pkcs7-mime; smime-type=certs-only, RFC 8551 3.7)
- *   GET /certs/<address>       a small page listing them
+ *   GET /certs/<address>       a page listing them (keyserver-pages.ts)
  * The address is canonicalised (any spelling of one of ours finds it); anything else — another
  * domain, no such user, an expired certificate, a malformed name — is the same 404, after the
  * same look-up.
  *
  * Untrusted input: the path segment. Secrets: none — certificates from the published file only.
  */
-import { X509Certificate } from 'node:crypto';
 import { canonicalAddress, inDomains } from '../core/address.js';
 import type { Logger } from '../log/index.js';
 import { certsOnlyBundle } from '../pki/index.js';
@@ -25,6 +24,13 @@ export interface CertificateAnswer {
   body: Buffer | string;
   /** A download's file name (ASCII, safe in a header). */
   filename?: string;
+}
+
+/** The certificates of an address, for the page in the portal's layout. */
+export interface CertificatesForPeople {
+  status: 200;
+  address: string;
+  certificates: PublicCertificate[];
 }
 
 /** Longer than any address (254 bytes) with its extension, percent-encoded or not. */
@@ -47,37 +53,11 @@ const fileName = (address: string, ext: string) => `${address.replace(/[^A-Za-z0
 
 const pem = (der: Buffer) => `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
 
-const html = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-/** Colon-separated upper-case hex, as certificate viewers print fingerprints. */
-const colons = (hex: string) => hex.toUpperCase().replace(/(..)(?!$)/g, '$1:');
-
-function page(address: string, certs: readonly PublicCertificate[]): string {
-  const base = `/certs/${encodeURIComponent(address)}`;
-  const rows = certs.map((c) => {
-    // Node's X509 printer gives the subject in the familiar one-per-line form; the published one is RFC 4514.
-    const x = new X509Certificate(c.der);
-    return (
-      `<li><p>${html(c.subject)}</p><dl>` +
-      `<dt>Issued by</dt><dd>${html(c.issuer)}</dd>` +
-      `<dt>Valid</dt><dd>${c.notBefore.toISOString().slice(0, 10)} to ${c.notAfter.toISOString().slice(0, 10)}</dd>` +
-      `<dt>Serial number</dt><dd>${html(x.serialNumber)}</dd>` +
-      `<dt>SHA-256 fingerprint</dt><dd><code>${colons(c.fingerprint)}</code></dd></dl></li>`
-    );
-  });
-  return (
-    `<!doctype html>\n<html><head><meta charset="utf-8"><title>S/MIME certificates of ${html(address)}</title></head><body>` +
-    `<h1>S/MIME certificates of ${html(address)}</h1><ul>${rows.join('')}</ul>` +
-    `<p>Download: <a href="${html(base)}.p7c">all, with the issuing chain (.p7c)</a> · ` +
-    `<a href="${html(base)}.cer">the newest (.cer)</a> · <a href="${html(base)}.pem">the newest (.pem)</a></p></body></html>\n`
-  );
-}
-
 /** The answer for /certs/<name>; logs each served certificate by address and fingerprint only. */
 export async function certificateRequest(
   name: string,
   ctx: { certificates: CertificateSource; domains: ReadonlySet<string>; log: Logger; now: () => number },
-): Promise<CertificateAnswer> {
+): Promise<CertificateAnswer | CertificatesForPeople> {
   const asked = parseCertificateName(name);
   if (!asked) return NOT_FOUND;
   const { address, format } = asked;
@@ -87,7 +67,7 @@ export async function certificateRequest(
   const valid = inDomains(address, ctx.domains) ? stored.filter((c) => validAt(c, now)) : [];
   if (!valid.length) return NOT_FOUND;
   const newest = valid[0]!;
-  let answer: CertificateAnswer;
+  let answer: CertificateAnswer | CertificatesForPeople;
   let served: PublicCertificate[] = [newest];
   if (format === 'cer') answer = { status: 200, type: 'application/pkix-cert', body: newest.der, filename: fileName(address, 'cer') };
   else if (format === 'pem') answer = { status: 200, type: 'application/x-pem-file', body: pem(newest.der), filename: fileName(address, 'pem') };
@@ -103,7 +83,7 @@ export async function certificateRequest(
     answer = { status: 200, type: 'application/pkcs7-mime; smime-type=certs-only', body: certsOnlyBundle([...bundle.values()]), filename: fileName(address, 'p7c') };
   } else {
     served = valid;
-    answer = { status: 200, type: 'text/html; charset=utf-8', body: page(address, valid) };
+    answer = { status: 200, address, certificates: valid };
   }
   ctx.log.info({ event: 'portal.certs.served', address, format, fingerprints: served.map((c) => c.fingerprint) }, 'S/MIME certificate served');
   return answer;

@@ -2,7 +2,7 @@
  * HKP look-ups (draft-shaw-openpgp-hkp §3–5, as gpg's dirmngr asks them) for our users' keys:
  *   GET /pks/lookup?op=get&search=…      the keys, ASCII-armored (application/pgp-keys)
  *   GET /pks/lookup?op=index|vindex&…    with options=mr the machine-readable index (§5.2),
- *                                        otherwise a small HTML list
+ *                                        otherwise a page for people (keyserver-pages.ts)
  * `search` is an exact e-mail address (any spelling that canonicalises to one of ours, bare, in
  * angle brackets, or "Name <address>") or a key id / fingerprint of a primary key or subkey
  * (0x + 16, 40 or 64 hex digits). No substring or name search: it would let anyone harvest our
@@ -116,31 +116,22 @@ export function machineIndex(keys: readonly IndexedKey[], now: number): HkpAnswe
   return { status: 200, type: 'text/plain; charset=utf-8', body: `${lines.join('\n')}\n` };
 }
 
-const html = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-/** op=index for people: a short HTML list with a link to each key. */
-export function humanIndex(keys: readonly IndexedKey[], now: number): HkpAnswer {
-  const items = keys.map((k) => {
-    const i = k.info;
-    const flags = keyFlags(k, now);
-    const state = flags.includes('r') ? ' (revoked)' : flags.includes('e') ? ' (expired)' : '';
-    const uids = i.userIds.map((u) => `<li>${html(u)}</li>`).join('');
-    return (
-      `<li><a href="/pks/lookup?op=get&amp;search=0x${i.fingerprint}">${i.fingerprint}</a> ` +
-      `${html(i.algorithm)}${i.bits ? ` ${i.bits}` : ''}, created ${i.created.toISOString().slice(0, 10)}${state}<ul>${uids}</ul></li>`
-    );
-  });
-  const body = `<!doctype html>\n<html><head><meta charset="utf-8"><title>OpenPGP keys</title></head><body><h1>OpenPGP keys</h1><ul>${items.join('')}</ul></body></html>\n`;
-  return { status: 200, type: 'text/html; charset=utf-8', body };
+/** An index for people: the keys, for the page in the portal's layout. */
+export interface HkpIndexForPeople {
+  status: 200;
+  keys: IndexedKey[];
 }
 
 /** The whole look-up: query → answer; logs each served key by address and fingerprint only. */
-export async function hkpLookup(query: Record<string, unknown>, ctx: { index: KeyIndex; domains: ReadonlySet<string>; log: Logger; now: () => number }): Promise<HkpAnswer> {
+export async function hkpLookup(
+  query: Record<string, unknown>,
+  ctx: { index: KeyIndex; domains: ReadonlySet<string>; log: Logger; now: () => number },
+): Promise<HkpAnswer | HkpIndexForPeople> {
   const q = parseHkpQuery(query);
   if ('status' in q) return q;
   const keys = await findKeys(ctx.index, q.search, ctx.domains);
   if (!keys.length) return text(404, 'no key found');
-  const answer = q.op === 'get' ? await armoredKeys(keys) : q.machine ? machineIndex(keys, ctx.now()) : humanIndex(keys, ctx.now());
+  const answer = q.op === 'get' ? await armoredKeys(keys) : q.machine ? machineIndex(keys, ctx.now()) : { status: 200 as const, keys };
   ctx.log.info(
     { event: 'portal.hkp.served', op: q.op, ...(q.search.kind === 'address' ? { address: q.search.address } : {}), fingerprints: keys.map((k) => k.info.fingerprint) },
     'HKP key served',

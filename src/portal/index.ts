@@ -2,7 +2,8 @@
  * portal: the HTTP(S) face of the gateway, one Fastify application (app.ts) — the Web Key
  * Directory of our users (their OpenPGP public keys, by WKD hash, for internal_domains, advanced
  * and direct layouts, with the policy file), the internal CA's CRL, /health, and the pages for
- * people outside (PDF reply, webmail) built on page.ts, html.ts, i18n.ts, session.ts, lockout.ts;
+ * people outside (PDF reply, webmail) built on page.ts, html.ts, i18n.ts, session.ts, lockout.ts,
+ * and the key server for partners (keyserver.ts: HKP and S/MIME certificates of our users);
  * compose.ts turns a reply written on a page into a mail in spool/incoming.
  * Run as the `portal` role: `startPortal({ config, store, log, pages })`, `close()` on stop.
  *
@@ -20,5 +21,7 @@ export { Sessions, type Session } from './session.js';
 export { LoginGuard, type LoginFailureStore } from './lockout.js';
 export { WkdIndex, policyFor, type PortalKey, type PortalStore } from './wkd.js';
 export { PublicKeyFile } from './key-file.js';
+export { PublicCertificateFile, type CertificateSource } from './cert-file.js';
+export { keyServer, registerKeyServer, type KeyServerContext } from './keyserver.js';
 export { composeReply, spoolReply, replyEnvelope, newMessageId, msgId, attachmentNames, attachmentType, type ReplyDraft, type ReplyAttachment } from './compose.js';
 export { publicPacketsOnly } from './packets.js';

@@ -12,7 +12,6 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/types.js';
 import {
@@ -21,9 +20,7 @@ import {
 import { createLogger } from '../../src/log/index.js';
 import { generatePgpKey, type ParsedPgpKey } from '../../src/openpgp/index.js';
 import { createCa, issueSmimeCertificate, parseCertificate, parsePrivateKey, type IssuedMaterial } from '../../src/pki/index.js';
-import { PublicCertificateFile } from '../../src/portal/cert-file.js';
-import { PublicKeyFile } from '../../src/portal/index.js';
-import { registerKeyServer, type KeyServerContext } from '../../src/portal/keyserver.js';
+import { keyServer, PublicCertificateFile, PublicKeyFile, startPortal, type KeyServerContext, type Portal } from '../../src/portal/index.js';
 import { tempDir, testConfig } from '../helpers/config.js';
 import { opensslCa, run as openssl } from '../helpers/pki-openssl.js';
 
@@ -66,12 +63,12 @@ async function opensslChain(dir: string, address: string): Promise<{ root: strin
   return { root: root.cert, intermediate: ic, leaf: lc, leafKey: lk };
 }
 
-/** The key server on a Fastify instance of its own, on 127.0.0.1 and a free port. */
-async function serve(ctx: KeyServerContext): Promise<{ app: FastifyInstance; port: number }> {
-  const app = Fastify();
-  registerKeyServer(app, ctx);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, port: (app.server.address() as { port: number }).port };
+type Served = Omit<KeyServerContext, 'pages'>;
+
+/** The portal as its role starts it (startPortal, the key server as a page module), on 127.0.0.1 and a free port. */
+async function serve(config: Config, ctx: Served): Promise<{ portal: Portal; port: number }> {
+  const portal = await startPortal({ config, store: ctx.keys, log: ctx.log, pages: [keyServer(ctx)], ...(ctx.now ? { now: ctx.now } : {}) });
+  return { portal, port: portal.addresses[0]!.port };
 }
 
 const pemDer = (pem: string) => new X509Certificate(pem).raw;
@@ -82,8 +79,8 @@ describe('portal: key server for partners', () => {
   let cleanup: () => Promise<void>;
   let config: Config;
   let store: KeyStore;
-  let ctx: KeyServerContext;
-  let app: FastifyInstance;
+  let ctx: Served;
+  let portal: Portal;
   let port: number;
   let user: ParsedPgpKey;
   let joerg: ParsedPgpKey;
@@ -93,7 +90,7 @@ describe('portal: key server for partners', () => {
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-keyserver-'));
-    config = testConfig(dir, { internal_domains: ['example.com'] });
+    config = testConfig(dir, { internal_domains: ['example.com'], portal: { listen: [{ host: '127.0.0.1', port: 0 }] } });
     store = await openKeyStore(config);
 
     user = await generatePgpKey({ address: 'user@example.com', name: 'User Example' });
@@ -138,11 +135,11 @@ describe('portal: key server for partners', () => {
       internalDomains: config.internal_domains,
       log: createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } }),
     };
-    ({ app, port } = await serve(ctx));
+    ({ portal, port } = await serve(config, ctx));
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
+    await portal?.close();
     await store?.close();
     await cleanup();
   });
@@ -233,7 +230,7 @@ describe('portal: key server for partners', () => {
       const page = await lookup('op=index&search=joerg@example.com');
       expect([page.status, page.headers['content-type']]).toEqual([200, 'text/html; charset=utf-8']);
       expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
-      expect(page.body.toString()).toContain('Jörg: 100% Müller &#60;joerg@example.com&#62;');
+      expect(page.body.toString()).toContain('<li>Jörg: 100% Müller &lt;joerg@example.com&gt;</li>');
       expect(page.body.toString()).toContain(`href="/pks/lookup?op=get&amp;search=0x${joerg.info.fingerprint}"`);
     });
 
@@ -290,14 +287,14 @@ describe('portal: key server for partners', () => {
     it('a stored "public" key holding secret packets is never sent: 503', async () => {
       const leaky = { hasSecret: true, publicKey: user.secretKey!, info: { ...user.info, addresses: ['user@example.com'] } };
       const fake = { listPgpKeys: async () => [leaky], pgpKeysFor: async () => [leaky] };
-      const s = await serve({ ...ctx, keys: fake });
+      const s = await serve(config, { ...ctx, keys: fake });
       try {
         const r = await get(s.port, `/pks/lookup?op=get&search=0x${user.info.fingerprint}`);
         expect(r.status).toBe(503);
         expect(r.body.includes(user.secretKey!.subarray(0, 64))).toBe(false);
         expect(r.body.toString()).not.toContain('PRIVATE');
       } finally {
-        await s.app.close();
+        await s.portal.close();
       }
     });
   });
@@ -357,16 +354,30 @@ describe('portal: key server for partners', () => {
       const text = r.body.toString();
       for (const f of [fpr.aliceNew!, fpr.aliceOld!]) expect(text).toContain(f.toUpperCase().replace(/(..)(?!$)/g, '$1:'));
       expect(text).toContain('href="/certs/alice%40example.com.p7c"');
-      expect(text).not.toContain('<script');
+      expect(text).toContain('<dd>CN=Alice Example, emailAddress=alice@example.com</dd>');
+      expect(text).toContain('<dd>O=Example, CN=Example Issuing CA</dd>');
+      // The portal's layout: its own script and style only, no inline script; in German when asked.
+      expect(text.match(/<script[^>]*>/g)).toEqual(['<script src="/assets/portal.js" defer>']);
+      expect(r.headers['content-security-policy']).not.toContain('unsafe-inline');
+      const de = await new Promise<string>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/certs/alice@example.com', headers: { 'accept-language': 'de-DE,de;q=0.9' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(de).toContain('<h1>S/MIME-Zertifikate von alice@example.com</h1>');
     });
 
     it('the newest certificate still valid at the time of asking: the older one once the newer expired', async () => {
-      const s = await serve({ ...ctx, now: () => Date.now() + 40 * DAY });
+      const s = await serve(config, { ...ctx, now: () => Date.now() + 40 * DAY });
       try {
         const r = await get(s.port, '/certs/alice@example.com.cer');
         expect(new X509Certificate(r.body).fingerprint256.replace(/:/g, '').toLowerCase()).toBe(fpr.aliceOld);
       } finally {
-        await s.app.close();
+        await s.portal.close();
       }
     });
 

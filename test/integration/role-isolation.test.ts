@@ -3,7 +3,8 @@
  * what the kernel says about its roles — /proc/PID/status (user and group ids), /proc/PID/environ
  * (the environment they were started with), /proc/PID/maps (the native modules they loaded) — and
  * what a process with the unprivileged roles' ids may open. Mail still flows end to end, the
- * unprivileged portal serves WKD, and a reload reaches the unprivileged smtpd.
+ * unprivileged portal serves WKD and its key server (HKP, certificates), and a reload reaches the
+ * unprivileged smtpd.
  *
  * Needs root: only root can start processes as another user and read their /proc files. The suite
  * runs as root here and in CI (scripts/setup-test-deps.sh creates the `postern` account); run
@@ -199,6 +200,26 @@ describe.skipIf(!isRoot)('roles isolated by the OS, file KEK (needs root: setuid
     // Published by the supervisor once it sees postern.db change; served once the index (1s) is rebuilt.
     await waitUntil(async () => (await readFile(published, 'utf8')).includes('carol@example.com'), 15_000, 'carol\'s key published');
     await waitUntil(async () => (await wkd('carol@example.com')).status === 200, 15_000, 'carol\'s key served over WKD');
+  });
+
+  it('the portal\'s key server answers HKP and serves a certificate issued while it runs, from the published file only', async () => {
+    const published = join(dir, 'public', 'smime-certificates.json');
+    const st = await stat(published);
+    expect([st.mode & 0o777, st.uid, st.gid]).toEqual([0o640, 0, account!.gid]);
+    const hkp = await fetch(`http://127.0.0.1:${portalPort}/pks/lookup?op=get&options=mr&search=alice@example.com`);
+    expect([hkp.status, hkp.headers.get('content-type')]).toEqual([200, 'application/pgp-keys']);
+    expect(await hkp.text()).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+    const cer = () => fetch(`http://127.0.0.1:${portalPort}/certs/dave@example.com.cer`);
+    expect((await cer()).status).toBe(404);
+    for (const args of [['ca', 'init'], ['ca', 'issue', 'dave@example.com']]) {
+      const r = await runPostern(config, args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await waitUntil(async () => (await readFile(published, 'utf8')).includes('dave@example.com'), 15_000, "dave's certificate published");
+    const res = await cer();
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'application/pkix-cert']);
+    await writeFile(join(dir, 'dave.cer'), Buffer.from(await res.arrayBuffer()));
+    expect((await exec('openssl', ['x509', '-inform', 'DER', '-in', join(dir, 'dave.cer'), '-noout', '-email'])).stdout.trim()).toBe('dave@example.com');
   });
 
   it('a reload brings the unprivileged smtpd a renewed certificate whose key only root can read', async () => {
