@@ -7,6 +7,7 @@ import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pdfConfig } from './pdf.js';
+import { webmailConfig } from './webmail.js';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { isIP } from 'node:net';
@@ -87,6 +88,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   }
   const ldap = await ldapConfig(raw.ldap, base, at);
   const pdf = await pdfConfig(raw, base, readable, at);
+  const webmail = webmailConfig(raw, at);
   // A secret named here would reach smtpd and the portal too: only the worker gets it (roles/env).
   const secretVars = new Set([kekSecretVariable(raw.kek), ...raw.ldap.servers.map((s) => s.password_env)].filter(Boolean));
   raw.import_environment.forEach((entry, i) => {
@@ -125,6 +127,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
       ...((portalLogo ?? pdf.logo) ? { logo: portalLogo ?? pdf.logo } : {}),
     },
     pdf,
+    webmail,
     ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,

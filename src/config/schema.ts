@@ -383,6 +383,25 @@ export const rawConfigSchema = z.strictObject({
       max_attachments: positiveInt('a number of attachments').default(1000),
     })
     .prefault({}),
+  // Webmail (issue 17): for recipients without keys, the mail waits in a mailbox on the portal,
+  // sealed to the account's key (the method `webmail` in the policy's encrypt action); the
+  // recipient gets a notice with the link.
+  webmail: z
+    .strictObject({
+      // Mail older than this goes, and so do accounts nobody used (no log-in, no mail) for as long.
+      retention: duration.refine((n) => n >= 3_600_000, { message: 'expected a duration of at least 1h' }).default(90 * 86_400_000),
+      // The notice to the recipient: {sender}, {organisation} and {url} (the mailbox's link) are
+      // filled in; never the message's subject or text. From: the organisation at postmaster@hostname
+      // unless notice_from names another address.
+      notice_subject: z.string().min(1).max(200).optional(),
+      notice_text: z.string().min(1).max(10_000).optional(),
+      notice_from: z.string().max(300).optional(),
+      // A message larger than this, or one that would take a mailbox past max_mailbox, is held
+      // with the reason (absent: no limit beyond smtp.max_message_size).
+      max_message_size: size.optional(),
+      max_mailbox: size.optional(),
+    })
+    .prefault({}),
   ldap: z
     .strictObject({
       // Off unless servers are named.

@@ -215,6 +215,20 @@ export interface PdfConfig {
   max_attachments: number;
 }
 
+/** Webmail (worker/methods/webmail.ts; the pages are the portal's). */
+export interface WebmailConfig {
+  /** ms: older mail is removed, and accounts without log-in or mail for as long. */
+  retention: number;
+  /** The recipient's notice: templates with {sender}, {organisation}, {url} (config/webmail.ts has the defaults). */
+  notice_subject: string;
+  notice_text: string;
+  /** The notice's From: address (canonical); its display name is pdf.organisation. */
+  notice_from: string;
+  /** Bytes; past them a message is held with the reason. Absent: no limit of its own. */
+  max_message_size?: number;
+  max_mailbox?: number;
+}
+
 /** One LDAP server (or replica) of ldap.servers; asked in order, see directory/ldap.ts. */
 export interface LdapServerConfig {
   /** ldap://host[:port] or ldaps://host[:port] (proto, host and port only). */
@@ -292,6 +306,7 @@ export interface Config {
   discovery: DiscoveryConfig;
   portal: PortalConfig;
   pdf: PdfConfig;
+  webmail: WebmailConfig;
   /** LDAP directories: recipients' certificates, groups and attributes for policy. */
   ldap: LdapConfig;
   /** Absolute path of the policy file, and its parsed content (validated by policy/, issue 5). */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { checkConfig } from '../../src/config/index.js';
 import { DEFAULT_COVER_TEXT } from '../../src/config/pdf.js';
+import { DEFAULT_NOTICE_SUBJECT, DEFAULT_NOTICE_TEXT } from '../../src/config/webmail.js';
 import type { Config } from '../../src/config/types.js';
 
 /**
@@ -90,6 +91,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       lockout: { account: 5, client: 20, backoff: 60_000, max_backoff: 3_600_000 },
     },
     pdf: { cipher: 'aes-256', password_scope: 'pair', reply_validity: 90 * 86_400_000, organisation: 'Example Ltd', cover_text: DEFAULT_COVER_TEXT, reply_label: 'Reply', max_attachments: 1000 },
+    webmail: { retention: 90 * 86_400_000, notice_subject: DEFAULT_NOTICE_SUBJECT, notice_text: DEFAULT_NOTICE_TEXT, notice_from: 'postmaster@gw.test.example' },
     ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,
@@ -108,6 +110,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
     discovery: { ...base.discovery, ...(over.discovery ?? {}) } as Config['discovery'],
     portal: { ...base.portal, ...(over.portal ?? {}) } as Config['portal'],
+    webmail: { ...base.webmail, ...(over.webmail ?? {}) } as Config['webmail'],
     ldap: { ...base.ldap, ...(over.ldap ?? {}) } as Config['ldap'],
   } as Config;
 }
