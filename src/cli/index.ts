@@ -43,7 +43,13 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         an admin-chosen password, from $POSTERN_PDF_PASSWORD or stdin (the
                         sender is told it as after a reset)
   pdf list [--from A] [--to B] [--json]
-                        the pairs with a PDF password: created, told to the sender, source`;
+                        the pairs with a PDF password: created, told to the sender, source
+  webmail list [--json] the webmail mailboxes of outside recipients: messages, log-in, password
+  webmail reset ADDRESS [--notify SENDER]
+                        a new password (printed, or mailed to an internal SENDER); the mail in
+                        the mailbox, sealed to the old key, is removed
+  webmail delete ADDRESS
+                        the mailbox and its mail`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -69,6 +75,8 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await (await import('./policy.js')).policyCommand(rest, io);
       case 'pdf':
         return await (await import('./pdf.js')).pdfCommand(rest, io);
+      case 'webmail':
+        return await (await import('./webmail.js')).webmailCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

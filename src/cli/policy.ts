@@ -4,10 +4,11 @@
  * sending anything. FILE is a message (.eml) whose headers and parts supply the message facts;
  * without it, --subject and --header describe one.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseAddress } from '../core/index.js';
+import { addressKey, inDomains, parseAddress } from '../core/index.js';
 import { combineDirectories, LdapDirectory, withFailurePolicy } from '../directory/index.js';
-import { openKeyStore } from '../keystore/index.js';
+import { openKeyStore, openPortalDb, portalDbFile } from '../keystore/index.js';
 import { silentLogger } from '../log/index.js';
 import { messageFacts } from '../mime/index.js';
 import { describeAction, type Action, emptyDirectory, encryptionOutcome, loadStaticDirectory, type MessageFacts, type PartyFacts } from '../policy/index.js';
@@ -75,6 +76,7 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   const store = await openKeyStore(config);
   let facts: PlanFacts;
   const pdfPasswords = new Map<string, string>();
+  const mailboxes = new Map<string, string>();
   try {
     // The worker's own fact gathering and planning: what is printed is what a message gets.
     ({ facts } = await gatherFacts({ body, message, sender: from, recipients: [...new Set(to)], clientTrusted, policy, config, lookups: store, directory, keysLoaded: true, memo: {} }));
@@ -83,6 +85,28 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
       if (!r.address || !from) continue;
       const rec = await store.pdfPasswordRecord({ sender: from, recipient: r.address }, config.pdf.password_scope);
       pdfPasswords.set(r.address, rec ? `password exists since ${rec.created.toISOString().slice(0, 10)}${rec.notified ? '' : ', the sender will be told it'}` : 'new password, the sender will be told it');
+    }
+    // And for webmail: whether the mailbox exists (read only: explaining never makes one).
+    const portalFile = portalDbFile(config);
+    const portal = existsSync(portalFile) ? await openPortalDb(portalFile, { readonly: true }) : null;
+    try {
+      for (const r of facts.recipients) {
+        if (!r.address) continue;
+        const a = portal ? await portal.account(addressKey(r.address)) : null;
+        const tellable = from !== '' && inDomains(from, config.internal_domains);
+        mailboxes.set(
+          r.address,
+          a?.passwordTold
+            ? `account exists since ${a.created.toISOString().slice(0, 10)}`
+            : a
+              ? `account made ${a.created.toISOString().slice(0, 10)}, its password not yet told`
+              : tellable
+                ? 'new account, the sender will be told its password'
+                : `new account, held: the sender ${from ? `${from} is not in internal_domains` : 'is <>'} and cannot be told its password`,
+        );
+      }
+    } finally {
+      portal?.close();
     }
   } finally {
     await store.close();
@@ -109,9 +133,10 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     io.out('');
     io.out(`<${p.recipient}>  ${p.direction}  (${party(recipients[i]!)})`);
     io.out(`  rules: ${p.rules.map((r) => (line.has(r) ? `"${r}" (line ${line.get(r)})` : r)).join(' → ')}`);
-    const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', pdf: 'PDF', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
+    const OUTCOME = { smime: 'S/MIME', pgp: 'OpenPGP', pdf: 'PDF', webmail: 'webmail', plain: 'sent in clear: no key for this recipient', hold: 'held: no key for this recipient', bounce: 'bounced: no key for this recipient' };
     const outcome = (a: Extract<Action, { kind: 'encrypt' }>) => {
       const o = encryptionOutcome(a, recipients[i]!);
+      if (o === 'webmail') return `webmail, ${mailboxes.get(p.recipient) ?? 'mailbox unknown'}`;
       return o === 'pdf' ? `PDF, ${pdfPasswords.get(p.recipient) ?? 'password unknown'}` : OUTCOME[o];
     };
     p.actions.forEach((a, n) => io.out(`  ${n + 1}. ${describeAction(a)}${a.kind === 'encrypt' ? ` → ${outcome(a)}` : ''}`));

@@ -222,7 +222,7 @@ export interface WebmailConfig {
   /** The recipient's notice: templates with {sender}, {organisation}, {url} (config/webmail.ts has the defaults). */
   notice_subject: string;
   notice_text: string;
-  /** The notice's From: address (canonical); its display name is pdf.organisation. */
+  /** The notice's From: address (canonical); its display name is portal.organisation. */
   notice_from: string;
   /** Bytes; past them a message is held with the reason. Absent: no limit of its own. */
   max_message_size?: number;

@@ -177,16 +177,20 @@ export class PortalDb {
 
   // ---- webmail accounts --------------------------------------------------------------------------
 
-  /** Throws PortalDbError('exists') when the address has an account. */
-  createAccount(a: { address: string; addressKey: string; publicKey: Buffer; wrapped: WrappedAccountKey; now?: Date }): Promise<WebmailAccount> {
+  /**
+   * Throws PortalDbError('exists') when the address has an account. `claim`: the queue id of the
+   * message whose notice will tell the password (untold until markPasswordTold); without it the
+   * password counts as told now.
+   */
+  createAccount(a: { address: string; addressKey: string; publicKey: Buffer; wrapped: WrappedAccountKey; now?: Date; claim?: string }): Promise<WebmailAccount> {
     const now = (a.now ?? new Date()).getTime();
     return this.write(() => {
       const r = this
         .sql(
-          `INSERT INTO webmail_accounts (address, address_key, public_key, key_kdf, key_iv, key_ciphertext, generation, must_change_password, created, password_changed)
-           VALUES (?, ?, ?, ?, ?, ?, 1, 1, ?, ?) ON CONFLICT (address_key) DO NOTHING`,
+          `INSERT INTO webmail_accounts (address, address_key, public_key, key_kdf, key_iv, key_ciphertext, generation, must_change_password, created, password_changed, password_told, password_claim, password_claim_at)
+           VALUES (?, ?, ?, ?, ?, ?, 1, 1, ?, ?, ?, ?, ?) ON CONFLICT (address_key) DO NOTHING`,
         )
-        .run(a.address, a.addressKey, a.publicKey, a.wrapped.kdf, a.wrapped.iv, a.wrapped.ciphertext, now, now);
+        .run(a.address, a.addressKey, a.publicKey, a.wrapped.kdf, a.wrapped.iv, a.wrapped.ciphertext, now, now, a.claim === undefined ? now : null, a.claim ?? null, a.claim === undefined ? null : now);
       if (!r.changes) throw new PortalDbError('exists', 'this address has a webmail account already');
       return accountOf(this.sql('SELECT * FROM webmail_accounts WHERE id = ?').get(r.lastInsertRowid) as Row);
     });
@@ -226,21 +230,35 @@ export class PortalDb {
     });
   }
 
-  /** A new key pair (generation + 1, must change password); every message of the account goes. */
-  resetAccount(id: number, keys: { publicKey: Buffer; wrapped: WrappedAccountKey }, now = new Date()): Promise<{ generation: number; removedMessages: number }> {
+  /**
+   * A new key pair (generation + 1, must change password); every message of the account goes.
+   * `claim` as for createAccount (without it the new password counts as told: an admin has it);
+   * `generation`: refused as 'stale' unless the account still has that one (a worker remaking the
+   * keys of an account whose first password was never told must not undo another's remaking).
+   */
+  resetAccount(id: number, keys: { publicKey: Buffer; wrapped: WrappedAccountKey }, now = new Date(), opts: { claim?: string; generation?: number } = {}): Promise<{ generation: number; removedMessages: number }> {
     return this.write(() => {
       const r = this.sql('SELECT generation FROM webmail_accounts WHERE id = ?').get(id) as Row | undefined;
       if (!r) throw new PortalDbError('missing', 'the webmail account is gone');
+      if (opts.generation !== undefined && r.generation !== opts.generation) throw new PortalDbError('stale', 'the webmail account was reset meanwhile');
       const generation = (r.generation as number) + 1;
+      const t = now.getTime();
       this
         .sql(
-          `UPDATE webmail_accounts SET public_key = ?, key_kdf = ?, key_iv = ?, key_ciphertext = ?, generation = ?, must_change_password = 1, password_changed = ?
-           WHERE id = ?`,
+          `UPDATE webmail_accounts SET public_key = ?, key_kdf = ?, key_iv = ?, key_ciphertext = ?, generation = ?, must_change_password = 1, password_changed = ?,
+           password_told = ?, password_claim = ?, password_claim_at = ? WHERE id = ?`,
         )
-        .run(keys.publicKey, keys.wrapped.kdf, keys.wrapped.iv, keys.wrapped.ciphertext, generation, now.getTime(), id);
+        .run(keys.publicKey, keys.wrapped.kdf, keys.wrapped.iv, keys.wrapped.ciphertext, generation, t, opts.claim === undefined ? t : null, opts.claim ?? null, opts.claim === undefined ? null : t, id);
       const removedMessages = this.sql('DELETE FROM webmail_messages WHERE account_id = ?').run(id).changes;
       return { generation, removedMessages };
     });
+  }
+
+  /** The password of this generation was told (its notice is queued): later messages need not wait. */
+  markPasswordTold(id: number, generation: number, now = new Date()): Promise<boolean> {
+    return this.write(
+      () => this.sql('UPDATE webmail_accounts SET password_told = ?, password_claim = NULL, password_claim_at = NULL WHERE id = ? AND generation = ? AND password_told IS NULL').run(now.getTime(), id, generation).changes > 0,
+    );
   }
 
   /** The account and all its mail. */

@@ -54,6 +54,10 @@ export interface WebmailAccount {
   lastLogin: Date | null;
   passwordChanged: Date;
   disabled: boolean;
+  /** When the password was told (the sender's notice queued, or shown to an admin); null: not yet. */
+  passwordTold: Date | null;
+  /** The message whose notice is to tell it (worker/methods/webmail.ts), while untold. */
+  passwordClaim: { by: string; at: Date } | null;
 }
 
 export interface StoredWebmailMessage {
@@ -122,6 +126,8 @@ export function accountOf(r: Row): WebmailAccount {
     lastLogin: dateOrNull(r, t, 'last_login'),
     passwordChanged: date(r, t, 'password_changed'),
     disabled: int(r, t, 'disabled') !== 0,
+    passwordTold: dateOrNull(r, t, 'password_told'),
+    passwordClaim: r.password_claim == null ? null : { by: text(r, t, 'password_claim'), at: date(r, t, 'password_claim_at') },
   };
 }
 

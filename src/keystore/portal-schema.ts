@@ -93,6 +93,16 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX audit_log_at ON audit_log (at);
   `,
+  // 2: issue 17 — the password of a new (or remade) account is known only to the worker that made
+  // it until its notice to the sender is queued. password_told: when that was (NULL: not yet);
+  // password_claim(_at): the queue id of the message whose notice tells it. Accounts made before
+  // this column count as told.
+  `
+  ALTER TABLE webmail_accounts ADD COLUMN password_told INTEGER;
+  ALTER TABLE webmail_accounts ADD COLUMN password_claim TEXT;
+  ALTER TABLE webmail_accounts ADD COLUMN password_claim_at INTEGER;
+  UPDATE webmail_accounts SET password_told = password_changed;
+  `,
 ];
 
 export const PORTAL_SCHEMA_VERSION = MIGRATIONS.length;

@@ -17,6 +17,7 @@ export const DEFAULT_COMMANDS: Record<CommandName, string> = {
   sign: '{sign}',
   plain: '{plain}',
   pdf: '{pdf}',
+  webmail: '{webmail}',
   send_keys: '{send_keys}',
   send_keys_smime: '{send_keys_smime}',
   send_keys_pgp: '{send_keys_pgp}',
@@ -29,6 +30,8 @@ export const DEFAULT_COMMAND_ACTIONS: Record<CommandName, Action[]> = {
   // PDF mail for this message whatever keys the recipients have (the sender decides the recipient
   // reads it best that way); held if it cannot be made.
   pdf: [{ kind: 'encrypt', methods: ['pdf'], require: true, otherwise: 'hold' }],
+  // Likewise into the recipient's webmail mailbox on the portal.
+  webmail: [{ kind: 'encrypt', methods: ['webmail'], require: true, otherwise: 'hold' }],
   // Signed as well: most clients (Outlook above all) take a sender's certificate from a signed
   // message by themselves, while a .p7c attachment must be imported by hand. {send_keys} signs
   // with whatever the sender has (auto), {send_keys_smime} with S/MIME, as the issue asks.
@@ -41,9 +44,11 @@ const DIRECTIONS = ['inbound', 'outbound', 'internal', 'external'] as const;
 const PRIORITIES = ['high', 'normal', 'low'] as const;
 const SENSITIVITIES = ['normal', 'personal', 'private', 'confidential'] as const;
 const KEY_KINDS = ['smime', 'pgp', 'any', 'none'] as const;
-/** Without `methods:` an encrypt action uses keys (PDF mail changes what the recipient gets: only when named). */
+/** Without `methods:` an encrypt action uses keys (PDF mail and webmail change what the recipient gets: only when named). */
 const METHODS = ['smime', 'pgp'] as const;
-const ENCRYPT_METHODS = ['smime', 'pgp', 'pdf'] as const;
+const ENCRYPT_METHODS = ['smime', 'pgp', 'pdf', 'webmail'] as const;
+/** Methods that need no key of the recipient: they can always be made, so nothing after them is ever used. */
+const ALWAYS_MADE = ['pdf', 'webmail'] as const;
 const CONDITION_KEYS = ['all', 'any', 'not', 'direction', 'sender', 'recipient', 'size', 'attachments', 'priority', 'sensitivity', 'encrypted', 'signed', 'command', 'header', 'client'];
 /** `capable`: AES-256-GCM where the recipients advertised it, else the configured cipher (the default behaviour). */
 const SMIME_CIPHERS = ['capable', 'aes-256-cbc', 'aes-128-cbc', 'aes-256-gcm', 'aes-128-gcm'] as const;
@@ -473,15 +478,18 @@ class Compiler {
       case 'encrypt': {
         const a = arg ?? {};
         if (!isMap(a)) {
-          this.problem(p, 'expected { methods: [smime, pgp, pdf], require: true|false, otherwise: hold|bounce }');
+          this.problem(p, 'expected { methods: [smime, pgp, pdf | webmail], require: true|false, otherwise: hold|bounce }');
           return null;
         }
         this.unknownKeys(a, p, ['methods', 'require', 'otherwise', 'smime', 'pgp', 'pdf', 'header_protection']);
         const asked = a.methods === undefined ? undefined : Array.isArray(a.methods) ? a.methods : [a.methods];
         const methods: EncryptMethod[] = asked === undefined ? [...METHODS] : this.oneOf(asked, [...p, 'methods'], ENCRYPT_METHODS);
-        // PDF needs no key, so a method after it in the list is never reached: almost surely a slip.
-        const pdfAt = methods.indexOf('pdf');
-        if (pdfAt >= 0 && pdfAt < methods.length - 1) this.problem([...p, 'methods'], `pdf can always be made, so ${methods.slice(pdfAt + 1).join(', ')} after it is never used: put pdf last`);
+        // PDF and webmail need no key, so a method after either in the list is never reached: almost surely a slip.
+        const alwaysAt = methods.findIndex((m) => (ALWAYS_MADE as readonly string[]).includes(m));
+        if (alwaysAt >= 0 && alwaysAt < methods.length - 1) {
+          const m = methods[alwaysAt]!;
+          this.problem([...p, 'methods'], `${m} can always be made, so ${methods.slice(alwaysAt + 1).join(', ')} after it is never used: put ${m} last`);
+        }
         const pdf = this.pdfOptions(a.pdf, [...p, 'pdf']);
         if (a.require !== undefined && typeof a.require !== 'boolean') this.problem([...p, 'require'], 'expected true or false');
         const otherwise = a.otherwise ?? 'hold';

@@ -7,12 +7,12 @@
 export type Direction = 'inbound' | 'outbound' | 'internal' | 'external';
 /** The crypto a message can carry, and sign with. */
 export type CryptoKind = 'smime' | 'pgp';
-/** What a recipient's copy can be protected with: the crypto kinds, and PDF mail (a password, no key). */
-export type EncryptMethod = CryptoKind | 'pdf';
+/** What a recipient's copy can be protected with: the crypto kinds, PDF mail (a password, no key) and webmail (the portal's mailbox). */
+export type EncryptMethod = CryptoKind | 'pdf' | 'webmail';
 export type KeyKind = 'smime' | 'pgp' | 'any' | 'none';
 export type Priority = 'high' | 'normal' | 'low';
 export type Sensitivity = 'normal' | 'personal' | 'private' | 'confidential';
-export type CommandName = 'encrypt' | 'sign' | 'plain' | 'pdf' | 'send_keys' | 'send_keys_smime' | 'send_keys_pgp';
+export type CommandName = 'encrypt' | 'sign' | 'plain' | 'pdf' | 'webmail' | 'send_keys' | 'send_keys_smime' | 'send_keys_pgp';
 
 /** A comparison on a number: { op: '>', value }. */
 export interface NumberTest {
@@ -117,10 +117,10 @@ export interface PartyFacts {
   groups: string[];
   attributes: Record<string, string[]>;
   /**
-   * Usable keys: public for recipients, private (can sign/decrypt) for the sender. `pdf`: a PDF
-   * can be made for this recipient (it needs no key; absent counts as no).
+   * Usable keys: public for recipients, private (can sign/decrypt) for the sender. `pdf`, `webmail`:
+   * a PDF or a webmail copy can be made for this recipient (they need no key; absent counts as no).
    */
-  keys: { smime: boolean; pgp: boolean; pdf?: boolean };
+  keys: { smime: boolean; pgp: boolean; pdf?: boolean; webmail?: boolean };
 }
 
 export interface MessageFacts {

@@ -7,7 +7,7 @@
 import type { Config } from '../config/types.js';
 import { loadPolicy } from '../cli/policy-load.js';
 import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFailurePolicy } from '../directory/index.js';
-import { openKeyStore, revocationCheckerFor } from '../keystore/index.js';
+import { openKeyStore, openPortalDb, portalDbFile, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
 import { heartbeatInterval } from '../supervisor/index.js';
@@ -16,6 +16,8 @@ import { batched, main } from './run.js';
 
 main('worker', async ({ config, dataDir, spool, log, send }) => {
   const store = await openKeyStore(config);
+  // Webmail mailboxes (the supervisor made the file, owned by the portal's account).
+  const portal = await openPortalDb(portalDbFile(config));
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
   // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
@@ -34,7 +36,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       ...(guarded ? { ldap: guarded } : {}),
       ...(c.discovery.wkd.domains.length || c.discovery.hkp.servers.length ? { discovery: new KeyDiscovery({ config: c, store, log }) } : {}),
     };
-    return { config: c, policy, store, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
+    return { config: c, policy, store, keys, pgpKeys, sources, portal, directory: guarded ? combineDirectories(guarded, groups) : groups };
   };
   let ctx = await policyOf(config);
   // Committed names go straight to the relay's socket; through the supervisor when it is not there.
@@ -52,8 +54,18 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       (n) => n && log.info({ event: 'worker.reply_links_pruned', count: n }, 'expired PDF reply links removed'),
       (err: unknown) => log.warn({ event: 'worker.reply_links_prune_failed', reason: (err as Error).message }, 'expired PDF reply links not removed; tried again in an hour'),
     );
+  // Webmail mail older than webmail.retention goes, and accounts idle as long.
+  const pruneWebmail = () =>
+    portal.pruneWebmail({ retention: current.webmail.retention }).then(
+      (n) => (n.messages || n.accounts) && log.info({ event: 'worker.webmail_pruned', messages: n.messages, accounts: n.accounts }, 'old webmail mail and idle mailboxes removed'),
+      (err: unknown) => log.warn({ event: 'worker.webmail_prune_failed', reason: (err as Error).message }, 'old webmail mail not removed; tried again in an hour'),
+    );
   void prune();
-  const pruning = setInterval(() => void prune(), 3_600_000);
+  void pruneWebmail();
+  const pruning = setInterval(() => {
+    void prune();
+    void pruneWebmail();
+  }, 3_600_000);
   pruning.unref();
   return {
     reload: (c) => {
@@ -73,6 +85,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       handoff.close();
       await ldap?.close().catch(() => undefined);
       await store.close();
+      portal.close();
     },
     announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
   };

@@ -5,7 +5,7 @@
  * hold/). The plan is logged at debug level, one line per message.
  */
 import type { Config } from '../config/types.js';
-import type { KeyStore } from '../keystore/index.js';
+import type { KeyStore, PortalDb } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import { messageFacts } from '../mime/index.js';
 import type { CompiledPolicy, Directory } from '../policy/index.js';
@@ -29,6 +29,8 @@ export interface PolicyContext {
   pgpKeys?: PgpKeys;
   /** LDAP certificates and OpenPGP key discovery for recipients the store has no key for. */
   sources?: KeySources;
+  /** portal.db: webmail stores mail there. */
+  portal?: PortalDb;
 }
 
 export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {

@@ -18,7 +18,7 @@ import { field, hostToken, isAscii, oneLine, quotedPrintable, wrap } from '../ds
 import { decodeWords, encodeHeaderValue, parseHeaders, splitHeader } from '../mime/index.js';
 
 export type Delivery = 'sent' | 'held' | 'bounced' | 'deleted';
-export type Encryption = 'smime' | 'pgp' | 'pdf' | null;
+export type Encryption = 'smime' | 'pgp' | 'pdf' | 'webmail' | null;
 
 /** What became of the message for one recipient. */
 export interface RecipientOutcome {
@@ -71,7 +71,7 @@ export interface AdminAlertInput {
 }
 
 /** Text lines of at most 75 octets: quoted-printable (75 and "=") then breaks only lines with non-ASCII. */
-const WIDTH = 75;
+export const WIDTH = 75;
 
 /** More than any honest header block; a hostile one is cut rather than mailed around. */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -99,16 +99,16 @@ export function wantsSenderNotice(sender: string, original: OriginalHeaders): bo
 }
 
 /** A header field with a value from outside: one line, RFC 2047 when not ASCII, folded. */
-function textField(name: string, value: string): string {
+export function textField(name: string, value: string): string {
   const v = oneLine(value, true);
   return isAscii(v) ? field(name, v) : `${name}: ${encodeHeaderValue(v)}\r\n`;
 }
 
 /** An address for To:, in angle brackets; raw UTF-8 (RFC 6532) only when the address is not ASCII. */
-const angle = (address: string) => `<${oneLine(address, true).replace(/[<>,\s]/g, '')}>`;
+export const angle = (address: string) => `<${oneLine(address, true).replace(/[<>,\s]/g, '')}>`;
 
 /** The first msg-id of a Message-ID value, or undefined: nothing else may reach In-Reply-To. */
-function msgId(value: string | undefined): string | undefined {
+export function msgId(value: string | undefined): string | undefined {
   return /<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>/.exec(value ?? '')?.[0];
 }
 
@@ -116,13 +116,13 @@ function atom(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]/g, '-') || 'x';
 }
 
-function messageIdFor(queueId: string, kind: string, host: string, now: Date): string {
+export function messageIdFor(queueId: string, kind: string, host: string, now: Date): string {
   const domain = host.split('.').filter(Boolean).map(atom).join('.') || 'localhost';
   return `<${now.getTime().toString(36)}.${atom(queueId)}.${kind}.${randomBytes(6).toString('hex')}@${domain}>`;
 }
 
 /** The whole message: header fields, then the text as UTF-8, 7bit when it can be, quoted-printable otherwise. */
-function assemble(fields: string, lines: string[]): Buffer {
+export function assemble(fields: string, lines: string[]): Buffer {
   const text = lines.join('\r\n') + '\r\n';
   const plain = isAscii(text) && lines.every((l) => l.length <= 998);
   return Buffer.from(
@@ -136,7 +136,7 @@ function assemble(fields: string, lines: string[]): Buffer {
   );
 }
 
-const METHOD: Record<Exclude<Encryption, null>, string> = { smime: 'encrypted (S/MIME)', pgp: 'encrypted (OpenPGP)', pdf: 'as an encrypted PDF' };
+const METHOD: Record<Exclude<Encryption, null | 'webmail'>, string> = { smime: 'encrypted (S/MIME)', pgp: 'encrypted (OpenPGP)', pdf: 'as an encrypted PDF' };
 
 /** "sent signed and encrypted (S/MIME) to a@example.net", "held for b@example.org: no key" … */
 export function describeOutcome(o: RecipientOutcome): string {
@@ -144,6 +144,8 @@ export function describeOutcome(o: RecipientOutcome): string {
   const why = o.reason ? `: ${oneLine(o.reason, true)}` : '';
   switch (o.delivery) {
     case 'sent': {
+      // Nothing of the message travels: a notice with the link does (never signed: nothing to sign).
+      if (o.encryption === 'webmail') return `put into the webmail mailbox of ${to} (who was sent a notice with the link)`;
       const how = o.encryption ? METHOD[o.encryption] : 'unencrypted';
       if (!o.signed) return `sent ${how} to ${to}`;
       return o.encryption === 'pdf' ? `sent signed, ${how}, to ${to}` : o.encryption ? `sent signed and ${how} to ${to}` : `sent signed, unencrypted, to ${to}`;
@@ -273,6 +275,23 @@ export interface PdfPasswordNoticeInput {
 }
 
 /**
+ * The header of a password notice to our own sender (PDF mail's, webmail's): from the gateway,
+ * threaded to the message that needed the password, automatic (RFC 3834).
+ */
+export function passwordNoticeFields(o: { host: string; queueId: string; kind: string; sender: string; subject: string; now: Date; original?: OriginalHeaders }): string {
+  const replyTo = msgId(o.original?.messageId);
+  return (
+    field('From', `Postern <MAILER-DAEMON@${o.host}>`) +
+    field('To', angle(o.sender)) +
+    textField('Subject', o.subject) +
+    field('Date', rfc5322Date(o.now)) +
+    field('Message-ID', messageIdFor(o.queueId, o.kind, o.host, o.now)) +
+    (replyTo ? field('In-Reply-To', replyTo) + field('References', replyTo) : '') +
+    field('Auto-Submitted', 'auto-generated')
+  );
+}
+
+/**
  * PDF mail: the password a recipient needs, told to the sender once (and after a reset), who
  * passes it on by another channel — the telephone, in person — never by e-mail. It goes to our own
  * user through the internal mail server, never outside (the plan only sends PDFs for mail whose
@@ -285,15 +304,7 @@ export function pdfPasswordNotice(input: PdfPasswordNoticeInput): Buffer {
   const orig = input.originalHeaders;
   const subject = oneLine(decodeWords(orig?.subject ?? ''), true);
   const to = oneLine(input.recipient, true);
-  const replyTo = msgId(orig?.messageId);
-  const fields =
-    field('From', `Postern <MAILER-DAEMON@${host}>`) +
-    field('To', angle(input.sender)) +
-    textField('Subject', `${input.reset ? 'New password' : 'Password'} for encrypted PDF mail to ${to}`) +
-    field('Date', rfc5322Date(now)) +
-    field('Message-ID', messageIdFor(input.queueId, 'pdf-password', host, now)) +
-    (replyTo ? field('In-Reply-To', replyTo) + field('References', replyTo) : '') +
-    field('Auto-Submitted', 'auto-generated');
+  const fields = passwordNoticeFields({ host, queueId: input.queueId, kind: 'pdf-password', sender: input.sender, subject: `${input.reset ? 'New password' : 'Password'} for encrypted PDF mail to ${to}`, now, ...(orig ? { original: orig } : {}) });
   const scope = input.recipientScope ? `every encrypted PDF sent to ${to}, from anyone here` : `every encrypted PDF you send to ${to}`;
   const lines = [
     `This is the mail gateway at host ${host}.`,

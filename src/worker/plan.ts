@@ -116,7 +116,7 @@ function verdictOf(plan: RecipientPlan, recipient: PartyFacts, sender: PartyFact
     if (a.kind === 'encrypt') {
       const outcome = encryptionOutcome(a, recipient);
       const fail = (reason: string): Stop => (a.otherwise === 'bounce' ? { kind: 'reject', reason, outcome: 'bounced_encryption' } : { kind: 'hold', reason, outcome: 'held_encryption' });
-      const method = outcome === 'smime' || outcome === 'pgp' || outcome === 'pdf' ? outcome : null;
+      const method = outcome === 'plain' || outcome === 'hold' || outcome === 'bounce' ? null : outcome;
       if (method && canCrypt) {
         choice.encrypt = method;
         if (method === 'smime' && a.smime) choice.smimeOptions = a.smime;

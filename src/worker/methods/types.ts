@@ -1,6 +1,6 @@
 /**
- * The one interface every protection method implements — S/MIME, OpenPGP and PDF mail now,
- * webmail next (issue 17). The worker never names a method: it asks the registry (index.ts)
+ * The one interface every protection method implements — S/MIME, OpenPGP, PDF mail and webmail
+ * (issue 17). The worker never names a method: it asks the registry (index.ts)
  * which method a plan chose and runs it through this interface, so a new method is a new module
  * here, not a new branch in decide/transform.
  *
@@ -17,7 +17,7 @@
  * then gives each such recipient an output of their own.
  */
 import type { Config } from '../../config/types.js';
-import type { KeyStore, StoredCertificate, StoredPgpKey } from '../../keystore/index.js';
+import type { KeyStore, PortalDb, StoredCertificate, StoredPgpKey } from '../../keystore/index.js';
 import type { Logger } from '../../log/index.js';
 import type { BodyCiphertext, HeaderEdits, MethodResults } from '../../mime/index.js';
 import type { PdfEncryptOptions, SmimeEncryptOptions } from '../../policy/index.js';
@@ -25,7 +25,7 @@ import type { CryptoKeys } from '../crypto-keys.js';
 import type { PgpKeys } from '../pgp-keys.js';
 import type { KeyLookups } from '../policy-facts.js';
 
-export type MethodId = 'smime' | 'pgp' | 'pdf';
+export type MethodId = 'smime' | 'pgp' | 'pdf' | 'webmail';
 /** The methods whose crypto a message can carry: they open, verify and sign as well as encrypt. */
 export type CryptoMethodId = 'smime' | 'pgp';
 
@@ -40,6 +40,8 @@ export interface TransformContext {
   log: Logger;
   queueId: string;
   sender: string;
+  /** portal.db (webmail mailboxes), when this worker opened it. */
+  portal?: PortalDb;
 }
 
 /** How to open incoming crypto, as the plan says. */

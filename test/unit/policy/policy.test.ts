@@ -297,6 +297,30 @@ rules:
     expect(decide(d, { commands: ['pdf'], to: [holder], clientTrusted: false })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['smime', 'pgp'], require: false, otherwise: 'hold' }]);
   });
 
+  it('takes webmail like PDF mail: last in the list, alone or after keys, and the {webmail} command', () => {
+    const p = compile('rules:\n  - name: partners\n    do: [{ encrypt: { methods: [smime, pgp, webmail], require: true } }]\n');
+    const enc = p.rules[0]!.actions[0]! as Extract<Action, { kind: 'encrypt' }>;
+    expect(enc).toEqual({ kind: 'encrypt', methods: ['smime', 'pgp', 'webmail'], require: true, otherwise: 'hold' });
+    const keyless = party('bob@partner.net', { keys: { smime: false, pgp: false, pdf: true, webmail: true } });
+    const holder = party('carol@partner.net', { keys: { smime: true, pgp: false, pdf: true, webmail: true } });
+    expect(encryptionOutcome(enc, keyless)).toBe('webmail');
+    expect(encryptionOutcome(enc, holder)).toBe('smime');
+    // Both PDF and webmail can always be made: nothing after either is ever used, whichever comes first.
+    expect(problems('rules:\n  - name: r\n    do: [{ encrypt: { methods: [webmail, pgp] } }]\n')).toEqual([
+      expect.stringMatching(/^\/etc\/postern\/policy\.yaml:3:\d+: rule "r": rules\.0\.do\.0\.encrypt\.methods: webmail can always be made, so pgp after it is never used: put webmail last$/),
+    ]);
+    expect(problems('rules:\n  - name: r\n    do: [{ encrypt: { methods: [smime, pdf, webmail] } }]\n').join('\n')).toMatch(/methods: pdf can always be made, so webmail after it is never used: put pdf last/);
+    expect(problems('rules:\n  - name: r\n    do: [{ encrypt: { methods: [webmail, pdf] } }]\n').join('\n')).toMatch(/methods: webmail can always be made, so pdf after it is never used: put webmail last/);
+    // {webmail}: honoured from trusted clients only, whatever keys the recipient has.
+    const d = compile('rules:\n  - name: r\n    do: [{ encrypt: { require: false } }]\n');
+    expect(d.commands.get('{webmail}')).toBe('webmail');
+    expect(decide(d, { commands: ['webmail'], to: [holder] })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['webmail'], require: true, otherwise: 'hold' }]);
+    expect(decide(d, { commands: ['webmail'], to: [holder], clientTrusted: false })[0]!.actions).toEqual([{ kind: 'encrypt', methods: ['smime', 'pgp'], require: false, otherwise: 'hold' }]);
+    // The token can be renamed or switched off like the others.
+    expect(compile('commands: { webmail: "[portal]" }\nrules: []\n').commands.get('[portal]')).toBe('webmail');
+    expect([...compile('commands: { webmail: false }\nrules: []\n').commands.values()]).not.toContain('webmail');
+  });
+
   it('uses the default policy when no rules are given: inbound decrypt and verify, outbound sign and encrypt', () => {
     const p = compile('rules: []\n');
     const plans = decide(p, { sender: party('x@partner.net'), to: [party('alice@example.com')] });

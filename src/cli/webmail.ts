@@ -1,0 +1,144 @@
+/**
+ * `postern webmail list|reset|delete`: the webmail mailboxes of outside recipients (issue 17),
+ * kept in portal.db.
+ *
+ * - list: every account — created, key generation, messages and bytes, last log-in, whether its
+ *   password was told and must still be changed.
+ * - reset ADDRESS [--notify SENDER]: a new key pair and password; the mail in the mailbox was
+ *   sealed to the old key, which nobody can open any more, so it is removed (and counted). The
+ *   password is printed once (stdout alone, for scripts), or mailed to SENDER — one of our own
+ *   users (internal_domains), never an outside address — through the spool like PDF mail's.
+ * - delete ADDRESS: the account and its mail.
+ *
+ * Each change is audited in portal.db with the CLI user as actor. Secrets: the new password,
+ * printed or queued, never logged or audited.
+ */
+import type { Config } from '../config/types.js';
+import { addressKey, canonicalAddress, inDomains } from '../core/index.js';
+import { newQueueId } from '../core/queue-id.js';
+import { loadConfig } from '../config/index.js';
+import { newAccountKeys, newWebmailPassword, openPortalDb, portalDbFile, type PortalDb, type WebmailAccount } from '../keystore/index.js';
+import { Spool } from '../spool/index.js';
+import { mailboxUrl } from '../worker/methods/webmail.js';
+import { webmailPasswordNotice } from '../worker/webmail-notices.js';
+import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
+import { cliActor } from './keys-common.js';
+
+const USAGE = 'webmail list [--json] | webmail reset ADDRESS [--notify SENDER] | webmail delete ADDRESS';
+
+export async function webmailCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, notify: { type: 'string' } });
+  const [sub, target, ...extra] = positionals;
+  if (extra.length) throw new UsageError(`too many arguments; usage: postern ${USAGE}`);
+  if (sub === 'list') {
+    if (target !== undefined || values.notify !== undefined) throw new UsageError(`webmail list takes only --json; usage: postern ${USAGE}`);
+    return withPortal(values.config, (db) => list(db, io, values.json === true));
+  }
+  if (sub !== 'reset' && sub !== 'delete') throw new UsageError(`unknown webmail command ${JSON.stringify(sub ?? '')}; usage: postern ${USAGE}`);
+  if (target === undefined) throw new UsageError(`webmail ${sub} needs the mailbox's address; usage: postern ${USAGE}`);
+  if (sub === 'delete' && values.notify !== undefined) throw new UsageError('webmail delete takes no --notify');
+  const address = addressArg('ADDRESS', target);
+  const notify = values.notify !== undefined ? addressArg('--notify', values.notify) : undefined;
+  return withPortal(values.config, async (db, config) => {
+    const account = await db.account(addressKey(address));
+    if (!account) {
+      io.err(`postern: ${address} has no webmail mailbox`);
+      return 1;
+    }
+    return sub === 'delete' ? remove(db, io, account) : reset(db, io, config, account, notify);
+  });
+}
+
+function addressArg(what: string, value: string): string {
+  const a = canonicalAddress(value);
+  if (!a) throw new UsageError(`${what} ${JSON.stringify(value.slice(0, 100))}: not a mail address`);
+  return a;
+}
+
+async function withPortal<T>(configFile: string | undefined, fn: (db: PortalDb, config: Config) => Promise<T>): Promise<T> {
+  const config = await loadConfig(configFile ?? DEFAULT_CONFIG);
+  const db = await openPortalDb(portalDbFile(config));
+  try {
+    return await fn(db, config);
+  } finally {
+    db.close();
+  }
+}
+
+async function reset(db: PortalDb, io: CliIo, config: Config, account: WebmailAccount, notify: string | undefined): Promise<number> {
+  // Checked before anything changes: a refused --notify leaves the old password in force.
+  if (notify !== undefined) {
+    if (!inDomains(notify, config.internal_domains)) throw new UsageError(`--notify ${notify}: not in internal_domains; a mailbox password is mailed only to our own users (leave out --notify to have it printed)`);
+    if (!config.portal.url) throw new UsageError('--notify needs portal.url in postern.yaml: the notice names the mailbox link');
+  }
+  const password = newWebmailPassword();
+  const { removedMessages, generation } = await db.resetAccount(account.id, await newAccountKeys(password));
+  const removed = `${removedMessages} message${removedMessages === 1 ? '' : 's'} removed (sealed to the old key)`;
+  let told = 'printed here';
+  if (notify !== undefined) {
+    const id = newQueueId();
+    const body = webmailPasswordNotice({ hostname: config.hostname, queueId: id, sender: notify, recipient: account.address, password, url: mailboxUrl(config.portal.url!), reset: { removedMessages } });
+    const spool = await Spool.open(config.data_dir);
+    const smtputf8 = /[^\x00-\x7f]/.test(notify);
+    await spool.inject(id, {
+      envelope: { sender: '', recipients: [{ address: notify, notify: ['NEVER'] }], client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true }, receivedAt: new Date().toISOString(), ...(smtputf8 ? { smtputf8: true } : {}) },
+      body,
+      key: 'notice:webmail-password',
+    });
+    told = `mailed to ${notify} (queue id ${id})`;
+  }
+  await db.audit({ event: 'webmail.reset', actor: cliActor(), subject: account.addressKey, detail: { generation, removedMessages, ...(notify ? { notified: notify } : {}) } });
+  if (notify !== undefined) {
+    io.out(`new password for the webmail mailbox of ${account.address}, ${told}; ${removed}`);
+  } else {
+    // The password alone on stdout (for scripts); what it is, on stderr.
+    io.err(`new password for the webmail mailbox of ${account.address} (asked to change it at the first log-in); ${removed}`);
+    io.out(password);
+  }
+  return 0;
+}
+
+async function remove(db: PortalDb, io: CliIo, account: WebmailAccount): Promise<number> {
+  const count = (await db.listMessages(account.id)).length;
+  if (!(await db.deleteAccount(account.addressKey))) {
+    io.err(`postern: ${account.address} has no webmail mailbox`);
+    return 1;
+  }
+  await db.audit({ event: 'webmail.delete', actor: cliActor(), subject: account.addressKey, detail: { removedMessages: count } });
+  io.out(`deleted the webmail mailbox of ${account.address} and its ${count} message${count === 1 ? '' : 's'}`);
+  return 0;
+}
+
+const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+
+async function list(db: PortalDb, io: CliIo, json: boolean): Promise<number> {
+  const accounts = await db.listAccounts();
+  const rows = await Promise.all(
+    accounts.map(async (a) => {
+      const messages = await db.listMessages(a.id);
+      return {
+        address: a.address,
+        created: a.created.toISOString(),
+        generation: a.generation,
+        messages: messages.length,
+        bytes: messages.reduce((n, m) => n + m.size, 0),
+        lastLogin: a.lastLogin?.toISOString() ?? null,
+        passwordTold: a.passwordTold?.toISOString() ?? null,
+        mustChangePassword: a.mustChangePassword,
+        disabled: a.disabled,
+      };
+    }),
+  );
+  if (json) {
+    for (const r of rows) io.out(JSON.stringify(r));
+    return 0;
+  }
+  io.out(['ADDRESS', 'CREATED', 'MESSAGES', 'BYTES', 'LAST LOGIN', 'PASSWORD', 'STATE'].join('\t'));
+  for (const [i, r] of rows.entries()) {
+    const a = accounts[i]!;
+    const password = a.passwordTold ? (a.mustChangePassword ? 'told, not yet changed' : 'changed by the user') : 'not yet told';
+    io.out([r.address, when(a.created), r.messages, r.bytes, when(a.lastLogin), password, a.disabled ? 'disabled' : 'active'].join('\t'));
+  }
+  io.out(`-- ${rows.length} mailbox${rows.length === 1 ? '' : 'es'}`);
+  return 0;
+}

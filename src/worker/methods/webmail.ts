@@ -1,0 +1,190 @@
+/**
+ * Webmail as a protection method (issue 17): for a recipient without keys, the message goes into
+ * their mailbox on the portal, sealed to the account's X25519 key (keystore/webmail-crypto.ts),
+ * and what travels to the recipient is a notice with the link — never the subject or the text.
+ * The first message for an address makes the account and a password, which the sender is told
+ * once (as PDF mail's); each later message sends a new notice and no password.
+ *
+ * Like PDF mail it needs no key of the recipient (keyFacts), its result is per recipient
+ * (perRecipient), and a signature made before it is not kept (nothing outside reads it).
+ *
+ * The password exists only in the worker that made it until the sender's notice is queued: the
+ * account is marked "told" after that (afterCommit). A message that finds an account untold waits
+ * (a temporary failure) while the one that made it tells; one that finds its own claim (it made
+ * the account, then crashed before its notice was queued) or a claim past its lease (the maker
+ * was held) makes the account's keys anew, since nobody can know the lost password — the mailbox
+ * then holds at most that message, stored again below.
+ *
+ * Fail closed: no portal.url, no sender of ours to tell a password to, a limit of the webmail
+ * section passed — the copy is held with the reason; an error of portal.db is thrown (the worker
+ * retries, then holds). The password never reaches a log line.
+ */
+import { addressKey, canonicalAddress, inDomains, PosternError } from '../../core/index.js';
+import { newAccountKeys, newWebmailPassword, PortalDbError, sealForAccount, type PortalDb, type WebmailAccount } from '../../keystore/index.js';
+import { originalHeadersOf } from '../notices.js';
+import { webmailPasswordNotice, webmailRecipientNotice } from '../webmail-notices.js';
+import { webmailSummary } from '../webmail-summary.js';
+import type { Method, SealInput, SealResult, SideNotice, TransformContext } from './types.js';
+
+/** A claim to tell an account's password holds this long (as PDF mail's: longer than a message's retries). */
+export const PASSWORD_CLAIM_LEASE_MS = 15 * 60_000;
+
+/** Another message is making this recipient's mailbox and telling its password: this one waits. */
+export class WebmailBusyError extends PosternError {
+  constructor(recipient: string) {
+    super({ code: 451, status: '4.2.0', text: `the webmail mailbox of ${recipient} is being set up by another message; tried again shortly` });
+  }
+}
+
+/** The AAD convention the portal's pages open with (issue 17): binds a blob to its account, key generation and delivery. */
+export const summaryAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:summary:${accountId}:${generation}:${deliveryKey}`;
+export const bodyAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:body:${accountId}:${generation}:${deliveryKey}`;
+
+/** The link in every notice. */
+export const mailboxUrl = (portalUrl: string) => `${portalUrl}/webmail/`;
+
+const hold = (reason: string): SealResult => ({ kind: 'hold', reason });
+
+/** Why a password cannot be told for this message, or null. */
+function cannotTell(ctx: TransformContext): string | null {
+  if (!ctx.sender) return 'webmail needs a sender to tell the new mailbox password to, and this message has the null sender';
+  // By mail only to our own users, through the internal server: never across the Internet.
+  if (!inDomains(ctx.sender, ctx.config.internal_domains)) return `webmail tells the new mailbox password to the sender, and ${ctx.sender} is not in internal_domains`;
+  return null;
+}
+
+type Mailbox = { account: WebmailAccount; password: string | null };
+
+/**
+ * The recipient's account, made (or made anew, see the header) when needed. `password` is set
+ * when this message made the keys: its sender is told.
+ */
+async function mailboxOf(recipient: string, portal: PortalDb, ctx: TransformContext): Promise<Mailbox | { hold: string }> {
+  const key = addressKey(recipient);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const account = await portal.account(key);
+    if (account && (account.passwordTold || (account.passwordClaim && account.passwordClaim.by !== ctx.queueId && Date.now() - account.passwordClaim.at.getTime() < PASSWORD_CLAIM_LEASE_MS))) {
+      if (account.passwordTold) return { account, password: null };
+      throw new WebmailBusyError(recipient);
+    }
+    const why = cannotTell(ctx);
+    if (why) return { hold: why };
+    const password = newWebmailPassword();
+    const keys = await newAccountKeys(password);
+    try {
+      if (!account) {
+        const made = await portal.createAccount({ address: recipient, addressKey: key, ...keys, claim: ctx.queueId });
+        ctx.log.info({ event: 'worker.webmail_account_created', queueId: ctx.queueId, recipient, accountId: made.id }, 'webmail mailbox made for the recipient');
+        await portal.audit({ event: 'webmail.created', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, sender: ctx.sender } });
+        return { account: made, password };
+      }
+      const { removedMessages } = await portal.resetAccount(account.id, keys, new Date(), { claim: ctx.queueId, generation: account.generation });
+      ctx.log.warn({ event: 'worker.webmail_account_remade', queueId: ctx.queueId, recipient, accountId: account.id, removedMessages }, 'webmail mailbox keys made anew: the password made before was never told');
+      await portal.audit({ event: 'webmail.remade', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, removedMessages } });
+      return { account: (await portal.accountById(account.id))!, password };
+    } catch (err) {
+      // Another worker made or remade it meanwhile: look again.
+      if (err instanceof PortalDbError && (err.code === 'exists' || err.code === 'stale' || err.code === 'missing')) continue;
+      throw err;
+    }
+  }
+  throw new WebmailBusyError(recipient);
+}
+
+/** Bytes in the mailbox now (its current key generation). */
+async function mailboxBytes(account: WebmailAccount, portal: PortalDb): Promise<number> {
+  return (await portal.listMessages(account.id)).reduce((n, m) => n + m.size, 0);
+}
+
+async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult> {
+  const cfg = ctx.config.webmail;
+  if (input.recipients.length !== 1) return hold(`webmail is per recipient, and this copy has ${input.recipients.length} (a redirect to several addresses?)`);
+  const recipient = canonicalAddress(input.recipients[0]!);
+  if (!recipient) return hold('webmail needs a recipient address with a canonical form');
+  const portalUrl = ctx.config.portal.url;
+  if (!portalUrl) return hold('webmail needs portal.url in postern.yaml: the notice links to the mailbox there');
+  const portal = ctx.portal;
+  if (!portal) return hold('webmail needs portal.db, and this worker has not opened it');
+  const body = input.body;
+  if (cfg.max_message_size !== undefined && body.length > cfg.max_message_size) return hold(`the message has ${body.length} bytes, more than webmail.max_message_size (${cfg.max_message_size})`);
+
+  const deliveryKey = `${ctx.queueId}:${addressKey(recipient)}`;
+  const received = new Date();
+  const summary = Buffer.from(JSON.stringify(webmailSummary(body, { envelopeSender: ctx.sender, internalDomains: ctx.config.internal_domains, received })), 'utf8');
+  let box: Mailbox | null = null;
+  // A reset between reading the account's key and storing is 'stale': sealed again to the new key.
+  for (let attempt = 0; attempt < 3 && !box; attempt++) {
+    const got = await mailboxOf(recipient, portal, ctx);
+    if ('hold' in got) return hold(got.hold);
+    const { account } = got;
+    if (cfg.max_mailbox !== undefined && !got.password) {
+      const used = await mailboxBytes(account, portal);
+      // A full mailbox holds the copy: an admin releases it once mail was deleted or the limit raised.
+      if (used + body.length > cfg.max_mailbox) return hold(`the webmail mailbox of ${recipient} holds ${used} bytes; with this message (${body.length}) it would pass webmail.max_mailbox (${cfg.max_mailbox})`);
+    }
+    try {
+      const g = account.generation;
+      const stored = await portal.putMessage({
+        accountId: account.id,
+        generation: g,
+        deliveryKey,
+        received,
+        size: body.length,
+        summary: sealForAccount(account.publicKey, summary, summaryAad(account.id, g, deliveryKey)),
+        body: sealForAccount(account.publicKey, body, bodyAad(account.id, g, deliveryKey)),
+      });
+      ctx.log.info({ event: 'worker.webmail_stored', queueId: ctx.queueId, recipient, accountId: account.id, messageId: stored.id, again: !stored.created, size: body.length }, 'message stored in the webmail mailbox');
+      box = got;
+    } catch (err) {
+      if (err instanceof PortalDbError && (err.code === 'stale' || err.code === 'missing')) continue;
+      throw err;
+    }
+  }
+  if (!box) throw new WebmailBusyError(recipient);
+
+  const url = mailboxUrl(portalUrl);
+  const notice = webmailRecipientNotice({
+    hostname: ctx.config.hostname,
+    queueId: ctx.queueId,
+    sender: ctx.sender,
+    recipient,
+    url,
+    organisation: ctx.config.portal.organisation,
+    from: cfg.notice_from,
+    subject: cfg.notice_subject,
+    text: cfg.notice_text,
+  });
+  if (!box.password) return { kind: 'ok', body: notice, signed: false };
+  const { account, password } = box;
+  const told: SideNotice = {
+    key: `webmail-password:${recipient}`,
+    to: [ctx.sender],
+    body: webmailPasswordNotice({ hostname: ctx.config.hostname, queueId: ctx.queueId, sender: ctx.sender, recipient, password, url, originalHeaders: originalHeadersOf(body) }),
+  };
+  ctx.log.info({ event: 'worker.webmail_password_notice', queueId: ctx.queueId, sender: ctx.sender, recipient }, 'webmail password notice queued for the sender');
+  return {
+    kind: 'ok',
+    body: notice,
+    signed: false,
+    notices: [told],
+    // Told once the notice is durable; a crash before repeats the making (see the header), never loses mail.
+    afterCommit: [
+      async () => {
+        await portal.markPasswordTold(account.id, account.generation);
+      },
+    ],
+  };
+}
+
+export const webmail: Method = {
+  id: 'webmail',
+  label: 'webmail',
+  keyName: 'webmail mailbox',
+  signsInside: false,
+  perRecipient: true,
+  protectsHeaders: false,
+  keepsSignature: false,
+  // A mailbox needs no key of the recipient: it can always be made. Nobody signs with it.
+  keyFacts: (_records, role) => role === 'recipient',
+  encrypt,
+};

@@ -1,0 +1,164 @@
+/**
+ * The webmail method against a real portal.db in a temp dir: the first message makes the mailbox
+ * and tells its sender the password once; what the recipient gets is a notice with the link and
+ * nothing of the message; the stored message opens with that password and equals what was sent;
+ * a retry stores nothing twice; a message that finds the mailbox being made waits, one whose
+ * maker crashed makes it anew; and every case that cannot be done is held with its reason.
+ */
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../../src/config/types.js';
+import { openPortalDb, type PortalDb } from '../../../src/keystore/portal-db.js';
+import { newAccountKeys, openForAccount, unwrapAccountKey } from '../../../src/keystore/webmail-crypto.js';
+import { silentLogger } from '../../../src/log/index.js';
+import { bodyAad, PASSWORD_CLAIM_LEASE_MS, summaryAad, webmail, WebmailBusyError } from '../../../src/worker/methods/webmail.js';
+import type { SealResult, TransformContext } from '../../../src/worker/methods/types.js';
+import { tempDir, testConfig } from '../../helpers/config.js';
+
+const message = (tag: string) =>
+  Buffer.from(
+    `From: Alice <alice@example.com>\r\nTo: bob@partner.example\r\nSubject: Secret subject ${tag}\r\nMessage-ID: <${tag}@example.com>\r\nDate: Mon, 11 Mar 2024 09:00:00 +0100\r\n\r\nsecret body ${tag}\r\n`,
+  );
+
+type Ok = Extract<SealResult, { kind: 'ok' }>;
+
+describe('webmail method', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let portal: PortalDb;
+  let config: Config;
+
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempDir('postern-webmail-method-'));
+    portal = await openPortalDb(join(dir, 'portal.db'));
+    config = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'Example Ltd' } as Config['portal'] });
+  });
+  afterEach(async () => {
+    portal.close();
+    await cleanup();
+  });
+
+  const ctx = (queueId: string, over: Partial<TransformContext> = {}): TransformContext =>
+    ({ config, log: silentLogger(), queueId, sender: 'alice@example.com', portal, ...over }) as TransformContext;
+  const run = (queueId: string, body: Buffer, over: Partial<TransformContext> = {}, recipients = ['bob@partner.example']) => webmail.encrypt({ body, recipients, signInside: false }, ctx(queueId, over));
+  const ok = (r: SealResult): Ok => {
+    if (r.kind !== 'ok') throw new Error(`held: ${r.reason}`);
+    return r;
+  };
+  const passwordIn = (r: Ok) => /\r\n\r\n {4}(\S+)\r\n\r\n/.exec(r.notices![0]!.body.toString('utf8'))![1]!;
+  const commit = async (r: Ok) => {
+    for (const f of r.afterCommit ?? []) await f();
+  };
+
+  it('first message: the mailbox is made, the sender told its password once, the recipient sent only the link', async () => {
+    const sent = message('m1');
+    const r = ok(await run('Q1', sent));
+    // The recipient's copy is the notice: the link, no subject, no text.
+    const notice = r.body.toString('utf8');
+    expect(notice).toContain('https://mail.example.com/webmail/');
+    expect(notice).toMatch(/^From: "Example Ltd" <postmaster@gw\.test\.example>\r\n/m);
+    expect(notice).toMatch(/^To: <bob@partner\.example>\r\n/m);
+    expect(notice).not.toMatch(/Secret subject|secret body|m1@example\.com/);
+    expect(r.signed).toBe(false);
+    // The sender's notice: the password, to the sender only.
+    expect(r.notices).toHaveLength(1);
+    expect(r.notices![0]!.to).toEqual(['alice@example.com']);
+    expect(r.notices![0]!.key).toBe('webmail-password:bob@partner.example');
+    const password = passwordIn(r);
+    expect(password.length).toBeGreaterThanOrEqual(16);
+
+    const account = (await portal.account('bob@partner.example'))!;
+    expect(account).toMatchObject({ address: 'bob@partner.example', generation: 1, mustChangePassword: true, passwordTold: null, passwordClaim: { by: 'Q1' } });
+    await commit(r);
+    expect((await portal.account('bob@partner.example'))!).toMatchObject({ passwordTold: expect.any(Date) as Date, passwordClaim: null });
+
+    // The stored message opens with the told password and is what was sent; its summary too.
+    const key = (await unwrapAccountKey(password, account.wrapped))!;
+    expect(key).not.toBeNull();
+    const [stored] = await portal.listMessages(account.id);
+    const full = (await portal.message(account.id, stored!.id))!;
+    expect(openForAccount(key, full.body, bodyAad(account.id, 1, full.deliveryKey))!.equals(sent)).toBe(true);
+    expect(full.deliveryKey).toBe('Q1:bob@partner.example');
+    const summary = JSON.parse(openForAccount(key, full.summary, summaryAad(account.id, 1, full.deliveryKey))!.toString('utf8')) as Record<string, unknown>;
+    expect(summary).toMatchObject({ v: 1, subject: 'Secret subject m1', messageId: '<m1@example.com>', size: sent.length, correspondents: ['alice@example.com'] });
+    // Bound to its place: under another delivery key or as the body it does not open.
+    expect(openForAccount(key, full.body, bodyAad(account.id, 1, 'Q2:bob@partner.example'))).toBeNull();
+    expect(openForAccount(key, full.summary, bodyAad(account.id, 1, full.deliveryKey))).toBeNull();
+    expect(await unwrapAccountKey('wrong password', account.wrapped)).toBeNull();
+    expect((await portal.auditRecords()).map((a) => a.event)).toContain('webmail.created');
+  });
+
+  it('a retry stores nothing twice; a later message sends a notice and no password', async () => {
+    const first = ok(await run('Q1', message('m1')));
+    await commit(first);
+    const again = ok(await run('Q1', message('m1')));
+    expect(again.notices).toBeUndefined();
+    const later = ok(await run('Q2', message('m2')));
+    expect(later.notices).toBeUndefined();
+    expect(later.afterCommit).toBeUndefined();
+    expect(later.body.toString('utf8')).toContain('https://mail.example.com/webmail/');
+    const account = (await portal.account('bob@partner.example'))!;
+    expect((await portal.listMessages(account.id)).map((m) => m.deliveryKey).sort()).toEqual(['Q1:bob@partner.example', 'Q2:bob@partner.example']);
+    // An existing mailbox takes mail whoever sends it, the null sender too (no password to tell).
+    ok(await run('Q3', message('m3'), { sender: '' }));
+    ok(await run('Q4', message('m4'), { sender: 'someone@outside.example' }));
+    expect(await portal.listMessages(account.id)).toHaveLength(4);
+  });
+
+  it('holds, with the reason, what it cannot do', async () => {
+    const reason = async (p: Promise<SealResult>) => {
+      const r = await p;
+      expect(r.kind).toBe('hold');
+      return r.kind === 'hold' ? r.reason : '';
+    };
+    expect(await reason(run('Q1', message('m1'), { sender: '' }))).toMatch(/null sender/);
+    expect(await reason(run('Q1', message('m1'), { sender: 'mallory@outside.example' }))).toMatch(/mallory@outside\.example is not in internal_domains/);
+    expect(await portal.account('bob@partner.example')).toBeNull();
+    expect(await reason(run('Q1', message('m1'), { config: testConfig(dir) }))).toMatch(/portal\.url/);
+    expect(await reason(run('Q1', message('m1'), { portal: undefined }))).toMatch(/portal\.db/);
+    expect(await reason(run('Q1', message('m1'), {}, ['a@partner.example', 'b@partner.example']))).toMatch(/per recipient, and this copy has 2/);
+    const limited = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'X' } as Config['portal'], webmail: { max_message_size: 100 } });
+    expect(await reason(run('Q1', message('m1'), { config: limited }))).toMatch(/more than webmail\.max_message_size \(100\)/);
+    // A full mailbox: held (an admin releases it once there is room); the mail in it stays.
+    await commit(ok(await run('Q1', message('m1'))));
+    const full = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'X' } as Config['portal'], webmail: { max_mailbox: message('m1').length + 10 } });
+    expect(await reason(run('Q2', message('m2'), { config: full }))).toMatch(/mailbox of bob@partner\.example holds \d+ bytes; with this message \(\d+\) it would pass webmail\.max_mailbox/);
+    expect(await portal.listMessages((await portal.account('bob@partner.example'))!.id)).toHaveLength(1);
+  });
+
+  it('waits while another message makes the mailbox; makes it anew after its own crash or a lapsed claim', async () => {
+    // Q1 made it, its notice not yet durable: Q2 waits (a temporary failure, tried again later).
+    const q1 = ok(await run('Q1', message('m1')));
+    const p1 = passwordIn(q1);
+    const busy = await run('Q2', message('m2')).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(WebmailBusyError);
+    expect((busy as WebmailBusyError).temporary).toBe(true);
+
+    // Q1 crashed before its outputs were durable, and runs again: nobody knows p1, so new keys.
+    const again = ok(await run('Q1', message('m1')));
+    const p2 = passwordIn(again);
+    expect(p2).not.toBe(p1);
+    const account = (await portal.account('bob@partner.example'))!;
+    expect(account.generation).toBe(2);
+    expect(await unwrapAccountKey(p1, account.wrapped)).toBeNull();
+    expect(await unwrapAccountKey(p2, account.wrapped)).not.toBeNull();
+    expect((await portal.listMessages(account.id)).map((m) => m.deliveryKey)).toEqual(['Q1:bob@partner.example']);
+    // Its bookkeeping for the old generation changes nothing; for the new one it marks told.
+    await commit(q1);
+    expect((await portal.account('bob@partner.example'))!.passwordTold).toBeNull();
+    await commit(again);
+    expect((await portal.account('bob@partner.example'))!.passwordTold).not.toBeNull();
+  });
+
+  it('a claim past its lease (its message was held) is taken over: new keys, the new sender told', async () => {
+    const keys = await newAccountKeys('never-told-password');
+    const made = await portal.createAccount({ address: 'bob@partner.example', addressKey: 'bob@partner.example', ...keys, claim: 'QOLD', now: new Date(Date.now() - PASSWORD_CLAIM_LEASE_MS - 1000) });
+    expect(made.passwordClaim?.by).toBe('QOLD');
+    const r = ok(await run('Q9', message('m9')));
+    expect(r.notices![0]!.to).toEqual(['alice@example.com']);
+    const account = (await portal.account('bob@partner.example'))!;
+    expect(account.generation).toBe(2);
+    expect(await unwrapAccountKey(passwordIn(r), account.wrapped)).not.toBeNull();
+    expect((await portal.auditRecords()).map((a) => a.event)).toContain('webmail.remade');
+  });
+});
