@@ -28,7 +28,7 @@ export { describePdfPair, MIN_SET_PASSWORD_LENGTH } from './store-pdf.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 export { openPortalDb, portalDbFile, PortalDb, PortalDbError, type StoredWebmailMessage, type WebmailAccount } from './portal-db.js';
-export { newAccountKeys, newWebmailPassword, openForAccount, sealForAccount, unwrapAccountKey, type WrappedAccountKey } from './webmail-crypto.js';
+export { newAccountKeys, newWebmailPassword, openForAccount, sealForAccount, unwrapAccountKey, webmailBodyAad, webmailSummaryAad, type WrappedAccountKey } from './webmail-crypto.js';
 
 /** Where the passphrase KEK keeps its scrypt salt. */
 export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');

@@ -188,6 +188,14 @@ export function sealForAccount(publicKey: Buffer, plain: Buffer, aad: string): B
   }
 }
 
+/**
+ * The AADs of a stored message (the worker seals with them, the portal's pages open with them):
+ * each blob bound to its account, key generation and delivery (queue id and recipient), so no row
+ * can be moved to another message or account, nor a summary read as a body.
+ */
+export const webmailSummaryAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:summary:${accountId}:${generation}:${deliveryKey}`;
+export const webmailBodyAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:body:${accountId}:${generation}:${deliveryKey}`;
+
 /** The plain bytes, or null when the blob was not sealed to this key under this `aad` (or was altered). */
 export function openForAccount(privateKey: KeyObject, sealed: Buffer, aad: string): Buffer | null {
   if (!Buffer.isBuffer(sealed) || sealed.length < SEAL_HEAD + TAG || sealed[0] !== SEAL_VERSION) return null;

@@ -20,7 +20,7 @@
  * retries, then holds). The password never reaches a log line.
  */
 import { addressKey, canonicalAddress, inDomains, PosternError } from '../../core/index.js';
-import { newAccountKeys, newWebmailPassword, PortalDbError, sealForAccount, type PortalDb, type WebmailAccount } from '../../keystore/index.js';
+import { newAccountKeys, newWebmailPassword, PortalDbError, sealForAccount, webmailBodyAad, webmailSummaryAad, type PortalDb, type WebmailAccount } from '../../keystore/index.js';
 import { originalHeadersOf } from '../notices.js';
 import { webmailPasswordNotice, webmailRecipientNotice } from '../webmail-notices.js';
 import { webmailSummary } from '../webmail-summary.js';
@@ -35,10 +35,6 @@ export class WebmailBusyError extends PosternError {
     super({ code: 451, status: '4.2.0', text: `the webmail mailbox of ${recipient} is being set up by another message; tried again shortly` });
   }
 }
-
-/** The AAD convention the portal's pages open with (issue 17): binds a blob to its account, key generation and delivery. */
-export const summaryAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:summary:${accountId}:${generation}:${deliveryKey}`;
-export const bodyAad = (accountId: number, generation: number, deliveryKey: string) => `postern:webmail:body:${accountId}:${generation}:${deliveryKey}`;
 
 /** The link in every notice. */
 export const mailboxUrl = (portalUrl: string) => `${portalUrl}/webmail/`;
@@ -130,8 +126,8 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
         deliveryKey,
         received,
         size: body.length,
-        summary: sealForAccount(account.publicKey, summary, summaryAad(account.id, g, deliveryKey)),
-        body: sealForAccount(account.publicKey, body, bodyAad(account.id, g, deliveryKey)),
+        summary: sealForAccount(account.publicKey, summary, webmailSummaryAad(account.id, g, deliveryKey)),
+        body: sealForAccount(account.publicKey, body, webmailBodyAad(account.id, g, deliveryKey)),
       });
       ctx.log.info({ event: 'worker.webmail_stored', queueId: ctx.queueId, recipient, accountId: account.id, messageId: stored.id, again: !stored.created, size: body.length }, 'message stored in the webmail mailbox');
       box = got;

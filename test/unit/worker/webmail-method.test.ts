@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { openPortalDb, type PortalDb } from '../../../src/keystore/portal-db.js';
-import { newAccountKeys, openForAccount, unwrapAccountKey } from '../../../src/keystore/webmail-crypto.js';
+import { newAccountKeys, openForAccount, unwrapAccountKey, webmailBodyAad as bodyAad, webmailSummaryAad as summaryAad } from '../../../src/keystore/webmail-crypto.js';
 import { silentLogger } from '../../../src/log/index.js';
-import { bodyAad, PASSWORD_CLAIM_LEASE_MS, summaryAad, webmail, WebmailBusyError } from '../../../src/worker/methods/webmail.js';
+import { PASSWORD_CLAIM_LEASE_MS, webmail, WebmailBusyError } from '../../../src/worker/methods/webmail.js';
 import type { SealResult, TransformContext } from '../../../src/worker/methods/types.js';
 import { tempDir, testConfig } from '../../helpers/config.js';
 
