@@ -10,10 +10,11 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/index.js';
 import { openPortalDb, type PortalDb, type WebmailAccount } from '../../src/keystore/portal-db.js';
 import { openForAccount, unwrapAccountKey, webmailBodyAad, webmailSummaryAad } from '../../src/keystore/webmail-crypto.js';
 import { tempDir } from '../helpers/config.js';
-import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
 import { parseMail } from '../helpers/mail-parse.js';
 import { sendRaw, waitUntil } from '../helpers/send.js';
@@ -31,8 +32,15 @@ describe('webmail through the gateway', () => {
   let portal: PortalDb;
   const md = maildirOf(() => dir);
 
+  /** `postern ARGS` in this process (the gateway runs from dist/; the commands only need the config). */
+  const cli = async (args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli([...args, '-c', config], 'postern', { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  };
   const ok = async (args: string[]) => {
-    const r = await runPostern(config, args);
+    const r = await cli(args);
     expect(r.code, r.stderr).toBe(0);
     return r;
   };
@@ -78,11 +86,11 @@ describe('webmail through the gateway', () => {
   async function heldReason(rcpt: string): Promise<string> {
     let name = '';
     await waitUntil(async () => {
-      const list = (await runPostern(config, ['queue', 'list', '--json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; state: string; recipients: string[] });
+      const list = (await cli(['queue', 'list', '--json'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; state: string; recipients: string[] });
       name = list.find((e) => e.state === 'hold' && e.recipients.includes(rcpt))?.name ?? '';
       return name !== '';
     }, 20_000, `the hold for ${rcpt}`);
-    return (await runPostern(config, ['queue', 'show', name, '--json'])).stdout;
+    return (await cli(['queue', 'show', name, '--json'])).stdout;
   }
 
   beforeAll(async () => {
@@ -189,7 +197,7 @@ describe('webmail through the gateway', () => {
     expect((await opened(a, password))[0]!.body.toString('latin1')).toContain('w3body');
 
     // --notify: to our own user by mail; never to an outside address.
-    const outside = await runPostern(config, ['webmail', 'reset', 'bob@partner.example', '--notify', 'eve@elsewhere.example']);
+    const outside = await cli(['webmail', 'reset', 'bob@partner.example', '--notify', 'eve@elsewhere.example']);
     expect(outside.code).toBe(2);
     expect(outside.stderr).toMatch(/not in internal_domains/);
     expect((await portal.account('bob@partner.example'))!.generation).toBe(2);
@@ -202,7 +210,7 @@ describe('webmail through the gateway', () => {
 
     expect((await ok(['webmail', 'delete', 'bob@partner.example'])).stdout).toMatch(/deleted the webmail mailbox of bob@partner\.example/);
     expect(await portal.account('bob@partner.example')).toBeNull();
-    const gone = await runPostern(config, ['webmail', 'reset', 'bob@partner.example']);
+    const gone = await cli(['webmail', 'reset', 'bob@partner.example']);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/bob@partner\.example has no webmail mailbox/);
   }, 90_000);

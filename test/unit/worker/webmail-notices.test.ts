@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_NOTICE_SUBJECT, DEFAULT_NOTICE_TEXT } from '../../../src/config/webmail.js';
-import { originalHeadersOf } from '../../../src/worker/notices.js';
+import { describeOutcome, originalHeadersOf } from '../../../src/worker/notices.js';
 import { webmailPasswordNotice, webmailRecipientNotice } from '../../../src/worker/webmail-notices.js';
 import { header, parseMail } from '../../helpers/mail-parse.js';
 
@@ -106,5 +106,11 @@ describe('webmailPasswordNotice', () => {
     const none = await parseMail(webmailPasswordNotice({ hostname: 'gw.example.com', queueId: 'Q3', sender: 'alice@example.com', recipient: 'bob@partner.example', password: 'p', url: 'https://x.example/webmail/', reset: { removedMessages: 0 }, now }));
     expect(none.payload!.toString('utf8')).not.toContain('removed');
     expect(() => webmailPasswordNotice({ hostname: 'h', queueId: 'Q', sender: '', recipient: 'bob@partner.example', password: 'p', url: 'u' })).toThrow(/null sender/);
+  });
+});
+
+describe('the delivery report on webmail', () => {
+  it('says the message went into the mailbox and the recipient was sent the link', () => {
+    expect(describeOutcome({ recipient: 'bob@partner.example', delivery: 'sent', encryption: 'webmail', signed: false })).toBe('put into the webmail mailbox of bob@partner.example (who was sent a notice with the link)');
   });
 });
