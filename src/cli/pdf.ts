@@ -10,14 +10,15 @@
  * recipient's password (scope recipient) has no one sender: whoever writes next is told.
  */
 import { canonicalAddress } from '../core/address.js';
-import { describePdfPair, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
+import { describePdfPair, openKeyStoreWithPortal, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
+import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { inDomains } from '../core/index.js';
 import { newQueueId } from '../core/queue-id.js';
 import { normalisePdfPassword, r4PasswordBytes } from '../pdfmail/security-password.js';
 import { Spool } from '../spool/index.js';
 import { pdfPasswordNotice } from '../worker/notices.js';
-import { parse, UsageError, type CliIo } from './args.js';
+import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { cliActor, withStore } from './keys-common.js';
 
 export const PDF_PASSWORD_ENV = 'POSTERN_PDF_PASSWORD';
@@ -54,14 +55,14 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
     case 'show':
       return withStore(values.config, (store) => show(store, io, pair, scope));
     case 'reset':
-      return withStore(values.config, async (store, config) => {
+      return withPortalStore(values.config, async (store, config) => {
         const { password, record } = await store.resetPdfPassword(pair, scope, cliActor());
         io.out(`new password made for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, password, record)}`);
         return 0;
       });
     case 'set': {
       const password = await passwordInput(stdin);
-      return withStore(values.config, async (store, config) => {
+      return withPortalStore(values.config, async (store, config) => {
         // Stored and told in the form every reader hashes (SASLprep); refused if the configured cipher cannot carry it.
         const prepared = normalisePdfPassword(password);
         if (config.pdf.cipher === 'aes-128') r4PasswordBytes(prepared);
@@ -71,13 +72,28 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
       });
     }
     case 'delete':
-      return withStore(values.config, async (store) => {
+      return withPortalStore(values.config, async (store) => {
         if (!(await store.deletePdfPassword(pair, scope, cliActor()))) return noPassword(io, pair, scope);
         io.out(`deleted the PDF password for ${describePdfPair(shownPair(pair, scope))} (its reply links no longer open)`);
         return 0;
       });
     default:
       throw new UsageError(`usage: postern ${USAGE}`);
+  }
+}
+
+/**
+ * The store with portal.db attached: a new or deleted password takes the pair's reply links (in
+ * portal.db) with it.
+ */
+async function withPortalStore<T>(configFile: string | undefined, fn: (store: KeyStore, config: Config) => Promise<T>): Promise<T> {
+  const config = await loadConfig(configFile ?? DEFAULT_CONFIG);
+  const { store, portal } = await openKeyStoreWithPortal(config);
+  try {
+    return await fn(store, config);
+  } finally {
+    await store.close();
+    portal.close();
   }
 }
 

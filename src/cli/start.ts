@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
-import { databaseFiles, openKeyStore, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
+import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
 import { createLogger, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
@@ -41,10 +41,13 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   // The keystore and its KEK are checked (and on first start created) before any role runs: a
   // KEK file others can read, a missing token or a wrong PIN stops the gateway with the reason.
   // The portal cannot open postern.db: our users' public keys are published for it as a file.
+  // portal.db (reply links, webmail) is made here, before any role opens it: root's, and read and
+  // written by the unprivileged account's group (0660), which cannot create files in data_dir.
   const portal = config.portal.listen.length > 0;
   let published: Published | undefined;
   try {
-    const store = await openKeyStore(config);
+    const { store, portal: portalDb, moved } = await openKeyStoreWithPortal(config, account ? { owner: { uid: process.getuid?.() ?? 0, gid: account.gid } } : {});
+    if (moved) log.info({ event: 'supervisor.reply_links_moved', count: moved }, 'PDF reply links moved from postern.db to portal.db');
     try {
       await publishInternalCrl(store, config);
       if (portal) {
@@ -53,6 +56,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
       }
     } finally {
       await store.close();
+      portalDb.close();
     }
   } catch (err) {
     log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');

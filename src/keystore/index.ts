@@ -8,13 +8,15 @@
  * Secrets: unsealed private keys and PDF passwords are returned to callers (transforms, the
  * CLI) and never logged; the KEK is held by kek/ and never leaves it (with PKCS#11, never leaves
  * the token). PDF password verifiers and reply-link data are checked without the KEK
- * (pdf-verifier.ts), as the portal must.
+ * (pdf-verifier.ts), as the portal must; reply links and webmail live in portal.db (portal-db.ts),
+ * which the portal writes too and which holds no KEK-sealed secret.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { KekError, openKek, type Kek } from './kek/index.js';
 import type { ScryptCost } from './pdf-verifier.js';
+import { openPortalDb, portalDbFile, type PortalDb } from './portal-db.js';
 import { KeyStoreSqlite } from './store.js';
 
 export { KeyStoreSqlite as KeyStore } from './store.js';
@@ -22,13 +24,11 @@ export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
 export type {
   AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey,
-  PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore, ReplyTokenContent,
+  PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore,
 } from './types.js';
 export { describePdfPair, MIN_SET_PASSWORD_LENGTH } from './store-pdf.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
-export { openPortalDb, portalDbFile, PortalDb, PortalDbError, type StoredWebmailMessage, type WebmailAccount } from './portal-db.js';
-export { newAccountKeys, newWebmailPassword, openForAccount, sealForAccount, unwrapAccountKey, webmailBodyAad, webmailSummaryAad, type WrappedAccountKey } from './webmail-crypto.js';
 
 /** Where the passphrase KEK keeps its scrypt salt. */
 export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
@@ -56,10 +56,42 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean; 
     throw err;
   }
 }
+/**
+ * The keystore with portal.db beside it (data_dir/portal.db), attached for reply links: what the
+ * worker, the CLI and the supervisor open. Reply links an older Postern kept in postern.db are
+ * moved on the way (`moved`). The caller closes both.
+ */
+export async function openKeyStoreWithPortal(
+  config: Config,
+  opts: { createKek?: boolean; pdfScrypt?: ScryptCost; owner?: { uid: number; gid: number } } = {},
+): Promise<{ store: KeyStoreSqlite; portal: PortalDb; moved: number }> {
+  const store = await openKeyStore(config, opts);
+  let portal: PortalDb | undefined;
+  try {
+    portal = await openPortalDb(portalDbFile(config), opts.owner ? { owner: opts.owner } : {});
+    const moved = await store.attachPortal(portal);
+    return { store, portal, moved };
+  } catch (err) {
+    portal?.close();
+    await store.close();
+    throw err;
+  }
+}
+
 export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
 export { publicKeysFile, publishPublicKeys, PublicFileError, type PublicKeySource } from './public.js';
 export { publicCertificatesFile, publishPublicCertificates, type PublicCertificateSource } from './public.js';
 export { createPkcs11Key } from './kek/index.js';
+// portal.db and the webmail crypto (issue 17): KEK-free; the portal imports these files directly, never this index.
+export {
+  openPortalDb, portalDbFile, PortalDb, PortalDbError, type PortalDbErrorCode, type LoginFailureKind, type PortalAuditRecord, type ReplyLink,
+  type StoredWebmailMessage, type WebmailAccount,
+} from './portal-db.js';
+export { openReplyLink, type ReplyLinkContent } from './portal-reply-links.js';
+export {
+  newAccountKeys, newWebmailPassword, openForAccount, rawPublicKey, rewrapAccountKey, sealForAccount, unwrapAccountKey, unwrapNothing, WEBMAIL_SCRYPT,
+  WebmailCryptoError, webmailBodyAad, webmailPasswordProblem, webmailSummaryAad, type NewAccountKeys, type WrappedAccountKey,
+} from './webmail-crypto.js';
 export {
   importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,

@@ -115,6 +115,12 @@ export interface SealedReplyData {
   ciphertext: Buffer;
 }
 
+/**
+ * Binds a reply link's sealed data to its token and pair, so rows cannot be swapped. (The text
+ * names the table the links were first kept in, postern.db's reply_tokens: links made then still open.)
+ */
+export const replyAad = (tokenHash: string, senderKey: string, recipientKey: string) => `postern:reply_tokens:${tokenHash}:${senderKey}:${recipientKey}`;
+
 /** Hostile mail can bring megabyte subjects; the page shows a line. Cut at code points, never inside a surrogate pair. */
 const LIMITS: Record<keyof ReplyData, number> = { messageId: 998, subject: 2000, sender: 998 };
 const clip = (s: string, n: number) => (s.length <= n ? s : Array.from(s).slice(0, n).join(''));

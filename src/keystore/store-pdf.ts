@@ -17,12 +17,14 @@ import { addressKey, canonicalAddress } from '../core/address.js';
 import { newPdfPassword } from '../pdfmail/password.js';
 import type { Kek } from './kek/types.js';
 import {
-  contentRoot, makePdfVerifier, MAX_PDF_PASSWORD_BYTES, newContentKdf, newReplyToken, openReplyData, PDF_SCRYPT, PdfPasswordError, replyTokenHash,
-  sealReplyData, verifyPdfPassword, type ScryptCost,
+  contentRoot, makePdfVerifier, MAX_PDF_PASSWORD_BYTES, newContentKdf, newReplyToken, PDF_SCRYPT, PdfPasswordError, replyAad, sealReplyData, verifyPdfPassword,
+  type ScryptCost,
 } from './pdf-verifier.js';
+import type { PortalDb, ReplyLink } from './portal-db.js';
+import { linkOf } from './portal-rows.js';
 import type { Row } from './store-base.js';
 import { CertStore } from './store-certs.js';
-import type { PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore, ReplyTokenContent } from './types.js';
+import type { PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore } from './types.js';
 
 /** A pair as stored: comparison keys, display spellings, and the audit object. */
 interface PairKey {
@@ -71,9 +73,6 @@ function unpackSecret(b: Buffer): { root: Buffer; password: string } {
   return { root: Buffer.from(b.subarray(1, 33)), password: b.subarray(33).toString('utf8') };
 }
 
-/** Binds a reply link's sealed data to its token and pair, so rows cannot be swapped. */
-const replyAad = (tokenHash: string, senderKey: string, recipientKey: string) => `postern:reply_tokens:${tokenHash}:${senderKey}:${recipientKey}`;
-
 function checkSetPassword(password: string): void {
   if (typeof password !== 'string' || [...password].length < MIN_SET_PASSWORD_LENGTH) throw new PdfPasswordError(`a PDF password must have at least ${MIN_SET_PASSWORD_LENGTH} characters`);
   if (Buffer.byteLength(password.normalize('NFKC'), 'utf8') > MAX_PDF_PASSWORD_BYTES) throw new PdfPasswordError(`a PDF password may have at most ${MAX_PDF_PASSWORD_BYTES} bytes in UTF-8 (PDF readers ignore the rest)`);
@@ -93,9 +92,48 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   /** The scrypt cost of new verifiers and content roots (tests lower it; stored rows keep theirs). */
   private readonly pdfScrypt: ScryptCost;
 
+  /** portal.db, where reply links live (attachPortal). */
+  private portal: PortalDb | null = null;
+
   constructor(file: string, kek: Kek, opts: { readonly?: boolean; pdfScrypt?: ScryptCost } = {}) {
     super(file, kek, opts);
     this.pdfScrypt = opts.pdfScrypt ?? PDF_SCRYPT;
+  }
+
+  /**
+   * Reply links live in portal.db, which the KEK-free portal reads (issue 17): a store that makes
+   * them, or resets, sets or deletes the passwords they open with, must have it. Moves the links
+   * an older Postern kept in postern.db's reply_tokens there (with their pair's verifier and
+   * content KDF, so a link already mailed keeps working), then drops that table. Copy first, drop
+   * after: an interrupted move is done again, writing the same rows. Returns how many moved.
+   */
+  async attachPortal(portal: PortalDb): Promise<number> {
+    this.portal = portal;
+    const legacy = this.sql("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'reply_tokens'").get() as Row;
+    if (!legacy.n) return 0;
+    const rows = this
+      .sql(
+        `SELECT t.*, p.sender_key, p.recipient_key, p.sender, p.recipient, p.verifier, p.content_kdf
+         FROM reply_tokens t JOIN pdf_passwords p ON p.id = t.password_id`,
+      )
+      .all() as Row[];
+    // The columns are named as in portal.db's reply_links, so its row reader checks them too.
+    for (const r of rows) await portal.putReplyLink(linkOf(r));
+    await this.transaction(async () => {
+      this.db.exec('DROP TABLE IF EXISTS reply_tokens');
+      if (rows.length) this.audit({ actor: 'postern', action: 'pdf-reply-links-moved', object: 'portal.db', detail: `${rows.length} reply links` });
+    });
+    return rows.length;
+  }
+
+  private portalDb(): PortalDb {
+    if (!this.portal) throw new PdfPasswordError('reply links live in portal.db, and this keystore was opened without it (attachPortal)');
+    return this.portal;
+  }
+
+  /** The pair's reply links go: each was sealed under a password nobody is to use any more. */
+  private dropLinks(k: PairKey): Promise<number> {
+    return this.portalDb().deleteReplyLinksOfPair(k.senderKey, k.recipientKey);
   }
 
   private pdfRow(k: PairKey): Row | undefined {
@@ -210,14 +248,16 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   private async replace(k: PairKey, password: string, source: 'generated' | 'set', actor: string, mayCreate: boolean): Promise<PdfPasswordRecord> {
     const m = await this.material(password);
     try {
-      return await this.transaction(async () => {
+      // Before: a crash after the change leaves no old link. After: a worker may have stored a link
+      // under the old password meanwhile (createReplyToken checks again, this closes the rest).
+      await this.dropLinks(k);
+      const record = await this.transaction(async () => {
         const old = this.pdfRow(k);
         if (!old && !mayCreate) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
         const secretId = await this.insertSecret('pdf-password', m.secret);
         // Strictly later than the old one, so a notice of the old password cannot mark this one told.
         const created = Math.max(Date.now(), old ? (old.created as number) + 1 : 0);
         if (old) {
-          this.sql('DELETE FROM reply_tokens WHERE password_id = ?').run(old.id);
           this
             .sql('UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL, notice_claim = NULL, notice_claim_at = NULL WHERE id = ?')
             .run(secretId, m.verifier, m.kdf, source, created, old.id);
@@ -233,6 +273,8 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
         this.audit({ actor, action: source === 'set' ? 'pdf-password-set' : 'pdf-password-reset', object: k.object, detail: `scope ${k.scope}${old ? '' : ', new pair'}` });
         return PdfStore.record(this.pdfRow(k)!);
       });
+      await this.dropLinks(k);
+      return record;
     } finally {
       m.secret.fill(0);
     }
@@ -264,15 +306,18 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   async deletePdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<boolean> {
     const k = pdfPairKey(pair, scope);
-    return this.transaction(async () => {
+    // Before and after, as in replace().
+    await this.dropLinks(k);
+    const deleted = await this.transaction(async () => {
       const r = this.pdfRow(k);
       if (!r) return false;
-      // reply_tokens go with the row (ON DELETE CASCADE).
       this.sql('DELETE FROM pdf_passwords WHERE id = ?').run(r.id);
       this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
       this.audit({ actor, action: 'pdf-password-delete', object: k.object });
       return true;
     });
+    await this.dropLinks(k);
+    return deleted;
   }
 
   async checkPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string): Promise<boolean> {
@@ -283,14 +328,16 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   // ---- reply links -------------------------------------------------------------------------------
 
   /**
-   * A reply link for one message to the pair. Everything in one transaction: a reset by another
-   * process cannot slip between the password check and the insert, and no write of this store
-   * lands inside another one's open transaction (writes here all go through transaction()).
+   * A reply link for one message to the pair, stored in portal.db. The password is checked and the
+   * data sealed in one transaction of postern.db; the link is then written to portal.db, and the
+   * pair's verifier read again: a reset or set that slipped in between (another process) has
+   * either deleted the link already or is seen here, and the link is taken back.
    */
   async createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string> {
     const k = pdfPairKey(t.pair, t.scope);
     if (!(t.expires instanceof Date) || Number.isNaN(t.expires.getTime())) throw new PdfPasswordError('a reply link needs a valid expiry date');
-    return this.transaction(async () => {
+    const portal = this.portalDb();
+    const { token, link } = await this.transaction(async () => {
       const r = this.pdfRow(k);
       if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
       const { root, password } = await this.unsealPdf(r);
@@ -298,50 +345,27 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
         // The PDF is encrypted with t.password; a link under another one would not open for its reader.
         const a = Buffer.from(password, 'utf8');
         const b = Buffer.from(t.password, 'utf8');
-        if (a.length !== b.length || !timingSafeEqual(a, b)) {
-          throw new PdfPasswordError(`the PDF password for ${describePdfPair(k)} changed while the message was being made (reset or set meanwhile); make the PDF again`);
-        }
+        if (a.length !== b.length || !timingSafeEqual(a, b)) throw this.changedMeanwhile(k);
         const { token, hash } = newReplyToken();
         const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
-        this
-          .sql('INSERT INTO reply_tokens (token_hash, password_id, salt, iv, ciphertext, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(hash, r.id, sealed.salt, sealed.iv, sealed.ciphertext, Date.now(), t.expires.getTime());
-        return token;
+        const link: ReplyLink = {
+          tokenHash: hash, senderKey: k.senderKey, recipientKey: k.recipientKey, sender: k.sender, recipient: k.recipient,
+          verifier: r.verifier as string, contentKdf: r.content_kdf as string, sealed, created: new Date(), expires: t.expires,
+        };
+        return { token, link };
       } finally {
         root.fill(0);
       }
     });
-  }
-
-  async openReplyToken(token: string, password: string, now: Date): Promise<ReplyTokenContent | null> {
-    const hash = replyTokenHash(token);
-    if (!hash) return null;
-    const r = this
-      .sql(
-        `SELECT t.*, p.sender_key, p.recipient_key, p.sender, p.recipient, p.content_kdf
-         FROM reply_tokens t JOIN pdf_passwords p ON p.id = t.password_id WHERE t.token_hash = ?`,
-      )
-      .get(hash) as Row | undefined;
-    if (!r || (r.expires as number) <= now.getTime()) return null;
-    if (typeof password !== 'string' || !password || Buffer.byteLength(password.normalize('NFKC'), 'utf8') > MAX_PDF_PASSWORD_BYTES) return null;
-    const root = await contentRoot(password, r.content_kdf as string);
-    try {
-      const data = openReplyData(root, { salt: r.salt as Buffer, iv: r.iv as Buffer, ciphertext: r.ciphertext as Buffer }, replyAad(hash, r.sender_key as string, r.recipient_key as string));
-      if (!data) return null;
-      const scope: PdfPasswordScope = r.sender_key === ANY_SENDER ? 'recipient' : 'pair';
-      return {
-        pair: { sender: r.sender as string, recipient: r.recipient as string },
-        scope,
-        ...data,
-        created: new Date(r.created as number),
-        expires: new Date(r.expires as number),
-      };
-    } finally {
-      root.fill(0);
+    await portal.putReplyLink(link);
+    if (this.pdfRow(k)?.verifier !== link.verifier) {
+      await portal.deleteReplyLink(link.tokenHash);
+      throw this.changedMeanwhile(k);
     }
+    return token;
   }
 
-  async pruneReplyTokens(now: Date): Promise<number> {
-    return this.transaction(async () => this.sql('DELETE FROM reply_tokens WHERE expires <= ?').run(now.getTime()).changes);
+  private changedMeanwhile(k: PairKey): PdfPasswordError {
+    return new PdfPasswordError(`the PDF password for ${describePdfPair(k)} changed while the message was being made (reset or set meanwhile); make the PDF again`);
   }
 }

@@ -50,7 +50,8 @@ export interface AuditEntry {
   actor: string;
   action:
     | 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
-    | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified';
+    | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified'
+    | 'pdf-reply-links-moved';
   /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password). */
   object: string;
   detail?: string;
@@ -85,18 +86,6 @@ export interface PdfPasswordRecord {
   source: 'generated' | 'set';
 }
 
-/** What a reply link opens to, given the addressee's password. */
-export interface ReplyTokenContent {
-  pair: PdfPair;
-  scope: PdfPasswordScope;
-  /** The original message's Message-ID, Subject and sender (as the recipient saw them). */
-  messageId: string;
-  subject: string;
-  sender: string;
-  created: Date;
-  expires: Date;
-}
-
 /** The keystore's PDF-mail part (KeyStore implements it; store-pdf.ts). */
 export interface PdfPasswordStore {
   /** The pair's password, made (generated, sealed, with verifier) when there is none yet. */
@@ -118,8 +107,6 @@ export interface PdfPasswordStore {
   deletePdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<boolean>;
   /** KEK-free: whether `password` is the pair's current one (by its verifier). */
   checkPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string): Promise<boolean>;
+  /** A reply link for one message, stored in portal.db (attachPortal); its token, for the PDF's Reply button. */
   createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string>;
-  /** KEK-free: the link's data, or null (unknown, expired, wrong password, or the password was reset since). */
-  openReplyToken(token: string, password: string, now: Date): Promise<ReplyTokenContent | null>;
-  pruneReplyTokens(now: Date): Promise<number>;
 }

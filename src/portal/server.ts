@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config, ListenAddress } from '../config/index.js';
 import type { Logger } from '../log/index.js';
+import type { PortalDb } from '../keystore/portal-db.js';
 import { buildPortalApp, type PortalPages } from './app.js';
 import { logoAsset, type Asset } from './assets.js';
 import { WkdIndex, type PortalStore } from './wkd.js';
@@ -34,6 +35,8 @@ export interface PortalOptions {
   crlFile?: string;
   /** Page modules (PDF reply, webmail, key server), each registering its routes. */
   pages?: ((app: FastifyInstance, pages: PortalPages) => void | Promise<void>)[];
+  /** portal.db: PDF reply links, webmail accounts and mailboxes, log-in failures, audit (issue 17). */
+  db?: PortalDb;
   /** Tests: the clock of the index and the sessions. */
   now?: () => number;
   /** Tests: requests per minute and client before 429. */

@@ -1,10 +1,13 @@
 /**
  * Entry point of the portal role (`node dist/roles/portal.js -c FILE [--user UID:GID]`). It faces
  * the Internet like smtpd, so it holds no KEK and does not open postern.db: our users' public keys
- * and certificates come from the files the supervisor publishes and the internal CA's CRL from the file the CA
- * commands write (keystore/public.ts, the keystore's KEK-free entry). Started as root, it drops to
- * `user:` once its ports are bound.
+ * and certificates come from the files the supervisor publishes and the internal CA's CRL from the
+ * file the CA commands write (keystore/public.ts, the keystore's KEK-free entry). Reply links and
+ * webmail are in portal.db (keystore/portal-db.ts, KEK-free too), which the supervisor made before
+ * the roles started. Started as root, it drops to `user:` once its ports are bound; portal.db is
+ * opened before that, so SQLite's -wal and -shm exist (the account cannot create files in data_dir).
  */
+import { openPortalDb, portalDbFile } from '../keystore/portal-db.js';
 import { internalCrlFile, publicCertificatesFile, publicKeysFile } from '../keystore/public.js';
 import { keyServer, PublicCertificateFile, PublicKeyFile, startPortal } from '../portal/index.js';
 import { numericListen } from './privileges.js';
@@ -14,12 +17,17 @@ main('portal', async ({ config, dataDir, log }) => {
   const listen = await numericListen(config.portal.listen);
   const keys = new PublicKeyFile(publicKeysFile({ data_dir: dataDir }));
   const certificates = new PublicCertificateFile(publicCertificatesFile({ data_dir: dataDir }));
+  const db = await openPortalDb(portalDbFile({ data_dir: dataDir }), { create: false });
   const portal = await startPortal({
     config: { ...config, portal: { ...config.portal, listen } },
     store: keys,
     log,
     crlFile: internalCrlFile({ data_dir: dataDir }),
     pages: [keyServer({ keys, certificates, internalDomains: config.internal_domains, log })],
+    db,
+  }).catch((err: unknown) => {
+    db.close();
+    throw err;
   });
   return {
     // Listening addresses need a restart; keys and the CRL are read when replaced; a renewed
@@ -27,6 +35,9 @@ main('portal', async ({ config, dataDir, log }) => {
     reload: (_c, tls) => {
       if (tls) portal.reloadTls(tls).catch((err: Error) => log.error({ event: 'portal.tls_reload_failed', reason: err.message }, 'portal keeps its TLS certificate'));
     },
-    close: () => portal.close(),
+    close: async () => {
+      await portal.close();
+      db.close();
+    },
   };
 });

@@ -7,7 +7,7 @@
 import type { Config } from '../config/types.js';
 import { loadPolicy } from '../cli/policy-load.js';
 import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFailurePolicy } from '../directory/index.js';
-import { openKeyStore, openPortalDb, portalDbFile, revocationCheckerFor } from '../keystore/index.js';
+import { openKeyStoreWithPortal, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
 import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
 import { heartbeatInterval } from '../supervisor/index.js';
@@ -15,9 +15,9 @@ import { handoffClient } from './handoff.js';
 import { batched, main } from './run.js';
 
 main('worker', async ({ config, dataDir, spool, log, send }) => {
-  const store = await openKeyStore(config);
-  // Webmail mailboxes (the supervisor made the file, owned by the portal's account).
-  const portal = await openPortalDb(portalDbFile(config));
+  // portal.db beside postern.db: PDF reply links (the store writes them there) and webmail.
+  const { store, portal, moved } = await openKeyStoreWithPortal(config);
+  if (moved) log.info({ event: 'worker.reply_links_moved', count: moved }, 'PDF reply links moved from postern.db to portal.db');
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
   // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
@@ -36,7 +36,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       ...(guarded ? { ldap: guarded } : {}),
       ...(c.discovery.wkd.domains.length || c.discovery.hkp.servers.length ? { discovery: new KeyDiscovery({ config: c, store, log }) } : {}),
     };
-    return { config: c, policy, store, keys, pgpKeys, sources, portal, directory: guarded ? combineDirectories(guarded, groups) : groups };
+    return { config: c, policy, store, portal, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
   };
   let ctx = await policyOf(config);
   // Committed names go straight to the relay's socket; through the supervisor when it is not there.
@@ -47,10 +47,10 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   const beat = setInterval(() => send({ type: 'alive' }), heartbeatInterval(config.worker.transform_timeout));
   beat.unref();
   send({ type: 'alive' });
-  // Expired PDF reply links go (pdf.reply_validity): at start and hourly; every worker may, a
-  // delete of what another already deleted costs nothing.
+  // Expired PDF reply links go from portal.db (pdf.reply_validity): at start and hourly; every
+  // worker may, a delete of what another already deleted costs nothing.
   const prune = () =>
-    store.pruneReplyTokens(new Date()).then(
+    portal.pruneReplyLinks(new Date()).then(
       (n) => n && log.info({ event: 'worker.reply_links_pruned', count: n }, 'expired PDF reply links removed'),
       (err: unknown) => log.warn({ event: 'worker.reply_links_prune_failed', reason: (err as Error).message }, 'expired PDF reply links not removed; tried again in an hour'),
     );

@@ -23,14 +23,14 @@ export interface PolicyContext {
   config: Config;
   policy: CompiledPolicy;
   store: KeyStore;
+  /** portal.db, opened beside the store (keystore/portal-db.ts). */
+  portal: PortalDb;
   directory: Directory;
   /** Prepared keys (shared across policy reloads); without them nothing is signed or encrypted. */
   keys?: CryptoKeys;
   pgpKeys?: PgpKeys;
   /** LDAP certificates and OpenPGP key discovery for recipients the store has no key for. */
   sources?: KeySources;
-  /** portal.db: webmail stores mail there. */
-  portal?: PortalDb;
 }
 
 export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {

@@ -66,7 +66,7 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
     let decrypted = false;
     let kept: KeptOriginal | null = null;
     if (ctx.keys && ctx.pgpKeys && (choice.open || choice.sign || choice.encrypt || choice.sendKeys)) {
-      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender, ...(ctx.portal ? { portal: ctx.portal } : {}) });
+      const r = await transformGroup(base, choice, envelope.recipients.map((x) => x.address), memo, { config: ctx.config, store: ctx.store, portal: ctx.portal, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender });
       if (r.kind === 'hold') {
         const heldAs = r.outcome ?? 'held_encryption';
         held.push({ envelope: subset(env, d.recipients), body: entry.body, reason: r.reason, heldAs });

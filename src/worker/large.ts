@@ -118,7 +118,7 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
         ...(choice.headerProtection ? { headerProtection: choice.headerProtection } : {}),
         edits: changed ? edits : null,
       },
-      { config, store: ctx.store, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender },
+      { config, store: ctx.store, portal: ctx.portal, keys: ctx.keys, pgp: ctx.pgpKeys, lookups, log, queueId: entry.id, sender: env.sender },
     );
     if (made.kind === 'fallback') return fallback(made.reason);
     const chunks = made.chunks;

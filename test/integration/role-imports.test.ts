@@ -1,10 +1,13 @@
 /**
  * Issue 15: each role has its own entry point and loads only what it needs. The module graph of
  * the built entry points (dist/roles/*.js, what the supervisor starts) is walked statically, every
- * `import`, `export … from`, `import()` and CommonJS `require` followed; smtpd and the portal must reach no keystore
- * module but its KEK-free public face (keystore/public.js), no kek/ code, no SQLite and no PKCS#11
- * binding. A computed `import()` or `require()` would escape this check, so none may be reachable. The runtime
- * side (no such native module mapped in the running processes) is in role-isolation.test.ts.
+ * `import`, `export … from`, `import()` and CommonJS `require` followed; smtpd must reach no keystore
+ * module, no kek/ code, no SQLite and no PKCS#11 binding. The portal (issue 17) may reach the
+ * keystore's KEK-free files — public.js, pdf-verifier.js, scrypt.js, webmail-crypto.js and
+ * portal-*.js (portal.db) — and SQLite for portal.db, but never the keystore's index, store*.js,
+ * kek/ or PKCS#11. A computed `import()` or `require()` would escape this check, so none may be
+ * reachable. The runtime side (which native modules the running processes mapped, which files
+ * they can open) is in role-isolation.test.ts.
  *
  * Reads dist/: run `npm run build` first, as for every integration test.
  */
@@ -59,18 +62,30 @@ function graph(entry: string): Graph {
 
 const keystoreModules = (g: Graph) => [...g.files].filter((f) => f.startsWith('keystore/')).sort();
 const forbiddenPackages = (g: Graph) => [...g.packages].filter((p) => /^(better-sqlite3|pkcs11js)(\/|$)/.test(p)).sort();
+/** The keystore's KEK-free files: what the portal may load. */
+const KEK_FREE = /^keystore\/(public|pdf-verifier|scrypt|webmail-crypto|portal-[a-z-]+)\.js$/;
 
 describe('the module graph of each role entry point (dist/roles)', () => {
-  for (const role of ['smtpd', 'portal']) {
-    it(`${role} loads no keystore code but its public face, no KEK, no SQLite, no PKCS#11`, () => {
-      const g = graph(`roles/${role}.js`);
-      expect(g.files.size).toBeGreaterThan(5);
-      expect(keystoreModules(g)).toEqual(role === 'portal' ? ['keystore/public.js'] : []);
-      expect([...g.files].filter((f) => f.includes('/kek/'))).toEqual([]);
-      expect(forbiddenPackages(g)).toEqual([]);
-      expect(g.computed).toEqual([]);
-    });
-  }
+  it('smtpd loads no keystore code, no KEK, no SQLite, no PKCS#11', () => {
+    const g = graph('roles/smtpd.js');
+    expect(g.files.size).toBeGreaterThan(5);
+    expect(keystoreModules(g)).toEqual([]);
+    expect([...g.files].filter((f) => f.includes('/kek/'))).toEqual([]);
+    expect(forbiddenPackages(g)).toEqual([]);
+    expect(g.computed).toEqual([]);
+  });
+
+  it('the portal loads only the keystore\'s KEK-free files and SQLite for portal.db: no index, no store, no KEK, no PKCS#11', () => {
+    const g = graph('roles/portal.js');
+    expect(g.files.size).toBeGreaterThan(5);
+    const keystore = keystoreModules(g);
+    expect(keystore.filter((f) => !KEK_FREE.test(f))).toEqual([]);
+    // The oracle: what it must have is there.
+    expect(keystore).toEqual(expect.arrayContaining(['keystore/public.js', 'keystore/portal-db.js']));
+    expect([...g.files].filter((f) => f.includes('/kek/') || /(^|\/)store[^/]*\.js$/.test(f) || f === 'keystore/index.js')).toEqual([]);
+    expect(forbiddenPackages(g)).toEqual(['better-sqlite3']);
+    expect(g.computed).toEqual([]);
+  });
 
   it('smtpd loads no crypto module either (it never parses a message)', () => {
     const g = graph('roles/smtpd.js');

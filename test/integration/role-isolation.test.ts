@@ -11,7 +11,7 @@
  * unprivileged, the file is skipped.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
@@ -162,14 +162,35 @@ describe.skipIf(!isRoot)('roles isolated by the OS, file KEK (needs root: setuid
     expect((await environ(gw.proc.pid!)).get('POSTERN_TEST_UNLISTED')).toBe('unlisted-value-7f3a');
   });
 
-  it('smtpd and the portal never loaded the keystore: no SQLite or PKCS#11 native module in their memory', async () => {
+  it('smtpd never loaded the keystore (no SQLite, no PKCS#11 in its memory); the portal has SQLite for portal.db only, never PKCS#11', async () => {
     const maps = async (role: string) => readFile(`/proc/${pid(role)}/maps`, 'utf8');
-    for (const role of ['smtpd', 'portal']) {
-      const m = await maps(role);
-      expect([role, /better_sqlite3\.node/.test(m), /pkcs11\.node/.test(m)]).toEqual([role, false, false]);
-    }
+    const m = await maps('smtpd');
+    expect([/better_sqlite3\.node/.test(m), /pkcs11\.node/.test(m)]).toEqual([false, false]);
+    const p = await maps('portal');
+    expect([/better_sqlite3\.node/.test(p), /pkcs11\.node/.test(p)]).toEqual([true, false]);
     // The oracle: the worker has the database open.
     expect(await maps('worker')).toMatch(/better_sqlite3\.node/);
+  });
+
+  it('the portal process holds portal.db open and nothing of the keystore; as its ids it can open portal.db to write, never postern.db or kek.key', async () => {
+    const portal = pid('portal');
+    const open = await Promise.all(
+      (await readdir(`/proc/${portal}/fd`)).map((fd) => readlink(`/proc/${portal}/fd/${fd}`).catch(() => '')),
+    );
+    expect(open).toContain(join(dir, 'portal.db'));
+    expect(open.filter((f) => /postern\.db|kek\.(key|salt)/.test(f))).toEqual([]);
+    const p = ids(portal);
+    const as = { uid: p.uid[0]!, gid: p.gid[0]! };
+    expect(as.uid).not.toBe(0);
+    for (const f of ['kek.key', 'postern.db', 'postern.db-wal', 'postern.db-shm']) expect([f, openAs(join(dir, f), as)]).toEqual([f, { ok: false, error: 'EACCES' }]);
+    // portal.db and its WAL files: root's, read and written by the account's group, nobody else's.
+    for (const f of ['portal.db', 'portal.db-wal', 'portal.db-shm']) {
+      const st = await stat(join(dir, f));
+      expect([f, st.uid, st.gid, st.mode & 0o777]).toEqual([f, 0, account!.gid, 0o660]);
+      expect([f, fsAs(`fs.closeSync(fs.openSync(${JSON.stringify(join(dir, f))}, "r+"))`, as)]).toEqual([f, 'ok']);
+    }
+    // Nor can it make files beside them (a database of its own, a link in place of postern.db).
+    expect(fsAs(`fs.writeFileSync(${JSON.stringify(join(dir, 'planted.db'))}, "x")`, as)).toBe('EACCES');
   });
 
   it('mail flows end to end: smtpd (unprivileged) → worker → relay → maildir, signed by the worker with the sealed key', async () => {

@@ -33,6 +33,8 @@ export type CryptoMethodId = 'smime' | 'pgp';
 export interface TransformContext {
   config: Config;
   store: KeyStore;
+  /** portal.db: webmail accounts and mailboxes (the store has it attached for PDF reply links). */
+  portal: PortalDb;
   keys: CryptoKeys;
   pgp: PgpKeys;
   /** This message's memoised look-ups (the same answers the policy decided with). */
@@ -40,8 +42,6 @@ export interface TransformContext {
   log: Logger;
   queueId: string;
   sender: string;
-  /** portal.db (webmail mailboxes), when this worker opened it. */
-  portal?: PortalDb;
 }
 
 /** How to open incoming crypto, as the plan says. */

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
-import { openKek, openKeyStore, PdfPasswordError, type KeyStore, type PdfPair } from '../../../src/keystore/index.js';
+import { openKek, openKeyStore, openKeyStoreWithPortal, PdfPasswordError, type KeyStore, type PdfPair, type PortalDb } from '../../../src/keystore/index.js';
 import { migrate, SCHEMA_VERSION } from '../../../src/keystore/schema.js';
 import { tempDir, testConfig } from '../../helpers/config.js';
 
@@ -21,15 +21,18 @@ describe('PDF passwords in the keystore', () => {
   let cleanup: () => Promise<void>;
   let config: Config;
   let store: KeyStore;
+  /** portal.db, where a reset or delete takes the pair's reply links (pdf-reply-tokens.test.ts). */
+  let portal: PortalDb;
   const others: KeyStore[] = [];
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-pdfpw-'));
     config = testConfig(dir);
-    store = await openKeyStore(config, { pdfScrypt: FAST });
+    ({ store, portal } = await openKeyStoreWithPortal(config, { pdfScrypt: FAST }));
   });
   afterEach(async () => {
     await store.close();
+    portal.close();
     for (const o of others.splice(0)) await o.close();
     await cleanup();
   });

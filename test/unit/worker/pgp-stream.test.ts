@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
-import { openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
+import { openKeyStoreWithPortal, type KeyStore, type PortalDb } from '../../../src/keystore/index.js';
 import { silentLogger } from '../../../src/log/index.js';
 import { multipartLayout, readEntity } from '../../../src/mime/entity.js';
 import { splitHeader } from '../../../src/mime/header-fields.js';
@@ -63,11 +63,12 @@ describe('OpenPGP streamed seal in the worker', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let store: KeyStore;
+  let portal: PortalDb;
   let config: Config;
   let gina: ParsedPgpKey;
   const ctx = (): TransformContext => {
     const log = silentLogger();
-    return { config, store, keys: new CryptoKeys(store, () => config, log), pgp: new PgpKeys(store, log), lookups: store, log, queueId: 'q1', sender: PAT };
+    return { config, store, portal, keys: new CryptoKeys(store, () => config, log), pgp: new PgpKeys(store, log), lookups: store, log, queueId: 'q1', sender: PAT };
   };
   const input = (message: Buffer, over: Partial<StreamSealInput> = {}) => {
     const s = split(message);
@@ -78,7 +79,7 @@ describe('OpenPGP streamed seal in the worker', () => {
     ({ dir, cleanup } = await tempDir('postern-pgp-stream-'));
     // The legacy display is not streamed (a fallback of its own); RFC 9788 protection is.
     config = testConfig(dir, { header_protection: { mode: 'obscure', legacy_display: false } });
-    store = await openKeyStore(config);
+    ({ store, portal } = await openKeyStoreWithPortal(config));
     const [pat, g] = await Promise.all([generatePgpKey({ address: PAT, name: 'Pat' }), generatePgpKey({ address: GINA, name: 'Gina' })]);
     gina = g;
     await store.importPgpKey(pat, { source: 'import', actor: 'test' });
@@ -86,6 +87,7 @@ describe('OpenPGP streamed seal in the worker', () => {
   });
   afterEach(async () => {
     await store?.close();
+    portal?.close();
     await cleanup();
   });
 
