@@ -15,7 +15,7 @@ import { enums } from 'openpgp';
 import { canonicalAddress, inDomains } from '../core/address.js';
 import type { Logger } from '../log/index.js';
 import { armorPublicKeys } from '../openpgp/index.js';
-import type { IndexedKey, KeyIndex } from './key-index.js';
+import type { DescribedKey, KeyIndex, PublishedKey } from './key-index.js';
 import { publicPacketsOnly } from './packets.js';
 
 /** Longer than any address (254), fingerprint or "Name <address>" a client sends. */
@@ -62,7 +62,7 @@ export function parseHkpQuery(query: Record<string, unknown>): HkpQuery | HkpAns
 }
 
 /** The keys a search finds: an address only in internal_domains; a key id among our users' keys. */
-export async function findKeys(index: KeyIndex, search: HkpSearch, internalDomains: ReadonlySet<string>): Promise<IndexedKey[]> {
+export async function findKeys(index: KeyIndex, search: HkpSearch, internalDomains: ReadonlySet<string>): Promise<PublishedKey[]> {
   if (search.kind === 'id') return index.byId(search.id);
   // Looked up either way, so an outside address costs what one of ours does.
   const keys = await index.byAddress(search.address);
@@ -70,9 +70,9 @@ export async function findKeys(index: KeyIndex, search: HkpSearch, internalDomai
 }
 
 /** op=get: the keys, armored, after the packet check. */
-export async function armoredKeys(keys: readonly IndexedKey[]): Promise<HkpAnswer> {
+export async function armoredKeys(keys: readonly PublishedKey[]): Promise<HkpAnswer> {
   for (const k of keys) {
-    if (!publicPacketsOnly(k.publicKey)) throw new StoredKeyNotPublicError(`stored public key ${k.info.fingerprint} does not look like a public key; refusing to serve it`);
+    if (!publicPacketsOnly(k.publicKey)) throw new StoredKeyNotPublicError(`stored public key ${k.fingerprint} does not look like a public key; refusing to serve it`);
   }
   return { status: 200, type: 'application/pgp-keys', body: await armorPublicKeys(keys.map((k) => k.publicKey)) };
 }
@@ -99,13 +99,13 @@ const CURVE_BITS: Record<string, number> = {
 const ALGORITHM_BITS: Record<string, number> = { x25519: 255, ed25519: 255, x448: 448, ed448: 448 };
 const seconds = (d: Date | null) => (d ? String(Math.floor(d.getTime() / 1000)) : '');
 
-function keyFlags(k: IndexedKey, now: number): string {
+function keyFlags(k: DescribedKey, now: number): string {
   const expired = k.info.expires !== null && k.info.expires.getTime() <= now;
   return `${k.info.revoked ? 'r' : ''}${expired ? 'e' : ''}`;
 }
 
 /** op=index with options=mr (§5.2): info, then pub and uid lines per key. */
-export function machineIndex(keys: readonly IndexedKey[], now: number): HkpAnswer {
+export function machineIndex(keys: readonly DescribedKey[], now: number): HkpAnswer {
   const lines = [`info:1:${keys.length}`];
   for (const k of keys) {
     const i = k.info;
@@ -119,7 +119,7 @@ export function machineIndex(keys: readonly IndexedKey[], now: number): HkpAnswe
 /** An index for people: the keys, for the page in the portal's layout. */
 export interface HkpIndexForPeople {
   status: 200;
-  keys: IndexedKey[];
+  keys: DescribedKey[];
 }
 
 /** The whole look-up: query → answer; logs each served key by address and fingerprint only. */
@@ -129,11 +129,22 @@ export async function hkpLookup(
 ): Promise<HkpAnswer | HkpIndexForPeople> {
   const q = parseHkpQuery(query);
   if ('status' in q) return q;
-  const keys = await findKeys(ctx.index, q.search, ctx.domains);
-  if (!keys.length) return text(404, 'no key found');
-  const answer = q.op === 'get' ? await armoredKeys(keys) : q.machine ? machineIndex(keys, ctx.now()) : { status: 200 as const, keys };
+  const found = await findKeys(ctx.index, q.search, ctx.domains);
+  if (!found.length) return text(404, 'no key found');
+  let answer: HkpAnswer | HkpIndexForPeople;
+  let served: readonly PublishedKey[];
+  if (q.op === 'get') {
+    // Sent as published: only an index needs what is inside the keys (user ids, dates).
+    answer = await armoredKeys((served = found));
+  } else {
+    const described = await ctx.index.describe(found);
+    served = described;
+    answer = q.machine ? machineIndex(described, ctx.now()) : { status: 200, keys: described };
+  }
+  // Found but not readable by openpgp/: nothing to show in an index.
+  if (!served.length) return text(404, 'no key found');
   ctx.log.info(
-    { event: 'portal.hkp.served', op: q.op, ...(q.search.kind === 'address' ? { address: q.search.address } : {}), fingerprints: keys.map((k) => k.info.fingerprint) },
+    { event: 'portal.hkp.served', op: q.op, ...(q.search.kind === 'address' ? { address: q.search.address } : {}), fingerprints: served.map((k) => k.fingerprint) },
     'HKP key served',
   );
   return answer;

@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import type { PublicCertificate } from './cert-file.js';
 import { html } from './html.js';
 import { addTexts, t, type Lang } from './i18n.js';
-import type { IndexedKey } from './key-index.js';
+import type { DescribedKey } from './key-index.js';
 import type { PageContent } from './page.js';
 
 addTexts({
@@ -84,7 +84,7 @@ ${items}
   };
 }
 
-export function keyIndexPage(lang: Lang, keys: readonly IndexedKey[], now: number): PageContent {
+export function keyIndexPage(lang: Lang, keys: readonly DescribedKey[], now: number): PageContent {
   const items = keys.map((k) => {
     const i = k.info;
     const expired = i.expires !== null && i.expires.getTime() <= now;

@@ -47,7 +47,7 @@ function plain(reply: FastifyReply, status: number, body: string): FastifyReply 
 export function registerKeyServer(app: FastifyInstance, ctx: KeyServerContext): void {
   const now = ctx.now ?? Date.now;
   const domains = new Set(ctx.internalDomains.map((d) => d.toLowerCase()));
-  const index = new KeyIndex(ctx.keys, ctx.internalDomains, now);
+  const index = new KeyIndex(ctx.keys, ctx.internalDomains, ctx.log, now);
 
   const found = (reply: FastifyReply) =>
     // Public data, fetched by web clients too (as WKD: the draft asks for it), cacheable a while.

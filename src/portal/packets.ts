@@ -1,14 +1,21 @@
 /**
- * The last check before a key leaves the portal: walk the OpenPGP packet headers (RFC 9580 §4.2)
- * and refuse anything holding a secret-key or secret-subkey packet, or anything that does not
- * parse as a plain sequence of packets. The keystore only ever stores public keys in that column;
- * this makes "only public keys ever leave" a property of the portal, not a hope about the data.
+ * OpenPGP packet headers (RFC 9580 §4.2), walked without parsing what is inside:
+ * - the last check before a key leaves the portal: refuse anything holding a secret-key or
+ *   secret-subkey packet, or anything that does not parse as a plain sequence of packets. The
+ *   keystore only ever stores public keys in that column; this makes "only public keys ever
+ *   leave" a property of the portal, not a hope about the data;
+ * - the fingerprints of a key's primary key and subkeys (§5.5.4), for the key server's index:
+ *   a hash of each key packet, where a full parse would verify every signature (~8 ms a key).
  */
+import { createHash } from 'node:crypto';
+
 const SECRET_KEY = 5;
 const SECRET_SUBKEY = 7;
+const PUBLIC_KEY = 6;
+const PUBLIC_SUBKEY = 14;
 
-/** True when `data` is a well-formed packet sequence without secret key material. */
-export function publicPacketsOnly(data: Uint8Array): boolean {
+/** Call `visit` with each packet's tag and body; false when `data` is not a well-formed packet sequence. */
+function walkPackets(data: Uint8Array, visit: (tag: number, body: Uint8Array) => boolean): boolean {
   let i = 0;
   if (!data.length) return false;
   while (i < data.length) {
@@ -40,9 +47,57 @@ export function publicPacketsOnly(data: Uint8Array): boolean {
       for (let k = 0; k < n; k++) len = len * 256 + data[i + k]!;
       i += n;
     }
-    if (tag === SECRET_KEY || tag === SECRET_SUBKEY) return false;
+    if (i + len > data.length) return false;
+    if (!visit(tag, data.subarray(i, i + len))) return false;
     i += len;
-    if (i > data.length) return false;
   }
   return true;
+}
+
+/** True when `data` is a well-formed packet sequence without secret key material. */
+export function publicPacketsOnly(data: Uint8Array): boolean {
+  return walkPackets(data, (tag) => tag !== SECRET_KEY && tag !== SECRET_SUBKEY);
+}
+
+/** A v4 key's fingerprint is SHA-1 over 0x99, a two-byte length and the packet; a v6 key's SHA-256 over 0x9B and a four-byte length. */
+function fingerprintOf(body: Uint8Array): string | null {
+  const version = body[0];
+  if (version === 4) {
+    const head = Buffer.from([0x99, (body.length >> 8) & 0xff, body.length & 0xff]);
+    return createHash('sha1').update(head).update(body).digest('hex').toUpperCase();
+  }
+  if (version === 6) {
+    const head = Buffer.alloc(5);
+    head[0] = 0x9b;
+    head.writeUInt32BE(body.length, 1);
+    return createHash('sha256').update(head).update(body).digest('hex').toUpperCase();
+  }
+  return null;
+}
+
+/**
+ * The primary key's and subkeys' fingerprints (upper-case hex) and the key version of one
+ * transferable public key; null when it is not one (no leading public-key packet, a second
+ * primary key, secret material, or a key version other than 4 and 6).
+ */
+export function keyFingerprints(data: Uint8Array): { version: 4 | 6; primary: string; subkeys: string[] } | null {
+  let primary: string | null = null;
+  let version: 4 | 6 | null = null;
+  const subkeys: string[] = [];
+  const ok = walkPackets(data, (tag, body) => {
+    if (tag === SECRET_KEY || tag === SECRET_SUBKEY) return false;
+    if (tag === PUBLIC_KEY) {
+      if (primary !== null) return false;
+      primary = fingerprintOf(body);
+      version = body[0] === 4 || body[0] === 6 ? body[0] : null;
+      return primary !== null;
+    }
+    if (primary === null) return false;
+    if (tag === PUBLIC_SUBKEY) {
+      const f = fingerprintOf(body);
+      if (f) subkeys.push(f);
+    }
+    return true;
+  });
+  return ok && primary !== null && version !== null ? { version, primary, subkeys } : null;
 }

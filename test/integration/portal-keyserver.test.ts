@@ -284,15 +284,19 @@ describe('portal: key server for partners', () => {
       expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
     });
 
-    it('a stored "public" key holding secret packets is never sent: 503', async () => {
+    it('a published "public" key holding secret packets is never sent: left out of the index, the store\'s fault logged', async () => {
       const leaky = { hasSecret: true, publicKey: user.secretKey!, info: { ...user.info, addresses: ['user@example.com'] } };
       const fake = { listPgpKeys: async () => [leaky], pgpKeysFor: async () => [leaky] };
+      const from = logLines.length;
       const s = await serve(config, { ...ctx, keys: fake });
       try {
-        const r = await get(s.port, `/pks/lookup?op=get&search=0x${user.info.fingerprint}`);
-        expect(r.status).toBe(503);
-        expect(r.body.includes(user.secretKey!.subarray(0, 64))).toBe(false);
-        expect(r.body.toString()).not.toContain('PRIVATE');
+        for (const query of [`op=get&search=0x${user.info.fingerprint}`, 'op=get&search=user@example.com', 'op=index&options=mr&search=user@example.com']) {
+          const r = await get(s.port, `/pks/lookup?${query}`);
+          expect(r.status, query).toBe(404);
+          expect(r.body.includes(user.secretKey!.subarray(0, 64))).toBe(false);
+        }
+        const errors = logLines.slice(from).map((l) => JSON.parse(l) as { event?: string; reason?: string }).filter((e) => e.event === 'portal.error');
+        expect(errors.map((e) => e.reason)).toContain(`published key ${user.info.fingerprint} is not the transferable public key it claims to be; the key server leaves it out`);
       } finally {
         await s.portal.close();
       }
