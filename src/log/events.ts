@@ -81,6 +81,7 @@ const CODES = {
   'worker.webmail_account_remade': { level: 'warn', meaning: 'webmail: the keys of a mailbox whose first password was never told (its message crashed or was held) were made anew; mail in it was removed' },
   'worker.webmail_stored': { level: 'info', meaning: 'webmail: the message was stored, sealed, in the recipient\'s mailbox (again: a retry found it stored)' },
   'worker.webmail_password_notice': { level: 'info', meaning: "webmail: the new mailbox's password notice was queued for the sender (never the password itself)" },
+  'worker.reply_links_moved': { level: 'info', meaning: 'PDF reply links of an older postern.db were moved into portal.db (once, at start)' },
   'worker.webmail_pruned': { level: 'info', meaning: 'webmail mail older than webmail.retention, and mailboxes idle as long, were removed from portal.db' },
   'worker.webmail_prune_failed': { level: 'warn', meaning: 'old webmail mail could not be removed; tried again in an hour' },
   'worker.after_commit_failed': { level: 'error', meaning: "bookkeeping after a message's outputs were queued failed (e.g. marking a PDF password told); a notice may be repeated, none is lost" },
@@ -162,6 +163,10 @@ const CODES = {
   // portal: HTTPS on the Internet side
   'portal.listening': { level: 'info', meaning: 'the portal accepts HTTPS connections' },
   'portal.error': { level: 'error', meaning: 'a portal request failed' },
+  'portal.refused': { level: 'info', meaning: 'a portal request was refused before its page (too large, too many, malformed); status and Fastify code' },
+  'portal.csrf_refused': { level: 'warn', meaning: 'a form post without a valid CSRF token (from another site, an old form, or forged) was refused' },
+  'portal.tls_reloaded': { level: 'info', meaning: "the portal's certificate and key were taken anew (SIGHUP) for new connections" },
+  'portal.tls_reload_failed': { level: 'error', meaning: "the portal could not use the renewed certificate or key; it keeps the one it has" },
   'portal.wkd.served': { level: 'info', meaning: 'a WKD key was served' },
   'portal.wkd.not_found': { level: 'debug', meaning: 'no key for a WKD hash' },
   'portal.reply.login': { level: 'info', meaning: 'a PDF recipient signed in to the reply page with the PDF password' },
@@ -190,6 +195,7 @@ const CODES = {
   'portal.webmail.audit_failed': { level: 'error', meaning: 'a webmail audit record could not be written to portal.db' },
 
   // supervisor: `postern start`
+  'supervisor.reply_links_moved': { level: 'info', meaning: 'PDF reply links of an older postern.db were moved into portal.db (once, at start)' },
   'supervisor.ready': { level: 'info', meaning: 'all roles run; accepting mail' },
   'supervisor.spawn': { level: 'info', meaning: 'a role process was started' },
   'supervisor.role_died': { level: 'error', meaning: 'a role process died; restarted after a pause' },
