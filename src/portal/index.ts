@@ -23,5 +23,6 @@ export { WkdIndex, policyFor, type PortalKey, type PortalStore } from './wkd.js'
 export { PublicKeyFile } from './key-file.js';
 export { PublicCertificateFile, type CertificateSource } from './cert-file.js';
 export { keyServer, registerKeyServer, type KeyServerContext } from './keyserver.js';
+export { replyPages, type ReplyPagesOptions, type ReplyStore, type OpenedReplyLink } from './reply.js';
 export { composeReply, spoolReply, replyEnvelope, newMessageId, msgId, attachmentNames, attachmentType, type ReplyDraft, type ReplyAttachment } from './compose.js';
 export { publicPacketsOnly } from './packets.js';

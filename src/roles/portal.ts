@@ -6,14 +6,16 @@
  * webmail are in portal.db (keystore/portal-db.ts, KEK-free too), which the supervisor made before
  * the roles started. Started as root, it drops to `user:` once its ports are bound; portal.db is
  * opened before that, so SQLite's -wal and -shm exist (the account cannot create files in data_dir).
+ * PDF replies (portal/reply.ts) are written into spool/incoming, as smtpd writes mail, for the workers.
  */
 import { openPortalDb, portalDbFile } from '../keystore/portal-db.js';
+import { openReplyLink } from '../keystore/portal-reply-links.js';
 import { internalCrlFile, publicCertificatesFile, publicKeysFile } from '../keystore/public.js';
-import { keyServer, PublicCertificateFile, PublicKeyFile, startPortal } from '../portal/index.js';
+import { keyServer, PublicCertificateFile, PublicKeyFile, replyPages, startPortal } from '../portal/index.js';
 import { numericListen } from './privileges.js';
-import { main } from './run.js';
+import { batched, main } from './run.js';
 
-main('portal', async ({ config, dataDir, log }) => {
+main('portal', async ({ config, dataDir, spool, log, send }) => {
   const listen = await numericListen(config.portal.listen);
   const keys = new PublicKeyFile(publicKeysFile({ data_dir: dataDir }));
   const certificates = new PublicCertificateFile(publicCertificatesFile({ data_dir: dataDir }));
@@ -23,7 +25,11 @@ main('portal', async ({ config, dataDir, log }) => {
     store: keys,
     log,
     crlFile: internalCrlFile({ data_dir: dataDir }),
-    pages: [keyServer({ keys, certificates, internalDomains: config.internal_domains, log })],
+    pages: [
+      keyServer({ keys, certificates, internalDomains: config.internal_domains, log }),
+      // PDF replies go into spool/incoming like smtpd's mail, and the workers are told as smtpd tells them.
+      replyPages({ db, openLink: (token, password, now) => openReplyLink(db, token, password, now), spool, queued: batched((ids) => send({ type: 'queued', ids })), pdf: config.pdf }),
+    ],
     db,
   }).catch((err: unknown) => {
     db.close();
