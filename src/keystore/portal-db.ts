@@ -261,6 +261,16 @@ export class PortalDb {
     );
   }
 
+  /**
+   * An account this claimant made (or remade) whose password it has not told, gone with its mail:
+   * a message that gives way to another takes back what nobody can open (worker/methods/webmail.ts).
+   */
+  dropUntoldAccount(id: number, generation: number, claimant: string): Promise<boolean> {
+    return this.write(
+      () => this.sql('DELETE FROM webmail_accounts WHERE id = ? AND generation = ? AND password_claim = ? AND password_told IS NULL').run(id, generation, claimant).changes > 0,
+    );
+  }
+
   /** The account and all its mail. */
   deleteAccount(addressKey: string): Promise<boolean> {
     return this.write(() => this.sql('DELETE FROM webmail_accounts WHERE address_key = ?').run(addressKey).changes > 0);

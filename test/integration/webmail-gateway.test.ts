@@ -150,6 +150,20 @@ describe('webmail through the gateway', () => {
     expect(await deliveries('carol@example.com', 'the webmail mailbox of')).toHaveLength(0);
   }, 60_000);
 
+  it('five messages for a new recipient at once: one mailbox, five notices, one password', async () => {
+    const sent = await Promise.all(
+      [1, 2, 3, 4, 5].map((i) => sendRaw(port, 'alice@example.com', ['fred@partner.example'], Buffer.from(`From: alice@example.com\r\nTo: fred@partner.example\r\nSubject: burst b${i}\r\n\r\nburst body ${i}\r\n`))),
+    );
+    for (const r of sent) expect(r).toMatch(/^250 /);
+    await waitCount('fred@partner.example', 'https://mail.example.com/webmail/', 5);
+    const a = await account('fred@partner.example');
+    const password = await toldPassword('alice@example.com', 'fred@partner.example');
+    const bodies = (await opened(a, password)).map((m) => /burst body (\d)/.exec(m.body.toString('latin1'))![1]).sort();
+    expect(bodies).toEqual(['1', '2', '3', '4', '5']);
+    expect(await deliveries('alice@example.com', 'the webmail mailbox of fred@partner.example')).toHaveLength(1);
+    expect((await portal.account('fred@partner.example'))!.generation).toBe(1);
+  }, 90_000);
+
   it('portal.db holds no subject, body or attachment bytes', async () => {
     await waitUntil(async () => (await portal.listMessages((await account('bob@partner.example')).id)).length === 2, 10_000, 'both stored');
     const files = (await readdir(dir)).filter((n) => n.startsWith('portal.db'));

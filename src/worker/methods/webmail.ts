@@ -10,10 +10,12 @@
  *
  * The password exists only in the worker that made it until the sender's notice is queued: the
  * account is marked "told" after that (afterCommit). A message that finds an account untold waits
- * (a temporary failure) while the one that made it tells; one that finds its own claim (it made
- * the account, then crashed before its notice was queued) or a claim past its lease (the maker
- * was held) makes the account's keys anew, since nobody can know the lost password — the mailbox
- * then holds at most that message, stored again below.
+ * a few seconds for an older maker, else gives way (a temporary failure, tried again later; what
+ * it made itself is taken back); one that finds its own claim (it made the account, then crashed
+ * before its notice was queued) or a claim past its lease (the maker was held) makes the keys
+ * anew, since nobody can know the lost password — the mailbox then holds at most that message.
+ * Left open: a crash after the outputs are durable and before "told" is marked; the next message
+ * after the lease then makes the keys anew, and the first message is lost to the recipient.
  *
  * Fail closed: no portal.url, no sender of ours to tell a password to, a limit of the webmail
  * section passed — the copy is held with the reason; an error of portal.db is thrown (the worker
@@ -28,6 +30,9 @@ import type { Method, SealInput, SealResult, SideNotice, TransformContext } from
 
 /** A claim to tell an account's password holds this long (as PDF mail's: longer than a message's retries). */
 export const PASSWORD_CLAIM_LEASE_MS = 15 * 60_000;
+/** How long a message waits in the worker for another's password notice before it is put off (tests shorten it). */
+export const webmailTiming = { busyWaitMs: 10_000 };
+const BUSY_POLL_MS = 200;
 
 /** Another message is making this recipient's mailbox and telling its password: this one waits. */
 export class WebmailBusyError extends PosternError {
@@ -52,29 +57,63 @@ function cannotTell(ctx: TransformContext): string | null {
 type Mailbox = { account: WebmailAccount; password: string | null };
 
 /**
+ * The accounts this run of a message made and has not told yet, per message (the look-ups object
+ * is made once per message run): taken back if the message gives way to another.
+ */
+const madeInRun = new WeakMap<object, { id: number; generation: number }[]>();
+function made(ctx: TransformContext): { id: number; generation: number }[] {
+  if (typeof ctx.lookups !== 'object' || ctx.lookups === null) return [];
+  let list = madeInRun.get(ctx.lookups);
+  if (!list) madeInRun.set(ctx.lookups, (list = []));
+  return list;
+}
+
+/**
+ * Give way: take back the accounts this run made (nobody can open their mail: the passwords were
+ * never told) and fail temporarily, so the other message goes on and this one is tried later.
+ */
+async function giveWay(recipient: string, portal: PortalDb, ctx: TransformContext): Promise<never> {
+  for (const a of made(ctx).splice(0)) await portal.dropUntoldAccount(a.id, a.generation, ctx.queueId);
+  throw new WebmailBusyError(recipient);
+}
+
+/**
  * The recipient's account, made (or made anew, see the header) when needed. `password` is set
  * when this message made the keys: its sender is told.
+ *
+ * While another message makes it, this one waits — unless it made a mailbox itself in this run
+ * and the maker is younger (queue ids sort by acceptance time): then it gives way at once, so two
+ * messages that each made a mailbox the other needs never wait for each other.
  */
 async function mailboxOf(recipient: string, portal: PortalDb, ctx: TransformContext): Promise<Mailbox | { hold: string }> {
   const key = addressKey(recipient);
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const waitUntil = Date.now() + webmailTiming.busyWaitMs;
+  for (let attempt = 0; attempt < 3; ) {
     const account = await portal.account(key);
-    if (account && (account.passwordTold || (account.passwordClaim && account.passwordClaim.by !== ctx.queueId && Date.now() - account.passwordClaim.at.getTime() < PASSWORD_CLAIM_LEASE_MS))) {
+    const claim = account?.passwordClaim;
+    if (account && (account.passwordTold || (claim && claim.by !== ctx.queueId && Date.now() - claim.at.getTime() < PASSWORD_CLAIM_LEASE_MS))) {
       if (account.passwordTold) return { account, password: null };
-      throw new WebmailBusyError(recipient);
+      // The maker's notice is usually durable within a second: wait that long here rather than
+      // put this message off for a minute.
+      if ((made(ctx).length > 0 && claim!.by > ctx.queueId) || Date.now() >= waitUntil) return giveWay(recipient, portal, ctx);
+      await new Promise((r) => setTimeout(r, BUSY_POLL_MS));
+      continue;
     }
+    attempt++;
     const why = cannotTell(ctx);
     if (why) return { hold: why };
     const password = newWebmailPassword();
     const keys = await newAccountKeys(password);
     try {
       if (!account) {
-        const made = await portal.createAccount({ address: recipient, addressKey: key, ...keys, claim: ctx.queueId });
-        ctx.log.info({ event: 'worker.webmail_account_created', queueId: ctx.queueId, recipient, accountId: made.id }, 'webmail mailbox made for the recipient');
+        const a = await portal.createAccount({ address: recipient, addressKey: key, ...keys, claim: ctx.queueId });
+        made(ctx).push({ id: a.id, generation: a.generation });
+        ctx.log.info({ event: 'worker.webmail_account_created', queueId: ctx.queueId, recipient, accountId: a.id }, 'webmail mailbox made for the recipient');
         await portal.audit({ event: 'webmail.created', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, sender: ctx.sender } });
-        return { account: made, password };
+        return { account: a, password };
       }
-      const { removedMessages } = await portal.resetAccount(account.id, keys, new Date(), { claim: ctx.queueId, generation: account.generation });
+      const { generation, removedMessages } = await portal.resetAccount(account.id, keys, new Date(), { claim: ctx.queueId, generation: account.generation });
+      made(ctx).push({ id: account.id, generation });
       ctx.log.warn({ event: 'worker.webmail_account_remade', queueId: ctx.queueId, recipient, accountId: account.id, removedMessages }, 'webmail mailbox keys made anew: the password made before was never told');
       await portal.audit({ event: 'webmail.remade', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, removedMessages } });
       return { account: (await portal.accountById(account.id))!, password };
@@ -84,7 +123,7 @@ async function mailboxOf(recipient: string, portal: PortalDb, ctx: TransformCont
       throw err;
     }
   }
-  throw new WebmailBusyError(recipient);
+  return giveWay(recipient, portal, ctx);
 }
 
 /** Bytes in the mailbox now (its current key generation). */
@@ -136,7 +175,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
       throw err;
     }
   }
-  if (!box) throw new WebmailBusyError(recipient);
+  if (!box) return giveWay(recipient, portal, ctx);
 
   const url = mailboxUrl(portalUrl);
   const notice = webmailRecipientNotice({

@@ -11,7 +11,7 @@ import type { Config } from '../../../src/config/types.js';
 import { openPortalDb, type PortalDb } from '../../../src/keystore/portal-db.js';
 import { newAccountKeys, openForAccount, unwrapAccountKey, webmailBodyAad as bodyAad, webmailSummaryAad as summaryAad } from '../../../src/keystore/webmail-crypto.js';
 import { silentLogger } from '../../../src/log/index.js';
-import { PASSWORD_CLAIM_LEASE_MS, webmail, WebmailBusyError } from '../../../src/worker/methods/webmail.js';
+import { PASSWORD_CLAIM_LEASE_MS, webmail, WebmailBusyError, webmailTiming } from '../../../src/worker/methods/webmail.js';
 import type { SealResult, TransformContext } from '../../../src/worker/methods/types.js';
 import { tempDir, testConfig } from '../../helpers/config.js';
 
@@ -34,12 +34,14 @@ describe('webmail method', () => {
     config = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'Example Ltd' } as Config['portal'] });
   });
   afterEach(async () => {
+    webmailTiming.busyWaitMs = 10_000;
     portal.close();
     await cleanup();
   });
 
+  /** One run of a message (its look-ups object is per run, as in the worker). */
   const ctx = (queueId: string, over: Partial<TransformContext> = {}): TransformContext =>
-    ({ config, log: silentLogger(), queueId, sender: 'alice@example.com', portal, ...over }) as TransformContext;
+    ({ config, log: silentLogger(), queueId, sender: 'alice@example.com', portal, lookups: {}, ...over }) as TransformContext;
   const run = (queueId: string, body: Buffer, over: Partial<TransformContext> = {}, recipients = ['bob@partner.example']) => webmail.encrypt({ body, recipients, signInside: false }, ctx(queueId, over));
   const ok = (r: SealResult): Ok => {
     if (r.kind !== 'ok') throw new Error(`held: ${r.reason}`);
@@ -127,9 +129,11 @@ describe('webmail method', () => {
   });
 
   it('waits while another message makes the mailbox; makes it anew after its own crash or a lapsed claim', async () => {
-    // Q1 made it, its notice not yet durable: Q2 waits (a temporary failure, tried again later).
+    // Q1 made it, its notice not yet durable: Q2 waits a while in the worker, then fails
+    // temporarily (the worker tries it again later).
     const q1 = ok(await run('Q1', message('m1')));
     const p1 = passwordIn(q1);
+    webmailTiming.busyWaitMs = 300;
     const busy = await run('Q2', message('m2')).catch((e: unknown) => e);
     expect(busy).toBeInstanceOf(WebmailBusyError);
     expect((busy as WebmailBusyError).temporary).toBe(true);
@@ -148,6 +152,43 @@ describe('webmail method', () => {
     expect((await portal.account('bob@partner.example'))!.passwordTold).toBeNull();
     await commit(again);
     expect((await portal.account('bob@partner.example'))!.passwordTold).not.toBeNull();
+  });
+
+  it('a message that finds the mailbox being made waits for the maker\'s notice, then stores without a password', async () => {
+    const q1 = ok(await run('Q1', message('m1')));
+    const waiting = run('Q2', message('m2'));
+    // Q1's outputs become durable while Q2 waits: Q2 then stores its message, no second password.
+    await new Promise((r) => setTimeout(r, 500));
+    await commit(q1);
+    const q2 = ok(await waiting);
+    expect(q2.notices).toBeUndefined();
+    const account = (await portal.account('bob@partner.example'))!;
+    expect(account.generation).toBe(1);
+    expect(await portal.listMessages(account.id)).toHaveLength(2);
+    expect(await unwrapAccountKey(passwordIn(q1), account.wrapped)).not.toBeNull();
+  });
+
+  it('two messages that each made a mailbox the other needs: the younger goes on, the older gives way and takes back what it made', async () => {
+    const r1 = 'r1@partner.example';
+    const r2 = 'r2@partner.example';
+    const runA = { lookups: {} } as Partial<TransformContext>;
+    const runB = { lookups: {} } as Partial<TransformContext>;
+    const a1 = ok(await run('QA', message('a'), runA, [r1]));
+    const b2 = ok(await run('QB', message('b'), runB, [r2]));
+    // A (older) needs r2, which younger B is making: A does not wait, and r1 goes with it.
+    const gaveWay = await run('QA', message('a'), runA, [r2]).catch((e: unknown) => e);
+    expect(gaveWay).toBeInstanceOf(WebmailBusyError);
+    expect(await portal.account(r1)).toBeNull();
+    // B needs r1: free now, B makes it; B's outputs become durable.
+    const b1 = ok(await run('QB', message('b'), runB, [r1]));
+    for (const r of [b2, b1]) await commit(r);
+    // A's next run finds both told: stored, no password from A.
+    for (const r of [r1, r2]) {
+      const again = ok(await run('QA', message('a'), {}, [r]));
+      expect(again.notices).toBeUndefined();
+      expect(await unwrapAccountKey(passwordIn(r === r1 ? b1 : b2), (await portal.account(r))!.wrapped)).not.toBeNull();
+    }
+    expect(a1.notices).toHaveLength(1);
   });
 
   it('a claim past its lease (its message was held) is taken over: new keys, the new sender told', async () => {
