@@ -93,11 +93,12 @@ describe('PDF reply through the gateway and Chromium', () => {
         '  lockout: { account: 3, client: 50, backoff: 10m, max_backoff: 1h }\npdf:\n  organisation: Example Ltd\n',
     );
     await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: outside without keys gets PDF\n    when: { direction: outbound }\n    do: [{ encrypt: { methods: [pdf], require: true } }]\n');
-    gw = await startGateway(config);
-    await gw.waitFor((l) => l.event === 'portal.listening');
+    // Five roles and a browser on a shared machine: starting may take longer than startGateway's 20 s.
+    gw = await startGateway(config, { waitReady: false });
+    await gw.waitFor((l) => l.event === 'supervisor.ready', 120_000);
     browser = await launchBrowser();
     await mkdir(join(dir, 'upload'));
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     await browser?.close();
     await gw?.stop();
