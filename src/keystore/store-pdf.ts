@@ -1,15 +1,17 @@
 /**
  * The SQLite keystore's PDF-mail part (issue 16): a password per sender–recipient pair (or one per
  * recipient for all senders), sealed under the KEK like every secret, with a scrypt verifier and
- * reply-link key parameters beside it for the KEK-free portal; and the reply links' data. A layer
- * of the store's class chain (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database.
+ * reply-link key parameters beside it for the KEK-free portal. It makes the reply links, which
+ * live in portal.db (issue 17: attachPortal) with a copy of their pair's verifier and KDF, and
+ * takes them away when the pair's password changes or goes. A layer of the store's class chain
+ * (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database.
  *
  * The sealed secret of a pair holds the password and its content root (pdf-verifier.ts), so the
  * worker makes a reply link per message without paying a scrypt.
  *
  * Untrusted input: addresses (from envelopes and the command line: canonicalised, refused when
- * they have none), message data for reply links (sealed, clipped), tokens and passwords from the
- * Internet (format-checked in pdf-verifier.ts before a look-up). Secrets: the passwords, unsealed
+ * they have none), message data for reply links (sealed, clipped). Tokens and passwords from the
+ * Internet never reach this file: the portal opens links with portal-reply-links.ts. Secrets: the passwords, unsealed
  * on request and audited when shown; never in the audit log, a log line or an error message.
  */
 import { timingSafeEqual } from 'node:crypto';
