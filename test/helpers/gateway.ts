@@ -97,7 +97,14 @@ export async function startGateway(configFile: string, opts: { waitReady?: boole
     detached: true, // own process group, so killAll() takes the roles too
   });
   const gw = new Gateway(proc);
-  if (opts.waitReady !== false) await gw.waitFor((l) => l.event === 'supervisor.ready');
+  if (opts.waitReady !== false) {
+    // A gateway that never got ready is not handed to the test, so nothing else would stop it: its
+    // supervisor would go on restarting roles (in its own process group) after the suite ended.
+    await gw.waitFor((l) => l.event === 'supervisor.ready').catch((err: unknown) => {
+      gw.killAll();
+      throw err;
+    });
+  }
   return gw;
 }
 
