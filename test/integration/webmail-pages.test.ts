@@ -131,6 +131,8 @@ Content-Type: text/html; charset=utf-8
         listen: [{ host: '127.0.0.1', port: 0 }],
         tls: { cert: join(dir, 'portal.crt'), key: join(dir, 'portal.key') },
         lockout: { account: 3, client: 100, backoff: 600_000, max_backoff: 3_600_000 },
+        max_upload: 100_000,
+        max_uploads: 3,
       },
     });
     portal = await startPortal({
@@ -325,6 +327,24 @@ Content-Type: text/html; charset=utf-8
     expect(forged!.status()).toBe(403);
     expect(await spool.list('incoming')).toHaveLength(1);
     expect((await db.auditRecords()).map((r) => r.event)).toEqual(expect.arrayContaining(['webmail.reply', 'webmail.reply_refused']));
+    // Posts the page's script would never send: a file before the form's token; files over
+    // portal.max_upload together, one file over it, more files than portal.max_uploads.
+    await page.goto(`${base}/webmail/m/${ids.report}/reply`);
+    const token = await page.inputValue('input[name=_csrf]');
+    const post = async (parts: [string, string | { name: string; size: number }][]) => {
+      const form = new FormData();
+      for (const [k, v] of parts) {
+        if (typeof v === 'string') form.append(k, v);
+        else form.append(k, new Blob([randomBytes(v.size)]), v.name);
+      }
+      return (await page.request.post(`${base}/webmail/m/${ids.report}/reply`, { multipart: form, headers: { accept: 'text/html' } })).status();
+    };
+    const fields: [string, string][] = [['to', 'alice@example.com'], ['subject', 'x'], ['text', 'y']];
+    expect(await post([['files', { name: 'a.bin', size: 10 }], ['_csrf', token], ...fields])).toBe(403);
+    expect(await post([['_csrf', token], ...fields, ['files', { name: 'a.bin', size: 60_000 }], ['files', { name: 'b.bin', size: 60_000 }]])).toBe(413);
+    expect(await post([['_csrf', token], ...fields, ['files', { name: 'a.bin', size: 150_000 }]])).toBe(413);
+    expect(await post([['_csrf', token], ...fields, ...[1, 2, 3, 4].map((i): [string, { name: string; size: number }] => ['files', { name: `${i}.bin`, size: 10 }])])).toBe(413);
+    expect(await spool.list('incoming')).toHaveLength(1);
     // A message with no internal correspondent offers no reply at all.
     expect((await page.goto(`${base}/webmail/m/${ids.hostile}/reply`))!.status()).toBe(404);
   });

@@ -23,10 +23,6 @@ const MAX_SUBJECT = 500;
 /** Characters of the original quoted under the reply: enough for context, not a second copy of a long mail. */
 const MAX_QUOTE = 20_000;
 
-class TooLarge extends Error {
-  readonly statusCode = 413;
-}
-
 export const replySubject = (subject: string) => (/^\s*(re|aw|sv|antw)\s*:/i.test(subject) ? subject : `Re: ${subject}`).replace(/[\r\n\t]+/g, ' ').slice(0, MAX_SUBJECT);
 
 /** The original's text, quoted ("> ") under a line naming who wrote it. */
@@ -85,24 +81,45 @@ interface ReadForm {
   files: WebmailReply['attachments'];
 }
 
-/** The whole form, the files within portal.max_upload together (each one the plug-in bounds). */
-async function readForm(req: FastifyRequest, maxTotal: number): Promise<ReadForm> {
+/**
+ * The whole form. Its CSRF field comes first (the page puts it there), so no file is read
+ * before the form is known to be ours: a file before it refuses the post. Over portal.max_upload
+ * together: 'too-large', after the rest was read and dropped (a browser shows an answer only
+ * once its upload is done); one file over it, or too many, make @fastify/multipart throw its 413.
+ */
+async function readForm(w: Webmail, req: FastifyRequest, maxTotal: number): Promise<ReadForm | 'forbidden' | 'too-large'> {
   const fields = new Map<string, string[]>();
-  const files: WebmailReply['attachments'] = [];
+  let files: WebmailReply['attachments'] = [];
+  let checked = false;
   let total = 0;
+  let tooLarge = false;
   for await (const part of req.parts()) {
     if (part.type === 'file') {
+      if (!checked || tooLarge) {
+        part.file.resume();
+        if (!checked) return 'forbidden';
+        continue;
+      }
       const content = await part.toBuffer();
       // A file input left empty still sends a part: no name, no bytes.
       if (!part.filename && content.length === 0) continue;
       total += content.length;
-      if (total > maxTotal) throw new TooLarge('the reply\'s files are larger than portal.max_upload together');
+      if (total > maxTotal) {
+        tooLarge = true;
+        files = [];
+        continue;
+      }
       files.push({ filename: part.filename, contentType: part.mimetype || 'application/octet-stream', content });
-    } else if (typeof part.value === 'string') {
-      fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), part.value]);
+      continue;
     }
+    const value = typeof part.value === 'string' ? part.value : '';
+    if (part.fieldname === '_csrf' && !checked) {
+      if (!csrfMultipart(w.pages, req, value)) return 'forbidden';
+      checked = true;
+    } else fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), value]);
   }
-  return { fields, files };
+  if (!checked) return 'forbidden';
+  return tooLarge ? 'too-large' : { fields, files };
 }
 
 export function registerReply(app: FastifyInstance, w: Webmail): void {
@@ -125,11 +142,13 @@ export function registerReply(app: FastifyInstance, w: Webmail): void {
     const lang = si.lang;
     const client = pages.client(req);
     if (!req.isMultipart()) return pages.error(req, reply, 400, 'error.forbidden');
-    const { fields, files } = await readForm(req, pages.config.portal.max_upload);
-    if (!csrfMultipart(pages, req, fields.get('_csrf')?.[0])) {
+    const read = await readForm(w, req, pages.config.portal.max_upload);
+    if (read === 'forbidden') {
       pages.log.warn({ event: 'portal.csrf_refused', path: '/webmail/m/…/reply', client }, 'form post without a valid CSRF token refused');
       return pages.error(req, reply, 403, 'error.forbidden');
     }
+    if (read === 'too-large') return pages.error(req, reply, 413, 'error.tooLarge');
+    const { fields, files } = read;
     const id = idParam((req.params as Record<string, unknown>).id);
     const r = await replyable(w, si, id);
     if (!r || id === null) return pages.error(req, reply, 404, 'error.notFound');
