@@ -33,6 +33,8 @@ const READER = 'reader@partner.example';
 const GIVEN = 'given-password-1';
 const CHOSEN = 'my own passphrase 42';
 const FILE = randomBytes(5000);
+/** A 1×1 PNG. */
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
 
 describe('webmail pages in Chromium', () => {
   let dir: string;
@@ -48,7 +50,7 @@ describe('webmail pages in Chromium', () => {
   let page: Page;
   let account: WebmailAccount;
   let base: string;
-  const ids = { old: 0, report: 0, hostile: 0 };
+  const ids = { old: 0, report: 0, hostile: 0, pictures: 0 };
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('postern-webmail-pages-'));
@@ -70,6 +72,34 @@ describe('webmail pages in Chromium', () => {
     await makeAccount(db, 'other@partner.example', 'other-password-1');
     const day = 86_400_000;
     const t0 = Date.now() - 3 * day;
+    ids.pictures = await storeMessage(
+      db,
+      account,
+      crlf(`From: bob@example.com
+Subject: Pictures
+MIME-Version: 1.0
+Content-Type: multipart/related; boundary="r"
+
+--r
+Content-Type: text/html; charset=utf-8
+
+<p>Our logo: <img src="cid:logo@example.com" alt="logo" id="logo"> and a drawing: <img src="cid:drawing@example.com" alt="drawing"></p>
+--r
+Content-Type: image/png
+Content-ID: <logo@example.com>
+Content-Transfer-Encoding: base64
+
+${PNG.toString('base64')}
+--r
+Content-Type: image/svg+xml
+Content-ID: <drawing@example.com>
+
+<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>
+--r--
+`),
+      { from: 'bob@example.com', subject: 'Pictures', correspondents: ['bob@example.com'] },
+      new Date(t0 - day),
+    );
     ids.old = await storeMessage(db, account, crlf('From: bob@example.com\nSubject: Old news\n\nAn older message.\n'), { from: 'bob@example.com', subject: 'Old news', correspondents: ['bob@example.com'] }, new Date(t0));
     ids.report = await storeMessage(
       db,
@@ -223,9 +253,10 @@ Content-Type: text/html; charset=utf-8
     await page.goto(`${base}/webmail/inbox`);
     await screenshot(page, 'webmail-inbox');
     const rows = page.locator('table.inbox tbody tr');
-    expect(await rows.count()).toBe(3);
-    expect(await rows.locator('td:nth-child(2) a').allInnerTexts()).toEqual(['Look at this', 'Quarterly report', 'Old news']);
+    expect(await rows.count()).toBe(4);
+    expect(await rows.locator('td:nth-child(2) a').allInnerTexts()).toEqual(['Look at this', 'Quarterly report', 'Old news', 'Pictures']);
     expect(await rows.evaluateAll((trs) => trs.map((tr) => [tr.className, tr.ownerDocument.defaultView!.getComputedStyle(tr.querySelector('td')!).fontWeight]))).toEqual([
+      ['unread', '600'],
       ['unread', '600'],
       ['unread', '600'],
       ['unread', '600'],
@@ -295,6 +326,25 @@ Content-Type: text/html; charset=utf-8
     expect(await page.evaluate('typeof window.__pwned')).toBe('undefined');
     expect(dialogs).toEqual([]);
     page.off('dialog', onDialog);
+  });
+
+  it('shows a message\'s own raster cid: images, never an SVG one', async () => {
+    await page.goto(`${base}/webmail/m/${ids.pictures}`);
+    const img = page.locator('.mailhtml img');
+    expect(await img.count()).toBe(1);
+    const src = (await img.getAttribute('src'))!;
+    expect(src).toBe(`/webmail/m/${ids.pictures}/inline/0`);
+    expect(await img.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth)).toBe(1);
+    expect(await page.locator('.mailhtml').innerText()).toContain('[drawing]');
+    const png = await page.request.get(`${base}${src}`);
+    expect(png.headers()['content-type']).toBe('image/png');
+    expect(png.headers()['content-security-policy']).toBe("default-src 'none'; sandbox");
+    expect((await png.body()).equals(PNG)).toBe(true);
+    expect((await page.request.get(`${base}/webmail/m/${ids.pictures}/inline/1`)).status()).toBe(404);
+    // The SVG is still there to download, as bytes.
+    expect((await page.request.get(`${base}/webmail/m/${ids.pictures}/file/1`)).headers()['content-type']).toBe('application/octet-stream');
+    // The logo is shown, so not listed again as a file; the drawing is.
+    expect(await page.locator('ul.files li').allInnerTexts()).toEqual([expect.stringMatching(/^attachment-2\.svg /)]);
   });
 
   it('replies only to the message\'s internal correspondents, with an attachment, through the spool', async () => {

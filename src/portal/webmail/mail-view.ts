@@ -38,6 +38,10 @@ export interface MailView {
 
 const SIGNATURES = new Set(['application/pkcs7-signature', 'application/x-pkcs7-signature', 'application/pgp-signature']);
 const ENCAPSULATED = new Set(['message/rfc822', 'message/global']);
+const EXTENSIONS: Record<string, string> = {
+  'image/png': '.png', 'image/jpeg': '.jpg', 'image/gif': '.gif', 'image/webp': '.webp', 'image/svg+xml': '.svg', 'application/pdf': '.pdf',
+  'text/plain': '.txt', 'text/html': '.html', 'text/calendar': '.ics', 'message/rfc822': '.eml',
+};
 const SHOWABLE = (type: string) => type === 'text/plain' || type === 'text/html' || type.startsWith('multipart/');
 
 interface Walk {
@@ -113,7 +117,8 @@ function walk(raw: Buffer, w: Walk, depth: number, fallback = 'text/plain'): voi
 export function readForView(message: Buffer): MailView {
   const w: Walk = { bodies: [], raw: [], parts: 0 };
   walk(message, w, 0);
-  const names = distinctNames(w.raw.map((r) => r.name));
+  // An unnamed part gets a name with the extension of its type, so the saved file opens.
+  const names = distinctNames(w.raw.map((r, i) => r.name || (EXTENSIONS[r.type] ? `attachment-${i + 1}${EXTENSIONS[r.type]}` : '')));
   const files = w.raw.map((r, i) => ({ n: i, name: names[i]!, type: r.type, data: r.data, ...(r.cid ? { cid: r.cid } : {}) }));
   return { bodies: w.bodies, files };
 }

@@ -55,7 +55,7 @@ attached text
     const v = readForView(msg);
     expect(v.bodies).toEqual([{ kind: 'html', html: '<p>café <img src="cid:logo@x"></p>' }]);
     expect(v.files.map((f) => [f.n, f.name, f.type, f.cid ?? null])).toEqual([
-      [0, 'attachment-1.bin', 'image/png', 'logo@x'],
+      [0, 'attachment-1.png', 'image/png', 'logo@x'],
       [1, '_.._résumé_fdp.exe', 'application/pdf', null],
       [2, 'notes.txt', 'text/plain', null],
     ]);
