@@ -24,5 +24,6 @@ export { PublicKeyFile } from './key-file.js';
 export { PublicCertificateFile, type CertificateSource } from './cert-file.js';
 export { keyServer, registerKeyServer, type KeyServerContext } from './keyserver.js';
 export { replyPages, type ReplyPagesOptions, type ReplyStore, type OpenedReplyLink } from './reply.js';
+export { webmailPages, registerWebmail, spooledReplies, type WebmailDeps } from './webmail/index.js';
 export { composeReply, spoolReply, replyEnvelope, newMessageId, msgId, attachmentNames, attachmentType, type ReplyDraft, type ReplyAttachment } from './compose.js';
 export { publicPacketsOnly } from './packets.js';

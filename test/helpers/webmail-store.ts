@@ -5,8 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { addressKey } from '../../src/core/address.js';
 import type { PortalDb, WebmailAccount } from '../../src/keystore/portal-db.js';
-import { newAccountKeys, sealForAccount } from '../../src/keystore/webmail-crypto.js';
-import { bodyAad, summaryAad } from '../../src/portal/webmail/sealed.js';
+import { newAccountKeys, sealForAccount, webmailBodyAad, webmailSummaryAad } from '../../src/keystore/webmail-crypto.js';
 
 export async function makeAccount(db: PortalDb, address: string, password: string): Promise<WebmailAccount> {
   const keys = await newAccountKeys(password);
@@ -44,8 +43,8 @@ export async function storeMessage(db: PortalDb, account: WebmailAccount, raw: B
     ...row,
     received,
     size: raw.length,
-    summary: sealForAccount(current.publicKey, Buffer.from(JSON.stringify(summary), 'utf8'), summaryAad(row)),
-    body: sealForAccount(current.publicKey, raw, bodyAad(row)),
+    summary: sealForAccount(current.publicKey, Buffer.from(JSON.stringify(summary), 'utf8'), webmailSummaryAad(row.accountId, row.generation, row.deliveryKey)),
+    body: sealForAccount(current.publicKey, raw, webmailBodyAad(row.accountId, row.generation, row.deliveryKey)),
   });
   return id;
 }

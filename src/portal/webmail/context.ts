@@ -11,6 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PortalDb, WebmailAccount } from '../../keystore/portal-db.js';
 import type { PortalPages, PortalSession } from '../app.js';
+import type { ReplyDraft } from '../compose.js';
 import { html, type Html } from '../html.js';
 import { t, type Lang } from '../i18n.js';
 import { LoginGuard } from '../lockout.js';
@@ -32,20 +33,8 @@ export type WebmailStore = Pick<
   | 'clearLoginFailures'
 >;
 
-/** A reply as the pages hand it over: composing and spooling is the caller's (compose.ts). */
-export interface WebmailReply {
-  /** The account's address. */
-  from: string;
-  /** Internal correspondents of the message, checked by the page. */
-  to: string[];
-  subject: string;
-  text: string;
-  inReplyTo?: string;
-  references?: string[];
-  attachments: { filename: string; contentType: string; content: Buffer }[];
-  /** The client's IP address (the Received field). */
-  client: string;
-}
+/** A reply as the pages hand it over (from the account, to checked correspondents): compose.ts's draft but the portal's own fields. */
+export type WebmailReply = Omit<ReplyDraft, 'portalHost' | 'protocol' | 'messageId' | 'now'>;
 
 export interface WebmailDeps {
   db: WebmailStore;

@@ -28,6 +28,11 @@ export { readForView } from './mail-view.js';
 export { attachmentDisposition } from './mailbox.js';
 export { spooledReplies } from './send.js';
 
+/** The page module for startPortal's `pages`. */
+export function webmailPages(deps: WebmailDeps): (app: FastifyInstance, pages: PortalPages) => void {
+  return (app, pages) => registerWebmail(app, pages, deps);
+}
+
 export function registerWebmail(app: FastifyInstance, pages: PortalPages, deps: WebmailDeps): void {
   const w = webmailContext(pages, deps);
   registerSignIn(app, w);

@@ -1,12 +1,12 @@
 /**
- * A stored message's sealed parts opened with the session's account key. The AADs are the
- * worker's (worker/methods/webmail.ts): they name the account, its key generation and the
+ * A stored message's sealed parts opened with the session's account key, under the AADs the
+ * worker sealed them with (webmail-crypto.ts): they name the account, its key generation and the
  * delivery, so a blob copied into another row or account does not open. The summary is JSON the
  * worker wrote from a hostile message: every field is checked here, and a summary that does not
  * open or parse is shown as an unreadable entry rather than failing the whole mailbox.
  */
 import type { KeyObject } from 'node:crypto';
-import { openForAccount } from '../../keystore/webmail-crypto.js';
+import { openForAccount, webmailBodyAad, webmailSummaryAad } from '../../keystore/webmail-crypto.js';
 
 export interface MailSummary {
   from: string;
@@ -29,8 +29,6 @@ export interface SealedRow {
   deliveryKey: string;
 }
 
-export const summaryAad = (r: SealedRow) => `postern:webmail:summary:${r.accountId}:${r.generation}:${r.deliveryKey}`;
-export const bodyAad = (r: SealedRow) => `postern:webmail:body:${r.accountId}:${r.generation}:${r.deliveryKey}`;
 
 const MAX_FIELD = 2000;
 const MAX_LIST = 500;
@@ -70,10 +68,10 @@ export function parseSummary(json: Buffer): MailSummary | null {
 }
 
 export function openSummary(key: KeyObject, row: SealedRow & { summary: Buffer }): MailSummary | null {
-  const plain = openForAccount(key, row.summary, summaryAad(row));
+  const plain = openForAccount(key, row.summary, webmailSummaryAad(row.accountId, row.generation, row.deliveryKey));
   return plain ? parseSummary(plain) : null;
 }
 
 export function openBody(key: KeyObject, row: SealedRow & { body: Buffer }): Buffer | null {
-  return openForAccount(key, row.body, bodyAad(row));
+  return openForAccount(key, row.body, webmailBodyAad(row.accountId, row.generation, row.deliveryKey));
 }
