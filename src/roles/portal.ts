@@ -6,20 +6,25 @@
  * webmail are in portal.db (keystore/portal-db.ts, KEK-free too), which the supervisor made before
  * the roles started. Started as root, it drops to `user:` once its ports are bound; portal.db is
  * opened before that, so SQLite's -wal and -shm exist (the account cannot create files in data_dir).
- * PDF replies (portal/reply.ts) are written into spool/incoming, as smtpd writes mail, for the workers.
+ * Replies (PDF reply pages, webmail) are written into spool/incoming, as smtpd writes mail, for the workers.
  */
+import type { Config } from '../config/index.js';
 import { openPortalDb, portalDbFile } from '../keystore/portal-db.js';
 import { openReplyLink } from '../keystore/portal-reply-links.js';
 import { internalCrlFile, publicCertificatesFile, publicKeysFile } from '../keystore/public.js';
-import { keyServer, PublicCertificateFile, PublicKeyFile, replyPages, startPortal } from '../portal/index.js';
+import { keyServer, PublicCertificateFile, PublicKeyFile, replyPages, spooledReplies, startPortal, webmailPages } from '../portal/index.js';
 import { numericListen } from './privileges.js';
 import { batched, main } from './run.js';
+
+/** The portal's own name in the replies it writes (Received:, Message-ID:): its URL's host, else the gateway's. */
+const portalHost = (config: Config) => (config.portal.url ? new URL(config.portal.url).hostname : config.hostname);
 
 main('portal', async ({ config, dataDir, spool, log, send }) => {
   const listen = await numericListen(config.portal.listen);
   const keys = new PublicKeyFile(publicKeysFile({ data_dir: dataDir }));
   const certificates = new PublicCertificateFile(publicCertificatesFile({ data_dir: dataDir }));
   const db = await openPortalDb(portalDbFile({ data_dir: dataDir }), { create: false });
+  const queued = batched((ids: string[]) => send({ type: 'queued', ids }));
   const portal = await startPortal({
     config: { ...config, portal: { ...config.portal, listen } },
     store: keys,
@@ -27,8 +32,9 @@ main('portal', async ({ config, dataDir, spool, log, send }) => {
     crlFile: internalCrlFile({ data_dir: dataDir }),
     pages: [
       keyServer({ keys, certificates, internalDomains: config.internal_domains, log }),
-      // PDF replies go into spool/incoming like smtpd's mail, and the workers are told as smtpd tells them.
-      replyPages({ db, openLink: (token, password, now) => openReplyLink(db, token, password, now), spool, queued: batched((ids) => send({ type: 'queued', ids })), pdf: config.pdf }),
+      // Replies go into spool/incoming like smtpd's mail, and the workers are told as smtpd tells them.
+      replyPages({ db, openLink: (token, password, now) => openReplyLink(db, token, password, now), spool, queued, pdf: config.pdf }),
+      webmailPages({ db, sendReply: spooledReplies({ spool, portalHost: portalHost(config), tls: Boolean(config.portal.tls), queued }) }),
     ],
     db,
   }).catch((err: unknown) => {
