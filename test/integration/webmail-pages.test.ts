@@ -160,7 +160,7 @@ Content-Type: text/html; charset=utf-8
       portal: {
         listen: [{ host: '127.0.0.1', port: 0 }],
         tls: { cert: join(dir, 'portal.crt'), key: join(dir, 'portal.key') },
-        lockout: { account: 3, client: 100, backoff: 600_000, max_backoff: 3_600_000 },
+        lockout: { account: 2, client: 100, backoff: 600_000, max_backoff: 3_600_000 },
         max_upload: 100_000,
         max_uploads: 3,
       },
@@ -430,13 +430,13 @@ Content-Type: text/html; charset=utf-8
 
   it('locks an account out after repeated failures, and then refuses even the right password unchecked', async () => {
     const p = await (await browser.context({ ignoreHTTPSErrors: true })).newPage();
-    for (let i = 0; i < 3; i++) expect((await signIn(p, 'other@partner.example', `wrong-${i}-password`))!.status()).toBe(401);
+    for (let i = 0; i < 2; i++) expect((await signIn(p, 'other@partner.example', `wrong-${i}-password`))!.status()).toBe(401);
     const locked = await signIn(p, 'other@partner.example', 'other-password-1');
     expect(locked!.status()).toBe(429);
     expect(await p.locator('main').innerText()).toContain('Too many failed attempts. Try again in 10 minutes.');
     await screenshot(p, 'webmail-locked');
     // An address without an account locks the same way (nothing to learn from the difference).
-    for (let i = 0; i < 3; i++) await signIn(p, 'ghost@partner.example', `wrong-${i}-password`);
+    for (let i = 0; i < 2; i++) await signIn(p, 'ghost@partner.example', `wrong-${i}-password`);
     expect((await signIn(p, 'ghost@partner.example', 'whatever-password'))!.status()).toBe(429);
     expect((await db.auditRecords()).some((r) => r.event === 'webmail.locked' && r.actor === 'other@partner.example')).toBe(true);
     await p.context().close();

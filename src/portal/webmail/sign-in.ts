@@ -145,6 +145,10 @@ export function registerSignIn(app: FastifyInstance, w: Webmail): void {
     const current = field(req.body, 'current');
     const new1 = field(req.body, 'new1');
     const new2 = field(req.body, 'new2');
+    // The checks that cost nothing first: a scrypt only for a form that could succeed.
+    if (new1 !== new2) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.mismatch')), 400);
+    if (webmailPasswordProblem(new1)) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.weak', { min: MIN_WEBMAIL_PASSWORD_LENGTH })), 400);
+    if (new1.normalize('NFKC') === current.normalize('NFKC')) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.same')), 400);
     // A stolen session must not make the current password cheap to guess: the same lock-out.
     const wait = await w.guard.wait(s.subject, client);
     if (wait > 0) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'login.locked', { minutes: Math.max(1, Math.ceil(wait / 60_000)) })), 429);
@@ -155,9 +159,6 @@ export function registerSignIn(app: FastifyInstance, w: Webmail): void {
       return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.wrong')), 400);
     }
     await w.guard.succeeded(s.subject);
-    if (new1 !== new2) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.mismatch')), 400);
-    if (webmailPasswordProblem(new1)) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.weak', { min: MIN_WEBMAIL_PASSWORD_LENGTH })), 400);
-    if (new1.normalize('NFKC') === current.normalize('NFKC')) return passwordPage(w, req, reply, si, lang, note('error', t(lang, 'webmail.password.same')), 400);
     const wrapped = await rewrapAccountKey(s.key, new1);
     try {
       await w.deps.db.changeAccountPassword(account.id, wrapped, new Date(pages.now()), { generation: s.generation });
