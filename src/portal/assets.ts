@@ -58,6 +58,7 @@ td.num { text-align: right; white-space: nowrap; }
 fieldset.recipients { border: 0; padding: 0; margin: 12px 0 0; }
 fieldset.recipients legend { font-weight: 600; padding: 0; }
 label.check { font-weight: 400; margin: 4px 0; }
+article.message h2 { margin-top: 24px; }
 `;
 
 const JS = `'use strict';
