@@ -87,7 +87,7 @@ async function reset(db: PortalDb, io: CliIo, config: Config, account: WebmailAc
     });
     told = `mailed to ${notify} (queue id ${id})`;
   }
-  await db.audit({ event: 'webmail.reset', actor: cliActor(), subject: account.addressKey, detail: { generation, removedMessages, ...(notify ? { notified: notify } : {}) } });
+  await db.audit({ action: 'webmail.reset', actor: cliActor(), subject: account.addressKey, detail: { generation, removedMessages, ...(notify ? { notified: notify } : {}) } });
   if (notify !== undefined) {
     io.out(`new password for the webmail mailbox of ${account.address}, ${told}; ${removed}`);
   } else {
@@ -104,7 +104,7 @@ async function remove(db: PortalDb, io: CliIo, account: WebmailAccount): Promise
     io.err(`postern: ${account.address} has no webmail mailbox`);
     return 1;
   }
-  await db.audit({ event: 'webmail.delete', actor: cliActor(), subject: account.addressKey, detail: { removedMessages: count } });
+  await db.audit({ action: 'webmail.delete', actor: cliActor(), subject: account.addressKey, detail: { removedMessages: count } });
   io.out(`deleted the webmail mailbox of ${account.address} and its ${count} message${count === 1 ? '' : 's'}`);
   return 0;
 }

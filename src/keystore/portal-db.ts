@@ -398,12 +398,12 @@ export class PortalDb {
   // ---- audit -------------------------------------------------------------------------------------
 
   /** Who did what from where; never passwords or mail content (the caller's duty: nothing here can tell). */
-  audit(e: { event: string; actor: string; client?: string; subject?: string; detail?: Record<string, string | number | boolean>; at?: Date }): Promise<void> {
+  audit(e: { action: string; actor: string; client?: string; subject?: string; detail?: Record<string, string | number | boolean>; at?: Date }): Promise<void> {
     const detail = e.detail ? JSON.stringify(Object.fromEntries(Object.entries(e.detail).slice(0, 50).map(([k, v]) => [clip(k, 100), typeof v === 'string' ? clip(v, 998) : v]))) : null;
     return this.write(() => {
       this
         .sql('INSERT INTO audit_log (at, event, actor, client, subject, detail) VALUES (?, ?, ?, ?, ?, ?)')
-        .run((e.at ?? new Date()).getTime(), clip(e.event, 100), clip(e.actor, 998), e.client === undefined ? null : clip(e.client, 100), e.subject === undefined ? null : clip(e.subject, 998), detail);
+        .run((e.at ?? new Date()).getTime(), clip(e.action, 100), clip(e.actor, 998), e.client === undefined ? null : clip(e.client, 100), e.subject === undefined ? null : clip(e.subject, 998), detail);
     });
   }
 

@@ -74,7 +74,7 @@ export interface StoredWebmailMessage {
 
 export interface PortalAuditRecord {
   at: Date;
-  event: string;
+  action: string;
   actor: string;
   client: string | null;
   subject: string | null;
@@ -157,5 +157,5 @@ export function auditOf(r: Row): PortalAuditRecord {
     if (typeof detail !== 'object' || detail === null || Array.isArray(detail)) damaged(t, 'detail');
   }
   const optional = (c: string) => (r[c] == null ? null : text(r, t, c));
-  return { at: date(r, t, 'at'), event: text(r, t, 'event'), actor: text(r, t, 'actor'), client: optional('client'), subject: optional('subject'), detail };
+  return { at: date(r, t, 'at'), action: text(r, t, 'event'), actor: text(r, t, 'actor'), client: optional('client'), subject: optional('subject'), detail };
 }

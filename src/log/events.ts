@@ -85,10 +85,6 @@ const CODES = {
   'worker.webmail_pruned': { level: 'info', meaning: 'webmail mail older than webmail.retention, and mailboxes idle as long, were removed from portal.db' },
   'worker.webmail_prune_failed': { level: 'warn', meaning: 'old webmail mail could not be removed; tried again in an hour' },
   // Audit records in portal.db (the same codes, so an admin searches one list): who made, remade, reset or deleted a mailbox.
-  'webmail.created': { level: 'info', meaning: 'audit (portal.db): the worker made a webmail mailbox; its password went to the sender named in the record' },
-  'webmail.remade': { level: 'warn', meaning: 'audit (portal.db): the worker made a mailbox\'s keys anew, its first password never told; the mail in it was removed' },
-  'webmail.reset': { level: 'info', meaning: 'audit (portal.db): postern webmail reset — a new password, the mail under the old key removed (count in the record)' },
-  'webmail.delete': { level: 'info', meaning: 'audit (portal.db): postern webmail delete — the mailbox and its mail removed' },
   'worker.after_commit_failed': { level: 'error', meaning: "bookkeeping after a message's outputs were queued failed (e.g. marking a PDF password told); a notice may be repeated, none is lost" },
   'worker.keys_generated': { level: 'info', meaning: 'generate_keys: a certificate or OpenPGP key was made for an internal sender' },
   'worker.keys_not_generated': { level: 'error', meaning: 'generate_keys failed (no internal CA yet?); the mail goes on' },

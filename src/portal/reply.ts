@@ -94,10 +94,9 @@ export function replyPages(opts: ReplyPagesOptions): (app: FastifyInstance, page
       const s = sessions.get(req);
       return s && isReplySession(s.data, hash) ? s.data : null;
     };
-    // The audit's codes ("reply.login" …) are portal.db's, not log events: the key is written so
-    // that the log catalogue's scan of `event:` (test/unit/log/events.test.ts) does not take them for one.
+    // The audit's actions ("reply.login" …) are portal.db's records, not log events.
     const audit = (code: string, actor: string, req: FastifyRequest, hash: string, detail?: Record<string, string | number | boolean>) =>
-      opts.db.audit({ ['event']: code, actor, client: pages.client(req), subject: hash, ...(detail ? { detail } : {}) });
+      opts.db.audit({ action: code, actor, client: pages.client(req), subject: hash, ...(detail ? { detail } : {}) });
 
     app.get('/r/:token', async (req, reply) => {
       const known = await linkOf(req);

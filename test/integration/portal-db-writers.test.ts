@@ -27,7 +27,7 @@ const WRITER = `
   let created = 0;
   for (let i = 0; i < ${ROUNDS}; i++) {
     await db.recordLoginFailure('client', '192.0.2.99');
-    await db.audit({ event: 'test-write', actor: name, detail: { i } });
+    await db.audit({ action: 'test-write', actor: name, detail: { i } });
     const r = await db.putMessage({ accountId: Number(accountId), generation: 1, deliveryKey: 'Q' + i + ':x@y.example', received: new Date(), size: 1, summary: Buffer.alloc(40, 1), body: Buffer.alloc(4000, 2) });
     if (r.created) created++;
     if (i % 50 === 0) await db.pruneReplyLinks();

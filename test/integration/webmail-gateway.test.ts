@@ -220,7 +220,7 @@ describe('webmail through the gateway', () => {
     const notice = await md.waitDelivered('alice@example.com', 'New password for the webmail mailbox of bob@partner.example');
     const told = /\n {4}(\S+)\r?\n/.exec((await parseMail(await readFile(notice))).payload!.toString('utf8'))![1]!;
     expect(await unwrapAccountKey(told, (await portal.account('bob@partner.example'))!.wrapped)).not.toBeNull();
-    expect((await portal.auditRecords()).filter((r) => r.event === 'webmail.reset').map((r) => r.actor)).toEqual([expect.stringMatching(/^cli:/), expect.stringMatching(/^cli:/)]);
+    expect((await portal.auditRecords()).filter((r) => r.action === 'webmail.reset').map((r) => r.actor)).toEqual([expect.stringMatching(/^cli:/), expect.stringMatching(/^cli:/)]);
 
     expect((await ok(['webmail', 'delete', 'bob@partner.example'])).stdout).toMatch(/deleted the webmail mailbox of bob@partner\.example/);
     expect(await portal.account('bob@partner.example')).toBeNull();

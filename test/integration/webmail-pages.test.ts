@@ -213,7 +213,7 @@ Content-Type: text/html; charset=utf-8
     expect(unknown!.status()).toBe(401);
     expect(wrongText).toContain('The address or the password is not right.');
     expect(unknownText).toBe(wrongText);
-    const failures = (await db.auditRecords()).filter((r) => r.event === 'webmail.login_failed');
+    const failures = (await db.auditRecords()).filter((r) => r.action === 'webmail.login_failed');
     expect(failures.map((r) => r.actor).sort()).toEqual(['nobody@partner.example', READER]);
     expect(JSON.stringify(await db.auditRecords())).not.toContain('not-the-password');
   });
@@ -246,7 +246,7 @@ Content-Type: text/html; charset=utf-8
     expect(stored.mustChangePassword).toBe(false);
     // Rewrapped, not replaced: the same public key, so mail sealed before still opens.
     expect(stored.publicKey.equals(account.publicKey)).toBe(true);
-    expect((await db.auditRecords()).map((r) => r.event)).toEqual(expect.arrayContaining(['webmail.login', 'webmail.password_changed']));
+    expect((await db.auditRecords()).map((r) => r.action)).toEqual(expect.arrayContaining(['webmail.login', 'webmail.password_changed']));
   });
 
   it('lists the mailbox newest first, unread in bold, with the attachment mark', async () => {
@@ -376,7 +376,7 @@ Content-Type: text/html; charset=utf-8
     const forged = await Promise.all([page.waitForNavigation(), page.click('form.card button[type=submit]')]).then(([r]) => r);
     expect(forged!.status()).toBe(403);
     expect(await spool.list('incoming')).toHaveLength(1);
-    expect((await db.auditRecords()).map((r) => r.event)).toEqual(expect.arrayContaining(['webmail.reply', 'webmail.reply_refused']));
+    expect((await db.auditRecords()).map((r) => r.action)).toEqual(expect.arrayContaining(['webmail.reply', 'webmail.reply_refused']));
     // Posts the page's script would never send: a file before the form's token; files over
     // portal.max_upload together, one file over it, more files than portal.max_uploads.
     await page.goto(`${base}/webmail/m/${ids.report}/reply`);
@@ -438,7 +438,7 @@ Content-Type: text/html; charset=utf-8
     // An address without an account locks the same way (nothing to learn from the difference).
     for (let i = 0; i < 2; i++) await signIn(p, 'ghost@partner.example', `wrong-${i}-password`);
     expect((await signIn(p, 'ghost@partner.example', 'whatever-password'))!.status()).toBe(429);
-    expect((await db.auditRecords()).some((r) => r.event === 'webmail.locked' && r.actor === 'other@partner.example')).toBe(true);
+    expect((await db.auditRecords()).some((r) => r.action === 'webmail.locked' && r.actor === 'other@partner.example')).toBe(true);
     await p.context().close();
   });
 

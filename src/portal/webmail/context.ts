@@ -134,11 +134,9 @@ export type WebmailAuditEvent =
   | 'webmail.reply_refused';
 
 /** Audit in portal.db; a failure to write it is logged, never shown to the reader as theirs. */
-export async function audit(w: Webmail, kind: WebmailAuditEvent, e: Omit<Parameters<WebmailStore['audit']>[0], 'event'>): Promise<void> {
-  // Named so because test/unit/log/events.test.ts reads every `event` property as a log event code.
-  const event = kind;
+export async function audit(w: Webmail, kind: WebmailAuditEvent, e: Omit<Parameters<WebmailStore['audit']>[0], 'action'>): Promise<void> {
   try {
-    await w.deps.db.audit({ ...e, event });
+    await w.deps.db.audit({ ...e, action: kind });
   } catch (err) {
     w.pages.log.error({ event: 'portal.webmail.audit_failed', reason: (err as Error).message }, 'webmail audit record not written');
   }

@@ -109,13 +109,13 @@ async function mailboxOf(recipient: string, portal: PortalDb, ctx: TransformCont
         const a = await portal.createAccount({ address: recipient, addressKey: key, ...keys, claim: ctx.queueId });
         made(ctx).push({ id: a.id, generation: a.generation });
         ctx.log.info({ event: 'worker.webmail_account_created', queueId: ctx.queueId, recipient, accountId: a.id }, 'webmail mailbox made for the recipient');
-        await portal.audit({ event: 'webmail.created', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, sender: ctx.sender } });
+        await portal.audit({ action: 'webmail.created', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, sender: ctx.sender } });
         return { account: a, password };
       }
       const { generation, removedMessages } = await portal.resetAccount(account.id, keys, new Date(), { claim: ctx.queueId, generation: account.generation });
       made(ctx).push({ id: account.id, generation });
       ctx.log.warn({ event: 'worker.webmail_account_remade', queueId: ctx.queueId, recipient, accountId: account.id, removedMessages }, 'webmail mailbox keys made anew: the password made before was never told');
-      await portal.audit({ event: 'webmail.remade', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, removedMessages } });
+      await portal.audit({ action: 'webmail.remade', actor: 'worker', subject: key, detail: { queueId: ctx.queueId, removedMessages } });
       return { account: (await portal.accountById(account.id))!, password };
     } catch (err) {
       // Another worker made or remade it meanwhile: look again.

@@ -179,16 +179,16 @@ describe('portal.db', () => {
   });
 
   it('audit: newest first, since and limit, hostile sizes clipped', async () => {
-    await db.audit({ event: 'webmail-login', actor: 'bob@partner.example', client: '192.0.2.1', detail: { ok: true, tries: 1 }, at: at(1) });
-    await db.audit({ event: 'webmail-login-failed', actor: 'x'.repeat(100_000), client: '192.0.2.2', subject: 'bob@partner.example', at: at(2) });
-    await db.audit({ event: 'pdf-reply', actor: 'carol@partner.example', detail: { to: 'alice@example.com', note: 'n'.repeat(5000) }, at: at(3) });
+    await db.audit({ action: 'webmail-login', actor: 'bob@partner.example', client: '192.0.2.1', detail: { ok: true, tries: 1 }, at: at(1) });
+    await db.audit({ action: 'webmail-login-failed', actor: 'x'.repeat(100_000), client: '192.0.2.2', subject: 'bob@partner.example', at: at(2) });
+    await db.audit({ action: 'pdf-reply', actor: 'carol@partner.example', detail: { to: 'alice@example.com', note: 'n'.repeat(5000) }, at: at(3) });
     const all = await db.auditRecords();
-    expect(all.map((r) => r.event)).toEqual(['pdf-reply', 'webmail-login-failed', 'webmail-login']);
-    expect(all[2]).toEqual({ at: at(1), event: 'webmail-login', actor: 'bob@partner.example', client: '192.0.2.1', subject: null, detail: { ok: true, tries: 1 } });
+    expect(all.map((r) => r.action)).toEqual(['pdf-reply', 'webmail-login-failed', 'webmail-login']);
+    expect(all[2]).toEqual({ at: at(1), action: 'webmail-login', actor: 'bob@partner.example', client: '192.0.2.1', subject: null, detail: { ok: true, tries: 1 } });
     expect(all[1]!.actor.length).toBe(998);
     expect((all[0]!.detail.note as string).length).toBe(998);
     expect((await db.auditRecords({ since: at(2) })).length).toBe(2);
-    expect((await db.auditRecords({ limit: 1 })).map((r) => r.event)).toEqual(['pdf-reply']);
+    expect((await db.auditRecords({ limit: 1 })).map((r) => r.action)).toEqual(['pdf-reply']);
   });
 
   it('two connections (as the portal and a worker) see each other\'s writes and count together', async () => {

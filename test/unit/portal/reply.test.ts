@@ -122,7 +122,7 @@ describe('signing in', () => {
     expect(locked.body).toContain('Too many failed attempts. Try again in 1 minutes.');
     // Locked means not even looked at.
     expect(a.opened.length).toBe(opened);
-    const audit = (await a.db.auditRecords()).map((r) => r.event);
+    const audit = (await a.db.auditRecords()).map((r) => r.action);
     expect(audit.filter((e) => e === 'reply.login_failed')).toHaveLength(3);
     expect(audit).toContain('reply.locked');
     for (const r of await a.db.auditRecords()) expect(JSON.stringify(r)).not.toMatch(/wrong-|right-password|figures/);
@@ -135,7 +135,7 @@ describe('signing in', () => {
     expect(form.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt; figures');
     expect(form.body).not.toContain('<script>alert');
     expect(form.body).toContain('value="Re: &lt;script&gt;');
-    expect((await a.db.auditRecords()).map((r) => r.event)).toContain('reply.login');
+    expect((await a.db.auditRecords()).map((r) => r.action)).toContain('reply.login');
   });
 
   it('refuses a sign-in post without the CSRF token, before looking at the password', async () => {
@@ -198,7 +198,7 @@ describe('sending a reply', () => {
     expect(execFileSync('pdftotext', [join(dir, 'plain.pdf'), '-']).toString('utf8')).toContain('Danke, Alice!');
 
     const audit = await a.db.auditRecords();
-    const record = audit.find((r) => r.event === 'reply.sent')!;
+    const record = audit.find((r) => r.action === 'reply.sent')!;
     expect(record.detail).toMatchObject({ to: 'alice@example.com', attachments: 2, copy: true });
     expect(JSON.stringify(audit)).not.toMatch(/Danke|Köln|reply-pass/);
   });
@@ -227,7 +227,7 @@ describe('sending a reply', () => {
     const post = await a.app.inject({ method: 'POST', url: `/r/${token}/send`, payload, headers: { cookie: stolen, 'content-type': contentType, accept: 'text/html' } });
     expect(post.statusCode).toBe(403);
     expect(await a.spool.list('incoming')).toEqual([]);
-    expect((await a.db.auditRecords()).map((r) => r.event)).toContain('reply.signout');
+    expect((await a.db.auditRecords()).map((r) => r.action)).toContain('reply.signout');
   });
 
   it('refuses uploads over portal.max_upload (one file or together) and over max_uploads', async () => {

@@ -87,7 +87,7 @@ describe('webmail method', () => {
     expect(openForAccount(key, full.body, bodyAad(account.id, 1, 'Q2:bob@partner.example'))).toBeNull();
     expect(openForAccount(key, full.summary, bodyAad(account.id, 1, full.deliveryKey))).toBeNull();
     expect(await unwrapAccountKey('wrong password', account.wrapped)).toBeNull();
-    expect((await portal.auditRecords()).map((a) => a.event)).toContain('webmail.created');
+    expect((await portal.auditRecords()).map((a) => a.action)).toContain('webmail.created');
   });
 
   it('a retry stores nothing twice; a later message sends a notice and no password', async () => {
@@ -200,6 +200,6 @@ describe('webmail method', () => {
     const account = (await portal.account('bob@partner.example'))!;
     expect(account.generation).toBe(2);
     expect(await unwrapAccountKey(passwordIn(r), account.wrapped)).not.toBeNull();
-    expect((await portal.auditRecords()).map((a) => a.event)).toContain('webmail.remade');
+    expect((await portal.auditRecords()).map((a) => a.action)).toContain('webmail.remade');
   });
 });
