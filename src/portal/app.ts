@@ -116,7 +116,7 @@ export async function buildPortalApp(opts: PortalAppOptions): Promise<{ app: Fas
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers['sec-fetch-site'] === 'cross-site') return error(req, reply, 403, 'error.forbidden');
   });
   // CSRF on every form post, after the body is parsed (urlencoded here; multipart routes check
-  // the field themselves once they have read it: see csrfMultipart).
+  // the field themselves once they have read it: see readUploadForm).
   app.addHook('preHandler', async (req, reply) => {
     if (req.method !== 'POST' || req.isMultipart()) return;
     const token = (req.body as Record<string, unknown> | undefined)?._csrf;
@@ -167,6 +167,54 @@ export async function buildPortalApp(opts: PortalAppOptions): Promise<{ app: Fas
 /** A multipart form's CSRF check: call with the `_csrf` field once it was read. */
 export function csrfMultipart(pages: PortalPages, req: FastifyRequest, token: unknown): boolean {
   return pages.sessions.csrfValid(req, token);
+}
+
+export interface UploadedFile {
+  filename: string;
+  contentType: string;
+  content: Buffer;
+}
+
+/**
+ * A multipart form with files (the PDF reply and the webmail reply). Its CSRF field comes first
+ * (the pages put it there), so no file is read before the form is known to be ours: a file before
+ * it refuses the post. Over `maxTotal` bytes of files together: 'too-large', after the rest was
+ * read and dropped (a browser shows an answer only once its upload is done); one file over
+ * portal.max_upload, or too many files, make @fastify/multipart throw its 413.
+ */
+export async function readUploadForm(pages: PortalPages, req: FastifyRequest, maxTotal: number): Promise<{ fields: Map<string, string[]>; files: UploadedFile[] } | 'forbidden' | 'too-large'> {
+  const fields = new Map<string, string[]>();
+  let files: UploadedFile[] = [];
+  let checked = false;
+  let total = 0;
+  let tooLarge = false;
+  for await (const part of req.parts()) {
+    if (part.type === 'file') {
+      if (!checked || tooLarge) {
+        part.file.resume();
+        if (!checked) return 'forbidden';
+        continue;
+      }
+      const content = await part.toBuffer();
+      // A file input left empty still sends a part: no name, no bytes.
+      if (!part.filename && content.length === 0) continue;
+      total += content.length;
+      if (total > maxTotal) {
+        tooLarge = true;
+        files = [];
+        continue;
+      }
+      files.push({ filename: part.filename, contentType: part.mimetype || 'application/octet-stream', content });
+      continue;
+    }
+    const value = typeof part.value === 'string' ? part.value : '';
+    if (part.fieldname === '_csrf' && !checked) {
+      if (!csrfMultipart(pages, req, value)) return 'forbidden';
+      checked = true;
+    } else fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), value]);
+  }
+  if (!checked) return 'forbidden';
+  return tooLarge ? 'too-large' : { fields, files };
 }
 
 function wantsHtml(req: FastifyRequest): boolean {

@@ -25,7 +25,7 @@ import type { PortalDb } from '../keystore/portal-db.js';
 import { loadFonts, type FontSet } from '../pdfmail/fonts.js';
 import { PdfRenderError } from '../pdfmail/render-limits.js';
 import type { Spool } from '../spool/index.js';
-import { csrfMultipart, type PortalPages, type PortalSession } from './app.js';
+import { readUploadForm, type PortalPages, type PortalSession } from './app.js';
 import { composeReply, replyEnvelope, spoolReply, type ReplyAttachment } from './compose.js';
 import { t } from './i18n.js';
 import { LoginGuard, type LoginFailureStore } from './lockout.js';
@@ -202,47 +202,9 @@ interface ReplyForm {
   files: ReplyAttachment[];
 }
 
-/**
- * The reply form's fields and files. The CSRF field comes first in the form, so a file is only
- * read after the form was found to be ours; a file before it refuses the post. Over
- * portal.max_upload together: 'too-large', after the rest was read and dropped (a browser shows
- * an answer only once its upload is done). One file over it, or too many files, make
- * @fastify/multipart throw its 413.
- */
+/** The reply form: its text fields and files (app.ts reads it, CSRF first). */
 async function readReplyForm(req: FastifyRequest, pages: PortalPages, maxUpload: number): Promise<ReplyForm | 'forbidden' | 'too-large'> {
-  const form: ReplyForm = { subject: '', text: '', files: [] };
-  let checked = false;
-  let total = 0;
-  let tooLarge = false;
-  for await (const part of req.parts()) {
-    if (part.type === 'file') {
-      if (!checked) {
-        part.file.resume();
-        return 'forbidden';
-      }
-      if (tooLarge) {
-        part.file.resume();
-        continue;
-      }
-      const content = await part.toBuffer();
-      // An empty file input sends a part with no name and no bytes.
-      if (!part.filename && content.length === 0) continue;
-      total += content.length;
-      if (total > maxUpload) {
-        tooLarge = true;
-        form.files = [];
-        continue;
-      }
-      form.files.push({ filename: part.filename, contentType: part.mimetype, content });
-      continue;
-    }
-    const value = typeof part.value === 'string' ? part.value : '';
-    if (part.fieldname === '_csrf' && !checked) {
-      if (!csrfMultipart(pages, req, value)) return 'forbidden';
-      checked = true;
-    } else if (part.fieldname === 'subject') form.subject = value;
-    else if (part.fieldname === 'text') form.text = value;
-  }
-  if (!checked) return 'forbidden';
-  return tooLarge ? 'too-large' : form;
+  const read = await readUploadForm(pages, req, maxUpload);
+  if (read === 'forbidden' || read === 'too-large') return read;
+  return { subject: read.fields.get('subject')?.[0] ?? '', text: read.fields.get('text')?.[0] ?? '', files: read.files };
 }

@@ -12,7 +12,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { addressKey } from '../../core/address.js';
 import { htmlToReadable } from '../../pdfmail/html-text.js';
-import { csrfMultipart } from '../app.js';
+import { readUploadForm } from '../app.js';
 import { html } from '../html.js';
 import { t, type Lang } from '../i18n.js';
 import { accountHeader, audit, dateLabel, idParam, signedIn, sizeLabel, type SignedIn, type Webmail, type WebmailReply } from './context.js';
@@ -76,51 +76,6 @@ ${sum.correspondents.map((c, i) => html`<label class="check"><input type="checkb
   );
 }
 
-interface ReadForm {
-  fields: Map<string, string[]>;
-  files: WebmailReply['attachments'];
-}
-
-/**
- * The whole form. Its CSRF field comes first (the page puts it there), so no file is read
- * before the form is known to be ours: a file before it refuses the post. Over portal.max_upload
- * together: 'too-large', after the rest was read and dropped (a browser shows an answer only
- * once its upload is done); one file over it, or too many, make @fastify/multipart throw its 413.
- */
-async function readForm(w: Webmail, req: FastifyRequest, maxTotal: number): Promise<ReadForm | 'forbidden' | 'too-large'> {
-  const fields = new Map<string, string[]>();
-  let files: WebmailReply['attachments'] = [];
-  let checked = false;
-  let total = 0;
-  let tooLarge = false;
-  for await (const part of req.parts()) {
-    if (part.type === 'file') {
-      if (!checked || tooLarge) {
-        part.file.resume();
-        if (!checked) return 'forbidden';
-        continue;
-      }
-      const content = await part.toBuffer();
-      // A file input left empty still sends a part: no name, no bytes.
-      if (!part.filename && content.length === 0) continue;
-      total += content.length;
-      if (total > maxTotal) {
-        tooLarge = true;
-        files = [];
-        continue;
-      }
-      files.push({ filename: part.filename, contentType: part.mimetype || 'application/octet-stream', content });
-      continue;
-    }
-    const value = typeof part.value === 'string' ? part.value : '';
-    if (part.fieldname === '_csrf' && !checked) {
-      if (!csrfMultipart(w.pages, req, value)) return 'forbidden';
-      checked = true;
-    } else fields.set(part.fieldname, [...(fields.get(part.fieldname) ?? []), value]);
-  }
-  if (!checked) return 'forbidden';
-  return tooLarge ? 'too-large' : { fields, files };
-}
 
 export function registerReply(app: FastifyInstance, w: Webmail): void {
   const { pages } = w;
@@ -142,7 +97,7 @@ export function registerReply(app: FastifyInstance, w: Webmail): void {
     const lang = si.lang;
     const client = pages.client(req);
     if (!req.isMultipart()) return pages.error(req, reply, 400, 'error.forbidden');
-    const read = await readForm(w, req, pages.config.portal.max_upload);
+    const read = await readUploadForm(w.pages, req, pages.config.portal.max_upload);
     if (read === 'forbidden') {
       pages.log.warn({ event: 'portal.csrf_refused', path: '/webmail/m/…/reply', client }, 'form post without a valid CSRF token refused');
       return pages.error(req, reply, 403, 'error.forbidden');
