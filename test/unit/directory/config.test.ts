@@ -23,7 +23,18 @@ describe('config: discovery and portal', () => {
     if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
     // Look-ups are off by default; Autocrypt (which asks nobody: keys travel in headers) is on.
     expect(r.config.discovery).toEqual({ wkd: { domains: [], timeout: 5_000 }, hkp: { servers: [] }, cache_ttl: 3_600_000, negative_ttl: 600_000, max_key_size: 512 * 1024, autocrypt: true });
-    expect(r.config.portal).toEqual({ listen: [], wkd: true, index_ttl: 60_000, tls: undefined });
+    expect(r.config.portal).toEqual({
+      listen: [],
+      wkd: true,
+      index_ttl: 60_000,
+      tls: undefined,
+      organisation: 'gw.example',
+      max_upload: 25 * 1024 * 1024,
+      max_uploads: 10,
+      session_idle: 900_000,
+      session_max: 28_800_000,
+      lockout: { account: 5, client: 20, backoff: 60_000, max_backoff: 3_600_000 },
+    });
   });
 
   it('the shipped config/postern.yaml documents them and loads', async () => {
