@@ -52,8 +52,11 @@ describe('the gateway with a PKCS#11 KEK (SoftHSM2)', () => {
   }, 60_000);
   afterAll(async () => {
     await gw?.stop();
-    process.env.SOFTHSM2_CONF = saved.conf;
-    process.env.POSTERN_TEST_PIN = saved.pin;
+    // Assigning undefined would store the string "undefined": unset what was unset.
+    for (const [name, value] of [['SOFTHSM2_CONF', saved.conf], ['POSTERN_TEST_PIN', saved.pin]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     await cleanup();
   });
 
