@@ -327,6 +327,19 @@ export class PortalDb {
     );
   }
 
+  /** Bytes of mail in the mailbox under its current key (webmail.max_mailbox), counted by SQLite, not by reading every row. */
+  mailboxBytes(accountId: number): Promise<number> {
+    return this.read(() => {
+      const r = this
+        .sql(
+          `SELECT COALESCE(SUM(m.size), 0) AS bytes FROM webmail_messages m
+           JOIN webmail_accounts a ON a.id = m.account_id AND a.generation = m.generation WHERE m.account_id = ?`,
+        )
+        .get(accountId) as { bytes: number };
+      return Number(r.bytes);
+    });
+  }
+
   message(accountId: number, id: number): Promise<(StoredWebmailMessage & { body: Buffer }) | null> {
     return this.read(() => {
       const r = this

@@ -126,11 +126,6 @@ async function mailboxOf(recipient: string, portal: PortalDb, ctx: TransformCont
   return giveWay(recipient, portal, ctx);
 }
 
-/** Bytes in the mailbox now (its current key generation). */
-async function mailboxBytes(account: WebmailAccount, portal: PortalDb): Promise<number> {
-  return (await portal.listMessages(account.id)).reduce((n, m) => n + m.size, 0);
-}
-
 async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealResult> {
   const cfg = ctx.config.webmail;
   if (input.recipients.length !== 1) return hold(`webmail is per recipient, and this copy has ${input.recipients.length} (a redirect to several addresses?)`);
@@ -153,7 +148,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
     if ('hold' in got) return hold(got.hold);
     const { account } = got;
     if (cfg.max_mailbox !== undefined && !got.password) {
-      const used = await mailboxBytes(account, portal);
+      const used = await portal.mailboxBytes(account.id);
       // A full mailbox holds the copy: an admin releases it once mail was deleted or the limit raised.
       if (used + body.length > cfg.max_mailbox) return hold(`the webmail mailbox of ${recipient} holds ${used} bytes; with this message (${body.length}) it would pass webmail.max_mailbox (${cfg.max_mailbox})`);
     }

@@ -118,8 +118,10 @@ describe('portal.db', () => {
 
     // Reset: a new pair, generation 2, every message gone, a late delivery sealed to the old key refused.
     const fresh = await newAccountKeys('reset-password-789', FAST);
+    expect(await db.mailboxBytes(acc.id)).toBe(200);
     expect(await db.resetAccount(acc.id, fresh, at(6000))).toEqual({ generation: 2, removedMessages: 2 });
     expect(await db.listMessages(acc.id)).toEqual([]);
+    expect(await db.mailboxBytes(acc.id)).toBe(0);
     const reset = (await db.accountById(acc.id))!;
     expect(reset).toMatchObject({ generation: 2, mustChangePassword: true, passwordChanged: at(6000) });
     expect(reset.publicKey.equals(fresh.publicKey)).toBe(true);

@@ -90,6 +90,18 @@ describe('webmail method', () => {
     expect((await portal.auditRecords()).map((a) => a.action)).toContain('webmail.created');
   });
 
+  it('a message that would take the mailbox past webmail.max_mailbox is held with the reason, nothing stored', async () => {
+    const first = ok(await run('Q1', message('m1')));
+    await commit(first);
+    const size = message('m2').length;
+    config = { ...config, webmail: { ...config.webmail, max_mailbox: 2 * size } };
+    ok(await run('Q2', message('m2')));
+    const held = await run('Q3', message('m3'));
+    expect(held).toEqual({ kind: 'hold', reason: `the webmail mailbox of bob@partner.example holds ${2 * size} bytes; with this message (${size}) it would pass webmail.max_mailbox (${2 * size})` });
+    const account = (await portal.account('bob@partner.example'))!;
+    expect((await portal.listMessages(account.id)).map((m) => m.deliveryKey)).toEqual(['Q2:bob@partner.example', 'Q1:bob@partner.example']);
+  });
+
   it('a retry stores nothing twice; a later message sends a notice and no password', async () => {
     const first = ok(await run('Q1', message('m1')));
     await commit(first);
