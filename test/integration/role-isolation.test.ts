@@ -68,7 +68,7 @@ async function fingerprintOf(pem: string): Promise<string> {
   return (await p).stdout.trim();
 }
 
-function roleConfig(port: number, portalPort: number, extra: string, smtpTls = false): string {
+function roleConfig(port: number, portalPort: number, extra: string, smtpTls = false, portalTls = false): string {
   return `hostname: gw.test.example
 data_dir: .
 internal_domains: [example.com]
@@ -80,7 +80,7 @@ smtp:
 ${smtpTls ? '  tls: { cert: smtp.crt, key: smtp.key }\n' : ''}portal:
   listen: ["127.0.0.1:${portalPort}"]
   index_ttl: 1s
-relay:
+${portalTls ? '  tls: { cert: portal.crt, key: portal.key }\n' : ''}relay:
   routes: { "*": "maildir:./maildir" }
 header_protection: copy
 policy: policy.yaml
@@ -266,11 +266,22 @@ async function presented(port: number): Promise<string> {
   return pem ? fingerprintOf(pem) : '';
 }
 
+/** The certificate the portal presents over HTTPS, as openssl sees it. */
+async function presentedHttps(port: number): Promise<string> {
+  const s = exec('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-showcerts'], { timeout: 10_000 });
+  s.child.stdin!.end('');
+  const out = (await s.catch((e: { stdout: string }) => e)).stdout;
+  const pem = /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/.exec(out)?.[0];
+  return pem ? fingerprintOf(pem) : '';
+}
+
 describe.skipIf(!isRoot)('roles isolated by the OS, passphrase KEK (needs root: other processes\' /proc/PID/environ)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let gw: Gateway;
   let port: number;
+  let portalPort: number;
+  let portalTls: { cert: string; key: string; fingerprint: string };
   const secret = `kek-passphrase-${Math.random().toString(36).slice(2)}`;
   const { waitDelivered } = maildirOf(() => dir);
 
@@ -279,7 +290,9 @@ describe.skipIf(!isRoot)('roles isolated by the OS, passphrase KEK (needs root: 
     port = await freePort();
     await writeFile(join(dir, 'policy.yaml'), 'rules: []\n');
     const config = join(dir, 'postern.yaml');
-    await writeFile(config, roleConfig(port, await freePort(), 'kek: { passphrase_env: POSTERN_TEST_KEK }\n'));
+    portalPort = await freePort();
+    portalTls = await selfSigned(dir, 'portal');
+    await writeFile(config, roleConfig(port, portalPort, 'kek: { passphrase_env: POSTERN_TEST_KEK }\n', false, true));
     process.env.POSTERN_TEST_KEK = secret;
     const r = await runPostern(config, ['pgp', 'generate', 'alice@example.com']);
     expect(r.code, r.stderr).toBe(0);
@@ -300,6 +313,18 @@ describe.skipIf(!isRoot)('roles isolated by the OS, passphrase KEK (needs root: 
       expect((await readFile(`/proc/${gw.rolePids(role).at(-1)!}/cmdline`, 'utf8')).includes(secret)).toBe(false);
     }
     expect((await environ(gw.rolePids('worker').at(-1)!)).get('POSTERN_TEST_KEK')).toBe(secret);
+  });
+
+  it('a reload brings the unprivileged portal a renewed HTTPS certificate whose key only root can read', async () => {
+    expect(await presentedHttps(portalPort)).toBe(portalTls.fingerprint);
+    const renewed = await selfSigned(dir, 'portal-renewed');
+    await writeFile(portalTls.cert, await readFile(renewed.cert));
+    await writeFile(portalTls.key, await readFile(renewed.key));
+    const from = gw.logs.length;
+    process.kill(gw.proc.pid!, 'SIGHUP');
+    await gw.waitFor((l) => gw.logs.indexOf(l) >= from && l.event === 'portal.tls_reloaded');
+    await waitUntil(async () => (await presentedHttps(portalPort)) === renewed.fingerprint, 10_000, 'the renewed portal certificate presented');
+    expect(gw.logs.slice(from).filter((l) => /reload_rejected|tls_reload_failed|tls_unreadable/.test(String(l.event)))).toEqual([]);
   });
 
   it('and the worker unseals with it: outbound mail signed', async () => {
