@@ -28,7 +28,8 @@ describe('relay: admin commands during a delivery', () => {
     await waitUntil(async () => s.transactions.length === 1, 10_000, 'delivery in progress');
     const r = await holdEntries(h.spool, name.split('.')[0]!);
     expect(r).toEqual({ done: [], marked: [expect.stringMatching(new RegExp(`^delivering/${name.replace('.', '\\.')}\\.\\d+$`))], busy: [] });
-    await waitUntil(async () => (await inQueue('hold')).includes(name), 10_000, 'held after the attempt');
+    // The move is the fact and its log line follows it: wait for both.
+    await waitUntil(async () => (await inQueue('hold')).includes(name) && h.events('relay.held').length > 0, 10_000, 'held after the attempt');
     expect(await inQueue('deferred')).toEqual([]);
     expect(h.events('relay.held')).toEqual([expect.objectContaining({ name, reason: expect.stringMatching(/queue hold/) })]);
     // Held for real: a flush does not take it.
