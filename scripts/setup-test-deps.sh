@@ -4,8 +4,9 @@
 # otherwise it lists what is missing and the tests that need it will fail with a clear message.
 set -eu
 
-# command -> Debian package (chromium: the portal's pages, driven by playwright-core)
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools chromium:chromium"
+# command -> Debian package (chromium: the portal's and admin console's pages, driven by playwright-core;
+# promtool: checks the admin role's /metrics)
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools chromium:chromium promtool:prometheus"
 
 missing=""
 for pair in $NEEDS; do
