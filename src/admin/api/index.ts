@@ -1,0 +1,7 @@
+/**
+ * Every route of the admin API, by group. A group is a file beside this one exporting an
+ * `ApiRoute[]`; app.ts registers them all under /api with one permission guard.
+ */
+import type { ApiRoute } from '../routes.js';
+
+export const API_ROUTES: readonly ApiRoute[] = [];
