@@ -4,19 +4,8 @@
  * which the running roles notice by themselves.
  */
 import { loadConfig } from '../config/index.js';
-import type { Envelope } from '../core/index.js';
-import { entryState, type RecipientState } from '../relay/index.js';
-import {
-  crashesSinceRelease,
-  deleteEntries,
-  flushDeferred,
-  holdEntries,
-  holdRequested,
-  releaseEntries,
-  Spool,
-  type AdminResult,
-  type QueueEntryInfo,
-} from '../spool/index.js';
+import { queueEntryViews, queueRows, type QueueRow } from '../relay/index.js';
+import { deleteEntries, flushDeferred, holdEntries, releaseEntries, Spool, type AdminResult } from '../spool/index.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 
 const SUBCOMMANDS = 'list, show ID, hold ID|ALL, release ID|ALL, flush, delete ID|ALL';
@@ -71,58 +60,37 @@ function report(io: CliIo, verb: string, r: AdminResult, selector: string, empty
 // ---- list ------------------------------------------------------------------------------------
 
 async function list(spool: Spool, io: CliIo, json: boolean): Promise<number> {
-  const entries = (await spool.inspect(undefined, true)).sort((a, b) => a.mtime.getTime() - b.mtime.getTime());
+  const { rows } = await queueRows(spool);
   if (json) {
-    for (const e of entries) io.out(JSON.stringify(toJson(e)));
+    for (const r of rows) io.out(JSON.stringify(toJson(r)));
     return 0;
   }
   io.out(['ID', 'STATE', 'AGE', 'SIZE', 'SENDER', 'RECIPIENTS'].join('\t'));
-  for (const e of entries) {
-    const j = toJson(e);
+  for (const r of rows) {
+    const j = toJson(r);
     io.out([j.name, j.state, formatAge(j.age_s), String(j.size), j.sender || '<>', j.recipients.join(',') || (j.error ?? '')].join('\t'));
     // Like mailq: the reason a deferred entry waits, under it.
     if (j.last_error) io.out(`\t(${j.last_error}${j.next_attempt ? `; next attempt ${j.next_attempt}` : ''})`);
   }
-  io.out(`-- ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`);
+  io.out(`-- ${rows.length} entr${rows.length === 1 ? 'y' : 'ies'}`);
   return 0;
 }
 
-/**
- * Why an entry is (to be) held: in hold/, the worker's note or the hold record (an admin's, or the
- * crash count's); elsewhere only a hold record counts (asked for during a delivery attempt).
- */
-function holdReasonOf(e: QueueEntryInfo): string | undefined {
-  const note = e.meta?.notes?.holdReason;
-  if (e.queue === 'hold' && typeof note === 'string') return note;
-  return holdRequested(e.status ?? [])?.reason;
-}
-
-/** The held outcome (core/outcomes.ts) of an entry in hold/, when the gateway recorded it. */
-function heldAsOf(e: QueueEntryInfo): string | undefined {
-  if (e.queue !== 'hold') return undefined;
-  const note = e.meta?.notes?.heldAs;
-  if (typeof note === 'string') return note;
-  return holdRequested(e.status ?? [])?.heldAs;
-}
-
-function toJson(e: QueueEntryInfo) {
-  const received = e.meta ? Date.parse(e.meta.envelope.receivedAt) : e.mtime.getTime();
-  const state = e.meta && e.status ? entryState(e.meta.envelope, e.status) : undefined;
-  const holdReason = holdReasonOf(e);
-  const lastError = state?.recipients.find((r) => r.state === 'deferred')?.last?.reply ?? holdReason;
+/** `queue list --json`'s line: the queue as "state", recipients as addresses only. */
+function toJson(r: QueueRow) {
   return {
-    name: e.name,
-    id: e.id,
-    state: e.queue,
-    age_s: Math.max(0, Math.round((Date.now() - received) / 1000)),
-    size: e.size,
-    sender: e.meta?.envelope.sender ?? '',
-    recipients: e.meta?.envelope.recipients.map((r) => r.address) ?? [],
-    ...(state && state.attempts ? { attempts: state.attempts } : {}),
-    ...(state && state.nextAttempt && e.queue === 'deferred' ? { next_attempt: new Date(state.nextAttempt).toISOString() } : {}),
-    ...(lastError ? { last_error: lastError } : {}),
-    ...(heldAsOf(e) ? { held_as: heldAsOf(e) } : {}),
-    ...(e.error ? { error: e.error } : {}),
+    name: r.name,
+    id: r.id,
+    state: r.queue,
+    age_s: r.age_s,
+    size: r.size,
+    sender: r.sender,
+    recipients: r.recipients.map((x) => x.address),
+    ...(r.attempts ? { attempts: r.attempts } : {}),
+    ...(r.next_attempt ? { next_attempt: r.next_attempt } : {}),
+    ...(r.last_error ? { last_error: r.last_error } : {}),
+    ...(r.held_as ? { held_as: r.held_as } : {}),
+    ...(r.error ? { error: r.error } : {}),
   };
 }
 
@@ -136,38 +104,13 @@ function formatAge(s: number): string {
 // ---- show ------------------------------------------------------------------------------------
 
 async function show(spool: Spool, selector: string, io: CliIo, json: boolean): Promise<number> {
-  const all = await spool.inspect(undefined, true);
-  const mine = all.filter((e) => e.id === selector || e.name === selector);
-  if (!mine.length) {
+  const views = await queueEntryViews(spool, selector);
+  if (!views.length) {
     io.err(`postern: no queue entry matches ${JSON.stringify(selector)}`);
     return 1;
   }
-  const views = mine.map((e) => {
-    const state = e.meta ? entryState(e.meta.envelope, e.status ?? []) : undefined;
-    const holdReason = holdReasonOf(e);
-    const crashes = crashesSinceRelease(e.status ?? []);
-    return {
-      name: e.name,
-      queue: e.queue,
-      size: e.size,
-      ...(e.error ? { error: e.error } : {}),
-      // A hold record outside hold/: asked for during a delivery attempt, acted on when it ends.
-      ...(holdReason && e.queue === 'hold' ? { hold_reason: holdReason } : {}),
-      ...(heldAsOf(e) ? { held_as: heldAsOf(e) } : {}),
-      ...(holdReason && e.queue !== 'hold' ? { hold_requested: holdReason } : {}),
-      ...(crashes.total ? { worker_crashes: crashes.total } : {}),
-      ...(e.meta ? { envelope: e.meta.envelope } : {}),
-      ...(state
-        ? {
-            attempts: state.attempts,
-            ...(state.nextAttempt && e.queue === 'deferred' ? { next_attempt: new Date(state.nextAttempt).toISOString() } : {}),
-            recipients: state.recipients.map((r) => recipientView(r, e.meta!.envelope)),
-          }
-        : {}),
-    };
-  });
   if (json) {
-    io.out(JSON.stringify({ id: mine[0]!.id, entries: views }, null, 2));
+    io.out(JSON.stringify({ id: selector.split('.')[0], entries: views }, null, 2));
     return 0;
   }
   for (const v of views) {
@@ -192,18 +135,4 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
     }
   }
   return 0;
-
-  function recipientView(s: RecipientState, env: Envelope) {
-    const rcpt = env.recipients.find((r) => r.address === s.address);
-    return {
-      address: s.address,
-      state: s.state,
-      ...(rcpt?.notify ? { notify: rcpt.notify } : {}),
-      ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
-      // The spelling the client used, where it said more than letter case (core/address.ts).
-      ...(rcpt?.original ? { written: rcpt.original } : {}),
-      ...(s.last ? { at: s.last.at, reply: s.last.reply, ...(s.last.dsn ? { dsn: s.last.dsn } : {}), ...(s.last.remote ? { remote: s.last.remote } : {}), ...(s.last.expired ? { expired: true } : {}) } : {}),
-      notices: [...s.notices],
-    };
-  }
 }

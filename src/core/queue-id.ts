@@ -46,6 +46,18 @@ export function isQueueId(s: string): boolean {
 }
 
 /**
+ * A spool entry's name: a queue id, or "<id>.<group>" for one output of a message (spool.ts
+ * outputNames: 12 hex digits, "-k" on a clash; "0" for a notice the relay writes). The pattern
+ * is also the admin API's schema for ids in URLs, which come from outside.
+ */
+export const QUEUE_ENTRY_NAME_PATTERN = '^[0-9BCDFGHJKLMNPQRSTVWXYZ]{20}(\\.[0-9a-f]{1,12}(-[0-9]{1,4})?)?$';
+const QUEUE_ENTRY_NAME = new RegExp(QUEUE_ENTRY_NAME_PATTERN);
+
+export function isQueueEntryName(s: string): boolean {
+  return QUEUE_ENTRY_NAME.test(s);
+}
+
+/**
  * A queue id derived from another and a label (e.g. the bounce for attempt 3 of an entry): the
  * same inputs give the same id, so a step repeated after a crash replaces its first output
  * instead of adding a second. Keeps the parent's time prefix, so listings stay in order.

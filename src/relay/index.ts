@@ -21,5 +21,9 @@ export { type MessageSource, type StreamSource } from './smtp-client-body.js';
 export { type Diagnostic, type SmtpPhase } from './diagnostic.js';
 export { planMx, systemResolver, type DnsResolver, type MxPlan } from './mx.js';
 export { ReplyClassifier } from './classify.js';
+export {
+  queueRows, queueRow, queueEntryViews, queueEntryView, LISTED_QUEUES,
+  type QueueRow, type QueueRecipientRow, type QueueFilter, type QueueEntryView, type QueueRecipientView,
+} from './queue-view.js';
 export { entryState, uniqueRecipients, isFinal, type EntryState, type RecipientState } from './state.js';
 export type { OutboundMessage, RecipientOutcome, RecipientStatus } from './outcome.js';

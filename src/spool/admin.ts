@@ -10,6 +10,7 @@
  */
 import { rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { domainOfAddress } from '../core/index.js';
 import { appendRecords } from './marks.js';
 import { crashesSinceRelease, holdRequested } from './record.js';
 import type { QueueName, Spool } from './spool.js';
@@ -144,9 +145,17 @@ export async function releaseEntries(spool: Spool, selector: string): Promise<Ad
   return { done: await moveEach(spool, list, (name) => (name.includes('.') ? 'outgoing' : 'incoming')), busy: [] };
 }
 
-/** Retry every deferred entry now (postqueue -f): they move back to outgoing/, where the relay takes them. */
-export async function flushDeferred(spool: Spool, selector = 'ALL'): Promise<AdminResult> {
-  const list = await entries(spool, ['deferred'], selector);
+/**
+ * Retry deferred entries now (postqueue -f; with `domain`, postqueue -s: those with a recipient in
+ * that canonical domain): they move back to outgoing/, where the relay takes them.
+ */
+export async function flushDeferred(spool: Spool, selector = 'ALL', domain?: string): Promise<AdminResult> {
+  let list = await entries(spool, ['deferred'], selector);
+  if (domain !== undefined) {
+    const deferred = await spool.inspect(['deferred']);
+    const forDomain = new Set(deferred.filter((e) => e.meta?.envelope.recipients.some((r) => domainOfAddress(r.address) === domain)).map((e) => e.name));
+    list = list.filter((e) => forDomain.has(e.name));
+  }
   // An entry being delivered is not in deferred/: it is being tried now, which is what a flush asks.
   return { done: await moveEach(spool, list, () => 'outgoing'), busy: [] };
 }

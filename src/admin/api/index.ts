@@ -3,5 +3,6 @@
  * `ApiRoute[]`; app.ts registers them all under /api with one permission guard.
  */
 import type { ApiRoute } from '../routes.js';
+import { queueRoutes } from './queue.js';
 
-export const API_ROUTES: readonly ApiRoute[] = [];
+export const API_ROUTES: readonly ApiRoute[] = [...queueRoutes];
