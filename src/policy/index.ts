@@ -10,4 +10,5 @@ export { compilePolicy, DEFAULT_COMMANDS, DEFAULT_COMMAND_ACTIONS, type CompileR
 export { evaluate, directionOf, encryptionOutcome, DEFAULT_RULE, PolicyRuntimeError } from './evaluate.js';
 export { loadStaticDirectory, emptyDirectory, type Directory } from './directory.js';
 export { describeAction, describePlan } from './describe.js';
+export { checkPolicyText, loadPolicy, type PolicyCheck } from './load.js';
 export type * from './types.js';

@@ -1,0 +1,54 @@
+/**
+ * The policy file as every caller checks it: compiled rules and the groups file it names, or every
+ * problem of either with file, line and column. `postern check`, `start`, the worker's reload and
+ * the admin API (validate, explain against a draft, activate) all come through here, so a draft
+ * the console calls valid is one the gateway runs.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config/types.js';
+import { ConfigError, type ConfigProblem } from '../core/index.js';
+import { compilePolicy } from './compile.js';
+import { loadStaticDirectory } from './directory.js';
+import type { CompiledPolicy } from './types.js';
+
+export type PolicyCheck = { ok: true; policy: CompiledPolicy } | { ok: false; problems: ConfigProblem[] };
+
+/**
+ * Check `text` as if it were the content of `file` (which anchors a relative `groups:` path).
+ * Never throws for anything in the text: a hostile draft (alias bombs, deep nesting) is a problem
+ * to report, not a crash of the caller.
+ */
+export async function checkPolicyText(text: string, file: string): Promise<PolicyCheck> {
+  let r: ReturnType<typeof compilePolicy>;
+  try {
+    r = compilePolicy(text, file);
+  } catch (err) {
+    // yaml's toJS refuses excessive aliases (a "billion laughs" document) by throwing.
+    return { ok: false, problems: [{ file, line: 0, column: 0, key: '', message: `YAML: ${(err as Error).message.split('\n')[0]}` }] };
+  }
+  if (!r.ok) return r;
+  // The groups file is part of the policy: a broken one is refused with it.
+  if (r.policy.groupsFile) {
+    try {
+      await loadStaticDirectory(r.policy.groupsFile);
+    } catch (err) {
+      if (err instanceof ConfigError) return { ok: false, problems: err.problems };
+      throw err;
+    }
+  }
+  return r;
+}
+
+/** The policy file `config` names, compiled; a ConfigError with every problem otherwise. */
+export async function loadPolicy(config: Config): Promise<CompiledPolicy> {
+  const file = config.policy.file;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, line: 0, column: 0, key: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  const r = await checkPolicyText(text, file);
+  if (!r.ok) throw new ConfigError(r.problems);
+  return r.policy;
+}
