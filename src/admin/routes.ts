@@ -91,6 +91,8 @@ export interface ApiRoute {
   /** Group in the OpenAPI document: queue, keys, ca, pdf, webmail, policy, system, audit. */
   tag: string;
   schema?: { params?: JsonSchema; querystring?: JsonSchema; body?: JsonSchema };
+  /** The largest request body this route reads, in bytes (Fastify's bodyLimit; its default, 1 MiB, otherwise). */
+  bodyLimit?: number;
   handler(req: ApiRequest, ctx: AdminContext): Promise<ApiResult>;
   /**
    * A well-formed request (the permission-matrix test sends it as every role and as nobody; an

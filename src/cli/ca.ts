@@ -1,10 +1,9 @@
 /** `postern ca init|issue|show`: the organisation's internal S/MIME CA. */
-import { initCa, internalCa, issueFromCa, publishInternalCrl, revokeFromCa } from '../keystore/index.js';
-import type { KeyType } from '../pki/index.js';
+import { initCa, internalCa, issueFromCa, publishInternalCrl, revokeAndPublish } from '../keystore/index.js';
+import { certificateToPem, KEY_TYPES, type KeyType } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, shortDate, withStore } from './keys-common.js';
 
-const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'];
 const USAGE = 'ca init [--name "Example Mail CA"] [--org ORG] [--key-type TYPE] | issue ADDRESS [--name "Display Name"] [--key-type TYPE] | show [--out FILE] | revoke ADDRESS|SERIAL [--reason keyCompromise|superseded|…]';
 
 export async function caCommand(argv: string[], io: CliIo): Promise<number> {
@@ -17,7 +16,7 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
   });
   const [sub, ...args] = positionals;
   const keyType = values['key-type'];
-  if (keyType !== undefined && !KEY_TYPES.includes(keyType)) throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(', ')}`);
+  if (keyType !== undefined && !(KEY_TYPES as readonly string[]).includes(keyType)) throw new UsageError(`--key-type must be one of ${KEY_TYPES.join(', ')}`);
   switch (sub) {
     case 'init':
       return withStore(values.config, async (store, config) => {
@@ -46,16 +45,14 @@ export async function caCommand(argv: string[], io: CliIo): Promise<number> {
           io.err('postern: there is no internal CA yet: run `postern ca init` first');
           return 1;
         }
-        const pem = `-----BEGIN CERTIFICATE-----\n${ca.der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+        const pem = certificateToPem(ca.der);
         await output(io, values.out, pem, false);
         return 0;
       });
     case 'revoke':
       if (args.length !== 1) throw new UsageError('ca revoke needs one ADDRESS or SERIAL');
       return withStore(values.config, async (store, config) => {
-        const revoked = await revokeFromCa(store, args[0]!, { reason: values.reason, actor: cliActor() });
-        // Published at once: the portal serves the new CRL from its next request on.
-        await publishInternalCrl(store, config, { actor: cliActor() });
+        const revoked = await revokeAndPublish(store, config, args[0]!, { reason: values.reason, actor: cliActor() });
         for (const r of revoked) {
           const c = r.certificate;
           io.out(`${r.status === 'added' ? 'revoked' : 'already revoked'}: serial ${c.serial} ${c.subject} <${c.emails.join(', ')}>${values.reason ? ` (${values.reason})` : ''}; the internal CA's CRL is published`);

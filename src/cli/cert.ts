@@ -4,10 +4,9 @@
  * it refused; nothing is half-imported (a refused certificate leaves the store unchanged).
  */
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { ldapCrlFetcher } from '../directory/index.js';
-import { revocationCheckerFor, type KeyStore, type StoredCertificate } from '../keystore/index.js';
-import { checkForImport, exportPkcs12, keyMatchesCertificate, parseCertificate, parseImport, type CertInfo, type PrivateKeyInfo, type RevocationChecker } from '../pki/index.js';
+import { certificateFlags, exportCertificateWithKey, importCertificates, revocationCheckerFor, revocationStates, type ImportInput, type KeyStore, type StoredCertificate } from '../keystore/index.js';
+import { certificateToPem, type CertInfo, type RevocationChecker, type RevocationResult } from '../pki/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, secretFromEnv, shortDate, withStore } from './keys-common.js';
 
@@ -49,103 +48,55 @@ function describe(c: Pick<CertInfo, 'subject' | 'emails' | 'fingerprint'>): stri
 }
 
 async function importFiles(store: KeyStore, io: CliIo, files: string[], opts: { key?: string; password?: string; trust: boolean }): Promise<number> {
-  const actor = cliActor();
-  const certs: { file: string; cert: CertInfo }[] = [];
-  const keys: { file: string; key: PrivateKeyInfo }[] = [];
+  const inputs: ImportInput[] = [];
   let failed = 0;
   for (const file of [...files, ...(opts.key ? [opts.key] : [])]) {
     try {
-      const bundle = await parseImport(await readFile(file), { password: opts.password, filename: basename(file) });
-      for (const cert of bundle.certificates) certs.push({ file, cert });
-      for (const key of bundle.keys) keys.push({ file, key });
-      if (!bundle.certificates.length && !bundle.keys.length) {
-        io.err(`${file}: no certificate or key found`);
-        failed++;
-      }
+      inputs.push({ data: await readFile(file), name: file });
     } catch (err) {
       io.err(`${file}: ${(err as Error).message}`);
       failed++;
     }
   }
-
-  // A key is stored only with a certificate for it: from this import or already in the store.
-  const stored = await store.listCertificates();
-  const acceptedKeys: { file: string; key: PrivateKeyInfo }[] = [];
-  for (const k of keys) {
-    const match = certs.find((c) => keyMatchesCertificate(k.key, c.cert)) ?? stored.map((s) => ({ cert: parseCertificate(s.der) })).find((c) => keyMatchesCertificate(k.key, c.cert));
-    if (!match) {
-      io.err(`${k.file}: the private key matches none of the certificates given or stored; not imported`);
-      failed++;
+  const report = await importCertificates(store, inputs, { password: opts.password, trust: opts.trust, actor: cliActor() });
+  for (const u of report.unreadable) io.err(`${u.input}: ${u.problem}`);
+  for (const c of report.certificates) {
+    if (c.status === 'refused') {
+      for (const p of c.problems) io.err(`${c.input}: ${describe(c)}: ${p}`);
       continue;
     }
-    acceptedKeys.push(k);
+    const anchor = opts.trust && c.isCA;
+    const what = c.status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : c.status === 'updated' ? 'updated (now a trust anchor)' : anchor ? 'added (trust anchor)' : 'added';
+    io.out(`${what}: ${describe(c)}`);
+    for (const w of c.warnings) io.out(`  warning: ${w}`);
   }
-
-  for (const { file, cert } of certs) {
-    const check = checkForImport(cert, { trust: opts.trust });
-    if (!check.ok) {
-      for (const p of check.problems) io.err(`${file}: ${describe(cert)}: ${p}`);
-      failed++;
-      continue;
-    }
-    const { status } = await store.importCertificate(cert, { source: 'import', trusted: opts.trust && cert.isCA, actor });
-    const anchor = opts.trust && cert.isCA;
-    const what = status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : status === 'updated' ? 'updated (now a trust anchor)' : anchor ? 'added (trust anchor)' : 'added';
-    io.out(`${what}: ${describe(cert)}`);
-    for (const w of check.warnings) io.out(`  warning: ${w}`);
+  for (const k of report.keys) {
+    if (k.status === 'refused') io.err(`${k.input}: ${k.problem}`);
+    else io.out(`${k.status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : 'added'}: private key (${k.algorithm}${k.bits ? ` ${k.bits}` : ''}${k.curve ? ` ${k.curve}` : ''}) from ${k.input}`);
   }
-  for (const { file, key } of acceptedKeys) {
-    const status = await store.importPrivateKey(key, { actor });
-    io.out(`${status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : 'added'}: private key (${key.key.algorithm}${key.key.bits ? ` ${key.key.bits}` : ''}${key.key.curve ? ` ${key.key.curve}` : ''}) from ${file}`);
-  }
-  return failed ? 1 : 0;
+  return failed || report.failed ? 1 : 0;
 }
 
-function flags(c: StoredCertificate, now = Date.now()): string {
-  const f: string[] = [];
-  if (c.isCA) f.push('ca');
-  if (c.trusted) f.push('trusted');
-  if (c.hasPrivateKey) f.push('key');
-  if (c.notAfter.getTime() < now) f.push('expired');
-  else if (c.notBefore.getTime() > now) f.push('not-yet-valid');
-  // Learnt from mail for an address that already had another certificate: an admin should look.
-  if (c.flag) f.push(c.flag);
-  return f.join(',') || '-';
-}
-
-/**
- * The revocation status of each end-entity certificate (`--revocation`: asks OCSP responders and
- * fetches CRLs, so it takes network time): "good", "revoked", "unknown", or "-" for CAs and
- * certificates whose issuer is not in the store.
- */
-async function revocationColumn(certs: StoredCertificate[], checker: RevocationChecker): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const byId = new Map(certs.filter((c) => c.isCA).map((c) => [c.subject, c] as const));
-  await Promise.all(
-    certs.map(async (c) => {
-      const issuer = byId.get(c.issuer);
-      if (c.isCA || !issuer) return out.set(c.fingerprint, '-');
-      const r = await checker.check(parseCertificate(c.der), parseCertificate(issuer.der));
-      out.set(c.fingerprint, r.status === 'revoked' ? `revoked${r.revocationReason ? ` (${r.revocationReason})` : ''} ${r.revokedAt ? shortDate(r.revokedAt) : ''}`.trim() : `${r.status} (${r.source})`);
-    }),
-  );
-  return out;
+function revocationText(r: RevocationResult | null | undefined): string {
+  if (!r) return '-';
+  return r.status === 'revoked' ? `revoked${r.revocationReason ? ` (${r.revocationReason})` : ''} ${r.revokedAt ? shortDate(r.revokedAt) : ''}`.trim() : `${r.status} (${r.source})`;
 }
 
 async function list(store: KeyStore, io: CliIo, address: string | undefined, json: boolean, checker: RevocationChecker | null): Promise<number> {
   const certs = await store.listCertificates({ address });
-  // Issuers are looked up among all CA certificates, not only those of the address listed.
-  const revocation = checker ? await revocationColumn([...certs, ...(await store.listCertificates()).filter((c) => c.isCA && !certs.includes(c))], checker) : null;
+  // `--revocation` asks OCSP responders and fetches CRLs, so it takes network time.
+  const revocation = checker ? await revocationStates(store, certs, checker) : null;
+  const flags = (c: StoredCertificate) => certificateFlags(c).join(',') || '-';
   if (json) {
     for (const c of certs) {
       const { der: _der, id: _id, ...rest } = c;
-      io.out(JSON.stringify({ ...rest, flags: flags(c).split(','), ...(revocation ? { revocation: revocation.get(c.fingerprint) } : {}) }));
+      io.out(JSON.stringify({ ...rest, flags: flags(c).split(','), ...(revocation ? { revocation: revocationText(revocation.get(c.fingerprint)) } : {}) }));
     }
     return 0;
   }
   io.out(['FINGERPRINT', 'FLAGS', 'NOT AFTER', 'SOURCE', ...(revocation ? ['REVOCATION'] : []), 'SUBJECT / ADDRESSES'].join('\t'));
   for (const c of certs) {
-    io.out([c.fingerprint.slice(0, 16), flags(c), shortDate(c.notAfter), c.source, ...(revocation ? [revocation.get(c.fingerprint) ?? '-'] : []), `${c.subject}${c.emails.length ? ` <${c.emails.join(', ')}>` : ''}`].join('\t'));
+    io.out([c.fingerprint.slice(0, 16), flags(c), shortDate(c.notAfter), c.source, ...(revocation ? [revocationText(revocation.get(c.fingerprint))] : []), `${c.subject}${c.emails.length ? ` <${c.emails.join(', ')}>` : ''}`].join('\t'));
   }
   io.out(`-- ${certs.length} certificate${certs.length === 1 ? '' : 's'}`);
   return 0;
@@ -158,35 +109,19 @@ async function one(store: KeyStore, io: CliIo, fingerprint: string): Promise<Sto
   return null;
 }
 
-function pem(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
-}
-
 async function exportCert(store: KeyStore, io: CliIo, fingerprint: string, opts: { out?: string; withKey: boolean; password?: string }): Promise<number> {
   const c = await one(store, io, fingerprint);
   if (!c) return 1;
   if (!opts.withKey) {
-    await output(io, opts.out, pem(c.der), false);
+    await output(io, opts.out, certificateToPem(c.der), false);
     return 0;
   }
-  const pkcs8 = await store.privateKeyFor(c, 'export', cliActor());
-  if (!pkcs8) {
+  const exported = await exportCertificateWithKey(store, c, opts.password!, cliActor());
+  if (!exported) {
     io.err(`postern: the store has no private key for ${c.fingerprint.slice(0, 16)}`);
     return 1;
   }
-  const cert = parseCertificate(c.der);
-  // The chain from the CA certificates we hold, so the recipient of the file can use it at once.
-  const cas = (await store.listCertificates()).filter((s) => s.isCA).map((s) => parseCertificate(s.der));
-  const chain = [cert];
-  for (let issuer = cert; !issuer.selfIssued && chain.length < 8; ) {
-    const next = cas.find((a) => a.subject === issuer.issuer);
-    if (!next) break;
-    chain.push(next);
-    issuer = next;
-  }
-  const p12 = await exportPkcs12({ key: { pkcs8, spki: cert.spki, key: cert.key }, certificates: chain, password: opts.password!, friendlyName: c.emails[0] ?? c.subject });
-  pkcs8.fill(0);
-  await output(io, opts.out, p12, true);
+  await output(io, opts.out, exported.pkcs12, true);
   return 0;
 }
 

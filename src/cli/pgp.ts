@@ -4,8 +4,8 @@
  * store only passphrase-protected.
  */
 import { readFile } from 'node:fs/promises';
-import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
-import { applyRevocationCertificate, armorPublicKey, exportSecretKey, generatePgpKey, parsePgpKeys, revocationCertificateIssuer } from '../openpgp/index.js';
+import { exportPgpSecretKey, importPgpKeys, pgpKeyFlags, type ImportInput, type KeyStore, type StoredPgpKey } from '../keystore/index.js';
+import { armorPublicKey, generatePgpKey } from '../openpgp/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, output, secretFromEnv, shortDate, withStore } from './keys-common.js';
 
@@ -54,57 +54,27 @@ function describe(k: StoredPgpKey['info']): string {
 }
 
 async function importFiles(store: KeyStore, io: CliIo, files: string[], passphrase: string | undefined): Promise<number> {
+  const inputs: ImportInput[] = [];
   let failed = 0;
   for (const file of files) {
     try {
-      const data = await readFile(file);
-      const issuer = await revocationCertificateIssuer(data);
-      if (issuer) {
-        if (!(await importRevocation(store, io, file, data, issuer))) failed++;
-        continue;
-      }
-      const { keys, problems } = await parsePgpKeys(data, { passphrase });
-      for (const p of problems) io.err(`${file}: ${p}`);
-      if (problems.length) failed++;
-      if (!keys.length && !problems.length) {
-        io.err(`${file}: no OpenPGP key found`);
-        failed++;
-      }
-      for (const k of keys) {
-        const { status } = await store.importPgpKey(k, { source: 'import', actor: cliActor() });
-        const what = status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : status;
-        io.out(`${what}: ${describe(k.info)}${k.secretKey ? ' (with secret key)' : ''}`);
-        if (!k.info.canEncrypt) io.out(`  warning: not usable for encryption: ${k.info.encryptProblem ?? 'no usable encryption subkey'}`);
-      }
+      inputs.push({ data: await readFile(file), name: file });
     } catch (err) {
       io.err(`${file}: ${(err as Error).message}`);
       failed++;
     }
   }
-  return failed ? 1 : 0;
-}
-
-/** A revocation certificate alone (gpg --gen-revoke): applied to the stored key it names, merged in by the store. */
-async function importRevocation(store: KeyStore, io: CliIo, file: string, data: Buffer, issuer: string): Promise<boolean> {
-  const [k, ...more] = await store.findPgpKey(issuer);
-  if (!k || more.length) {
-    io.err(`${file}: a revocation certificate for ${issuer}, but the store has ${k ? 'several such keys' : 'no such key'}`);
-    return false;
+  const report = await importPgpKeys(store, inputs, { passphrase, actor: cliActor() });
+  for (const p of report.problems) io.err(`${p.input}: ${p.problem}`);
+  for (const k of report.keys) {
+    const what = k.status === 'duplicate' ? 'duplicate (already in the store; nothing changed)' : k.status;
+    io.out(`${what}: ${k.fingerprint} ${k.userIds[0] ?? '(no user id)'}${k.hasSecret && k.status !== 'revoked' ? ' (with secret key)' : ''}`);
+    for (const w of k.warnings) io.out(`  warning: ${w}`);
   }
-  const { key } = await store.importPgpKey(await applyRevocationCertificate(k.publicKey, data), { source: k.source, actor: cliActor() });
-  io.out(`revoked: ${describe(key.info)}`);
-  return true;
+  return failed || report.problems.length ? 1 : 0;
 }
 
-function flags(k: StoredPgpKey): string {
-  const f: string[] = [];
-  if (k.hasSecret) f.push('secret');
-  if (k.info.revoked) f.push('revoked');
-  else if (k.info.expires && k.info.expires.getTime() < Date.now()) f.push('expired');
-  if (k.info.canEncrypt) f.push('encrypt');
-  if (k.info.canSign) f.push('sign');
-  return f.join(',') || '-';
-}
+const flags = (k: StoredPgpKey) => pgpKeyFlags(k).join(',') || '-';
 
 async function list(store: KeyStore, io: CliIo, address: string | undefined, json: boolean): Promise<number> {
   const keys = await store.listPgpKeys({ address });
@@ -132,13 +102,11 @@ async function exportKey(store: KeyStore, io: CliIo, selector: string, opts: { o
     await output(io, opts.out, await armorPublicKey(k.publicKey), false);
     return 0;
   }
-  const secret = await store.pgpSecretKey(k, 'export', cliActor());
-  if (!secret) {
+  const armored = await exportPgpSecretKey(store, k, opts.passphrase!, cliActor());
+  if (armored === undefined) {
     io.err(`postern: the store has no secret key for ${k.info.fingerprint}`);
     return 1;
   }
-  const armored = await exportSecretKey(secret, opts.passphrase!);
-  secret.fill(0);
   await output(io, opts.out, armored, true);
   return 0;
 }

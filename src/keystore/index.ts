@@ -79,6 +79,11 @@ export async function openKeyStoreWithPortal(
 }
 
 export { initCa, issueFromCa, internalCa, InternalCaError } from './internal-ca.js';
+export {
+  certificateChain, certificateFlags, exportCertificateWithKey, importCertificates, offlineRevocationChecker, revocationStates,
+  type CertificateChain, type CertImportReport, type CertImportResult, type ImportInput, type KeyImportResult,
+} from './cert-admin.js';
+export { exportPgpSecretKey, importPgpKeys, pgpKeyFlags, type PgpImportReport, type PgpImportResult } from './pgp-admin.js';
 export { publicKeysFile, publishPublicKeys, PublicFileError, type PublicKeySource } from './public.js';
 export { publicCertificatesFile, publishPublicCertificates, type PublicCertificateSource } from './public.js';
 export { createPkcs11Key } from './kek/index.js';
@@ -93,7 +98,7 @@ export {
   WebmailCryptoError, webmailBodyAad, webmailPasswordProblem, webmailSummaryAad, type NewAccountKeys, type WrappedAccountKey,
 } from './webmail-crypto.js';
 export {
-  importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
+  importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeAndPublish, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,
 } from './store-revocation.js';
 

@@ -195,6 +195,18 @@ export class CertStore extends RevocationStore {
     return (this.sql(`${CERT_SELECT} WHERE c.trusted = 1 ORDER BY c.id`).all() as Row[]).map((r) => this.toCertificate(r));
   }
 
+  /**
+   * Make a stored CA certificate a trust anchor or stop it being one; false when it already was
+   * what was asked. Only CA certificates: an end-entity certificate is believed through its chain.
+   */
+  setTrusted(fingerprint: string, trusted: boolean, actor: string): Promise<boolean> {
+    return this.transaction(async () => {
+      const changed = this.sql('UPDATE certificates SET trusted = ? WHERE fingerprint = ? AND is_ca = 1 AND trusted <> ?').run(trusted ? 1 : 0, fingerprint, trusted ? 1 : 0).changes > 0;
+      if (changed) this.audit({ actor, action: trusted ? 'trust' : 'distrust', object: `cert:${fingerprint}` });
+      return changed;
+    });
+  }
+
   /** Delete a certificate; its private key too when no other certificate shares it and `withKey`. */
   deleteCertificate(cert: StoredCertificate, opts: { withKey: boolean; actor: string }): Promise<{ keyDeleted: boolean }> {
     return this.transaction(async () => {

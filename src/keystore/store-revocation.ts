@@ -266,3 +266,18 @@ export async function publishInternalCrl(store: KeyStoreSqlite, config: Config, 
   await rename(tmp, file);
   return true;
 }
+
+/**
+ * Revoke as revokeFromCa does and publish the CRL at once, so the portal serves the revocation
+ * from its next request on: what `postern ca revoke` and the admin API do.
+ */
+export async function revokeAndPublish(
+  store: KeyStoreSqlite,
+  config: Config,
+  target: string,
+  opts: { reason?: string; actor: string },
+): Promise<{ certificate: StoredCertificate; status: 'added' | 'duplicate' }[]> {
+  const revoked = await revokeFromCa(store, target, opts);
+  await publishInternalCrl(store, config, { actor: opts.actor });
+  return revoked;
+}

@@ -49,7 +49,7 @@ export interface AuditEntry {
   /** Who: "cli:root", "worker", "relay" … */
   actor: string;
   action:
-    | 'import' | 'key-change' | 'export' | 'delete' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
+    | 'import' | 'key-change' | 'export' | 'delete' | 'trust' | 'distrust' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
     | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified'
     | 'pdf-reply-links-moved';
   /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password). */

@@ -12,7 +12,9 @@ import * as pkijs from 'pkijs';
 import { EKU_EMAIL_PROTECTION } from './types.js';
 import { ensurePkijsEngine, parseCertificate } from './x509.js';
 
-export type KeyType = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ec-p256' | 'ec-p384';
+/** The key types the internal CA makes, for its own key and the certificates it issues. */
+export const KEY_TYPES = ['rsa-2048', 'rsa-3072', 'rsa-4096', 'ec-p256', 'ec-p384'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
 
 /** A certificate and its private key; keyPkcs8 is a secret (unencrypted PKCS#8 DER). */
 export interface IssuedMaterial {

@@ -217,6 +217,11 @@ export async function parseImport(data: Buffer, opts: { password?: string; filen
   }
 }
 
+/** A certificate as one PEM block (64 columns), as openssl writes it. */
+export function certificateToPem(der: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
+}
+
 /** Parse one private key (any encoding parseImport reads), or throw PkiError. */
 export async function parsePrivateKey(data: Buffer, opts: { password?: string } = {}): Promise<PrivateKeyInfo> {
   const b = await parseImport(data, opts);

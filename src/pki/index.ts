@@ -22,10 +22,10 @@ export {
   type PublicKeyDescription,
 } from './types.js';
 export { parseCertificate } from './x509.js';
-export { keyMatchesCertificate, parseImport, parsePrivateKey } from './formats.js';
+export { certificateToPem, keyMatchesCertificate, parseImport, parsePrivateKey } from './formats.js';
 export { exportPkcs12 } from './pkcs12.js';
 export { checkForImport } from './validate.js';
-export { createCa, issueSmimeCertificate, CaError, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
+export { createCa, issueSmimeCertificate, CaError, KEY_TYPES, type KeyType, type IssuedMaterial, type CaInit, type IssueOptions } from './ca.js';
 export { certsOnlyBundle } from './certs-only.js';
 export { chainOf, issuerAmong, usableForEmail, MAX_CHAIN, type Chain, type ChainCertificate } from './chain.js';
 export {
