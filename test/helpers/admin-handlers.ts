@@ -68,3 +68,9 @@ export function json<T = Record<string, unknown>>(r: ApiResult): T {
   if (!('json' in r)) throw new Error('the route answered with a file, not JSON');
   return r.json as T;
 }
+
+/** The file of a handler's answer (tests of download routes). */
+export function file(r: ApiResult): { type: string; name: string; bytes: Buffer } {
+  if (!('file' in r)) throw new Error('the route answered with JSON, not a file');
+  return r.file;
+}

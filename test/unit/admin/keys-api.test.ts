@@ -7,9 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_ROUTES } from '../../../src/admin/api/keys.js';
-import { ApiError } from '../../../src/admin/routes.js';
-import { tempDir } from '../../helpers/config.js';
-import { directAdmin, file, json, type DirectAdmin } from '../../helpers/admin-direct.js';
+import { ApiError, type ApiRequest, type ApiRoute } from '../../../src/admin/routes.js';
+import { file, handlerHarness, json, type HandlerHarness } from '../../helpers/admin-handlers.js';
 import { opensslCa, opensslMailbox, run, type Issued } from '../../helpers/pki-openssl.js';
 
 interface CertJson {
@@ -39,28 +38,24 @@ const sha256Hex = async (pemFile: string) =>
 
 describe('admin API: certificates', () => {
   let dir: string;
-  let cleanup: () => Promise<void>;
-  let admin: DirectAdmin;
+  let admin: HandlerHarness;
   let ca: Issued;
   let bob: Issued;
   let carol: Issued;
   let caFp: string;
   let bobFp: string;
-  const call = (...a: Parameters<DirectAdmin['call']>) => admin.call(...a);
+  const call = (method: ApiRoute['method'], url: string, req?: Partial<Omit<ApiRequest, 'caller'>>) => admin.call(KEY_ROUTES, method, url, req);
 
   beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('postern-keys-api-'));
+    admin = await handlerHarness();
+    dir = admin.dir;
     ca = await opensslCa(dir, 'Partner');
     bob = await opensslMailbox(dir, ca, 'bob@example.com');
     carol = await opensslMailbox(dir, ca, 'carol@partner.example', 'ec');
     caFp = await sha256Hex(ca.cert);
     bobFp = await sha256Hex(bob.cert);
-    admin = await directAdmin(dir, KEY_ROUTES);
   });
-  afterAll(async () => {
-    await admin?.close();
-    await cleanup();
-  });
+  afterAll(() => admin?.close());
 
   it('imports PEM certificates with a private key, reporting each as the CLI does, and audits what went in', async () => {
     const pem = `${await readFile(ca.cert, 'utf8')}${await readFile(bob.cert, 'utf8')}`;
@@ -201,7 +196,7 @@ describe('admin API: certificates', () => {
 
     expect(admin.audits.slice(n)).toEqual([expect.objectContaining({ action: 'cert.export-private', object: `cert:${bobFp}` })]);
     expect(JSON.stringify(admin.audits)).not.toContain('bobs export password');
-    expect((await admin.ctx.store.auditLog(`cert:${bobFp}`)).map((a) => [a.actor, a.action])).toContainEqual(['admin:alice-admin', 'export']);
+    expect((await admin.ctx.store.auditLog(`cert:${bobFp}`)).map((a) => [a.actor, a.action])).toContainEqual(['admin:ops', 'export']);
 
     const noKey = await refusal(call('POST', '/certificates/:fingerprint/export-private', { params: { fingerprint: caFp }, body: { password: 'long enough password' } }));
     expect(noKey.status).toBe(404);
