@@ -77,6 +77,10 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await (await import('./pdf.js')).pdfCommand(rest, io);
       case 'webmail':
         return await (await import('./webmail.js')).webmailCommand(rest, io);
+      case 'backup':
+        return await (await import('./backup.js')).backupCommand(rest, io);
+      case 'restore':
+        return await (await import('./backup.js')).restoreCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

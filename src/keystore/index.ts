@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { KekError, openKek, type Kek } from './kek/index.js';
+import { NO_KEK } from './kek/none.js';
 import type { ScryptCost } from './pdf-verifier.js';
 import { openPortalDb, portalDbFile, type PortalDb } from './portal-db.js';
 import { KeyStoreSqlite } from './store.js';
@@ -101,19 +102,6 @@ export {
   importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeAndPublish, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,
 } from './store-revocation.js';
-
-/** A KEK for roles that must never unseal anything (the Internet-facing portal): every use fails. */
-const NO_KEK: Kek = {
-  id: 'none',
-  algorithm: 'none',
-  wrap: async () => {
-    throw new KekError('this role holds no KEK: it cannot seal keys');
-  },
-  unwrap: async () => {
-    throw new KekError('this role holds no KEK: private keys are out of its reach');
-  },
-  close: async () => undefined,
-};
 
 /**
  * The store for public data only (certificates, OpenPGP public keys), without the KEK: what an

@@ -51,7 +51,7 @@ export interface AuditEntry {
   action:
     | 'import' | 'key-change' | 'export' | 'delete' | 'trust' | 'distrust' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
     | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified'
-    | 'pdf-reply-links-moved';
+    | 'pdf-reply-links-moved' | 'backup' | 'restore';
   /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password). */
   object: string;
   detail?: string;
