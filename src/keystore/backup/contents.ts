@@ -3,10 +3,10 @@
  * the config names. A backup is made on one machine and restored on another, so every name in a
  * manifest is checked on the way back in as if a stranger wrote it.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Config } from '../../config/types.js';
-import { compilePolicy } from '../../policy/index.js';
+import { loadPolicy } from '../../policy/index.js';
 import { BackupError } from './format.js';
 
 export type EntryKind = 'config' | 'kek-file' | 'kek-salt' | 'portal' | 'keystore';
@@ -60,7 +60,7 @@ export async function configFiles(config: Config): Promise<{ files: ConfigFile[]
     { key: 'postern.yaml', path: config.file },
     { key: 'policy', path: config.policy.file },
   ];
-  const groups = await policyGroupsFile(config.policy.file);
+  const groups = await policyGroupsFile(config);
   if (groups) named.push({ key: 'policy: groups', path: groups });
   const tls = (key: string, t: { cert: string; key: string } | undefined) => {
     if (t) named.push({ key: `${key}.cert`, path: t.cert }, { key: `${key}.key`, path: t.key });
@@ -92,12 +92,12 @@ export async function configFiles(config: Config): Promise<{ files: ConfigFile[]
   return { files, leftOut };
 }
 
-/** The groups file the policy names, if it names one (resolved by the policy compiler itself). */
-async function policyGroupsFile(file: string): Promise<string | undefined> {
-  const text = await readFile(file, 'utf8');
-  const compiled = compilePolicy(text, file);
-  if (!compiled.ok) throw new BackupError(`the policy ${file} does not compile (run postern check): a backup of it would not start`);
-  return compiled.policy.groupsFile;
+/** The groups file the policy names, if it names one (as the gateway resolves it). */
+async function policyGroupsFile(config: Config): Promise<string | undefined> {
+  const policy = await loadPolicy(config).catch(() => {
+    throw new BackupError(`the policy ${config.policy.file} does not load (see postern check): a backup of it would not start`);
+  });
+  return policy.groupsFile;
 }
 
 /** Size and permission bits of a file that must exist. */
