@@ -13,7 +13,7 @@ export { compilePolicy, DEFAULT_COMMANDS, DEFAULT_COMMAND_ACTIONS, type CompileR
 export { evaluate, directionOf, encryptionOutcome, DEFAULT_RULE, PolicyRuntimeError } from './evaluate.js';
 export { loadStaticDirectory, emptyDirectory, type Directory } from './directory.js';
 export { describeAction, describePlan } from './describe.js';
-export { checkPolicyText, loadPolicy, type PolicyCheck } from './load.js';
+export { checkConfigAndPolicy, checkPolicyText, loadPolicy, type PolicyCheck } from './load.js';
 export { activatePolicy, readPolicyFile, type ActivateRequest, type ActivateResult, type PolicyFileState } from './activate.js';
 export { FilePolicyVersions, policyHash, policyVersionsDir, POLICY_VERSION_ID, DEFAULT_KEPT_VERSIONS, type PolicyVersion, type PolicyVersionStore } from './versions.js';
 export type * from './types.js';

@@ -5,6 +5,7 @@
  * the console calls valid is one the gateway runs.
  */
 import { readFile } from 'node:fs/promises';
+import { checkConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, type ConfigProblem } from '../core/index.js';
 import { compilePolicy } from './compile.js';
@@ -41,14 +42,28 @@ export async function checkPolicyText(text: string, file: string): Promise<Polic
 
 /** The policy file `config` names, compiled; a ConfigError with every problem otherwise. */
 export async function loadPolicy(config: Config): Promise<CompiledPolicy> {
-  const file = config.policy.file;
+  const r = await checkPolicyFile(config.policy.file);
+  if (!r.ok) throw new ConfigError(r.problems);
+  return r.policy;
+}
+
+async function checkPolicyFile(file: string): Promise<PolicyCheck> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ file, line: 0, column: 0, key: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    return { ok: false, problems: [{ file, line: 0, column: 0, key: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
   }
-  const r = await checkPolicyText(text, file);
-  if (!r.ok) throw new ConfigError(r.problems);
-  return r.policy;
+  return checkPolicyText(text, file);
+}
+
+/**
+ * postern.yaml and the policy file it names, as `postern check` and a reload check them: both
+ * valid, or every problem of the first that is not (the policy is only read from a valid config).
+ */
+export async function checkConfigAndPolicy(file: string): Promise<{ ok: true; config: Config; policy: CompiledPolicy } | { ok: false; problems: ConfigProblem[] }> {
+  const result = await checkConfig(file);
+  if (!result.ok) return result;
+  const policy = await checkPolicyFile(result.config.policy.file);
+  return policy.ok ? { ok: true, config: result.config, policy: policy.policy } : policy;
 }
