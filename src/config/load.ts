@@ -86,6 +86,19 @@ export async function checkConfigText(text: string, file: string): Promise<Check
       if (!isLoopback(l.host)) at(['portal', 'listen', i], `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} is not a loopback address: the portal takes passwords, so it needs portal.tls (or listen on 127.0.0.1 behind a TLS proxy)`);
     });
   }
+  let adminTls: Config['admin']['tls'];
+  if (raw.admin.tls) {
+    adminTls = { cert: resolve(base, raw.admin.tls.cert), key: resolve(base, raw.admin.tls.key) };
+    for (const k of ['cert', 'key'] as const) {
+      const err = await readable(adminTls[k]);
+      if (err) at(['admin', 'tls', k], `${adminTls[k]}: ${err}`);
+    }
+  }
+  if (!raw.admin.tls) {
+    raw.admin.listen.forEach((l, i) => {
+      if (!isLoopback(l.host)) at(['admin', 'listen', i], `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port} is not a loopback address: the admin console takes passwords and holds keys, so it needs admin.tls (or listen on 127.0.0.1 behind a TLS proxy)`);
+    });
+  }
   const ldap = await ldapConfig(raw.ldap, base, at);
   const pdf = await pdfConfig(raw, base, readable, at);
   const webmail = webmailConfig(raw, at);
@@ -126,6 +139,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
       organisation: raw.portal.organisation ?? pdf.organisation,
       ...((portalLogo ?? pdf.logo) ? { logo: portalLogo ?? pdf.logo } : {}),
     },
+    admin: { ...raw.admin, tls: adminTls },
     pdf,
     webmail,
     ldap,

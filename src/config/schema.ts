@@ -354,6 +354,28 @@ export const rawConfigSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  // The admin console and its API (issue 18): faces the inside only, may unseal (like the worker).
+  admin: z
+    .strictObject({
+      // Empty: the admin role does not run.
+      listen: z.array(listenAddress).default([{ host: '127.0.0.1', port: 8443 }]),
+      tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+      // A session ends after this long without a request, and after session_max in any case.
+      session_idle: atLeastOneSecond.default(15 * 60_000),
+      session_max: atLeastOneSecond.default(8 * 3_600_000),
+      // Failed log-ins, as for the portal: per account, per client address, doubling back-off.
+      lockout: z
+        .strictObject({
+          account: z.number().int().min(1).default(5),
+          client: z.number().int().min(1).default(20),
+          backoff: atLeastOneSecond.default(60_000),
+          max_backoff: atLeastOneSecond.default(3_600_000),
+        })
+        .prefault({}),
+      // Client addresses that may read /metrics without signing in (a Prometheus server).
+      metrics_from: z.array(network).default(['127.0.0.0/8', '::1/128']),
+    })
+    .prefault({}),
   // PDF mail (issue 16): the mail and its attachments in a password-protected PDF, for recipients
   // without keys (the method `pdf` in the policy's encrypt action).
   pdf: z

@@ -193,6 +193,20 @@ export interface PortalConfig {
   lockout: { account: number; client: number; backoff: number; max_backoff: number };
 }
 
+/** The admin role (src/admin/): console and API for the people who run the gateway. */
+export interface AdminConfig {
+  /** Where it listens; empty: the admin role does not run. */
+  listen: ListenAddress[];
+  /** Absolute paths; HTTPS when set. Without it the role listens on loopback only. */
+  tls?: { cert: string; key: string };
+  /** A session ends after this long idle, and after session_max (ms) in any case. */
+  session_idle: number;
+  session_max: number;
+  lockout: { account: number; client: number; backoff: number; max_backoff: number };
+  /** CIDRs that may scrape /metrics without a session. */
+  metrics_from: string[];
+}
+
 /** PDF mail (src/pdfmail/, worker/methods/pdf.ts). */
 export interface PdfConfig {
   cipher: 'aes-256' | 'aes-128';
@@ -305,6 +319,7 @@ export interface Config {
   kek: KekConfig;
   discovery: DiscoveryConfig;
   portal: PortalConfig;
+  admin: AdminConfig;
   pdf: PdfConfig;
   webmail: WebmailConfig;
   /** LDAP directories: recipients' certificates, groups and attributes for policy. */

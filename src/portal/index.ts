@@ -13,6 +13,7 @@
  * and every key is checked to hold no secret packet before it is sent.
  */
 export { startPortal, PortalError, type Portal, type PortalOptions } from './server.js';
+export { serveApp, type Listening } from './listen.js';
 export { buildPortalApp, csrfMultipart, readUploadForm, safePath, CSP, type PortalPages, type PortalSession } from './app.js';
 export { html, trusted, escapeHtml, Html } from './html.js';
 export { t, addTexts, langOf, type Lang } from './i18n.js';

@@ -16,15 +16,13 @@
  * portal holds no KEK: the CRL it serves is a file signed elsewhere.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { createServer as createHttp, type Server } from 'node:http';
-import { createServer as createHttps, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config, ListenAddress } from '../config/index.js';
 import type { Logger } from '../log/index.js';
 import type { PortalDb } from '../keystore/portal-db.js';
 import { buildPortalApp, type PortalPages } from './app.js';
 import { logoAsset, type Asset } from './assets.js';
+import { serveApp, type Listening } from './listen.js';
 import { WkdIndex, type PortalStore } from './wkd.js';
 
 export interface PortalOptions {
@@ -106,51 +104,21 @@ export async function startPortal(opts: PortalOptions): Promise<Portal> {
     ...(opts.pages ? { pages: opts.pages } : {}),
   });
 
-  const handler = (req: Parameters<FastifyInstance['routing']>[0], res: Parameters<FastifyInstance['routing']>[1]) => app.routing(req, res);
-  const servers: Server[] = [];
-  const addresses: ListenAddress[] = [];
-  const closeOne = (s: Server) =>
-    new Promise<void>((r) => {
-      s.close(() => r());
-      // Keep-alive sockets of WKD clients and browsers would otherwise hold close() for keepAliveTimeout.
-      s.closeAllConnections();
-    });
-  const closeAll = async () => {
-    await Promise.all(servers.map(closeOne));
-    await app.close();
-  };
+  let served: Listening;
   try {
-    for (const l of listen) {
-      const server: Server = tls ? createHttps({ ...tls }, handler) : createHttp(handler);
-      // A slow client holds a socket for at most this long: headers in 10 s, a whole request
-      // (an upload of portal.max_upload included) in 5 minutes.
-      server.headersTimeout = 10_000;
-      server.requestTimeout = 300_000;
-      server.keepAliveTimeout = 5_000;
-      server.on('clientError', (_err, socket) => socket.destroy());
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(l.port, l.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      servers.push(server);
-      const a = server.address() as AddressInfo;
-      addresses.push({ host: a.address, port: a.port });
-    }
+    served = await serveApp(app, listen, tls);
   } catch (err) {
-    await closeAll();
     throw new PortalError(`cannot listen: ${(err as Error).message}`);
   }
+  const { addresses } = served;
   log.info({ event: 'portal.listening', addresses: addresses.map((a) => `${a.host}:${a.port}`), tls: Boolean(tls) }, 'portal listening');
 
   const reloadTls = async (material?: { cert: Buffer; key: Buffer }) => {
     if (!config.portal.tls) return;
     // The role, no longer root, is handed the files' bytes by the supervisor; tests read them here.
     const fresh = material ?? (await readTls(config.portal.tls));
-    for (const s of servers) (s as unknown as HttpsServer).setSecureContext(fresh);
+    served.setCertificate(fresh);
     log.info({ event: 'portal.tls_reloaded' }, 'portal certificate read again');
   };
-  return { addresses, wkd, app, pages, reloadTls, close: closeAll };
+  return { addresses, wkd, app, pages, reloadTls, close: served.close };
 }

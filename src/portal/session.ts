@@ -33,6 +33,11 @@ export interface SessionOptions {
   secure: boolean;
   /** At most this many live sessions; the oldest idle one goes first beyond it (a flood must not eat the memory). */
   limit?: number;
+  /**
+   * The cookies' name (the CSRF nonce's gets "-csrf"): the admin console's differ from the
+   * portal's, since browsers keep cookies per host, not per port.
+   */
+  cookieName?: string;
   now?: () => number;
 }
 
@@ -47,8 +52,10 @@ export class Sessions<T> {
   private readonly limit: number;
 
   constructor(private readonly opts: SessionOptions) {
-    this.cookie = opts.secure ? '__Host-postern-session' : 'postern-session';
-    this.csrfCookie = opts.secure ? '__Host-postern-csrf' : 'postern-csrf';
+    const session = opts.cookieName ?? 'postern-session';
+    const csrf = opts.cookieName ? `${opts.cookieName}-csrf` : 'postern-csrf';
+    this.cookie = opts.secure ? `__Host-${session}` : session;
+    this.csrfCookie = opts.secure ? `__Host-${csrf}` : csrf;
     this.now = opts.now ?? Date.now;
     this.limit = opts.limit ?? 10_000;
   }

@@ -5,8 +5,11 @@
  */
 import type { Config } from '../config/types.js';
 
-/** portal: HTTP(S) for WKD and health, run only when `portal.listen` is set. */
-export type RoleName = 'smtpd' | 'worker' | 'relay' | 'portal';
+/**
+ * portal: HTTP(S) for outside recipients, run only when `portal.listen` is set; admin: the console
+ * and API for the people who run the gateway, run only when `admin.listen` is set.
+ */
+export type RoleName = 'smtpd' | 'worker' | 'relay' | 'portal' | 'admin';
 
 export interface RolePrivileges {
   /** Gets the KEK's passphrase or PIN variable (and the PKCS#11 module's), and LDAP passwords. */
@@ -18,13 +21,32 @@ export interface RolePrivileges {
   unprivileged: boolean;
 }
 
-/** The admin role (issue 16) will unseal and stay privileged, like the worker. */
+/**
+ * The admin role faces only the inside and manages keys, so it unseals and stays privileged like
+ * the worker (it writes the keystore and the policy file, both root's).
+ */
 export const ROLE_PRIVILEGES: Readonly<Record<RoleName, RolePrivileges>> = {
   smtpd: { unseals: false, unprivileged: true },
   portal: { unseals: false, unprivileged: true },
   worker: { unseals: true, unprivileged: false },
   relay: { unseals: false, unprivileged: false },
+  admin: { unseals: true, unprivileged: false },
 };
+
+/** What the admin role may ask the supervisor (answered with a 'reply' of the same id). */
+export type SupervisorRequest = 'status' | 'reload';
+
+/** One role process as the supervisor sees it (the admin console's status). */
+export interface RoleProcessStatus {
+  role: RoleName;
+  index: number;
+  pid: number | null;
+  running: boolean;
+  /** ISO time of the current process's start; null while it waits to be restarted. */
+  since: string | null;
+  /** Restarts since the last run that lasted. */
+  restarts: number;
+}
 
 /** Exit code of a role that must not be restarted (bad config, port in use): EX_CONFIG. */
 export const EXIT_FATAL = 78;
@@ -38,9 +60,11 @@ export type RoleMessage =
   /** worker: these entries are durable in outgoing/ and the worker is done with them. */
   | { type: 'outgoing'; names: string[] }
   /** worker: its event loop is turning (the supervisor's watchdog, watchdog.ts). */
-  | { type: 'alive' };
+  | { type: 'alive' }
+  /** admin: a question for the supervisor; answered by a 'reply' with the same id. */
+  | { type: 'request'; id: number; what: SupervisorRequest };
 
-/** smtpd's certificate and key, read by the supervisor: an unprivileged smtpd cannot read a root-only key. */
+/** A listener's certificate and key, read by the supervisor: an unprivileged smtpd or portal cannot read a root-only key. */
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
@@ -56,4 +80,5 @@ export type SupervisorMessage =
   | { type: 'reload'; config?: Config; tls?: TlsMaterial }
   | { type: 'shutdown' }
   | { type: 'incoming'; ids: string[] }
-  | { type: 'outgoing'; names: string[] };
+  | { type: 'outgoing'; names: string[] }
+  | { type: 'reply'; id: number; ok: boolean; data?: unknown; error?: string };

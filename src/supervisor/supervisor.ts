@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
-import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage, type TlsMaterial } from './protocol.js';
+import { EXIT_FATAL, type RoleMessage, type RoleName, type RoleProcessStatus, type SupervisorMessage, type SupervisorRequest, type TlsMaterial } from './protocol.js';
 import { heartbeatInterval, silentFor } from './watchdog.js';
 
 export { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from './protocol.js';
@@ -49,6 +49,7 @@ export interface RoleCommand {
 
 const BACKOFF_MS = [250, 1000, 5000, 15_000, 60_000];
 const RUN_RESETS_BACKOFF_MS = 2000;
+const ADMIN_RETRY_MS = 60_000;
 
 export class Supervisor {
   private readonly slots: Slot[] = [];
@@ -72,6 +73,7 @@ export class Supervisor {
     for (let i = 0; i < this.config.workers; i++) this.slots.push(this.slot('worker', i));
     this.slots.push(this.slot('smtpd', 0));
     if (this.config.portal.listen.length) this.slots.push(this.slot('portal', 0));
+    if (this.config.admin.listen.length) this.slots.push(this.slot('admin', 0));
     for (const s of this.slots) this.spawn(s);
     this.watch();
   }
@@ -115,6 +117,7 @@ export class Supervisor {
       else if (m?.type === 'outgoing') this.announceOutgoing(m.names);
       else if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
       else if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
+      else if (m?.type === 'request') void this.answer(child, m.id, m.what);
     });
     child.on('exit', (code, signal) => void this.onExit(s, child, code, signal));
     log.info({ event: 'supervisor.spawn', role: s.role, index: s.index, child: child.pid }, `started ${s.role}`);
@@ -135,6 +138,30 @@ export class Supervisor {
     relay?.child!.send({ type: 'outgoing', names } satisfies SupervisorMessage, ignoreSendError);
   }
 
+  /** The admin role's questions: the roles' status, or a reload as SIGHUP does. */
+  private async answer(child: ChildProcess, id: number, what: SupervisorRequest): Promise<void> {
+    let reply: SupervisorMessage;
+    try {
+      const data = what === 'status' ? this.status() : what === 'reload' ? await this.reload() : undefined;
+      reply = what === 'status' || what === 'reload' ? { type: 'reply', id, ok: true, data } : { type: 'reply', id, ok: false, error: `unknown request ${String(what)}` };
+    } catch (err) {
+      reply = { type: 'reply', id, ok: false, error: (err as Error).message };
+    }
+    if (child.connected) child.send(reply, ignoreSendError);
+  }
+
+  /** Every role process, for the admin console. */
+  status(): RoleProcessStatus[] {
+    return this.slots.map((s) => ({
+      role: s.role,
+      index: s.index,
+      pid: s.child?.pid ?? null,
+      running: Boolean(s.child?.connected),
+      since: s.child ? new Date(s.startedAt).toISOString() : null,
+      restarts: s.restarts,
+    }));
+  }
+
   private async onExit(s: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const { log, spool } = this.opts;
     if (s.child !== child) return;
@@ -148,6 +175,17 @@ export class Supervisor {
       if (n) log.warn({ event: 'supervisor.reclaimed', role: s.role, child: child.pid, entries: n }, 'reclaimed claimed messages');
     }
     if (this.stopping) return this.maybeFinished();
+    // The admin console is not on the mail's path: when it cannot run (its port taken, a broken
+    // certificate), mail flows on and the supervisor tries it again later.
+    if (code === EXIT_FATAL && s.role === 'admin') {
+      log.error({ event: 'supervisor.admin_unavailable', reason: this.fatal, retryInMs: ADMIN_RETRY_MS }, `the admin console cannot run (${this.fatal ?? 'fatal error'}); mail is not affected, trying again later`);
+      this.fatal = null;
+      s.timer = setTimeout(() => {
+        s.timer = null;
+        if (!this.stopping) this.spawn(s);
+      }, ADMIN_RETRY_MS);
+      return;
+    }
     if (code === EXIT_FATAL) {
       log.fatal({ event: 'supervisor.fatal', role: s.role, reason: this.fatal }, `${s.role} cannot run: ${this.fatal ?? 'fatal error'}`);
       await this.stop(1);
@@ -181,14 +219,14 @@ export class Supervisor {
     }
     // Roles get the config validated here, not the file: smtpd and the portal, no longer root,
     // may not be able to read it (or smtpd's TLS key, read here for a renewed certificate).
-    const tlsOf = async (role: 'smtpd' | 'portal') =>
+    const tlsOf = async (role: Listener) =>
       readTls(this.config, role).catch((err: Error) => {
         log.error({ event: 'supervisor.tls_unreadable', role, reason: err.message }, `${role} keeps its TLS certificate`);
         return undefined;
       });
-    const tls = { smtpd: await tlsOf('smtpd'), portal: await tlsOf('portal') };
+    const tls = { smtpd: await tlsOf('smtpd'), portal: await tlsOf('portal'), admin: await tlsOf('admin') };
     for (const s of this.slots) {
-      const material = s.role === 'smtpd' || s.role === 'portal' ? tls[s.role] : undefined;
+      const material = s.role === 'smtpd' || s.role === 'portal' || s.role === 'admin' ? tls[s.role] : undefined;
       const m: SupervisorMessage = { type: 'reload', config: this.config, ...(material ? { tls: material } : {}) };
       s.child?.send(m, ignoreSendError);
     }
@@ -207,7 +245,7 @@ export class Supervisor {
     const { log } = this.opts;
     log.info({ event: 'supervisor.stopping' }, 'stopping');
     for (const s of this.slots) if (s.timer) clearTimeout(s.timer);
-    for (const role of ['portal', 'smtpd', 'worker', 'relay'] as RoleName[]) {
+    for (const role of ['admin', 'portal', 'smtpd', 'worker', 'relay'] as RoleName[]) {
       const children = this.slots.filter((s) => s.role === role && s.child).map((s) => s.child!);
       await Promise.all(children.map((c) => terminate(c, 40_000)));
     }
@@ -234,8 +272,10 @@ function terminate(child: ChildProcess, killAfterMs: number): Promise<void> {
   });
 }
 
-async function readTls(config: Config, role: 'smtpd' | 'portal'): Promise<TlsMaterial | undefined> {
-  const t = role === 'smtpd' ? config.smtp.tls : config.portal.tls;
+type Listener = 'smtpd' | 'portal' | 'admin';
+
+async function readTls(config: Config, role: Listener): Promise<TlsMaterial | undefined> {
+  const t = role === 'smtpd' ? config.smtp.tls : role === 'portal' ? config.portal.tls : config.admin.tls;
   return t ? { cert: await readFile(t.cert), key: await readFile(t.key) } : undefined;
 }
 

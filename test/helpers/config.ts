@@ -90,6 +90,13 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       session_max: 8 * 3_600_000,
       lockout: { account: 5, client: 20, backoff: 60_000, max_backoff: 3_600_000 },
     },
+    admin: {
+      listen: [],
+      session_idle: 15 * 60_000,
+      session_max: 8 * 3_600_000,
+      lockout: { account: 5, client: 20, backoff: 60_000, max_backoff: 3_600_000 },
+      metrics_from: ['127.0.0.0/8', '::1/128'],
+    },
     pdf: { cipher: 'aes-256', password_scope: 'pair', reply_validity: 90 * 86_400_000, organisation: 'Example Ltd', cover_text: DEFAULT_COVER_TEXT, reply_label: 'Reply', max_attachments: 1000 },
     webmail: { retention: 90 * 86_400_000, notice_subject: DEFAULT_NOTICE_SUBJECT, notice_text: DEFAULT_NOTICE_TEXT, notice_from: 'postmaster@gw.test.example' },
     ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
@@ -110,6 +117,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     log: { ...base.log, ...(over.log ?? {}) } as Config['log'],
     discovery: { ...base.discovery, ...(over.discovery ?? {}) } as Config['discovery'],
     portal: { ...base.portal, ...(over.portal ?? {}) } as Config['portal'],
+    admin: { ...base.admin, ...(over.admin ?? {}) } as Config['admin'],
     webmail: { ...base.webmail, ...(over.webmail ?? {}) } as Config['webmail'],
     ldap: { ...base.ldap, ...(over.ldap ?? {}) } as Config['ldap'],
   } as Config;

@@ -115,6 +115,9 @@ export async function startGateway(configFile: string, opts: { waitReady?: boole
  */
 const HEADER_PROTECTION = 'header_protection: copy\n';
 
+/** Test gateways run without the admin console (on 8443 by default) unless a test configures it. */
+const NO_ADMIN = 'admin: { listen: [] }\n';
+
 /** Write a postern.yaml for a gateway whose data dir and maildir live in `dir`. */
 export async function writeGatewayConfig(dir: string, port: number, extra = '', route = 'maildir:./maildir'): Promise<string> {
   const file = join(dir, 'postern.yaml');
@@ -133,7 +136,7 @@ relay:
   routes:
     "*": ${route}
 policy: policy.yaml
-${/^header_protection:/m.test(extra) ? '' : HEADER_PROTECTION}${extra}`,
+${/^admin:/m.test(extra) ? '' : NO_ADMIN}${/^header_protection:/m.test(extra) ? '' : HEADER_PROTECTION}${extra}`,
   );
   return file;
 }

@@ -41,6 +41,7 @@ relay:
   routes:
     "*": maildir:./maildir
 policy: policy.yaml
+admin: { listen: [] }
 `,
   );
   return file;

@@ -47,7 +47,7 @@ describe('postern cert / ca / pgp / kek', () => {
     await exec('mkdir', ['-p', d]);
     await writeFile(join(d, 'policy.yaml'), 'rules: []\n');
     await writeFile(join(d, 'kek.key'), Buffer.alloc(32, 7), { mode: 0o644 });
-    await writeFile(join(d, 'postern.yaml'), 'data_dir: .\npolicy: policy.yaml\nsmtp: { listen: ["127.0.0.1:0"] }\n');
+    await writeFile(join(d, 'postern.yaml'), 'data_dir: .\npolicy: policy.yaml\nsmtp: { listen: ["127.0.0.1:0"] }\nadmin: { listen: [] }\n');
     const r = await exec(process.execPath, [MAIN, 'start', '-c', join(d, 'postern.yaml')], { env, timeout: 20_000 }).then(
       () => ({ code: 0, stdout: '' }),
       (e: { code: number; stdout: string }) => e,

@@ -84,7 +84,7 @@ ${portalTls ? '  tls: { cert: portal.crt, key: portal.key }\n' : ''}relay:
   routes: { "*": "maildir:./maildir" }
 header_protection: copy
 policy: policy.yaml
-${extra}`;
+${/^admin:/m.test(extra) ? '' : 'admin: { listen: [] }\n'}${extra}`;
 }
 
 describe.skipIf(!isRoot)('roles isolated by the OS, file KEK (needs root: setuid and other processes\' /proc)', () => {

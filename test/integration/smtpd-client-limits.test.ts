@@ -54,6 +54,7 @@ relay:
   routes:
     "*": maildir:./maildir
 policy: policy.yaml
+admin: { listen: [] }
 `,
     );
     gw = await startGateway(join(dir, 'postern.yaml'));

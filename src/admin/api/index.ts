@@ -1,6 +1,7 @@
 /**
  * Every route of the admin API, by group. A group is a file beside this one exporting an
- * `ApiRoute[]`; app.ts registers them all under /api with one permission guard.
+ * `ApiRoute[]`; app.ts registers them all under /api with one permission guard. One line per
+ * group below, so groups added side by side merge cleanly.
  */
 import type { ApiRoute } from '../routes.js';
 import { configRoutes } from './config.js';
@@ -8,5 +9,13 @@ import { KEY_ROUTES } from './keys.js';
 import { policyRoutes } from './policy.js';
 import { policyVersionRoutes } from './policy-versions.js';
 import { queueRoutes } from './queue.js';
+import { statusRoutes } from './status.js';
 
-export const API_ROUTES: readonly ApiRoute[] = [...queueRoutes, ...policyRoutes, ...policyVersionRoutes, ...KEY_ROUTES, ...configRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [
+  ...statusRoutes,
+  ...queueRoutes,
+  ...policyRoutes,
+  ...policyVersionRoutes,
+  ...KEY_ROUTES,
+  ...configRoutes,
+];

@@ -1,0 +1,56 @@
+/**
+ * Entry point of the admin role (`node dist/roles/admin.js -c FILE`): the console and API for the
+ * people who run the gateway. It faces only the inside and manages keys, so like the worker it
+ * opens the keystore with the KEK (the supervisor gives it the KEK's variables) and stays root
+ * (it writes postern.db and the policy file). It is not on the mail's path: when it cannot start,
+ * the supervisor tries again later and mail flows on.
+ */
+import { resolve } from 'node:path';
+import { startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
+import type { Config } from '../config/types.js';
+import { openKeyStoreWithPortal } from '../keystore/index.js';
+import { numericListen } from './privileges.js';
+import { main } from './run.js';
+import { supervisorLink } from './supervisor-link.js';
+
+main('admin', async ({ config, spool, log, send }) => {
+  const listen = await numericListen(config.admin.listen);
+  const { store, portal } = await openKeyStoreWithPortal(config);
+  let current: Config = config;
+  const link = supervisorLink(send);
+  const ctx: AdminContext = {
+    config: () => current,
+    configFile: resolve(config.file),
+    store,
+    portal,
+    spool,
+    log,
+    supervisor: link,
+    audit: async (caller, c) => {
+      store.audit({ actor: caller.account, action: c.action, object: c.object, detail: c.detail, client: caller.client, via: caller.via, before: c.before, after: c.after });
+    },
+  };
+  const accounts: AdminAccounts = {
+    checkLogin: (name, password, totp) => store.checkAdminLogin(name, password, totp),
+    account: async (name) => (await store.adminAccount(name)) ?? undefined,
+    failures: store.adminLoginFailures(),
+  };
+  const admin = await startAdmin({ ctx, accounts, log, listen }).catch(async (err: unknown) => {
+    link.close();
+    await store.close();
+    portal.close();
+    throw err;
+  });
+  return {
+    reload: (c, tls) => {
+      current = c;
+      if (tls) admin.reloadTls(tls).catch((err: Error) => log.error({ event: 'admin.tls_reload_failed', reason: err.message }, 'admin console keeps its TLS certificate'));
+    },
+    close: async () => {
+      await admin.close();
+      link.close();
+      await store.close();
+      portal.close();
+    },
+  };
+});
