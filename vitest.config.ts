@@ -1,10 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Unit files that need a process of their own: one replaces a module with vi.mock (a registry of
+ * Unit files that need a process of their own: two replace a module with vi.mock (a registry of
  * its own), one points SoftHSM2 at its tokens before the native module first initialises.
  */
-const OWN_MODULES = ['test/unit/openpgp/pgp-rsa.test.ts', 'test/unit/keystore/kek-pkcs11.test.ts'];
+const OWN_MODULES = ['test/unit/openpgp/pgp-rsa.test.ts', 'test/unit/keystore/kek-pkcs11.test.ts', 'test/unit/keystore/admin-login-cost.test.ts'];
 
 export default defineConfig({
   test: {

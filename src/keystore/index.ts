@@ -1,7 +1,7 @@
 /**
- * keystore: certificates, private keys, OpenPGP keys and PDF passwords in SQLite, secrets sealed
- * under a key-encryption key (kek/: file, passphrase or PKCS#11 token), and an audit log of every
- * key operation. The only module that reads or writes postern.db.
+ * keystore: certificates, private keys, OpenPGP keys, PDF passwords and admin accounts in SQLite,
+ * secrets sealed under a key-encryption key (kek/: file, passphrase or PKCS#11 token), and the
+ * append-only audit trail of every change. The only module that reads or writes postern.db.
  *
  * Untrusted input: certificates and keys arrive already parsed and checked by pki/ and openpgp/
  * (from admins, LDAP, signed mail); addresses are only ever bound as SQL parameters.
@@ -24,10 +24,16 @@ export { KeyStoreSqlite as KeyStore } from './store.js';
 export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
 export type {
-  AuditEntry, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey,
+  AuditEntry, AuditFilter, KeystoreAuditAction, CertSource, ImportStatus, PgpSource, StoredCertificate, StoredPgpKey,
   PdfPair, PdfPasswordRecord, PdfPasswordScope, PdfPasswordStore,
 } from './types.js';
 export { describePdfPair, MIN_SET_PASSWORD_LENGTH } from './store-pdf.js';
+// Admin accounts (issue 18): the admin role signs in against these; `postern admin` manages them.
+export {
+  ADMIN_SCRYPT, AdminAccountError, checkAdminName, checkAdminPassword, checkAdminRoles, MIN_ADMIN_PASSWORD_LENGTH,
+  type AdminAccount, type AdminAccountErrorCode, type AdminLoginResult,
+} from './admin-accounts.js';
+export type { AdminLoginFailures } from './store-admin.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 
@@ -38,11 +44,11 @@ export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
  * Open the configured KEK and the database. Refuses (KekError) when the database holds keys
  * wrapped by some other KEK: using it anyway would mix KEKs and fail at the first decryption.
  */
-export async function openKeyStore(config: Config, opts: { createKek?: boolean; pdfScrypt?: ScryptCost } = {}): Promise<KeyStoreSqlite> {
+export async function openKeyStore(config: Config, opts: { createKek?: boolean; pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost } = {}): Promise<KeyStoreSqlite> {
   const kek: Kek = await openKek(config.kek, { saltFile: saltFile(config), create: opts.createKek ?? true });
   try {
     mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
-    const store = new KeyStoreSqlite(config.keystore.sqlite, kek, opts.pdfScrypt ? { pdfScrypt: opts.pdfScrypt } : {});
+    const store = new KeyStoreSqlite(config.keystore.sqlite, kek, { ...(opts.pdfScrypt ? { pdfScrypt: opts.pdfScrypt } : {}), ...(opts.adminScrypt ? { adminScrypt: opts.adminScrypt } : {}) });
     const others = (await store.kekIdsInUse()).filter((id) => id !== kek.id);
     if (others.length) {
       store.close();
@@ -64,7 +70,7 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean; 
  */
 export async function openKeyStoreWithPortal(
   config: Config,
-  opts: { createKek?: boolean; pdfScrypt?: ScryptCost; owner?: { uid: number; gid: number } } = {},
+  opts: { createKek?: boolean; pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost; owner?: { uid: number; gid: number } } = {},
 ): Promise<{ store: KeyStoreSqlite; portal: PortalDb; moved: number }> {
   const store = await openKeyStore(config, opts);
   let portal: PortalDb | undefined;

@@ -166,6 +166,10 @@ const MIGRATIONS: Migration[] = [
   // kind check must grow), its verifier and reply-link key parameters for the KEK-free portal,
   // and the reply links' sealed data.
   pdfPasswords,
+  // 6: administration (issue 18) — admin accounts with their sealed TOTP secrets (sealed_secrets'
+  // kind check grows again), their log-in failures, and an audit trail that says from where and
+  // through what a change came, with before and after, and that can only grow.
+  adminAccounts,
 ];
 
 /**
@@ -231,6 +235,68 @@ function pdfPasswords(db: Database.Database): void {
   `);
 }
 
+/** sealed_secrets rebuilt as in pdfPasswords, for the TOTP secrets of admin accounts. */
+function adminAccounts(db: Database.Database): void {
+  db.exec(`
+  CREATE TABLE sealed_secrets_v6 (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('x509-key', 'pgp-secret', 'pdf-password', 'admin-totp')),
+    kek_id TEXT NOT NULL,
+    kek_alg TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    iv BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created INTEGER NOT NULL
+  );
+  INSERT INTO sealed_secrets_v6 (id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created)
+    SELECT id, kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created FROM sealed_secrets;
+  DROP TABLE sealed_secrets;
+  ALTER TABLE sealed_secrets_v6 RENAME TO sealed_secrets;
+  CREATE INDEX sealed_secrets_kek ON sealed_secrets (kek_id);
+
+  -- name_key is the name lower-cased (names are ASCII): Alice and alice are one account. roles is
+  -- a comma-separated list of core/admin-roles.ts names; password a scrypt PHC string;
+  -- totp_last_step the RFC 6238 time step of the last code accepted (a code is good once).
+  CREATE TABLE admin_accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    password TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    totp_secret_id INTEGER REFERENCES sealed_secrets (id),
+    totp_last_step INTEGER,
+    created INTEGER NOT NULL,
+    password_changed INTEGER NOT NULL,
+    last_login INTEGER
+  );
+
+  -- As portal.db's login_failures, for the admin role's lock-out (portal/lockout.ts LoginGuard).
+  CREATE TABLE admin_login_failures (
+    kind TEXT NOT NULL CHECK (kind IN ('account', 'client')),
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    last INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+  );
+
+  -- client: the caller's IP address (null from the CLI and the roles); via: cli, api, console,
+  -- worker …; before and after: what a policy or trust change replaced, as text.
+  ALTER TABLE audit_log ADD COLUMN client TEXT;
+  ALTER TABLE audit_log ADD COLUMN via TEXT;
+  ALTER TABLE audit_log ADD COLUMN before TEXT;
+  ALTER TABLE audit_log ADD COLUMN after TEXT;
+  CREATE INDEX audit_log_at ON audit_log (at);
+  CREATE INDEX audit_log_actor ON audit_log (actor);
+
+  -- Append-only: whoever may change keys through Postern cannot also erase what they did.
+  CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `);
+}
+
 function rekeyAddresses(db: Database.Database): void {
   for (const [table, owner] of [
     ['certificate_addresses', 'certificate_id'],
@@ -258,7 +324,7 @@ function rekeyAddresses(db: Database.Database): void {
 }
 
 /** Migrations that rebuild a table other tables refer to. */
-const REBUILDS = new Set<Migration>([pdfPasswords]);
+const REBUILDS = new Set<Migration>([pdfPasswords, adminAccounts]);
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

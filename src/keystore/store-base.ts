@@ -1,5 +1,5 @@
 /**
- * The SQLite keystore, part 1: the database, sealed secrets, the audit log, KEK rotation and meta
+ * The SQLite keystore, part 1: the database, sealed secrets, the audit trail, KEK rotation and meta
  * values. The SQL of the embedded backend lives in store-base.ts, store-certs.ts and store.ts
  * (certificates and OpenPGP keys build on this class). Secrets are sealed (kek/) before they
  * reach the database and unsealed only on request, with an audit entry for every key operation.
@@ -10,7 +10,8 @@ import { rewrap, seal, unseal, type SealedSecret } from './kek/index.js';
 import type { Kek } from './kek/types.js';
 import { createPrivateDatabaseFile } from './db-file.js';
 import { migrate } from './schema.js';
-import type { AuditEntry } from './types.js';
+import { auditEntryOf, auditQuery, auditValues, INSERT_AUDIT } from './audit-log.js';
+import type { AuditEntry, AuditFilter } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -69,29 +70,33 @@ export class KeyStoreBase {
 
   // ---- audit -------------------------------------------------------------------------------------
 
-  audit(e: Omit<AuditEntry, 'at'>): void {
-    this
-      .sql('INSERT INTO audit_log (at, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)')
-      .run(Date.now(), e.actor, e.action, e.object, e.detail ?? null);
+  /** Append a record to the audit trail (never a secret in it). Inside a transaction, it is part of it. */
+  audit(e: Omit<AuditEntry, 'at' | 'id'>): void {
+    this.sql(INSERT_AUDIT).run(...auditValues(e, Date.now()));
   }
 
-  async auditLog(object?: string): Promise<AuditEntry[]> {
-    const rows = (object
-      ? this.sql('SELECT * FROM audit_log WHERE object = ? ORDER BY id').all(object)
-      : this.sql('SELECT * FROM audit_log ORDER BY id').all()) as Row[];
-    return rows.map((r) => ({
-      at: new Date(r.at as number),
-      actor: r.actor as string,
-      action: r.action as AuditEntry['action'],
-      object: r.object as string,
-      ...(r.detail ? { detail: r.detail as string } : {}),
-    }));
+  /** The records of one object (a string), or those `filter` asks for; oldest first unless asked otherwise. */
+  async auditLog(filter: string | AuditFilter = {}): Promise<AuditEntry[]> {
+    const q = auditQuery(typeof filter === 'string' ? { object: filter } : filter);
+    return (this.sql(q.sql).all(...q.args) as Row[]).map(auditEntryOf);
+  }
+
+  /** Every record `filter` asks for, a page at a time (an export of a long trail never holds it all). */
+  async *auditRecords(filter: Omit<AuditFilter, 'afterId' | 'beforeId' | 'limit'> = {}, page = 1000): AsyncGenerator<AuditEntry> {
+    let cursor: number | undefined;
+    for (;;) {
+      const at = cursor === undefined ? {} : filter.order === 'newest' ? { beforeId: cursor } : { afterId: cursor };
+      const rows = await this.auditLog({ ...filter, ...at, limit: page });
+      yield* rows;
+      if (rows.length < page) return;
+      cursor = rows[rows.length - 1]!.id;
+    }
   }
 
   // ---- sealed secrets ----------------------------------------------------------------------------
 
   /** Insert a secret sealed under the KEK with its own row id as AAD; call inside a transaction. */
-  protected async insertSecret(kind: 'x509-key' | 'pgp-secret' | 'pdf-password', secret: Buffer): Promise<number> {
+  protected async insertSecret(kind: 'x509-key' | 'pgp-secret' | 'pdf-password' | 'admin-totp', secret: Buffer): Promise<number> {
     const placeholder = Buffer.alloc(0);
     const id = Number(
       this

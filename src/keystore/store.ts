@@ -4,10 +4,10 @@
  */
 import { mergePgpKey, type ParsedPgpKey, type PgpKeyInfo } from '../openpgp/index.js';
 import { addressKey, type Row } from './store-base.js';
-import { PdfStore } from './store-pdf.js';
+import { AdminStore } from './store-admin.js';
 import type { ImportStatus, PgpSource, StoredPgpKey } from './types.js';
 
-export class KeyStoreSqlite extends PdfStore {
+export class KeyStoreSqlite extends AdminStore {
   // ---- OpenPGP -----------------------------------------------------------------------------------
 
   importPgpKey(key: ParsedPgpKey, opts: { source: PgpSource; actor: string }): Promise<{ status: ImportStatus; key: StoredPgpKey }> {

@@ -44,17 +44,51 @@ export interface StoredPgpKey {
   hasSecret: boolean;
 }
 
+/** The keystore's own actions (the admin API and the CLI add theirs: "admin-add", "policy-activate" …). */
+export type KeystoreAuditAction =
+  | 'import' | 'key-change' | 'export' | 'delete' | 'trust' | 'distrust' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
+  | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified'
+  | 'pdf-reply-links-moved' | 'backup' | 'restore';
+
+/** One record of the audit trail (append-only: the database refuses to change or delete one). */
 export interface AuditEntry {
+  /** Its place in the trail (ascending with time of writing). */
+  id?: number;
   at: Date;
-  /** Who: "cli:root", "worker", "relay" … */
+  /** Who: "cli:root", "worker", "relay", an admin account's name … */
   actor: string;
-  action:
-    | 'import' | 'key-change' | 'export' | 'delete' | 'trust' | 'distrust' | 'use-sign' | 'use-decrypt' | 'kek-rotate' | 'generate' | 'ca-init' | 'ca-issue' | 'ca-revoke' | 'crl-import'
-    | 'pdf-password-create' | 'pdf-password-reset' | 'pdf-password-set' | 'pdf-password-show' | 'pdf-password-delete' | 'pdf-password-notified'
-    | 'pdf-reply-links-moved' | 'backup' | 'restore';
-  /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password). */
+  action: KeystoreAuditAction | (string & {});
+  /** What: "cert:<fingerprint>", "key:<spki sha256>", "pgp:<fingerprint>", "kek", "pdf:<sender>→<recipient>" (address keys; sender "*" for a recipient's one password), "admin:<name>", "policy" … */
   object: string;
   detail?: string;
+  /** Through what: "cli", "api", "console", "worker" …; for actors "cli:<login>" the store says "cli" itself. */
+  via?: string;
+  /** The caller's IP address (admin API and console); none from the CLI and the roles. */
+  client?: string;
+  /** What a change replaced and what it put in its place (policy, trust, roles), as text; never secrets. */
+  before?: string;
+  after?: string;
+}
+
+/** Which records `auditLog` returns. */
+export interface AuditFilter {
+  /** Exactly this object. */
+  object?: string;
+  /** Objects that start with this ("cert:", "admin:"). */
+  objectPrefix?: string;
+  actor?: string;
+  action?: string;
+  /** At or after. */
+  since?: Date;
+  /** Before (not at). */
+  until?: Date;
+  /** Records after this id (paging oldest first) or before it (newest first). */
+  afterId?: number;
+  beforeId?: number;
+  /** Default: all. */
+  limit?: number;
+  /** Default: oldest first. */
+  order?: 'oldest' | 'newest';
 }
 
 export type ImportStatus = 'added' | 'duplicate' | 'updated';
