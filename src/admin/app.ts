@@ -95,7 +95,7 @@ export async function buildAdminApp(opts: AdminAppOptions): Promise<{ app: Fasti
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
-    maxParamLength: 300,
+    routerOptions: { maxParamLength: 300 },
     return503OnClosing: true,
     trustProxy: false,
     requestIdHeader: false,

@@ -77,7 +77,7 @@ export async function buildPortalApp(opts: PortalAppOptions): Promise<{ app: Fas
     // Forms are small; uploads go through multipart with their own limits.
     bodyLimit: 64 * 1024,
     // A hostile path is bounded before routing.
-    maxParamLength: 300,
+    routerOptions: { maxParamLength: 300 },
     return503OnClosing: true,
     trustProxy: false,
     requestIdHeader: false,
