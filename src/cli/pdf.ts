@@ -10,14 +10,11 @@
  * recipient's password (scope recipient) has no one sender: whoever writes next is told.
  */
 import { canonicalAddress } from '../core/address.js';
-import { describePdfPair, openKeyStoreWithPortal, type KeyStore, type PdfPair, type PdfPasswordRecord, type PdfPasswordScope } from '../keystore/index.js';
+import { describePdfPair, openKeyStoreWithPortal, type KeyStore, type PdfPair, type PdfPasswordScope } from '../keystore/index.js';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
-import { inDomains } from '../core/index.js';
-import { newQueueId } from '../core/queue-id.js';
-import { normalisePdfPassword, r4PasswordBytes } from '../pdfmail/security-password.js';
 import { Spool } from '../spool/index.js';
-import { pdfPasswordNotice } from '../worker/notices.js';
+import { describeTold, pdfPasswordRow, resetPdfPasswordAndTell, setPdfPasswordAndTell } from '../worker/pdf-password-admin.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { cliActor, withStore } from './keys-common.js';
 
@@ -56,18 +53,16 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
       return withStore(values.config, (store) => show(store, io, pair, scope));
     case 'reset':
       return withPortalStore(values.config, async (store, config) => {
-        const { password, record } = await store.resetPdfPassword(pair, scope, cliActor());
-        io.out(`new password made for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, password, record)}`);
+        // The sender's notice is queued in the spool, for the running relay.
+        const { record, told } = await resetPdfPasswordAndTell(store, await Spool.open(config.data_dir), config, pair, scope, cliActor());
+        io.out(`new password made for ${describePdfPair(record)}; ${describeTold(told, pair.sender)}`);
         return 0;
       });
     case 'set': {
       const password = await passwordInput(stdin);
       return withPortalStore(values.config, async (store, config) => {
-        // Stored and told in the form every reader hashes (SASLprep); refused if the configured cipher cannot carry it.
-        const prepared = normalisePdfPassword(password);
-        if (config.pdf.cipher === 'aes-128') r4PasswordBytes(prepared);
-        const record = await store.setPdfPassword(pair, scope, prepared, cliActor());
-        io.out(`password set for ${describePdfPair(record)}; ${await tellSender(store, config, pair, scope, prepared, record)}`);
+        const { record, told } = await setPdfPasswordAndTell(store, await Spool.open(config.data_dir), config, pair, scope, password, cliActor());
+        io.out(`password set for ${describePdfPair(record)}; ${describeTold(told, pair.sender)}`);
         return 0;
       });
     }
@@ -95,23 +90,6 @@ async function withPortalStore<T>(configFile: string | undefined, fn: (store: Ke
     await store.close();
     portal.close();
   }
-}
-
-/**
- * The sender's notice of a new password, queued for the relay now; marked told once it is durable
- * (a failure here leaves it untold, so the worker tells them with the next message instead).
- */
-async function tellSender(store: KeyStore, config: Config, pair: PdfPair, scope: PdfPasswordScope, password: string, record: PdfPasswordRecord): Promise<string> {
-  if (scope === 'recipient') return 'whoever sends the next PDF to them is told it';
-  // As the worker: a password goes by mail only to our own users, never across the Internet.
-  if (!inDomains(pair.sender, config.internal_domains)) return `the sender (${pair.sender}) is not in internal_domains and is not told by mail: pass it on yourself (postern pdf password show)`;
-  const id = newQueueId();
-  const body = pdfPasswordNotice({ hostname: config.hostname, queueId: id, sender: pair.sender, recipient: pair.recipient, password, recipientScope: false, reset: true });
-  const spool = await Spool.open(config.data_dir);
-  const smtputf8 = /[^\x00-\x7f]/.test(pair.sender);
-  await spool.inject(id, { envelope: { sender: '', recipients: [{ address: pair.sender, notify: ['NEVER'] }], client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true }, receivedAt: new Date().toISOString(), ...(smtputf8 ? { smtputf8: true } : {}) }, body, key: 'notice:pdf-password' });
-  await store.markPdfPasswordNotified(pair, scope, record.created, cliActor());
-  return `the sender (${pair.sender}) is told it in a notice (queue id ${id})`;
 }
 
 function address(flag: string, value: string): string {
@@ -167,14 +145,10 @@ async function passwordInput(stdin: NodeJS.ReadableStream & { isTTY?: boolean })
   return password;
 }
 
-function row(r: PdfPasswordRecord): Record<string, unknown> {
-  return { sender: r.sender, recipient: r.recipient, created: r.created.toISOString(), notified: r.notified?.toISOString() ?? null, source: r.source };
-}
-
 async function list(store: KeyStore, io: CliIo, filter: { sender?: string; recipient?: string }, json: boolean): Promise<number> {
   const records = await store.listPdfPasswords({ ...(filter.sender ? { sender: filter.sender } : {}), ...(filter.recipient ? { recipient: filter.recipient } : {}) });
   if (json) {
-    for (const r of records) io.out(JSON.stringify(row(r)));
+    for (const r of records) io.out(JSON.stringify(pdfPasswordRow(r)));
     return 0;
   }
   const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');

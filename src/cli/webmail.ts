@@ -14,13 +14,11 @@
  * printed or queued, never logged or audited.
  */
 import type { Config } from '../config/types.js';
-import { addressKey, canonicalAddress, inDomains } from '../core/index.js';
-import { newQueueId } from '../core/queue-id.js';
+import { addressKey, canonicalAddress } from '../core/index.js';
 import { loadConfig } from '../config/index.js';
-import { newAccountKeys, newWebmailPassword, openPortalDb, portalDbFile, type PortalDb, type WebmailAccount } from '../keystore/index.js';
+import { openPortalDb, portalDbFile, type PortalDb, type WebmailAccount } from '../keystore/index.js';
 import { Spool } from '../spool/index.js';
-import { mailboxUrl } from '../worker/methods/webmail.js';
-import { webmailPasswordNotice } from '../worker/webmail-notices.js';
+import { deleteWebmailAccount, resetWebmailAccount, webmailAccountRows, WebmailResetRefused } from '../worker/webmail-admin.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { cliActor } from './keys-common.js';
 
@@ -66,78 +64,46 @@ async function withPortal<T>(configFile: string | undefined, fn: (db: PortalDb, 
 }
 
 async function reset(db: PortalDb, io: CliIo, config: Config, account: WebmailAccount, notify: string | undefined): Promise<number> {
-  // Checked before anything changes: a refused --notify leaves the old password in force.
-  if (notify !== undefined) {
-    if (!inDomains(notify, config.internal_domains)) throw new UsageError(`--notify ${notify}: not in internal_domains; a mailbox password is mailed only to our own users (leave out --notify to have it printed)`);
-    if (!config.portal.url) throw new UsageError('--notify needs portal.url in postern.yaml: the notice names the mailbox link');
+  let r: Awaited<ReturnType<typeof resetWebmailAccount>>;
+  try {
+    r = await resetWebmailAccount(db, await Spool.open(config.data_dir), config, account, notify, { actor: cliActor() });
+  } catch (err) {
+    if (err instanceof WebmailResetRefused) throw new UsageError(`--notify: ${err.message}`);
+    throw err;
   }
-  const password = newWebmailPassword();
-  const { removedMessages, generation } = await db.resetAccount(account.id, await newAccountKeys(password));
-  const removed = `${removedMessages} message${removedMessages === 1 ? '' : 's'} removed (sealed to the old key)`;
-  let told = 'printed here';
-  if (notify !== undefined) {
-    const id = newQueueId();
-    const body = webmailPasswordNotice({ hostname: config.hostname, queueId: id, sender: notify, recipient: account.address, password, url: mailboxUrl(config.portal.url!), reset: { removedMessages } });
-    const spool = await Spool.open(config.data_dir);
-    const smtputf8 = /[^\x00-\x7f]/.test(notify);
-    await spool.inject(id, {
-      envelope: { sender: '', recipients: [{ address: notify, notify: ['NEVER'] }], client: { address: '127.0.0.1', port: 0, helo: config.hostname, hostname: 'localhost', protocol: 'local', trusted: true }, receivedAt: new Date().toISOString(), ...(smtputf8 ? { smtputf8: true } : {}) },
-      body,
-      key: 'notice:webmail-password',
-    });
-    told = `mailed to ${notify} (queue id ${id})`;
-  }
-  await db.audit({ action: 'webmail.reset', actor: cliActor(), subject: account.addressKey, detail: { generation, removedMessages, ...(notify ? { notified: notify } : {}) } });
-  if (notify !== undefined) {
-    io.out(`new password for the webmail mailbox of ${account.address}, ${told}; ${removed}`);
+  const removed = `${r.removedMessages} message${r.removedMessages === 1 ? '' : 's'} removed (sealed to the old key)`;
+  if (r.queueId) {
+    io.out(`new password for the webmail mailbox of ${account.address}, mailed to ${notify} (queue id ${r.queueId}); ${removed}`);
   } else {
     // The password alone on stdout (for scripts); what it is, on stderr.
     io.err(`new password for the webmail mailbox of ${account.address} (asked to change it at the first log-in); ${removed}`);
-    io.out(password);
+    io.out(r.password!);
   }
   return 0;
 }
 
 async function remove(db: PortalDb, io: CliIo, account: WebmailAccount): Promise<number> {
-  const count = (await db.listMessages(account.id)).length;
-  if (!(await db.deleteAccount(account.addressKey))) {
+  const count = await deleteWebmailAccount(db, account, { actor: cliActor() });
+  if (count === null) {
     io.err(`postern: ${account.address} has no webmail mailbox`);
     return 1;
   }
-  await db.audit({ action: 'webmail.delete', actor: cliActor(), subject: account.addressKey, detail: { removedMessages: count } });
   io.out(`deleted the webmail mailbox of ${account.address} and its ${count} message${count === 1 ? '' : 's'}`);
   return 0;
 }
 
-const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
+const when = (iso: string | null) => (iso ? iso.replace(/\.\d+Z$/, 'Z') : '-');
 
 async function list(db: PortalDb, io: CliIo, json: boolean): Promise<number> {
-  const accounts = await db.listAccounts();
-  const rows = await Promise.all(
-    accounts.map(async (a) => {
-      const messages = await db.listMessages(a.id);
-      return {
-        address: a.address,
-        created: a.created.toISOString(),
-        generation: a.generation,
-        messages: messages.length,
-        bytes: messages.reduce((n, m) => n + m.size, 0),
-        lastLogin: a.lastLogin?.toISOString() ?? null,
-        passwordTold: a.passwordTold?.toISOString() ?? null,
-        mustChangePassword: a.mustChangePassword,
-        disabled: a.disabled,
-      };
-    }),
-  );
+  const rows = await webmailAccountRows(db);
   if (json) {
     for (const r of rows) io.out(JSON.stringify(r));
     return 0;
   }
   io.out(['ADDRESS', 'CREATED', 'MESSAGES', 'BYTES', 'LAST LOGIN', 'PASSWORD', 'STATE'].join('\t'));
-  for (const [i, r] of rows.entries()) {
-    const a = accounts[i]!;
-    const password = a.passwordTold ? (a.mustChangePassword ? 'told, not yet changed' : 'changed by the user') : 'not yet told';
-    io.out([r.address, when(a.created), r.messages, r.bytes, when(a.lastLogin), password, a.disabled ? 'disabled' : 'active'].join('\t'));
+  for (const r of rows) {
+    const password = r.passwordTold ? (r.mustChangePassword ? 'told, not yet changed' : 'changed by the user') : 'not yet told';
+    io.out([r.address, when(r.created), r.messages, r.bytes, when(r.lastLogin), password, r.disabled ? 'disabled' : 'active'].join('\t'));
   }
   io.out(`-- ${rows.length} mailbox${rows.length === 1 ? '' : 'es'}`);
   return 0;

@@ -6,10 +6,12 @@
 import type { ApiRoute } from '../routes.js';
 import { configRoutes } from './config.js';
 import { KEY_ROUTES } from './keys.js';
+import { pdfRoutes } from './pdf.js';
 import { policyRoutes } from './policy.js';
 import { policyVersionRoutes } from './policy-versions.js';
 import { queueRoutes } from './queue.js';
 import { statusRoutes } from './status.js';
+import { webmailRoutes } from './webmail.js';
 
 export const API_ROUTES: readonly ApiRoute[] = [
   ...statusRoutes,
@@ -18,4 +20,6 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...policyVersionRoutes,
   ...KEY_ROUTES,
   ...configRoutes,
+  ...pdfRoutes,
+  ...webmailRoutes,
 ];
