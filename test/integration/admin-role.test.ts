@@ -1,0 +1,132 @@
+/**
+ * The admin role as the supervisor runs it: a real gateway with admin.listen, signed in over HTTP
+ * on loopback. Its status is the supervisor's own view of the roles; a reload asked through the
+ * API is the supervisor's reload; and the console is not on the mail's path — killed, or unable
+ * to bind its port, mail flows on and the supervisor brings it back.
+ */
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { openKeyStore } from '../../src/keystore/index.js';
+import { ADMIN_PASSWORD } from '../helpers/admin.js';
+import { tempDir } from '../helpers/config.js';
+import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
+import { maildirOf } from '../helpers/maildir.js';
+import { sendRaw, waitUntil } from '../helpers/send.js';
+
+const mail = (token: string) => Buffer.from(`From: alice@example.com\r\nTo: bob@example.org\r\nSubject: ${token}\r\nDate: ${new Date().toUTCString()}\r\n\r\nbody ${token}\r\n`);
+
+async function addAccount(config: string, name: string, roles: string[]): Promise<void> {
+  const store = await openKeyStore(await loadConfig(config), { createKek: true });
+  try {
+    await store.addAdminAccount({ name, password: ADMIN_PASSWORD, roles, actor: 'test' });
+  } finally {
+    await store.close();
+  }
+}
+
+/** A signed-in HTTP client of the admin API (cookies kept, the csrf token sent on changes). */
+async function signIn(base: string, name: string): Promise<(method: string, path: string, body?: unknown) => Promise<{ status: number; json: any }>> {
+  const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password: ADMIN_PASSWORD }) });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { csrf } = (await res.json()) as { csrf: string };
+  return async (method, path, body) => {
+    const r = await fetch(`${base}/api${path}`, {
+      method,
+      headers: { cookie, 'x-csrf-token': csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: r.status, json: await r.json().catch(() => null) };
+  };
+}
+
+describe('the admin role under the supervisor', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let port: number;
+  let base: string;
+  const { waitDelivered } = maildirOf(() => dir);
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-admin-role-'));
+    port = await freePort();
+    const adminPort = await freePort();
+    base = `http://127.0.0.1:${adminPort}`;
+    const config = await writeGatewayConfig(dir, port, `admin:\n  listen: ["127.0.0.1:${adminPort}"]\n`);
+    await addAccount(config, 'root-admin', ['administrator']);
+    gw = await startGateway(config);
+    await gw.waitFor((l) => l.event === 'admin.listening');
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    await cleanup?.();
+  });
+
+  it("shows the supervisor's own view of every role and the queue sizes", async () => {
+    const api = await signIn(base, 'root-admin');
+    const { status, json } = await api('GET', '/status');
+    expect(status).toBe(200);
+    const roles = (json.roles as { role: string; running: boolean; pid: number }[]).map((r) => `${r.role}:${r.running}`).sort();
+    expect(roles).toEqual(['admin:true', 'relay:true', 'smtpd:true', 'worker:true', 'worker:true']);
+    expect(json.roles.find((r: { role: string }) => r.role === 'admin').pid).toBe(gw.rolePids('admin').at(-1));
+    expect(json.queues).toMatchObject({ incoming: 0, hold: 0, deferred: 0 });
+  });
+
+  it('reloads the running gateway when asked through the API, and audits it', async () => {
+    const api = await signIn(base, 'root-admin');
+    const before = gw.logs.filter((l) => l.event === 'supervisor.reloaded').length;
+    const r = await api('POST', '/system/reload', {});
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    await waitUntil(async () => gw.logs.filter((l) => l.event === 'supervisor.reloaded').length > before, 10_000, 'the supervisor reloaded');
+    const store = await openKeyStore(await loadConfig(`${dir}/postern.yaml`));
+    try {
+      expect((await store.auditLog({ actor: 'root-admin' })).map((r) => `${r.action} ${r.via} ${r.client}`)).toEqual(expect.arrayContaining([expect.stringMatching(/reload api 127\.0\.0\.1$/)]));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a killed admin role does not stop mail, and comes back', async () => {
+    const [pid] = gw.rolePids('admin').slice(-1);
+    process.kill(pid!, 'SIGKILL');
+    expect(await sendRaw(port, 'alice@example.com', ['bob@example.org'], mail('while-admin-down'))).toMatch(/^250 /);
+    await waitDelivered('bob@example.org', 'while-admin-down');
+    await waitUntil(async () => gw.rolePids('admin').length === 2, 20_000, 'the admin role restarted');
+    await gw.waitFor((l) => l.event === 'admin.listening' && l.pid !== pid);
+    const api = await signIn(base, 'root-admin');
+    expect((await api('GET', '/status')).status).toBe(200);
+  });
+});
+
+describe('the admin role cannot bind its port', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let squatter: Server;
+  const { waitDelivered } = maildirOf(() => dir);
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-admin-port-'));
+    squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', () => r()));
+    const taken = (squatter.address() as { port: number }).port;
+    const port = await freePort();
+    gw = await startGateway(await writeGatewayConfig(dir, port, `admin:\n  listen: ["127.0.0.1:${taken}"]\n`));
+    (gw as Gateway & { port: number }).port = port;
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.stop();
+    squatter?.close();
+    await cleanup?.();
+  });
+
+  it('the gateway runs and delivers; the supervisor says the console is unavailable and will retry', async () => {
+    await gw.waitFor((l) => l.event === 'supervisor.admin_unavailable');
+    expect(gw.logs.some((l) => l.event === 'supervisor.fatal')).toBe(false);
+    const port = (gw as Gateway & { port: number }).port;
+    expect(await sendRaw(port, 'alice@example.com', ['bob@example.org'], mail('admin-port-taken'))).toMatch(/^250 /);
+    await waitDelivered('bob@example.org', 'admin-port-taken');
+  });
+});
