@@ -45,10 +45,11 @@ export const ROLE_PERMISSIONS: Readonly<Record<AdminRole, readonly Permission[]>
   administrator: ALL,
   // Sees everything, changes and reveals nothing.
   auditor: READS,
-  // The queue and the next hops: delivery problems, relay config, reloads after a route change.
-  network_operator: ['status.read', 'queue.read', 'queue.change', 'config.read', 'logs.read', 'metrics.read', 'system.change'],
-  // The machine: processes, queue, logs, metrics, reloads; no keys, no policy, no audit.
-  system_operator: ['status.read', 'queue.read', 'queue.change', 'config.read', 'logs.read', 'metrics.read', 'system.change'],
+  // Delivery to the next hops: works the queue (hold, release, flush, delete) when a route fails.
+  network_operator: ['status.read', 'queue.read', 'queue.change', 'config.read', 'logs.read', 'metrics.read'],
+  // The running gateway: reloads it after a change to its files, watches processes, queue, logs
+  // and metrics; no keys, no policy, no audit, and it leaves the mail in the queue alone.
+  system_operator: ['status.read', 'queue.read', 'config.read', 'logs.read', 'metrics.read', 'system.change'],
   // Users' certificates and keys, their PDF passwords and webmail mailboxes; explains the policy to them.
   user_operator: ['status.read', 'keys.read', 'keys.change', 'keys.export_private', 'pdf.read', 'pdf.change', 'pdf.reveal', 'webmail.read', 'webmail.change', 'policy.read'],
   // The internal CA and which CAs are trusted.

@@ -4,8 +4,9 @@
  * it; 401 without a session), and a refused change leaves an audit record. The table is the
  * routes themselves (API_ROUTES), so a new route is covered the day it is added.
  */
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allowed, API_ROUTES, isChange, ROLE_PERMISSIONS } from '../../../src/admin/index.js';
+import { allowed, API_ROUTES, isChange, permissionTable, ROLE_PERMISSIONS } from '../../../src/admin/index.js';
 import { ADMIN_ROLES } from '../../../src/core/admin-roles.js';
 import { adminHarness, type AdminHarness } from '../../helpers/admin.js';
 
@@ -31,6 +32,10 @@ describe('the admin API under the permission matrix', () => {
     // The Auditor reads everything and changes nothing.
     expect(ROLE_PERMISSIONS.auditor.every((p) => !isChange(p))).toBe(true);
     expect(ROLE_PERMISSIONS.administrator.filter((p) => !isChange(p)).every((p) => ROLE_PERMISSIONS.auditor.includes(p))).toBe(true);
+  });
+
+  it('is printed in the README as it is in the code', async () => {
+    expect(await readFile(new URL('../../../README.md', import.meta.url), 'utf8')).toContain(permissionTable());
   });
 
   const cases = API_ROUTES.flatMap((route) => [...ADMIN_ROLES, null].map((role) => ({ route, role, name: `${route.method} ${route.url} as ${role ?? 'nobody'}` })));
