@@ -5,8 +5,8 @@
 set -eu
 
 # command -> Debian package (chromium: the portal's and admin console's pages, driven by playwright-core;
-# promtool: checks the admin role's /metrics)
-NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools chromium:chromium promtool:prometheus"
+# promtool: checks the admin role's /metrics; oathtool: the independent TOTP for admin log-ins)
+NEEDS="swaks:swaks smtp-sink:postfix smtp-source:postfix openssl:openssl softhsm2-util:softhsm2 gpg:gnupg gpgsm:gpgsm slapd:slapd ldapadd:ldap-utils qpdf:qpdf pdftotext:poppler-utils pdfdetach:poppler-utils pdftoppm:poppler-utils mutool:mupdf-tools chromium:chromium promtool:prometheus oathtool:oathtool"
 
 missing=""
 for pair in $NEEDS; do

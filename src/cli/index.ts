@@ -3,6 +3,7 @@
  * code (0 ok, 1 failure with a one-line reason, 2 usage). Untrusted input: command-line
  * arguments and the files they name. Secrets: read only from env variables named by flags.
  */
+import { ADMIN_ROLES } from '../core/admin-roles.js';
 import { ConfigError } from '../core/index.js';
 import { stdio, UsageError, type CliIo } from './args.js';
 
@@ -49,7 +50,17 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         a new password (printed, or mailed to an internal SENDER); the mail in
                         the mailbox, sealed to the old key, is removed
   webmail delete ADDRESS
-                        the mailbox and its mail`;
+                        the mailbox and its mail
+  admin add NAME --role R [--role R …]
+                        an account of the admin console and API (password from
+                        $POSTERN_ADMIN_PASSWORD or stdin); roles:
+                        ${ADMIN_ROLES.join(', ')}
+  admin list [--json] | passwd NAME | roles NAME --role R … | disable NAME | enable NAME
+  admin totp NAME on|off
+                        a second factor (RFC 6238): on prints the otpauth:// URI and secret once
+  audit list [--limit N] | audit export
+                        the audit trail (export: JSON lines); filters --since ISO --until ISO
+                        --actor A --action X --object PREFIX`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -81,6 +92,10 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await (await import('./backup.js')).backupCommand(rest, io);
       case 'restore':
         return await (await import('./backup.js')).restoreCommand(rest, io);
+      case 'admin':
+        return await (await import('./admin.js')).adminCommand(rest, io);
+      case 'audit':
+        return await (await import('./audit.js')).auditCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -16,11 +16,9 @@ import type { Config } from '../config/types.js';
 import { Spool } from '../spool/index.js';
 import { describeTold, pdfPasswordRow, resetPdfPasswordAndTell, setPdfPasswordAndTell } from '../worker/pdf-password-admin.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
-import { cliActor, withStore } from './keys-common.js';
+import { cliActor, passwordInput, withStore } from './keys-common.js';
 
 export const PDF_PASSWORD_ENV = 'POSTERN_PDF_PASSWORD';
-/** More than any password a PDF reader takes (127 bytes), less than a mistake piped in whole. */
-const MAX_STDIN = 4096;
 
 const USAGE =
   'pdf password show|reset|set|delete (--from A | --scope recipient) --to B  (set: the password from $POSTERN_PDF_PASSWORD or stdin) | pdf list [--from A | --scope recipient] [--to B] [--json]';
@@ -59,7 +57,7 @@ export async function pdfCommand(argv: string[], io: CliIo, stdin: NodeJS.Readab
         return 0;
       });
     case 'set': {
-      const password = await passwordInput(stdin);
+      const password = await passwordInput(stdin, PDF_PASSWORD_ENV, 'pdf password set');
       return withPortalStore(values.config, async (store, config) => {
         const { record, told } = await setPdfPasswordAndTell(store, await Spool.open(config.data_dir), config, pair, scope, password, cliActor());
         io.out(`password set for ${describePdfPair(record)}; ${describeTold(told, pair.sender)}`);
@@ -125,24 +123,6 @@ async function show(store: KeyStore, io: CliIo, pair: PdfPair, scope: PdfPasswor
   io.err(`PDF password for ${describePdfPair(found.record)}, ${found.record.source} ${found.record.created.toISOString()}, ${found.record.notified ? `told to the sender ${found.record.notified.toISOString()}` : 'not yet told to the sender'}`);
   io.out(found.password);
   return 0;
-}
-
-/** POSTERN_PDF_PASSWORD, or stdin piped in (one trailing newline dropped); never a terminal, which would echo it. */
-async function passwordInput(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<string> {
-  const env = process.env[PDF_PASSWORD_ENV];
-  if (env) return env;
-  if (stdin.isTTY) throw new UsageError(`pdf password set reads the password from $${PDF_PASSWORD_ENV} or from a pipe (a terminal would show it as you type)`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of stdin) {
-    const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
-    size += b.length;
-    if (size > MAX_STDIN) throw new UsageError(`the password on stdin is longer than ${MAX_STDIN} bytes`);
-    chunks.push(b);
-  }
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-  if (!password) throw new UsageError(`pdf password set needs the password in $${PDF_PASSWORD_ENV} or on stdin`);
-  return password;
 }
 
 async function list(store: KeyStore, io: CliIo, filter: { sender?: string; recipient?: string }, json: boolean): Promise<number> {

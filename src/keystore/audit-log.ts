@@ -81,3 +81,22 @@ export function auditEntryOf(r: Row): AuditEntry {
   for (const k of ['detail', 'via', 'client', 'before', 'after'] as const) if (r[k] != null) e[k] = r[k] as string;
   return e;
 }
+
+/** One record as `postern audit export` and the admin API's export write it: one JSON object a line, every field present. */
+export function auditJson(e: AuditEntry): Record<string, string | null> {
+  return {
+    at: e.at.toISOString(), actor: e.actor, via: e.via ?? null, client: e.client ?? null, action: e.action, object: e.object,
+    detail: e.detail ?? null, before: e.before ?? null, after: e.after ?? null,
+  };
+}
+
+/**
+ * A time given to a filter (command line, query string): an ISO 8601 date or date and time
+ * ("2026-12-03", "2026-12-03T12:00:00Z"; without a zone, UTC). RangeError naming `what` otherwise.
+ */
+export function parseAuditTime(s: string, what: string): Date {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:\d{2})?)?$/.exec(s);
+  const d = m ? new Date(m[2] ? `${m[1]}T${m[2]}${m[3] ?? 'Z'}` : `${m[1]}T00:00:00Z`) : null;
+  if (!d || Number.isNaN(d.getTime())) throw new RangeError(`${what} ${JSON.stringify(s.slice(0, 40))} is not an ISO 8601 time (e.g. 2026-12-03 or 2026-12-03T12:00:00Z)`);
+  return d;
+}

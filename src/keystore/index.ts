@@ -34,6 +34,7 @@ export {
   type AdminAccount, type AdminAccountErrorCode, type AdminLoginResult,
 } from './admin-accounts.js';
 export type { AdminLoginFailures } from './store-admin.js';
+export { auditJson, parseAuditTime } from './audit-log.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
 
