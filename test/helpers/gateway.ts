@@ -147,6 +147,20 @@ export interface CliResult {
   stderr: string;
 }
 
+/** `postern ARGS -c CONFIG` (the built binary) with `input` piped to its stdin (not a terminal). */
+export async function runPosternWithInput(config: string, args: string[], input: string, env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [MAIN, ...args, '-c', config], { env: env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
+    p.stdin.end(input);
+  });
+}
+
 /** Run `postern ARGS -c CONFIG` (the built binary) and return its exit code and output. */
 export async function runPostern(config: string, args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult> {
   const { execFile } = await import('node:child_process');

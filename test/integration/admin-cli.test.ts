@@ -5,7 +5,7 @@
  * code the store then accepts; the audit trail exported as JSON lines and listed with hostile text
  * escaped.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { ADMIN_ROLES } from '../../src/core/admin-roles.js';
 import { openKeyStore, type KeyStore } from '../../src/keystore/index.js';
 import { tempDir } from '../helpers/config.js';
-import { MAIN, runPostern } from '../helpers/gateway.js';
+import { runPostern, runPosternWithInput } from '../helpers/gateway.js';
 
 const exec = promisify(execFile);
 
@@ -35,16 +35,7 @@ describe('postern admin and postern audit', { timeout: 180_000 }, () => {
     return r;
   };
   /** `postern …` with `input` piped to stdin. */
-  const piped = (args: string[], input: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-      const p = spawn(process.execPath, [MAIN, ...args, '-c', config], { env: env() });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-      p.stdin.end(input);
-    });
+  const piped = (args: string[], input: string) => runPosternWithInput(config, args, input, env());
   /** The keystore as the admin role opens it, for what only it can check (log-ins). */
   const withStore = async <T>(fn: (s: KeyStore) => Promise<T>): Promise<T> => {
     const store = await openKeyStore(await loadConfig(config));

@@ -3,14 +3,14 @@
  * the race of several worker processes making one pair's password at once (dist/keystore, as the
  * worker role loads it): one password wins, and the CLI shows that one.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
-import { MAIN, runPostern } from '../helpers/gateway.js';
+import { runPostern, runPosternWithInput } from '../helpers/gateway.js';
 
 const exec = promisify(execFile);
 const KEYSTORE = resolve(import.meta.dirname, '../../dist/keystore/index.js');
@@ -32,16 +32,7 @@ describe('postern pdf', () => {
     return r;
   };
   /** `postern …` with `input` piped to stdin. */
-  const piped = (args: string[], input: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
-      const p = spawn(process.execPath, [MAIN, ...args, '-c', config], { env: env() });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-      p.stdin.end(input);
-    });
+  const piped = (args: string[], input: string) => runPosternWithInput(config, args, input, env());
   const audit = () => {
     const db = new Database(join(dir, 'postern.db'), { readonly: true });
     try {
