@@ -50,7 +50,7 @@ export interface ConfigFile {
 
 /**
  * The files postern.yaml names, with the config key that names them: postern.yaml itself, the
- * policy and the groups file it names, TLS certificates and keys, logos, fonts, LDAP trust
+ * policy and the groups file it names, TLS certificates and keys (smtp, portal, admin), logos, fonts, LDAP trust
  * anchors and password files. Those inside the config directory go into the backup under their
  * relative name (so relative paths in the restored postern.yaml still work); those elsewhere are
  * listed as left out: a restore on another machine could not put them where the config says.
@@ -67,6 +67,7 @@ export async function configFiles(config: Config): Promise<{ files: ConfigFile[]
   };
   tls('smtp.tls', config.smtp.tls);
   tls('portal.tls', config.portal.tls);
+  tls('admin.tls', config.admin.tls);
   if (config.portal.logo) named.push({ key: 'portal.logo', path: config.portal.logo });
   if (config.pdf.logo) named.push({ key: 'pdf.logo', path: config.pdf.logo });
   (config.pdf.fonts ?? []).forEach((f, i) => named.push({ key: `pdf.fonts[${i}]`, path: f }));

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
@@ -66,6 +66,25 @@ describe('backup and restore (module API)', () => {
     } finally {
       await restored.close();
     }
+  });
+
+  it('holds the TLS files the config names inside its directory, and lists those outside as left out', async () => {
+    const base = await gatewayDir();
+    const outside = await newDir();
+    await mkdir(join(base.data_dir, 'tls'));
+    for (const f of ['tls/admin.crt', 'tls/admin.key']) await writeFile(join(base.data_dir, f), `${f}\n`);
+    for (const f of ['smtp.crt', 'smtp.key']) await writeFile(join(outside, f), `${f}\n`);
+    const config = testConfig(base.data_dir, {
+      admin: { tls: { cert: join(base.data_dir, 'tls/admin.crt'), key: join(base.data_dir, 'tls/admin.key') } },
+      smtp: { tls: { cert: join(outside, 'smtp.crt'), key: join(outside, 'smtp.key') } },
+    });
+    await (await openKeyStore(config)).close();
+    const s = await makeBackup(config, join(await newDir(), 'b.backup'), { passphrase: PASSPHRASE, actor: 'test', cost: CHEAP });
+    expect(s.entries.filter((e) => e.kind === 'config').map((e) => e.name)).toEqual(['postern.yaml', 'policy.yaml', 'tls/admin.crt', 'tls/admin.key']);
+    expect(s.leftOut).toEqual([
+      { key: 'smtp.tls.cert', path: join(outside, 'smtp.crt'), reason: 'outside the config directory' },
+      { key: 'smtp.tls.key', path: join(outside, 'smtp.key'), reason: 'outside the config directory' },
+    ]);
   });
 
   it('refuses a config with another kind of KEK, or without the passphrase the keys need, and leaves nothing', async () => {
