@@ -7,6 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
+import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
 import { openKeyStoreWithPortal } from '../keystore/index.js';
 import { numericListen } from './privileges.js';
@@ -35,7 +36,7 @@ main('admin', async ({ config, spool, log, send }) => {
     account: async (name) => (await store.adminAccount(name)) ?? undefined,
     failures: store.adminLoginFailures(),
   };
-  const admin = await startAdmin({ ctx, accounts, log, listen }).catch(async (err: unknown) => {
+  const admin = await startAdmin({ ctx, accounts, log, listen, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
     await store.close();
     portal.close();

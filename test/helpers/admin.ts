@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildAdminApp, type AdminContext, type AdminWeb, type RoleStatus } from '../../src/admin/index.js';
+import { consolePages } from '../../src/admin/console/index.js';
 import type { Config } from '../../src/config/types.js';
 import { ADMIN_ROLES, type AdminRole } from '../../src/core/admin-roles.js';
 import { openKeyStoreWithPortal, type KeyStore, type PortalDb } from '../../src/keystore/index.js';
@@ -70,6 +71,7 @@ export async function adminHarness(opts: { prefix?: string; config?: Parameters<
     log,
     tls: false,
     rateLimit: 100_000,
+    pages: [consolePages],
     accounts: {
       checkLogin: (name, password, totp) => store.checkAdminLogin(name, password, totp),
       account: async (name) => (await store.adminAccount(name)) ?? undefined,
