@@ -25,12 +25,8 @@ export interface HandlerHarness {
   close(): Promise<void>;
 }
 
-/**
- * A fresh temp data dir, or `dataDir` — a running gateway's, so the handlers act on its spool as
- * the admin role would (left in place on close).
- */
-export async function handlerHarness(over: Parameters<typeof testConfig>[1] = {}, dataDir?: string): Promise<HandlerHarness> {
-  const { dir, cleanup } = dataDir ? { dir: dataDir, cleanup: async () => undefined } : await tempDir('postern-admin-api-');
+export async function handlerHarness(over: Parameters<typeof testConfig>[1] = {}): Promise<HandlerHarness> {
+  const { dir, cleanup } = await tempDir('postern-admin-api-');
   const config = testConfig(dir, over);
   const { store, portal } = await openKeyStoreWithPortal(config, { pdfScrypt: FAST_SCRYPT });
   const spool = await Spool.open(dir);
