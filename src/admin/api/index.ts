@@ -7,6 +7,7 @@ import type { ApiRoute } from '../routes.js';
 import { configRoutes } from './config.js';
 import { KEY_ROUTES } from './keys.js';
 import { pdfRoutes } from './pdf.js';
+import { PGP_ROUTES } from './pgp.js';
 import { policyRoutes } from './policy.js';
 import { policyVersionRoutes } from './policy-versions.js';
 import { queueRoutes } from './queue.js';
@@ -19,6 +20,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...policyRoutes,
   ...policyVersionRoutes,
   ...KEY_ROUTES,
+  ...PGP_ROUTES,
   ...configRoutes,
   ...pdfRoutes,
   ...webmailRoutes,
