@@ -4,6 +4,7 @@
  * group below, so groups added side by side merge cleanly.
  */
 import type { ApiRoute } from '../routes.js';
+import { CA_ROUTES } from './ca.js';
 import { configRoutes } from './config.js';
 import { KEY_ROUTES } from './keys.js';
 import { pdfRoutes } from './pdf.js';
@@ -21,6 +22,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...policyVersionRoutes,
   ...KEY_ROUTES,
   ...PGP_ROUTES,
+  ...CA_ROUTES,
   ...configRoutes,
   ...pdfRoutes,
   ...webmailRoutes,
