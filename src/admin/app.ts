@@ -298,6 +298,7 @@ function registerRoute(app: FastifyInstance, route: ApiRoute, deps: { ctx: Admin
   app.route({
     method: route.method,
     url: `/api${route.url}`,
+    ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
     schema: { tags: [route.tag], summary: route.summary, description: `Needs the permission \`${route.permission}\`.`, ...(route.schema ?? {}) },
     // The guard runs before the body is even validated: nobody learns the API's shape by probing.
     preValidation: async (req, reply) => {
