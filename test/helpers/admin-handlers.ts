@@ -4,7 +4,7 @@
  * what a handler recorded. The permission guard and schema validation are app.ts's; tests of them
  * go through `app.inject`.
  */
-import type { AdminCaller, AdminContext, ApiRequest, ApiResult, ApiRoute, AuditChange } from '../../src/admin/routes.js';
+import { ApiError, type AdminCaller, type AdminContext, type ApiRequest, type ApiResult, type ApiRoute, type AuditChange } from '../../src/admin/routes.js';
 import type { Config } from '../../src/config/types.js';
 import { openKeyStoreWithPortal } from '../../src/keystore/index.js';
 import { silentLogger } from '../../src/log/index.js';
@@ -69,4 +69,11 @@ export function json<T = Record<string, unknown>>(r: ApiResult): T {
 export function file(r: ApiResult): { type: string; name: string; bytes: Buffer } {
   if (!('file' in r)) throw new Error('the route answered with JSON, not a file');
   return r.file;
+}
+
+/** The ApiError a handler's call ends in (fails the test when it succeeds or throws something else). */
+export async function refusal(call: Promise<unknown>): Promise<ApiError> {
+  const err = await call.then(() => null, (e: unknown) => e);
+  if (!(err instanceof ApiError)) throw new Error(`expected an ApiError, got ${err === null ? 'an answer' : String(err)}`);
+  return err;
 }

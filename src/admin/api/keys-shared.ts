@@ -22,6 +22,16 @@ export const PGP_FINGERPRINT: JsonSchema = {
   properties: { fingerprint: { type: 'string', pattern: '^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$', description: 'primary key fingerprint, 40 (v4) or 64 (v6) hex digits' } },
 };
 
+/** The query of a list: by address, a page of it. */
+export const LIST_QUERY = {
+  address: { type: 'string', minLength: 1, maxLength: 320 },
+  limit: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
+  offset: { type: 'integer', minimum: 0, default: 0 },
+} as const;
+
+/** One page of `all`, as LIST_QUERY asked. */
+export const pageOf = <T>(all: readonly T[], q: { limit?: number; offset?: number }): T[] => all.slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? LIST_QUERY.limit.default));
+
 /** Bodies that carry a password or a flag only. */
 export const SMALL_BODY = 4 * 1024;
 /** Certificates, keys and PKCS#12 files are small; a bundle with a long chain stays far below this. */

@@ -15,7 +15,7 @@ import {
 import { ldapCrlFetcher } from '../../directory/index.js';
 import { certificateToPem, type RevocationResult } from '../../pki/index.js';
 import { ApiError, ok, type AdminContext, type ApiRequest, type ApiRoute } from '../routes.js';
-import { actorOf, CERT_FINGERPRINT, EXPORT_PASSWORD_MIN, IMPORT_BODY, iso, refusing, SMALL_BODY } from './keys-shared.js';
+import { actorOf, LIST_QUERY, pageOf, CERT_FINGERPRINT, EXPORT_PASSWORD_MIN, IMPORT_BODY, iso, refusing, SMALL_BODY } from './keys-shared.js';
 
 const DAY = 86_400_000;
 const EXAMPLE_FP = 'a'.repeat(64);
@@ -75,7 +75,7 @@ async function list(req: ApiRequest, ctx: AdminContext) {
       (q.key === undefined || c.hasPrivateKey === q.key) &&
       (q.expiringWithin === undefined || (c.notAfter.getTime() >= now && c.notAfter.getTime() <= now + q.expiringWithin * DAY)),
   );
-  const page = all.slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? 500));
+  const page = pageOf(all, q);
   const checker = checkerFor(q.revocation, ctx);
   const revocation = checker ? await revocationStates(ctx.store, page, checker) : null;
   return ok({ total: all.length, certificates: page.map((c) => certificateJson(c, revocation ? revocation.get(c.fingerprint) ?? null : undefined)) });
@@ -196,13 +196,11 @@ const ROUTES: ApiRoute[] = [
         type: 'object',
         additionalProperties: false,
         properties: {
-          address: { type: 'string', minLength: 1, maxLength: 320 },
+          ...LIST_QUERY,
           ca: { type: 'boolean' },
           key: { type: 'boolean', description: 'with (true) or without (false) a private key in the store' },
           expiringWithin: { type: 'integer', minimum: 0, maximum: 36500, description: 'days: valid now and expiring within them' },
           revocation: REVOCATION_MODE,
-          limit: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
-          offset: { type: 'integer', minimum: 0, default: 0 },
         },
       },
     },

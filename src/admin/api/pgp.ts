@@ -11,7 +11,7 @@
 import { exportPgpSecretKey, importPgpKeys, pgpKeyFlags, type KeyStore, type StoredPgpKey } from '../../keystore/index.js';
 import { armorPublicKey, parsePgpKeys } from '../../openpgp/index.js';
 import { ApiError, ok, type AdminContext, type ApiRequest, type ApiRoute } from '../routes.js';
-import { actorOf, EXPORT_PASSWORD_MIN, IMPORT_BODY, iso, PGP_FINGERPRINT, refusing, SMALL_BODY } from './keys-shared.js';
+import { actorOf, LIST_QUERY, pageOf, EXPORT_PASSWORD_MIN, IMPORT_BODY, iso, PGP_FINGERPRINT, refusing, SMALL_BODY } from './keys-shared.js';
 
 const EXAMPLE_FPR = 'A'.repeat(40);
 
@@ -50,7 +50,7 @@ async function keyOr404(store: KeyStore, fingerprint: string): Promise<StoredPgp
 async function list(req: ApiRequest, ctx: AdminContext) {
   const q = req.query as { address?: string; secret?: boolean; limit?: number; offset?: number };
   const all = (await ctx.store.listPgpKeys(q.address ? { address: q.address } : {})).filter((k) => q.secret === undefined || k.hasSecret === q.secret);
-  const page = all.slice(q.offset ?? 0, (q.offset ?? 0) + (q.limit ?? 500));
+  const page = pageOf(all, q);
   return ok({ total: all.length, keys: page.map(keyJson) });
 }
 
@@ -106,10 +106,8 @@ const ROUTES: ApiRoute[] = [
         type: 'object',
         additionalProperties: false,
         properties: {
-          address: { type: 'string', minLength: 1, maxLength: 320 },
+          ...LIST_QUERY,
           secret: { type: 'boolean', description: 'with (true) or without (false) a secret key in the store' },
-          limit: { type: 'integer', minimum: 1, maximum: 5000, default: 500 },
-          offset: { type: 'integer', minimum: 0, default: 0 },
         },
       },
     },

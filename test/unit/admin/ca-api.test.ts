@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_ROUTES } from '../../../src/admin/api/ca.js';
 import { KEY_ROUTES } from '../../../src/admin/api/keys.js';
-import { ApiError, type ApiRequest, type ApiRoute } from '../../../src/admin/routes.js';
+import type { ApiRequest, ApiRoute } from '../../../src/admin/routes.js';
 import { initCa } from '../../../src/keystore/index.js';
-import { file, handlerHarness, json, type HandlerHarness } from '../../helpers/admin-handlers.js';
+import { file, handlerHarness, json, refusal, type HandlerHarness } from '../../helpers/admin-handlers.js';
 import { run } from '../../helpers/pki-openssl.js';
 
 interface Issued {
@@ -21,11 +21,6 @@ interface Issued {
   pem: string;
 }
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ApiError);
-  return err as ApiError;
-}
 
 describe('admin API: internal CA', () => {
   let admin: HandlerHarness;

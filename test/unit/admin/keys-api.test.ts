@@ -7,8 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_ROUTES } from '../../../src/admin/api/keys.js';
-import { ApiError, type ApiRequest, type ApiRoute } from '../../../src/admin/routes.js';
-import { file, handlerHarness, json, type HandlerHarness } from '../../helpers/admin-handlers.js';
+import type { ApiRequest, ApiRoute } from '../../../src/admin/routes.js';
+import { file, handlerHarness, json, refusal, type HandlerHarness } from '../../helpers/admin-handlers.js';
 import { opensslCa, opensslMailbox, run, type Issued } from '../../helpers/pki-openssl.js';
 
 interface CertJson {
@@ -27,11 +27,6 @@ interface Report {
   unreadable: { input: string; problem: string }[];
 }
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ApiError);
-  return err as ApiError;
-}
 
 const sha256Hex = async (pemFile: string) =>
   (await run('openssl', ['x509', '-in', pemFile, '-noout', '-fingerprint', '-sha256'])).stdout.trim().split('=')[1]!.replace(/:/g, '').toLowerCase();

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGP_ROUTES } from '../../../src/admin/api/pgp.js';
-import { ApiError, type ApiRequest, type ApiRoute } from '../../../src/admin/routes.js';
-import { file, handlerHarness, json, type HandlerHarness } from '../../helpers/admin-handlers.js';
+import type { ApiRequest, ApiRoute } from '../../../src/admin/routes.js';
+import { file, handlerHarness, json, refusal, type HandlerHarness } from '../../helpers/admin-handlers.js';
 import type { GpgHome } from '../../helpers/gpg-home.js';
 import { genRevoke, useGpgHome } from '../../helpers/gpg-revoke.js';
 
@@ -31,11 +31,6 @@ interface KeyJson {
   armored?: string;
 }
 
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  const err = await p.then(() => null, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ApiError);
-  return err as ApiError;
-}
 
 describe('admin API: OpenPGP keys', () => {
   const gpg = useGpgHome();
