@@ -9,6 +9,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '../../../src/admin/api/index.js';
+import { MAX_POLICY_TEXT } from '../../../src/admin/api/policy.js';
 import { ApiError, type AdminCaller, type AdminContext, type ApiResult, type AuditChange } from '../../../src/admin/routes.js';
 import { runCli } from '../../../src/cli/index.js';
 import { loadConfig } from '../../../src/config/index.js';
@@ -16,6 +17,7 @@ import { openKeyStore, openPortalDb, portalDbFile } from '../../../src/keystore/
 import { silentLogger } from '../../../src/log/index.js';
 import { policyHash } from '../../../src/policy/index.js';
 import { Spool } from '../../../src/spool/index.js';
+import { adminHarness, type AdminHarness } from '../../helpers/admin.js';
 import { tempDir } from '../../helpers/config.js';
 
 const POLICY = `groups: groups.yaml
@@ -273,5 +275,38 @@ describe('admin API: activating the policy, its versions', () => {
     // The schema refuses such ids before the handler; the handler refuses them too.
     expect((await refusal(h.call('GET', '/policy/versions/:id', { params: { id: '../policy' } }))).status).toBe(404);
     expect((await refusal(h.call('POST', '/policy/versions/:id/activate', { params: { id: '../../postern' }, body: {} }))).status).toBe(404);
+  });
+});
+
+describe('admin API: the policy routes through the admin app (schemas, session, audit trail)', () => {
+  let a: AdminHarness;
+  beforeEach(async () => {
+    a = await adminHarness({ prefix: 'postern-policy-app-', roles: ['policy_operator', 'auditor'] });
+    await writeFile(a.config.policy.file, 'rules: []\n');
+  }, 60_000);
+  afterEach(() => a.close());
+
+  it('records an activation in the audit trail with account, client, channel and both texts', async () => {
+    const s = await a.as('policy_operator');
+    const shown = (await a.call(s, 'GET', '/policy')).json();
+    const r = await a.call(s, 'POST', '/policy/activate', { text: POLICY.replace('groups: groups.yaml\n', ''), hash: shown.hash });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(a.reloads).toBe(1);
+    expect(await a.store.auditLog({ object: 'policy' })).toEqual([
+      expect.objectContaining({ actor: 'op-policy_operator', action: 'policy.activate', via: 'api', client: '127.0.0.1', before: 'rules: []\n', after: POLICY.replace('groups: groups.yaml\n', '') }),
+    ]);
+  });
+
+  it('refuses by schema what no handler should see: oversized drafts, ids with path separators, unknown fields', async () => {
+    const s = await a.as('auditor');
+    const huge = await a.call(s, 'POST', '/policy/validate', { text: `rules: []\n#${'x'.repeat(MAX_POLICY_TEXT)}` });
+    expect(huge.statusCode).toBe(400);
+    expect((await a.call(s, 'GET', '/policy/versions/..%2F..%2Fpostern')).statusCode).toBe(400);
+    expect((await a.call(s, 'POST', '/policy/validate', { text: 'rules: []\n', file: '/etc/passwd' })).statusCode).toBe(400);
+    expect((await a.call(s, 'POST', '/policy/explain', { from: 'a@example.com', to: ['b@example.com'], headers: [{ name: 'X-Evil:\r\nBcc', value: 'x' }] })).statusCode).toBe(400);
+    // A rollback's body may be empty ({}: no hash to compare); an unknown version is 404.
+    const p = await a.as('policy_operator');
+    const res = await a.call(p, 'POST', '/policy/versions/20260101T000000000Z-000000000000/activate', {});
+    expect(res.statusCode, res.body).toBe(404);
   });
 });
