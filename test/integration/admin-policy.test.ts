@@ -50,7 +50,7 @@ describe('policy activation through the admin role of a running gateway', () => 
         }
         return found !== '';
       },
-      20_000,
+      60_000,
       `delivery of ${token}`,
     );
     return found;
@@ -59,7 +59,7 @@ describe('policy activation through the admin role of a running gateway', () => 
   const reloadedAfter = async <T>(call: () => Promise<T>): Promise<T> => {
     const before = gw.logs.filter((l) => l.event === 'worker.reloaded').length;
     const r = await call();
-    await waitUntil(async () => gw.logs.filter((l) => l.event === 'worker.reloaded').length >= before + 2, 20_000, 'both workers reloaded');
+    await waitUntil(async () => gw.logs.filter((l) => l.event === 'worker.reloaded').length >= before + 2, 60_000, 'both workers reloaded');
     return r;
   };
 
@@ -72,12 +72,13 @@ describe('policy activation through the admin role of a running gateway', () => 
     await store.addAdminAccount({ name: 'polly', password: PASSWORD, roles: ['policy_operator'], actor: 'test' });
     await store.close();
     gw = await startGateway(config);
-    await gw.waitFor((l) => l.event === 'admin.listening');
+    // The admin role starts after the mail roles; on a busy machine that can take a while.
+    await gw.waitFor((l) => l.event === 'admin.listening', 150_000);
     base = `http://127.0.0.1:${adminPort}`;
     const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'polly', password: PASSWORD }) });
     expect(res.status).toBe(200);
     session = { cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), csrf: ((await res.json()) as { csrf: string }).csrf };
-  }, 60_000);
+  }, 240_000);
   afterAll(async () => {
     await gw?.stop();
     await cleanup();
@@ -100,7 +101,7 @@ describe('policy activation through the admin role of a running gateway', () => 
     // Another admin's edit of the old text is refused: it would undo this one unseen.
     const stale = await api('POST', '/policy/activate', { text: 'rules: []\n# mine\n', hash: shown.json.hash });
     expect(stale.status).toBe(409);
-  }, 60_000);
+  }, 180_000);
 
   it('keeps the change in the audit trail with the texts before and after, and rolls back', async () => {
     const store = await openKeyStore(await loadConfig(config));
@@ -119,5 +120,5 @@ describe('policy activation through the admin role of a running gateway', () => 
     expect(back.json).toMatchObject({ outcome: 'activated', reloaded: true });
     expect((await sendTokens(port, ['after-rollback'])).accepted).toEqual(['after-rollback']);
     expect(await delivered('after-rollback')).not.toMatch(/^X-Policy-Version:/m);
-  }, 60_000);
+  }, 180_000);
 });
