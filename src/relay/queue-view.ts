@@ -8,6 +8,8 @@
  * returned as they were stored; whoever prints them escapes them. The filter's texts come from
  * the admin's caller and are only compared.
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { addressKey, canonicalAddress, canonicalDomain, type Envelope } from '../core/index.js';
 import { crashesSinceRelease, holdRequested, type QueueEntryInfo, type QueueName, type Spool } from '../spool/index.js';
 import { entryState, type RecipientState } from './state.js';
@@ -122,19 +124,43 @@ export function queueRow(e: QueueEntryInfo, now = Date.now()): QueueRow {
 
 /**
  * The entries that match `filter`, oldest first, and how many matched before the limit cut the
- * list. Every entry's header and status records are read (the sender and recipient filters need
- * them); bodies never are.
+ * list. With a sender or recipient filter every entry's header and status records are read; without
+ * one, only the file times of all and the headers of the page. Bodies are never read.
  */
 export async function queueRows(spool: Spool, filter: QueueFilter = {}, now = Date.now()): Promise<{ rows: QueueRow[]; total: number }> {
-  const entries = await spool.inspect(filter.queue ? [filter.queue] : LISTED_QUEUES, true);
+  const queues = filter.queue ? [filter.queue] : LISTED_QUEUES;
   const bySender = matcher(filter.sender);
   const byRecipient = matcher(filter.recipient);
+  const oldestFirst = (a: { mtime: Date }, b: { mtime: Date }) => a.mtime.getTime() - b.mtime.getTime();
+  if (!bySender && !byRecipient && filter.limit !== undefined) {
+    const { page, total } = await oldestNames(spool, queues, filter.limit);
+    const entries = await spool.inspect(queues, true, (q, name) => page.has(`${q}/${name}`));
+    return { rows: entries.sort(oldestFirst).map((e) => queueRow(e, now)), total };
+  }
+  const entries = await spool.inspect(queues, true);
   const rows = entries
-    .sort((a, b) => a.mtime.getTime() - b.mtime.getTime())
+    .sort(oldestFirst)
     .filter((e) => !bySender || bySender(e.meta?.envelope.sender ?? ''))
     .filter((e) => !byRecipient || (e.meta?.envelope.recipients ?? []).some((r) => byRecipient(r.address)))
     .map((e) => queueRow(e, now));
   return { rows: filter.limit !== undefined ? rows.slice(0, filter.limit) : rows, total: rows.length };
+}
+
+/** "queue/name" of the `limit` oldest entries by file time, and how many there are. */
+async function oldestNames(spool: Spool, queues: readonly QueueName[], limit: number): Promise<{ page: Set<string>; total: number }> {
+  const stamped: { key: string; mtime: number }[] = [];
+  for (const q of queues) {
+    for (const name of await spool.list(q)) {
+      if (q === 'corrupt' && name.endsWith('.reason')) continue;
+      const st = await stat(join(spool.dir(q), name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null; // moved on meanwhile
+        throw err;
+      });
+      if (st) stamped.push({ key: `${q}/${name}`, mtime: st.mtimeMs });
+    }
+  }
+  stamped.sort((a, b) => a.mtime - b.mtime);
+  return { page: new Set(stamped.slice(0, limit).map((s) => s.key)), total: stamped.length };
 }
 
 export interface QueueRecipientView {
@@ -211,6 +237,7 @@ export function queueEntryView(e: QueueEntryInfo): QueueEntryView {
 
 /** Every entry of a message (a queue id) or the one entry of that name; empty when none. */
 export async function queueEntryViews(spool: Spool, selector: string): Promise<QueueEntryView[]> {
-  const all = await spool.inspect(LISTED_QUEUES, true);
-  return all.filter((e) => e.id === selector || e.name === selector).map(queueEntryView);
+  // active/ and delivering/ names carry the claimer's pid after the id: the id is their first part.
+  const mine = await spool.inspect(LISTED_QUEUES, true, (_q, name) => name === selector || name.split('.')[0] === selector);
+  return mine.map(queueEntryView);
 }

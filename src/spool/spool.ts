@@ -483,11 +483,14 @@ export class Spool {
   async inspect(
     queues: readonly QueueName[] = ['incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt'],
     withStatus = false,
+    /** Only the entries this accepts are read (a show of one message need not read the whole queue). */
+    wanted: (q: QueueName, name: string) => boolean = () => true,
   ): Promise<QueueEntryInfo[]> {
     const out: QueueEntryInfo[] = [];
     for (const q of queues) {
       for (const name of await this.list(q)) {
         if (q === 'corrupt' && name.endsWith('.reason')) continue;
+        if (!wanted(q, name)) continue;
         const path = join(this.dir(q), name);
         const info: QueueEntryInfo = { name, id: name.split('.')[0]!, queue: q, size: 0, mtime: new Date(0) };
         try {
