@@ -150,6 +150,17 @@ describe('admin API: queue', () => {
     expect(h.audits).toEqual([expect.objectContaining({ action: 'queue.delete', object: 'queue:ALL', detail: expect.stringMatching(/^delete 3 entries: /) })]);
   });
 
+  it('answers 409 for a message a worker has claimed right now, and leaves it alone', async () => {
+    const claimed = await h.ctx.spool.claim(incomingId);
+    expect(claimed).not.toBeNull();
+    const err = await call('POST', '/queue/:id/delete', { params: { id: incomingId }, body: {} }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409, details: { busy: [`active/${incomingId}.${process.pid}`] } });
+    expect(await files('active')).toEqual([`${incomingId}.${process.pid}`]);
+    expect(h.audits).toEqual([]);
+    // Its envelope is still shown, as claimed.
+    expect(json<{ entries: { queue: string }[] }>(await call('GET', '/queue/:id', { params: { id: incomingId } })).entries).toEqual([expect.objectContaining({ queue: 'active' })]);
+  });
+
   it('flushes one message, the messages to a domain, or all — and asks which', async () => {
     const other = await queued('deferred', envelope('alice@example.com', ['x@partner.example']));
     await expect(call('POST', '/queue/flush', { body: {} })).rejects.toMatchObject({ status: 400 });
