@@ -155,6 +155,18 @@ export class KeyStoreBase {
     return (this.sql('SELECT DISTINCT kek_id FROM sealed_secrets').all() as Row[]).map((r) => r.kek_id as string);
   }
 
+  /**
+   * Unseal one sealed secret and forget it: proof that the KEK in hand is the one the keys need,
+   * where the id alone is no proof (a PKCS#11 KEK's id is its token and label, which another key
+   * can have). Throws KekError when it cannot; false when there is no secret to try.
+   */
+  async canUnseal(): Promise<boolean> {
+    const r = this.sql('SELECT id FROM sealed_secrets ORDER BY id LIMIT 1').get() as Row | undefined;
+    if (!r) return false;
+    (await this.readSecret(r.id as number)).fill(0);
+    return true;
+  }
+
   // ---- meta --------------------------------------------------------------------------------------
 
   async getMeta(key: string): Promise<string | undefined> {

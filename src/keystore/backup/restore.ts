@@ -200,6 +200,9 @@ async function prepareData(
     throw new BackupError(`the restored keystore does not open with ${config.file}'s KEK, so nothing was restored: ${err.message}`);
   });
   try {
+    await store.canUnseal().catch((err: Error) => {
+      throw new BackupError(`the restored keys do not unseal with ${config.file}'s KEK, so nothing was restored: ${err.message}`);
+    });
     store.audit({
       actor: opts.actor,
       action: 'restore',
