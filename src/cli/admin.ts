@@ -12,7 +12,7 @@
  * never an argument (`ps`, shell history) and never printed; the TOTP secret is printed once.
  */
 import { ADMIN_ROLES } from '../core/admin-roles.js';
-import { checkAdminName, type AdminAccount, type KeyStore } from '../keystore/index.js';
+import { adminAccountJson, checkAdminName, type KeyStore } from '../keystore/index.js';
 import { parse, UsageError, type CliIo } from './args.js';
 import { cliActor, passwordInput, withStore } from './keys-common.js';
 
@@ -101,17 +101,10 @@ export async function adminCommand(argv: string[], io: CliIo, stdin: NodeJS.Read
 
 const when = (d: Date | null) => (d ? d.toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 
-function row(a: AdminAccount): Record<string, unknown> {
-  return {
-    name: a.name, roles: a.roles, disabled: a.disabled, totp: a.totp,
-    created: a.created.toISOString(), passwordChanged: a.passwordChanged.toISOString(), lastLogin: a.lastLogin?.toISOString() ?? null,
-  };
-}
-
 async function list(store: KeyStore, io: CliIo, json: boolean): Promise<number> {
   const accounts = await store.adminAccounts();
   if (json) {
-    for (const a of accounts) io.out(JSON.stringify(row(a)));
+    for (const a of accounts) io.out(JSON.stringify(adminAccountJson(a)));
     return 0;
   }
   io.out(['NAME', 'ROLES', 'STATE', 'TOTP', 'CREATED', 'PASSWORD CHANGED', 'LAST LOGIN'].join('\t'));

@@ -23,6 +23,14 @@ export interface AdminAccount {
   lastLogin: Date | null;
 }
 
+/** An account as `postern admin list --json` and the admin API show it. */
+export function adminAccountJson(a: AdminAccount): { name: string; roles: AdminRole[]; disabled: boolean; totp: boolean; created: string; passwordChanged: string; lastLogin: string | null } {
+  return {
+    name: a.name, roles: a.roles, disabled: a.disabled, totp: a.totp,
+    created: a.created.toISOString(), passwordChanged: a.passwordChanged.toISOString(), lastLogin: a.lastLogin?.toISOString() ?? null,
+  };
+}
+
 export type AdminLoginResult = { ok: true; account: AdminAccount } | { ok: false; reason: 'invalid' | 'totp_required' | 'disabled' };
 
 /**

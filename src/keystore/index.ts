@@ -30,7 +30,7 @@ export type {
 export { describePdfPair, MIN_SET_PASSWORD_LENGTH } from './store-pdf.js';
 // Admin accounts (issue 18): the admin role signs in against these; `postern admin` manages them.
 export {
-  ADMIN_SCRYPT, AdminAccountError, checkAdminName, checkAdminPassword, checkAdminRoles, MIN_ADMIN_PASSWORD_LENGTH,
+  ADMIN_SCRYPT, AdminAccountError, adminAccountJson, checkAdminName, checkAdminPassword, checkAdminRoles, MIN_ADMIN_PASSWORD_LENGTH,
   type AdminAccount, type AdminAccountErrorCode, type AdminLoginResult,
 } from './admin-accounts.js';
 export type { AdminLoginFailures } from './store-admin.js';

@@ -4,6 +4,8 @@
  * group below, so groups added side by side merge cleanly.
  */
 import type { ApiRoute } from '../routes.js';
+import { accountRoutes } from './accounts.js';
+import { auditRoutes } from './audit.js';
 import { CA_ROUTES } from './ca.js';
 import { configRoutes } from './config.js';
 import { KEY_ROUTES } from './keys.js';
@@ -26,4 +28,6 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...configRoutes,
   ...pdfRoutes,
   ...webmailRoutes,
+  ...accountRoutes,
+  ...auditRoutes,
 ];
