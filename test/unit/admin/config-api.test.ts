@@ -7,9 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configRoutes } from '../../../src/admin/api/config.js';
-import { ApiError } from '../../../src/admin/routes.js';
 import { REDACTED } from '../../../src/config/index.js';
-import { handlerHarness, json, type HandlerHarness } from '../../helpers/admin-handlers.js';
+import { handlerHarness, json, refusal, type HandlerHarness } from '../../helpers/admin-handlers.js';
 
 describe('admin API: config and reload', () => {
   let h: HandlerHarness;
@@ -43,13 +42,9 @@ describe('admin API: config and reload', () => {
     // postern.yaml broken since the gateway started: the supervisor keeps the running config.
     await writeFile(h.config.file, 'hostname: gw.test.example\ndata_dir: .\nsmtp: { max_recipients: many }\n');
     accept = false;
-    const err = await h.call(configRoutes, 'POST', '/system/reload').then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).status).toBe(409);
-    expect((err as ApiError).details).toEqual({ problems: [expect.objectContaining({ file: join(h.dir, 'postern.yaml'), line: 3, key: 'smtp.max_recipients' })] });
+    const err = await refusal(h.call(configRoutes, 'POST', '/system/reload'));
+    expect(err.status).toBe(409);
+    expect(err.details).toEqual({ problems: [expect.objectContaining({ file: join(h.dir, 'postern.yaml'), line: 3, key: 'smtp.max_recipients' })] });
     expect(reloads).toEqual([true, false]);
     expect(h.audits).toEqual([
       { account: 'ops', action: 'system.reload', object: 'system', detail: 'reloaded' },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '../../../src/admin/api/index.js';
 import { MAX_POLICY_TEXT } from '../../../src/admin/api/policy.js';
-import { ApiError, type AdminCaller, type AdminContext, type ApiResult, type AuditChange } from '../../../src/admin/routes.js';
+import { type AdminCaller, type AdminContext, type ApiResult, type AuditChange } from '../../../src/admin/routes.js';
 import { runCli } from '../../../src/cli/index.js';
 import { loadConfig } from '../../../src/config/index.js';
 import { openKeyStore, openPortalDb, portalDbFile } from '../../../src/keystore/index.js';
@@ -18,6 +18,7 @@ import { silentLogger } from '../../../src/log/index.js';
 import { policyHash } from '../../../src/policy/index.js';
 import { Spool } from '../../../src/spool/index.js';
 import { adminHarness, type AdminHarness } from '../../helpers/admin.js';
+import { refusal } from '../../helpers/admin-handlers.js';
 import { tempDir } from '../../helpers/config.js';
 
 const POLICY = `groups: groups.yaml
@@ -103,16 +104,6 @@ async function harness(): Promise<Harness> {
     },
   };
   return h;
-}
-
-/** The ApiError a call ends with. */
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  const err = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ApiError);
-  return err as ApiError;
 }
 
 describe('admin API: policy', () => {
