@@ -36,6 +36,10 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         re-wrap every private key under a new key-encryption key
   policy explain --from A --to B [--to C] [--subject S] [--header "N: v"] [MESSAGE]
                         what the policy does with such a message, per recipient, and why
+  policy activate FILE [--hash HASH] | policy versions [--json]
+                        FILE checked and made the policy (atomically; the one before kept in
+                        data_dir/policy-versions; audited); --hash: only if the policy is still
+                        that version
   pdf password show|reset|delete --from A --to B
                         a pair's PDF password (show is audited; reset makes a new one and
                         queues the sender's notice at once); --scope recipient instead of --from

@@ -2,7 +2,8 @@
  * `postern policy explain` and `postern check` through the real binary: per-recipient plans from
  * the facts in the keystore and the groups file, subject commands, and problems with line numbers.
  */
-import { writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
@@ -77,5 +78,30 @@ rules:
     expect(r.stderr).toMatch(/policy\.yaml:3:\d+: rule "broken": rules\.0\.when\.recipient\.has_key: "maybe" — expected smime, pgp, any, none/);
     expect(r.stderr).toMatch(/policy\.yaml:4:\d+: rule "broken": rules\.0\.do\.0\.encrypt\.otherwise: "shrug" — expected hold or bounce/);
     expect(r.stderr).toMatch(/2 problems/);
+  });
+
+  it('activate makes a file the policy (checked, kept, audited) and versions lists what was kept', async () => {
+    const policy = join(dir, 'policy.yaml');
+    await writeFile(policy, 'rules: []\n');
+    const draft = join(dir, 'draft.yaml');
+    await writeFile(draft, 'rules:\n  - name: typo\n    when: { direction: sideways }\n    do: [sign]\n');
+    const bad = await postern('policy', 'activate', draft);
+    expect(bad.code).toBe(1);
+    // Named as given, with the line of the typo; the policy is untouched.
+    expect(bad.stderr).toMatch(/draft\.yaml:3:\d+: rule "typo": rules\.0\.when\.direction: "sideways"/);
+    expect(await readFile(policy, 'utf8')).toBe('rules: []\n');
+    const good = 'rules:\n  - name: sign all\n    do: [sign]\n';
+    await writeFile(draft, good);
+    const stale = await postern('policy', 'activate', draft, '--hash', createHash('sha256').update('rules: [x]\n').digest('hex'));
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/changed since the version --hash names/);
+    const r = await postern('policy', 'activate', draft, '--hash', createHash('sha256').update('rules: []\n').digest('hex'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^activated .*draft\.yaml as .*policy\.yaml \(version \d{8}T\d{9}Z-[0-9a-f]{12}, 1 rule\)/);
+    expect(await readFile(policy, 'utf8')).toBe(good);
+    const versions = await postern('policy', 'versions', '--json');
+    expect(JSON.parse(versions.stdout).map((v: { by: string | null }) => v.by)).toEqual([expect.stringMatching(/^cli:/), null]);
+    const trail = await postern('audit', 'export', '--object', 'policy');
+    expect(trail.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ action: 'policy.activate', via: 'cli', before: 'rules: []\n', after: good })]);
   });
 });
