@@ -50,6 +50,9 @@ main { padding: 22px 28px 40px; max-width: 1280px; width: 100%; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 16px 20px; margin-bottom: 18px; }
 .card > h2 { font-size: 15px; margin: 0 0 12px; display: flex; justify-content: space-between; align-items: baseline; gap: 12px; }
 .card > h2 small { display: inline; }
+.card > h2 button { font-size: 13px; }
+label small { display: inline; margin-left: 4px; }
+td.age { white-space: nowrap; }
 .muted-card { background: transparent; border-style: dashed; }
 .grid { display: grid; gap: 18px; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); }
 .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 10px; }
@@ -93,6 +96,7 @@ fieldset { border: 0; margin: 0; padding: 0; min-width: 0; }
 .filters { display: flex; gap: 10px; align-items: flex-end; flex-wrap: wrap; }
 .filters > div { min-width: 150px; flex: 1; }
 .filters label { margin-top: 0; }
+.filters.narrow { max-width: 560px; }
 .row { display: flex; gap: 12px; flex-wrap: wrap; }
 .row > * { flex: 1; min-width: 180px; }
 
@@ -106,6 +110,7 @@ button.small, .button.small { padding: 3px 10px; font-size: 12.5px; }
 button:disabled, button:disabled:hover { background: #eef0f3; color: #98a1ae; border-color: #dde1e7; cursor: not-allowed; }
 .actions { display: flex; gap: 8px; flex-wrap: wrap; margin-top: 14px; align-items: center; }
 form.inline { display: inline; margin: 0; }
+label.inline-check { display: inline; font-weight: 400; margin: 0 8px 0 0; }
 
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 0; }
 dl.meta dt { color: var(--muted); }

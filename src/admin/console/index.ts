@@ -11,7 +11,9 @@
 import type { AdminWeb } from '../app.js';
 import { registerAssets } from './assets.js';
 import { dashboardPages } from './dashboard.js';
+import { keyPages } from './keys.js';
 import { loginPages } from './login.js';
+import { policyPages } from './policy.js';
 import { queuePages } from './queue.js';
 
 /** Register every console page on the admin app (AdminAppOptions.pages). */
@@ -20,4 +22,6 @@ export function consolePages(web: AdminWeb): void {
   loginPages(web);
   dashboardPages(web);
   queuePages(web);
+  keyPages(web);
+  policyPages(web);
 }

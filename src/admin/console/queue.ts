@@ -25,7 +25,7 @@ const sender = (s: string) => (s === '' ? html`<span class="muted">&lt;&gt;</spa
 function listTable(rows: QueueRow[]): Html {
   if (!rows.length) return html`<p class="empty">No message matches.</p>`;
   return html`<table class="list" id="queue-list"><thead><tr><th>Queue id</th><th>Queue</th><th>Age</th><th>Sender</th><th>Recipients</th><th class="num">Tries</th><th>Last reply</th></tr></thead><tbody>
-${rows.map((r) => html`<tr data-id="${r.id}"><td class="mono"><a href="/queue/${encodeURIComponent(r.id)}">${r.name}</a></td><td>${queueBadge(r.queue)}${r.held_as ? html` <span class="muted">${r.held_as}</span>` : ''}</td><td title="${when(r.arrival)}">${age(r.age_s)}</td><td>${sender(r.sender)}</td>
+${rows.map((r) => html`<tr data-id="${r.id}"><td class="mono"><a href="/queue/${encodeURIComponent(r.id)}">${r.name}</a></td><td>${queueBadge(r.queue)}${r.held_as ? html` <span class="muted">${r.held_as}</span>` : ''}</td><td class="age" title="${when(r.arrival)}">${age(r.age_s)}</td><td>${sender(r.sender)}</td>
 <td>${r.recipients.map((rc) => html`<div>${rc.address} ${stateBadge(rc.state)}</div>`)}</td><td class="num">${r.attempts ?? 0}</td><td class="mono">${r.last_error ?? r.error ?? ''}</td></tr>`)}
 </tbody></table>`;
 }
@@ -76,7 +76,7 @@ export function queuePages(web: AdminWeb): void {
 ${actionForm({ caller: c, csrf: p.csrf, action: '/queue/flush', permission: 'queue.change', label: 'Retry all deferred now', fields: { all: 'true' } })}
 </span></h2>
 ${listTable(list.entries)}
-<form method="post" action="/queue/flush" class="filters actions"><input type="hidden" name="_csrf" value="${p.csrf}">
+<form method="post" action="/queue/flush" class="filters actions narrow"><input type="hidden" name="_csrf" value="${p.csrf}">
 <div><label for="f-domain">Retry deferred mail to a domain now</label><input type="text" id="f-domain" name="domain" placeholder="partner.example" maxlength="253" required></div>
 <div>${button(c, 'queue.change', 'Retry domain', { look: 'secondary' })}</div>
 </form>
