@@ -149,6 +149,8 @@ async function remove(req: ApiRequest, ctx: AdminContext) {
   const withKey = (req.body as { withKey?: boolean } | undefined)?.withKey === true;
   // Our own CA is the CA Operator's: deleting it would orphan every certificate it issued and its CRL.
   if ((await internalCa(ctx.store))?.fingerprint === c.fingerprint) throw new ApiError(409, 'this is the internal CA\'s certificate; it cannot be deleted');
+  // Deleting an anchor would end its trust, which is keys.trust's to decide (the CA Operator's), not keys.change's.
+  if (c.trusted) throw new ApiError(409, 'a trust anchor: distrust it first (keys.trust), then delete it');
   const { keyDeleted } = await ctx.store.deleteCertificate(c, { withKey, actor: actorOf(req.caller) });
   await ctx.audit(req.caller, { action: 'cert.delete', object: `cert:${c.fingerprint}`, detail: `${c.subject}${keyDeleted ? ', with its private key' : ''}` });
   return ok({ deleted: c.fingerprint, keyDeleted, keyKept: c.hasPrivateKey && !keyDeleted });

@@ -39,12 +39,17 @@ describe('admin API over HTTP: certificates, OpenPGP keys, internal CA', () => {
     expect(JSON.stringify(await h.store.auditLog({}))).not.toContain(body);
   });
 
-  it('trusts a CA as the CA Operator with before and after in the trail; the User Operator may not', async () => {
+  it('trusts a CA as the CA Operator with before and after in the trail; the User Operator may neither trust it nor delete the anchor', async () => {
     expect((await h.call(await h.as('user_operator'), 'POST', `/certificates/${caFp}/trust`)).statusCode).toBe(403);
     const res = await h.call(await h.as('ca_operator'), 'POST', `/certificates/${caFp}/trust`);
     expect(res.statusCode, res.body).toBe(200);
     const [rec] = (await h.store.auditLog({ object: `cert:${caFp}` })).filter((a) => a.action === 'cert.trust');
     expect(rec).toMatchObject({ actor: 'op-ca_operator', before: '{"trusted":false}', after: '{"trusted":true}' });
+    // Nor may the User Operator end that trust by deleting the anchor: it must be distrusted first.
+    const del = await h.call(await h.as('user_operator'), 'POST', `/certificates/${caFp}/delete`, {});
+    expect(del.statusCode, del.body).toBe(409);
+    expect((del.json() as { error: string }).error).toMatch(/distrust it first/);
+    expect((await h.store.trustAnchors()).map((c) => c.fingerprint)).toEqual([caFp]);
   });
 
   it('refuses malformed fingerprints, stray fields, short passwords and bad base64 with 400 before any handler', async () => {
