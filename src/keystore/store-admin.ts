@@ -30,6 +30,11 @@ export interface AdminLoginFailures {
 }
 
 const FAILURE_KINDS = new Set(['account', 'client']);
+/**
+ * Counts older than LoginGuard remembers (portal/lockout.ts: a day) go when a new failure is
+ * written: names and addresses tried once (a sweep of many IPv6 addresses) must not pile up.
+ */
+const FAILURES_KEPT_MS = 86_400_000;
 
 export class AdminStore extends PdfStore {
   /** The scrypt cost of new password hashes (tests lower it; stored hashes keep theirs). */
@@ -215,6 +220,7 @@ export class AdminStore extends PdfStore {
       },
       recordLoginFailure: async (k, key, now = new Date()) => {
         kind(k);
+        this.sql('DELETE FROM admin_login_failures WHERE last < ?').run(now.getTime() - FAILURES_KEPT_MS);
         const r = this
           .sql(
             `INSERT INTO admin_login_failures (kind, key, count, last) VALUES (?, ?, 1, ?)

@@ -241,4 +241,16 @@ describe('admin accounts', () => {
     expect(await failures.loginFailures('account', 'alice')).toEqual({ count: 0, last: null });
     await expect(failures.loginFailures('other' as 'client', 'x')).rejects.toThrow(TypeError);
   });
+
+  it('forgets failure counts a day old when it writes a new one', async () => {
+    const failures = store.adminLoginFailures();
+    const day = 86_400_000;
+    await failures.recordLoginFailure('client', '2001:db8::1', new Date(1_000_000));
+    await failures.recordLoginFailure('client', '2001:db8::2', new Date(1_000_000 + day / 2));
+    await failures.recordLoginFailure('account', 'alice', new Date(1_000_000 + day + 1));
+    expect(raw('SELECT kind, key, count FROM admin_login_failures ORDER BY key')).toEqual([
+      { kind: 'client', key: '2001:db8::2', count: 1 },
+      { kind: 'account', key: 'alice', count: 1 },
+    ]);
+  });
 });
