@@ -34,6 +34,8 @@ export interface ActivateRequest {
   base: string | null;
   /** Who activates it (kept with the version). */
   by: string;
+  /** Refuse a groups file outside the policy file's folder (drafts from the admin API). */
+  groupsBesideFile?: boolean;
 }
 
 export type ActivateResult =
@@ -57,7 +59,7 @@ export function activatePolicy(file: string, versions: PolicyVersionStore, req: 
 }
 
 async function activateNow(file: string, versions: PolicyVersionStore, req: ActivateRequest): Promise<ActivateResult> {
-  const check = await checkPolicyText(req.text, file);
+  const check = await checkPolicyText(req.text, file, { groupsBesideFile: req.groupsBesideFile ?? false });
   if (!check.ok) return { outcome: 'invalid', problems: check.problems };
   const current = await readPolicyFile(file);
   if (req.base !== null && req.base !== current.hash) return { outcome: 'stale', current: current.hash };

@@ -5,7 +5,8 @@
  * the console calls valid is one the gateway runs.
  */
 import { readFile } from 'node:fs/promises';
-import { checkConfig } from '../config/index.js';
+import { dirname, isAbsolute, relative } from 'node:path';
+import { checkConfig, parseYaml, problemAt } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { ConfigError, type ConfigProblem } from '../core/index.js';
 import { compilePolicy } from './compile.js';
@@ -19,7 +20,7 @@ export type PolicyCheck = { ok: true; policy: CompiledPolicy } | { ok: false; pr
  * Never throws for anything in the text: a hostile draft (alias bombs, deep nesting) is a problem
  * to report, not a crash of the caller.
  */
-export async function checkPolicyText(text: string, file: string): Promise<PolicyCheck> {
+export async function checkPolicyText(text: string, file: string, opts: { groupsBesideFile?: boolean } = {}): Promise<PolicyCheck> {
   let r: ReturnType<typeof compilePolicy>;
   try {
     r = compilePolicy(text, file);
@@ -28,6 +29,16 @@ export async function checkPolicyText(text: string, file: string): Promise<Polic
     return { ok: false, problems: [{ file, line: 0, column: 0, key: '', message: `YAML: ${(err as Error).message.split('\n')[0]}` }] };
   }
   if (!r.ok) return r;
+  // A draft from the admin API must not make the admin role (root) read any file of the machine
+  // as a groups file and answer what it found there: only files in the policy file's folder.
+  if (opts.groupsBesideFile && r.policy.groupsFile) {
+    const rel = relative(dirname(file), r.policy.groupsFile);
+    if (!rel || rel.startsWith('..') || isAbsolute(rel)) {
+      const yaml = parseYaml(text, file);
+      const where = yaml.ok ? problemAt(yaml, file, ['groups'], '') : { file, line: 0, column: 0, key: 'groups' };
+      return { ok: false, problems: [{ ...where, message: `a groups file must be in the policy file's folder (${dirname(file)})` }] };
+    }
+  }
   // The groups file is part of the policy: a broken one is refused with it.
   if (r.policy.groupsFile) {
     try {

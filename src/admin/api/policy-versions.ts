@@ -28,7 +28,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 /** Activate `text`, then reload; the answer says whether the running gateway took it. */
 async function activate(req: ApiRequest, ctx: AdminContext, text: string, base: string | null, action: string, detail?: string): Promise<ApiResult> {
   const file = ctx.config().policy.file;
-  const r = await activatePolicy(file, policyVersionsOf(ctx), { text, base, by: req.caller.account });
+  const r = await activatePolicy(file, policyVersionsOf(ctx), { text, base, by: req.caller.account, groupsBesideFile: true });
   if (r.outcome === 'invalid') throw invalidPolicy(r.problems);
   if (r.outcome === 'stale') throw new ApiError(409, 'the policy changed since it was read (someone else activated or edited it): read it again and redo the change', { hash: r.current });
   if (r.outcome === 'unchanged') return ok({ outcome: 'unchanged', version: versionJson(r.version), reloaded: false });

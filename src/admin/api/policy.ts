@@ -47,7 +47,7 @@ async function policyFor(ctx: AdminContext, draft: string | undefined): Promise<
     }
   }
   // A draft is read as if it were the policy file: its groups: path is relative to that.
-  const r = await checkPolicyText(draft, config.policy.file);
+  const r = await checkPolicyText(draft, config.policy.file, { groupsBesideFile: true });
   if (!r.ok) throw invalidPolicy(r.problems);
   return r.policy;
 }
@@ -84,7 +84,7 @@ export const policyRoutes: ApiRoute[] = [
     schema: { body: { type: 'object', required: ['text'], additionalProperties: false, properties: { text: policyText } } },
     async handler(req, ctx) {
       const { text } = req.body as { text: string };
-      const r = await checkPolicyText(text, ctx.config().policy.file);
+      const r = await checkPolicyText(text, ctx.config().policy.file, { groupsBesideFile: true });
       return ok(r.ok ? { valid: true, rules: r.policy.rules.length, problems: [] } : { valid: false, problems: problemsOf(r.problems) });
     },
     example: { body: { text: 'rules:\n  - name: sign outbound\n    when: { direction: outbound }\n    do: [sign]\n' } },

@@ -137,10 +137,15 @@ describe('admin API: policy', () => {
     expect((await h.call('POST', '/policy/validate', { body: { text: POLICY } })).json).toEqual({ valid: true, rules: 2, problems: [] });
   });
 
-  it('reports a broken groups file and a YAML alias bomb as problems instead of failing', async () => {
+  it('reports a broken or far-away groups file and a YAML alias bomb as problems instead of failing', async () => {
     const groups = await h.call('POST', '/policy/validate', { body: { text: 'groups: missing.yaml\nrules: []\n' } });
     expect(groups.json.valid).toBe(false);
     expect(groups.json.problems[0]).toMatchObject({ file: join(h.dir, 'missing.yaml'), message: 'cannot read: ENOENT' });
+    // Nothing outside the policy's folder is read as a groups file for a caller of the API.
+    for (const path of ['/etc/passwd', '../other/groups.yaml']) {
+      const outside = await h.call('POST', '/policy/validate', { body: { text: `rules: []\ngroups: ${path}\n` } });
+      expect(outside.json.problems).toEqual([{ file: h.policyFile, line: 2, column: 9, key: 'groups', message: `a groups file must be in the policy file's folder (${h.dir})` }]);
+    }
     const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 12; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
     const bomb = await h.call('POST', '/policy/validate', { body: { text: `${levels.join('\n')}\nrules: []\n` } });
