@@ -64,7 +64,16 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         a second factor (RFC 6238): on prints the otpauth:// URI and secret once
   audit list [--limit N] | audit export
                         the audit trail (export: JSON lines); filters --since ISO --until ISO
-                        --actor A --action X --object PREFIX`;
+                        --actor A --action X --object PREFIX
+  backup FILE [--passphrase-env VAR]
+                        the keystore, portal.db, the KEK file (or salt) and the config files
+                        in one encrypted file, made while the gateway runs; passphrase from
+                        $POSTERN_BACKUP_PASSPHRASE unless VAR names another
+  restore FILE [--config-dir DIR] [--force] [--passphrase-env VAR]
+                        onto a fresh data_dir: that of -c, or with --config-dir the backed-up
+                        config goes to DIR and the data to the data_dir it names; --force
+                        replaces an existing keystore (stop that gateway first)
+  restore FILE --check  read the whole backup and authenticate it, list what is inside; writes nothing`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { loadPolicy } from '../../policy/index.js';
-import { BackupError } from './format.js';
+import { BackupError, type BackupReader } from './format.js';
 
 export type EntryKind = 'config' | 'kek-file' | 'kek-salt' | 'portal' | 'keystore';
 
@@ -113,6 +113,9 @@ export async function fileFacts(path: string, what: string): Promise<{ size: num
   }
 }
 
+/** Far above any real manifest (a few hundred bytes a file), far below what would strain memory. */
+const MAX_MANIFEST = 16 * 1024 * 1024;
+
 const NAME_PART = /^[^\x00-\x1f\x7f/\\]+$/;
 
 /**
@@ -149,4 +152,17 @@ export function checkManifest(doc: unknown): Manifest {
 /** The name of postern.yaml inside the backup (the config file's own name). */
 export function configName(m: Pick<Manifest, 'config_file'>): string {
   return m.config_file.split(/[\\/]/).pop() ?? 'postern.yaml';
+}
+
+/** The manifest at the start of the encrypted stream (a length, then JSON), checked. */
+export async function readManifest(reader: BackupReader): Promise<Manifest> {
+  const len = (await reader.read(4)).readUInt32BE(0);
+  if (len > MAX_MANIFEST) throw new BackupError(`the backup's manifest claims ${len} bytes (damaged, or not written by Postern)`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse((await reader.read(len)).toString('utf8'));
+  } catch {
+    throw new BackupError('the backup\'s manifest is not valid JSON (damaged, or not written by Postern)');
+  }
+  return checkManifest(doc);
 }

@@ -316,8 +316,3 @@ async function readHead(fh: FileHandle): Promise<{ head: Buffer; header: BackupH
   if (json.length < len) throw new BackupError('the backup is truncated (it ends inside its header)');
   return { head: Buffer.concat([fixed, json]), header: parseHeader(json) };
 }
-
-/** The header of a backup without the passphrase (unauthenticated: for display only). */
-export async function peekHeader(fh: FileHandle): Promise<BackupHeader> {
-  return (await readHead(fh)).header;
-}

@@ -18,7 +18,7 @@ import type { Config, KekConfig } from '../../config/types.js';
 import { databaseFiles } from '../db-file.js';
 import { openKeyStore, saltFile } from '../index.js';
 import { openPortalDb, portalDbFile } from '../portal-db.js';
-import { checkManifest, configName, type Manifest, type ManifestEntry } from './contents.js';
+import { configName, readManifest, type Manifest, type ManifestEntry } from './contents.js';
 import { syncDir } from './backup.js';
 import { BackupError, BackupReader, type BackupHeader } from './format.js';
 
@@ -72,12 +72,7 @@ export async function restoreBackup(file: string, opts: RestoreOptions): Promise
   try {
     const reader = await BackupReader.open(fh, opts.passphrase);
     try {
-      let manifest: Manifest;
-      try {
-        manifest = checkManifest(JSON.parse((await reader.read((await reader.read(4)).readUInt32BE(0))).toString('utf8')));
-      } catch (err) {
-        throw err instanceof BackupError ? err : new BackupError('the backup\'s manifest is not valid JSON (damaged, or not written by Postern)');
-      }
+      const manifest = await readManifest(reader);
       const configDir = opts.configDir ? resolve(opts.configDir) : undefined;
       const configs = manifest.entries.filter((e) => e.kind === 'config');
       if (configDir && !opts.force) {
