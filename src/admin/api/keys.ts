@@ -13,7 +13,8 @@ import {
   type CertImportReport, type KeyStore, type StoredCertificate,
 } from '../../keystore/index.js';
 import { ldapCrlFetcher } from '../../directory/index.js';
-import { certificateToPem, type RevocationResult } from '../../pki/index.js';
+import type { Config } from '../../config/types.js';
+import { certificateToPem, type RevocationChecker, type RevocationResult } from '../../pki/index.js';
 import { ApiError, ok, type AdminContext, type ApiRequest, type ApiRoute } from '../routes.js';
 import { actorOf, LIST_QUERY, pageOf, CERT_FINGERPRINT, EXPORT_PASSWORD_MIN, IMPORT_BODY, iso, refusing, SMALL_BODY } from './keys-shared.js';
 
@@ -57,11 +58,22 @@ export async function certificateOr404(store: KeyStore, fingerprint: string): Pr
   return found;
 }
 
+/**
+ * The online checker of the config in force: one per config (a reload makes a new one), since its
+ * caches are the point — a second look at a page asks no responder again.
+ */
+const onlineCheckers = new WeakMap<Config, RevocationChecker>();
+/** An online check asks a responder or fetches a CRL per certificate: pages of at most this many (`limit`). */
+export const ONLINE_PAGE = 100;
+
 /** Which checker answers: offline (the store's records and imported CRLs), online (OCSP and CRL downloads too), or none. */
-function checkerFor(mode: unknown, ctx: AdminContext) {
+function checkerFor(mode: unknown, ctx: AdminContext): RevocationChecker | null {
   if (mode === 'none') return null;
-  if (mode === 'online') return revocationCheckerFor(ctx.config(), ctx.store, undefined, ldapCrlFetcher({ servers: ctx.config().ldap.servers }));
-  return offlineRevocationChecker(ctx.store);
+  if (mode !== 'online') return offlineRevocationChecker(ctx.store);
+  const config = ctx.config();
+  let checker = onlineCheckers.get(config);
+  if (!checker) onlineCheckers.set(config, (checker = revocationCheckerFor(config, ctx.store, undefined, ldapCrlFetcher({ servers: config.ldap.servers }))));
+  return checker;
 }
 
 const REVOCATION_MODE = { type: 'string', enum: ['offline', 'online', 'none'], default: 'offline', description: 'offline: the internal CA\'s records and imported CRLs; online: OCSP and CRL downloads too (takes network time)' };
@@ -76,6 +88,7 @@ async function list(req: ApiRequest, ctx: AdminContext) {
       (q.expiringWithin === undefined || (c.notAfter.getTime() >= now && c.notAfter.getTime() <= now + q.expiringWithin * DAY)),
   );
   const page = pageOf(all, q);
+  if (q.revocation === 'online' && (q.limit ?? LIST_QUERY.limit.default) > ONLINE_PAGE) throw new ApiError(400, `an online revocation check covers at most ${ONLINE_PAGE} certificates: give limit=${ONLINE_PAGE} or less`);
   const checker = checkerFor(q.revocation, ctx);
   const revocation = checker ? await revocationStates(ctx.store, page, checker) : null;
   return ok({ total: all.length, certificates: page.map((c) => certificateJson(c, revocation ? revocation.get(c.fingerprint) ?? null : undefined)) });

@@ -133,6 +133,12 @@ describe('admin API: certificates', () => {
     expect((await list({ expiringWithin: 31 })).total).toBe(3);
     expect((await list({ limit: 1, offset: 1 })).certificates).toHaveLength(1);
     expect((await list({ revocation: 'none' })).certificates[0]).not.toHaveProperty('revocation');
+    // Online checks ask a responder per certificate: a page of at most 100.
+    const tooMany = await refusal(call('GET', '/certificates', { query: { revocation: 'online' } }));
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.message).toMatch(/at most 100/);
+    // openssl's certificates name no responder and no distribution point: online says unknown, at once.
+    expect((await list({ revocation: 'online', limit: 100, address: 'bob@example.com' })).certificates[0]!.revocation).toMatchObject({ status: 'unknown' });
   });
 
   it('shows a certificate with its chain, and trusts and distrusts its CA with before and after in the audit trail', async () => {
