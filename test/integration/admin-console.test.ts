@@ -170,14 +170,15 @@ describe('admin console in Chromium against a running gateway', () => {
     expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const ctx = await browser.context();
     const page = await signIn(ctx, 'watcher');
-    for (const path of ['/', '/queue', `/queue/${deferredId}`, '/keys', `/keys/certificates/${fingerprint}`, '/policy']) {
+    for (const path of ['/', '/queue', `/queue/${deferredId}`, '/keys', `/keys/certificates/${fingerprint}`, '/policy', '/audit', '/config']) {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).toBe(200);
       const controls = await page.locator('button[data-permission]').evaluateAll((bs) =>
         bs.map((b) => ({ permission: b.getAttribute('data-permission')!, disabled: (b as unknown as { disabled: boolean }).disabled, title: b.getAttribute('title') })),
       );
       const changes = controls.filter((c) => !c.permission.endsWith('.read'));
-      if (path !== '/') expect(changes.length, path).toBeGreaterThan(0);
+      // The dashboard and the audit trail have nothing to change; every other page has.
+      if (path !== '/' && path !== '/audit') expect(changes.length, path).toBeGreaterThan(0);
       for (const c of changes) {
         expect(c.disabled, `${path} ${c.permission}`).toBe(true);
         expect(c.title).toMatch(new RegExp(`^needs ${c.permission.replace('.', '\\.')} \\(Administrator`));
@@ -187,6 +188,18 @@ describe('admin console in Chromium against a running gateway', () => {
       if (path === '/keys') expect(await page.locator('#import fieldset').getAttribute('disabled')).toBe('');
       if (path === '/policy') await screenshot(page, 'admin-policy-auditor');
     }
+
+    // The audit trail shows the Administrator's changes through the console, the policy's before and after among them.
+    await page.goto(`${base}/audit?actor=boss`);
+    const rows = await page.locator('#audit tbody tr').evaluateAll((trs) => trs.map((tr) => tr.textContent ?? ''));
+    expect(rows.find((r) => r.includes('policy.activate'))).toMatch(/boss\s*console · 127\.0\.0\.1/);
+    expect(rows.some((r) => r.includes('cert.import') && r.includes('carol@example.com'))).toBe(true);
+    expect(rows.some((r) => r.includes('queue.hold'))).toBe(true);
+    await screenshot(page, 'admin-audit');
+    const exported = await page.request.get(`${base}/audit/export?action=policy.activate`);
+    expect(exported.headers()['content-disposition']).toMatch(/^attachment; filename="postern-audit-\d{4}-\d{2}-\d{2}\.jsonl"$/);
+    const lines = (await exported.text()).trim().split('\n').map((l) => JSON.parse(l) as { actor: string; before: string; after: string });
+    expect(lines).toEqual([expect.objectContaining({ actor: 'boss', before: 'rules: []\n', after: GOOD_POLICY })]);
 
     // A change posted anyway, with this session's valid form token: refused by the API's guard.
     await page.goto(`${base}/queue/${deferredId}`);

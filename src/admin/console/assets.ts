@@ -110,6 +110,8 @@ button.small, .button.small { padding: 3px 10px; font-size: 12.5px; }
 button:disabled, button:disabled:hover { background: #eef0f3; color: #98a1ae; border-color: #dde1e7; cursor: not-allowed; }
 .actions { display: flex; gap: 8px; flex-wrap: wrap; margin-top: 14px; align-items: center; }
 form.inline { display: inline; margin: 0; }
+details summary { cursor: pointer; color: var(--accent); font-size: 12.5px; margin-top: 4px; }
+details .row { margin-top: 6px; }
 label.inline-check { display: inline; font-weight: 400; margin: 0 8px 0 0; }
 
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 6px 18px; margin: 0; }

@@ -10,9 +10,12 @@
  */
 import type { AdminWeb } from '../app.js';
 import { registerAssets } from './assets.js';
+import { auditPages } from './audit.js';
+import { configPages } from './config.js';
 import { dashboardPages } from './dashboard.js';
 import { keyPages } from './keys.js';
 import { loginPages } from './login.js';
+import { pgpPages } from './pgp.js';
 import { policyPages } from './policy.js';
 import { queuePages } from './queue.js';
 
@@ -23,5 +26,8 @@ export function consolePages(web: AdminWeb): void {
   dashboardPages(web);
   queuePages(web);
   keyPages(web);
+  pgpPages(web);
   policyPages(web);
+  auditPages(web);
+  configPages(web);
 }

@@ -12,6 +12,7 @@ import type { AdminWeb } from '../app.js';
 import type { CertificateRow } from './dashboard.js';
 import { api, apiAnswer, consoleRoute, doneNotice, field, PageRefusal, query, redirectDone, refusalOf, sendPage, type PageContext } from './kit.js';
 import { actionForm, button, gate, when } from './layout.js';
+import { pgpCards } from './pgp.js';
 
 /** The API's own limit on an import (keys-shared.ts IMPORT_BODY): base64 makes a file 4/3 larger. */
 const IMPORT_LIMIT = 384 * 1024;
@@ -147,7 +148,8 @@ export function keyPages(web: AdminWeb): void {
 <div class="actions"><button type="submit" class="secondary">Filter</button></div>
 </form></section>
 <section class="card"><h2>Certificates <small>${list.total} in the store${list.total > LIMIT ? html`, the first ${LIMIT} shown` : ''}</small></h2>${certificateTable(list.certificates)}</section>
-${importCard(p)}`;
+${importCard(p)}
+${await pgpCards(p, address)}`;
       const notice = doneNotice(p.req);
       return sendPage(p, { title: 'Keys', section: 'keys', body, ...(notice ? { notice } : {}) });
     }),

@@ -72,6 +72,8 @@ const DONE: Record<string, string> = {
   'cert.delete': 'The certificate was deleted.',
   'cert.trust': 'The certificate is now a trust anchor.',
   'cert.distrust': 'The certificate is no longer a trust anchor.',
+  'pgp.import': 'The OpenPGP keys were imported.',
+  'pgp.delete': 'The OpenPGP key was deleted.',
   'policy.activate': 'The new policy is active and the gateway has reloaded it.',
   'policy.activate-unreloaded': 'The new policy file is in place, but the gateway did not reload (its configuration does not validate): see the log.',
   'policy.unchanged': 'The policy is unchanged: the text is the one in force.',

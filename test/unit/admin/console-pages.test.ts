@@ -6,7 +6,7 @@
  * redirected, and hostile text from the queue escaped. Chromium and a real gateway:
  * test/integration/admin-console.test.ts.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolesGranting } from '../../../src/admin/index.js';
@@ -160,6 +160,42 @@ describe('admin console pages', () => {
     const b = await signedIn('op-administrator');
     const res = await get(b, '/queue?done=You%20must%20re-enter%20your%20password%20at%20evil.example');
     expect(res.body).not.toContain('evil.example');
+  });
+
+  it('activates the policy with LF line ends whatever the browser sent, and refuses an edit of a version no longer in force', async () => {
+    await writeFile(h.config.policy.file, 'rules: []\n');
+    const b = await signedIn('op-administrator');
+    const page = await get(b, '/policy');
+    const hash = /name="hash" value="([0-9a-f]{64})"/.exec(page.body)![1]!;
+    const text = 'rules:\r\n  - name: sign outbound\r\n    when: { direction: outbound }\r\n    do: [sign]\r\n';
+    const res = await post(b, '/policy', { _csrf: csrfOf(page.body), hash, text, do: 'activate' });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/policy?done=policy.activate');
+    expect(await readFile(h.config.policy.file, 'utf8')).toBe(text.replace(/\r\n/g, '\n'));
+    // A second edit from the same (now old) version: refused, the draft kept in the editor.
+    const stale = await post(b, '/policy', { _csrf: csrfOf(page.body), hash, text: 'rules: []\n', do: 'activate' });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.body).toContain('the policy changed since it was read');
+    expect(stale.body).toMatch(/<textarea[^>]*>\nrules: \[\]\n<\/textarea>/);
+    expect(await readFile(h.config.policy.file, 'utf8')).toBe(text.replace(/\r\n/g, '\n'));
+  });
+
+  it('shows the audit trail escaped, and the configuration with the reload only for who may reload', async () => {
+    await h.store.audit({ actor: 'op-administrator', action: 'cert.import', object: 'cert:x', detail: '<img src=x onerror=alert(1)> imported', via: 'api', client: '192.0.2.1' });
+    const auditor = await signedIn('op-auditor');
+    const audit = await get(auditor, '/audit?action=cert.import');
+    expect(audit.statusCode).toBe(200);
+    expect(audit.body).toContain('&lt;img src=x onerror=alert(1)&gt; imported');
+    expect(audit.body).not.toContain('<img src=x');
+    const config = await get(auditor, '/config');
+    expect(config.body).toContain(`hostname: ${h.config.hostname}`);
+    expect(config.body).toMatch(/<button[^>]*data-permission="system.change" disabled title="needs system.change/);
+    const admin = await signedIn('op-administrator');
+    const page = await get(admin, '/config');
+    const reloads = h.reloads;
+    const res = await post(admin, '/config/reload', { _csrf: csrfOf(page.body) });
+    expect(res.headers.location).toBe('/config?done=system.reload');
+    expect(h.reloads).toBe(reloads + 1);
   });
 
   it('signs out through the API (audited) and the session cookie is gone', async () => {
