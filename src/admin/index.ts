@@ -13,3 +13,4 @@ export { startAdmin, AdminError, type AdminServer } from './server.js';
 export { PERMISSIONS, ROLE_PERMISSIONS, allowed, isChange, permissionTable, rolesGranting, type Permission } from './permissions.js';
 export { ApiError, ok, type AdminCaller, type AdminContext, type ApiRequest, type ApiResult, type ApiRoute, type AuditChange, type JsonSchema, type RoleStatus, type SupervisorLink } from './routes.js';
 export { API_ROUTES } from './api/index.js';
+export { gatewayMetrics, watchedCertificates, MAX_CERTIFICATE_SERIES, type GatewayMetricsOptions, type WatchedCertificate } from './metrics.js';

@@ -9,7 +9,7 @@
 import type { AdminRole } from '../core/admin-roles.js';
 import type { Config } from '../config/types.js';
 import type { KeyStore, PortalDb } from '../keystore/index.js';
-import type { Logger } from '../log/index.js';
+import type { Logger, LogQuery, LogRecord } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import type { Permission } from './permissions.js';
 
@@ -22,12 +22,18 @@ export interface AdminCaller {
   via: 'api' | 'console';
 }
 
-/** What the supervisor tells the admin role (status) and does for it (reload). */
+/** What the supervisor tells the admin role (status, other processes' log lines) and does for it (reload). */
 export interface SupervisorLink {
   /** Each role process the supervisor runs. */
   status(): Promise<RoleStatus[]>;
   /** Reload the whole gateway as SIGHUP does; false when the new config did not validate (kept the old). */
   reload(): Promise<boolean>;
+  /**
+   * The recent log lines (log/recent.ts) that match, of the supervisor and each other role
+   * process that answered in time: one list per process, newest first. Not this process's own.
+   * Absent where there is no supervisor to ask (the admin app run alone, tests).
+   */
+  logs?(query: LogQuery): Promise<LogRecord[][]>;
 }
 
 export interface RoleStatus {

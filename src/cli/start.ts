@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
 import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
-import { createLogger, type Logger } from '../log/index.js';
+import { createLogger, initMetrics, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
 import { ROLE_PRIVILEGES, roleEnvironment, securePaths, Supervisor, unprivilegedAccount, type Account } from '../supervisor/index.js';
@@ -17,6 +17,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   // The policy must compile too: a gateway never runs with rules it cannot apply.
   const { config } = await loadConfigAndPolicy(file);
   const log = createLogger({ level: config.log.level, role: 'supervisor' });
+  initMetrics('supervisor');
   const spool = await Spool.open(config.data_dir);
   // Started as root, smtpd and the portal run as `user:`; the spool is set up for that account.
   let account: Account | null;

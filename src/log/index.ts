@@ -1,13 +1,17 @@
 /**
  * log: pino JSON lines, one per message stage, keyed by queue id and a stable `event` code so
- * admins can grep and alert on them. Untrusted input: addresses and client names appear in logs
+ * admins can grep and alert on them; the last lines kept in memory for the admin console
+ * (recent.ts); the process's Prometheus metrics (metrics.ts). Untrusted input: addresses and client names appear in logs
  * (pino escapes them as JSON). Secrets: passwords, PINs, keys and message bodies are never
  * logged; the redaction list below is the safety net, not the policy. Every event code is listed,
  * with its level and meaning, in events.ts.
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { keepingRecent } from './recent.js';
 
 export type { Logger };
+export { registry, initMetrics, countOutcome, countConnection, countAccepted, countRefused, countProcessed, countCryptoFailure, observeDelivery, countRoleRestart, metricsSnapshot, renderMetrics, type MetricsSnapshot, type ProcessedMethod, type ProcessedDirection, type CryptoOperation } from './metrics.js';
+export { recentLogs, mergeLogs, clampLimit, LOG_LEVELS, MAX_LOG_LIMIT, type LogQuery, type LogRecord, type LogLevelName } from './recent.js';
 export { EVENTS, eventLevels, isEventCode, type EventCode, type EventInfo, type EventLevel } from './events.js';
 
 const REDACT = [
@@ -42,7 +46,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    opts.destination ?? stdoutBuffered(),
+    // The process's own log (stdout) is also kept in memory for the admin console (recent.ts).
+    opts.destination ?? keepingRecent(stdoutBuffered()),
   );
   return logger;
 }

@@ -5,7 +5,7 @@
  * a Postfix log for them.
  */
 import { defaultOutcome, OUTCOMES, type OutcomeKind } from '../core/index.js';
-import type { Logger } from '../log/index.js';
+import { countOutcome, observeDelivery, type Logger } from '../log/index.js';
 import { enhancedStatus } from '../dsn/index.js';
 import { rangeSource, type OpenEntry, type RecipientRecord } from '../spool/index.js';
 import type { ReplyClassifier } from './classify.js';
@@ -82,4 +82,16 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
     );
   }
   return outcomes;
+}
+
+/**
+ * The metrics of one attempt's answers (log/metrics.ts), counted once they are final for this
+ * attempt: a deferral past the queue lifetime is the bounce it becomes, and each recipient
+ * delivered observes its time since arrival.
+ */
+export function countAttempt(outcomes: readonly RecipientOutcome[], expired: boolean, receivedMs: number, nowMs: number): void {
+  for (const o of outcomes) {
+    countOutcome(o.status === 'deferred' && expired ? 'bounced_expired' : kindOf(o));
+    if (o.status === 'delivered') observeDelivery((nowMs - receivedMs) / 1000);
+  }
 }

@@ -11,11 +11,11 @@
  */
 import type { Config } from '../config/types.js';
 import { CorruptEntryError, outcomeLine, rejectOutcome } from '../core/index.js';
-import type { Logger } from '../log/index.js';
+import { countOutcome, type Logger } from '../log/index.js';
 import { claimForDelivery, holdRequested, isNoSpace, throttle, watchQueue, type DeliveryClaim, type QueueName, type Spool, type StatusRecord } from '../spool/index.js';
 import { ReplyClassifier } from './classify.js';
 import { Delivery } from './deliver.js';
-import { deliverGroup, recordOf } from './group.js';
+import { countAttempt, deliverGroup, recordOf } from './group.js';
 import { systemResolver, type DnsResolver } from './mx.js';
 import { noticeRecord, noticesFor } from './notices.js';
 import type { RecipientOutcome } from './outcome.js';
@@ -54,6 +54,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
 /** "<queue id>.<group>" → queue id. */
 const idOf = (name: string) => name.split('.')[0]!;
+/** Recipients of an entry still without a final answer. */
+const waiting = (s: ReturnType<typeof entryState>) => s.recipients.filter((r) => !isFinal(r)).length;
 
 export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const { spool, log } = opts;
@@ -155,6 +157,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     if (held) {
       // Held by an admin while it was claimed for an attempt that has ended since.
       await entry.moveTo('hold');
+      countOutcome('held_admin', waiting(entryState(env, entry.status)));
       log.info({ event: 'relay.held', queueId, name, reason: held.reason }, 'entry held');
       return;
     }
@@ -178,6 +181,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
         // A config gap, not the recipient's fault: hold the whole entry before sending anything;
         // `queue release` after fixing the routes delivers each remaining recipient once.
         await entry.moveTo('hold');
+        countOutcome('held_no_route', pending.length);
         log.error({ event: 'relay.no_route', queueId, name, outcome: 'held_no_route', recipients: unrouted }, 'no route matches; entry held');
         return;
       }
@@ -191,6 +195,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const now = Date.now();
     const at = new Date(now).toISOString();
     const expired = now >= expiresAt;
+    countAttempt(outcomes, expired, received, now);
     // Out of time: the last temporary failure becomes the final one (and a bounce says so).
     const records: StatusRecord[] = outcomes.map((o) =>
       o.status === 'deferred' && expired ? { ...recordOf(o, at), status: 'failed', expired: true } : recordOf(o, at),
@@ -235,21 +240,23 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     const hold = await entry.holdRequested();
     await entry.moveTo(hold ? 'hold' : 'deferred');
     if (hold) {
+      countOutcome('held_admin', waiting(after));
       log.info({ event: 'relay.held', queueId, name, reason: hold.reason }, 'entry held after its delivery attempt');
       return;
     }
     // A hold that came in between the look above and the move is in the moved file: honour it
     // now rather than at the next attempt.
-    if (await heldIn('deferred', name)) return;
+    if (await heldIn('deferred', name, waiting(after))) return;
     schedule(name, next);
   }
 
   /** Move a deferred/ entry whose records ask for a hold into hold/; false when there is none. */
-  async function heldIn(queue: QueueName, name: string): Promise<boolean> {
+  async function heldIn(queue: QueueName, name: string, recipients: number): Promise<boolean> {
     try {
       const hold = holdRequested(await spool.readStatus(queue, name));
       if (!hold) return false;
       await spool.move(queue, 'hold', name);
+      countOutcome('held_admin', recipients);
       log.info({ event: 'relay.held', queueId: idOf(name), name, reason: hold.reason }, 'entry held after its delivery attempt');
       return true;
     } catch (err) {
@@ -273,6 +280,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
           const delay = retryDelay(1);
           if (isNoSpace(err)) {
             const reason = (err as Error).message;
+            countOutcome('deferred_no_space');
             log.warn({ event: 'relay.no_space', queueId: idOf(name), name, reason, retryInMs: delay }, 'spool file system full; entry left in place');
           } else log.error({ event: 'relay.error', queueId: idOf(name), name, err }, 'relay attempt failed; will retry');
           cooldown.set(name, Date.now() + delay);

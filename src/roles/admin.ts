@@ -6,7 +6,7 @@
  * the supervisor tries again later and mail flows on.
  */
 import { resolve } from 'node:path';
-import { startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
+import { gatewayMetrics, startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
 import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
 import { openKeyStoreWithPortal } from '../keystore/index.js';
@@ -36,7 +36,8 @@ main('admin', async ({ config, spool, log, send }) => {
     account: async (name) => (await store.adminAccount(name)) ?? undefined,
     failures: store.adminLoginFailures(),
   };
-  const admin = await startAdmin({ ctx, accounts, log, listen, pages: [consolePages] }).catch(async (err: unknown) => {
+  const metrics = gatewayMetrics({ ctx, gather: () => link.metrics() });
+  const admin = await startAdmin({ ctx, accounts, log, listen, metrics, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
     await store.close();
     portal.close();

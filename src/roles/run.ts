@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
-import { createLogger, type Logger } from '../log/index.js';
+import { createLogger, initMetrics, metricsSnapshot, recentLogs, type Logger } from '../log/index.js';
 import { Spool } from '../spool/index.js';
 import { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage, type TlsMaterial } from '../supervisor/index.js';
 import { dropPrivileges, parseIds } from './privileges.js';
@@ -62,6 +62,7 @@ export async function runRole(role: RoleName, start: StartRole, argv: string[]):
   const ids = values.user ? parseIds(values.user) : null;
   const config = await loadConfig(file);
   const log = createLogger({ level: config.log.level, role });
+  initMetrics(role);
   const send = (m: RoleMessage) => process.send?.(m);
 
   let running: Running;
@@ -106,6 +107,7 @@ export async function runRole(role: RoleName, start: StartRole, argv: string[]):
     process.on('message', (m: SupervisorMessage) => {
       if (m?.type === 'incoming' || m?.type === 'outgoing') running.announce?.(m);
       if (m?.type === 'shutdown') void stop('shutdown');
+      if (m?.type === 'collect') collect(m.id, m.what === 'metrics' ? metricsSnapshot() : Promise.resolve(recentLogs(m.query)), send);
       if (m?.type === 'reload') {
         const apply = (c: Config) => {
           running.reload(c, m.tls);
@@ -116,6 +118,14 @@ export async function runRole(role: RoleName, start: StartRole, argv: string[]):
       }
     });
   });
+}
+
+/** Answer the supervisor's 'collect' (metrics or recent logs of this process, for the admin role). */
+function collect(id: number, data: Promise<unknown>, send: (m: RoleMessage) => void): void {
+  data.then(
+    (d) => send({ type: 'collected', id, data: d }),
+    (err: Error) => send({ type: 'collected', id, error: err.message }),
+  );
 }
 
 /** Collect announcements made in one turn of the event loop into one IPC message. */

@@ -1,16 +1,21 @@
 /**
  * The admin role's questions to its supervisor over the IPC channel (protocol.ts 'request' and
- * 'reply'): the status of every role process, and a reload of the whole gateway as SIGHUP does.
+ * 'reply'): the status of every role process, a reload of the whole gateway as SIGHUP does, and
+ * the metrics and recent log lines of the other processes (the supervisor gathers them).
  * A question not answered in time is an error, not a hang: the supervisor may be busy stopping.
  */
 import type { RoleStatus, SupervisorLink } from '../admin/index.js';
-import type { RoleMessage, SupervisorMessage } from '../supervisor/index.js';
+import type { LogQuery, LogRecord, MetricsSnapshot } from '../log/index.js';
+import type { CollectedFrom, RoleMessage, SupervisorMessage, SupervisorRequest } from '../supervisor/index.js';
 
 export class SupervisorUnavailable extends Error {
   override readonly name = 'SupervisorUnavailable';
 }
 
-export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): SupervisorLink & { close(): void } {
+/** The supervisor waits about a second for the roles; this is its answer's margin on top. */
+const COLLECT_WAIT_MS = 5_000;
+
+export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): SupervisorLink & { metrics(): Promise<MetricsSnapshot[]>; close(): void } {
   let next = 1;
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   const onMessage = (m: SupervisorMessage) => {
@@ -23,7 +28,7 @@ export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): Su
     else w.reject(new SupervisorUnavailable(m.error ?? 'the supervisor refused'));
   };
   process.on('message', onMessage);
-  const ask = <T>(what: 'status' | 'reload', timeoutMs: number) =>
+  const ask = <T>(what: SupervisorRequest, timeoutMs: number, query?: LogQuery) =>
     new Promise<T>((resolve, reject) => {
       if (!send || !process.connected) return reject(new SupervisorUnavailable('not running under the supervisor (postern start)'));
       const id = next++;
@@ -32,11 +37,13 @@ export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): Su
         reject(new SupervisorUnavailable(`the supervisor did not answer ${what} in ${timeoutMs / 1000} s`));
       }, timeoutMs);
       waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      send({ type: 'request', id, what });
+      send({ type: 'request', id, what, ...(query ? { query } : {}) });
     });
   return {
     status: () => ask<RoleStatus[]>('status', 5_000),
     reload: () => ask<boolean>('reload', 60_000),
+    metrics: async () => (await ask<CollectedFrom[]>('metrics', COLLECT_WAIT_MS)).map((c) => c.data as MetricsSnapshot),
+    logs: async (query) => (await ask<CollectedFrom[]>('logs', COLLECT_WAIT_MS, query)).map((c) => c.data as LogRecord[]),
     close: () => {
       process.off('message', onMessage);
       for (const w of waiting.values()) {

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.js';
 import { LocalError, ShuttingDownError, SmtpTimeLimitError, TooManyClientConnectionsError, TooManyConnectionsError, type PosternError } from '../core/index.js';
-import type { Logger } from '../log/index.js';
+import { countAccepted, countConnection, countRefused, type Logger } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
 import { gateAccepts, SessionSlots } from './client-limits.js';
 import { receiveMessage } from './data.js';
@@ -192,8 +192,9 @@ class SmtpdService implements Smtpd {
     for (const c of server.connections) if (c.session === session) conn = c;
     const state: SessionState = { settings, trusted: settings.trusted.contains(session.remoteAddress), conn, recipients: new WeakMap() };
     this.sessions.set(session, state);
+    countConnection();
     if (conn) {
-      hookReplies(conn, (code, line) => this.logReject(session, line));
+      hookReplies(conn, (code, line) => this.logReject(session, code, line));
       state.raw = hookRawAddresses(conn);
     }
     if (this.closing) {
@@ -222,9 +223,10 @@ class SmtpdService implements Smtpd {
     state.hungUp = true;
   }
 
-  private logReject(session: SMTPServerSession, line: string): void {
+  private logReject(session: SMTPServerSession, code: number, line: string): void {
     const state = this.sessions.get(session);
     if (state?.hungUp) return;
+    countRefused(state?.reason ?? 'protocol', code);
     const mailFrom = session.envelope?.mailFrom;
     this.log.info(
       { event: 'smtpd.reject', reason: state?.reason ?? 'protocol', client: session.remoteAddress, sender: mailFrom ? mailFrom.address : undefined, reply: line },
@@ -257,6 +259,7 @@ class SmtpdService implements Smtpd {
           },
           'queued',
         );
+        countAccepted();
         this.onQueued?.(outcome.id);
         cb(null, okText('2.0.0', `Ok: queued as ${outcome.id}`));
         return;

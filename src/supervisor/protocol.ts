@@ -4,6 +4,7 @@
  * Kept apart from supervisor.ts so a role's entry point can import it without the process code.
  */
 import type { Config } from '../config/types.js';
+import type { LogQuery } from '../log/index.js';
 
 /**
  * portal: HTTP(S) for outside recipients, run only when `portal.listen` is set; admin: the console
@@ -33,8 +34,23 @@ export const ROLE_PRIVILEGES: Readonly<Record<RoleName, RolePrivileges>> = {
   admin: { unseals: true, unprivileged: false },
 };
 
-/** What the admin role may ask the supervisor (answered with a 'reply' of the same id). */
-export type SupervisorRequest = 'status' | 'reload';
+/**
+ * What the admin role may ask the supervisor (answered with a 'reply' of the same id). 'metrics'
+ * and 'logs' are gathered from every other live role ('collect'); the reply's data is a list with
+ * one answer per process that answered in time (CollectedFrom).
+ */
+export type SupervisorRequest = 'status' | 'reload' | 'metrics' | 'logs';
+
+/** What a role is asked for by 'collect': its registry's snapshot, or its recent log lines. */
+export type Collectable = 'metrics' | 'logs';
+
+/** One process's answer to a 'collect', as the supervisor passes it on to the admin role. */
+export interface CollectedFrom {
+  role: RoleName | 'supervisor';
+  index: number;
+  /** metrics: log/metrics.ts MetricsSnapshot; logs: log/recent.ts LogRecord[]. */
+  data: unknown;
+}
 
 /** One role process as the supervisor sees it (the admin console's status). */
 export interface RoleProcessStatus {
@@ -62,7 +78,9 @@ export type RoleMessage =
   /** worker: its event loop is turning (the supervisor's watchdog, watchdog.ts). */
   | { type: 'alive' }
   /** admin: a question for the supervisor; answered by a 'reply' with the same id. */
-  | { type: 'request'; id: number; what: SupervisorRequest };
+  | { type: 'request'; id: number; what: SupervisorRequest; query?: LogQuery }
+  /** any role: its answer to a 'collect' with the same id. */
+  | { type: 'collected'; id: number; data?: unknown; error?: string };
 
 /** A listener's certificate and key, read by the supervisor: an unprivileged smtpd or portal cannot read a root-only key. */
 export interface TlsMaterial {
@@ -81,4 +99,6 @@ export type SupervisorMessage =
   | { type: 'shutdown' }
   | { type: 'incoming'; ids: string[] }
   | { type: 'outgoing'; names: string[] }
-  | { type: 'reply'; id: number; ok: boolean; data?: unknown; error?: string };
+  | { type: 'reply'; id: number; ok: boolean; data?: unknown; error?: string }
+  /** Answer with a 'collected' of the same id: this process's metrics or recent log lines. */
+  | { type: 'collect'; id: number; what: Collectable; query?: LogQuery };

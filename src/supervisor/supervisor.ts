@@ -8,9 +8,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
-import type { Logger } from '../log/index.js';
+import { countRoleRestart, metricsSnapshot, recentLogs, type Logger, type LogQuery } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
-import { EXIT_FATAL, type RoleMessage, type RoleName, type RoleProcessStatus, type SupervisorMessage, type SupervisorRequest, type TlsMaterial } from './protocol.js';
+import { Collector } from './collect.js';
+import { EXIT_FATAL, type CollectedFrom, type RoleMessage, type RoleName, type RoleProcessStatus, type SupervisorMessage, type SupervisorRequest, type TlsMaterial } from './protocol.js';
 import { heartbeatInterval, silentFor } from './watchdog.js';
 
 export { EXIT_FATAL, type RoleMessage, type RoleName, type SupervisorMessage } from './protocol.js';
@@ -59,6 +60,7 @@ export class Supervisor {
   private exitResolve!: (code: number) => void;
   readonly exited: Promise<number>;
   private watchdog: NodeJS.Timeout | null = null;
+  private readonly collector = new Collector();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.config = opts.config;
@@ -112,14 +114,18 @@ export class Supervisor {
     s.startedAt = Date.now();
     s.lastBeat = 0;
     child.on('message', (m: RoleMessage) => {
+      if (this.collector.answer(child, m)) return;
       if (m?.type === 'alive') s.lastBeat = Date.now();
       else if (m?.type === 'queued') this.announceIncoming(m.ids);
       else if (m?.type === 'outgoing') this.announceOutgoing(m.names);
       else if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
       else if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
-      else if (m?.type === 'request') void this.answer(child, m.id, m.what);
+      else if (m?.type === 'request') void this.answer(child, m.id, m.what, m.query);
     });
-    child.on('exit', (code, signal) => void this.onExit(s, child, code, signal));
+    child.on('exit', (code, signal) => {
+      this.collector.drop(null, child);
+      void this.onExit(s, child, code, signal);
+    });
     log.info({ event: 'supervisor.spawn', role: s.role, index: s.index, child: child.pid }, `started ${s.role}`);
   }
 
@@ -138,16 +144,23 @@ export class Supervisor {
     relay?.child!.send({ type: 'outgoing', names } satisfies SupervisorMessage, ignoreSendError);
   }
 
-  /** The admin role's questions: the roles' status, or a reload as SIGHUP does. */
-  private async answer(child: ChildProcess, id: number, what: SupervisorRequest): Promise<void> {
+  /** The admin role's questions: the roles' status, a reload as SIGHUP does, metrics and logs of all. */
+  private async answer(child: ChildProcess, id: number, what: SupervisorRequest, query?: LogQuery): Promise<void> {
     let reply: SupervisorMessage;
     try {
-      const data = what === 'status' ? this.status() : what === 'reload' ? await this.reload() : undefined;
-      reply = what === 'status' || what === 'reload' ? { type: 'reply', id, ok: true, data } : { type: 'reply', id, ok: false, error: `unknown request ${String(what)}` };
+      const data = what === 'status' ? this.status() : what === 'reload' ? await this.reload() : what === 'metrics' || what === 'logs' ? await this.gather(child, what, query) : undefined;
+      reply = data !== undefined ? { type: 'reply', id, ok: true, data } : { type: 'reply', id, ok: false, error: `unknown request ${String(what)}` };
     } catch (err) {
       reply = { type: 'reply', id, ok: false, error: (err as Error).message };
     }
     if (child.connected) child.send(reply, ignoreSendError);
+  }
+
+  /** Metrics or recent log lines of the supervisor and every live role but the one asking (it has its own). */
+  private async gather(asker: ChildProcess, what: 'metrics' | 'logs', query?: LogQuery): Promise<CollectedFrom[]> {
+    const targets = this.slots.filter((s) => s.child && s.child !== asker).map((s) => ({ role: s.role, index: s.index, child: s.child! }));
+    const own: CollectedFrom = { role: 'supervisor', index: 0, data: what === 'metrics' ? await metricsSnapshot() : recentLogs(query) };
+    return [own, ...(await this.collector.collect(targets, what, query))];
   }
 
   /** Every role process, for the admin console. */
@@ -198,6 +211,7 @@ export class Supervisor {
     if (Date.now() - s.startedAt > RUN_RESETS_BACKOFF_MS) s.restarts = 0;
     const delay = BACKOFF_MS[Math.min(s.restarts, BACKOFF_MS.length - 1)]!;
     s.restarts++;
+    countRoleRestart(s.role);
     log.error(
       { event: 'supervisor.role_died', role: s.role, index: s.index, code, signal, restartInMs: delay },
       `${s.role} exited unexpectedly; restarting`,

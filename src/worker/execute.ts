@@ -21,12 +21,15 @@ import type { SideNotice } from './methods/index.js';
 import type { MessagePlan } from './plan.js';
 import type { KeyLookups } from './policy-facts.js';
 import { transformGroup, type MessageMemo } from './transform.js';
+import { copyMethod, directionOf, type DecisionTally, type ProcessedCopy } from './tally.js';
 
 export interface Decision {
   drafts: OutgoingDraft[];
   held: HeldDraft[];
   /** Run once drafts and held are durable (a method's bookkeeping: PDF mail's "sender told"). */
   afterCommit?: (() => Promise<void>)[];
+  /** What the metrics count once the outputs are durable (tally.ts). */
+  tally?: DecisionTally;
 }
 
 /** What the fact-gathering step prepared for execution. */
@@ -58,7 +61,10 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
   const autocrypt = plan.autocrypt && ctx.pgpKeys ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   /** What happened to each recipient, for notify_sender and alerts. */
   const outcomes = new Map<string, RecipientOutcome>();
+  const directions = new Map(plan.policy.map((p) => [p.recipient, p.direction]));
+  const processed: ProcessedCopy[] = [];
   for (const d of plan.deliveries) {
+    let method: ProcessedCopy['method'] = 'clear';
     const { treatment: choice, edits, redirect } = d;
     const envelope = redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : subset(env, d.recipients);
     let body = base;
@@ -79,6 +85,7 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
       if (r.notices) sideNotices.push(...r.notices);
       if (r.afterCommit) afterCommit.push(...r.afterCommit);
       decrypted = r.opened?.encryption?.status === 'decrypted';
+      method = copyMethod({ encryption: r.encryption, signedWith: r.signed ? choice.sign : null, decryptedFrom: decrypted ? (choice.open?.method ?? null) : null });
       // A bounce returns what the sender wrote, never this copy (dsn/original.ts).
       if (r.body !== base) kept = keepOriginal(entry.body, envelope, { limit: ctx.config.relay.bounce_size_limit, headersOnly: decrypted });
       for (const a of d.recipients) outcomes.set(a, { recipient: a, delivery: 'sent', encryption: r.encryption, signed: r.signed });
@@ -91,6 +98,7 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
     if (redirect) log.info({ event: 'worker.redirected', queueId: entry.id, recipients: d.recipients, to: redirect }, 'redirected by policy');
     const notes = { ...(decrypted ? { decrypted: true } : {}), ...(kept ? { [ORIGINAL_NOTE]: kept } : {}) };
     drafts.push({ envelope, body, key: `deliver:${d.key}`, ...(decrypted || kept ? { notes } : {}) });
+    processed.push({ method, direction: directionOf(d.recipients, directions), recipients: d.recipients.length });
   }
   // Copies (an archive, a supervisor) get the message as it arrived, once per address.
   if (plan.copies.length) {
@@ -116,7 +124,8 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
   } catch (err) {
     log.error({ event: 'worker.notice_failed', queueId: entry.id, reason: (err as Error).message }, 'delivery report or alert not written');
   }
-  return { drafts, held, ...(afterCommit.length ? { afterCommit } : {}) };
+  const dropped = plan.stopped.filter((s) => s.kind === 'delete').reduce((n, s) => n + s.recipients.length, 0);
+  return { drafts, held, ...(afterCommit.length ? { afterCommit } : {}), tally: { processed, dropped } };
 }
 
 /**

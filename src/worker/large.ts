@@ -29,6 +29,8 @@ import type { PolicyContext } from './decide.js';
 import { factsOfMessage } from './facts.js';
 import { describePlan, planMessage } from './plan.js';
 import { methodOf, type MethodId } from './methods/index.js';
+import { copyMethod, directionOf, type DecisionTally } from './tally.js';
+import { countCryptoFailure } from '../log/index.js';
 
 /** The in-memory path must do it (the reason goes to the debug log). */
 class Fallback extends Error {}
@@ -44,7 +46,7 @@ class StreamedTransformError extends LocalError {
 }
 
 /** The outputs of a large message, or null when the Buffer path (decide.ts) must do it. */
-export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[] } | null> {
+export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally } | null> {
   const range = entry.range;
   if (!range) return null;
   try {
@@ -56,7 +58,7 @@ export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | n
   }
 }
 
-async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[] }> {
+async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally }> {
   const env = entry.meta.envelope;
   if (!ctx) return { drafts: [{ envelope: env, chunks: () => streamRange(range), key: 'unchanged' }], held: [] };
   // One pass over the file: the facts messageFacts would give, holding one part header and one
@@ -89,7 +91,10 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
   const internal = (a: string) => inDomains(a, config.internal_domains);
   const autocrypt = plan.autocrypt && ctx.pgpKeys ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   const drafts: StreamedDraft[] = [];
+  const directions = new Map(facts.policy.map((p) => [p.recipient, p.direction]));
+  const tally: DecisionTally = { processed: [], dropped: 0 };
   for (const d of plan.deliveries) {
+    const direction = directionOf(d.recipients, directions);
     const { treatment: choice, redirect } = d;
     const envelope: Envelope = redirect ? { ...env, recipients: redirect.map((address) => ({ address })) } : { ...env, recipients: env.recipients.filter((r) => d.recipients.includes(r.address)) };
     const edits: HeaderEdits = { ...d.edits, ...(autocrypt && envelope.recipients.every((r) => !internal(r.address)) ? { addFolded: [['Autocrypt', autocrypt]] as [string, string][] } : {}) };
@@ -101,6 +106,7 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
       const top = changed ? editHeaders(head, edits) : head;
       const unchanged = top === headerBlock;
       drafts.push({ envelope, key, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
+      tally.processed.push({ method: 'clear', direction, recipients: d.recipients.length });
       continue;
     }
     // Before the seal reads the body and logs: a fallback found here costs nothing.
@@ -123,9 +129,11 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
     if (made.kind === 'fallback') return fallback(made.reason);
     const chunks = made.chunks;
     drafts.push({ envelope, key, chunks: () => failingAs(chunks()), ...(kept ? { notes: { [ORIGINAL_NOTE]: kept } } : {}) });
+    if (choice.sign && !made.signed) countCryptoFailure('sign', choice.sign, 'not_signed');
+    tally.processed.push({ method: copyMethod({ encryption: choice.encrypt, signedWith: made.signed ? choice.sign : null, decryptedFrom: null }), direction, recipients: d.recipients.length });
   }
   log.info({ event: 'worker.large_streamed', queueId: entry.id, size: range.length, outputs: drafts.length }, 'large message streamed');
-  return { drafts, held: [] };
+  return { drafts, held: [], tally };
 }
 
 /** Errors of the transform itself, typed so the worker does not take them for a full disk. */

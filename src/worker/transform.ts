@@ -14,6 +14,8 @@ import type { PdfEncryptOptions, SmimeEncryptOptions } from '../policy/index.js'
 import { addAttachments, bodyCiphertext, cryptoMethods, resultFields } from '../mime/index.js';
 import { CRYPTO_METHODS, cryptoMethodOf, methodOf, type CryptoMethodId, type MethodId, type OpenChoice, type Opened, type OpenStep, type SideNotice, type TransformContext } from './methods/index.js';
 import { sendKeysAttachments } from './send-keys.js';
+import { countOpened } from './tally.js';
+import { countCryptoFailure } from '../log/index.js';
 import { openProtected, outboundProtection, type HeaderProtectionMode } from './header-protection.js';
 
 export type { TransformContext } from './methods/index.js';
@@ -68,6 +70,7 @@ async function openAll(base: Buffer, how: OpenChoice, recipients: readonly strin
     const last = runs[runs.length - 1]!;
     if (cryptoMethods(last.opened.message).includes(m.id)) runs.push(await m.open(last.opened.message, how, recipients, ctx));
   }
+  countOpened(runs, how.decrypt);
   const first = runs[0]!;
   const last = runs[runs.length - 1]!;
   const decrypted = runs.find((r) => r.opened.encryption?.status === 'decrypted');
@@ -163,7 +166,11 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
     const from = body;
     const p = payload;
     const signWith = cryptoMethodOf(choice.sign);
-    const s = await once((memo.signed ??= new Map()), key, () => signWith.sign(from, ctx, p));
+    const s = await once((memo.signed ??= new Map()), key, async () => {
+      const made = await signWith.sign(from, ctx, p);
+      if (!made) countCryptoFailure('sign', signWith.id, 'not_signed');
+      return made;
+    });
     if (s) {
       body = s;
       signed = true;
@@ -176,7 +183,11 @@ export async function transformGroup(base: Buffer, choice: CryptoChoice, recipie
   }
   if (encryptWith) {
     const r = await encryptWith.encrypt({ body, recipients, signInside, ...(payload ? { payload } : {}), ...(choice.smimeOptions ? { smimeOptions: choice.smimeOptions } : {}), ...(choice.pgpInline ? { inline: true } : {}), ...(choice.pdfOptions ? { pdfOptions: choice.pdfOptions } : {}) }, ctx);
-    if (r.kind === 'hold') return r;
+    if (r.kind === 'hold') {
+      countCryptoFailure('encrypt', encryptWith.id, 'held');
+      return r;
+    }
+    if (signInside && !r.signed) countCryptoFailure('sign', encryptWith.id, 'not_signed');
     body = r.body;
     signed = encryptWith.keepsSignature ? signed || r.signed : r.signed;
     ctx.log.info({ event: 'worker.encrypted', queueId: ctx.queueId, recipients, method: encryptWith.id, signed }, 'message encrypted');

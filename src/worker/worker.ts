@@ -6,12 +6,13 @@
  */
 import type { Config } from '../config/types.js';
 import { LimitExceededError, PosternError } from '../core/index.js';
-import type { Logger } from '../log/index.js';
+import { countOutcome, type Logger } from '../log/index.js';
 import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type HeldDraft, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
 import { decideStreamed } from './large.js';
 import { crashVerdict } from './poison.js';
 import { TransformTimeoutError, withDeadline } from './deadline.js';
+import { countCommitted } from './tally.js';
 
 export interface WorkerOptions {
   config: Config;
@@ -49,6 +50,8 @@ const MAX_FAILURES = 3;
  * would run its transforms only to fail at the write). Space comes back as the relay delivers.
  */
 const NO_SPACE_RETRY_MS = 5_000;
+
+const recipientsOf = (entry: ClaimedEntry) => entry.meta.envelope.recipients.length;
 
 /** Minimum time between two listings of incoming/ (announcements make most scans unnecessary). */
 const SCAN_INTERVAL_MS = 250;
@@ -96,6 +99,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const { drafts, held } = decision;
     const afterCommit = 'afterCommit' in decision ? decision.afterCommit : undefined;
     const names = await spool.commitOutgoing(entry, drafts, held);
+    countCommitted(decision.tally, held);
     failures.delete(entry.id);
     timeouts.delete(entry.id);
     // The relay hears of the outputs first; bookkeeping that must follow them (a database commit)
@@ -138,6 +142,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           if (isNoSpace(err) && entry) {
             // Not the message's fault: not counted as a failure. Nothing of it was written.
             log.warn({ event: 'worker.no_space', queueId: id, reason: (err as Error).message, retryInMs: NO_SPACE_RETRY_MS }, 'spool file system full; message deferred');
+            countOutcome('deferred_no_space', recipientsOf(entry));
             pauseClaims(NO_SPACE_RETRY_MS);
             later(entry, NO_SPACE_RETRY_MS);
             return;
@@ -150,6 +155,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             timeouts.set(id, n);
             log.warn({ event: 'worker.transform_timeout', queueId: id, timeoutMs: err.ms, attempt: n, ...(n < MAX_FAILURES ? { retryInMs: temporaryRetryMs } : {}) }, 'processing took too long; message deferred');
             if (n < MAX_FAILURES) {
+              countOutcome('deferred_transform_timeout', recipientsOf(entry));
               later(entry, temporaryRetryMs);
               return;
             }
@@ -161,6 +167,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
           // A temporary failure (a directory that cannot answer) is tried again after a pause, so
           // a server that is down is not hammered once per message per millisecond.
           if (err instanceof PosternError && err.temporary && entry) {
+            countOutcome('deferred_temporary', recipientsOf(entry));
             log.warn({ event: 'worker.deferred', queueId: id, reason: err.message, retryInMs: temporaryRetryMs }, 'temporary failure; message deferred');
             later(entry, temporaryRetryMs);
             return;
@@ -204,6 +211,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   async function holdWhole(entry: ClaimedEntry, reason: string, heldAs: HeldDraft['heldAs']): Promise<boolean> {
     try {
       await spool.commitOutgoing(entry, [], [{ envelope: entry.meta.envelope, body: entry.body, reason, heldAs }]);
+      countOutcome(heldAs ?? 'held_after_errors', recipientsOf(entry));
       return true;
     } catch (holdErr) {
       log.error({ event: 'worker.error', queueId: entry.id, err: holdErr }, 'could not hold the message; released for retry');
@@ -221,6 +229,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     const v = crashVerdict(entry.status);
     if (v.verdict === 'poison') {
       await holdClaimed(spool, entry, v.reason);
+      countOutcome('held_poison', recipientsOf(entry));
       log.error({ event: 'worker.held_poison', queueId: entry.id, reason: v.reason }, 'message held: it crashed the worker every time');
       return true;
     }

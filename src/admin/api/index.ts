@@ -9,6 +9,7 @@ import { auditRoutes } from './audit.js';
 import { CA_ROUTES } from './ca.js';
 import { configRoutes } from './config.js';
 import { KEY_ROUTES } from './keys.js';
+import { logRoutes } from './logs.js';
 import { pdfRoutes } from './pdf.js';
 import { PGP_ROUTES } from './pgp.js';
 import { policyRoutes } from './policy.js';
@@ -30,4 +31,5 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...webmailRoutes,
   ...accountRoutes,
   ...auditRoutes,
+  ...logRoutes,
 ];
