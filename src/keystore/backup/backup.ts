@@ -55,6 +55,7 @@ function kekOf(config: Config): ManifestKek {
 
 export async function makeBackup(config: Config, file: string, opts: BackupOptions): Promise<BackupSummary> {
   const out = resolve(file);
+  if (!existsSync(dirname(out))) throw new BackupError(`the directory ${dirname(out)} for the backup does not exist`);
   if (!existsSync(config.keystore.sqlite)) throw new BackupError(`there is no keystore at ${config.keystore.sqlite}: nothing to back up (is -c the gateway's config?)`);
   const { files, leftOut } = await configFiles(config);
   const kek = kekOf(config);

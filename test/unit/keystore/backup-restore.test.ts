@@ -87,6 +87,21 @@ describe('backup and restore (module API)', () => {
     ]);
   });
 
+  it('refuses a backup into a directory that does not exist, before recording anything', async () => {
+    const config = await gatewayDir();
+    await (await openKeyStore(config)).close();
+    const missing = join(await newDir(), 'no-such-dir');
+    await expect(makeBackup(config, join(missing, 'b.backup'), { passphrase: PASSPHRASE, actor: 'test', cost: CHEAP })).rejects.toThrow(
+      `the directory ${missing} for the backup does not exist`,
+    );
+    const store = await openKeyStore(config);
+    try {
+      expect(await store.auditLog('keystore')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a config with another kind of KEK, or without the passphrase the keys need, and leaves nothing', async () => {
     const from = await gatewayDir({ passphrase_env: KEK_VAR });
     const store = await openKeyStore(from);
