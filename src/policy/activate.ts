@@ -7,6 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { ConfigProblem } from '../core/index.js';
 import { writeFileDurably } from './durable-file.js';
+import { withFileLock } from './file-lock.js';
 import { checkPolicyText } from './load.js';
 import type { CompiledPolicy } from './types.js';
 import { policyHash, type PolicyVersion, type PolicyVersionStore } from './versions.js';
@@ -45,12 +46,13 @@ export type ActivateResult =
   | { outcome: 'unchanged'; policy: CompiledPolicy; version: PolicyVersion }
   | { outcome: 'activated'; policy: CompiledPolicy; version: PolicyVersion; before: string };
 
-// One activation at a time per file in this process: the check of `base` and the rename are one step.
+// One activation at a time per file: queued in this process, locked against other processes (the
+// CLI beside the admin role), so the check of `base` and the rename are one step.
 const queues = new Map<string, Promise<unknown>>();
 
 export function activatePolicy(file: string, versions: PolicyVersionStore, req: ActivateRequest): Promise<ActivateResult> {
   const prev = queues.get(file) ?? Promise.resolve();
-  const run = prev.catch(() => undefined).then(() => activateNow(file, versions, req));
+  const run = prev.catch(() => undefined).then(() => withFileLock(file, () => activateNow(file, versions, req)));
   queues.set(file, run);
   void run.finally(() => {
     if (queues.get(file) === run) queues.delete(file);

@@ -14,6 +14,7 @@ export { evaluate, directionOf, encryptionOutcome, DEFAULT_RULE, PolicyRuntimeEr
 export { loadStaticDirectory, emptyDirectory, type Directory } from './directory.js';
 export { describeAction, describePlan } from './describe.js';
 export { checkConfigAndPolicy, checkPolicyText, loadPolicy, type PolicyCheck } from './load.js';
+export { PolicyLockedError } from './file-lock.js';
 export { activatePolicy, readPolicyFile, type ActivateRequest, type ActivateResult, type PolicyFileState } from './activate.js';
 export { FilePolicyVersions, policyHash, policyVersionsDir, POLICY_VERSION_ID, DEFAULT_KEPT_VERSIONS, type PolicyVersion, type PolicyVersionStore } from './versions.js';
 export type * from './types.js';

@@ -7,7 +7,7 @@
  * The audit record holds both whole texts rather than a diff: it stands alone in an export (no
  * version files needed to read it, and versions are pruned), and a diff is made from it at will.
  */
-import { activatePolicy, FilePolicyVersions, POLICY_VERSION_ID, policyVersionsDir, readPolicyFile, type PolicyVersion, type PolicyVersionStore } from '../../policy/index.js';
+import { activatePolicy, FilePolicyVersions, POLICY_VERSION_ID, PolicyLockedError, policyVersionsDir, readPolicyFile, type PolicyVersion, type PolicyVersionStore } from '../../policy/index.js';
 import { ApiError, ok, type AdminContext, type ApiRequest, type ApiResult, type ApiRoute } from '../routes.js';
 import { invalidPolicy, policyHashSchema, policyText } from './policy.js';
 
@@ -28,7 +28,10 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 /** Activate `text`, then reload; the answer says whether the running gateway took it. */
 async function activate(req: ApiRequest, ctx: AdminContext, text: string, base: string | null, action: string, detail?: string): Promise<ApiResult> {
   const file = ctx.config().policy.file;
-  const r = await activatePolicy(file, policyVersionsOf(ctx), { text, base, by: req.caller.account, groupsBesideFile: true });
+  const r = await activatePolicy(file, policyVersionsOf(ctx), { text, base, by: req.caller.account, groupsBesideFile: true }).catch((err: unknown) => {
+    if (err instanceof PolicyLockedError) throw new ApiError(409, err.message);
+    throw err;
+  });
   if (r.outcome === 'invalid') throw invalidPolicy(r.problems);
   if (r.outcome === 'stale') throw new ApiError(409, 'the policy changed since it was read (someone else activated or edited it): read it again and redo the change', { hash: r.current });
   if (r.outcome === 'unchanged') return ok({ outcome: 'unchanged', version: versionJson(r.version), reloaded: false });

@@ -1,12 +1,16 @@
 /**
  * The kept policy versions (files in data_dir/policy-versions/) and activation without the admin
  * API: pruning to the limit, order by time even when a file's time is older, what a record may not
- * claim, and two activations from the same text at once (one wins, the other is stale).
+ * claim, two activations from the same text at once (one wins, the other is stale), and the lock
+ * against another process activating (waited for while it lives, taken over when it died).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { activatePolicy, FilePolicyVersions, policyHash } from '../../../src/policy/index.js';
+import { activatePolicy, FilePolicyVersions, policyHash, PolicyLockedError } from '../../../src/policy/index.js';
+import { withFileLock } from '../../../src/policy/file-lock.js';
 import { tempDir } from '../../helpers/config.js';
 
 const policy = (n: number) => `rules:\n  - name: rule ${n}\n    do: [sign]\n`;
@@ -55,5 +59,25 @@ describe('policy versions', () => {
     expect(results.map((r) => r.outcome)).toEqual(['activated', 'stale']);
     expect(await readFile(file, 'utf8')).toBe(policy(1));
     expect((await store.list()).map((v) => v.by)).toEqual(['alice', null]);
+  });
+
+  it('locks the policy file against another process activating at once, and takes over the lock of one that died', async () => {
+    const file = join(dir, 'policy.yaml');
+    await writeFile(file, policy(0));
+    const lock = join(dir, '.policy.yaml.lock');
+    // Another process holds the lock: refused after the wait, the file untouched.
+    const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(lock, String(holder.pid));
+      await expect(withFileLock(file, async () => 'ran', 200)).rejects.toThrow(PolicyLockedError);
+    } finally {
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
+    }
+    // Now it is dead: its lock is taken over, and released after the activation.
+    const r = await activatePolicy(file, new FilePolicyVersions(join(dir, 'v')), { text: policy(1), base: policyHash(policy(0)), by: 'alice' });
+    expect(r.outcome).toBe('activated');
+    expect(await readFile(file, 'utf8')).toBe(policy(1));
+    expect((await readdir(dir)).filter((n) => n.endsWith('.lock'))).toEqual([]);
   });
 });
