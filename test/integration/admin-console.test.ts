@@ -113,6 +113,9 @@ describe('admin console in Chromium against a running gateway', () => {
     expect(await page.locator('.notice.ok').textContent()).toBe('Imported.');
     expect(await page.locator('dl.meta').first().textContent()).toContain('carol@example.com');
     await screenshot(page, 'admin-certificate');
+    await page.goto(`${base}/keys`);
+    expect(await page.locator(`#certificates tr[data-fingerprint="${fingerprint}"]`).count()).toBe(1);
+    await screenshot(page, 'admin-keys');
     await page.goto(`${base}/`);
     expect(await page.locator('#expiring').textContent()).toContain('carol@example.com');
 

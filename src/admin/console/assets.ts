@@ -69,7 +69,7 @@ table.list td { padding: 9px 10px; border-bottom: 1px solid #eef1f5; vertical-al
 table.list tr:last-child td { border-bottom: 0; }
 table.list tr:hover td { background: #f8fafc; }
 td.num, th.num { text-align: right; white-space: nowrap; }
-td.actions { white-space: nowrap; text-align: right; }
+td.do { white-space: nowrap; text-align: right; }
 .empty { color: var(--muted); padding: 14px 0; text-align: center; }
 
 .badge { display: inline-block; font-size: 11.5px; font-weight: 600; border-radius: 10px; padding: 1px 8px; background: #eef1f5; color: var(--muted); white-space: nowrap; }
@@ -119,7 +119,7 @@ dl.meta dt { color: var(--muted); }
 dl.meta dd { margin: 0; overflow-wrap: anywhere; }
 pre.block { background: #f6f8fb; border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; overflow: auto; max-height: 560px; margin: 0; white-space: pre; }
 
-.editor textarea { font-family: var(--mono); font-size: 13px; line-height: 1.5; min-height: 420px; tab-size: 2; white-space: pre; }
+.editor textarea { font-family: var(--mono); font-size: 13px; line-height: 1.5; min-height: 320px; tab-size: 2; white-space: pre; }
 ol.problems { margin: 0; padding: 0; list-style: none; }
 ol.problems li { padding: 6px 10px; border-left: 3px solid var(--err); background: var(--err-bg); margin-bottom: 6px; border-radius: 0 6px 6px 0; }
 ol.problems a { color: var(--err); font-weight: 600; }

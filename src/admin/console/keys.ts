@@ -140,6 +140,7 @@ export function keyPages(web: AdminWeb): void {
         p, 'GET',
         `/certificates${query({ address, ...(kind === 'ca' ? { ca: true } : kind === 'user' ? { ca: false } : kind === 'key' ? { key: true } : {}), expiringWithin: expiring, revocation: 'none', limit: LIMIT })}`,
       );
+      const pgp = await pgpCards(p, address);
       const body = html`<section class="card">
 <form method="get" action="/keys" class="filters" role="search">
 <div><label for="f-address">Address</label><input type="search" id="f-address" name="address" value="${address}" maxlength="320" placeholder="alice@example.com"></div>
@@ -148,8 +149,8 @@ export function keyPages(web: AdminWeb): void {
 <div class="actions"><button type="submit" class="secondary">Filter</button></div>
 </form></section>
 <section class="card"><h2>Certificates <small>${list.total} in the store${list.total > LIMIT ? html`, the first ${LIMIT} shown` : ''}</small></h2>${certificateTable(list.certificates)}</section>
-${importCard(p)}
-${await pgpCards(p, address)}`;
+${pgp.list}
+<div class="grid">${importCard(p)}${pgp.importForm}</div>`;
       const notice = doneNotice(p.req);
       return sendPage(p, { title: 'Keys', section: 'keys', body, ...(notice ? { notice } : {}) });
     }),

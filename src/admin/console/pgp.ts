@@ -35,24 +35,26 @@ interface PgpReport {
 const LOOK: Record<string, string> = { secret: 'info', revoked: 'bad', expired: 'bad', 'no-encryption': 'warn' };
 
 /** The OpenPGP cards of the keys page (the list and the import form). */
-export async function pgpCards(p: PageContext, address: string): Promise<Html> {
+export async function pgpCards(p: PageContext, address: string): Promise<{ list: Html; importForm: Html }> {
   const list = await api<{ total: number; keys: PgpKeyRow[] }>(p, 'GET', `/pgp${query({ address, limit: LIMIT })}`);
   const rows = list.keys.length
     ? html`<table class="list" id="pgp-keys"><thead><tr><th>User ids</th><th>Key</th><th>Created</th><th>Expires</th><th>Flags</th><th></th></tr></thead><tbody>
 ${list.keys.map((k) => html`<tr data-fingerprint="${k.fingerprint}"><td>${k.userIds.map((u) => html`<div>${u}</div>`)}<small class="mono">${k.fingerprint}</small></td><td>${k.algorithm}${k.bits ? ` ${k.bits}` : ''}${k.curve ? ` ${k.curve}` : ''}</td><td class="age">${when(k.created)}</td><td class="age">${k.expires ? when(k.expires) : 'never'}</td>
 <td>${(k.flags ?? []).map((f) => html`<span class="badge ${LOOK[f] ?? ''}">${f}</span> `)}</td>
-<td class="actions"><a class="button secondary small" href="/keys/pgp/${k.fingerprint}/download">Download</a> ${actionForm({ caller: p.caller, csrf: p.csrf, action: `/keys/pgp/${k.fingerprint}/delete`, permission: 'keys.change', label: 'Delete', look: 'danger', confirm: k.hasSecret ? 'Delete this key and its secret key?' : 'Delete this key?' })}</td></tr>`)}
+<td class="do"><a class="button secondary small" href="/keys/pgp/${k.fingerprint}/download">Download</a> ${actionForm({ caller: p.caller, csrf: p.csrf, action: `/keys/pgp/${k.fingerprint}/delete`, permission: 'keys.change', label: 'Delete', look: 'danger', confirm: k.hasSecret ? 'Delete this key and its secret key?' : 'Delete this key?' })}</td></tr>`)}
 </tbody></table>`
     : html`<p class="empty">No OpenPGP key matches.</p>`;
-  return html`<section class="card"><h2>OpenPGP keys <small>${list.total} in the store</small></h2>${rows}</section>
-<section class="card" id="pgp-import"><h2>Import OpenPGP keys <small>armored keys, a keyring or a revocation certificate</small></h2>
+  return {
+    list: html`<section class="card"><h2>OpenPGP keys <small>${list.total} in the store</small></h2>${rows}</section>`,
+    importForm: html`<section class="card" id="pgp-import"><h2>Import OpenPGP keys <small>armored keys, a keyring or a revocation certificate</small></h2>
 <form method="post" action="/keys/pgp/import"><input type="hidden" name="_csrf" value="${p.csrf}">
 <fieldset${gate(p.caller, 'keys.change')}>
 <label for="armored">Armored text</label><textarea id="armored" name="armored" rows="5" class="mono" spellcheck="false" placeholder="-----BEGIN PGP PUBLIC KEY BLOCK-----"></textarea>
 <label for="passphrase">Passphrase <small>of a protected secret key</small></label><input type="password" id="passphrase" name="passphrase" autocomplete="off" maxlength="1024">
 </fieldset>
 <div class="actions">${button(p.caller, 'keys.change', 'Import')}</div>
-</form></section>`;
+</form></section>`,
+  };
 }
 
 function reportBody(r: PgpReport): Html {

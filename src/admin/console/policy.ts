@@ -65,7 +65,7 @@ function editorBody(p: PageContext, s: EditorState, current: PolicyFile, version
 <input type="hidden" name="_csrf" value="${p.csrf}">
 <input type="hidden" name="hash" value="${s.hash}">
 <section class="card editor"><h2>Policy <small>${current.file} · changed ${when(current.modified)} · version <span class="mono">${current.hash.slice(0, 12)}</span>${s.hash !== current.hash ? html` · <strong>edited from an older version</strong>` : ''}</small></h2>
-<textarea id="policy-text" name="text" rows="28" spellcheck="false" autocapitalize="none" aria-label="Policy YAML">
+<textarea id="policy-text" name="text" rows="20" spellcheck="false" autocapitalize="none" aria-label="Policy YAML">
 ${s.text}</textarea>
 <div class="actions">
 ${button(c, 'policy.read', 'Validate', { name: 'do', value: 'validate', look: 'secondary' })}
@@ -90,7 +90,7 @@ function versionsCard(p: PageContext, versions: Version[], hash: string): Html {
   return html`<section class="card" id="versions"><h2>Versions kept <small>newest first</small></h2>
 ${versions.length ? html`<table class="list"><thead><tr><th>Activated</th><th>By</th><th>Version</th><th class="num">Size</th><th></th></tr></thead><tbody>
 ${versions.map((v) => html`<tr><td><a href="/policy/versions/${v.id}">${when(v.time)}</a></td><td>${v.by ?? html`<span class="muted">found in the file</span>`}</td><td class="mono">${v.hash.slice(0, 12)} ${v.active ? html`<span class="badge ok">in force</span>` : ''}</td><td class="num">${v.size.toLocaleString('en')} B</td>
-<td class="actions">${v.active ? '' : actionForm({ caller: p.caller, csrf: p.csrf, action: `/policy/versions/${v.id}/activate`, permission: 'policy.change', label: 'Roll back to this', fields: { hash }, confirm: 'Make this earlier version the policy in force?' })}</td></tr>`)}
+<td class="do">${v.active ? '' : actionForm({ caller: p.caller, csrf: p.csrf, action: `/policy/versions/${v.id}/activate`, permission: 'policy.change', label: 'Roll back to this', fields: { hash }, confirm: 'Make this earlier version the policy in force?' })}</td></tr>`)}
 </tbody></table>` : html`<p class="empty">No version kept yet: the first activation keeps the one it replaces.</p>`}
 </section>`;
 }
