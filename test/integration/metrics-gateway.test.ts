@@ -2,13 +2,17 @@
  * Metrics and recent log events of a real gateway (the built binary under its supervisor, two
  * workers, the admin role on loopback): mail sent over SMTP moves the counters of every role,
  * gathered by the admin role through the supervisor; `promtool check metrics` (Debian's
- * prometheus) accepts the text; and GET /api/logs, signed in as an Auditor made with
- * `postern admin add`, shows the delivery's events from the roles that wrote them.
+ * prometheus) accepts the text; GET /api/logs, signed in as an Auditor made with
+ * `postern admin add`, shows the delivery's events from the roles that wrote them; and an
+ * openssl-encrypted message the gateway has no key for, and a killed worker, are counted too.
  */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/config.js';
 import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
+import { opensslCa, opensslMailbox, run } from '../helpers/pki-openssl.js';
 import { promtoolCheck, samples, sum } from '../helpers/prometheus.js';
 import { sendRaw, waitUntil } from '../helpers/send.js';
 
@@ -139,5 +143,34 @@ describe('metrics and recent log events of a running gateway', () => {
 
     expect((await logs({ limit: '0' })).status).toBe(400);
     expect((await logs({ event: '../etc' })).status).toBe(400);
+  });
+
+  it('counts a message it cannot decrypt and a role the supervisor had to start again', async () => {
+    const before = await scrape();
+    // S/MIME from openssl to a certificate whose key the gateway does not have.
+    const ca = await opensslCa(dir, 'Outside');
+    const erin = await opensslMailbox(dir, ca, 'erin@example.com');
+    await writeFile(join(dir, 'plain.txt'), 'Content-Type: text/plain\r\n\r\nsecret\r\n');
+    await run('openssl', ['cms', '-encrypt', '-aes256', '-in', join(dir, 'plain.txt'), '-out', join(dir, 'enc.eml'), '-from', 'carol@example.org', '-to', 'erin@example.com', '-subject', 'mx-enc-1', erin.cert]);
+    await sendRaw(port, 'carol@example.org', ['erin@example.com'], await readFile(join(dir, 'enc.eml')));
+    await waitDelivered('erin@example.com', 'mx-enc-1');
+
+    // A worker's counts live and die with it: the one killed is the one that did not process
+    // erin's message (its pid is in the message's worker.done line).
+    const fromCarol = () => gw.logs.filter((l) => l.event === 'smtpd.queued' && l.sender === 'carol@example.org');
+    await waitUntil(async () => fromCarol().length === 2, 5_000, "the log line of carol's second message");
+    const queued = fromCarol()[1]!;
+    const done = await gw.waitFor((l) => l.event === 'worker.done' && l.queueId === queued.queueId);
+    const other = gw.logs.filter((l) => l.event === 'supervisor.spawn' && l.role === 'worker').map((l) => l.child as number).find((pid) => pid !== done.pid)!;
+    process.kill(other, 'SIGKILL');
+    await gw.waitFor((l) => l.event === 'supervisor.role_died' && l.role === 'worker');
+    let after = '';
+    await waitUntil(async () => sum((after = await scrape()), 'postern_metrics_processes') === 6 && sum(after, 'postern_messages_delivered_total') > sum(before, 'postern_messages_delivered_total'), 20_000, 'the worker back and the delivery counted');
+    expect(await promtoolCheck(after)).toEqual({ code: 0, output: '' });
+    const moved = (name: string, labels: Record<string, string> = {}) => sum(after, name, labels) - sum(before, name, labels);
+    expect({
+      failed: moved('postern_worker_crypto_failures_total', { operation: 'decrypt', method: 'smime', reason: 'failed' }),
+      restarts: moved('postern_role_restarts_total', { role: 'worker' }),
+    }).toEqual({ failed: 1, restarts: 1 });
   });
 });
