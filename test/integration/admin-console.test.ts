@@ -113,6 +113,9 @@ describe('admin console in Chromium against a running gateway', () => {
     expect(await page.locator('.notice.ok').textContent()).toBe('Imported.');
     expect(await page.locator('dl.meta').first().textContent()).toContain('carol@example.com');
     await screenshot(page, 'admin-certificate');
+    const download = await page.request.get(`${base}/keys/certificates/${fingerprint}/download`);
+    expect(download.headers()['content-disposition']).toBe(`attachment; filename="${fingerprint.slice(0, 16)}.pem"`);
+    expect((await download.text()).replace(/\s/g, '')).toBe(certPem.replace(/\s/g, ''));
     await page.goto(`${base}/keys`);
     expect(await page.locator(`#certificates tr[data-fingerprint="${fingerprint}"]`).count()).toBe(1);
     await screenshot(page, 'admin-keys');

@@ -6,7 +6,7 @@
  */
 import { html, type Html } from '../../portal/index.js';
 import type { AdminWeb } from '../app.js';
-import { api, consoleRoute, PageRefusal, query, refusalOf, sendPage } from './kit.js';
+import { api, consoleRoute, query, sendDownload, sendPage } from './kit.js';
 import { when } from './layout.js';
 
 const PAGE = 50;
@@ -67,11 +67,7 @@ ${recordsTable(page.records)}
       const q = p.req.query as Record<string, unknown>;
       const f: Record<string, string> = {};
       for (const k of FILTERS) if (typeof q[k] === 'string' && q[k]) f[k] = (q[k] as string).slice(0, 1000);
-      const r = await web.api(p.req, 'GET', `/audit/export${query(f)}`);
-      if (r.status !== 200) throw refusalOf({ status: r.status, json: r.json });
-      const disposition = String(r.headers['content-disposition'] ?? '');
-      if (!disposition.startsWith('attachment')) throw new PageRefusal(500, 'the export came without a file name');
-      return p.reply.type(String(r.headers['content-type'])).header('content-disposition', disposition).send(r.raw);
+      return sendDownload(p, `/audit/export${query(f)}`);
     }),
   );
 }

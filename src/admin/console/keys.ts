@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { html, type Html } from '../../portal/index.js';
 import type { AdminWeb } from '../app.js';
 import type { CertificateRow } from './dashboard.js';
-import { api, apiAnswer, consoleRoute, doneNotice, field, PageRefusal, query, redirectDone, refusalOf, sendPage, type PageContext } from './kit.js';
+import { api, apiAnswer, consoleRoute, doneNotice, field, PageRefusal, query, redirectDone, refusalOf, sendDownload, sendPage, type PageContext } from './kit.js';
 import { actionForm, button, gate, when } from './layout.js';
 import { pgpCards } from './pgp.js';
 
@@ -197,9 +197,7 @@ ${pgp.list}
     '/keys/certificates/:fp/download',
     { schema: { hide: true } },
     consoleRoute(web, 'keys', async (p) => {
-      const r = await web.api(p.req, 'GET', `/certificates/${fingerprintOf(p)}/export`);
-      if (r.status !== 200) throw refusalOf({ status: r.status, json: r.json });
-      return p.reply.type(String(r.headers['content-type'])).header('content-disposition', String(r.headers['content-disposition'])).send(r.raw);
+      return sendDownload(p, `/certificates/${fingerprintOf(p)}/export`);
     }),
   );
 

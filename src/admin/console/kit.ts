@@ -54,6 +54,15 @@ export function refusalOf(r: ApiAnswer<unknown>): PageRefusal {
   return new PageRefusal(r.status, typeof j.error === 'string' ? j.error : `the gateway answered ${r.status}`, j.details);
 }
 
+/** Pass a file the API answers (an export) on to the browser as the download it is. */
+export async function sendDownload(p: PageContext, url: string): Promise<FastifyReply> {
+  const r = await p.web.api(p.req, 'GET', url);
+  if (r.status !== 200) throw refusalOf({ status: r.status, json: r.json });
+  const disposition = String(r.headers['content-disposition'] ?? '');
+  if (!disposition.startsWith('attachment')) throw new PageRefusal(502, 'the API answered without a file');
+  return p.reply.type(String(r.headers['content-type'])).header('content-disposition', disposition).send(r.raw);
+}
+
 /** A query string from the filters given (empty values left out). */
 export function query(params: Record<string, string | number | boolean | undefined>): string {
   const q = new URLSearchParams();

@@ -5,7 +5,7 @@
  */
 import { html, type Html } from '../../portal/index.js';
 import type { AdminWeb } from '../app.js';
-import { api, apiAnswer, consoleRoute, field, PageRefusal, query, redirectDone, refusalOf, sendPage, type PageContext } from './kit.js';
+import { api, apiAnswer, consoleRoute, field, PageRefusal, query, redirectDone, refusalOf, sendDownload, sendPage, type PageContext } from './kit.js';
 import { actionForm, button, gate, when } from './layout.js';
 
 const FPR = /^([0-9A-F]{40}|[0-9A-F]{64})$/;
@@ -91,9 +91,7 @@ export function pgpPages(web: AdminWeb): void {
     '/keys/pgp/:fpr/download',
     { schema: { hide: true } },
     consoleRoute(web, 'keys', async (p) => {
-      const r = await web.api(p.req, 'GET', `/pgp/${fprOf(p)}/export`);
-      if (r.status !== 200) throw refusalOf({ status: r.status, json: r.json });
-      return p.reply.type(String(r.headers['content-type'])).header('content-disposition', String(r.headers['content-disposition'])).send(r.raw);
+      return sendDownload(p, `/pgp/${fprOf(p)}/export`);
     }),
   );
 
