@@ -11,6 +11,8 @@
 import type { DestinationStream } from 'pino';
 
 export const RECENT_LINES = 2000;
+/** A longer line (a stack, a long list) is kept as its time, level, role, event and message only: the ring stays a few MB at most. */
+export const MAX_KEPT_LINE = 8192;
 /** The most lines one question returns. */
 export const MAX_LOG_LIMIT = 2000;
 
@@ -39,8 +41,19 @@ let next = 0;
 
 /** Keep a line (a pino chunk: one JSON object and its newline). */
 export function keepLine(line: string): void {
-  ring[next] = line;
+  ring[next] = line.length > MAX_KEPT_LINE ? shortened(line) : line;
   next = (next + 1) % RECENT_LINES;
+}
+
+function shortened(line: string): string {
+  try {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    const keep: Record<string, unknown> = { truncated: line.length };
+    for (const k of ['time', 'level', 'role', 'pid', 'event', 'queueId', 'msg']) if (typeof r[k] === 'string' || typeof r[k] === 'number') keep[k] = typeof r[k] === 'string' ? (r[k] as string).slice(0, 1000) : r[k];
+    return JSON.stringify(keep);
+  } catch {
+    return '';
+  }
 }
 
 /** A destination that writes to `dest` and keeps each line here too. */

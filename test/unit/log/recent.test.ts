@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, mergeLogs, recentLogs, type LogRecord } from '../../../src/log/index.js';
-import { forgetRecent, keepingRecent, RECENT_LINES } from '../../../src/log/recent.js';
+import { forgetRecent, keepingRecent, MAX_KEPT_LINE, RECENT_LINES } from '../../../src/log/recent.js';
 
 function logger(role: string) {
   const written: string[] = [];
@@ -42,6 +42,14 @@ describe('recent log lines', () => {
     const lines = recentLogs({ limit: RECENT_LINES });
     expect(lines).toHaveLength(RECENT_LINES);
     expect([lines[0]!.n, lines.at(-1)!.n]).toEqual([RECENT_LINES + 9, 10]);
+  });
+
+  it('keeps a very long line as its time, level, role, event and message', () => {
+    const { log, written } = logger('worker');
+    log.error({ event: 'worker.error', queueId: 'Q9', detail: 'x'.repeat(MAX_KEPT_LINE) }, 'processing failed');
+    const [kept] = recentLogs();
+    expect(kept).toMatchObject({ event: 'worker.error', queueId: 'Q9', level: 'error', role: 'worker', msg: 'processing failed', truncated: written[0]!.length });
+    expect(kept!.detail).toBeUndefined();
   });
 
   it('filters by level and more severe, event or event prefix, role, queue id, time, and limits', () => {
