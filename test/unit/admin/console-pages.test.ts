@@ -13,6 +13,7 @@ import { rolesGranting } from '../../../src/admin/index.js';
 import { ADMIN_ROLE_TITLES } from '../../../src/core/admin-roles.js';
 import { newQueueId, type Envelope } from '../../../src/core/index.js';
 import { ADMIN_PASSWORD, adminHarness, type AdminHarness } from '../../helpers/admin.js';
+import { opensslCa, opensslMailbox, run } from '../../helpers/pki-openssl.js';
 
 interface Browser {
   cookies: Map<string, string>;
@@ -196,6 +197,28 @@ describe('admin console pages', () => {
     const res = await post(admin, '/config/reload', { _csrf: csrfOf(page.body) });
     expect(res.headers.location).toBe('/config?done=system.reload');
     expect(h.reloads).toBe(reloads + 1);
+  });
+
+  it('imports a certificate from a DER file (multipart, CSRF first), and refuses the upload without the token', async () => {
+    const ca = await opensslCa(h.dir, 'Upload CA');
+    const mailbox = await opensslMailbox(h.dir, ca, 'dora@example.com', 'ec');
+    const der = (await run('openssl', ['x509', '-in', mailbox.cert, '-outform', 'DER'], { encoding: 'buffer' })).stdout as Buffer;
+    const b = await signedIn('op-administrator');
+    const page = await get(b, '/keys');
+    const upload = (fields: [string, string][]) => {
+      const boundary = 'console-test-boundary';
+      const parts = fields.map(([k, v]) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+      const file = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="dora.cer"\r\nContent-Type: application/pkix-cert\r\n\r\n`), der, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+      return h.app.inject({ method: 'POST', url: '/keys/import', headers: { cookie: cookieHeader(b), 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: Buffer.concat([...parts, file]) });
+    };
+    const refused = await upload([['pem', '']]);
+    expect(refused.statusCode).toBe(403);
+    expect(await h.store.listCertificates({ address: 'dora@example.com' })).toHaveLength(0);
+    const res = await upload([['_csrf', csrfOf(page.body)], ['pem', ''], ['password', '']]);
+    expect(res.statusCode).toBe(303);
+    const stored = await h.store.listCertificates({ address: 'dora@example.com' });
+    expect(stored).toHaveLength(1);
+    expect(res.headers.location).toBe(`/keys/certificates/${stored[0]!.fingerprint}?done=cert.import`);
   });
 
   it('signs out through the API (audited) and the session cookie is gone', async () => {
