@@ -14,3 +14,4 @@ export { PERMISSIONS, ROLE_PERMISSIONS, allowed, isChange, permissionTable, role
 export { ApiError, ok, type AdminCaller, type AdminContext, type ApiRequest, type ApiResult, type ApiRoute, type AuditChange, type JsonSchema, type RoleStatus, type SupervisorLink } from './routes.js';
 export { API_ROUTES } from './api/index.js';
 export { gatewayMetrics, watchedCertificates, MAX_CERTIFICATE_SERIES, type GatewayMetricsOptions, type WatchedCertificate } from './metrics.js';
+export { CarriedCounts, type ProcessSnapshot } from './metrics-carry.js';

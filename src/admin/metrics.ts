@@ -10,8 +10,9 @@
 import { Gauge, Registry } from 'prom-client';
 import { addressKey, inDomains } from '../core/index.js';
 import type { StoredCertificate } from '../keystore/index.js';
-import { metricsSnapshot, renderMetrics, type MetricsSnapshot } from '../log/index.js';
+import { metricsSnapshot, renderMetrics } from '../log/index.js';
 import { QUEUES } from '../spool/index.js';
+import { CarriedCounts, type ProcessSnapshot } from './metrics-carry.js';
 import type { AdminContext } from './routes.js';
 
 /** Bound on the certificate series: the soonest to expire are kept, an admin acts on those first. */
@@ -20,7 +21,7 @@ export const MAX_CERTIFICATE_SERIES = 500;
 export interface GatewayMetricsOptions {
   ctx: Pick<AdminContext, 'config' | 'spool' | 'store' | 'log'>;
   /** The other processes' snapshots (the supervisor's 'metrics'); rejects when it cannot answer. */
-  gather: () => Promise<MetricsSnapshot[]>;
+  gather: () => Promise<ProcessSnapshot[]>;
   now?: () => number;
 }
 
@@ -36,11 +37,12 @@ export function gatewayMetrics(opts: GatewayMetricsOptions): () => Promise<strin
     labelNames: ['kind', 'fingerprint', 'name'],
     registers: [scrape],
   });
+  const carried = new CarriedCounts();
   const answered = new Gauge({ name: 'postern_metrics_processes', help: 'Processes whose metrics this scrape holds (the supervisor, the admin role and each role process that answered in time)', registers: [scrape] });
   return async () => {
     const others = await opts.gather().catch((err: Error) => {
       ctx.log.warn({ event: 'admin.metrics_incomplete', reason: err.message }, 'metrics of the other roles not gathered; this process\'s only');
-      return [] as MetricsSnapshot[];
+      return [] as ProcessSnapshot[];
     });
     queue.reset();
     for (const q of QUEUES) queue.set({ queue: q }, (await ctx.spool.list(q)).length);
@@ -50,7 +52,7 @@ export function gatewayMetrics(opts: GatewayMetricsOptions): () => Promise<strin
       expiry.set({ kind: c.kind, fingerprint: c.cert.fingerprint, name: c.name }, Math.round((c.cert.notAfter.getTime() - t) / 1000));
     }
     answered.set(others.length + 1);
-    return renderMetrics([...others, await metricsSnapshot(), await scrape.getMetricsAsJSON()]);
+    return renderMetrics([...(await carried.merge(others)), await metricsSnapshot(), await scrape.getMetricsAsJSON()]);
   };
 }
 

@@ -4,7 +4,7 @@
  * the metrics and recent log lines of the other processes (the supervisor gathers them).
  * A question not answered in time is an error, not a hang: the supervisor may be busy stopping.
  */
-import type { RoleStatus, SupervisorLink } from '../admin/index.js';
+import type { ProcessSnapshot, RoleStatus, SupervisorLink } from '../admin/index.js';
 import type { LogQuery, LogRecord, MetricsSnapshot } from '../log/index.js';
 import type { CollectedFrom, RoleMessage, SupervisorMessage, SupervisorRequest } from '../supervisor/index.js';
 
@@ -15,7 +15,7 @@ export class SupervisorUnavailable extends Error {
 /** The supervisor waits about a second for the roles; this is its answer's margin on top. */
 const COLLECT_WAIT_MS = 5_000;
 
-export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): SupervisorLink & { metrics(): Promise<MetricsSnapshot[]>; close(): void } {
+export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): SupervisorLink & { metrics(): Promise<ProcessSnapshot[]>; close(): void } {
   let next = 1;
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   const onMessage = (m: SupervisorMessage) => {
@@ -42,7 +42,7 @@ export function supervisorLink(send: ((m: RoleMessage) => void) | undefined): Su
   return {
     status: () => ask<RoleStatus[]>('status', 5_000),
     reload: () => ask<boolean>('reload', 60_000),
-    metrics: async () => (await ask<CollectedFrom[]>('metrics', COLLECT_WAIT_MS)).map((c) => c.data as MetricsSnapshot),
+    metrics: async () => (await ask<CollectedFrom[]>('metrics', COLLECT_WAIT_MS)).map((c) => ({ ...c, data: c.data as MetricsSnapshot })),
     logs: async (query) => (await ask<CollectedFrom[]>('logs', COLLECT_WAIT_MS, query)).map((c) => c.data as LogRecord[]),
     close: () => {
       process.off('message', onMessage);

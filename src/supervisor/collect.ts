@@ -61,7 +61,7 @@ export class Collector {
     const t = p?.expect.get(from);
     if (!p || !t) return true;
     p.expect.delete(from);
-    if (m.error === undefined) p.got.push({ role: t.role, index: t.index, data: m.data });
+    if (m.error === undefined) p.got.push({ role: t.role, index: t.index, pid: from.pid ?? 0, data: m.data });
     if (p.expect.size === 0) p.finish();
     return true;
   }

@@ -48,6 +48,7 @@ export type Collectable = 'metrics' | 'logs';
 export interface CollectedFrom {
   role: RoleName | 'supervisor';
   index: number;
+  pid: number;
   /** metrics: log/metrics.ts MetricsSnapshot; logs: log/recent.ts LogRecord[]. */
   data: unknown;
 }

@@ -159,7 +159,7 @@ export class Supervisor {
   /** Metrics or recent log lines of the supervisor and every live role but the one asking (it has its own). */
   private async gather(asker: ChildProcess, what: 'metrics' | 'logs', query?: LogQuery): Promise<CollectedFrom[]> {
     const targets = this.slots.filter((s) => s.child && s.child !== asker).map((s) => ({ role: s.role, index: s.index, child: s.child! }));
-    const own: CollectedFrom = { role: 'supervisor', index: 0, data: what === 'metrics' ? await metricsSnapshot() : recentLogs(query) };
+    const own: CollectedFrom = { role: 'supervisor', index: 0, pid: process.pid, data: what === 'metrics' ? await metricsSnapshot() : recentLogs(query) };
     return [own, ...(await this.collector.collect(targets, what, query))];
   }
 

@@ -28,7 +28,7 @@ describe('the gateway metrics of the admin role', () => {
     await h.spool.inject(newQueueId(), { envelope: { sender: 'a@example.org', recipients: [{ address: 'b@example.com' }], receivedAt: new Date().toISOString(), client: { address: '192.0.2.7', port: 40000, helo: 'client.example', hostname: '[192.0.2.7]', protocol: 'ESMTP', trusted: false } }, body: Buffer.from('Subject: x\r\n\r\nx\r\n') });
     const other = [{ name: 'postern_messages_delivered_total', help: 'delivered', type: 'counter', aggregator: 'sum', values: [{ value: 4, labels: { via: 'smtp', role: 'relay' } }] }];
     const now = Date.now();
-    const text = await gatewayMetrics({ ctx: h.ctx, gather: async () => [other as never], now: () => now })();
+    const text = await gatewayMetrics({ ctx: h.ctx, gather: async () => [{ role: 'relay', index: 0, pid: 4242, data: other as never }], now: () => now })();
     expect(await promtoolCheck(text)).toEqual({ code: 0, output: '' });
     const s = samples(text);
     expect(sum(s, 'postern_messages_delivered_total', { via: 'smtp', role: 'relay' })).toBe(4);

@@ -53,6 +53,7 @@ describe('gathering from the role processes', () => {
     const targets = [await start(c, 'worker', 0, 'answer'), await start(c, 'worker', 1, 'answer'), await start(c, 'relay', 0, 'answer')];
     // A time-out far beyond the test's own: only the answers can end the question in time.
     const got = await c.collect(targets, 'logs', { event: 'relay.*', limit: 5 }, 60_000);
+    expect(got.every((g) => g.pid === (g.data as { pid: number }).pid)).toBe(true);
     expect(got.map((g) => [g.role, g.index, (g.data as { pid: number }).pid]).sort()).toEqual(targets.map((t) => [t.role, t.index, t.child.pid]).sort());
     expect(got.every((g) => JSON.stringify((g.data as { query: unknown }).query) === '{"event":"relay.*","limit":5}')).toBe(true);
   });
