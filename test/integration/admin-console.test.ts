@@ -92,6 +92,8 @@ describe('admin console in Chromium against a running gateway', () => {
     expect(await page.locator('[data-queue="deferred"] .n').textContent()).toBe('1');
     expect(await page.locator('tr[data-role="smtpd"] .badge').textContent()).toBe('running');
     expect(await page.locator('#deferred-reasons').textContent()).toContain('example.net');
+    // Every role's recent warnings came through the supervisor (no "incomplete").
+    expect(await page.locator('h2:has-text("Recent warnings and errors") small').textContent()).toBe('every role');
     await screenshot(page, 'admin-dashboard');
 
     // Queue: the listing, the message, Hold.

@@ -43,6 +43,9 @@ const TILES: { queue: string; label: string; attention?: 'warn' | 'bad' }[] = [
 ];
 
 const DEFERRED_SAMPLE = 500;
+const LOG_LINES = 12;
+
+type LogLine = Record<string, unknown> & { time: string; level: string };
 const REASONS_SHOWN = 8;
 
 /** A card's data, or the note that the caller may not read it (other refusals are the page's). */
@@ -102,21 +105,34 @@ ${certs.map((c) => {
   return html`<section class="card"><h2>Certificates expiring within 30 days <small><a href="/keys${query({ expiring: 30 })}">open</a></small></h2>${body}</section>`;
 }
 
+/** The latest warnings and errors of every role (GET /api/logs): what went wrong lately, at a glance. */
+function logCard(logs: { lines: LogLine[]; incomplete?: string }): Html {
+  const text = (v: unknown) => (typeof v === 'string' ? v : '');
+  const body = logs.lines.length
+    ? html`<table class="list" id="recent-warnings"><thead><tr><th>When</th><th>Level</th><th>Role</th><th>Event</th><th>Message</th></tr></thead><tbody>
+${logs.lines.map((l) => html`<tr><td class="age">${when(l.time)}</td><td><span class="badge ${l.level === 'warn' ? 'warn' : 'bad'}">${l.level}</span></td><td class="age">${text(l.role)}</td><td class="mono age">${text(l.event)}</td><td>${text(l.msg)}</td></tr>`)}
+</tbody></table>`
+    : html`<p class="empty">No warning or error in the recent log.</p>`;
+  return html`<section class="card"><h2>Recent warnings and errors <small>${logs.incomplete ? `incomplete: ${logs.incomplete}` : 'every role'}</small></h2>${body}</section>`;
+}
+
 export function dashboardPages(web: AdminWeb): void {
   web.app.get(
     '/',
     { schema: { hide: true } },
     consoleRoute(web, 'dashboard', async (p) => {
-      const [status, deferred, expiring] = await Promise.all([
+      const [status, deferred, expiring, logs] = await Promise.all([
         read<Status>(p, '/status', 'status.read'),
         read<{ entries: QueueRow[]; truncated: boolean }>(p, `/queue${query({ queue: 'deferred', limit: DEFERRED_SAMPLE })}`, 'queue.read'),
         read<{ certificates: CertificateRow[] }>(p, '/certificates?expiringWithin=30', 'keys.read'),
+        read<{ lines: LogLine[]; incomplete?: string }>(p, `/logs${query({ level: 'warn', limit: LOG_LINES })}`, 'logs.read'),
       ]);
       const body = html`${isRefused(status) ? refusedCard('Role processes and queue sizes', status.refused) : statusCards(status)}
 <div class="grid">
 ${isRefused(deferred) ? refusedCard('Deferred reasons', deferred.refused) : reasonsCard(deferred.entries, deferred.truncated)}
 ${isRefused(expiring) ? refusedCard('Expiring certificates', expiring.refused) : expiringCard(expiring.certificates)}
-</div>`;
+</div>
+${isRefused(logs) ? refusedCard('Recent warnings and errors', logs.refused) : logCard(logs)}`;
       const notice = doneNotice(p.req);
       return sendPage(p, { title: 'Dashboard', section: 'dashboard', body, ...(notice ? { notice } : {}) });
     }),

@@ -105,6 +105,7 @@ describe('admin console pages', () => {
     expect(res.body).toContain('451 4.7.1 &lt;script&gt;alert(1)&lt;/script&gt; greylisted');
     expect(res.body).not.toContain('<script>alert(1)');
     expect(res.body).toContain('No certificate expires within 30 days.');
+    expect(res.body).toContain('Recent warnings and errors');
   });
 
   it('shows a role what it may not read as a note, not as an error page', async () => {
