@@ -196,6 +196,18 @@ const CODES = {
   'portal.webmail.audit_failed': { level: 'error', meaning: 'a webmail audit record could not be written to portal.db' },
 
   // supervisor: `postern start`
+  'admin.listening': { level: 'info', meaning: 'the admin console and API accept connections on admin.listen' },
+  'admin.login': { level: 'info', meaning: 'an admin account signed in (console or API)' },
+  'admin.login_failed': { level: 'warn', meaning: 'an admin sign-in failed: wrong or unknown name, password or TOTP code (counted for the lock-out)' },
+  'admin.login_locked': { level: 'warn', meaning: 'an admin sign-in was refused unchecked: too many failures for the account or the client address' },
+  'admin.csrf_refused': { level: 'warn', meaning: 'a change without a valid CSRF token (x-csrf-token or the form field) was refused' },
+  'admin.denied': { level: 'warn', meaning: "an admin request was refused: the caller's roles lack the permission the route needs" },
+  'admin.error': { level: 'error', meaning: 'an admin request failed unexpectedly (answered 500 without details)' },
+  'admin.audit_failed': { level: 'error', meaning: 'an audit record of a refused admin change could not be written' },
+  'admin.metrics_incomplete': { level: 'warn', meaning: 'a /metrics scrape lacked the figures of some role processes (busy or gone); their last figures were used' },
+  'admin.tls_reloaded': { level: 'info', meaning: "the admin console's certificate and key were taken anew (SIGHUP) for new connections" },
+  'admin.tls_reload_failed': { level: 'error', meaning: 'the admin console could not use the renewed certificate or key; it keeps the one it has' },
+  'supervisor.admin_unavailable': { level: 'error', meaning: 'the admin role cannot run (port taken, certificate unreadable); mail is not affected, it is tried again in a minute' },
   'supervisor.reply_links_moved': { level: 'info', meaning: 'PDF reply links of an older postern.db were moved into portal.db (once, at start)' },
   'supervisor.ready': { level: 'info', meaning: 'all roles run; accepting mail' },
   'supervisor.spawn': { level: 'info', meaning: 'a role process was started' },
