@@ -60,7 +60,8 @@ async function refusingBadInput<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
-const actor = (req: ApiRequest) => `admin:${req.caller.account}`;
+/** The account's name, as in ctx.audit's records (one actor filter finds both). */
+const actor = (req: ApiRequest) => req.caller.account;
 const shown = (pair: PdfPair) => (pair.sender === '*' ? `any sender → ${pair.recipient}` : `${pair.sender} → ${pair.recipient}`);
 
 async function notFound(ctx: AdminContext, pair: PdfPair, scope: PdfPasswordScope): Promise<void> {

@@ -28,7 +28,7 @@ async function accountOf(req: ApiRequest, ctx: AdminContext) {
   return account;
 }
 
-const who = (req: ApiRequest) => ({ actor: `admin:${req.caller.account}`, client: req.caller.client });
+const who = (req: ApiRequest) => ({ actor: req.caller.account, client: req.caller.client });
 
 export const webmailRoutes: ApiRoute[] = [
   {

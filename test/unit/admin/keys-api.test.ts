@@ -197,7 +197,7 @@ describe('admin API: certificates', () => {
 
     expect(admin.audits.slice(n)).toEqual([expect.objectContaining({ action: 'cert.export-private', object: `cert:${bobFp}` })]);
     expect(JSON.stringify(admin.audits)).not.toContain('bobs export password');
-    expect((await admin.ctx.store.auditLog(`cert:${bobFp}`)).map((a) => [a.actor, a.action])).toContainEqual(['admin:ops', 'export']);
+    expect((await admin.ctx.store.auditLog(`cert:${bobFp}`)).map((a) => [a.actor, a.action])).toContainEqual(['ops', 'export']);
 
     const noKey = await refusal(call('POST', '/certificates/:fingerprint/export-private', { params: { fingerprint: caFp }, body: { password: 'long enough password' } }));
     expect(noKey.status).toBe(404);

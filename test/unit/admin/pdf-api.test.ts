@@ -49,9 +49,9 @@ describe('admin API: PDF passwords', () => {
     // The keystore's own records name the admin; no record anywhere holds the password.
     const stored = await h.ctx.store.auditLog(OBJECT);
     expect(stored.map((r) => [r.actor, r.action])).toEqual([
-      ['admin:ops', 'pdf-password-set'],
-      ['admin:ops', 'pdf-password-notified'],
-      ['admin:ops', 'pdf-password-show'],
+      ['ops', 'pdf-password-set'],
+      ['ops', 'pdf-password-notified'],
+      ['ops', 'pdf-password-show'],
     ]);
     expect(JSON.stringify([h.audits, stored])).not.toContain(CHOSEN);
   });

@@ -41,7 +41,7 @@ describe('admin API: webmail mailboxes', () => {
 
     expect(h.audits).toEqual([{ account: 'ops', action: 'webmail.reset', object: `webmail:${BOB}`, detail: 'generation 2, 2 messages removed, password given to the admin' }]);
     const portalAudit = (await h.ctx.portal.auditRecords()).filter((a) => a.action === 'webmail.reset');
-    expect(portalAudit).toEqual([expect.objectContaining({ actor: 'admin:ops', client: '127.0.0.1', subject: BOB, detail: { generation: 2, removedMessages: 2 } })]);
+    expect(portalAudit).toEqual([expect.objectContaining({ actor: 'ops', client: '127.0.0.1', subject: BOB, detail: { generation: 2, removedMessages: 2 } })]);
     expect(JSON.stringify([h.audits, portalAudit])).not.toContain(r.password);
   });
 
