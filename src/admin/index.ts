@@ -15,3 +15,4 @@ export { ApiError, ok, type AdminCaller, type AdminContext, type ApiRequest, typ
 export { API_ROUTES } from './api/index.js';
 export { gatewayMetrics, watchedCertificates, MAX_CERTIFICATE_SERIES, type GatewayMetricsOptions, type WatchedCertificate } from './metrics.js';
 export { CarriedCounts, type ProcessSnapshot } from './metrics-carry.js';
+export { HourlyCounts, processedByMethod, type HourlyTable, type HourRow } from './hourly.js';

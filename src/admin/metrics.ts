@@ -12,6 +12,7 @@ import { addressKey, inDomains } from '../core/index.js';
 import type { StoredCertificate } from '../keystore/index.js';
 import { metricsSnapshot, renderMetrics } from '../log/index.js';
 import { QUEUES } from '../spool/index.js';
+import { processedByMethod } from './hourly.js';
 import { CarriedCounts, type ProcessSnapshot } from './metrics-carry.js';
 import type { AdminContext } from './routes.js';
 
@@ -23,6 +24,8 @@ export interface GatewayMetricsOptions {
   /** The other processes' snapshots (the supervisor's 'metrics'); rejects when it cannot answer. */
   gather: () => Promise<ProcessSnapshot[]>;
   now?: () => number;
+  /** Told each scrape's totals of recipients' copies by method (the dashboard's messages per hour: hourly.ts). */
+  observeProcessed?: (totals: Record<string, number>) => void;
 }
 
 /** The text /metrics answers. Without the supervisor (a test, a console run alone) it still has this process's series and the gauges. */
@@ -52,7 +55,9 @@ export function gatewayMetrics(opts: GatewayMetricsOptions): () => Promise<strin
       expiry.set({ kind: c.kind, fingerprint: c.cert.fingerprint, name: c.name }, Math.round((c.cert.notAfter.getTime() - t) / 1000));
     }
     answered.set(others.length + 1);
-    return renderMetrics([...(await carried.merge(others)), await metricsSnapshot(), await scrape.getMetricsAsJSON()]);
+    const summed = [...(await carried.merge(others)), await metricsSnapshot(), await scrape.getMetricsAsJSON()];
+    opts.observeProcessed?.(processedByMethod(summed));
+    return renderMetrics(summed);
   };
 }
 

@@ -11,6 +11,7 @@ import type { Config } from '../config/types.js';
 import type { KeyStore, PortalDb } from '../keystore/index.js';
 import type { Logger, LogQuery, LogRecord } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
+import type { HourlyTable } from './hourly.js';
 import type { Permission } from './permissions.js';
 
 /** Who is calling: a signed-in account (console, API with the session cookie) and from where. */
@@ -68,6 +69,8 @@ export interface AdminContext {
   spool: Spool;
   log: Logger;
   supervisor: SupervisorLink;
+  /** Recipients' copies per hour and method over the last day, as the admin role counted them (absent: not counted). */
+  messagesPerHour?(): HourlyTable;
   /** Append a change to the audit trail with the caller's account, client address and channel. */
   audit(caller: AdminCaller, change: AuditChange): Promise<void>;
 }

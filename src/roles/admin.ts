@@ -6,13 +6,16 @@
  * the supervisor tries again later and mail flows on.
  */
 import { resolve } from 'node:path';
-import { gatewayMetrics, startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
+import { gatewayMetrics, HourlyCounts, startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
 import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
 import { openKeyStoreWithPortal } from '../keystore/index.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
 import { supervisorLink } from './supervisor-link.js';
+
+/** How often the admin role gathers the metrics for the dashboard's messages per hour. */
+const HOURLY_SAMPLE_MS = 5 * 60_000;
 
 main('admin', async ({ config, spool, log, send }) => {
   const listen = await numericListen(config.admin.listen);
@@ -36,19 +39,27 @@ main('admin', async ({ config, spool, log, send }) => {
     account: async (name) => (await store.adminAccount(name)) ?? undefined,
     failures: store.adminLoginFailures(),
   };
-  const metrics = gatewayMetrics({ ctx, gather: () => link.metrics() });
+  // The dashboard's messages per hour: the metrics are gathered every few minutes for it (and at each scrape).
+  const hourly = new HourlyCounts();
+  ctx.messagesPerHour = () => hourly.table();
+  const metrics = gatewayMetrics({ ctx, gather: () => link.metrics(), observeProcessed: (t) => hourly.observe(t) });
+  const sample = () => void metrics().catch((err: Error) => log.warn({ event: 'admin.metrics_incomplete', reason: err.message }, 'messages per hour not sampled this time'));
+  const sampling = setInterval(sample, HOURLY_SAMPLE_MS);
+  sampling.unref();
   const admin = await startAdmin({ ctx, accounts, log, listen, metrics, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
     await store.close();
     portal.close();
     throw err;
   });
+  sample();
   return {
     reload: (c, tls) => {
       current = c;
       if (tls) admin.reloadTls(tls).catch((err: Error) => log.error({ event: 'admin.tls_reload_failed', reason: err.message }, 'admin console keeps its TLS certificate'));
     },
     close: async () => {
+      clearInterval(sampling);
       await admin.close();
       link.close();
       await store.close();

@@ -116,3 +116,27 @@ export async function adminHarness(opts: { prefix?: string; config?: Parameters<
     },
   });
 }
+
+/** A signed-in client of a running gateway's admin API over HTTP (cookies kept, csrf sent on changes). */
+export interface AdminHttp {
+  session: AdminSessionCookies;
+  api<T = Record<string, unknown>>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<{ status: number; json: T }>;
+}
+
+/** Sign in at `base` (http://host:port) with POST /api/session; throws unless it answers 200. */
+export async function adminHttp(base: string, name: string, password = ADMIN_PASSWORD): Promise<AdminHttp> {
+  const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password }) });
+  if (res.status !== 200) throw new Error(`sign-in as ${name}: ${res.status} ${await res.text()}`);
+  const session = { cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), csrf: ((await res.json()) as { csrf: string }).csrf };
+  return {
+    session,
+    api: async <T>(method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${base}/api${path}`, {
+        method,
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: r.status, json: (await r.json().catch(() => null)) as T };
+    },
+  };
+}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { initCa, openKeyStore } from '../../src/keystore/index.js';
+import { adminHttp, type AdminHttp } from '../helpers/admin.js';
 import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
@@ -23,19 +24,12 @@ describe('admin API of a running gateway: certificates and the internal CA', () 
   let gw: Gateway;
   let port: number;
   let base: string;
-  let session: { cookie: string; csrf: string };
   let partnerCa: Issued;
   let bob: Issued;
   const { waitDelivered } = maildirOf(() => dir);
 
-  async function api<T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: T }> {
-    const res = await fetch(`${base}/api${path}`, {
-      method,
-      headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: (await res.json()) as T };
-  }
+  let client: AdminHttp;
+  const api = <T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown) => client.api<T>(method, path, body);
   const mail = (from: string, to: string, subject: string, token: string) =>
     Buffer.from(`From: ${from}\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${token}@example.com>\r\nDate: ${new Date().toUTCString()}\r\n\r\nhello, token ${token}\r\n`);
 
@@ -54,9 +48,7 @@ describe('admin API of a running gateway: certificates and the internal CA', () 
     await store.close();
     gw = await startGateway(config);
     await gw.waitFor((l) => l.event === 'admin.listening', 60_000);
-    const signIn = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'keyops', password: PASSWORD }) });
-    expect(signIn.status).toBe(200);
-    session = { cookie: signIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), csrf: ((await signIn.json()) as { csrf: string }).csrf };
+    client = await adminHttp(base, 'keyops', PASSWORD);
   }, 120_000);
   afterAll(async () => {
     await gw?.stop();

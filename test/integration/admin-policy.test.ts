@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { openKeyStore } from '../../src/keystore/index.js';
+import { adminHttp, type AdminHttp } from '../helpers/admin.js';
 import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { sendTokens, waitUntil } from '../helpers/send.js';
@@ -27,17 +28,10 @@ describe('policy activation through the admin role of a running gateway', () => 
   let gw: Gateway;
   let port: number;
   let base: string;
-  let session: { cookie: string; csrf: string };
   let config: string;
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}/api${path}`, {
-      method,
-      headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: (await res.json()) as any };
-  };
+  let client: AdminHttp;
+  const api = (method: 'GET' | 'POST', path: string, body?: unknown) => client.api<any>(method, path, body);
   /** The delivered copy of the message with `token`, as text. */
   const delivered = async (token: string) => {
     const box = join(dir, 'maildir', 'new');
@@ -75,9 +69,7 @@ describe('policy activation through the admin role of a running gateway', () => 
     // The admin role starts after the mail roles; on a busy machine that can take a while.
     await gw.waitFor((l) => l.event === 'admin.listening', 150_000);
     base = `http://127.0.0.1:${adminPort}`;
-    const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'polly', password: PASSWORD }) });
-    expect(res.status).toBe(200);
-    session = { cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), csrf: ((await res.json()) as { csrf: string }).csrf };
+    client = await adminHttp(base, 'polly', PASSWORD);
   }, 240_000);
   afterAll(async () => {
     await gw?.stop();

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { openKeyStore } from '../../src/keystore/index.js';
 import type { QueueRow } from '../../src/relay/index.js';
+import { adminHttp, type AdminHttp } from '../helpers/admin.js';
 import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
@@ -26,16 +27,9 @@ describe('admin API of a running gateway: queue and PDF passwords', () => {
   let port: number;
   let hopPort: number;
   let base: string;
-  let session: { cookie: string; csrf: string };
 
-  async function api<T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: T }> {
-    const res = await fetch(`${base}/api${path}`, {
-      method,
-      headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, json: (await res.json()) as T };
-  }
+  let client: AdminHttp;
+  const api = <T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown) => client.api<T>(method, path, body);
   const deferred = async () => (await api<{ entries: QueueRow[] }>('GET', '/queue?queue=deferred')).json.entries;
   const delivered = (token: string) => (sink?.transactions ?? []).filter((t) => t.data.toString('latin1').includes(token)).length;
 
@@ -55,9 +49,7 @@ describe('admin API of a running gateway: queue and PDF passwords', () => {
     await store.close();
     gw = await startGateway(config);
     await gw.waitFor((l) => l.event === 'admin.listening', 60_000);
-    const signIn = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'netops', password: PASSWORD }) });
-    expect(signIn.status).toBe(200);
-    session = { cookie: signIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), csrf: ((await signIn.json()) as { csrf: string }).csrf };
+    client = await adminHttp(base, 'netops', PASSWORD);
 
     expect((await sendTokens(port, ['adm-q1'], { to: ['far@example.net'] })).accepted).toEqual(['adm-q1']);
     await waitUntil(async () => (await deferred()).length === 1, 20_000, 'deferred');

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { openKeyStore } from '../../src/keystore/index.js';
-import { ADMIN_PASSWORD } from '../helpers/admin.js';
+import { ADMIN_PASSWORD, adminHttp } from '../helpers/admin.js';
 import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
@@ -25,21 +25,8 @@ async function addAccount(config: string, name: string, roles: string[]): Promis
   }
 }
 
-/** A signed-in HTTP client of the admin API (cookies kept, the csrf token sent on changes). */
-async function signIn(base: string, name: string): Promise<(method: string, path: string, body?: unknown) => Promise<{ status: number; json: any }>> {
-  const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, password: ADMIN_PASSWORD }) });
-  expect(res.status, await res.clone().text()).toBe(200);
-  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-  const { csrf } = (await res.json()) as { csrf: string };
-  return async (method, path, body) => {
-    const r = await fetch(`${base}/api${path}`, {
-      method,
-      headers: { cookie, 'x-csrf-token': csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: r.status, json: await r.json().catch(() => null) };
-  };
-}
+/** Signed in as NAME: the API's calls as that account. */
+const signIn = async (base: string, name: string) => (await adminHttp(base, name)).api<any>;
 
 describe('the admin role under the supervisor', () => {
   let dir: string;

@@ -9,6 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminHttp } from '../helpers/admin.js';
 import { tempDir } from '../helpers/config.js';
 import { freePort, runPostern, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
@@ -105,6 +106,18 @@ describe('metrics and recent log events of a running gateway', () => {
       ['ca', true],
     ]);
     expect(expiry.every((x) => x.value > 86_400)).toBe(true);
+  });
+
+  it("counts the dashboard's messages per hour by method from the metrics it gathers", async () => {
+    // The tests above mailed two S/MIME copies and one clear after the admin role's first sample
+    // (its start) and scraped since; this hour holds them.
+    const { api } = await adminHttp(base, 'watcher', PASSWORD);
+    const r = await api<{ since: string; methods: string[]; hours: { hour: string; counts: Record<string, number> }[] }>('GET', '/status/messages');
+    expect(r.status).toBe(200);
+    expect(r.json.methods).toEqual(['smime', 'pgp', 'pdf', 'webmail', 'clear']);
+    const total = (m: string) => r.json.hours.reduce((n, h) => n + (h.counts[m] ?? 0), 0);
+    expect({ smime: total('smime'), clear: total('clear'), pgp: total('pgp') }).toEqual({ smime: 2, clear: 1, pgp: 0 });
+    expect(Date.parse(r.json.hours[0]!.hour)).toBeLessThanOrEqual(Date.now());
   });
 
   it('shows the recent log events of every role to a signed-in Auditor, filtered', async () => {

@@ -3,7 +3,7 @@
  * many entries wait in each spool directory. The dashboard starts here.
  */
 import { QUEUES } from '../../spool/index.js';
-import { ok, type ApiRoute } from '../routes.js';
+import { ApiError, ok, type ApiRoute } from '../routes.js';
 
 export const statusRoutes: ApiRoute[] = [
   {
@@ -23,6 +23,18 @@ export const statusRoutes: ApiRoute[] = [
       for (const q of QUEUES) queues[q] = (await ctx.spool.list(q)).length;
       const c = ctx.config();
       return ok({ hostname: c.hostname, ...roles, queues });
+    },
+  },
+  {
+    method: 'GET',
+    url: '/status/messages',
+    permission: 'status.read',
+    tag: 'system',
+    summary: "Recipients' copies the workers wrote per hour over the last day, by method (smime, pgp, pdf, webmail, clear), as the admin role counted them since it started",
+    example: {},
+    handler: async (_req, ctx) => {
+      if (!ctx.messagesPerHour) throw new ApiError(404, 'messages per hour are not counted here (the admin role counts them from the metrics it gathers)');
+      return ok(ctx.messagesPerHour());
     },
   },
 ];

@@ -8,6 +8,7 @@ import { html, type Html } from '../../portal/index.js';
 import type { QueueRow } from '../../relay/index.js';
 import type { AdminWeb } from '../app.js';
 import type { Permission } from '../permissions.js';
+import type { HourlyTable } from '../hourly.js';
 import type { RoleStatus } from '../routes.js';
 import { apiAnswer, consoleRoute, doneNotice, query, refusalOf, sendPage, type PageContext } from './kit.js';
 import { age, refusedCard, when } from './layout.js';
@@ -105,6 +106,21 @@ ${certs.map((c) => {
   return html`<section class="card"><h2>Certificates expiring within 30 days <small><a href="/keys${query({ expiring: 30 })}">open</a></small></h2>${body}</section>`;
 }
 
+/** Recipients' copies per hour and method (GET /api/status/messages); hours without mail show 0. */
+function hourlyCard(t: HourlyTable | null): Html {
+  const title = 'Messages per hour by method';
+  if (!t) return html`<section class="card"><h2>${title}</h2><p class="empty">Not counted by this admin role.</p></section>`;
+  const shown = t.hours.slice(0, 12);
+  const body = shown.length
+    ? html`<table class="list" id="messages-per-hour"><thead><tr><th>Hour (UTC)</th>${t.methods.map((m) => html`<th class="num">${METHOD_TITLES[m] ?? m}</th>`)}</tr></thead><tbody>
+${shown.map((h) => html`<tr><td>${h.hour.slice(0, 13).replace('T', ' ')}:00</td>${t.methods.map((m) => html`<td class="num">${h.counts[m] ?? 0}</td>`)}</tr>`)}
+</tbody></table>`
+    : html`<p class="empty">Counting starts with the next sample of the metrics (every five minutes).</p>`;
+  return html`<section class="card"><h2>${title} <small>${t.since ? `recipients' copies since ${when(t.since)}` : 'not counted yet'}</small></h2>${body}</section>`;
+}
+
+const METHOD_TITLES: Record<string, string> = { smime: 'S/MIME', pgp: 'OpenPGP', pdf: 'PDF', webmail: 'Webmail', clear: 'Clear' };
+
 /** The latest warnings and errors of every role (GET /api/logs): what went wrong lately, at a glance. */
 function logCard(logs: { lines: LogLine[]; incomplete?: string }): Html {
   const text = (v: unknown) => (typeof v === 'string' ? v : '');
@@ -121,13 +137,16 @@ export function dashboardPages(web: AdminWeb): void {
     '/',
     { schema: { hide: true } },
     consoleRoute(web, 'dashboard', async (p) => {
-      const [status, deferred, expiring, logs] = await Promise.all([
+      const [status, hourly, deferred, expiring, logs] = await Promise.all([
         read<Status>(p, '/status', 'status.read'),
+        // 404: this admin role does not count them (a test harness); the card says so.
+        apiAnswer<HourlyTable>(p, 'GET', '/status/messages').then((r) => (r.status === 200 ? r.json : null)),
         read<{ entries: QueueRow[]; truncated: boolean }>(p, `/queue${query({ queue: 'deferred', limit: DEFERRED_SAMPLE })}`, 'queue.read'),
         read<{ certificates: CertificateRow[] }>(p, '/certificates?expiringWithin=30', 'keys.read'),
         read<{ lines: LogLine[]; incomplete?: string }>(p, `/logs${query({ level: 'warn', limit: LOG_LINES })}`, 'logs.read'),
       ]);
       const body = html`${isRefused(status) ? refusedCard('Role processes and queue sizes', status.refused) : statusCards(status)}
+${isRefused(status) ? '' : hourlyCard(hourly)}
 <div class="grid">
 ${isRefused(deferred) ? refusedCard('Deferred reasons', deferred.refused) : reasonsCard(deferred.entries, deferred.truncated)}
 ${isRefused(expiring) ? refusedCard('Expiring certificates', expiring.refused) : expiringCard(expiring.certificates)}
