@@ -70,7 +70,8 @@ function outcomeSeries(): Record<OutcomeKind, OutcomeSeries> {
 
 /** An outcome for `recipients` recipients, counted in the series the catalogue names. */
 export function countOutcome(kind: OutcomeKind, recipients = 1): void {
-  if (recipients > 0) OUTCOME_SERIES[kind].inc(recipients);
+  // `?.`: a kind outside the catalogue (an old spool record's) loses a count, never a message.
+  if (recipients > 0) OUTCOME_SERIES[kind]?.inc(recipients);
 }
 
 // ---- smtpd ------------------------------------------------------------------------------------

@@ -32,11 +32,19 @@ export function directionOf(recipients: readonly string[], byRecipient: Readonly
   return byRecipient.get(recipients[0] ?? '') ?? 'external';
 }
 
-/** After commit: the copies written, the recipients held (hold/) and dropped. */
+/**
+ * After commit: the copies written, the recipients held (hold/) and dropped. It runs between the
+ * commit and the relay's announcement, so it must never throw: a counting fault taken for a
+ * failure of the message would have the worker retry a message whose outputs are already durable.
+ */
 export function countCommitted(tally: DecisionTally | undefined, held: readonly HeldDraft[]): void {
-  for (const p of tally?.processed ?? []) countProcessed(p.method, p.direction, p.recipients);
-  if (tally?.dropped) countOutcome('dropped_policy', tally.dropped);
-  for (const h of held) countOutcome(h.heldAs ?? 'held_policy', h.envelope.recipients.length);
+  try {
+    for (const p of tally?.processed ?? []) countProcessed(p.method, p.direction, p.recipients);
+    if (tally?.dropped) countOutcome('dropped_policy', tally.dropped);
+    for (const h of held) countOutcome(h.heldAs ?? 'held_policy', h.envelope.recipients.length);
+  } catch {
+    // A metric lost; the mail is not.
+  }
 }
 
 /**
