@@ -26,6 +26,20 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
 /** A time limit of 0 would fire at once: a typo, not a wish to disable it. */
 const atLeastOneSecond = duration.refine((n) => n >= 1000, { message: 'expected a duration of at least 1s' });
 
+/**
+ * Failed sign-ins (the portal's pages, the admin console): after `account` failures for one
+ * account (or `client` from one address) each further try waits `backoff`, doubling up to
+ * `max_backoff`; a success clears the account's count.
+ */
+const lockout = z
+  .strictObject({
+    account: z.number().int().min(1).default(5),
+    client: z.number().int().min(1).default(20),
+    backoff: atLeastOneSecond.default(60_000),
+    max_backoff: atLeastOneSecond.default(3_600_000),
+  })
+  .prefault({});
+
 const positiveInt = (what: string) =>
   z.number().int().refine((n) => n >= 1, { message: `expected ${what} of at least 1` });
 
@@ -344,14 +358,7 @@ export const rawConfigSchema = z.strictObject({
       session_max: atLeastOneSecond.default(8 * 3_600_000),
       // Failed log-ins: after `account` failures for one account (or `client` from one address)
       // each further try waits `backoff`, doubling up to `max_backoff`; a success clears the count.
-      lockout: z
-        .strictObject({
-          account: z.number().int().min(1).default(5),
-          client: z.number().int().min(1).default(20),
-          backoff: atLeastOneSecond.default(60_000),
-          max_backoff: atLeastOneSecond.default(3_600_000),
-        })
-        .prefault({}),
+      lockout,
     })
     .prefault({}),
   // The admin console and its API (issue 18): faces the inside only, may unseal (like the worker).
@@ -364,14 +371,7 @@ export const rawConfigSchema = z.strictObject({
       session_idle: atLeastOneSecond.default(15 * 60_000),
       session_max: atLeastOneSecond.default(8 * 3_600_000),
       // Failed log-ins, as for the portal: per account, per client address, doubling back-off.
-      lockout: z
-        .strictObject({
-          account: z.number().int().min(1).default(5),
-          client: z.number().int().min(1).default(20),
-          backoff: atLeastOneSecond.default(60_000),
-          max_backoff: atLeastOneSecond.default(3_600_000),
-        })
-        .prefault({}),
+      lockout,
       // Client addresses that may read /metrics without signing in (a Prometheus server).
       metrics_from: z.array(network).default(['127.0.0.0/8', '::1/128']),
     })

@@ -202,7 +202,8 @@ export interface AdminConfig {
   /** A session ends after this long idle, and after session_max (ms) in any case. */
   session_idle: number;
   session_max: number;
-  lockout: { account: number; client: number; backoff: number; max_backoff: number };
+  /** As the portal's sign-in lock-out. */
+  lockout: PortalConfig['lockout'];
   /** CIDRs that may scrape /metrics without a session. */
   metrics_from: string[];
 }
