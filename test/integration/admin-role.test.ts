@@ -4,7 +4,13 @@
  * API is the supervisor's reload; and the console is not on the mail's path — killed, or unable
  * to bind its port, mail flows on and the supervisor brings it back.
  */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { openKeyStore } from '../../src/keystore/index.js';
@@ -13,6 +19,8 @@ import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
 import { sendRaw, waitUntil } from '../helpers/send.js';
+
+const execFileP = promisify(execFile);
 
 const mail = (token: string) => Buffer.from(`From: alice@example.com\r\nTo: bob@example.org\r\nSubject: ${token}\r\nDate: ${new Date().toUTCString()}\r\n\r\nbody ${token}\r\n`);
 
@@ -115,5 +123,49 @@ describe('the admin role cannot bind its port', () => {
     const port = (gw as Gateway & { port: number }).port;
     expect(await sendRaw(port, 'alice@example.com', ['bob@example.org'], mail('admin-port-taken'))).toMatch(/^250 /);
     await waitDelivered('bob@example.org', 'admin-port-taken');
+  });
+});
+
+describe('the admin console over HTTPS (admin.tls)', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let gw: Gateway;
+  let adminPort: number;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('postern-admin-tls-'));
+    await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=admin.test.example', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'admin.key'), '-out', join(dir, 'admin.crt')]);
+    adminPort = await freePort();
+    const config = await writeGatewayConfig(dir, await freePort(), `admin:\n  listen: ["127.0.0.1:${adminPort}"]\n  tls: { cert: admin.crt, key: admin.key }\n`);
+    await addAccount(config, 'tls-admin', ['auditor']);
+    gw = await startGateway(config);
+    await gw.waitFor((l) => l.event === 'admin.listening' && l.tls === true, 60_000);
+  }, 90_000);
+  afterAll(async () => {
+    await gw?.stop();
+    await cleanup?.();
+  });
+
+  it('presents admin.tls (openssl verifies it) and signs in with a Secure __Host- cookie under HSTS', async () => {
+    const s = execFileP('openssl', ['s_client', '-connect', `127.0.0.1:${adminPort}`, '-CAfile', join(dir, 'admin.crt'), '-verify_return_error', '-verify_ip', '127.0.0.1'], { timeout: 10_000 });
+    s.child.stdin!.end('');
+    expect((await s).stdout).toMatch(/Verify return code: 0 \(ok\)/);
+
+    const ca = await readFile(join(dir, 'admin.crt'));
+    const res = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port: adminPort, path: '/api/session', method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (r) => {
+        let body = '';
+        r.on('data', (d: Buffer) => (body += d.toString()));
+        r.on('end', () => resolve({ status: r.statusCode!, headers: r.headers, body }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ name: 'tls-admin', password: ADMIN_PASSWORD }));
+    });
+    expect(res.status, res.body).toBe(200);
+    const session = res.headers['set-cookie']!.find((c) => c.startsWith('__Host-postern-admin='));
+    expect(session).toMatch(/; Secure/);
+    expect(session).toMatch(/; HttpOnly/);
+    expect(session).toMatch(/; SameSite=Strict/);
+    expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
   });
 });
