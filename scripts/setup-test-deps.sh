@@ -29,6 +29,10 @@ done
 # Droid Sans Fallback has no Hangul: Nanum Gothic draws Korean.
 [ -f /usr/share/fonts/truetype/nanum/NanumGothic.ttf ] || missing="$missing fonts-nanum"
 
+# PostgreSQL (the cluster backend, issue 19): the tests initdb a private server; its programs live
+# outside PATH, under /usr/lib/postgresql/<major>/bin.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+
 # gpg-wks-client (the WKD oracle) lives outside PATH, in GnuPG's libexec directory.
 [ -x /usr/lib/gnupg/gpg-wks-client ] || [ -x /usr/libexec/gpg-wks-client ] || missing="$missing gpg-wks-client"
 

@@ -125,7 +125,11 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     trusted_networks: raw.trusted_networks.map((n) => n.trim()),
     smtp: { ...raw.smtp, tls, min_free_space: raw.smtp.min_free_space ?? defaultMinFreeSpace(raw.smtp.max_message_size) },
     relay: { ...raw.relay, routes },
-    keystore: { sqlite: inData(raw.keystore.sqlite) },
+    keystore: {
+      sqlite: inData(raw.keystore.sqlite),
+      ...(raw.keystore.postgres ? { postgres: postgresConfig(raw.keystore.postgres, base) } : {}),
+    },
+    cluster: { node: raw.cluster.node ?? raw.hostname, heartbeat: raw.cluster.heartbeat },
     ca: raw.ca,
     smime: raw.smime,
     header_protection: raw.header_protection,
@@ -415,3 +419,17 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+
+type RawPgLogin = { url: string; password_env?: string | undefined; password_file?: string | undefined };
+
+function pgLogin(p: RawPgLogin, base: string): import('./types.js').PostgresLogin {
+  return {
+    url: p.url,
+    ...(p.password_env ? { password_env: p.password_env } : {}),
+    ...(p.password_file ? { password_file: resolve(base, p.password_file) } : {}),
+  };
+}
+
+function postgresConfig(p: RawPgLogin & { pool: number; portal?: RawPgLogin | undefined }, base: string): NonNullable<import('./types.js').KeystoreConfig['postgres']> {
+  return { ...pgLogin(p, base), pool: p.pool, ...(p.portal ? { portal: pgLogin(p.portal, base) } : {}) };
+}

@@ -40,6 +40,28 @@ const lockout = z
   })
   .prefault({});
 
+/**
+ * A PostgreSQL login: the URL names host, port, database and user (and TLS by sslmode); the
+ * password comes from an environment variable or a file, so the config can be shown and kept
+ * under version control without it.
+ */
+const pgLogin = {
+  url: z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/, 'expected a URL like postgres://postern@db.example.org:5432/postern'),
+  password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name like POSTERN_PG_PASSWORD').optional(),
+  password_file: z.string().optional(),
+};
+const postgres = z
+  .strictObject({
+    ...pgLogin,
+    // Connections per process at most (each worker, the relay, the portal … has its own pool).
+    pool: z.number().int().min(1).max(100).default(4),
+    // The portal's own login (a role granted only the portal schema: it faces the Internet);
+    // without it the portal uses the keystore's login.
+    portal: z.strictObject(pgLogin).optional(),
+  })
+  .refine((p) => !(p.password_env && p.password_file), { message: 'give password_env or password_file, not both' })
+  .refine((p) => !/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(p.url), { message: 'the URL holds a password: give it by password_env or password_file instead' });
+
 const positiveInt = (what: string) =>
   z.number().int().refine((n) => n >= 1, { message: `expected ${what} of at least 1` });
 
@@ -255,7 +277,22 @@ export const rawConfigSchema = z.strictObject({
       reply_rules: z.array(replyRule).default([]),
     })
     .prefault({}),
-  keystore: z.strictObject({ sqlite: z.string().default('postern.db') }).prefault({}),
+  keystore: z
+    .strictObject({
+      sqlite: z.string().default('postern.db'),
+      // A cluster (issue 19): every node names the same PostgreSQL database; sqlite is then unused.
+      postgres: postgres.optional(),
+    })
+    .prefault({}),
+  cluster: z
+    .strictObject({
+      // This node's name in `postern cluster status` and the heartbeat table: the host name by default.
+      node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/, 'expected a node name like mx1 (letters, digits, . _ : -)').optional(),
+      // How often a node writes its heartbeat, and checks for changes it may have missed (the
+      // safety net under LISTEN/NOTIFY).
+      heartbeat: atLeastOneSecond.default(10_000),
+    })
+    .prefault({}),
   ca: z
     .strictObject({
       // Written into every certificate the internal CA issues; the portal will publish the CRL there.

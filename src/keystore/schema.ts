@@ -170,6 +170,39 @@ const MIGRATIONS: Migration[] = [
   // kind check grows again), their log-in failures, and an audit trail that says from where and
   // through what a change came, with before and after, and that can only grow.
   adminAccounts,
+  // 7: clusters (issue 19) — a generation counter per kind of data, bumped by every change in the
+  // same transaction, so a process's caches of look-ups can tell they are stale (changes.ts); the
+  // PostgreSQL backend adds a NOTIFY to it.
+  `
+  CREATE TABLE store_changes (
+    topic TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+  );
+  INSERT INTO store_changes (topic, generation) VALUES ('certificates', 0), ('pgp', 0), ('pdf', 0), ('admin', 0), ('kek', 0), ('revocation', 0), ('policy', 0);
+
+  -- A cluster's policy (policy/versions.ts, PostgreSQL): every version activated or pushed, the
+  -- newest in force on every node. A single gateway keeps its versions as files instead; the
+  -- table is here too so \`store migrate\` can carry them either way.
+  CREATE TABLE policy_versions (
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor TEXT,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    text TEXT NOT NULL
+  );
+  CREATE INDEX policy_versions_at ON policy_versions (at);
+
+  -- The nodes of a cluster (\`postern cluster status\`): each writes its heartbeat here.
+  CREATE TABLE cluster_nodes (
+    name TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    started INTEGER NOT NULL,
+    seen INTEGER NOT NULL,
+    policy TEXT,
+    detail TEXT
+  );
+  `,
 ];
 
 /**

@@ -73,6 +73,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       reply_rules: [],
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
+    cluster: { node: 'test-node', heartbeat: 10_000 },
     ca: { key_type: 'rsa-2048', validity: 730 * 86_400_000 },
     smime: { cipher: 'aes-256-cbc', prefer_gcm: true, rsa_padding: 'pkcs1', sign_hash: 'sha-256', signature: 'detached', encrypt_to_sender: false, allow_sha1: false, auto_import: true, strip_remote_content: true },
     header_protection: { mode: 'obscure', legacy_display: true },
