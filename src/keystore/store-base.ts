@@ -1,8 +1,10 @@
 /**
- * The SQLite keystore, part 1: the database, sealed secrets, the audit trail, KEK rotation and meta
- * values. The SQL of the embedded backend lives in store-base.ts, store-certs.ts and store.ts
- * (certificates and OpenPGP keys build on this class). Secrets are sealed (kek/) before they
- * reach the database and unsealed only on request, with an audit entry for every key operation.
+ * The keystore, part 1: the connection, sealed secrets, the audit trail, KEK rotation, meta values
+ * and the change counters. The store's SQL lives in store-base.ts, store-revocation.ts,
+ * store-certs.ts, store-pdf.ts, store-admin.ts and store.ts, each class building on the one
+ * before; it is written once for both backends (sql/types.ts says in which subset of SQL).
+ * Secrets are sealed (kek/) before they reach the database and unsealed only on request, with an
+ * audit entry for every key operation.
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -12,8 +14,10 @@ import { createPrivateDatabaseFile } from './db-file.js';
 import { migrate } from './schema.js';
 import { auditEntryOf, auditQuery, auditValues, INSERT_AUDIT } from './audit-log.js';
 import type { AuditEntry, AuditFilter } from './types.js';
+import { SqliteSql, sqliteError } from './sql/sqlite.js';
+import type { Row, Sql } from './sql/types.js';
 
-export type Row = Record<string, unknown>;
+export type { Row } from './sql/types.js';
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** Look-up key of an address: its canonical comparison key (core/address.ts; see schema.ts). */
@@ -21,64 +25,95 @@ export { addressKey } from '../core/address.js';
 /** AAD of a sealed secret: its row, so ciphertexts cannot be moved between rows. */
 const aadOf = (id: number | bigint, kind: string) => Buffer.from(`postern:sealed_secrets:${id}:${kind}`);
 
-export class KeyStoreBase {
-  protected readonly db: Database.Database;
-  /** Statements by SQL text: preparing costs more than running most of these queries (profiled: 0.3 ms a message). */
-  private readonly statements = new Map<string, Database.Statement>();
-  /** Writes that seal (async) run one at a time, so their BEGIN…COMMIT never interleave. */
-  private writing: Promise<unknown> = Promise.resolve();
+/**
+ * What a change touched, for the caches of other processes and nodes (changes.ts): a counter per
+ * topic in store_changes, bumped in the change's own transaction, and on PostgreSQL a NOTIFY on
+ * CHANGES_CHANNEL with the topic, delivered when the transaction commits.
+ */
+export type ChangeTopic = 'certificates' | 'pgp' | 'pdf' | 'admin' | 'kek' | 'revocation' | 'policy';
+export const CHANGES_CHANNEL = 'postern_store_changes';
 
-  constructor(
-    file: string,
-    protected kek: Kek,
-    opts: { readonly?: boolean } = {},
-  ) {
-    if (!opts.readonly) createPrivateDatabaseFile(file);
-    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+/** Open (and create, migrate) the SQLite keystore file; `readonly` opens an existing one as it is. */
+export function openSqliteKeystore(file: string, opts: { readonly?: boolean } = {}): SqliteSql {
+  if (!opts.readonly) createPrivateDatabaseFile(file);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  } catch (err) {
+    throw sqliteError(err, file);
+  }
+  try {
     // WAL: readers (workers) never wait for a writer (the CLI importing keys).
     if (!opts.readonly) {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
     }
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    if (!opts.readonly) migrate(this.db);
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) migrate(db);
+  } catch (err) {
+    db.close();
+    throw sqliteError(err, file);
   }
+  return new SqliteSql(db, file);
+}
 
-  /** A prepared statement, prepared once per store. */
-  protected sql(text: string): Database.Statement {
-    let s = this.statements.get(text);
-    if (!s) this.statements.set(text, (s = this.db.prepare(text)));
-    return s;
-  }
+export class KeyStoreBase {
+  constructor(
+    /** The database (either backend); the store owns it and closes it. */
+    protected readonly db: Sql,
+    protected kek: Kek,
+  ) {}
 
   get kekId(): string {
     return this.kek.id;
   }
 
+  /** Which backend, and where (for messages). */
+  get backend(): { dialect: Sql['dialect']; where: string } {
+    return { dialect: this.db.dialect, where: this.db.where };
+  }
+
   /** Close the database and the KEK (which the store owns). */
   async close(): Promise<void> {
-    this.db.close();
+    await this.db.close();
     await this.kek.close();
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writing.then(fn, fn);
-    this.writing = run.catch(() => undefined);
-    return run;
+  /** A write transaction (sql/types.ts: serialised against every other writer, on every node). */
+  protected transaction<T>(body: () => Promise<T>): Promise<T> {
+    return this.db.transaction(body);
+  }
+
+  /** Bump `topic`'s change counter and tell the other nodes; call inside the change's transaction. */
+  protected async changed(topic: ChangeTopic): Promise<void> {
+    await this.db.run('UPDATE store_changes SET generation = generation + 1 WHERE topic = ?', [topic]);
+    await this.db.notify(CHANGES_CHANNEL, topic);
+  }
+
+  /** Every topic's change counter (changes.ts compares them with what it saw last). */
+  async changeCounters(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const r of await this.db.all('SELECT topic, generation FROM store_changes')) out[r.topic as string] = Number(r.generation);
+    return out;
+  }
+
+  /** Call `onChange(topic)` for every change another process or node commits (PostgreSQL; SQLite: never). */
+  listenForChanges(onChange: (topic: string) => void, onReconnect?: () => void): Promise<() => Promise<void>> {
+    return this.db.listen(CHANGES_CHANNEL, onChange, onReconnect);
   }
 
   // ---- audit -------------------------------------------------------------------------------------
 
   /** Append a record to the audit trail (never a secret in it). Inside a transaction, it is part of it. */
-  audit(e: Omit<AuditEntry, 'at' | 'id'>): void {
-    this.sql(INSERT_AUDIT).run(...auditValues(e, Date.now()));
+  async audit(e: Omit<AuditEntry, 'at' | 'id'>): Promise<void> {
+    await this.db.run(INSERT_AUDIT, auditValues(e, Date.now()));
   }
 
   /** The records of one object (a string), or those `filter` asks for; oldest first unless asked otherwise. */
   async auditLog(filter: string | AuditFilter = {}): Promise<AuditEntry[]> {
     const q = auditQuery(typeof filter === 'string' ? { object: filter } : filter);
-    return (this.sql(q.sql).all(...q.args) as Row[]).map(auditEntryOf);
+    return (await this.db.all(q.sql, q.args)).map(auditEntryOf);
   }
 
   /** Every record `filter` asks for, a page at a time (an export of a long trail never holds it all). */
@@ -98,35 +133,20 @@ export class KeyStoreBase {
   /** Insert a secret sealed under the KEK with its own row id as AAD; call inside a transaction. */
   protected async insertSecret(kind: 'x509-key' | 'pgp-secret' | 'pdf-password' | 'admin-totp', secret: Buffer): Promise<number> {
     const placeholder = Buffer.alloc(0);
-    const id = Number(
-      this
-        .sql('INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(kind, this.kek.id, this.kek.algorithm, placeholder, placeholder, placeholder, Date.now()).lastInsertRowid,
+    const r = await this.db.get(
+      'INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
+      [kind, this.kek.id, this.kek.algorithm, placeholder, placeholder, placeholder, Date.now()],
     );
+    const id = Number(r!.id);
     const s = await seal(this.kek, secret, aadOf(id, kind));
-    this.sql('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ?, iv = ?, ciphertext = ? WHERE id = ?').run(s.kekId, s.kekAlg, s.wrappedKey, s.iv, s.ciphertext, id);
+    await this.db.run('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ?, iv = ?, ciphertext = ? WHERE id = ?', [s.kekId, s.kekAlg, s.wrappedKey, s.iv, s.ciphertext, id]);
     return id;
   }
 
   protected async readSecret(id: number): Promise<Buffer> {
-    const r = this.sql('SELECT * FROM sealed_secrets WHERE id = ?').get(id) as Row | undefined;
+    const r = await this.db.get('SELECT * FROM sealed_secrets WHERE id = ?', [id]);
     if (!r) throw new Error(`sealed secret ${id} is missing`);
     return unseal(this.kek, sealedOf(r), aadOf(id, r.kind as string));
-  }
-
-  /** BEGIN IMMEDIATE … COMMIT around an async body (which may seal). */
-  protected transaction<T>(body: () => Promise<T>): Promise<T> {
-    return this.exclusive(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const out = await body();
-        this.db.exec('COMMIT');
-        return out;
-      } catch (err) {
-        this.db.exec('ROLLBACK');
-        throw err;
-      }
-    });
   }
 
   /**
@@ -136,13 +156,13 @@ export class KeyStoreBase {
   async rotateKek(to: Kek, actor: string): Promise<number> {
     const from = this.kek;
     const n = await this.transaction(async () => {
-      const rows = this.sql('SELECT * FROM sealed_secrets WHERE kek_id != ?').all(to.id) as Row[];
-      const update = this.sql('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ? WHERE id = ?');
+      const rows = await this.db.all('SELECT * FROM sealed_secrets WHERE kek_id != ? ORDER BY id', [to.id]);
       for (const r of rows) {
         const s = await rewrap(from, to, sealedOf(r), aadOf(r.id as number, r.kind as string));
-        update.run(s.kekId, s.kekAlg, s.wrappedKey, r.id);
+        await this.db.run('UPDATE sealed_secrets SET kek_id = ?, kek_alg = ?, wrapped_key = ? WHERE id = ?', [s.kekId, s.kekAlg, s.wrappedKey, r.id as number]);
       }
-      this.audit({ actor, action: 'kek-rotate', object: 'kek', detail: `${from.id} -> ${to.id}, ${rows.length} keys` });
+      await this.changed('kek');
+      await this.audit({ actor, action: 'kek-rotate', object: 'kek', detail: `${from.id} -> ${to.id}, ${rows.length} keys` });
       return rows.length;
     });
     this.kek = to;
@@ -152,7 +172,7 @@ export class KeyStoreBase {
 
   /** KEK ids still referenced by sealed secrets (a rotation is complete when only one is left). */
   async kekIdsInUse(): Promise<string[]> {
-    return (this.sql('SELECT DISTINCT kek_id FROM sealed_secrets').all() as Row[]).map((r) => r.kek_id as string);
+    return (await this.db.all('SELECT DISTINCT kek_id FROM sealed_secrets')).map((r) => r.kek_id as string);
   }
 
   /**
@@ -161,7 +181,7 @@ export class KeyStoreBase {
    * can have). Throws KekError when it cannot; false when there is no secret to try.
    */
   async canUnseal(): Promise<boolean> {
-    const r = this.sql('SELECT id FROM sealed_secrets ORDER BY id LIMIT 1').get() as Row | undefined;
+    const r = await this.db.get('SELECT id FROM sealed_secrets ORDER BY id LIMIT 1');
     if (!r) return false;
     (await this.readSecret(r.id as number)).fill(0);
     return true;
@@ -170,11 +190,11 @@ export class KeyStoreBase {
   // ---- meta --------------------------------------------------------------------------------------
 
   async getMeta(key: string): Promise<string | undefined> {
-    return (this.sql('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined)?.value as string | undefined;
+    return (await this.db.get('SELECT value FROM meta WHERE key = ?', [key]))?.value as string | undefined;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.sql('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    await this.db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
 }
