@@ -1,9 +1,11 @@
 /**
- * The SQLite keystore's admin accounts (issue 18): who may sign in to the admin console and API,
+ * The keystore's admin accounts (issue 18): who may sign in to the admin console and API,
  * with which roles, a scrypt password hash, an optional TOTP secret sealed under the KEK like
  * every secret, and the failure counts of the admin role's lock-out. A layer of the store's class
  * chain (… → PdfStore → AdminStore → KeyStoreSqlite), sharing its database: the TOTP secret needs
- * insertSecret/readSecret, and an account change is audited in the same transaction.
+ * insertSecret/readSecret, and an account change is audited in the same transaction. On either
+ * backend (sql/types.ts): in a cluster, an account added, changed or signed in on one node holds on
+ * all, a TOTP code is good once across them, and the last Administrator is kept through any.
  *
  * Untrusted input: names, passwords and codes from the log-in form (checkAdminLogin bounds them
  * before any work and costs one scrypt whether the account exists or not). Secrets: passwords,
@@ -18,8 +20,9 @@ import {
 } from './admin-accounts.js';
 import type { Kek } from './kek/types.js';
 import { b64, phcHead, SALT_BYTES, type ScryptCost } from './scrypt.js';
+import type { Sql } from './sql/types.js';
 import type { Row } from './store-base.js';
-import { PdfStore } from './store-pdf.js';
+import { binaryOrder, PdfStore } from './store-pdf.js';
 import { base32Encode, matchTotp, newTotpSecret, otpauthUri } from './totp.js';
 
 /** The shape of portal/lockout.ts's LoginFailureStore, over postern.db's admin_login_failures. */
@@ -45,18 +48,18 @@ export class AdminStore extends PdfStore {
    */
   private readonly dummyHash: string;
 
-  constructor(file: string, kek: Kek, opts: { readonly?: boolean; pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost } = {}) {
-    super(file, kek, opts);
+  constructor(db: Sql, kek: Kek, opts: { pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost } = {}) {
+    super(db, kek, opts);
     this.adminScrypt = opts.adminScrypt ?? ADMIN_SCRYPT;
     this.dummyHash = `${phcHead(this.adminScrypt, randomBytes(SALT_BYTES))}$${b64(randomBytes(32))}`;
   }
 
-  private adminRow(name: string): Row | undefined {
-    return this.sql('SELECT * FROM admin_accounts WHERE name_key = ?').get(adminNameKey(name)) as Row | undefined;
+  private adminRow(name: string): Promise<Row | undefined> {
+    return this.db.get('SELECT * FROM admin_accounts WHERE name_key = ?', [adminNameKey(name)]);
   }
 
-  private existing(name: string): Row {
-    const r = isAdminName(name) ? this.adminRow(name) : undefined;
+  private async existing(name: string): Promise<Row> {
+    const r = isAdminName(name) ? await this.adminRow(name) : undefined;
     if (!r) throw new AdminAccountError('unknown', `no admin account ${shownName(name)}`);
     return r;
   }
@@ -74,21 +77,22 @@ export class AdminStore extends PdfStore {
   }
 
   /** Would the account `id` with `roles` and `disabled` leave at least one enabled Administrator? */
-  private keepsAnAdministrator(id: number, roles: readonly AdminRole[], disabled: boolean): boolean {
+  private async keepsAnAdministrator(id: number, roles: readonly AdminRole[], disabled: boolean): Promise<boolean> {
     if (!disabled && roles.includes('administrator')) return true;
-    const others = this.sql('SELECT roles FROM admin_accounts WHERE id != ? AND disabled = 0').all(id) as Row[];
-    const had = this.sql('SELECT roles, disabled FROM admin_accounts WHERE id = ?').get(id) as Row;
+    const others = await this.db.all('SELECT roles FROM admin_accounts WHERE id != ? AND disabled = 0', [id]);
+    const had = (await this.db.get('SELECT roles, disabled FROM admin_accounts WHERE id = ?', [id]))!;
     const wasAdministrator = had.disabled === 0 && (had.roles as string).split(',').includes('administrator');
     // Only a change that takes the last one away is refused: before the first Administrator exists, anything goes.
     return !wasAdministrator || others.some((o) => (o.roles as string).split(',').includes('administrator'));
   }
 
   async adminAccounts(): Promise<AdminAccount[]> {
-    return (this.sql('SELECT * FROM admin_accounts ORDER BY name_key').all() as Row[]).map(AdminStore.account);
+    // Sorted here in SQLite's binary order: PostgreSQL's ORDER BY would follow the database's locale.
+    return (await this.db.all('SELECT * FROM admin_accounts')).sort((a, b) => binaryOrder(a.name_key, b.name_key)).map(AdminStore.account);
   }
 
   async adminAccount(name: string): Promise<AdminAccount | null> {
-    const r = isAdminName(name) ? this.adminRow(name) : undefined;
+    const r = isAdminName(name) ? await this.adminRow(name) : undefined;
     return r ? AdminStore.account(r) : null;
   }
 
@@ -97,51 +101,56 @@ export class AdminStore extends PdfStore {
     const roles = checkAdminRoles(a.roles);
     const hash = await hashAdminPassword(checkAdminPassword(a.password), this.adminScrypt);
     return this.transaction(async () => {
-      if (this.adminRow(name)) throw new AdminAccountError('exists', `an admin account ${shownName(this.adminRow(name)!.name)} exists already (names are compared without case)`);
+      const taken = await this.adminRow(name);
+      if (taken) throw new AdminAccountError('exists', `an admin account ${shownName(taken.name)} exists already (names are compared without case)`);
       const now = Date.now();
-      this
-        .sql('INSERT INTO admin_accounts (name, name_key, password, roles, disabled, created, password_changed) VALUES (?, ?, ?, ?, 0, ?, ?)')
-        .run(name, adminNameKey(name), hash, roles.join(','), now, now);
-      this.audit({ actor: a.actor, via: a.via, action: 'admin-add', object: `admin:${adminNameKey(name)}`, after: `roles ${roles.join(',')}` });
-      return AdminStore.account(this.adminRow(name)!);
+      await this.db.run('INSERT INTO admin_accounts (name, name_key, password, roles, disabled, created, password_changed) VALUES (?, ?, ?, ?, 0, ?, ?)', [
+        name, adminNameKey(name), hash, roles.join(','), now, now,
+      ]);
+      await this.changed('admin');
+      await this.audit({ actor: a.actor, via: a.via, action: 'admin-add', object: `admin:${adminNameKey(name)}`, after: `roles ${roles.join(',')}` });
+      return AdminStore.account((await this.adminRow(name))!);
     });
   }
 
   async setAdminPassword(name: string, password: string, actor: string, via?: string): Promise<void> {
-    this.existing(name);
+    await this.existing(name);
     const hash = await hashAdminPassword(checkAdminPassword(password), this.adminScrypt);
     await this.transaction(async () => {
-      const r = this.existing(name);
-      this.sql('UPDATE admin_accounts SET password = ?, password_changed = ? WHERE id = ?').run(hash, Date.now(), r.id);
-      this.audit({ actor, via, action: 'admin-password', object: `admin:${r.name_key as string}` });
+      const r = await this.existing(name);
+      await this.db.run('UPDATE admin_accounts SET password = ?, password_changed = ? WHERE id = ?', [hash, Date.now(), r.id as number]);
+      await this.changed('admin');
+      await this.audit({ actor, via, action: 'admin-password', object: `admin:${r.name_key as string}` });
     });
   }
 
   async setAdminRoles(name: string, roles: readonly string[], actor: string, via?: string): Promise<AdminAccount> {
     const wanted = checkAdminRoles(roles);
     return this.transaction(async () => {
-      const r = this.existing(name);
-      if (!this.keepsAnAdministrator(r.id as number, wanted, r.disabled === 1)) {
+      const r = await this.existing(name);
+      if (!(await this.keepsAnAdministrator(r.id as number, wanted, r.disabled === 1))) {
         throw new AdminAccountError('conflict', `${r.name as string} is the last enabled administrator: give another account the administrator role first`);
       }
-      this.sql('UPDATE admin_accounts SET roles = ? WHERE id = ?').run(wanted.join(','), r.id);
-      this.audit({ actor, via, action: 'admin-roles', object: `admin:${r.name_key as string}`, before: `roles ${r.roles as string}`, after: `roles ${wanted.join(',')}` });
-      return AdminStore.account(this.existing(name));
+      await this.db.run('UPDATE admin_accounts SET roles = ? WHERE id = ?', [wanted.join(','), r.id as number]);
+      await this.changed('admin');
+      await this.audit({ actor, via, action: 'admin-roles', object: `admin:${r.name_key as string}`, before: `roles ${r.roles as string}`, after: `roles ${wanted.join(',')}` });
+      return AdminStore.account(await this.existing(name));
     });
   }
 
   async setAdminDisabled(name: string, disabled: boolean, actor: string, via?: string): Promise<AdminAccount> {
     return this.transaction(async () => {
-      const r = this.existing(name);
+      const r = await this.existing(name);
       const roles = (r.roles as string).split(',') as AdminRole[];
-      if (disabled && !this.keepsAnAdministrator(r.id as number, roles, true)) {
+      if (disabled && !(await this.keepsAnAdministrator(r.id as number, roles, true))) {
         throw new AdminAccountError('conflict', `${r.name as string} is the last enabled administrator: enable or make another one first`);
       }
       if ((r.disabled === 1) !== disabled) {
-        this.sql('UPDATE admin_accounts SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, r.id);
-        this.audit({ actor, via, action: disabled ? 'admin-disable' : 'admin-enable', object: `admin:${r.name_key as string}` });
+        await this.db.run('UPDATE admin_accounts SET disabled = ? WHERE id = ?', [disabled ? 1 : 0, r.id as number]);
+        await this.changed('admin');
+        await this.audit({ actor, via, action: disabled ? 'admin-disable' : 'admin-enable', object: `admin:${r.name_key as string}` });
       }
-      return AdminStore.account(this.existing(name));
+      return AdminStore.account(await this.existing(name));
     });
   }
 
@@ -153,11 +162,12 @@ export class AdminStore extends PdfStore {
     const secret = newTotpSecret();
     try {
       return await this.transaction(async () => {
-        const r = this.existing(name);
+        const r = await this.existing(name);
         const id = await this.insertSecret('admin-totp', secret);
-        this.sql('UPDATE admin_accounts SET totp_secret_id = ?, totp_last_step = NULL WHERE id = ?').run(id, r.id);
-        if (r.totp_secret_id != null) this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.totp_secret_id);
-        this.audit({ actor, via, action: 'admin-totp-on', object: `admin:${r.name_key as string}`, detail: r.totp_secret_id != null ? 'new secret, the old one no longer works' : undefined });
+        await this.db.run('UPDATE admin_accounts SET totp_secret_id = ?, totp_last_step = NULL WHERE id = ?', [id, r.id as number]);
+        if (r.totp_secret_id != null) await this.db.run('DELETE FROM sealed_secrets WHERE id = ?', [r.totp_secret_id as number]);
+        await this.changed('admin');
+        await this.audit({ actor, via, action: 'admin-totp-on', object: `admin:${r.name_key as string}`, detail: r.totp_secret_id != null ? 'new secret, the old one no longer works' : undefined });
         return { secret: base32Encode(secret), uri: otpauthUri('Postern', r.name as string, secret) };
       });
     } finally {
@@ -167,11 +177,12 @@ export class AdminStore extends PdfStore {
 
   async disableAdminTotp(name: string, actor: string, via?: string): Promise<void> {
     await this.transaction(async () => {
-      const r = this.existing(name);
+      const r = await this.existing(name);
       if (r.totp_secret_id == null) return;
-      this.sql('UPDATE admin_accounts SET totp_secret_id = NULL, totp_last_step = NULL WHERE id = ?').run(r.id);
-      this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.totp_secret_id);
-      this.audit({ actor, via, action: 'admin-totp-off', object: `admin:${r.name_key as string}` });
+      await this.db.run('UPDATE admin_accounts SET totp_secret_id = NULL, totp_last_step = NULL WHERE id = ?', [r.id as number]);
+      await this.db.run('DELETE FROM sealed_secrets WHERE id = ?', [r.totp_secret_id as number]);
+      await this.changed('admin');
+      await this.audit({ actor, via, action: 'admin-totp-off', object: `admin:${r.name_key as string}` });
     });
   }
 
@@ -184,7 +195,7 @@ export class AdminStore extends PdfStore {
   async checkAdminLogin(name: string, password: string, totp: string | undefined, now = new Date()): Promise<AdminLoginResult> {
     // Refused before any work: a megabyte posted to the form costs nothing (and tells nothing about the account).
     if (typeof password !== 'string' || Buffer.byteLength(password, 'utf8') > MAX_ADMIN_PASSWORD_BYTES) return { ok: false, reason: 'invalid' };
-    const r = isAdminName(name) ? this.adminRow(name) : undefined;
+    const r = isAdminName(name) ? await this.adminRow(name) : undefined;
     const good = await verifyAdminPassword(r ? (r.password as string) : this.dummyHash, password);
     if (!r || !good) return { ok: false, reason: 'invalid' };
     if (r.disabled === 1) return { ok: false, reason: 'disabled' };
@@ -197,14 +208,17 @@ export class AdminStore extends PdfStore {
       } finally {
         secret.fill(0);
       }
-      // Claimed in one statement: two log-ins with the same code at once (two processes) cannot both pass.
+      // Claimed in one statement: two log-ins with the same code at once (two processes, two
+      // nodes) cannot both pass — the second UPDATE waits for the first's row and sees its step.
       const claimed =
         step !== null &&
-        this.sql('UPDATE admin_accounts SET totp_last_step = ? WHERE id = ? AND totp_secret_id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)').run(step, r.id, r.totp_secret_id, step).changes === 1;
+        (await this.db.run('UPDATE admin_accounts SET totp_last_step = ? WHERE id = ? AND totp_secret_id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)', [
+          step, r.id as number, r.totp_secret_id as number, step,
+        ])) === 1;
       if (!claimed) return { ok: false, reason: 'invalid' };
     }
-    this.sql('UPDATE admin_accounts SET last_login = ? WHERE id = ?').run(now.getTime(), r.id);
-    return { ok: true, account: AdminStore.account(this.adminRow(name)!) };
+    await this.db.run('UPDATE admin_accounts SET last_login = ? WHERE id = ?', [now.getTime(), r.id as number]);
+    return { ok: true, account: AdminStore.account((await this.adminRow(name))!) };
   }
 
   /** Failure counts for the admin role's LoginGuard (portal/lockout.ts), kept in postern.db. */
@@ -215,23 +229,25 @@ export class AdminStore extends PdfStore {
     return {
       loginFailures: async (k, key) => {
         kind(k);
-        const r = this.sql('SELECT count, last FROM admin_login_failures WHERE kind = ? AND key = ?').get(k, key) as Row | undefined;
+        const r = await this.db.get('SELECT count, last FROM admin_login_failures WHERE kind = ? AND key = ?', [k, key]);
         return r ? { count: r.count as number, last: new Date(r.last as number) } : { count: 0, last: null };
       },
       recordLoginFailure: async (k, key, now = new Date()) => {
         kind(k);
-        this.sql('DELETE FROM admin_login_failures WHERE last < ?').run(now.getTime() - FAILURES_KEPT_MS);
-        const r = this
-          .sql(
-            `INSERT INTO admin_login_failures (kind, key, count, last) VALUES (?, ?, 1, ?)
-             ON CONFLICT (kind, key) DO UPDATE SET count = count + 1, last = max(last, excluded.last) RETURNING count, last`,
-          )
-          .get(k, key, now.getTime()) as Row;
+        await this.db.run('DELETE FROM admin_login_failures WHERE last < ?', [now.getTime() - FAILURES_KEPT_MS]);
+        // The later of the two times, by CASE: scalar max() is SQLite's (PostgreSQL has GREATEST).
+        const r = (await this.db.get(
+          `INSERT INTO admin_login_failures (kind, key, count, last) VALUES (?, ?, 1, ?)
+           ON CONFLICT (kind, key) DO UPDATE SET count = admin_login_failures.count + 1,
+             last = CASE WHEN excluded.last > admin_login_failures.last THEN excluded.last ELSE admin_login_failures.last END
+           RETURNING count, last`,
+          [k, key, now.getTime()],
+        ))!;
         return { count: r.count as number, last: new Date(r.last as number) };
       },
       clearLoginFailures: async (k, key) => {
         kind(k);
-        this.sql('DELETE FROM admin_login_failures WHERE kind = ? AND key = ?').run(k, key);
+        await this.db.run('DELETE FROM admin_login_failures WHERE kind = ? AND key = ?', [k, key]);
       },
     };
   }

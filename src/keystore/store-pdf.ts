@@ -1,10 +1,12 @@
 /**
- * The SQLite keystore's PDF-mail part (issue 16): a password per sender–recipient pair (or one per
+ * The keystore's PDF-mail part (issue 16): a password per sender–recipient pair (or one per
  * recipient for all senders), sealed under the KEK like every secret, with a scrypt verifier and
  * reply-link key parameters beside it for the KEK-free portal. It makes the reply links, which
  * live in portal.db (issue 17: attachPortal) with a copy of their pair's verifier and KDF, and
  * takes them away when the pair's password changes or goes. A layer of the store's class chain
- * (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database.
+ * (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database (either backend: the SQL
+ * below is the portable subset of sql/types.ts). In a cluster every node makes and reads the same
+ * pair's password from the one database, so a password made on one node is used on all.
  *
  * The sealed secret of a pair holds the password and its content root (pdf-verifier.ts), so the
  * worker makes a reply link per message without paying a scrypt.
@@ -18,6 +20,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { addressKey, canonicalAddress } from '../core/address.js';
 import { newPdfPassword } from '../pdfmail/password.js';
 import type { Kek } from './kek/types.js';
+import type { Sql } from './sql/types.js';
 import {
   contentRoot, makePdfVerifier, MAX_PDF_PASSWORD_BYTES, newContentKdf, newReplyToken, PDF_SCRYPT, PdfPasswordError, replyAad, sealReplyData, verifyPdfPassword,
   type ScryptCost,
@@ -75,6 +78,11 @@ function unpackSecret(b: Buffer): { root: Buffer; password: string } {
   return { root: Buffer.from(b.subarray(1, 33)), password: b.subarray(33).toString('utf8') };
 }
 
+/** The order of SQLite's BINARY collation (UTF-8 bytes); PostgreSQL's ORDER BY follows the database's locale. */
+export function binaryOrder(a: unknown, b: unknown): number {
+  return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
+}
+
 function checkSetPassword(password: string): void {
   if (typeof password !== 'string' || [...password].length < MIN_SET_PASSWORD_LENGTH) throw new PdfPasswordError(`a PDF password must have at least ${MIN_SET_PASSWORD_LENGTH} characters`);
   if (Buffer.byteLength(password.normalize('NFKC'), 'utf8') > MAX_PDF_PASSWORD_BYTES) throw new PdfPasswordError(`a PDF password may have at most ${MAX_PDF_PASSWORD_BYTES} bytes in UTF-8 (PDF readers ignore the rest)`);
@@ -97,8 +105,8 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   /** portal.db, where reply links live (attachPortal). */
   private portal: PortalDb | null = null;
 
-  constructor(file: string, kek: Kek, opts: { readonly?: boolean; pdfScrypt?: ScryptCost } = {}) {
-    super(file, kek, opts);
+  constructor(db: Sql, kek: Kek, opts: { pdfScrypt?: ScryptCost } = {}) {
+    super(db, kek);
     this.pdfScrypt = opts.pdfScrypt ?? PDF_SCRYPT;
   }
 
@@ -111,19 +119,20 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
    */
   async attachPortal(portal: PortalDb): Promise<number> {
     this.portal = portal;
-    const legacy = this.sql("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'reply_tokens'").get() as Row;
-    if (!legacy.n) return 0;
-    const rows = this
-      .sql(
-        `SELECT t.*, p.sender_key, p.recipient_key, p.sender, p.recipient, p.verifier, p.content_kdf
-         FROM reply_tokens t JOIN pdf_passwords p ON p.id = t.password_id`,
-      )
-      .all() as Row[];
+    // reply_tokens was SQLite's alone (migration 5); the PostgreSQL schema never had it. Which
+    // tables exist is asked differently in each engine, hence the one dialect test of this file.
+    if (this.db.dialect !== 'sqlite') return 0;
+    const legacy = await this.db.get("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'reply_tokens'");
+    if (!legacy?.n) return 0;
+    const rows = await this.db.all(
+      `SELECT t.*, p.sender_key, p.recipient_key, p.sender, p.recipient, p.verifier, p.content_kdf
+       FROM reply_tokens t JOIN pdf_passwords p ON p.id = t.password_id`,
+    );
     // The columns are named as in portal.db's reply_links, so its row reader checks them too.
     for (const r of rows) await portal.putReplyLink(linkOf(r));
     await this.transaction(async () => {
-      this.db.exec('DROP TABLE IF EXISTS reply_tokens');
-      if (rows.length) this.audit({ actor: 'postern', action: 'pdf-reply-links-moved', object: 'portal.db', detail: `${rows.length} reply links` });
+      await this.db.run('DROP TABLE IF EXISTS reply_tokens');
+      if (rows.length) await this.audit({ actor: 'postern', action: 'pdf-reply-links-moved', object: 'portal.db', detail: `${rows.length} reply links` });
     });
     return rows.length;
   }
@@ -138,8 +147,8 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     return this.portalDb().deleteReplyLinksOfPair(k.senderKey, k.recipientKey);
   }
 
-  private pdfRow(k: PairKey): Row | undefined {
-    return this.sql('SELECT * FROM pdf_passwords WHERE sender_key = ? AND recipient_key = ?').get(k.senderKey, k.recipientKey) as Row | undefined;
+  private pdfRow(k: PairKey): Promise<Row | undefined> {
+    return this.db.get('SELECT * FROM pdf_passwords WHERE sender_key = ? AND recipient_key = ?', [k.senderKey, k.recipientKey]);
   }
 
   private static record(r: Row): PdfPasswordRecord {
@@ -172,27 +181,28 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   async pdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord; created: boolean }> {
     const k = pdfPairKey(pair, scope);
-    const known = this.pdfRow(k);
+    const known = await this.pdfRow(k);
     if (known) return { password: await this.passwordOf(known), record: PdfStore.record(known), created: false };
     const password = newPdfPassword();
     const m = await this.material(password);
     try {
       return await this.transaction(async () => {
-        // Another worker (another process) may have made it meanwhile: its password wins. The
-        // conflict clause is for backends where two transactions can get this far at once.
-        const made = this.pdfRow(k);
+        // Another worker (another process, another node) may have made it meanwhile: its password
+        // wins. The transaction serialises writers on both backends (sql/types.ts), so the row is
+        // seen here; the conflict clause stays as a second line should that ever not hold.
+        const made = await this.pdfRow(k);
         if (made) return { password: await this.passwordOf(made), record: PdfStore.record(made), created: false };
         const secretId = await this.insertSecret('pdf-password', m.secret);
-        const inserted = this
-          .sql(
-            `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'generated', ?, NULL) ON CONFLICT (sender_key, recipient_key) DO NOTHING`,
-          )
-          .run(k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, Date.now()).changes;
-        if (!inserted) this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(secretId);
-        const row = this.pdfRow(k)!;
+        const inserted = await this.db.run(
+          `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'generated', ?, NULL) ON CONFLICT (sender_key, recipient_key) DO NOTHING`,
+          [k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, Date.now()],
+        );
+        if (!inserted) await this.db.run('DELETE FROM sealed_secrets WHERE id = ?', [secretId]);
+        const row = (await this.pdfRow(k))!;
         if (!inserted) return { password: await this.passwordOf(row), record: PdfStore.record(row), created: false };
-        this.audit({ actor, action: 'pdf-password-create', object: k.object, detail: `scope ${scope}` });
+        await this.changed('pdf');
+        await this.audit({ actor, action: 'pdf-password-create', object: k.object, detail: `scope ${scope}` });
         return { password, record: PdfStore.record(row), created: true };
       });
     } finally {
@@ -207,29 +217,29 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   }
 
   async pdfPasswordRecord(pair: PdfPair, scope: PdfPasswordScope): Promise<PdfPasswordRecord | null> {
-    const r = this.pdfRow(pdfPairKey(pair, scope));
+    const r = await this.pdfRow(pdfPairKey(pair, scope));
     return r ? PdfStore.record(r) : null;
   }
 
   async claimPdfPasswordNotice(pair: PdfPair, scope: PdfPasswordScope, created: Date, claimant: string, leaseMs = NOTICE_CLAIM_LEASE_MS): Promise<boolean> {
     const k = pdfPairKey(pair, scope);
     const now = Date.now();
-    return this.transaction(
-      async () =>
-        this.sql(
-          'UPDATE pdf_passwords SET notice_claim = ?, notice_claim_at = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL AND (notice_claim IS NULL OR notice_claim = ? OR notice_claim_at < ?)',
-        ).run(claimant, now, k.senderKey, k.recipientKey, created.getTime(), claimant, now - leaseMs).changes > 0,
+    // One statement: two workers (on two nodes) claiming at once cannot both get it.
+    const claimed = await this.db.run(
+      'UPDATE pdf_passwords SET notice_claim = ?, notice_claim_at = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL AND (notice_claim IS NULL OR notice_claim = ? OR notice_claim_at < ?)',
+      [claimant, now, k.senderKey, k.recipientKey, created.getTime(), claimant, now - leaseMs],
     );
+    return claimed > 0;
   }
 
   async markPdfPasswordNotified(pair: PdfPair, scope: PdfPasswordScope, created: Date, actor = 'worker'): Promise<void> {
     const k = pdfPairKey(pair, scope);
     await this.transaction(async () => {
       // Only the password the notice was about: after a reset, the new one is still untold.
-      const n = this
-        .sql('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL')
-        .run(Date.now(), k.senderKey, k.recipientKey, created.getTime()).changes;
-      if (n) this.audit({ actor, action: 'pdf-password-notified', object: k.object });
+      const n = await this.db.run('UPDATE pdf_passwords SET notified = ? WHERE sender_key = ? AND recipient_key = ? AND created = ? AND notified IS NULL', [
+        Date.now(), k.senderKey, k.recipientKey, created.getTime(),
+      ]);
+      if (n) await this.audit({ actor, action: 'pdf-password-notified', object: k.object });
     });
   }
 
@@ -254,26 +264,27 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
       // under the old password meanwhile (createReplyToken checks again, this closes the rest).
       await this.dropLinks(k);
       const record = await this.transaction(async () => {
-        const old = this.pdfRow(k);
+        const old = await this.pdfRow(k);
         if (!old && !mayCreate) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
         const secretId = await this.insertSecret('pdf-password', m.secret);
         // Strictly later than the old one, so a notice of the old password cannot mark this one told.
         const created = Math.max(Date.now(), old ? (old.created as number) + 1 : 0);
         if (old) {
-          this
-            .sql('UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL, notice_claim = NULL, notice_claim_at = NULL WHERE id = ?')
-            .run(secretId, m.verifier, m.kdf, source, created, old.id);
-          this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(old.secret_id);
+          await this.db.run(
+            'UPDATE pdf_passwords SET secret_id = ?, verifier = ?, content_kdf = ?, source = ?, created = ?, notified = NULL, notice_claim = NULL, notice_claim_at = NULL WHERE id = ?',
+            [secretId, m.verifier, m.kdf, source, created, old.id as number],
+          );
+          await this.db.run('DELETE FROM sealed_secrets WHERE id = ?', [old.secret_id as number]);
         } else {
-          this
-            .sql(
-              `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
-            )
-            .run(k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, source, created);
+          await this.db.run(
+            `INSERT INTO pdf_passwords (sender_key, recipient_key, sender, recipient, secret_id, verifier, content_kdf, source, created, notified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+            [k.senderKey, k.recipientKey, k.sender, k.recipient, secretId, m.verifier, m.kdf, source, created],
+          );
         }
-        this.audit({ actor, action: source === 'set' ? 'pdf-password-set' : 'pdf-password-reset', object: k.object, detail: `scope ${k.scope}${old ? '' : ', new pair'}` });
-        return PdfStore.record(this.pdfRow(k)!);
+        await this.changed('pdf');
+        await this.audit({ actor, action: source === 'set' ? 'pdf-password-set' : 'pdf-password-reset', object: k.object, detail: `scope ${k.scope}${old ? '' : ', new pair'}` });
+        return PdfStore.record((await this.pdfRow(k))!);
       });
       await this.dropLinks(k);
       return record;
@@ -284,10 +295,11 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   async showPdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<{ password: string; record: PdfPasswordRecord } | null> {
     const k = pdfPairKey(pair, scope);
-    const r = this.pdfRow(k);
+    const r = await this.pdfRow(k);
     if (!r) return null;
     const password = await this.passwordOf(r);
-    await this.transaction(async () => this.audit({ actor, action: 'pdf-password-show', object: k.object }));
+    // In a transaction as every audited write: under the write lock, audit ids are committed in order.
+    await this.transaction(() => this.audit({ actor, action: 'pdf-password-show', object: k.object }));
     return { password, record: PdfStore.record(r) };
   }
 
@@ -302,8 +314,9 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
       where.push('recipient_key = ?');
       args.push(addressKey(filter.recipient));
     }
-    const sql = `SELECT * FROM pdf_passwords${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY recipient_key, sender_key`;
-    return (this.sql(sql).all(...args) as Row[]).map((r) => PdfStore.record(r));
+    const rows = await this.db.all(`SELECT * FROM pdf_passwords${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, args);
+    // Sorted here in SQLite's binary order: PostgreSQL's ORDER BY would follow the database's locale.
+    return rows.sort((a, b) => binaryOrder(a.recipient_key, b.recipient_key) || binaryOrder(a.sender_key, b.sender_key)).map((r) => PdfStore.record(r));
   }
 
   async deletePdfPassword(pair: PdfPair, scope: PdfPasswordScope, actor: string): Promise<boolean> {
@@ -311,11 +324,12 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     // Before and after, as in replace().
     await this.dropLinks(k);
     const deleted = await this.transaction(async () => {
-      const r = this.pdfRow(k);
+      const r = await this.pdfRow(k);
       if (!r) return false;
-      this.sql('DELETE FROM pdf_passwords WHERE id = ?').run(r.id);
-      this.sql('DELETE FROM sealed_secrets WHERE id = ?').run(r.secret_id);
-      this.audit({ actor, action: 'pdf-password-delete', object: k.object });
+      await this.db.run('DELETE FROM pdf_passwords WHERE id = ?', [r.id as number]);
+      await this.db.run('DELETE FROM sealed_secrets WHERE id = ?', [r.secret_id as number]);
+      await this.changed('pdf');
+      await this.audit({ actor, action: 'pdf-password-delete', object: k.object });
       return true;
     });
     await this.dropLinks(k);
@@ -323,7 +337,7 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
   }
 
   async checkPdfPassword(pair: PdfPair, scope: PdfPasswordScope, password: string): Promise<boolean> {
-    const r = this.pdfRow(pdfPairKey(pair, scope));
+    const r = await this.pdfRow(pdfPairKey(pair, scope));
     return r ? verifyPdfPassword(r.verifier as string, password) : false;
   }
 
@@ -340,7 +354,7 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
     if (!(t.expires instanceof Date) || Number.isNaN(t.expires.getTime())) throw new PdfPasswordError('a reply link needs a valid expiry date');
     const portal = this.portalDb();
     const { token, link } = await this.transaction(async () => {
-      const r = this.pdfRow(k);
+      const r = await this.pdfRow(k);
       if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
       const { root, password } = await this.unsealPdf(r);
       try {
@@ -360,7 +374,7 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
       }
     });
     await portal.putReplyLink(link);
-    if (this.pdfRow(k)?.verifier !== link.verifier) {
+    if ((await this.pdfRow(k))?.verifier !== link.verifier) {
       await portal.deleteReplyLink(link.tokenHash);
       throw this.changedMeanwhile(k);
     }
