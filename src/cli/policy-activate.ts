@@ -33,7 +33,7 @@ export async function policyActivateCommand(argv: string[], io: CliIo): Promise<
         io.out(`${config.policy.file} already is this policy (version ${r.version.id})`);
         return 0;
       case 'activated':
-        store.audit({ actor: cliActor(), action: 'policy.activate', object: 'policy', detail: `version ${r.version.id}`, before: r.before, after: text });
+        await store.audit({ actor: cliActor(), action: 'policy.activate', object: 'policy', detail: `version ${r.version.id}`, before: r.before, after: text });
         io.out(`activated ${source} as ${config.policy.file} (version ${r.version.id}, ${r.policy.rules.length} rule${r.policy.rules.length === 1 ? '' : 's'}); a running gateway reloads it by itself`);
         return 0;
     }

@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
-import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
+import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys, type KeyStore } from '../keystore/index.js';
 import { createLogger, initMetrics, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
@@ -137,24 +137,28 @@ interface Published {
 
 /**
  * Keeps the portal's public key and certificate files in step with the keystore: each second the
- * database files' size and time are compared (two stats); only when they changed are the keys
- * listed, and a file rewritten only when its content differs. A key, certificate or revocation
- * imported by the CLI or stored by a worker is served within about a second. Returns the
- * function that stops it.
+ * store's change counters of certificates, OpenPGP keys and revocations are read (one small
+ * query, on either backend; on PostgreSQL they also count other nodes' changes); only when they
+ * moved are the keys listed, and a file rewritten only when its content differs. A key,
+ * certificate or revocation imported by the CLI, a worker or another node is served within about
+ * a second. The store is opened on first use and kept: an unreachable database is retried each
+ * second. Returns the function that stops it.
  */
 function publishKeysWhileRunning(config: Config, group: number | undefined, log: Logger, first: Published | undefined): () => Promise<void> {
-  const store = openPublicKeyStore(config);
-  const files = databaseFiles(config.keystore.sqlite).slice(0, 2);
+  let store: KeyStore | undefined;
   let previous = first;
   let stamp = '';
   let busy = false;
+  let stopped = false;
   // Retried each second until it works; logged once per reason, not once per second.
   let failing = '';
   const tick = async () => {
-    if (busy) return;
+    if (busy || stopped) return;
     busy = true;
     try {
-      const now = (await Promise.all(files.map((f) => stat(f).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')))).join('/');
+      store ??= await openPublicKeyStore(config, { role: 'supervisor' });
+      const c = await store.changeCounters();
+      const now = `${c.certificates}/${c.pgp}/${c.revocation}`;
       if (now !== stamp) {
         const g = group !== undefined ? { group } : {};
         previous = {
@@ -175,7 +179,8 @@ function publishKeysWhileRunning(config: Config, group: number | undefined, log:
   const timer = setInterval(() => void tick(), 1000);
   timer.unref();
   return async () => {
+    stopped = true;
     clearInterval(timer);
-    await store.close();
+    await store?.close();
   };
 }

@@ -117,7 +117,7 @@ export async function importAutocrypt(
   const change = others.length > 0 && !known.some((k) => k.info.fingerprint === fpr);
   const { status, key } = await importCandidate(store, { key: header.key, claimed: header.claimed }, { source: 'autocrypt', actor });
   if (change) {
-    store.audit({ actor, action: 'key-change', object: `pgp:${fpr}`, detail: `new OpenPGP key from an Autocrypt header for ${header.addr}; known before: ${others.map((k) => k.info.fingerprint).join(', ')}` });
+    await store.audit({ actor, action: 'key-change', object: `pgp:${fpr}`, detail: `new OpenPGP key from an Autocrypt header for ${header.addr}; known before: ${others.map((k) => k.info.fingerprint).join(', ')}` });
     opts.log?.warn({ event: 'directory.autocrypt.key_change', address: header.addr, fingerprint: fpr, previous: others.map((k) => k.info.fingerprint) }, 'Autocrypt header brought another key for a known address');
   } else if (status !== 'duplicate') {
     opts.log?.info({ event: 'directory.autocrypt.imported', address: header.addr, fingerprint: fpr, status }, 'Autocrypt key stored');

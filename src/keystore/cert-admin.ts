@@ -10,7 +10,7 @@
  */
 import { chainOf, checkForImport, exportPkcs12, keyMatchesCertificate, parseCertificate, parseImport, RevocationChecker, type CertInfo, type PrivateKeyInfo, type RevocationResult } from '../pki/index.js';
 import { revocationStoreView } from './store-revocation.js';
-import type { KeyStoreSqlite } from './store.js';
+import type { SqlKeyStore } from './store.js';
 import type { ImportStatus, StoredCertificate } from './types.js';
 
 /** One thing to import: its bytes and what to call it in the report (a file name, "body", "key"). */
@@ -59,7 +59,7 @@ export interface CertImportReport {
  * A key is stored only with a certificate for it, from this import or already in the store;
  * `trust` makes the CA certificates among them trust anchors.
  */
-export async function importCertificates(store: KeyStoreSqlite, inputs: readonly ImportInput[], opts: { password?: string; trust: boolean; actor: string }): Promise<CertImportReport> {
+export async function importCertificates(store: SqlKeyStore, inputs: readonly ImportInput[], opts: { password?: string; trust: boolean; actor: string }): Promise<CertImportReport> {
   const report: CertImportReport = { certificates: [], keys: [], unreadable: [], failed: 0 };
   const certs: { input: string; cert: CertInfo }[] = [];
   const keys: { input: string; key: PrivateKeyInfo }[] = [];
@@ -128,7 +128,7 @@ export interface CertificateChain {
   missingIssuerOf?: string;
 }
 
-export async function certificateChain(store: KeyStoreSqlite, cert: StoredCertificate, now = Date.now()): Promise<CertificateChain> {
+export async function certificateChain(store: SqlKeyStore, cert: StoredCertificate, now = Date.now()): Promise<CertificateChain> {
   const cas = (await store.listCertificates()).filter((c) => c.isCA);
   const { issuers, incompleteAt } = chainOf(cert, cas, now);
   const missing = incompleteAt ? { missingIssuerOf: incompleteAt.subject } : {};
@@ -141,7 +141,7 @@ export async function certificateChain(store: KeyStoreSqlite, cert: StoredCertif
  * A checker that asks nobody: the internal CA's own records and the CRLs admins imported, no OCSP
  * and no downloads — for lists, where a time-out per certificate would stall the page.
  */
-export function offlineRevocationChecker(store: KeyStoreSqlite): RevocationChecker {
+export function offlineRevocationChecker(store: SqlKeyStore): RevocationChecker {
   const offline = () => Promise.reject(new Error('not fetched: offline check (the store\'s own records and imported CRLs only)'));
   return new RevocationChecker({ fetch: offline, store: revocationStoreView(store), ocsp: false, crl: true });
 }
@@ -151,7 +151,7 @@ export function offlineRevocationChecker(store: KeyStoreSqlite): RevocationCheck
  * and certificates whose issuer is not in the store. Issuers are looked for among all the store's
  * CA certificates, not only those in `certs`.
  */
-export async function revocationStates(store: KeyStoreSqlite, certs: readonly StoredCertificate[], checker: RevocationChecker): Promise<Map<string, RevocationResult | null>> {
+export async function revocationStates(store: SqlKeyStore, certs: readonly StoredCertificate[], checker: RevocationChecker): Promise<Map<string, RevocationResult | null>> {
   const out = new Map<string, RevocationResult | null>();
   const cas = (await store.listCertificates()).filter((c) => c.isCA);
   const bySubject = new Map(cas.map((c) => [c.subject, c] as const));
@@ -170,7 +170,7 @@ export async function revocationStates(store: KeyStoreSqlite, certs: readonly St
  * once) as a PKCS#12 under `password`; undefined when the store has no key for it. Audited by the
  * store as an export.
  */
-export async function exportCertificateWithKey(store: KeyStoreSqlite, cert: StoredCertificate, password: string, actor: string): Promise<{ pkcs12: Buffer; chain: number } | undefined> {
+export async function exportCertificateWithKey(store: SqlKeyStore, cert: StoredCertificate, password: string, actor: string): Promise<{ pkcs12: Buffer; chain: number } | undefined> {
   const pkcs8 = await store.privateKeyFor(cert, 'export', actor);
   if (!pkcs8) return undefined;
   try {

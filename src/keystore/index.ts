@@ -1,7 +1,8 @@
 /**
- * keystore: certificates, private keys, OpenPGP keys, PDF passwords and admin accounts in SQLite,
- * secrets sealed under a key-encryption key (kek/: file, passphrase or PKCS#11 token), and the
- * append-only audit trail of every change. The only module that reads or writes postern.db.
+ * keystore: certificates, private keys, OpenPGP keys, PDF passwords and admin accounts in SQLite
+ * (one gateway) or PostgreSQL (a cluster, issue 19), secrets sealed under a key-encryption key (kek/: file, passphrase or PKCS#11 token), and the
+ * append-only audit trail of every change. The only module that reads or writes postern.db (or
+ * the database's keystore schema).
  *
  * Untrusted input: certificates and keys arrive already parsed and checked by pki/ and openpgp/
  * (from admins, LDAP, signed mail); addresses are only ever bound as SQL parameters.
@@ -18,9 +19,15 @@ import { KekError, openKek, type Kek } from './kek/index.js';
 import { NO_KEK } from './kek/none.js';
 import type { ScryptCost } from './pdf-verifier.js';
 import { openPortalDb, portalDbFile, type PortalDb } from './portal-db.js';
-import { KeyStoreSqlite } from './store.js';
+import { openPostgres } from './sql/open.js';
+import type { Sql } from './sql/types.js';
+import { KEYSTORE_PG_MIGRATIONS } from './schema-pg.js';
+import { openSqliteKeystore } from './store-base.js';
+import { SqlKeyStore } from './store.js';
 
-export { KeyStoreSqlite as KeyStore } from './store.js';
+export { SqlKeyStore as KeyStore } from './store.js';
+export { SqlError, isStoreUnavailable, type SqlErrorKind } from './sql/types.js';
+export { StoreConfigError } from './sql/open.js';
 export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
 export type {
@@ -41,20 +48,53 @@ export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } 
 /** Where the passphrase KEK keeps its scrypt salt. */
 export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
 
+export interface OpenKeyStoreOptions {
+  createKek?: boolean;
+  pdfScrypt?: ScryptCost;
+  adminScrypt?: ScryptCost;
+  /** Who opens it (worker, admin, cli …): shown with the node in PostgreSQL's pg_stat_activity. */
+  role?: string;
+}
+
+/**
+ * The keystore's database as the config says: PostgreSQL when keystore.postgres is set (the
+ * schema migrated, which nodes starting together may all ask for), else the SQLite file
+ * (created and migrated).
+ */
+export async function openKeystoreSql(config: Config, opts: { role?: string } = {}): Promise<Sql> {
+  const pg = config.keystore.postgres;
+  if (pg) {
+    return openPostgres(pg, {
+      schema: 'keystore',
+      pool: pg.pool,
+      applicationName: `postern ${config.cluster.node}${opts.role ? ` ${opts.role}` : ''}`.slice(0, 63),
+      migrations: KEYSTORE_PG_MIGRATIONS,
+    });
+  }
+  mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
+  return openSqliteKeystore(config.keystore.sqlite);
+}
+
 /**
  * Open the configured KEK and the database. Refuses (KekError) when the database holds keys
  * wrapped by some other KEK: using it anyway would mix KEKs and fail at the first decryption.
  */
-export async function openKeyStore(config: Config, opts: { createKek?: boolean; pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost } = {}): Promise<KeyStoreSqlite> {
+export async function openKeyStore(config: Config, opts: OpenKeyStoreOptions = {}): Promise<SqlKeyStore> {
   const kek: Kek = await openKek(config.kek, { saltFile: saltFile(config), create: opts.createKek ?? true });
   try {
-    mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
-    const store = new KeyStoreSqlite(config.keystore.sqlite, kek, { ...(opts.pdfScrypt ? { pdfScrypt: opts.pdfScrypt } : {}), ...(opts.adminScrypt ? { adminScrypt: opts.adminScrypt } : {}) });
-    const others = (await store.kekIdsInUse()).filter((id) => id !== kek.id);
+    const sql = await openKeystoreSql(config, opts);
+    const store = new SqlKeyStore(sql, kek, { ...(opts.pdfScrypt ? { pdfScrypt: opts.pdfScrypt } : {}), ...(opts.adminScrypt ? { adminScrypt: opts.adminScrypt } : {}) });
+    let others: string[];
+    try {
+      others = (await store.kekIdsInUse()).filter((id) => id !== kek.id);
+    } catch (err) {
+      await sql.close();
+      throw err;
+    }
     if (others.length) {
-      store.close();
+      await sql.close();
       throw new KekError(
-        `the keystore ${config.keystore.sqlite} holds keys wrapped by ${others.join(', ')}, but the configured KEK is ${kek.id}; ` +
+        `the keystore ${store.backend.where} holds keys wrapped by ${others.join(', ')}, but the configured KEK is ${kek.id}; ` +
           'configure the KEK the keys were wrapped with (then `postern kek rotate` to change it)',
       );
     }
@@ -71,8 +111,8 @@ export async function openKeyStore(config: Config, opts: { createKek?: boolean; 
  */
 export async function openKeyStoreWithPortal(
   config: Config,
-  opts: { createKek?: boolean; pdfScrypt?: ScryptCost; adminScrypt?: ScryptCost; owner?: { uid: number; gid: number } } = {},
-): Promise<{ store: KeyStoreSqlite; portal: PortalDb; moved: number }> {
+  opts: OpenKeyStoreOptions & { owner?: { uid: number; gid: number } } = {},
+): Promise<{ store: SqlKeyStore; portal: PortalDb; moved: number }> {
   const store = await openKeyStore(config, opts);
   let portal: PortalDb | undefined;
   try {
@@ -114,7 +154,6 @@ export {
  * The store for public data only (certificates, OpenPGP public keys), without the KEK: what an
  * Internet-facing role may hold, so a compromise of it reveals no private key.
  */
-export function openPublicKeyStore(config: Config): KeyStoreSqlite {
-  mkdirSync(dirname(config.keystore.sqlite), { recursive: true, mode: 0o700 });
-  return new KeyStoreSqlite(config.keystore.sqlite, NO_KEK);
+export async function openPublicKeyStore(config: Config, opts: { role?: string } = {}): Promise<SqlKeyStore> {
+  return new SqlKeyStore(await openKeystoreSql(config, opts), NO_KEK);
 }

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/types.js';
 import { createCa, issueSmimeCertificate, parseCertificate, type KeyType } from '../pki/index.js';
-import type { KeyStoreSqlite } from './store.js';
+import type { SqlKeyStore } from './store.js';
 import type { StoredCertificate } from './types.js';
 
 const CA_META = 'ca.fingerprint';
@@ -16,13 +16,13 @@ export class InternalCaError extends Error {
   override readonly name = 'InternalCaError';
 }
 
-export async function internalCa(store: KeyStoreSqlite): Promise<StoredCertificate | undefined> {
+export async function internalCa(store: SqlKeyStore): Promise<StoredCertificate | undefined> {
   const fp = await store.getMeta(CA_META);
   if (!fp) return undefined;
   return (await store.findCertificate(fp))[0];
 }
 
-export async function initCa(store: KeyStoreSqlite, opts: { commonName: string; organization?: string; keyType?: KeyType; validityDays?: number; actor: string }): Promise<StoredCertificate> {
+export async function initCa(store: SqlKeyStore, opts: { commonName: string; organization?: string; keyType?: KeyType; validityDays?: number; actor: string }): Promise<StoredCertificate> {
   const existing = await internalCa(store);
   if (existing) throw new InternalCaError(`the internal CA exists already: ${existing.subject} (${existing.fingerprint.slice(0, 16)})`);
   const made = await createCa({ commonName: opts.commonName, organization: opts.organization, keyType: opts.keyType, validityDays: opts.validityDays });
@@ -31,12 +31,12 @@ export async function initCa(store: KeyStoreSqlite, opts: { commonName: string; 
   await store.importPrivateKey({ pkcs8: made.keyPkcs8, spki: cert.spki, key: cert.key }, { actor: opts.actor });
   made.keyPkcs8.fill(0);
   await store.setMeta(CA_META, cert.fingerprint);
-  store.audit({ actor: opts.actor, action: 'ca-init', object: `cert:${cert.fingerprint}`, detail: cert.subject });
+  await store.audit({ actor: opts.actor, action: 'ca-init', object: `cert:${cert.fingerprint}`, detail: cert.subject });
   return { ...certificate, hasPrivateKey: true };
 }
 
 /** Issue an S/MIME certificate for `address` from the internal CA and store it with its key. */
-export async function issueFromCa(store: KeyStoreSqlite, config: Config, opts: { address: string; name?: string; keyType?: KeyType; actor: string }): Promise<StoredCertificate> {
+export async function issueFromCa(store: SqlKeyStore, config: Config, opts: { address: string; name?: string; keyType?: KeyType; actor: string }): Promise<StoredCertificate> {
   const ca = await internalCa(store);
   if (!ca) throw new InternalCaError('there is no internal CA yet: run `postern ca init` first');
   const caKey = await store.privateKeyFor(ca, 'sign', opts.actor);
@@ -54,7 +54,7 @@ export async function issueFromCa(store: KeyStoreSqlite, config: Config, opts: {
     const { certificate } = await store.importCertificate(cert, { source: 'ca', actor: opts.actor });
     await store.importPrivateKey({ pkcs8: issued.keyPkcs8, spki: cert.spki, key: cert.key }, { actor: opts.actor });
     issued.keyPkcs8.fill(0);
-    store.audit({ actor: opts.actor, action: 'ca-issue', object: `cert:${cert.fingerprint}`, detail: opts.address });
+    await store.audit({ actor: opts.actor, action: 'ca-issue', object: `cert:${cert.fingerprint}`, detail: opts.address });
     return { ...certificate, hasPrivateKey: true };
   } finally {
     caKey.fill(0);

@@ -9,7 +9,7 @@
  */
 import { applyRevocationCertificate, exportSecretKey, parsePgpKeys, revocationCertificateIssuer } from '../openpgp/index.js';
 import type { ImportInput } from './cert-admin.js';
-import type { KeyStoreSqlite } from './store.js';
+import type { SqlKeyStore } from './store.js';
 import type { ImportStatus, StoredPgpKey } from './types.js';
 
 export interface PgpImportResult {
@@ -29,7 +29,7 @@ export interface PgpImportReport {
 }
 
 /** Import every key in each input; a revocation certificate alone is applied to the key it names. */
-export async function importPgpKeys(store: KeyStoreSqlite, inputs: readonly ImportInput[], opts: { passphrase?: string; actor: string }): Promise<PgpImportReport> {
+export async function importPgpKeys(store: SqlKeyStore, inputs: readonly ImportInput[], opts: { passphrase?: string; actor: string }): Promise<PgpImportReport> {
   const report: PgpImportReport = { keys: [], problems: [] };
   for (const { data, name } of inputs) {
     try {
@@ -58,7 +58,7 @@ export async function importPgpKeys(store: KeyStoreSqlite, inputs: readonly Impo
 }
 
 /** A revocation certificate alone (gpg --gen-revoke): applied to the stored key it names, merged in by the store. */
-async function importRevocation(store: KeyStoreSqlite, report: PgpImportReport, input: string, data: Buffer, issuer: string, actor: string): Promise<void> {
+async function importRevocation(store: SqlKeyStore, report: PgpImportReport, input: string, data: Buffer, issuer: string, actor: string): Promise<void> {
   const [k, ...more] = await store.findPgpKey(issuer);
   if (!k || more.length) {
     report.problems.push({ input, problem: `a revocation certificate for ${issuer}, but the store has ${k ? 'several such keys' : 'no such key'}` });
@@ -80,7 +80,7 @@ export function pgpKeyFlags(k: StoredPgpKey, now = Date.now()): string[] {
 }
 
 /** The secret key, armored and protected by `passphrase`; undefined when the store has none. Audited by the store as an export. */
-export async function exportPgpSecretKey(store: KeyStoreSqlite, key: StoredPgpKey, passphrase: string, actor: string): Promise<string | undefined> {
+export async function exportPgpSecretKey(store: SqlKeyStore, key: StoredPgpKey, passphrase: string, actor: string): Promise<string | undefined> {
   const secret = await store.pgpSecretKey(key, 'export', actor);
   if (!secret) return undefined;
   try {

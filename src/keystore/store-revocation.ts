@@ -5,7 +5,7 @@
  * from them (`internalCaCrl`, published as a file by `publishInternalCrl` and served by the portal
  * at `ca.crl_url`), and the view the
  * RevocationChecker reads. `RevocationStore` is a layer of the store's class chain
- * (KeyStoreBase → RevocationStore → CertStore → KeyStoreSqlite), so it shares the database.
+ * (KeyStoreBase → RevocationStore → CertStore → PdfStore → AdminStore → SqlKeyStore), so it shares the database.
  *
  * Untrusted input: CRL files (parsed and verified by pki/); serials and addresses from the
  * command line, bound as SQL parameters. Secrets: the internal CA's private key, unsealed only
@@ -20,7 +20,7 @@ import {
 } from '../pki/index.js';
 import { internalCrlFile } from './public.js';
 import { KeyStoreBase, type Row } from './store-base.js';
-import type { KeyStoreSqlite } from './store.js';
+import type { SqlKeyStore } from './store.js';
 import type { StoredCertificate } from './types.js';
 
 export interface StoredCrl {
@@ -50,21 +50,23 @@ export class RevocationStore extends KeyStoreBase {
   /** Keep a verified CRL; an older one (by thisUpdate) than the one held for the same issuer and source is refused. */
   saveCrl(c: Omit<StoredCrl, 'id' | 'imported'>, actor: string): Promise<'added' | 'updated' | 'older'> {
     return this.transaction(async () => {
-      const old = this.sql('SELECT id, this_update FROM crls WHERE issuer_fingerprint = ? AND source = ?').get(c.issuerFingerprint, c.source) as Row | undefined;
+      const old = await this.db.get('SELECT id, this_update FROM crls WHERE issuer_fingerprint = ? AND source = ?', [c.issuerFingerprint, c.source]);
       if (old && (old.this_update as number) > c.thisUpdate.getTime()) return 'older' as const;
-      if (old) this.sql('DELETE FROM crls WHERE id = ?').run(old.id);
-      this
-        .sql('INSERT INTO crls (issuer, issuer_fingerprint, this_update, next_update, crl_number, entries, der, source, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(c.issuer, c.issuerFingerprint, c.thisUpdate.getTime(), c.nextUpdate?.getTime() ?? null, c.crlNumber ?? null, c.entries, c.der, c.source, Date.now());
-      this.audit({ actor, action: 'crl-import', object: `cert:${c.issuerFingerprint}`, detail: `${c.entries} entries, thisUpdate ${c.thisUpdate.toISOString()}, ${c.source}` });
+      if (old) await this.db.run('DELETE FROM crls WHERE id = ?', [old.id as number]);
+      await this.db.run(
+        'INSERT INTO crls (issuer, issuer_fingerprint, this_update, next_update, crl_number, entries, der, source, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [c.issuer, c.issuerFingerprint, c.thisUpdate.getTime(), c.nextUpdate?.getTime() ?? null, c.crlNumber ?? null, c.entries, c.der, c.source, Date.now()],
+      );
+      await this.changed('revocation');
+      await this.audit({ actor, action: 'crl-import', object: `cert:${c.issuerFingerprint}`, detail: `${c.entries} entries, thisUpdate ${c.thisUpdate.toISOString()}, ${c.source}` });
       return old ? ('updated' as const) : ('added' as const);
     });
   }
 
   async listCrls(issuerFingerprint?: string): Promise<StoredCrl[]> {
-    const rows = (issuerFingerprint
-      ? this.sql('SELECT * FROM crls WHERE issuer_fingerprint = ? ORDER BY this_update DESC').all(issuerFingerprint)
-      : this.sql('SELECT * FROM crls ORDER BY issuer, this_update DESC').all()) as Row[];
+    const rows = issuerFingerprint
+      ? await this.db.all('SELECT * FROM crls WHERE issuer_fingerprint = ? ORDER BY this_update DESC', [issuerFingerprint])
+      : await this.db.all('SELECT * FROM crls ORDER BY issuer, this_update DESC');
     return rows.map((r) => ({
       id: r.id as number,
       issuer: r.issuer as string,
@@ -82,22 +84,23 @@ export class RevocationStore extends KeyStoreBase {
   /** Record that our CA revoked a certificate; revoking it again keeps the first date and reason. */
   recordRevocation(r: IssuedRevocation, actor: string): Promise<'added' | 'duplicate'> {
     return this.transaction(async () => {
-      const res = this
-        .sql('INSERT OR IGNORE INTO ca_revocations (issuer_fingerprint, serial, fingerprint, not_after, revoked_at, reason) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(r.issuerFingerprint, r.serial, r.fingerprint ?? null, r.notAfter.getTime(), r.revokedAt.getTime(), r.reason ?? null);
-      if (!res.changes) return 'duplicate' as const;
-      this.audit({ actor, action: 'ca-revoke', object: `cert:${r.fingerprint ?? `serial:${r.serial}`}`, detail: `serial ${r.serial}${r.reason ? `, ${r.reason}` : ''}` });
+      const added = await this.db.run(
+        'INSERT INTO ca_revocations (issuer_fingerprint, serial, fingerprint, not_after, revoked_at, reason) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        [r.issuerFingerprint, r.serial, r.fingerprint ?? null, r.notAfter.getTime(), r.revokedAt.getTime(), r.reason ?? null],
+      );
+      if (!added) return 'duplicate' as const;
+      await this.changed('revocation');
+      await this.audit({ actor, action: 'ca-revoke', object: `cert:${r.fingerprint ?? `serial:${r.serial}`}`, detail: `serial ${r.serial}${r.reason ? `, ${r.reason}` : ''}` });
       return 'added' as const;
     });
   }
 
   async revocationsBy(issuerFingerprint: string): Promise<IssuedRevocation[]> {
-    const rows = this.sql('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? ORDER BY revoked_at').all(issuerFingerprint) as Row[];
-    return rows.map(toRevocation);
+    return (await this.db.all('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? ORDER BY revoked_at', [issuerFingerprint])).map(toRevocation);
   }
 
   async revocationOf(issuerFingerprint: string, serial: string): Promise<IssuedRevocation | undefined> {
-    const r = this.sql('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? AND serial = ?').get(issuerFingerprint, serial) as Row | undefined;
+    const r = await this.db.get('SELECT * FROM ca_revocations WHERE issuer_fingerprint = ? AND serial = ?', [issuerFingerprint, serial]);
     return r ? toRevocation(r) : undefined;
   }
 }
@@ -118,7 +121,7 @@ function toRevocation(r: Row): IssuedRevocation {
 const CA_META = 'ca.fingerprint';
 
 /** The checker's view of the store: imported CRLs by issuer, and our CA's own revocations (authoritative). */
-export function revocationStoreView(store: KeyStoreSqlite): RevocationStoreView {
+export function revocationStoreView(store: SqlKeyStore): RevocationStoreView {
   return {
     importedCrls: async (issuer) => (await store.listCrls(issuer.fingerprint)).map((c) => ({ der: c.der, source: c.source })),
     localStatus: async (cert, issuer) => {
@@ -136,7 +139,7 @@ export function revocationStoreView(store: KeyStoreSqlite): RevocationStoreView 
  * `ldap` reads ldap:// distribution points (the composition root passes directory's
  * ldapCrlFetcher); without it they are reported as not fetched.
  */
-export function revocationCheckerFor(config: Config, store: KeyStoreSqlite, fetch: HttpFetcher = nodeHttpFetcher(), ldap?: LdapFetcher): RevocationChecker {
+export function revocationCheckerFor(config: Config, store: SqlKeyStore, fetch: HttpFetcher = nodeHttpFetcher(), ldap?: LdapFetcher): RevocationChecker {
   const r = config.revocation;
   return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: revocationStoreView(store), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
 }
@@ -145,7 +148,7 @@ export function revocationCheckerFor(config: Config, store: KeyStoreSqlite, fetc
  * Import a CRL file (PEM or DER): kept only when a CA certificate in the store with the CRL's
  * issuer name verifies its signature and it has not expired.
  */
-export async function importCrl(store: KeyStoreSqlite, data: Buffer, opts: { source: string; actor: string; now?: Date }): Promise<{ status: 'added' | 'updated' | 'older'; crl: StoredCrl; issuer: StoredCertificate }> {
+export async function importCrl(store: SqlKeyStore, data: Buffer, opts: { source: string; actor: string; now?: Date }): Promise<{ status: 'added' | 'updated' | 'older'; crl: StoredCrl; issuer: StoredCertificate }> {
   const crl = parseCrl(crlToDer(data));
   const now = opts.now ?? new Date();
   const cas = (await store.listCertificates()).filter((c) => c.isCA && c.subject === crl.issuer);
@@ -173,7 +176,7 @@ export async function importCrl(store: KeyStoreSqlite, data: Buffer, opts: { sou
   return { status, crl: saved, issuer };
 }
 
-async function requireCa(store: KeyStoreSqlite): Promise<{ stored: StoredCertificate; info: CertInfo }> {
+async function requireCa(store: SqlKeyStore): Promise<{ stored: StoredCertificate; info: CertInfo }> {
   const fp = await store.getMeta(CA_META);
   const stored = fp ? (await store.findCertificate(fp))[0] : undefined;
   if (!stored) throw new RevocationError('there is no internal CA yet: run `postern ca init` first');
@@ -192,7 +195,7 @@ function issuedBy(c: StoredCertificate, ca: { stored: StoredCertificate; info: C
  * the one with that serial (hex, colons allowed). Certificates from other issuers are refused:
  * only their CA can revoke them.
  */
-export async function revokeFromCa(store: KeyStoreSqlite, target: string, opts: { reason?: string; actor: string; now?: Date }): Promise<{ certificate: StoredCertificate; status: 'added' | 'duplicate' }[]> {
+export async function revokeFromCa(store: SqlKeyStore, target: string, opts: { reason?: string; actor: string; now?: Date }): Promise<{ certificate: StoredCertificate; status: 'added' | 'duplicate' }[]> {
   if (opts.reason !== undefined && (CRL_REASON_CODES[opts.reason] === undefined || opts.reason === 'removeFromCRL' || opts.reason === 'certificateHold')) {
     throw new RevocationError(`unknown revocation reason ${JSON.stringify(opts.reason)}; one of ${Object.keys(CRL_REASON_CODES).filter((r) => r !== 'removeFromCRL' && r !== 'certificateHold').join(', ')}`);
   }
@@ -227,7 +230,7 @@ export const INTERNAL_CRL_VALIDITY_MS = 7 * 86_400_000;
  * without shared state, also across nodes. Signing unseals the CA key (audited as use-sign):
  * publishInternalCrl writes the result to a file, so the portal needs neither the key nor the KEK.
  */
-export async function internalCaCrl(store: KeyStoreSqlite, _config: Config, opts: { now?: Date; validityMs?: number; actor?: string } = {}): Promise<Buffer> {
+export async function internalCaCrl(store: SqlKeyStore, _config: Config, opts: { now?: Date; validityMs?: number; actor?: string } = {}): Promise<Buffer> {
   const ca = await requireCa(store);
   const now = opts.now ?? new Date();
   const key = await store.privateKeyFor(ca.stored, 'sign', opts.actor ?? 'portal');
@@ -252,7 +255,7 @@ export { internalCrlFile };
  * valid INTERNAL_CRL_VALIDITY_MS) and by the CA commands — never by the Internet-facing portal,
  * which holds no KEK.
  */
-export async function publishInternalCrl(store: KeyStoreSqlite, config: Config, opts: { actor?: string } = {}): Promise<boolean> {
+export async function publishInternalCrl(store: SqlKeyStore, config: Config, opts: { actor?: string } = {}): Promise<boolean> {
   if (!(await store.getMeta(CA_META))) return false;
   const der = await internalCaCrl(store, config, { actor: opts.actor ?? 'supervisor' });
   const file = internalCrlFile(config);
@@ -272,7 +275,7 @@ export async function publishInternalCrl(store: KeyStoreSqlite, config: Config, 
  * from its next request on: what `postern ca revoke` and the admin API do.
  */
 export async function revokeAndPublish(
-  store: KeyStoreSqlite,
+  store: SqlKeyStore,
   config: Config,
   target: string,
   opts: { reason?: string; actor: string },

@@ -31,7 +31,7 @@ main('admin', async ({ config, spool, log, send }) => {
     log,
     supervisor: link,
     audit: async (caller, c) => {
-      store.audit({ actor: caller.account, action: c.action, object: c.object, detail: c.detail, client: caller.client, via: caller.via, before: c.before, after: c.after });
+      await store.audit({ actor: caller.account, action: c.action, object: c.object, detail: c.detail, client: caller.client, via: caller.via, before: c.before, after: c.after });
     },
   };
   const accounts: AdminAccounts = {

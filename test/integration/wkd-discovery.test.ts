@@ -178,7 +178,7 @@ describe('KeyDiscovery', () => {
 
   it('does not throw when the keystore does', async () => {
     wkd.handle = serveAlice(alice.publicKey);
-    const broken = { ...store, importPgpKey: async () => Promise.reject(new Error('disk full')), findPgpKey: async () => [], pgpKeysFor: async () => [], audit: () => undefined, auditLog: async () => [] };
+    const broken = { ...store, importPgpKey: async () => Promise.reject(new Error('disk full')), findPgpKey: async () => [], pgpKeysFor: async () => [], audit: async () => undefined, auditLog: async () => [] };
     const config = testConfig(dir, { discovery: { wkd: { domains: ['*'], timeout: 1_000 }, hkp: { servers: [] }, cache_ttl: 1, negative_ttl: 1, max_key_size: 65536 } });
     const d = new KeyDiscovery({ config, store: broken, log: silentLogger(), wkdOrigin: () => wkd.origin });
     expect((await d.find('alice@partner.example'))?.key.info.fingerprint).toBe(alice.info.fingerprint);

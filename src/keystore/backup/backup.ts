@@ -15,7 +15,8 @@ import type { Config } from '../../config/types.js';
 import { NO_KEK } from '../kek/none.js';
 import { readCheckedFile } from '../kek/secret-file.js';
 import { portalDbFile } from '../portal-db.js';
-import { KeyStoreSqlite } from '../store.js';
+import { SqlKeyStore } from '../store.js';
+import { openSqliteKeystore } from '../store-base.js';
 import { configFiles, fileFacts, type Manifest, type ManifestEntry, type ManifestKek } from './contents.js';
 import { BackupError, BackupWriter, type BackupHeader } from './format.js';
 import type { ScryptCost } from '../scrypt.js';
@@ -53,7 +54,20 @@ function kekOf(config: Config): ManifestKek {
   return k.file !== undefined ? { kind: 'file' } : { kind: 'passphrase', passphrase_env: k.passphrase_env };
 }
 
+/**
+ * A backup is SQLite files (VACUUM INTO) and the config: a cluster's keystore is in PostgreSQL,
+ * which has its own tools for a consistent copy, and whose data other nodes write meanwhile.
+ */
+export function refuseClusterStore(config: Config, what: 'back up' | 'restore'): void {
+  if (!config.keystore.postgres) return;
+  throw new BackupError(
+    `${config.file} keeps the keystore in PostgreSQL (keystore.postgres): postern cannot ${what} it; ` +
+      `use pg_dump and pg_restore for the database${what === 'back up' ? ', and keep a copy of the KEK (kek:) yourself' : ''}`,
+  );
+}
+
 export async function makeBackup(config: Config, file: string, opts: BackupOptions): Promise<BackupSummary> {
+  refuseClusterStore(config, 'back up');
   const out = resolve(file);
   if (!existsSync(dirname(out))) throw new BackupError(`the directory ${dirname(out)} for the backup does not exist`);
   if (!existsSync(config.keystore.sqlite)) throw new BackupError(`there is no keystore at ${config.keystore.sqlite}: nothing to back up (is -c the gateway's config?)`);
@@ -62,9 +76,9 @@ export async function makeBackup(config: Config, file: string, opts: BackupOptio
 
   // Recorded before the snapshot, so the backup's own audit log says it was made (and by whom):
   // the file holds every private key.
-  const audit = new KeyStoreSqlite(config.keystore.sqlite, NO_KEK);
+  const audit = new SqlKeyStore(openSqliteKeystore(config.keystore.sqlite), NO_KEK);
   try {
-    audit.audit({ actor: opts.actor, action: 'backup', object: 'keystore', detail: `to ${out}` });
+    await audit.audit({ actor: opts.actor, action: 'backup', object: 'keystore', detail: `to ${out}` });
   } finally {
     await audit.close();
   }

@@ -19,7 +19,7 @@ import { databaseFiles } from '../db-file.js';
 import { openKeyStore, saltFile } from '../index.js';
 import { openPortalDb, portalDbFile } from '../portal-db.js';
 import { configName, readManifest, type Manifest, type ManifestEntry } from './contents.js';
-import { syncDir } from './backup.js';
+import { refuseClusterStore, syncDir } from './backup.js';
 import { BackupError, BackupReader, type BackupHeader } from './format.js';
 
 export interface RestoreOptions {
@@ -62,6 +62,7 @@ function dataTargets(config: Config): Record<Exclude<ManifestEntry['kind'], 'con
 
 export async function restoreBackup(file: string, opts: RestoreOptions): Promise<RestoreSummary> {
   if (!opts.config === !opts.configDir) throw new BackupError('name the target either by its config (-c) or by --config-dir, not both');
+  if (opts.config) refuseClusterStore(opts.config, 'restore');
   const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
     throw new BackupError(`cannot read ${file}: ${err.code ?? err.message}`);
   });
@@ -99,6 +100,7 @@ export async function restoreBackup(file: string, opts: RestoreOptions): Promise
       if (kekKind(config.kek) !== manifest.kek.kind) {
         throw new BackupError(`the backup was made with a ${manifest.kek.kind} KEK, but ${config.file} configures a ${kekKind(config.kek)} KEK: configure the same kind (kek: in postern.yaml)`);
       }
+      refuseClusterStore(config, 'restore');
       const targets = dataTargets(config);
       const data = manifest.entries.filter((e): e is ManifestEntry & { kind: keyof typeof targets } => e.kind !== 'config');
       if (!opts.force) refuseOccupied(data.map((e) => targets[e.kind]), config);
@@ -165,7 +167,7 @@ function relocate(config: Config, from: string, to: string): Config {
     return r === '' ? to : r.startsWith('..') || r.startsWith(sep) ? p : join(to, r);
   };
   const kek: KekConfig = 'file' in config.kek && config.kek.file ? { file: move(config.kek.file) } : config.kek;
-  return { ...config, file: move(config.file), data_dir: move(config.data_dir), keystore: { sqlite: move(config.keystore.sqlite) }, kek, policy: { ...config.policy, file: move(config.policy.file) } };
+  return { ...config, file: move(config.file), data_dir: move(config.data_dir), keystore: { ...config.keystore, sqlite: move(config.keystore.sqlite) }, kek, policy: { ...config.policy, file: move(config.policy.file) } };
 }
 
 function refuseOccupied(targets: string[], config: Config): void {
@@ -198,7 +200,7 @@ async function prepareData(
     await store.canUnseal().catch((err: Error) => {
       throw new BackupError(`the restored keys do not unseal with ${config.file}'s KEK, so nothing was restored: ${err.message}`);
     });
-    store.audit({
+    await store.audit({
       actor: opts.actor,
       action: 'restore',
       object: 'keystore',

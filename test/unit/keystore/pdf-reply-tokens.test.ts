@@ -50,7 +50,7 @@ describe('PDF password verifiers and reply links', () => {
 
   it('checks a password by its verifier in a store that holds no KEK, and by the verifier string alone', async () => {
     const { password } = await store.pdfPassword(PAIR, 'pair', 'worker');
-    const publicStore = openPublicKeyStore(config);
+    const publicStore = await openPublicKeyStore(config);
     try {
       expect(await publicStore.checkPdfPassword(PAIR, 'pair', password)).toBe(true);
       expect(await publicStore.checkPdfPassword(PAIR, 'pair', password.toUpperCase())).toBe(false);
