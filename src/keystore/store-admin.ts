@@ -2,7 +2,7 @@
  * The keystore's admin accounts (issue 18): who may sign in to the admin console and API,
  * with which roles, a scrypt password hash, an optional TOTP secret sealed under the KEK like
  * every secret, and the failure counts of the admin role's lock-out. A layer of the store's class
- * chain (… → PdfStore → AdminStore → KeyStoreSqlite), sharing its database: the TOTP secret needs
+ * chain (… → PdfStore → AdminStore → SqlKeyStore), sharing its database: the TOTP secret needs
  * insertSecret/readSecret, and an account change is audited in the same transaction. On either
  * backend (sql/types.ts): in a cluster, an account added, changed or signed in on one node holds on
  * all, a TOTP code is good once across them, and the last Administrator is kept through any.

@@ -4,7 +4,7 @@
  * reply-link key parameters beside it for the KEK-free portal. It makes the reply links, which
  * live in portal.db (issue 17: attachPortal) with a copy of their pair's verifier and KDF, and
  * takes them away when the pair's password changes or goes. A layer of the store's class chain
- * (… → CertStore → PdfStore → KeyStoreSqlite), sharing its database (either backend: the SQL
+ * (… → CertStore → PdfStore → SqlKeyStore), sharing its database (either backend: the SQL
  * below is the portable subset of sql/types.ts). In a cluster every node makes and reads the same
  * pair's password from the one database, so a password made on one node is used on all.
  *

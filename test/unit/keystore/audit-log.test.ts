@@ -1,23 +1,30 @@
 /**
  * The keystore's audit trail (issue 18): who, when, through what and from where, with before and
  * after; append-only in the database itself; filtered and paged for the admin API and `postern
- * audit`; and the migration that brings an older postern.db there keeping its records.
+ * audit`; and the migration that brings an older postern.db there keeping its records. Every
+ * test of the trail runs on both backends.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
 import { migrate, SCHEMA_VERSION } from '../../../src/keystore/schema.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import type { Config } from '../../../src/config/types.js';
+import { tempDir } from '../../helpers/config.js';
+import { backendConfig, databaseOf } from '../../helpers/keystore-config.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
-describe('the audit trail', () => {
+describe.each(STORE_BACKENDS)('the audit trail (%s)', (name) => {
+  const backend = useStoreBackend(name);
   let dir: string;
   let cleanup: () => Promise<void>;
+  let config: Config;
   let store: KeyStore;
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-audit-'));
-    store = await openKeyStore(testConfig(dir));
+    config = await backendConfig(backend, dir);
+    store = await openKeyStore(config);
   });
   afterEach(async () => {
     vi.useRealTimers();
@@ -26,19 +33,22 @@ describe('the audit trail', () => {
   });
 
   /** Records written at the given times (ms). */
-  const write = (entries: [number, Parameters<KeyStore['audit']>[0]][]) => {
+  const write = async (entries: [number, Parameters<KeyStore['audit']>[0]][]) => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    for (const [at, e] of entries) {
-      vi.setSystemTime(at);
-      store.audit(e);
+    try {
+      for (const [at, e] of entries) {
+        vi.setSystemTime(at);
+        await store.audit(e);
+      }
+    } finally {
+      vi.useRealTimers();
     }
-    vi.useRealTimers();
   };
 
   it('keeps client, channel, before and after, and says "cli" for the command line\'s actors', async () => {
-    store.audit({ actor: 'alice', via: 'api', client: '192.0.2.7', action: 'policy-activate', object: 'policy', before: 'rules: []\n', after: 'rules:\n  - encrypt: always\n' });
-    store.audit({ actor: 'cli:root', action: 'import', object: 'cert:ab' });
-    store.audit({ actor: 'worker', action: 'use-sign', object: 'key:cd' });
+    await store.audit({ actor: 'alice', via: 'api', client: '192.0.2.7', action: 'policy-activate', object: 'policy', before: 'rules: []\n', after: 'rules:\n  - encrypt: always\n' });
+    await store.audit({ actor: 'cli:root', action: 'import', object: 'cert:ab' });
+    await store.audit({ actor: 'worker', action: 'use-sign', object: 'key:cd' });
     const [a, b, c] = await store.auditLog();
     expect(a).toMatchObject({ actor: 'alice', via: 'api', client: '192.0.2.7', action: 'policy-activate', object: 'policy', before: 'rules: []\n', after: 'rules:\n  - encrypt: always\n' });
     expect(b).toMatchObject({ actor: 'cli:root', via: 'cli', action: 'import', object: 'cert:ab' });
@@ -48,7 +58,7 @@ describe('the audit trail', () => {
   });
 
   it('bounds what one record holds', async () => {
-    store.audit({ actor: 'x'.repeat(5000), action: 'policy-activate', object: 'policy', after: 'y'.repeat(2 * 1024 * 1024) });
+    await store.audit({ actor: 'x'.repeat(5000), action: 'policy-activate', object: 'policy', after: 'y'.repeat(2 * 1024 * 1024) });
     const [e] = await store.auditLog();
     expect(e!.actor).toMatch(/^x{1000}… \[4000 characters more, cut\]$/);
     expect(e!.after!.length).toBeLessThan(1024 * 1024 + 100);
@@ -56,21 +66,33 @@ describe('the audit trail', () => {
   });
 
   it('refuses to change or delete a record, in the database itself', async () => {
-    store.audit({ actor: 'cli:root', action: 'import', object: 'cert:ab' });
-    const db = new Database(join(dir, 'postern.db'));
-    try {
-      expect(() => db.prepare("UPDATE audit_log SET actor = 'someone else'").run()).toThrow('the audit log is append-only');
-      expect(() => db.prepare('DELETE FROM audit_log').run()).toThrow('the audit log is append-only');
-      expect(db.prepare('SELECT actor FROM audit_log').all()).toEqual([{ actor: 'cli:root' }]);
-      // Appending is what it is for.
-      db.prepare("INSERT INTO audit_log (at, actor, action, object) VALUES (1, 'a', 'b', 'c')").run();
-    } finally {
-      db.close();
+    await store.audit({ actor: 'cli:root', action: 'import', object: 'cert:ab' });
+    if (name === 'sqlite') {
+      const db = new Database(join(dir, 'postern.db'));
+      try {
+        expect(() => db.prepare("UPDATE audit_log SET actor = 'someone else'").run()).toThrow('the audit log is append-only');
+        expect(() => db.prepare('DELETE FROM audit_log').run()).toThrow('the audit log is append-only');
+        expect(db.prepare('SELECT actor FROM audit_log').all()).toEqual([{ actor: 'cli:root' }]);
+        // Appending is what it is for.
+        db.prepare("INSERT INTO audit_log (at, actor, action, object) VALUES (1, 'a', 'b', 'c')").run();
+      } finally {
+        db.close();
+      }
+      return;
     }
+    // PostgreSQL: as the database's owner (a superuser even), not through the store.
+    const pg = await backend.postgres();
+    const q = (sql: string) => pg.query(sql, [], databaseOf(config));
+    await expect(q("UPDATE keystore.audit_log SET actor = 'someone else'")).rejects.toThrow('the audit log is append-only');
+    await expect(q('DELETE FROM keystore.audit_log')).rejects.toThrow('the audit log is append-only');
+    await expect(q('TRUNCATE keystore.audit_log')).rejects.toThrow('the audit log is append-only');
+    expect((await q('SELECT actor FROM keystore.audit_log')).rows).toEqual([{ actor: 'cli:root' }]);
+    await q("INSERT INTO keystore.audit_log (at, actor, action, object) VALUES (1, 'a', 'b', 'c')");
+    expect((await store.auditLog()).map((e) => e.actor)).toEqual(['cli:root', 'a']);
   });
 
   it('filters by time, actor, action and object prefix, newest or oldest first, with a limit', async () => {
-    write([
+    await write([
       [1000, { actor: 'alice', action: 'import', object: 'cert:01' }],
       [2000, { actor: 'bob', action: 'delete', object: 'cert:02' }],
       [3000, { actor: 'alice', action: 'trust', object: 'cert:03' }],
@@ -93,8 +115,8 @@ describe('the audit trail', () => {
   });
 
   it('hands out a long trail a page at a time, in either order', async () => {
-    for (let i = 0; i < 25; i++) store.audit({ actor: 'worker', action: 'use-sign', object: `key:${i}` });
-    store.audit({ actor: 'cli:root', action: 'import', object: 'cert:x' });
+    for (let i = 0; i < 25; i++) await store.audit({ actor: 'worker', action: 'use-sign', object: `key:${i}` });
+    await store.audit({ actor: 'cli:root', action: 'import', object: 'cert:x' });
     const all = async (order: 'oldest' | 'newest') => {
       const out: string[] = [];
       for await (const e of store.auditRecords({ actor: 'worker', order }, 10)) out.push(e.object);

@@ -8,9 +8,12 @@ import { dirname } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { initCa, internalCrlFile, openKeyStore, publishInternalCrl, type KeyStore } from '../../../src/keystore/index.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { backendConfig } from '../../helpers/keystore-config.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
-describe('publishing the internal CA\'s CRL', () => {
+describe.each(STORE_BACKENDS)('publishing the internal CA\'s CRL (%s)', (name) => {
+  const backend = useStoreBackend(name);
   let dir: string;
   let cleanup: () => Promise<void>;
   let config: Config;
@@ -19,7 +22,7 @@ describe('publishing the internal CA\'s CRL', () => {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-crl-publish-'));
-    config = testConfig(dir);
+    config = await backendConfig(backend, dir);
     store = await openKeyStore(config);
     umask = process.umask(0o077);
   });

@@ -9,10 +9,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
 import { parsePgpKeys } from '../../../src/openpgp/index.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { backendConfig } from '../../helpers/keystore-config.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 import { genRevoke, useGpgHome } from '../../helpers/gpg-revoke.js';
 
-describe('keystore: OpenPGP keys are merged, a revocation is never lost', () => {
+describe.each(STORE_BACKENDS)('keystore: OpenPGP keys are merged, a revocation is never lost (%s)', (name) => {
+  const backend = useStoreBackend(name);
   const gpg = useGpgHome();
   let cleanup: () => Promise<void>;
   let config: Config;
@@ -20,7 +23,7 @@ describe('keystore: OpenPGP keys are merged, a revocation is never lost', () => 
   beforeEach(async () => {
     let dir: string;
     ({ dir, cleanup } = await tempDir('postern-pgp-merge-'));
-    config = testConfig(dir);
+    config = await backendConfig(backend, dir);
     store = await openKeyStore(config);
   });
   afterEach(async () => {

@@ -1,6 +1,7 @@
 /**
  * The keystore against real material: certificates and keys from the corpora and from openssl,
- * sealed under a file KEK in a real SQLite file — which is then scanned for any trace of the keys.
+ * sealed under a file KEK in a real SQLite file or PostgreSQL database (every test on both
+ * backends) — whose content is then scanned for any trace of the keys.
  */
 import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
@@ -13,13 +14,38 @@ import type { Config } from '../../../src/config/types.js';
 import { initCa, issueFromCa, KekError, openKek, openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
 import { generatePgpKey } from '../../../src/openpgp/index.js';
 import { parseImport } from '../../../src/pki/index.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { backendConfig, databaseOf } from '../../helpers/keystore-config.js';
+import { STORE_BACKENDS, useStoreBackend, type StoreBackend } from '../../helpers/store-backends.js';
 
 const run = promisify(execFile);
 const CORPORA = resolve(import.meta.dirname, '../../../../shared/corpora');
 const RFC9216 = join(CORPORA, 'rfc9216-smime-example-keys');
 
-describe('keystore', () => {
+/**
+ * Every byte the keystore holds: SQLite's file and write-ahead log as they are on disk (free pages
+ * included); PostgreSQL's tables read back whole (its files may hold values compressed, where a
+ * plain key would not show).
+ */
+async function storedBytes(backend: StoreBackend, config: Config): Promise<Buffer> {
+  if (backend.name === 'sqlite') {
+    return Buffer.concat([await readFile(config.keystore.sqlite), await readFile(`${config.keystore.sqlite}-wal`).catch(() => Buffer.alloc(0))]);
+  }
+  const pg = await backend.postgres();
+  const db = databaseOf(config);
+  const tables = (await pg.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'keystore'", [], db)).rows.map((r) => r.table_name as string);
+  expect(tables).toContain('sealed_secrets');
+  const out: Buffer[] = [];
+  for (const t of tables) {
+    for (const row of (await pg.query(`SELECT * FROM keystore."${t}"`, [], db)).rows as Record<string, unknown>[]) {
+      for (const v of Object.values(row)) out.push(Buffer.isBuffer(v) ? v : Buffer.from(String(v)));
+    }
+  }
+  return Buffer.concat(out);
+}
+
+describe.each(STORE_BACKENDS)('keystore (%s)', (name) => {
+  const backend = useStoreBackend(name);
   let dir: string;
   let cleanup: () => Promise<void>;
   let config: Config;
@@ -27,7 +53,7 @@ describe('keystore', () => {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-keystore-'));
-    config = testConfig(dir);
+    config = await backendConfig(backend, dir);
     store = await openKeyStore(config);
   });
   afterEach(async () => {
@@ -73,7 +99,7 @@ describe('keystore', () => {
     expect((await store!.auditLog(`cert:${c.fingerprint}`)).map((a) => a.action)).toEqual(['import']);
   });
 
-  it('keeps private keys only sealed: the database file holds no trace of them', async () => {
+  it('keeps private keys only sealed: the database holds no trace of them', async () => {
     const made = await tempDir('postern-keystore-keys-');
     try {
       await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=Scan Test/emailAddress=scan@example.com', '-addext', 'subjectAltName=email:scan@example.com', '-addext', 'keyUsage=digitalSignature,keyEncipherment', '-addext', 'extendedKeyUsage=emailProtection', '-days', '30', '-keyout', join(made.dir, 'k.pem'), '-out', join(made.dir, 'c.pem')]);
@@ -85,7 +111,7 @@ describe('keystore', () => {
       await store!.close();
       store = undefined;
 
-      const db = Buffer.concat([await readFile(config.keystore.sqlite), await readFile(`${config.keystore.sqlite}-wal`).catch(() => Buffer.alloc(0))]);
+      const db = await storedBytes(backend, config);
       const pkcs8 = bundle.keys[0]!.pkcs8;
       const rsa = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'jwk' });
       const d = Buffer.from(rsa.d!, 'base64url');
@@ -118,9 +144,16 @@ describe('keystore', () => {
     await store!.close();
     store = undefined;
 
-    const other = testConfig(dir, { kek: { file: join(dir, 'other.key') } });
+    const other: Config = { ...config, kek: { file: join(dir, 'other.key') } };
     await expect(openKeyStore(other)).rejects.toThrow(KekError);
     await expect(openKeyStore(other)).rejects.toThrow(/holds keys wrapped by file:[0-9a-f]{16}, but the configured KEK is file:/);
+    // Where the keys are, as the admin knows it, and never the database password.
+    const refused = (await openKeyStore(other).then(
+      () => new Error('opened'),
+      (e: Error) => e,
+    ));
+    expect(refused.message).toContain(name === 'sqlite' ? config.keystore.sqlite : `127.0.0.1:${(await backend.postgres()).port}/${databaseOf(config)}`);
+    expect(refused.message).not.toContain(process.env.POSTERN_TEST_PG_PASSWORD ?? '\u0000');
 
     store = await openKeyStore(config);
     const to = await openKek(other.kek, { saltFile: join(dir, 'kek.salt'), create: true });
