@@ -154,13 +154,16 @@ export class PostgresSql implements Sql {
       throw postgresError(err, this.where);
     }
     let broken: Error | undefined;
+    let inBody = false;
     try {
       await client.query('BEGIN');
       // One writer at a time per store, as SQLite's BEGIN IMMEDIATE: the store's read-then-write
       // bodies (a PDF password made once per pair, the last Administrator kept) stay correct
       // across nodes without retry loops. Writes are rare beside the mail path's reads.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`postern:${this.options.schema}`]);
+      inBody = true;
       const out = await this.tx.run(client, body);
+      inBody = false;
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -169,7 +172,9 @@ export class PostgresSql implements Sql {
       } catch (e) {
         broken = e as Error;
       }
-      throw postgresError(err, this.where);
+      // The body's own errors come out as thrown (its queries' are SqlErrors already): a store's
+      // refusal (AdminAccountError, PdfPasswordError) must reach its caller as itself, as on SQLite.
+      throw inBody ? err : postgresError(err, this.where);
     } finally {
       client.release(broken);
     }
