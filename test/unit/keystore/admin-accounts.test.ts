@@ -2,29 +2,34 @@
  * Admin accounts in the keystore (issue 18): made, listed, changed and audited; passwords as
  * scrypt PHC strings that never leave the store; TOTP secrets sealed under the KEK; log-in checks
  * (wrong password, unknown account, disabled, TOTP required, wrong, replayed, accepted; the cost
- * of each: admin-login-cost.test.ts); the lock-out's failure counts in postern.db.
+ * of each: admin-login-cost.test.ts); the lock-out's failure counts in the keystore. On both
+ * backends (the contract suite); on PostgreSQL two stores are two nodes of a cluster.
  */
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { ADMIN_ROLES } from '../../../src/core/admin-roles.js';
 import { AdminAccountError, openKek, openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
 import { base32Decode, hotp, totpStep } from '../../../src/keystore/totp.js';
 import { LoginGuard, type LoginFailureStore } from '../../../src/portal/lockout.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { keystoreOnBackend, type KeystoreOnBackend } from '../../helpers/keystore-backend.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const PASSWORD = 'correct horse battery';
 
-describe('admin accounts', () => {
+describe.each(STORE_BACKENDS)('admin accounts (%s)', (backend) => {
+  const on = useStoreBackend(backend);
   let dir: string;
   let cleanup: () => Promise<void>;
+  let db: KeystoreOnBackend;
   let config: Config;
   let store: KeyStore;
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-admin-'));
-    config = testConfig(dir);
+    db = await keystoreOnBackend(on, dir);
+    config = db.config;
     store = await openKeyStore(config, { adminScrypt: FAST });
   });
   afterEach(async () => {
@@ -32,14 +37,7 @@ describe('admin accounts', () => {
     await cleanup();
   });
 
-  const raw = <T>(sql: string, ...args: unknown[]): T[] => {
-    const db = new Database(config.keystore.sqlite, { readonly: true });
-    try {
-      return db.prepare(sql).all(...args) as T[];
-    } finally {
-      db.close();
-    }
-  };
+  const raw = <T extends Record<string, unknown>>(sql: string, ...args: string[]): Promise<T[]> => db.rows<T>(sql, args);
   const refusal = async (p: Promise<unknown>) => {
     const err = await p.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(AdminAccountError);
@@ -55,22 +53,23 @@ describe('admin accounts', () => {
     await store.addAdminAccount({ name: 'bob', password: PASSWORD, roles: ['auditor'], actor: 'cli:root' });
     expect((await store.adminAccounts()).map((a) => a.name)).toEqual(['Alice.Ops', 'bob']);
     expect(JSON.stringify(await store.adminAccounts())).not.toContain('scrypt');
-    const [row] = raw<{ password: string }>('SELECT password FROM admin_accounts WHERE name_key = ?', 'alice.ops');
+    const [row] = await raw<{ password: string }>('SELECT password FROM admin_accounts WHERE name_key = ?', 'alice.ops');
     expect(row!.password).toMatch(/^\$scrypt\$ln=10,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
     expect(await store.adminAccount('nobody')).toBeNull();
     expect(await store.adminAccount('../etc')).toBeNull();
   });
 
   it('hashes at the webmail passwords\' cost unless told otherwise', async () => {
-    const prod = await openKeyStore(testConfig(dir, { keystore: { sqlite: `${dir}/other.db` } }));
+    const { dir: otherDir, cleanup: otherCleanup } = await tempDir('postern-admin-prod-');
+    const other = await keystoreOnBackend(on, otherDir);
+    const prod = await openKeyStore(other.config);
     try {
       await prod.addAdminAccount({ name: 'carol', password: PASSWORD, roles: ['auditor'], actor: 'cli:root' });
-      const db = new Database(`${dir}/other.db`, { readonly: true });
-      expect((db.prepare('SELECT password FROM admin_accounts').get() as { password: string }).password).toMatch(/^\$scrypt\$ln=15,r=8,p=1\$/);
-      db.close();
+      expect((await other.rows<{ password: string }>('SELECT password FROM admin_accounts'))[0]!.password).toMatch(/^\$scrypt\$ln=15,r=8,p=1\$/);
       expect(await prod.checkAdminLogin('carol', PASSWORD, undefined)).toMatchObject({ ok: true });
     } finally {
       await prod.close();
+      await otherCleanup();
     }
   });
 
@@ -88,7 +87,7 @@ describe('admin accounts', () => {
     const unknown = await add('alice', PASSWORD, ['auditor', 'root']);
     expect(unknown.message).toBe(`unknown role "root"; the roles are ${ADMIN_ROLES.join(', ')}`);
     expect(await store.adminAccounts()).toEqual([]);
-    expect(raw('SELECT * FROM audit_log')).toEqual([]);
+    expect(await raw('SELECT * FROM audit_log')).toEqual([]);
   });
 
   it('changes password, roles and state, each audited without the password', async () => {
@@ -112,10 +111,9 @@ describe('admin accounts', () => {
       ['cli:root', 'cli', 'admin-disable', 'admin:bob', undefined, undefined],
       ['cli:root', 'cli', 'admin-enable', 'admin:bob', undefined, undefined],
     ]);
-    expect(JSON.stringify(raw('SELECT * FROM audit_log'))).not.toMatch(/horse|new long|scrypt/);
-    expect(raw<{ password_changed: number; created: number }>('SELECT password_changed, created FROM admin_accounts WHERE name_key = ?', 'bob')[0]!.password_changed).toBeGreaterThanOrEqual(
-      raw<{ created: number }>('SELECT created FROM admin_accounts WHERE name_key = ?', 'bob')[0]!.created,
-    );
+    expect(JSON.stringify(await raw('SELECT * FROM audit_log'))).not.toMatch(/horse|new long|scrypt/);
+    const [bob] = await raw<{ password_changed: number; created: number }>('SELECT password_changed, created FROM admin_accounts WHERE name_key = ?', 'bob');
+    expect(bob!.password_changed).toBeGreaterThanOrEqual(bob!.created);
   });
 
   it('keeps at least one enabled administrator once there is one', async () => {
@@ -131,6 +129,60 @@ describe('admin accounts', () => {
     expect((await refusal(store.setAdminRoles('alice', ['auditor'], 'cli:root'))).code).toBe('conflict');
     await store.setAdminDisabled('bob', false, 'cli:root');
     expect((await store.setAdminRoles('alice', ['auditor'], 'cli:root')).roles).toEqual(['auditor']);
+  });
+
+  it('keeps the last enabled administrator through any store (node)', async () => {
+    await store.addAdminAccount({ name: 'alice', password: PASSWORD, roles: ['administrator'], actor: 'cli:root' });
+    await store.addAdminAccount({ name: 'bob', password: PASSWORD, roles: ['administrator', 'auditor'], actor: 'cli:root' });
+    const other = await openKeyStore(config, { adminScrypt: FAST });
+    try {
+      await other.setAdminDisabled('alice', true, 'api:carol');
+      expect((await refusal(store.setAdminDisabled('bob', true, 'cli:root'))).code).toBe('conflict');
+      expect((await refusal(store.setAdminRoles('bob', ['auditor'], 'cli:root'))).code).toBe('conflict');
+      await store.setAdminDisabled('alice', false, 'cli:root');
+      expect((await other.setAdminRoles('bob', ['auditor'], 'api:carol')).roles).toEqual(['auditor']);
+      expect((await refusal(store.setAdminDisabled('alice', true, 'cli:root'))).code).toBe('conflict');
+    } finally {
+      await other.close();
+    }
+  });
+
+  // PostgreSQL only: there, two stores are two nodes whose transactions really overlap. SQLite's
+  // other writers are other processes; two connections in one process cannot overlap a write
+  // transaction (better-sqlite3 is synchronous: the second BEGIN IMMEDIATE would block the thread
+  // the first one needs to finish, until busy_timeout).
+  it.runIf(backend === 'postgres')('keeps the last enabled administrator when two nodes each take one away at the same moment', async () => {
+    await store.addAdminAccount({ name: 'alice', password: PASSWORD, roles: ['administrator'], actor: 'cli:root' });
+    await store.addAdminAccount({ name: 'bob', password: PASSWORD, roles: ['administrator', 'auditor'], actor: 'cli:root' });
+    const other = await openKeyStore(config, { adminScrypt: FAST });
+    try {
+      // Each change alone is allowed (the other administrator remains): only one of the two may pass.
+      const outcomes = await Promise.allSettled([store.setAdminDisabled('alice', true, 'api:carol'), other.setAdminRoles('bob', ['auditor'], 'api:dave')]);
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+      const refused = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected')!.reason as AdminAccountError;
+      expect([refused.name, refused.code]).toEqual(['AdminAccountError', 'conflict']);
+      expect((await other.adminAccounts()).filter((a) => !a.disabled && a.roles.includes('administrator'))).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('counts every account change for the caches of other processes and nodes, and nothing for a log-in', async () => {
+    const admin = async () => (await store.changeCounters()).admin!;
+    const before = await admin();
+    await store.addAdminAccount({ name: 'alice', password: PASSWORD, roles: ['administrator'], actor: 'cli:root' });
+    await store.addAdminAccount({ name: 'bob', password: PASSWORD, roles: ['auditor'], actor: 'cli:root' });
+    expect(await admin()).toBe(before + 2);
+    expect(await store.checkAdminLogin('alice', PASSWORD, undefined)).toMatchObject({ ok: true });
+    await store.adminLoginFailures().recordLoginFailure('account', 'bob');
+    expect(await admin()).toBe(before + 2);
+    await store.setAdminPassword('bob', 'a new long password', 'cli:root');
+    await store.setAdminRoles('bob', ['auditor', 'user_operator'], 'cli:root');
+    await store.setAdminDisabled('bob', true, 'cli:root');
+    await store.setAdminDisabled('bob', true, 'cli:root'); // no change, no count
+    await store.enableAdminTotp('bob', 'cli:root');
+    await store.disableAdminTotp('bob', 'cli:root');
+    expect(await admin()).toBe(before + 7);
   });
 
   describe('log-in', () => {
@@ -165,9 +217,9 @@ describe('admin accounts', () => {
       expect(key).toHaveLength(20);
       expect((await store.adminAccount('alice'))!.totp).toBe(true);
       // Sealed under the KEK: the secret is in no column of the database.
-      const dump = JSON.stringify(raw('SELECT * FROM admin_accounts')) + raw<{ c: Buffer }>('SELECT ciphertext AS c FROM sealed_secrets').map((r) => r.c.toString('hex')).join();
+      const dump = JSON.stringify(await raw('SELECT * FROM admin_accounts')) + (await raw<{ c: Buffer }>('SELECT ciphertext AS c FROM sealed_secrets')).map((r) => r.c.toString('hex')).join();
       expect(dump).not.toContain(key.toString('hex'));
-      expect(raw('SELECT kind FROM sealed_secrets')).toEqual([{ kind: 'admin-totp' }]);
+      expect(await raw('SELECT kind FROM sealed_secrets')).toEqual([{ kind: 'admin-totp' }]);
 
       const now = new Date('2026-12-03T12:00:10Z');
       const step = totpStep(now);
@@ -198,16 +250,33 @@ describe('admin accounts', () => {
       }
     });
 
+    it('refuses on one store (node) a code already used on another', async () => {
+      const { secret } = await store.enableAdminTotp('alice', 'cli:root');
+      const other = await openKeyStore(config, { adminScrypt: FAST });
+      try {
+        const now = new Date('2026-12-03T12:00:10Z');
+        const code = hotp(base32Decode(secret), totpStep(now));
+        expect(await store.checkAdminLogin('alice', PASSWORD, code, now)).toMatchObject({ ok: true });
+        expect(await other.checkAdminLogin('alice', PASSWORD, code, now)).toEqual({ ok: false, reason: 'invalid' });
+        // The next step's code is good on the other, once, and then on neither.
+        const next = hotp(base32Decode(secret), totpStep(now) + 1);
+        expect(await other.checkAdminLogin('alice', PASSWORD, next, now)).toMatchObject({ ok: true });
+        expect(await store.checkAdminLogin('alice', PASSWORD, next, now)).toEqual({ ok: false, reason: 'invalid' });
+      } finally {
+        await other.close();
+      }
+    });
+
     it('replaces the secret when TOTP is turned on again, and forgets it when turned off', async () => {
       const first = await store.enableAdminTotp('alice', 'cli:root');
       const second = await store.enableAdminTotp('alice', 'cli:root');
       expect(second.secret).not.toBe(first.secret);
-      expect(raw('SELECT kind FROM sealed_secrets')).toEqual([{ kind: 'admin-totp' }]);
+      expect(await raw('SELECT kind FROM sealed_secrets')).toEqual([{ kind: 'admin-totp' }]);
       const now = new Date();
       expect(await store.checkAdminLogin('alice', PASSWORD, hotp(base32Decode(first.secret), totpStep(now)), now)).toEqual({ ok: false, reason: 'invalid' });
       expect(await store.checkAdminLogin('alice', PASSWORD, hotp(base32Decode(second.secret), totpStep(now)), now)).toMatchObject({ ok: true });
       await store.disableAdminTotp('alice', 'cli:root');
-      expect(raw('SELECT * FROM sealed_secrets')).toEqual([]);
+      expect(await raw('SELECT * FROM sealed_secrets')).toEqual([]);
       expect(await store.checkAdminLogin('alice', PASSWORD, undefined)).toMatchObject({ ok: true, account: { totp: false } });
       expect((await store.auditLog({ action: 'admin-totp-on' })).map((e) => e.detail)).toEqual([undefined, 'new secret, the old one no longer works']);
       expect(JSON.stringify(await store.auditLog())).not.toContain(second.secret);
@@ -222,7 +291,7 @@ describe('admin accounts', () => {
     });
   });
 
-  it('counts log-in failures in postern.db for the portal\'s LoginGuard', async () => {
+  it('counts log-in failures in the keystore for the portal\'s LoginGuard', async () => {
     const failures: LoginFailureStore = store.adminLoginFailures();
     const guard = new LoginGuard(failures, { account: 2, client: 10, backoff: 1000, max_backoff: 60_000 }, () => 1_000_000);
     expect(await guard.wait('alice', '192.0.2.1')).toBe(0);
@@ -242,13 +311,21 @@ describe('admin accounts', () => {
     await expect(failures.loginFailures('other' as 'client', 'x')).rejects.toThrow(TypeError);
   });
 
+  it('keeps the later time of a failure when an earlier one is recorded after it (another node\'s clock)', async () => {
+    const failures = store.adminLoginFailures();
+    await failures.recordLoginFailure('account', 'alice', new Date(2_000_000));
+    expect(await failures.recordLoginFailure('account', 'alice', new Date(1_500_000))).toEqual({ count: 2, last: new Date(2_000_000) });
+    expect(await failures.recordLoginFailure('account', 'alice', new Date(2_500_000))).toEqual({ count: 3, last: new Date(2_500_000) });
+  });
+
   it('forgets failure counts a day old when it writes a new one', async () => {
     const failures = store.adminLoginFailures();
     const day = 86_400_000;
     await failures.recordLoginFailure('client', '2001:db8::1', new Date(1_000_000));
     await failures.recordLoginFailure('client', '2001:db8::2', new Date(1_000_000 + day / 2));
     await failures.recordLoginFailure('account', 'alice', new Date(1_000_000 + day + 1));
-    expect(raw('SELECT kind, key, count FROM admin_login_failures ORDER BY key')).toEqual([
+    const left = (await raw<{ kind: string; key: string; count: number }>('SELECT kind, key, count FROM admin_login_failures')).sort((a, b) => a.key.localeCompare(b.key));
+    expect(left).toEqual([
       { kind: 'client', key: '2001:db8::2', count: 1 },
       { kind: 'account', key: 'alice', count: 1 },
     ]);

@@ -2,12 +2,14 @@
  * What a refused admin log-in costs: one scrypt at the cost of new hashes, whether the name has an
  * account or not (nobody learns which names exist from the time an answer takes), and nothing at
  * all for a password too long to be one. scrypt is counted by replacing node:crypto's with itself
- * wrapped (vi.mock: a process of its own, vitest.config.ts OWN_MODULES).
+ * wrapped (vi.mock: a process of its own, vitest.config.ts OWN_MODULES). On both keystore backends.
  */
 import * as nodeCrypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openKeyStore, type KeyStore } from '../../../src/keystore/index.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { keystoreOnBackend } from '../../helpers/keystore-backend.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
 vi.mock('node:crypto', async (original) => {
   const real = await original<typeof import('node:crypto')>();
@@ -17,7 +19,8 @@ vi.mock('node:crypto', async (original) => {
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const PASSWORD = 'correct horse battery';
 
-describe('an admin log-in', () => {
+describe.each(STORE_BACKENDS)('an admin log-in (%s)', (backend) => {
+  const on = useStoreBackend(backend);
   let cleanup: () => Promise<void>;
   let store: KeyStore;
   const scrypt = vi.mocked(nodeCrypto.scrypt);
@@ -25,7 +28,7 @@ describe('an admin log-in', () => {
   beforeEach(async () => {
     let dir: string;
     ({ dir, cleanup } = await tempDir('postern-admin-cost-'));
-    store = await openKeyStore(testConfig(dir), { adminScrypt: FAST });
+    store = await openKeyStore((await keystoreOnBackend(on, dir)).config, { adminScrypt: FAST });
     await store.addAdminAccount({ name: 'alice', password: PASSWORD, roles: ['administrator'], actor: 'cli:root' });
   });
   afterEach(async () => {

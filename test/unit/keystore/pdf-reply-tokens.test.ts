@@ -3,7 +3,9 @@
  * against its verifier, and open a reply link's sealed data with the addressee's password. Reply
  * links live in portal.db (issue 17): made by the worker's store, opened by the portal with
  * portal.db alone, moved there from an older postern.db. And what a stolen copy of the databases
- * gives: no password, no token, no subject — the SQLite files and their WALs are scanned byte by byte.
+ * gives: no password, no token, no subject — the database files and their logs are scanned byte by
+ * byte. On both keystore backends (the contract suite); portal.db is SQLite here (its PostgreSQL
+ * schema is tested with portal-db.ts).
  */
 import Database from 'better-sqlite3';
 import { readFile } from 'node:fs/promises';
@@ -16,15 +18,19 @@ import { contentRoot, makePdfVerifier, newReplyToken, replyAad, replyTokenHash, 
 import { openPortalDb, portalDbFile, type PortalDb } from '../../../src/keystore/portal-db.js';
 import { openReplyLink } from '../../../src/keystore/portal-reply-links.js';
 import { tempDir, testConfig } from '../../helpers/config.js';
+import { keystoreOnBackend, type KeystoreOnBackend } from '../../helpers/keystore-backend.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const PAIR: PdfPair = { sender: 'alice@example.com', recipient: 'bob@partner.example' };
 const DAY = 86_400_000;
 const MESSAGE = { messageId: '<quarterly-7f3a9c@example.com>', subject: 'Quartalszahlen Ω 四半期 — vertraulich', sender: 'Alice Example <alice@example.com>' };
 
-describe('PDF password verifiers and reply links', () => {
+describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (backend) => {
+  const on = useStoreBackend(backend);
   let dir: string;
   let cleanup: () => Promise<void>;
+  let db: KeystoreOnBackend;
   let config: Config;
   let store: KeyStore;
   /** The worker's connection to portal.db (attached to its store). */
@@ -34,7 +40,8 @@ describe('PDF password verifiers and reply links', () => {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-pdfreply-'));
-    config = testConfig(dir);
+    db = await keystoreOnBackend(on, dir);
+    config = db.config;
     ({ store, portal: worker } = await openKeyStoreWithPortal(config, { pdfScrypt: FAST }));
     portal = await openPortalDb(portalDbFile(config), { create: false });
   });
@@ -61,9 +68,7 @@ describe('PDF password verifiers and reply links', () => {
     } finally {
       await publicStore.close();
     }
-    const db = new Database(config.keystore.sqlite, { readonly: true });
-    const { verifier } = db.prepare('SELECT verifier FROM pdf_passwords').get() as { verifier: string };
-    db.close();
+    const [{ verifier }] = (await db.rows<{ verifier: string }>('SELECT verifier FROM pdf_passwords')) as [{ verifier: string }];
     expect(verifier).toMatch(/^\$scrypt\$ln=10,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
     expect(await verifyPdfPassword(verifier, password)).toBe(true);
     expect(await verifyPdfPassword({ verifier }, `${password}x`)).toBe(false);
@@ -152,10 +157,12 @@ describe('PDF password verifiers and reply links', () => {
     expect(await openReplyLink(portal, fresh, password, new Date(now))).not.toBeNull();
     await store.deletePdfPassword(PAIR, 'pair', 'cli:root');
     expect(await portal.replyLink(replyTokenHash(fresh)!, new Date(now))).toBeNull();
-    // postern.db keeps no reply links at all any more.
-    const db = new Database(config.keystore.sqlite, { readonly: true });
-    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'reply_tokens'").get()).toBeUndefined();
-    db.close();
+    // The keystore keeps no reply links at all any more.
+    const tables =
+      backend === 'sqlite'
+        ? await db.rows("SELECT name FROM sqlite_master WHERE name = 'reply_tokens'")
+        : await db.rows("SELECT table_name FROM information_schema.tables WHERE table_name = 'reply_tokens'");
+    expect(tables).toEqual([]);
   });
 
   it('leaves no password, token, subject, message id or sender name in the database file', async () => {
@@ -175,7 +182,7 @@ describe('PDF password verifiers and reply links', () => {
     await store.close();
     store = await openKeyStore(config, { pdfScrypt: FAST });
 
-    const files = [...databaseFiles(config.keystore.sqlite), ...databaseFiles(portalDbFile(config))];
+    const files = [...(await db.files()), ...databaseFiles(portalDbFile(config))];
     const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(f).catch(() => Buffer.alloc(0)))));
     expect(bytes.length).toBeGreaterThan(4096);
     expect(bytes.includes(Buffer.from(hashes[0]!))).toBe(true);
@@ -185,8 +192,55 @@ describe('PDF password verifiers and reply links', () => {
     }
     for (const t of tokens) expect(bytes.includes(Buffer.from(t, 'base64url'))).toBe(false);
   });
+
+  it('a store without portal.db makes, resets and deletes nothing that reply links depend on', async () => {
+    const store = await openKeyStore(config, { pdfScrypt: FAST });
+    try {
+      const { password } = await store.pdfPassword(PAIR, 'pair', 'worker');
+      await expect(store.createReplyToken({ pair: PAIR, scope: 'pair', password, ...MESSAGE, expires: new Date(Date.now() + DAY) })).rejects.toThrow(/portal\.db/);
+      await expect(store.resetPdfPassword(PAIR, 'pair', 'cli:root')).rejects.toThrow(/portal\.db/);
+      await expect(store.deletePdfPassword(PAIR, 'pair', 'cli:root')).rejects.toThrow(/portal\.db/);
+      expect((await store.showPdfPassword(PAIR, 'pair', 'cli:root'))?.password).toBe(password);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a reset by another process (another node) between sealing a link and storing it takes the link back', async () => {
+    const a = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
+    const b = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
+    try {
+      const { password } = await a.store.pdfPassword(PAIR, 'pair', 'worker');
+      // The worker's portal.db, with an admin's reset (another process: its own connections) landing
+      // just before the link is written.
+      let stored = '';
+      const racing = new Proxy(a.portal, {
+        get(target, prop, receiver) {
+          if (prop === 'putReplyLink') {
+            return async (l: Parameters<PortalDb['putReplyLink']>[0]) => {
+              await b.store.resetPdfPassword(PAIR, 'pair', 'cli:root');
+              stored = l.tokenHash;
+              return target.putReplyLink(l);
+            };
+          }
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      await a.store.attachPortal(racing);
+      await expect(a.store.createReplyToken({ pair: PAIR, scope: 'pair', password, ...MESSAGE, expires: new Date(Date.now() + DAY) })).rejects.toThrow(/changed while the message was being made/);
+      expect(stored).toMatch(/^[0-9a-f]{64}$/);
+      expect(await b.portal.replyLink(stored)).toBeNull();
+    } finally {
+      await a.store.close();
+      a.portal.close();
+      await b.store.close();
+      b.portal.close();
+    }
+  });
 });
 
+// SQLite only: reply_tokens existed in postern.db alone (PostgreSQL's schema never had it).
 describe('reply links of an older Postern (postern.db reply_tokens)', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -227,53 +281,5 @@ describe('reply links of an older Postern (postern.db reply_tokens)', () => {
     expect(second.moved).toBe(0);
     await second.store.close();
     second.portal.close();
-  });
-
-  it('a store without portal.db makes, resets and deletes nothing that reply links depend on', async () => {
-    const config = testConfig(dir);
-    const store = await openKeyStore(config, { pdfScrypt: FAST });
-    try {
-      const { password } = await store.pdfPassword(PAIR, 'pair', 'worker');
-      await expect(store.createReplyToken({ pair: PAIR, scope: 'pair', password, ...MESSAGE, expires: new Date(Date.now() + DAY) })).rejects.toThrow(/portal\.db/);
-      await expect(store.resetPdfPassword(PAIR, 'pair', 'cli:root')).rejects.toThrow(/portal\.db/);
-      await expect(store.deletePdfPassword(PAIR, 'pair', 'cli:root')).rejects.toThrow(/portal\.db/);
-      expect((await store.showPdfPassword(PAIR, 'pair', 'cli:root'))?.password).toBe(password);
-    } finally {
-      await store.close();
-    }
-  });
-
-  it('a reset by another process between sealing a link and storing it takes the link back', async () => {
-    const config = testConfig(dir);
-    const a = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
-    const b = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
-    try {
-      const { password } = await a.store.pdfPassword(PAIR, 'pair', 'worker');
-      // The worker's portal.db, with an admin's reset (another process: its own connections) landing
-      // just before the link is written.
-      let stored = '';
-      const racing = new Proxy(a.portal, {
-        get(target, prop, receiver) {
-          if (prop === 'putReplyLink') {
-            return async (l: Parameters<PortalDb['putReplyLink']>[0]) => {
-              await b.store.resetPdfPassword(PAIR, 'pair', 'cli:root');
-              stored = l.tokenHash;
-              return target.putReplyLink(l);
-            };
-          }
-          const v = Reflect.get(target, prop, receiver) as unknown;
-          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-      await a.store.attachPortal(racing);
-      await expect(a.store.createReplyToken({ pair: PAIR, scope: 'pair', password, ...MESSAGE, expires: new Date(Date.now() + DAY) })).rejects.toThrow(/changed while the message was being made/);
-      expect(stored).toMatch(/^[0-9a-f]{64}$/);
-      expect(await b.portal.replyLink(stored)).toBeNull();
-    } finally {
-      await a.store.close();
-      a.portal.close();
-      await b.store.close();
-      b.portal.close();
-    }
   });
 });

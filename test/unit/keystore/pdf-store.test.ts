@@ -2,7 +2,8 @@
  * PDF passwords in the keystore (issue 16): made once per pair (also when two workers race),
  * reset, set, shown, listed and deleted with an audit row each that never holds the password,
  * sealed under the KEK (rotated with the rest), and the migration that makes room for them in an
- * existing database.
+ * existing database. Every test on both backends (the contract suite, test/helpers/store-backends.ts);
+ * on PostgreSQL two stores are two nodes of a cluster sharing one database.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -10,15 +11,19 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { openKek, openKeyStore, openKeyStoreWithPortal, PdfPasswordError, type KeyStore, type PdfPair, type PortalDb } from '../../../src/keystore/index.js';
 import { migrate, SCHEMA_VERSION } from '../../../src/keystore/schema.js';
-import { tempDir, testConfig } from '../../helpers/config.js';
+import { tempDir } from '../../helpers/config.js';
+import { keystoreOnBackend, type KeystoreOnBackend } from '../../helpers/keystore-backend.js';
+import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js';
 
 /** Cheap scrypt for tests (the production cost is PDF_SCRYPT). */
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const ALICE_BOB: PdfPair = { sender: 'alice@example.com', recipient: 'bob@partner.example' };
 
-describe('PDF passwords in the keystore', () => {
+describe.each(STORE_BACKENDS)('PDF passwords in the keystore (%s)', (backend) => {
+  const on = useStoreBackend(backend);
   let dir: string;
   let cleanup: () => Promise<void>;
+  let db: KeystoreOnBackend;
   let config: Config;
   let store: KeyStore;
   /** portal.db, where a reset or delete takes the pair's reply links (pdf-reply-tokens.test.ts). */
@@ -27,7 +32,8 @@ describe('PDF passwords in the keystore', () => {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-pdfpw-'));
-    config = testConfig(dir);
+    db = await keystoreOnBackend(on, dir);
+    config = db.config;
     ({ store, portal } = await openKeyStoreWithPortal(config, { pdfScrypt: FAST }));
   });
   afterEach(async () => {
@@ -37,15 +43,7 @@ describe('PDF passwords in the keystore', () => {
     await cleanup();
   });
 
-  const db = () => new Database(config.keystore.sqlite, { readonly: true });
-  const rows = (sql: string, ...args: unknown[]) => {
-    const d = db();
-    try {
-      return d.prepare(sql).all(...args) as Record<string, unknown>[];
-    } finally {
-      d.close();
-    }
-  };
+  const count = async (sql: string) => Number((await db.rows<{ n: number }>(sql))[0]!.n);
 
   it('makes a pair its password once, then hands out the same one (any spelling of the addresses)', async () => {
     const first = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
@@ -90,10 +88,42 @@ describe('PDF passwords in the keystore', () => {
     const results = await Promise.all([store.pdfPassword(ALICE_BOB, 'pair', 'worker-1'), second.pdfPassword(ALICE_BOB, 'pair', 'worker-2')]);
     expect(results[0].password).toBe(results[1].password);
     expect(results.map((r) => r.created).sort()).toEqual([false, true]);
-    expect(rows('SELECT count(*) AS n FROM pdf_passwords')[0]!.n).toBe(1);
+    expect(await count('SELECT count(*) AS n FROM pdf_passwords')).toBe(1);
     // The loser's sealed secret is not left behind.
-    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")).toBe(1);
     expect((await store.auditLog()).filter((a) => a.action === 'pdf-password-create')).toHaveLength(1);
+  });
+
+  it('makes one password for a pair that several stores (nodes) ask for at once, and each then hands it out', async () => {
+    for (let i = 0; i < 2; i++) others.push(await openKeyStore(config, { pdfScrypt: FAST }));
+    const stores = [store, ...others];
+    const asks = stores.flatMap((s, i) => [s.pdfPassword(ALICE_BOB, 'recipient', `worker-${i}a`), s.pdfPassword({ sender: 'carol@example.com', recipient: 'BOB@partner.example' }, 'recipient', `worker-${i}b`)]);
+    const results = await Promise.all(asks);
+    expect(new Set(results.map((r) => r.password)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(await count('SELECT count(*) AS n FROM pdf_passwords')).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM audit_log WHERE action = 'pdf-password-create'")).toBe(1);
+    // A reset through one is what every other hands out next: nothing of it is kept per store.
+    const reset = await store.resetPdfPassword(ALICE_BOB, 'recipient', 'cli:root');
+    for (const s of stores) expect((await s.pdfPassword(ALICE_BOB, 'recipient', 'worker')).password).toBe(reset.password);
+    expect(await others[1]!.checkPdfPassword(ALICE_BOB, 'recipient', reset.password)).toBe(true);
+  });
+
+  it('counts every change of a password for the caches of other processes and nodes, and nothing for a read', async () => {
+    const pdf = async () => (await store.changeCounters()).pdf;
+    const before = await pdf();
+    expect(before).toEqual(expect.any(Number));
+    const made = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    expect(await pdf()).toBe(before! + 1);
+    await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
+    await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    await store.claimPdfPasswordNotice(ALICE_BOB, 'pair', made.record.created, 'q1');
+    expect(await pdf()).toBe(before! + 1);
+    await store.resetPdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    await store.setPdfPassword(ALICE_BOB, 'pair', 'admin-chosen-secret', 'cli:root');
+    await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:root');
+    expect(await pdf()).toBe(before! + 4);
   });
 
   it('marks the sender told only for the password the notice was about', async () => {
@@ -138,7 +168,7 @@ describe('PDF passwords in the keystore', () => {
     expect(await store.checkPdfPassword(ALICE_BOB, 'pair', r.password)).toBe(true);
     expect(await store.checkPdfPassword(ALICE_BOB, 'pair', old.password)).toBe(false);
     // The old sealed secret is gone with it.
-    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(1);
+    expect(await count("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")).toBe(1);
     await expect(store.resetPdfPassword({ sender: 'nobody@example.com', recipient: 'bob@partner.example' }, 'pair', 'cli:root')).rejects.toThrow(
       'no PDF password for nobody@example.com → bob@partner.example',
     );
@@ -173,7 +203,7 @@ describe('PDF passwords in the keystore', () => {
     expect(await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBe(true);
     expect(await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBe(false);
     expect(await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:admin')).toBeNull();
-    expect(rows("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")[0]!.n).toBe(2);
+    expect(await count("SELECT count(*) AS n FROM sealed_secrets WHERE kind = 'pdf-password'")).toBe(2);
     expect((await store.auditLog('pdf:alice@example.com→bob@partner.example')).map((e) => [e.actor, e.action])).toEqual([
       ['worker', 'pdf-password-create'],
       ['cli:admin', 'pdf-password-show'],
@@ -188,7 +218,7 @@ describe('PDF passwords in the keystore', () => {
     await store.showPdfPassword(ALICE_BOB, 'pair', 'cli:root');
     await store.markPdfPasswordNotified(ALICE_BOB, 'pair', made[1]!.record.created);
     await store.deletePdfPassword(ALICE_BOB, 'pair', 'cli:root');
-    const log = rows('SELECT * FROM audit_log');
+    const log = await db.rows('SELECT * FROM audit_log');
     expect(new Set(log.map((r) => r.action))).toEqual(
       new Set(['pdf-password-create', 'pdf-password-reset', 'pdf-password-set', 'pdf-password-show', 'pdf-password-notified', 'pdf-password-delete']),
     );
@@ -198,7 +228,7 @@ describe('PDF passwords in the keystore', () => {
 
   it('re-wraps PDF passwords with the other secrets when the KEK is rotated', async () => {
     const a = await store.pdfPassword(ALICE_BOB, 'pair', 'worker');
-    const other = testConfig(dir, { kek: { file: join(dir, 'kek2.key') } });
+    const other: Config = { ...config, kek: { file: join(dir, 'kek2.key') } };
     const to = await openKek(other.kek, { saltFile: join(dir, 'kek.salt'), create: true });
     expect(await store.rotateKek(to, 'test')).toBe(1);
     await store.close();
