@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { rewrap, seal, unseal, type SealedSecret } from './kek/index.js';
-import type { Kek } from './kek/types.js';
+import { KekError, type Kek } from './kek/types.js';
 import { createPrivateDatabaseFile } from './db-file.js';
 import { migrate } from './schema.js';
 import { auditEntryOf, auditQuery, auditValues, INSERT_AUDIT } from './audit-log.js';
@@ -78,17 +78,46 @@ export class KeyStoreBase {
   async close(): Promise<void> {
     await this.db.close();
     await this.kek.close();
+    for (const k of this.retiredKeks.splice(0)) await k.close();
   }
 
-  /** A write transaction (sql/types.ts: serialised against every other writer, on every node). */
-  protected transaction<T>(body: () => Promise<T>): Promise<T> {
-    return this.db.transaction(body);
+  /**
+   * A write transaction (sql/types.ts: serialised against every other writer, on every node).
+   * When it ends, this process's own caches hear of what it changed (onOwnChange), without waiting
+   * for the NOTIFY to come back.
+   */
+  protected async transaction<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      return await this.db.transaction(body);
+    } finally {
+      this.tellOwnChanges();
+    }
   }
 
-  /** Bump `topic`'s change counter and tell the other nodes; call inside the change's transaction. */
+  /** Bump `topic`'s change counter and tell the other nodes; call inside the change's transaction (this.transaction). */
   protected async changed(topic: ChangeTopic): Promise<void> {
     await this.db.run('UPDATE store_changes SET generation = generation + 1 WHERE topic = ?', [topic]);
     await this.db.notify(CHANGES_CHANNEL, topic);
+    this.ownChanges.add(topic);
+  }
+
+  private readonly ownChanges = new Set<ChangeTopic>();
+  private readonly ownChangeWatchers = new Set<(topic: ChangeTopic) => void>();
+
+  /**
+   * Call `watcher(topic)` for each change this process makes, as its transaction ends (changes.ts
+   * bumps its generation: a process sees its own writes at once). Returns the function that stops it.
+   */
+  onOwnChange(watcher: (topic: ChangeTopic) => void): () => void {
+    this.ownChangeWatchers.add(watcher);
+    return () => this.ownChangeWatchers.delete(watcher);
+  }
+
+  private tellOwnChanges(): void {
+    if (!this.ownChanges.size) return;
+    const topics = [...this.ownChanges];
+    this.ownChanges.clear();
+    for (const t of topics) for (const w of this.ownChangeWatchers) w(t);
   }
 
   /** Every topic's change counter (changes.ts compares them with what it saw last). */
@@ -132,6 +161,7 @@ export class KeyStoreBase {
 
   /** Insert a secret sealed under the KEK with its own row id as AAD; call inside a transaction. */
   protected async insertSecret(kind: 'x509-key' | 'pgp-secret' | 'pdf-password' | 'admin-totp', secret: Buffer): Promise<number> {
+    await this.checkKekCurrent();
     const placeholder = Buffer.alloc(0);
     const r = await this.db.get(
       'INSERT INTO sealed_secrets (kind, kek_id, kek_alg, wrapped_key, iv, ciphertext, created) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id',
@@ -168,6 +198,37 @@ export class KeyStoreBase {
     this.kek = to;
     if (from !== to) await from.close();
     return n;
+  }
+
+  /**
+   * Take `next` as the KEK after another node rotated to it (kek-follow.ts), when a secret sealed
+   * under it unseals with it. The old KEK stays open until close(): a seal or unseal in flight may
+   * still hold it.
+   */
+  async adoptKek(next: Kek): Promise<void> {
+    const r = await this.db.get('SELECT * FROM sealed_secrets WHERE kek_id = ? ORDER BY id LIMIT 1', [next.id]);
+    if (r) (await unseal(next, sealedOf(r), aadOf(r.id as number, r.kind as string))).fill(0);
+    if (next === this.kek) return;
+    this.retiredKeks.push(this.kek);
+    this.kek = next;
+  }
+
+  private readonly retiredKeks: Kek[] = [];
+  /** The 'kek' change counter when this process last found every secret under its KEK. */
+  private kekCounter: number | undefined;
+
+  /**
+   * Another node may have rotated the KEK since this process took its own (kek-follow.ts): a
+   * secret sealed under the old one would be readable by no node that follows. Called inside the
+   * write lock, so no rotation commits between this check and the insert; the rows are looked at
+   * only when the 'kek' counter moved.
+   */
+  private async checkKekCurrent(): Promise<void> {
+    const g = Number((await this.db.get('SELECT generation FROM store_changes WHERE topic = ?', ['kek']))?.generation ?? 0);
+    if (g === this.kekCounter) return;
+    const other = await this.db.get('SELECT kek_id FROM sealed_secrets WHERE kek_id <> ? LIMIT 1', [this.kek.id]);
+    if (other) throw new KekError(`the keys are wrapped by the KEK ${other.kek_id as string} (rotated on another node), this process holds ${this.kek.id}: nothing is sealed until it follows (put the new KEK in its config)`);
+    this.kekCounter = g;
   }
 
   /** KEK ids still referenced by sealed secrets (a rotation is complete when only one is left). */

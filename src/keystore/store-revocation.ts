@@ -139,9 +139,16 @@ export function revocationStoreView(store: SqlKeyStore): RevocationStoreView {
  * `ldap` reads ldap:// distribution points (the composition root passes directory's
  * ldapCrlFetcher); without it they are reported as not fetched.
  */
-export function revocationCheckerFor(config: Config, store: SqlKeyStore, fetch: HttpFetcher = nodeHttpFetcher(), ldap?: LdapFetcher): RevocationChecker {
+export function revocationCheckerFor(
+  config: Config,
+  store: SqlKeyStore,
+  fetch: HttpFetcher = nodeHttpFetcher(),
+  ldap?: LdapFetcher,
+  /** The view through a cache (the worker's StoreLookups); default: the store's own. */
+  view: (v: RevocationStoreView) => RevocationStoreView = (v) => v,
+): RevocationChecker {
   const r = config.revocation;
-  return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: revocationStoreView(store), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
+  return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: view(revocationStoreView(store)), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
 }
 
 /**

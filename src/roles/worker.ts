@@ -9,7 +9,7 @@ import { loadPolicy } from '../cli/policy-load.js';
 import { combineDirectories, KeyDiscovery, LdapDirectory, ldapCrlFetcher, withFailurePolicy } from '../directory/index.js';
 import { openKeyStoreWithPortal, revocationCheckerFor } from '../keystore/index.js';
 import { emptyDirectory, loadStaticDirectory } from '../policy/index.js';
-import { CryptoKeys, PgpKeys, startWorker, type KeySources, type PolicyContext } from '../worker/index.js';
+import { CryptoKeys, PgpKeys, startWorker, watchStore, type KeySources, type PolicyContext } from '../worker/index.js';
 import { heartbeatInterval } from '../supervisor/index.js';
 import { handoffClient } from './handoff.js';
 import { batched, main } from './run.js';
@@ -21,8 +21,12 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
   // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
-  const keys = new CryptoKeys(store, () => current, log, revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers })));
-  const pgpKeys = new PgpKeys(store, log);
+  // Look-ups cached per change generation, the KEK followed when another node rotates it.
+  const watch = await watchStore(store, config, log);
+  const { lookups } = watch;
+  const revocation = revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers }), (v) => lookups.revocationView(v));
+  const keys = new CryptoKeys(store, () => current, log, revocation, lookups);
+  const pgpKeys = new PgpKeys(store, log, lookups);
   // Directory connections and discovery caches are per config; a reload replaces them.
   let ldap: LdapDirectory | null = null;
   const policyOf = async (c: Config): Promise<PolicyContext> => {
@@ -36,7 +40,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       ...(guarded ? { ldap: guarded } : {}),
       ...(c.discovery.wkd.domains.length || c.discovery.hkp.servers.length ? { discovery: new KeyDiscovery({ config: c, store, log }) } : {}),
     };
-    return { config: c, policy, store, portal, keys, pgpKeys, sources, directory: guarded ? combineDirectories(guarded, groups) : groups };
+    return { config: c, policy, store, portal, keys, pgpKeys, sources, lookups, directory: guarded ? combineDirectories(guarded, groups) : groups };
   };
   let ctx = await policyOf(config);
   // Committed names go straight to the relay's socket; through the supervisor when it is not there.
@@ -84,6 +88,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       await worker.close();
       handoff.close();
       await ldap?.close().catch(() => undefined);
+      await watch.close();
       await store.close();
       portal.close();
     },

@@ -3,10 +3,11 @@
  * certificate, importing a key and unsealing it through the KEK cost far more than the RSA
  * operation itself, and the same few keys serve thousands of messages.
  *
- * Which certificate applies to an address is asked of the store for every message (an indexed
- * SQLite read), so an import, a deletion or an expiry takes effect at once; only the prepared
- * objects are cached, by certificate fingerprint, which never changes meaning. Trust anchors and
- * intermediates are re-read when a CA certificate changes (and at least every TRUST_TTL_MS).
+ * Which certificate applies to an address is asked for every message — of the store, or in the
+ * worker of its look-ups cached per change generation (store-lookups.ts), so an import, a deletion
+ * or an expiry takes effect for the next message on every node; the prepared objects are cached by
+ * certificate fingerprint, which never changes meaning. Trust anchors and intermediates are re-read
+ * when a certificate changes (and at least every TRUST_TTL_MS).
  *
  * Secrets: unsealed private keys live in these prepared objects for the life of the worker (as
  * in any MTA's TLS key); an unseal is audited once per process, not once per message.
@@ -15,6 +16,7 @@ import type { Config } from '../config/types.js';
 import type { KeyStore, StoredCertificate } from '../keystore/index.js';
 import { checkPath, parseCertificate, pathUsable, type CertInfo, type RevocationChecker } from '../pki/index.js';
 import { canEncryptTo, canSignWith, usableCertificate, type KeyLookups } from './policy-facts.js';
+import type { StoreReads } from './store-lookups.js';
 import type { Logger } from '../log/index.js';
 import {
   prepareDecryptionKey,
@@ -74,6 +76,8 @@ export class CryptoKeys {
     private readonly log: Logger,
     /** Revocation (OCSP, CRL, the internal CA's records); without it nothing is checked. */
     readonly revocation?: RevocationChecker,
+    /** Where look-ups are read: the store itself, or the worker's cache of it (StoreLookups). */
+    private readonly reads: StoreReads = store,
   ) {}
 
   /** A stored certificate's CertInfo, parsed once. */
@@ -109,7 +113,7 @@ export class CryptoKeys {
   }
 
   /** The newest usable certificate of a recipient, prepared, with what their mail told us they read. */
-  async encryptionTarget(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<EncryptionTarget | null> {
+  async encryptionTarget(address: string, lookups: KeyLookups = this.reads, now = Date.now()): Promise<EncryptionTarget | null> {
     const certs = (await lookups.certificatesFor(address)).filter((c) => usableCertificate(c, now, false) && canEncryptTo(c));
     for (const c of certs) {
       const problem = await this.revocationProblem(c);
@@ -121,7 +125,7 @@ export class CryptoKeys {
       try {
         let r = this.recipients.get(c.fingerprint);
         if (!r) this.recipients.set(c.fingerprint, (r = prepareRecipient(c.der)));
-        const capabilities = (await this.store.capabilitiesOf(c.fingerprint)) as Capabilities | undefined;
+        const capabilities = (await this.reads.capabilitiesOf(c.fingerprint)) as Capabilities | undefined;
         return { recipient: r, certificate: c, ...(capabilities ? { capabilities } : {}) };
       } catch (err) {
         this.log.warn({ event: 'worker.certificate_unusable', address, fingerprint: c.fingerprint, reason: (err as Error).message }, 'certificate cannot be encrypted to');
@@ -131,7 +135,7 @@ export class CryptoKeys {
   }
 
   /** A signer for an internal sender: the newest usable certificate whose key we hold. */
-  async signer(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<SmimeSigner | null> {
+  async signer(address: string, lookups: KeyLookups = this.reads, now = Date.now()): Promise<SmimeSigner | null> {
     const certs = (await lookups.certificatesFor(address)).filter((c) => usableCertificate(c, now, true) && canSignWith(c));
     const hash = this.config().smime.sign_hash.toUpperCase() as 'SHA-256' | 'SHA-384' | 'SHA-512';
     for (const c of certs) {
@@ -161,7 +165,7 @@ export class CryptoKeys {
       ...(i.serial ? { serial: i.serial.toLowerCase().replace(/^(?:0x)?0*(?=[0-9a-f])/, '') } : {}),
       ...(i.subjectKeyId ? { subjectKeyId: i.subjectKeyId.toLowerCase().replace(/:/g, '') } : {}),
     }));
-    const certs = await this.store.keyCertificates(norm);
+    const certs = await this.reads.keyCertificates(norm);
     const out: SmimeDecryptionKey[] = [];
     for (const c of certs) {
       let p = this.decryptors.get(c.fingerprint);
@@ -188,10 +192,10 @@ export class CryptoKeys {
    * added, removed or trusted (one cheap query per message), and at least every TRUST_TTL_MS.
    */
   async trustStore(now = Date.now()): Promise<TrustStore> {
-    const generation = await this.store.caGeneration();
+    const generation = await this.reads.caGeneration();
     if (!this.trust || this.trust.generation !== generation || now - this.trust.at > TRUST_TTL_MS) {
       const value = (async () => {
-        const [anchors, chain] = await Promise.all([this.store.trustAnchors(), this.store.chainCertificates()]);
+        const [anchors, chain] = await Promise.all([this.reads.trustAnchors(), this.reads.chainCertificates()]);
         return prepareTrustStore(anchors.map((c) => c.der), chain.map((c) => c.der));
       })();
       this.trust = { at: now, generation, value };
@@ -202,7 +206,7 @@ export class CryptoKeys {
 
   /** The CA certificates above `cert` that the store holds (by issuer name), root excluded. */
   private async chainOf(cert: StoredCertificate): Promise<Buffer[]> {
-    const cas = [...(await this.store.chainCertificates()), ...(await this.store.trustAnchors())];
+    const cas = [...(await this.reads.chainCertificates()), ...(await this.reads.trustAnchors())];
     const chain: Buffer[] = [];
     let issuer = cert.issuer;
     for (let i = 0; i < 8; i++) {

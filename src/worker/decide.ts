@@ -16,6 +16,7 @@ import { factsOfMessage } from './facts.js';
 import type { KeySources } from './key-sources.js';
 import type { PgpKeys } from './pgp-keys.js';
 import { describePlan, planMessage } from './plan.js';
+import type { StoreLookups } from './store-lookups.js';
 
 export type { Decision } from './execute.js';
 
@@ -31,6 +32,8 @@ export interface PolicyContext {
   pgpKeys?: PgpKeys;
   /** LDAP certificates and OpenPGP key discovery for recipients the store has no key for. */
   sources?: KeySources;
+  /** The store's look-ups cached per change generation (store-lookups.ts); without it each is asked of the store. */
+  lookups?: StoreLookups;
 }
 
 export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {

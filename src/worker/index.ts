@@ -10,4 +10,6 @@ export type { PolicyContext, Decision } from './decide.js';
 export { decide } from './decide.js';
 export { CryptoKeys } from './crypto-keys.js';
 export { PgpKeys } from './pgp-keys.js';
+export { StoreLookups, type StoreReads } from './store-lookups.js';
+export { watchStore, type StoreWatch } from './store-watch.js';
 export type { KeySources } from './key-sources.js';

@@ -1,8 +1,9 @@
 /**
  * The OpenPGP keys a worker encrypts, signs, decrypts and verifies with, prepared once and kept
  * by fingerprint (reading a key with openpgp.js costs milliseconds; the same keys serve many
- * messages). Which key applies to an address is asked of the store per message (through the
- * message's memoised look-ups), so an import, a revocation or a deletion takes effect at once.
+ * messages). Which key applies to an address is asked per message (through the message's memoised
+ * look-ups, over the worker's cache per change generation), so an import, a revocation or a
+ * deletion takes effect for the next message.
  *
  * Secrets: unsealed secret keys live in the prepared signers and decryption keys for the life of
  * the worker; an unseal is audited once per process.
@@ -23,6 +24,7 @@ import {
   type PgpVerificationKey,
 } from '../openpgp/index.js';
 import type { KeyLookups } from './policy-facts.js';
+import type { StoreReads } from './store-lookups.js';
 
 const MAX_CACHED = 10_000;
 
@@ -60,10 +62,12 @@ export class PgpKeys {
   constructor(
     private readonly store: KeyStore,
     private readonly log: Logger,
+    /** Where look-ups are read: the store itself, or the worker's cache of it (StoreLookups). */
+    private readonly reads: Pick<StoreReads, 'certificatesFor' | 'pgpKeysFor' | 'findPgpKey'> = store,
   ) {}
 
   /** The newest usable encryption key of a recipient, prepared; null when there is none. */
-  async recipient(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<PgpRecipient | null> {
+  async recipient(address: string, lookups: KeyLookups = this.reads, now = Date.now()): Promise<PgpRecipient | null> {
     for (const k of (await lookups.pgpKeysFor(address)).filter((k) => k.info.canEncrypt && usable(k, now))) {
       try {
         return await this.recipients.get(version(k), () => preparePgpRecipient(k.publicKey));
@@ -78,7 +82,7 @@ export class PgpKeys {
    * The Autocrypt header value (Level 1) for an internal sender with a usable key of ours, so
    * partners' clients learn it; null without one. Built once per key.
    */
-  async autocrypt(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<string | null> {
+  async autocrypt(address: string, lookups: KeyLookups = this.reads, now = Date.now()): Promise<string | null> {
     const k = (await lookups.pgpKeysFor(address)).find((k) => k.hasSecret && k.info.canEncrypt && usable(k, now));
     if (!k) return null;
     try {
@@ -90,7 +94,7 @@ export class PgpKeys {
   }
 
   /** A signer for an internal sender: the newest usable key whose secret we hold. */
-  async signer(address: string, lookups: KeyLookups = this.store, now = Date.now()): Promise<PgpSigner | null> {
+  async signer(address: string, lookups: KeyLookups = this.reads, now = Date.now()): Promise<PgpSigner | null> {
     for (const k of (await lookups.pgpKeysFor(address)).filter((k) => k.hasSecret && k.info.canSign && usable(k, now))) {
       try {
         return await this.signers.get(k.info.fingerprint, async () => {
@@ -109,7 +113,7 @@ export class PgpKeys {
    * Our secret keys a message to these recipients may be encrypted to: those of the addresses it
    * was sent to (a gateway decrypts for its own users), matched against the PKESK key ids.
    */
-  async decryptionKeys(keyIds: string[], addresses: readonly string[], lookups: KeyLookups = this.store): Promise<PgpDecryptionKey[]> {
+  async decryptionKeys(keyIds: string[], addresses: readonly string[], lookups: KeyLookups = this.reads): Promise<PgpDecryptionKey[]> {
     const wanted = new Set(keyIds.map((k) => k.toUpperCase()));
     const any = wanted.has(WILDCARD_KEY_ID);
     const out: PgpDecryptionKey[] = [];
@@ -131,10 +135,10 @@ export class PgpKeys {
   }
 
   /** Public keys that may have made these signatures: the From: addresses' keys and keys by id. */
-  async verificationKeys(keyIds: string[], fromAddresses: string[], lookups: KeyLookups = this.store): Promise<PgpVerificationKey[]> {
+  async verificationKeys(keyIds: string[], fromAddresses: string[], lookups: KeyLookups = this.reads): Promise<PgpVerificationKey[]> {
     const found = new Map<string, StoredPgpKey>();
     for (const a of fromAddresses) for (const k of await lookups.pgpKeysFor(a)) found.set(k.info.fingerprint, k);
-    for (const id of keyIds) for (const k of await this.store.findPgpKey(id)) found.set(k.info.fingerprint, k);
+    for (const id of keyIds) for (const k of await this.reads.findPgpKey(id)) found.set(k.info.fingerprint, k);
     const out: PgpVerificationKey[] = [];
     for (const k of found.values()) {
       try {
