@@ -177,12 +177,22 @@ export class CertStore extends RevocationStore {
    * every signed message.
    */
   async setCapabilities(certificateFingerprint: string, capabilities: unknown): Promise<void> {
-    const r = await this.db.get('SELECT id FROM certificates WHERE fingerprint = ?', [certificateFingerprint]);
+    const text = JSON.stringify(capabilities);
+    const r = await this.db.get('SELECT c.id, s.capabilities FROM certificates c LEFT JOIN smime_capabilities s ON s.certificate_id = c.id WHERE c.fingerprint = ?', [certificateFingerprint]);
     if (!r) return;
-    await this.db.run(
-      'INSERT INTO smime_capabilities (certificate_id, capabilities, seen) VALUES (?, ?, ?) ON CONFLICT (certificate_id) DO UPDATE SET capabilities = excluded.capabilities, seen = excluded.seen',
-      [r.id as number, JSON.stringify(capabilities), Date.now()],
-    );
+    // A correspondent's client says the same with every mail: only a new answer is a change that
+    // the workers' cached look-ups must hear of (one per signature would empty them cluster-wide).
+    if (r.capabilities === text) {
+      await this.db.run('UPDATE smime_capabilities SET seen = ? WHERE certificate_id = ?', [Date.now(), r.id as number]);
+      return;
+    }
+    await this.transaction(async () => {
+      await this.db.run(
+        'INSERT INTO smime_capabilities (certificate_id, capabilities, seen) VALUES (?, ?, ?) ON CONFLICT (certificate_id) DO UPDATE SET capabilities = excluded.capabilities, seen = excluded.seen',
+        [r.id as number, text, Date.now()],
+      );
+      await this.changed('certificates');
+    });
   }
 
   async capabilitiesOf(certificateFingerprint: string): Promise<unknown | undefined> {
