@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import { BackupWriter } from '../../../src/keystore/backup/format.js';
-import { makeBackup, restoreBackup } from '../../../src/keystore/backup/index.js';
+import { BackupError, makeBackup, restoreBackup } from '../../../src/keystore/backup/index.js';
 import { openKeyStore } from '../../../src/keystore/index.js';
 import { testConfig, tempDir } from '../../helpers/config.js';
 
@@ -170,5 +170,24 @@ describe('backup and restore (module API)', () => {
       'the backup\'s manifest is not valid (config file name "../../root/.ssh/authorized_keys")',
     );
     expect(existsSync(target)).toBe(false);
+  });
+
+  it('refuses to back up or restore a keystore kept in PostgreSQL, naming pg_dump, before touching anything', async () => {
+    const pgConfig = (c: Config): Config => ({ ...c, keystore: { ...c.keystore, postgres: { url: 'postgres://postern@db.example:5432/postern', password_env: 'PGPASSWORD_OF_THE_TEST', pool: 4 } } });
+    const from = pgConfig(await gatewayDir());
+    const out = await newDir();
+    const refused = await makeBackup(from, join(out, 'b.backup'), { passphrase: PASSPHRASE, actor: 'test', cost: CHEAP }).then(() => null, (e: unknown) => e);
+    expect(refused).toBeInstanceOf(BackupError);
+    expect((refused as Error).message).toMatch(/keystore\.postgres.*pg_dump.*KEK/);
+    expect(await readdir(out)).toEqual([]);
+
+    // A backup of a single gateway is not restored over a cluster's config either.
+    const single = await gatewayDir();
+    await (await openKeyStore(single)).close();
+    const file = join(await newDir(), 'b.backup');
+    await makeBackup(single, file, { passphrase: PASSPHRASE, actor: 'test', cost: CHEAP });
+    const to = pgConfig(await gatewayDir());
+    await expect(restoreBackup(file, { passphrase: PASSPHRASE, actor: 'test', force: false, config: to })).rejects.toThrow(/PostgreSQL.*pg_restore/);
+    expect(existsSync(to.keystore.sqlite)).toBe(false);
   });
 });
