@@ -92,6 +92,9 @@ function checkSetPassword(password: string): void {
   }
 }
 
+/** What a reply link is made from: the message's pair and data, and the password its PDF was encrypted with. */
+type ReplyTokenRequest = { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date };
+
 /**
  * How long a message's claim to tell the sender holds (longer than a message's retries take: three
  * transform time-outs); if its notice was never queued (the message held), the next message tells.
@@ -345,40 +348,52 @@ export class PdfStore extends CertStore implements PdfPasswordStore {
 
   /**
    * A reply link for one message to the pair, stored in portal.db. The password is checked and the
-   * data sealed in one transaction of postern.db; the link is then written to portal.db, and the
-   * pair's verifier read again: a reset or set that slipped in between (another process) has
-   * either deleted the link already or is seen here, and the link is taken back.
+   * data sealed outside any transaction (this runs for every PDF message: it takes no write lock,
+   * which on PostgreSQL would be the whole cluster's); the link is then written to portal.db, and
+   * the pair's verifier read again: a reset or set that slipped in between (another process or
+   * node) has either deleted the link already or is seen here, and the link is taken back.
    */
-  async createReplyToken(t: { pair: PdfPair; scope: PdfPasswordScope; password: string; messageId: string; subject: string; sender: string; expires: Date }): Promise<string> {
+  async createReplyToken(t: ReplyTokenRequest): Promise<string> {
     const k = pdfPairKey(t.pair, t.scope);
     if (!(t.expires instanceof Date) || Number.isNaN(t.expires.getTime())) throw new PdfPasswordError('a reply link needs a valid expiry date');
     const portal = this.portalDb();
-    const { token, link } = await this.transaction(async () => {
-      const r = await this.pdfRow(k);
-      if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
-      const { root, password } = await this.unsealPdf(r);
-      try {
-        // The PDF is encrypted with t.password; a link under another one would not open for its reader.
-        const a = Buffer.from(password, 'utf8');
-        const b = Buffer.from(t.password, 'utf8');
-        if (a.length !== b.length || !timingSafeEqual(a, b)) throw this.changedMeanwhile(k);
-        const { token, hash } = newReplyToken();
-        const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
-        const link: ReplyLink = {
-          tokenHash: hash, senderKey: k.senderKey, recipientKey: k.recipientKey, sender: k.sender, recipient: k.recipient,
-          verifier: r.verifier as string, contentKdf: r.content_kdf as string, sealed, created: new Date(), expires: t.expires,
-        };
-        return { token, link };
-      } finally {
-        root.fill(0);
-      }
-    });
+    const { token, link } = await this.sealLink(k, t);
     await portal.putReplyLink(link);
     if ((await this.pdfRow(k))?.verifier !== link.verifier) {
       await portal.deleteReplyLink(link.tokenHash);
       throw this.changedMeanwhile(k);
     }
     return token;
+  }
+
+  /** A new token and its link, the message data sealed under the pair's content root. */
+  private async sealLink(k: PairKey, t: ReplyTokenRequest): Promise<{ token: string; link: ReplyLink }> {
+    const r = await this.pdfRow(k);
+    if (!r) throw new PdfPasswordError(`no PDF password for ${describePdfPair(k)}`);
+    let unsealed: { root: Buffer; password: string };
+    try {
+      unsealed = await this.unsealPdf(r);
+    } catch (err) {
+      // A reset between the two reads deletes the sealed secret the row named.
+      if ((await this.pdfRow(k))?.secret_id !== r.secret_id) throw this.changedMeanwhile(k);
+      throw err;
+    }
+    const { root, password } = unsealed;
+    try {
+      // The PDF is encrypted with t.password; a link under another one would not open for its reader.
+      const a = Buffer.from(password, 'utf8');
+      const b = Buffer.from(t.password, 'utf8');
+      if (a.length !== b.length || !timingSafeEqual(a, b)) throw this.changedMeanwhile(k);
+      const { token, hash } = newReplyToken();
+      const sealed = sealReplyData(root, { messageId: t.messageId, subject: t.subject, sender: t.sender }, replyAad(hash, k.senderKey, k.recipientKey));
+      const link: ReplyLink = {
+        tokenHash: hash, senderKey: k.senderKey, recipientKey: k.recipientKey, sender: k.sender, recipient: k.recipient,
+        verifier: r.verifier as string, contentKdf: r.content_kdf as string, sealed, created: new Date(), expires: t.expires,
+      };
+      return { token, link };
+    } finally {
+      root.fill(0);
+    }
   }
 
   private changedMeanwhile(k: PairKey): PdfPasswordError {

@@ -12,8 +12,10 @@ import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
 import {
-  databaseFiles, KekError, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, PdfPasswordError, verifyPdfPassword, type KeyStore, type PdfPair,
+  databaseFiles, KekError, KeyStore, openKek, openKeyStore, openKeystoreSql, openKeyStoreWithPortal, openPublicKeyStore, PdfPasswordError, saltFile, verifyPdfPassword,
+  type PdfPair,
 } from '../../../src/keystore/index.js';
+import type { SqlValue } from '../../../src/keystore/sql/types.js';
 import { contentRoot, makePdfVerifier, newReplyToken, replyAad, replyTokenHash, sealReplyData } from '../../../src/keystore/pdf-verifier.js';
 import { openPortalDb, portalDbFile, type PortalDb } from '../../../src/keystore/portal-db.js';
 import { openReplyLink } from '../../../src/keystore/portal-reply-links.js';
@@ -236,6 +238,39 @@ describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (ba
       a.portal.close();
       await b.store.close();
       b.portal.close();
+    }
+  });
+
+  it('a reset by another node between reading the pair and unsealing its password is told as a change', async () => {
+    const { password } = await store.pdfPassword(PAIR, 'pair', 'worker');
+    const admin = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
+    const sql = await openKeystoreSql(config);
+    // The worker's database, with the admin's reset landing just before the sealed password is read.
+    let reset = false;
+    const racing = new Proxy(sql, {
+      get(target, prop, receiver) {
+        if (prop === 'get') {
+          return async (text: string, params?: readonly SqlValue[]) => {
+            if (!reset && text.startsWith('SELECT * FROM sealed_secrets')) {
+              reset = true;
+              await admin.store.resetPdfPassword(PAIR, 'pair', 'cli:root');
+            }
+            return target.get(text, params);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const worker = new KeyStore(racing, await openKek(config.kek, { saltFile: saltFile(config), create: false }), { pdfScrypt: FAST });
+    try {
+      await worker.attachPortal(admin.portal);
+      await expect(worker.createReplyToken({ pair: PAIR, scope: 'pair', password, ...MESSAGE, expires: new Date(Date.now() + DAY) })).rejects.toThrow(/changed while the message was being made/);
+      expect(reset).toBe(true);
+    } finally {
+      await worker.close();
+      await admin.store.close();
+      admin.portal.close();
     }
   });
 });
