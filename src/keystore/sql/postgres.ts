@@ -42,9 +42,13 @@ export function redactedUrl(url: string): string {
   }
 }
 
-/** BIGINT (20) as a JS number: our BIGINTs are millisecond times and ids, far below 2^53. */
+/**
+ * BIGINT (20) and NUMERIC (1700, what sum() of a BIGINT gives) as JS numbers, as SQLite gives
+ * them: ours are millisecond times, ids and counts, far below 2^53.
+ */
+const AS_NUMBER = new Set([20, 1700]);
 const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (AS_NUMBER.has(oid) ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
 
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
