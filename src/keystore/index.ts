@@ -37,6 +37,8 @@ export type { AdminLoginFailures } from './store-admin.js';
 export { auditJson, parseAuditTime } from './audit-log.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
+// What callers on the mail path tell apart: a store that cannot be reached now (defer) from a bug.
+export { isStoreUnavailable, SqlError, type SqlErrorKind } from './sql/types.js';
 
 /** Where the passphrase KEK keeps its scrypt salt. */
 export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');

@@ -56,6 +56,7 @@ const CODES = {
   'worker.large_fallback': { level: 'debug', meaning: 'a large message needs a step that does not stream (the reason says which); processed in memory' },
   'worker.plan': { level: 'debug', meaning: 'the policy plan for one recipient (rules, actions, verdict)' },
   'worker.deferred': { level: 'warn', meaning: 'outcome deferred_temporary: a temporary failure (a directory down); tried again later' },
+  'worker.store_unavailable': { level: 'warn', meaning: 'outcome deferred_store: the keystore cannot be reached (PostgreSQL down?); the message waits and is tried again, never sent in clear' },
   'worker.no_space': { level: 'warn', meaning: 'outcome deferred_no_space: the spool file system is full; message left in place' },
   'worker.error': { level: 'error', meaning: 'processing failed; the message stays queued and is tried again' },
   'worker.scan_error': { level: 'error', meaning: 'incoming/ could not be listed' },

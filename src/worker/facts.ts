@@ -116,8 +116,8 @@ export async function factsOfMessage(
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
   if (ctx.config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
-  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
-  const lookups = memoLookups(ctx.store);
+  const unknown = ctx.sources ? await fetchMissingKeys(addresses, ctx.sources, io) : undefined;
+  const lookups = memoLookups(ctx.store, unknown);
   const memo: MessageMemo = {};
   const { facts, base } = await gatherFacts({
     body,
