@@ -16,6 +16,7 @@ const USAGE = 'policy explain --from ADDRESS --to ADDRESS [--to …] [--subject 
 
 export async function policyCommand(argv: string[], io: CliIo): Promise<number> {
   if (argv[0] === 'activate') return (await import('./policy-activate.js')).policyActivateCommand(argv.slice(1), io);
+  if (argv[0] === 'push') return (await import('./policy-activate.js')).policyPushCommand(argv.slice(1), io);
   if (argv[0] === 'versions') return (await import('./policy-activate.js')).policyVersionsCommand(argv.slice(1), io);
   const { values, positionals } = parse(argv, {
     from: { type: 'string' },
@@ -26,7 +27,7 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     json: { type: 'boolean' },
   });
   const [sub, file, ...extra] = positionals;
-  if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE} | policy activate FILE [--hash HASH] | policy versions`);
+  if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE} | policy activate FILE [--hash HASH] | policy push FILE [--hash HASH] [--comment TEXT] | policy versions`);
   if (values.from === undefined || !values.to?.length) throw new UsageError('policy explain needs --from and at least one --to');
   if (values.client !== undefined && values.client !== 'trusted' && values.client !== 'untrusted') throw new UsageError('--client must be trusted or untrusted');
   // The addresses as smtpd would store them: the plan is for the canonical form, and a spelling
