@@ -4,13 +4,13 @@
  * policy follower open it here. Only the raw Sql is needed (two tables of the keystore schema), not
  * the keystore with its KEK.
  */
-import type { Config } from '../config/types.js';
+import type { Config, PostgresLogin } from '../config/types.js';
 import { KEYSTORE_PG_MIGRATIONS } from '../keystore/schema-pg.js';
 import { openPostgres } from '../keystore/sql/open.js';
 import { DbPolicyVersions, FilePolicyVersions, policyVersionsDir, type PolicyVersionStore } from '../policy/index.js';
 
-export interface OpenedPolicyVersions {
-  versions: PolicyVersionStore;
+export interface OpenedPolicyVersions<V extends PolicyVersionStore = PolicyVersionStore> {
+  versions: V;
   close(): Promise<void>;
 }
 
@@ -20,13 +20,16 @@ export interface OpenedPolicyVersions {
  * that to them. Opening PostgreSQL connects lazily: an unreachable database fails the first query.
  */
 export async function openPolicyVersions(config: Config, who: string, opts: { migrate?: boolean } = {}): Promise<OpenedPolicyVersions> {
-  const pg = config.keystore.postgres;
-  if (!pg) return { versions: new FilePolicyVersions(policyVersionsDir(config)), close: async () => undefined };
-  const sql = await openPostgres(pg, {
+  if (!config.keystore.postgres) return { versions: new FilePolicyVersions(policyVersionsDir(config)), close: async () => undefined };
+  return openClusterPolicyVersions(config.keystore.postgres, config.cluster.node, who, opts);
+}
+
+export async function openClusterPolicyVersions(login: PostgresLogin, node: string, who: string, opts: { migrate?: boolean } = {}): Promise<OpenedPolicyVersions<DbPolicyVersions>> {
+  const sql = await openPostgres(login, {
     schema: 'keystore',
     // One for the queries, the notifications have a connection of their own.
     pool: 2,
-    applicationName: `postern ${config.cluster.node} ${who}`,
+    applicationName: `postern ${node} ${who}`,
     ...(opts.migrate ? { migrations: KEYSTORE_PG_MIGRATIONS } : {}),
   });
   return { versions: new DbPolicyVersions(sql), close: () => sql.close() };

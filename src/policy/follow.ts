@@ -182,7 +182,7 @@ export class PolicyFollower {
         if (r.localKept) {
           log.warn(
             { event: 'policy.local_edit_replaced', kept: r.localKept.id, version: r.version.id },
-            `the policy file was edited on this node; the cluster's version replaces it (the edit is kept as local version ${r.localKept.id}: push it with \`postern policy push\` to make it the cluster's)`,
+            `this node's policy file was none of the cluster's versions; the cluster's version replaces it (the file's text is kept as local version ${r.localKept.id}: push it with \`postern policy push\` to make it the cluster's)`,
           );
         }
         log.info({ event: 'policy.cluster_followed', version: r.version.id, by: r.version.by, hash: r.version.hash }, `following the cluster's policy version ${r.version.id}`);

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Sql } from '../../../src/keystore/sql/types.js';
 import { DbPolicyVersions, FilePolicyVersions, policyHash, type PolicyVersionStore } from '../../../src/policy/index.js';
 import { tempDir } from '../../helpers/config.js';
-import { clusterDatabase, nodeSql, sqliteKeystoreSql } from './cluster-db.js';
+import { clusterDatabase, nodeSql, sqliteKeystoreSql } from '../../helpers/cluster-policy-db.js';
 
 const policy = (n: number) => `rules:\n  - name: rule ${n}\n    do: [sign]\n`;
 const BACKENDS = ['files', 'sqlite', 'postgres'] as const;

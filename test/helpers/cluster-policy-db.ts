@@ -8,14 +8,14 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { KEYSTORE_PG_MIGRATIONS } from '../../../src/keystore/schema-pg.js';
-import { migrate } from '../../../src/keystore/schema.js';
-import { migratePostgres } from '../../../src/keystore/sql/migrate-pg.js';
-import { PostgresSql } from '../../../src/keystore/sql/postgres.js';
-import { SqliteSql } from '../../../src/keystore/sql/sqlite.js';
-import type { Sql } from '../../../src/keystore/sql/types.js';
-import { tempDir } from '../../helpers/config.js';
-import { startPostgres, type Postgres } from '../../helpers/postgres.js';
+import { KEYSTORE_PG_MIGRATIONS } from '../../src/keystore/schema-pg.js';
+import { migrate } from '../../src/keystore/schema.js';
+import { migratePostgres } from '../../src/keystore/sql/migrate-pg.js';
+import { PostgresSql } from '../../src/keystore/sql/postgres.js';
+import { SqliteSql } from '../../src/keystore/sql/sqlite.js';
+import type { Sql } from '../../src/keystore/sql/types.js';
+import { tempDir } from './config.js';
+import { startPostgres, type Postgres } from './postgres.js';
 
 const INTERIM_TABLES = `
   CREATE TABLE IF NOT EXISTS store_changes (topic TEXT PRIMARY KEY, generation BIGINT NOT NULL);
