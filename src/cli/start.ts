@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
-import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
+import { databaseFiles, isStoreUnavailable, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys } from '../keystore/index.js';
 import { createLogger, initMetrics, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
 import { policyHash } from '../policy/index.js';
@@ -62,9 +62,16 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
       portalDb.close();
     }
   } catch (err) {
-    log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
-    log.flush();
-    return 1;
+    // A cluster's database that cannot be reached now (PostgreSQL down or failing over) is not a
+    // broken configuration: smtpd takes mail into the spool meanwhile, and the roles that need
+    // the store retry until it answers (the worker defers mail, the supervisor restarts a role
+    // that cannot open it). A wrong password, a KEK mismatch or a damaged file still stop here.
+    if (!isStoreUnavailable(err)) {
+      log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
+      log.flush();
+      return 1;
+    }
+    log.error({ event: 'supervisor.keystore_unreachable', reason: (err as Error).message }, 'the keystore cannot be reached now; starting anyway, mail that needs it waits');
   }
   // The hash of the policy file the roles last loaded: the file watcher reloads only for another
   // one, so a policy a reload already took (the cluster's follower, the admin console) is not

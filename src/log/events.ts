@@ -228,6 +228,7 @@ const CODES = {
   'supervisor.mode_tightened': { level: 'warn', meaning: 'a file mode was too open and was tightened' },
   'supervisor.owner_changed': { level: 'warn', meaning: 'a file owner was changed for the roles' },
   'supervisor.data_dir_unusable': { level: 'fatal', meaning: 'data_dir cannot be set up for the roles' },
+  'supervisor.keystore_unreachable': { level: 'error', meaning: 'the cluster database cannot be reached at start (PostgreSQL down?): the gateway starts anyway, smtpd accepts into the spool, mail that needs the store waits' },
   'supervisor.keystore_unusable': { level: 'fatal', meaning: 'the keystore cannot be opened' },
   'supervisor.keys_not_published': { level: 'error', meaning: 'the public keys or certificates for the portal could not be published' },
   'supervisor.crl_not_published': { level: 'error', meaning: 'the CRL of the internal CA could not be published' },
