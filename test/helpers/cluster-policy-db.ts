@@ -24,37 +24,45 @@ const INTERIM_TABLES = `
   CREATE INDEX IF NOT EXISTS policy_versions_at ON policy_versions (at);
 `;
 
-let server: Promise<Postgres> | null = null;
-
-/** This test file's PostgreSQL server, started on first use and stopped after the file. */
-export function clusterPostgres(): Promise<Postgres> {
-  if (!server) {
-    server = startPostgres();
-    afterAll(async () => {
-      const s = server;
-      server = null;
-      if (s) await (await s).stop();
-    });
-  }
-  return server;
+export interface PolicyCluster {
+  /** This file's PostgreSQL server, started on first use. */
+  postgres(): Promise<Postgres>;
+  /** A fresh keystore database on the server: its URL; open it (as each node does) with `nodeSql`. */
+  database(): Promise<{ url: string; password: string }>;
+  /** One node's connection to the cluster database at `url` (migrated: several nodes may start at once). */
+  nodeSql(url: string): Promise<PostgresSql>;
 }
 
-/** A fresh keystore database on the server: its URL; open it (as each node does) with `nodeSql`. */
-export async function clusterDatabase(): Promise<{ url: string; password: string }> {
-  const pg = await clusterPostgres();
-  const url = await pg.createDatabase();
-  const sql = await nodeSql(url);
-  await sql.close();
-  return { url, password: pg.password };
-}
-
-/** One node's connection to the cluster database at `url` (migrated: several nodes may start at once). */
-export async function nodeSql(url: string): Promise<PostgresSql> {
-  const pg = await clusterPostgres();
-  const sql = new PostgresSql({ url, password: pg.password, pool: 2, schema: 'keystore', applicationName: 'postern-test', connectTimeoutMs: 1000 });
-  await migratePostgres(sql, KEYSTORE_PG_MIGRATIONS, 'keystore');
-  if (!KEYSTORE_PG_MIGRATIONS.length) await sql.exec(INTERIM_TABLES);
-  return sql;
+/**
+ * Call at the top level of a test file or in a describe block, never inside a test or hook: the
+ * server's stop is registered here, and vitest never runs an afterAll registered while tests run
+ * (the server would outlive the file).
+ */
+export function usePolicyCluster(): PolicyCluster {
+  let server: Promise<Postgres> | null = null;
+  afterAll(async () => {
+    const s = server;
+    server = null;
+    if (s) await (await s).stop();
+  });
+  const postgres = () => (server ??= startPostgres());
+  const nodeSql = async (url: string) => {
+    const pg = await postgres();
+    const sql = new PostgresSql({ url, password: pg.password, pool: 2, schema: 'keystore', applicationName: 'postern-test', connectTimeoutMs: 1000 });
+    await migratePostgres(sql, KEYSTORE_PG_MIGRATIONS, 'keystore');
+    if (!KEYSTORE_PG_MIGRATIONS.length) await sql.exec(INTERIM_TABLES);
+    return sql;
+  };
+  return {
+    postgres,
+    nodeSql,
+    async database() {
+      const pg = await postgres();
+      const url = await pg.createDatabase();
+      await (await nodeSql(url)).close();
+      return { url, password: pg.password };
+    },
+  };
 }
 
 /** A migrated SQLite keystore file in a temporary folder; `cleanup` closes and removes it. */

@@ -18,7 +18,7 @@ import { silentLogger } from '../../../src/log/index.js';
 import { DbPolicyVersions, policyHash } from '../../../src/policy/index.js';
 import { Spool } from '../../../src/spool/index.js';
 import { refusal } from '../../helpers/admin-handlers.js';
-import { clusterDatabase, clusterPostgres, nodeSql } from '../../helpers/cluster-policy-db.js';
+import { usePolicyCluster } from '../../helpers/cluster-policy-db.js';
 import { tempDir } from '../../helpers/config.js';
 
 const PW_ENV = 'POSTERN_TEST_POLICY_PG_PASSWORD';
@@ -26,6 +26,7 @@ const policy = (n: number) => `rules:\n  - name: rule ${n}\n    do: [sign]\n`;
 const caller: AdminCaller = { account: 'polly', roles: ['policy_operator'], client: '192.0.2.7', via: 'api' };
 
 describe('a cluster policy from the shell and the admin API', () => {
+  const cluster = usePolicyCluster();
   let dir: string;
   let cleanup: () => Promise<void>;
   let configFile: string;
@@ -34,14 +35,14 @@ describe('a cluster policy from the shell and the admin API', () => {
   const previousPw = process.env[PW_ENV];
 
   beforeEach(async () => {
-    const db = await clusterDatabase();
+    const db = await cluster.database();
     process.env[PW_ENV] = db.password;
     ({ dir, cleanup } = await tempDir('postern-policy-cluster-'));
     configFile = join(dir, 'postern.yaml');
     policyFile = join(dir, 'policy.yaml');
     await writeFile(configFile, `hostname: gw.test.example\ndata_dir: .\ninternal_domains: [example.com]\npolicy: policy.yaml\nkeystore:\n  postgres: { url: "${db.url}", password_env: ${PW_ENV} }\ncluster: { node: mx1 }\n`);
     await writeFile(policyFile, policy(1));
-    versions = new DbPolicyVersions(await nodeSql(db.url));
+    versions = new DbPolicyVersions(await cluster.nodeSql(db.url));
   });
   afterEach(async () => {
     await versions.sql.close();
@@ -162,7 +163,7 @@ describe('a cluster policy from the shell and the admin API', () => {
     });
 
     it('answers 503 and activates nothing while the database is stopped', async () => {
-      const pg = await clusterPostgres();
+      const pg = await cluster.postgres();
       await pg.halt();
       try {
         const err = await refusal(call('POST', '/policy/activate', { body: { text: policy(6), hash: policyHash(policy(1)) } }));

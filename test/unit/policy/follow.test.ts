@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DbPolicyVersions, FilePolicyVersions, policyHash, PolicyFollower, pushPolicy, type PolicyVersion } from '../../../src/policy/index.js';
 import { tempDir } from '../../helpers/config.js';
-import { clusterDatabase, clusterPostgres, nodeSql } from '../../helpers/cluster-policy-db.js';
+import { usePolicyCluster } from '../../helpers/cluster-policy-db.js';
 
 const policy = (n: number) => `rules:\n  - name: rule ${n}\n    do: [sign]\n`;
 
@@ -35,10 +35,11 @@ async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 
 }
 
 describe('the cluster policy followed by every node', () => {
+  const cluster = usePolicyCluster();
   const cleanups: (() => Promise<void>)[] = [];
   let url: string;
   beforeEach(async () => {
-    ({ url } = await clusterDatabase());
+    ({ url } = await cluster.database());
   });
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
@@ -50,7 +51,7 @@ describe('the cluster policy followed by every node', () => {
     cleanups.push(tmp.cleanup);
     const file = join(tmp.dir, 'policy.yaml');
     await writeFile(file, text);
-    const sql = await nodeSql(url);
+    const sql = await cluster.nodeSql(url);
     const logs: Record<string, unknown>[] = [];
     const followed: PolicyVersion[] = [];
     const record = (level: string) => (obj: object, msg?: string) => logs.push({ level, ...obj, msg });
@@ -138,7 +139,7 @@ describe('the cluster policy followed by every node', () => {
   });
 
   it('keeps running on its file while the database is stopped, says so once, and follows again when it is back', async () => {
-    const pg = await clusterPostgres();
+    const pg = await cluster.postgres();
     const a = await node(policy(1), 100);
     const b = await node(policy(1), 100);
     await a.follower.start();

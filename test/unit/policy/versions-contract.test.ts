@@ -10,11 +10,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Sql } from '../../../src/keystore/sql/types.js';
 import { DbPolicyVersions, FilePolicyVersions, policyHash, type PolicyVersionStore } from '../../../src/policy/index.js';
 import { tempDir } from '../../helpers/config.js';
-import { clusterDatabase, nodeSql, sqliteKeystoreSql } from '../../helpers/cluster-policy-db.js';
+import { sqliteKeystoreSql, usePolicyCluster } from '../../helpers/cluster-policy-db.js';
 
 const policy = (n: number) => `rules:\n  - name: rule ${n}\n    do: [sign]\n`;
 const BACKENDS = ['files', 'sqlite', 'postgres'] as const;
 type Backend = (typeof BACKENDS)[number];
+const cluster = usePolicyCluster();
 
 /** Open stores of `backend`, closed after each test. */
 function stores(backend: Backend) {
@@ -33,8 +34,8 @@ function stores(backend: Backend) {
       cleanups.push(cleanup);
       return { store: new DbPolicyVersions(sql, limit), sql };
     }
-    const { url } = await clusterDatabase();
-    const sql = await nodeSql(url);
+    const { url } = await cluster.database();
+    const sql = await cluster.nodeSql(url);
     cleanups.push(() => sql.close());
     return { store: new DbPolicyVersions(sql, limit), sql, url };
   };
@@ -108,8 +109,8 @@ describe.each(['sqlite', 'postgres'] as const)('the cluster policy table (%s)', 
       const { store, url } = await open();
       const a = store as DbPolicyVersions;
       await a.keep(policy(0), null);
-      const b = new DbPolicyVersions(await nodeSql(url!));
-      const c = await nodeSql(url!);
+      const b = new DbPolicyVersions(await cluster.nodeSql(url!));
+      const c = await cluster.nodeSql(url!);
       try {
         const heard: string[] = [];
         const unlisten = await c.listen('postern_store_changes', (topic) => heard.push(topic));
