@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseAddress } from '../core/index.js';
-import { openKeyStore, openPortalDb, portalDbFile } from '../keystore/index.js';
+import { openKeyStore, openPortalStore, portalDbFile } from '../keystore/index.js';
 import { describedMessage, explainMessage, explanationJson, explanationLines, messageFileFacts } from '../worker/explain.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
@@ -49,13 +49,17 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   });
   const { message, body } = file ? messageFileFacts(await readFile(file)) : describedMessage(values.subject, headers);
   const store = await openKeyStore(config);
-  const portalFile = portalDbFile(config);
-  const portal = existsSync(portalFile) ? await openPortalDb(portalFile, { readonly: true }) : null;
+  // portal.db is only read, and not made when absent; a cluster's portal schema is made as its keystore is.
+  const portal = config.keystore.postgres
+    ? await openPortalStore(config, { role: 'cli' })
+    : existsSync(portalDbFile(config))
+      ? await openPortalStore(config, { role: 'cli', readonly: true })
+      : null;
   let explanation;
   try {
     explanation = await explainMessage({ from, to, message, body, clientTrusted: values.client !== 'untrusted' }, { config, policy, store, portal });
   } finally {
-    portal?.close();
+    await portal?.close();
     await store.close();
   }
   if (values.json) io.out(JSON.stringify(explanationJson(explanation), null, 2));

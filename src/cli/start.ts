@@ -59,7 +59,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
       }
     } finally {
       await store.close();
-      portalDb.close();
+      await portalDb.close();
     }
   } catch (err) {
     // A cluster's database that cannot be reached now (PostgreSQL down or failing over) is not a

@@ -82,7 +82,7 @@ export async function openKeyStoreWithPortal(
     const moved = await store.attachPortal(portal);
     return { store, portal, moved };
   } catch (err) {
-    portal?.close();
+    await portal?.close();
     await store.close();
     throw err;
   }
@@ -102,6 +102,7 @@ export {
   openPortalDb, portalDbFile, PortalDb, PortalDbError, type PortalDbErrorCode, type LoginFailureKind, type PortalAuditRecord, type ReplyLink,
   type StoredWebmailMessage, type WebmailAccount,
 } from './portal-db.js';
+export { openPortalStore, type PortalStoreOptions, type PortalStoreUser } from './portal-store.js';
 export { openReplyLink, type ReplyLinkContent } from './portal-reply-links.js';
 export {
   newAccountKeys, newWebmailPassword, openForAccount, rawPublicKey, rewrapAccountKey, sealForAccount, unwrapAccountKey, unwrapNothing, WEBMAIL_SCRYPT,

@@ -54,7 +54,7 @@ main('admin', async ({ config, spool, log, send }) => {
     link.close();
     await policy?.close();
     await store.close();
-    portal.close();
+    await portal.close();
     throw err;
   });
   sample();
@@ -69,7 +69,7 @@ main('admin', async ({ config, spool, log, send }) => {
       link.close();
       await policy?.close();
       await store.close();
-      portal.close();
+      await portal.close();
     },
   };
 });

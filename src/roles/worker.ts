@@ -85,7 +85,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       handoff.close();
       await ldap?.close().catch(() => undefined);
       await store.close();
-      portal.close();
+      await portal.close();
     },
     announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
   };

@@ -158,13 +158,17 @@ export class PostgresSql implements Sql {
       throw postgresError(err, this.where);
     }
     let broken: Error | undefined;
+    let fromBody = false;
     try {
       await client.query('BEGIN');
       // One writer at a time per store, as SQLite's BEGIN IMMEDIATE: the store's read-then-write
       // bodies (a PDF password made once per pair, the last Administrator kept) stay correct
       // across nodes without retry loops. Writes are rare beside the mail path's reads.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`postern:${this.options.schema}`]);
-      const out = await this.tx.run(client, body);
+      const out = await this.tx.run(client, body).catch((err: unknown) => {
+        fromBody = true;
+        throw err;
+      });
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -173,7 +177,9 @@ export class PostgresSql implements Sql {
       } catch (e) {
         broken = e as Error;
       }
-      throw postgresError(err, this.where);
+      // The body's own errors pass as they are, as SQLite's driver lets them: a store's typed
+      // refusal (an account that exists) must reach its caller, and its queries' errors are SqlErrors already.
+      throw fromBody ? err : postgresError(err, this.where);
     } finally {
       client.release(broken);
     }
