@@ -11,6 +11,7 @@ import type { Config } from '../config/types.js';
 import type { KeyStore, PortalDb } from '../keystore/index.js';
 import type { Logger, LogQuery, LogRecord } from '../log/index.js';
 import type { Spool } from '../spool/index.js';
+import type { PolicyVersionStore } from '../policy/index.js';
 import type { HourlyTable } from './hourly.js';
 import type { Permission } from './permissions.js';
 
@@ -69,6 +70,8 @@ export interface AdminContext {
   spool: Spool;
   log: Logger;
   supervisor: SupervisorLink;
+  /** A cluster's policy versions (issue 19: the keystore database); absent: data_dir's files. */
+  policyVersions?: PolicyVersionStore;
   /** Recipients' copies per hour and method over the last day, as the admin role counted them (absent: not counted). */
   messagesPerHour?(): HourlyTable;
   /** Append a change to the audit trail with the caller's account, client address and channel. */

@@ -40,6 +40,9 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         FILE checked and made the policy (atomically; the one before kept in
                         data_dir/policy-versions; audited); --hash: only if the policy is still
                         that version
+  policy push FILE [--hash HASH] [--comment TEXT]
+                        a cluster (keystore.postgres): FILE checked and stored as the cluster's
+                        newest policy version (prints its id); every node follows it
   pdf password show|reset|delete --from A --to B
                         a pair's PDF password (show is audited; reset makes a new one and
                         queues the sender's notice at once); --scope recipient instead of --from

@@ -86,7 +86,7 @@ async function withPortalStore<T>(configFile: string | undefined, fn: (store: Ke
     return await fn(store, config);
   } finally {
     await store.close();
-    portal.close();
+    await portal.close();
   }
 }
 

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseAddress } from '../core/index.js';
-import { openKeyStore, openPortalDb, portalDbFile } from '../keystore/index.js';
+import { openKeyStore, openPortalStore, portalDbFile } from '../keystore/index.js';
 import { describedMessage, explainMessage, explanationJson, explanationLines, messageFileFacts } from '../worker/explain.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
@@ -16,6 +16,7 @@ const USAGE = 'policy explain --from ADDRESS --to ADDRESS [--to …] [--subject 
 
 export async function policyCommand(argv: string[], io: CliIo): Promise<number> {
   if (argv[0] === 'activate') return (await import('./policy-activate.js')).policyActivateCommand(argv.slice(1), io);
+  if (argv[0] === 'push') return (await import('./policy-activate.js')).policyPushCommand(argv.slice(1), io);
   if (argv[0] === 'versions') return (await import('./policy-activate.js')).policyVersionsCommand(argv.slice(1), io);
   const { values, positionals } = parse(argv, {
     from: { type: 'string' },
@@ -26,7 +27,7 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
     json: { type: 'boolean' },
   });
   const [sub, file, ...extra] = positionals;
-  if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE} | policy activate FILE [--hash HASH] | policy versions`);
+  if (sub !== 'explain' || extra.length) throw new UsageError(`usage: postern ${USAGE} | policy activate FILE [--hash HASH] | policy push FILE [--hash HASH] [--comment TEXT] | policy versions`);
   if (values.from === undefined || !values.to?.length) throw new UsageError('policy explain needs --from and at least one --to');
   if (values.client !== undefined && values.client !== 'trusted' && values.client !== 'untrusted') throw new UsageError('--client must be trusted or untrusted');
   // The addresses as smtpd would store them: the plan is for the canonical form, and a spelling
@@ -48,13 +49,17 @@ export async function policyCommand(argv: string[], io: CliIo): Promise<number> 
   });
   const { message, body } = file ? messageFileFacts(await readFile(file)) : describedMessage(values.subject, headers);
   const store = await openKeyStore(config);
-  const portalFile = portalDbFile(config);
-  const portal = existsSync(portalFile) ? await openPortalDb(portalFile, { readonly: true }) : null;
+  // portal.db is only read, and not made when absent; a cluster's portal schema is made as its keystore is.
+  const portal = config.keystore.postgres
+    ? await openPortalStore(config, { role: 'cli' })
+    : existsSync(portalDbFile(config))
+      ? await openPortalStore(config, { role: 'cli', readonly: true })
+      : null;
   let explanation;
   try {
     explanation = await explainMessage({ from, to, message, body, clientTrusted: values.client !== 'untrusted' }, { config, policy, store, portal });
   } finally {
-    portal?.close();
+    await portal?.close();
     await store.close();
   }
   if (values.json) io.out(JSON.stringify(explanationJson(explanation), null, 2));

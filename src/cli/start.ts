@@ -1,14 +1,16 @@
 import { watch } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
-import { databaseFiles, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys, type KeyStore } from '../keystore/index.js';
+import { databaseFiles, isStoreUnavailable, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys, type KeyStore } from '../keystore/index.js';
 import { createLogger, initMetrics, type Logger } from '../log/index.js';
 import { roleEntry } from '../roles/index.js';
+import { policyHash } from '../policy/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
 import { ROLE_PRIVILEGES, roleEnvironment, securePaths, Supervisor, unprivilegedAccount, type Account } from '../supervisor/index.js';
 import { DEFAULT_CONFIG, parse, type CliIo } from './args.js';
 import { loadConfigAndPolicy } from './policy-load.js';
+import { followPolicyWhileRunning, type RunningFollower } from './policy-follow.js';
 
 /** `postern start`: the supervisor in the foreground; logs are JSON lines on stdout. */
 export async function startCommand(argv: string[], _io: CliIo): Promise<number> {
@@ -47,7 +49,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   const portal = config.portal.listen.length > 0;
   let published: Published | undefined;
   try {
-    const { store, portal: portalDb, moved } = await openKeyStoreWithPortal(config, account ? { owner: { uid: process.getuid?.() ?? 0, gid: account.gid } } : {});
+    const { store, portal: portalDb, moved } = await openKeyStoreWithPortal(config, { role: 'supervisor', ...(account ? { owner: { uid: process.getuid?.() ?? 0, gid: account.gid } } : {}) });
     if (moved) log.info({ event: 'supervisor.reply_links_moved', count: moved }, 'PDF reply links moved from postern.db to portal.db');
     try {
       await publishInternalCrl(store, config);
@@ -57,16 +59,32 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
       }
     } finally {
       await store.close();
-      portalDb.close();
+      await portalDb.close();
     }
   } catch (err) {
-    log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
-    log.flush();
-    return 1;
+    // A cluster's database that cannot be reached now (PostgreSQL down or failing over) is not a
+    // broken configuration: smtpd takes mail into the spool meanwhile, and the roles that need
+    // the store retry until it answers (the worker defers mail, the supervisor restarts a role
+    // that cannot open it). A wrong password, a KEK mismatch or a damaged file still stop here.
+    if (!isStoreUnavailable(err)) {
+      log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
+      log.flush();
+      return 1;
+    }
+    log.error({ event: 'supervisor.keystore_unreachable', reason: (err as Error).message }, 'the keystore cannot be reached now; starting anyway, mail that needs it waits');
   }
+  // The hash of the policy file the roles last loaded: the file watcher reloads only for another
+  // one, so a policy a reload already took (the cluster's follower, the admin console) is not
+  // loaded twice. Read before loading, so a change during the load is still seen as new.
+  let loadedPolicy = await fileHash(config.policy.file);
   const sup = new Supervisor({
     config,
-    reloadConfig: async () => (await loadConfigAndPolicy(file)).config,
+    reloadConfig: async () => {
+      const hash = await fileHash(config.policy.file);
+      const loaded = (await loadConfigAndPolicy(file)).config;
+      loadedPolicy = hash;
+      return loaded;
+    },
     spool,
     log,
     roleCommand: (role, current) => ({
@@ -97,7 +115,9 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   const watcher = watch(dirname(config.policy.file), (_event, name) => {
     if (name !== policyName) return;
     clearTimeout(settle);
-    settle = setTimeout(() => void sup.reload(), 500);
+    settle = setTimeout(() => {
+      void fileHash(config.policy.file).then((hash) => (hash === loadedPolicy ? undefined : sup.reload()));
+    }, 500);
   });
   watcher.on('error', () => undefined);
   const stopPublishing = portal ? publishKeysWhileRunning(config, account?.gid, log, published) : async () => undefined;
@@ -106,13 +126,36 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
     watcher.close();
     void stopPublishing();
   });
+  // A cluster node's policy file follows the cluster's newest version; the first check before the
+  // roles start, so they start on it. A new version is loaded at once, not after the watcher's pause.
+  let started = false;
+  let follower: RunningFollower | null;
+  try {
+    follower = await followPolicyWhileRunning(config, log, (version) => {
+      // Before the start the roles have yet to load any policy: they will load this one.
+      if (started) void sup.reload();
+      else loadedPolicy = version.hash;
+    });
+  } catch (err) {
+    log.fatal({ event: 'supervisor.keystore_unusable', reason: (err as Error).message }, 'cannot open the keystore');
+    log.flush();
+    clearTimeout(settle);
+    watcher.close();
+    await stopPublishing();
+    return 1;
+  }
+  void sup.exited.then(() => follower?.stop());
   process.on('SIGTERM', () => void sup.stop(0));
   process.on('SIGINT', () => void sup.stop(0));
+  started = true;
   await sup.start();
   const code = await sup.exited;
   log.flush();
   return code;
 }
+
+/** policyHash of a file's bytes; '' when it cannot be read (then any readable content is new). */
+const fileHash = (file: string): Promise<string> => readFile(file).then(policyHash, () => '');
 
 /**
  * A KEK file the unprivileged account owns is readable by smtpd and the portal: like a KEK file

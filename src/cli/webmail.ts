@@ -1,6 +1,6 @@
 /**
  * `postern webmail list|reset|delete`: the webmail mailboxes of outside recipients (issue 17),
- * kept in portal.db.
+ * kept in the portal store (portal.db, or a cluster's PostgreSQL).
  *
  * - list: every account — created, key generation, messages and bytes, last log-in, whether its
  *   password was told and must still be changed.
@@ -10,13 +10,13 @@
  *   users (internal_domains), never an outside address — through the spool like PDF mail's.
  * - delete ADDRESS: the account and its mail.
  *
- * Each change is audited in portal.db with the CLI user as actor. Secrets: the new password,
+ * Each change is audited in the portal store with the CLI user as actor. Secrets: the new password,
  * printed or queued, never logged or audited.
  */
 import type { Config } from '../config/types.js';
 import { addressKey, canonicalAddress } from '../core/index.js';
 import { loadConfig } from '../config/index.js';
-import { openPortalDb, portalDbFile, type PortalDb, type WebmailAccount } from '../keystore/index.js';
+import { openPortalStore, type PortalDb, type WebmailAccount } from '../keystore/index.js';
 import { Spool } from '../spool/index.js';
 import { deleteWebmailAccount, resetWebmailAccount, webmailAccountRows, WebmailResetRefused } from '../worker/webmail-admin.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
@@ -55,11 +55,11 @@ function addressArg(what: string, value: string): string {
 
 async function withPortal<T>(configFile: string | undefined, fn: (db: PortalDb, config: Config) => Promise<T>): Promise<T> {
   const config = await loadConfig(configFile ?? DEFAULT_CONFIG);
-  const db = await openPortalDb(portalDbFile(config));
+  const db = await openPortalStore(config, { role: 'cli' });
   try {
     return await fn(db, config);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

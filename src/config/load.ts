@@ -103,10 +103,11 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   const pdf = await pdfConfig(raw, base, readable, at);
   const webmail = webmailConfig(raw, at);
   // A secret named here would reach smtpd and the portal too: only the worker gets it (roles/env).
-  const secretVars = new Set([kekSecretVariable(raw.kek), ...raw.ldap.servers.map((s) => s.password_env)].filter(Boolean));
+  const pg = raw.keystore.postgres;
+  const secretVars = new Set([kekSecretVariable(raw.kek), ...raw.ldap.servers.map((s) => s.password_env), pg?.password_env, pg?.portal?.password_env].filter(Boolean));
   raw.import_environment.forEach((entry, i) => {
     const name = entry.split('=')[0]!;
-    if (secretVars.has(name)) at(['import_environment', i], `${name} holds a secret (the KEK's or an LDAP password): it reaches only the roles that need it, never every role`);
+    if (secretVars.has(name)) at(['import_environment', i], `${name} holds a secret (the KEK's, an LDAP or a PostgreSQL password): it reaches only the roles that need it, never every role`);
   });
 
   const policyFile = resolve(base, raw.policy);

@@ -132,6 +132,11 @@ export const OUTCOMES = {
     events: ['worker.deferred'], metric: 'postern_messages_deferred_total{reason="worker"}',
     meaning: 'the worker met a temporary failure (a directory down, policy says defer); processed again in a minute',
   },
+  deferred_store: {
+    class: 'deferred', code: 451, status: '4.3.0', text: 'keystore unavailable', action: 'delayed', notice: null,
+    events: ['worker.store_unavailable'], metric: 'postern_messages_deferred_total{reason="store"}',
+    meaning: 'the message needs the keystore (keys, PDF passwords, mailboxes) and it cannot be reached (PostgreSQL down or failing over); never sent in clear, processed again in a minute',
+  },
   deferred_transform_timeout: {
     class: 'deferred', code: 451, status: '4.3.0', text: '{reason}', action: 'delayed', notice: null,
     events: ['worker.transform_timeout'], metric: 'postern_messages_deferred_total{reason="transform_timeout"}',

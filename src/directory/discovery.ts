@@ -5,7 +5,9 @@
  * process (a dead server costs one time-out per negative_ttl, not one per mail), and concurrent
  * look-ups of one address share one request.
  *
- * Never throws: a network or parse failure is null plus a log event (directory.*). A source that
+ * Never throws, but for a keystore that cannot be reached now (PostgreSQL down): a key found and
+ * not stored would leave the recipient looking keyless to the policy, so the caller must wait
+ * (the worker defers the message). A network or parse failure is null plus a log event (directory.*). A source that
  * hangs delays the caller by at most its time-out; sources are asked one after the other, not at
  * once, because each look-up tells a third party whom we write to (worst case: the sum of the
  * time-outs of the sources configured for that address).
@@ -13,6 +15,7 @@
  * Untrusted input: recipient addresses, directory answers (see wkd.ts, hkp.ts, keys.ts).
  */
 import type { DiscoveryConfig } from '../config/index.js';
+import { isStoreUnavailable } from '../keystore/sql/types.js';
 import type { Logger } from '../log/index.js';
 import type { ParsedPgpKey } from '../openpgp/index.js';
 import { compilePatterns, splitAddress, type AddressMatcher } from './address.js';
@@ -85,6 +88,7 @@ export class KeyDiscovery {
     try {
       return (await this.lookup(address)).result;
     } catch (err) {
+      if (isStoreUnavailable(err)) throw err;
       // lookup() catches everything it expects; this is the promise that the caller never sees a throw.
       this.opts.log.error({ event: 'directory.discovery_failed', address, reason: (err as Error).message }, 'key discovery failed');
       return null;
@@ -159,6 +163,8 @@ export class KeyDiscovery {
         const r = await importCandidate(this.opts.store, c, { source, actor: this.opts.actor ?? 'worker' });
         if (r.status !== 'duplicate') log.info({ event: 'directory.imported', address, source, fingerprint: c.key.info.fingerprint, status: r.status }, 'OpenPGP key stored');
       } catch (err) {
+        // Not cached as found: the policy asks the store, which does not have it.
+        if (isStoreUnavailable(err)) throw err;
         // The key is still good for this message; the next look-up will try to store it again.
         log.error({ event: 'directory.import_failed', address, source, fingerprint: c.key.info.fingerprint, reason: (err as Error).message }, 'found key not stored');
       }

@@ -18,7 +18,8 @@ import type { Config } from '../config/types.js';
 import { KekError, openKek, type Kek } from './kek/index.js';
 import { NO_KEK } from './kek/none.js';
 import type { ScryptCost } from './pdf-verifier.js';
-import { openPortalDb, portalDbFile, type PortalDb } from './portal-db.js';
+import type { PortalDb } from './portal-db.js';
+import { openPortalStore, type PortalStoreUser } from './portal-store.js';
 import { openPostgres } from './sql/open.js';
 import type { Sql } from './sql/types.js';
 import { KEYSTORE_PG_MIGRATIONS } from './schema-pg.js';
@@ -26,7 +27,6 @@ import { openSqliteKeystore } from './store-base.js';
 import { SqlKeyStore } from './store.js';
 
 export { SqlKeyStore as KeyStore } from './store.js';
-export { SqlError, isStoreUnavailable, type SqlErrorKind } from './sql/types.js';
 export { StoreConfigError } from './sql/open.js';
 export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
@@ -44,6 +44,8 @@ export type { AdminLoginFailures } from './store-admin.js';
 export { auditJson, parseAuditTime } from './audit-log.js';
 export { PdfPasswordError, PDF_SCRYPT, verifyPdfPassword, type ScryptCost } from './pdf-verifier.js';
 export { KekError, openKek, seal, unseal, rewrap, type Kek, type SealedSecret } from './kek/index.js';
+// What callers on the mail path tell apart: a store that cannot be reached now (defer) from a bug.
+export { isStoreUnavailable, SqlError, type SqlErrorKind } from './sql/types.js';
 
 /** Where the passphrase KEK keeps its scrypt salt. */
 export const saltFile = (config: Config) => join(config.data_dir, 'kek.salt');
@@ -105,22 +107,24 @@ export async function openKeyStore(config: Config, opts: OpenKeyStoreOptions = {
   }
 }
 /**
- * The keystore with portal.db beside it (data_dir/portal.db), attached for reply links: what the
- * worker, the CLI and the supervisor open. Reply links an older Postern kept in postern.db are
+ * The keystore with the portal store beside it (portal.db in data_dir, or the portal schema of
+ * the cluster's database: portal-store.ts), attached for reply links: what the worker, the CLI,
+ * the admin role and the supervisor open. Reply links an older Postern kept in postern.db are
  * moved on the way (`moved`). The caller closes both.
  */
 export async function openKeyStoreWithPortal(
   config: Config,
-  opts: OpenKeyStoreOptions & { owner?: { uid: number; gid: number } } = {},
+  opts: Omit<OpenKeyStoreOptions, 'role'> & { role?: PortalStoreUser; owner?: { uid: number; gid: number } } = {},
 ): Promise<{ store: SqlKeyStore; portal: PortalDb; moved: number }> {
-  const store = await openKeyStore(config, opts);
+  const role = opts.role ?? 'cli';
+  const store = await openKeyStore(config, { ...opts, role });
   let portal: PortalDb | undefined;
   try {
-    portal = await openPortalDb(portalDbFile(config), opts.owner ? { owner: opts.owner } : {});
+    portal = await openPortalStore(config, { role, ...(opts.owner ? { owner: opts.owner } : {}) });
     const moved = await store.attachPortal(portal);
     return { store, portal, moved };
   } catch (err) {
-    portal?.close();
+    await portal?.close();
     await store.close();
     throw err;
   }
@@ -140,6 +144,7 @@ export {
   openPortalDb, portalDbFile, PortalDb, PortalDbError, type PortalDbErrorCode, type LoginFailureKind, type PortalAuditRecord, type ReplyLink,
   type StoredWebmailMessage, type WebmailAccount,
 } from './portal-db.js';
+export { openPortalStore, type PortalStoreOptions, type PortalStoreUser } from './portal-store.js';
 export { openReplyLink, type ReplyLinkContent } from './portal-reply-links.js';
 export {
   newAccountKeys, newWebmailPassword, openForAccount, rawPublicKey, rewrapAccountKey, sealForAccount, unwrapAccountKey, unwrapNothing, WEBMAIL_SCRYPT,

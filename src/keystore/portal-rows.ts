@@ -4,17 +4,20 @@
  * rather than reaching the portal as a half-valid account or link.
  */
 import type { SealedReplyData } from './pdf-verifier.js';
+import { SqlError } from './sql/types.js';
 import type { WrappedAccountKey } from './webmail-crypto.js';
 
 export type Row = Record<string, unknown>;
 
 /**
  * exists: createAccount for an address that has one. damaged: the file or a row is not what
- * Postern wrote. io: SQLite could not read or write (busy past the timeout, disk full, permissions).
- * stale: putMessage or changeAccountPassword for a key generation that a reset replaced (seal again
- * to the account's current key). missing: the account is gone.
+ * Postern wrote. unavailable: the database cannot be reached or take writes now (PostgreSQL down,
+ * SQLite busy past its timeout, a full disk): transient, the caller retries or defers, and
+ * isStoreUnavailable() says so through the error's cause. io: anything else the database refused
+ * (a missing file, permissions). stale: putMessage or changeAccountPassword for a key generation
+ * that a reset replaced (seal again to the account's current key). missing: the account is gone.
  */
-export type PortalDbErrorCode = 'exists' | 'damaged' | 'io' | 'stale' | 'missing';
+export type PortalDbErrorCode = 'exists' | 'damaged' | 'unavailable' | 'io' | 'stale' | 'missing';
 
 export class PortalDbError extends Error {
   override readonly name = 'PortalDbError';
@@ -81,11 +84,21 @@ export interface PortalAuditRecord {
   detail: Record<string, unknown>;
 }
 
+/**
+ * A backend's error as a PortalDbError, the SqlError kept as its cause (so isStoreUnavailable
+ * sees through it). Messages name no value: every value is a bound parameter.
+ */
+export function portalDbError(err: unknown): unknown {
+  if (err instanceof PortalDbError || !(err instanceof SqlError)) return err;
+  const code: PortalDbErrorCode = err.kind === 'damaged' ? 'damaged' : err.kind === 'unavailable' || err.kind === 'busy' ? 'unavailable' : 'io';
+  return new PortalDbError(code, `portal store: ${err.message}`, { cause: err });
+}
+
 /** Hostile input can be huge; a stored line is clipped at code points, never inside a surrogate pair. */
 export const clip = (s: string, n: number) => (typeof s !== 'string' ? String(s).slice(0, n) : s.length <= n ? s : Array.from(s).slice(0, n).join(''));
 
 function damaged(table: string, column: string): never {
-  throw new PortalDbError('damaged', `portal.db: a row of ${table} is damaged (${column})`);
+  throw new PortalDbError('damaged', `the portal store: a row of ${table} is damaged (${column})`);
 }
 
 const text = (r: Row, table: string, c: string): string => (typeof r[c] === 'string' ? (r[c] as string) : damaged(table, c));

@@ -56,6 +56,7 @@ const CODES = {
   'worker.large_fallback': { level: 'debug', meaning: 'a large message needs a step that does not stream (the reason says which); processed in memory' },
   'worker.plan': { level: 'debug', meaning: 'the policy plan for one recipient (rules, actions, verdict)' },
   'worker.deferred': { level: 'warn', meaning: 'outcome deferred_temporary: a temporary failure (a directory down); tried again later' },
+  'worker.store_unavailable': { level: 'warn', meaning: 'outcome deferred_store: the keystore cannot be reached (PostgreSQL down?); the message waits and is tried again, never sent in clear' },
   'worker.no_space': { level: 'warn', meaning: 'outcome deferred_no_space: the spool file system is full; message left in place' },
   'worker.error': { level: 'error', meaning: 'processing failed; the message stays queued and is tried again' },
   'worker.scan_error': { level: 'error', meaning: 'incoming/ could not be listed' },
@@ -230,9 +231,18 @@ const CODES = {
   'supervisor.mode_tightened': { level: 'warn', meaning: 'a file mode was too open and was tightened' },
   'supervisor.owner_changed': { level: 'warn', meaning: 'a file owner was changed for the roles' },
   'supervisor.data_dir_unusable': { level: 'fatal', meaning: 'data_dir cannot be set up for the roles' },
+  'supervisor.keystore_unreachable': { level: 'error', meaning: 'the cluster database cannot be reached at start (PostgreSQL down?): the gateway starts anyway, smtpd accepts into the spool, mail that needs the store waits' },
   'supervisor.keystore_unusable': { level: 'fatal', meaning: 'the keystore cannot be opened' },
   'supervisor.keys_not_published': { level: 'error', meaning: 'the public keys or certificates for the portal could not be published' },
   'supervisor.crl_not_published': { level: 'error', meaning: 'the CRL of the internal CA could not be published' },
+  // A cluster's shared policy (policy/follow.ts, in the supervisor): the node's policy file follows the database.
+  'policy.cluster_followed': { level: 'info', meaning: "the cluster's newest policy version was written to this node's policy file; the roles reload it" },
+  'policy.cluster_seeded': { level: 'info', meaning: "the cluster had no policy version yet: this node's policy file became the first" },
+  'policy.cluster_version_refused': { level: 'error', meaning: "the cluster's newest policy does not validate on this node (a groups file missing here?); the node keeps its policy file" },
+  'policy.local_edit_replaced': { level: 'warn', meaning: "this node's policy file was none of the cluster's versions (edited here, or a node new to the cluster); the cluster's version replaced it, the file's text is kept in data_dir/policy-versions" },
+  'policy.cluster_unreachable': { level: 'warn', meaning: 'the cluster database cannot be reached; the node keeps running on its policy file and tries again (logged once per outage)' },
+  'policy.cluster_reachable': { level: 'info', meaning: "the cluster database is reachable again; the node follows the cluster's policy" },
+  'policy.cluster_check_failed': { level: 'error', meaning: "the cluster's policy could not be followed (not an outage: see the reason); the node keeps its policy file" },
 } as const satisfies Record<string, EventInfo>;
 
 export const EVENTS = { ...CODES, ...roleLife(['smtpd', 'worker', 'relay', 'portal']) } as const;

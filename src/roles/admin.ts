@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { gatewayMetrics, HourlyCounts, startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
 import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
+import { openPolicyVersions } from '../cli/cluster-policy.js';
 import { openKeyStoreWithPortal } from '../keystore/index.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
@@ -19,7 +20,9 @@ const HOURLY_SAMPLE_MS = 5 * 60_000;
 
 main('admin', async ({ config, spool, log, send }) => {
   const listen = await numericListen(config.admin.listen);
-  const { store, portal } = await openKeyStoreWithPortal(config);
+  const { store, portal } = await openKeyStoreWithPortal(config, { role: 'admin' });
+  // A cluster's policy versions are in its database; the supervisor migrated the schema at start.
+  const policy = config.keystore.postgres ? await openPolicyVersions(config, 'admin') : null;
   let current: Config = config;
   const link = supervisorLink(send);
   const ctx: AdminContext = {
@@ -30,6 +33,7 @@ main('admin', async ({ config, spool, log, send }) => {
     spool,
     log,
     supervisor: link,
+    ...(policy ? { policyVersions: policy.versions } : {}),
     audit: async (caller, c) => {
       await store.audit({ actor: caller.account, action: c.action, object: c.object, detail: c.detail, client: caller.client, via: caller.via, before: c.before, after: c.after });
     },
@@ -48,8 +52,9 @@ main('admin', async ({ config, spool, log, send }) => {
   sampling.unref();
   const admin = await startAdmin({ ctx, accounts, log, listen, metrics, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
+    await policy?.close();
     await store.close();
-    portal.close();
+    await portal.close();
     throw err;
   });
   sample();
@@ -62,8 +67,9 @@ main('admin', async ({ config, spool, log, send }) => {
       clearInterval(sampling);
       await admin.close();
       link.close();
+      await policy?.close();
       await store.close();
-      portal.close();
+      await portal.close();
     },
   };
 });

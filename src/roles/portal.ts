@@ -3,14 +3,16 @@
  * the Internet like smtpd, so it holds no KEK and does not open postern.db: our users' public keys
  * and certificates come from the files the supervisor publishes and the internal CA's CRL from the
  * file the CA commands write (keystore/public.ts, the keystore's KEK-free entry). Reply links and
- * webmail are in portal.db (keystore/portal-db.ts, KEK-free too), which the supervisor made before
- * the roles started. Started as root, it drops to `user:` once its ports are bound; portal.db is
- * opened before that, so SQLite's -wal and -shm exist (the account cannot create files in data_dir).
+ * webmail are in the portal store (keystore/portal-db.ts, KEK-free too: portal.db, or the schema
+ * `portal` of the cluster's PostgreSQL database under the portal's own login when the config gives
+ * one), which the supervisor made before the roles started. Started as root, it drops to `user:`
+ * once its ports are bound; the store is opened before that, so SQLite's -wal and -shm exist (the
+ * account cannot create files in data_dir) and a PostgreSQL password file root's alone can be read.
  * Replies (PDF reply pages, webmail) are written into spool/incoming, as smtpd writes mail, for the workers.
  */
 import type { Config } from '../config/index.js';
-import { openPortalDb, portalDbFile } from '../keystore/portal-db.js';
 import { openReplyLink } from '../keystore/portal-reply-links.js';
+import { openPortalStore } from '../keystore/portal-store.js';
 import { internalCrlFile, publicCertificatesFile, publicKeysFile } from '../keystore/public.js';
 import { keyServer, PublicCertificateFile, PublicKeyFile, replyPages, spooledReplies, startPortal, webmailPages } from '../portal/index.js';
 import { numericListen } from './privileges.js';
@@ -23,7 +25,7 @@ main('portal', async ({ config, dataDir, spool, log, send }) => {
   const listen = await numericListen(config.portal.listen);
   const keys = new PublicKeyFile(publicKeysFile({ data_dir: dataDir }));
   const certificates = new PublicCertificateFile(publicCertificatesFile({ data_dir: dataDir }));
-  const db = await openPortalDb(portalDbFile({ data_dir: dataDir }), { create: false });
+  const db = await openPortalStore({ ...config, data_dir: dataDir }, { role: 'portal', create: false });
   const queued = batched((ids: string[]) => send({ type: 'queued', ids }));
   const portal = await startPortal({
     config: { ...config, portal: { ...config.portal, listen } },
@@ -37,8 +39,8 @@ main('portal', async ({ config, dataDir, spool, log, send }) => {
       webmailPages({ db, sendReply: spooledReplies({ spool, portalHost: portalHost(config), tls: Boolean(config.portal.tls), queued }) }),
     ],
     db,
-  }).catch((err: unknown) => {
-    db.close();
+  }).catch(async (err: unknown) => {
+    await db.close();
     throw err;
   });
   return {
@@ -49,7 +51,7 @@ main('portal', async ({ config, dataDir, spool, log, send }) => {
     },
     close: async () => {
       await portal.close();
-      db.close();
+      await db.close();
     },
   };
 });

@@ -16,7 +16,7 @@ import { batched, main } from './run.js';
 
 main('worker', async ({ config, dataDir, spool, log, send }) => {
   // portal.db beside postern.db: PDF reply links (the store writes them there) and webmail.
-  const { store, portal, moved } = await openKeyStoreWithPortal(config);
+  const { store, portal, moved } = await openKeyStoreWithPortal(config, { role: 'worker' });
   if (moved) log.info({ event: 'worker.reply_links_moved', count: moved }, 'PDF reply links moved from postern.db to portal.db');
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
@@ -90,7 +90,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
       await ldap?.close().catch(() => undefined);
       await watch.close();
       await store.close();
-      portal.close();
+      await portal.close();
     },
     announce: (m) => m.type === 'incoming' && worker.offer(m.ids),
   };

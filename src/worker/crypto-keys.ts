@@ -13,7 +13,7 @@
  * in any MTA's TLS key); an unseal is audited once per process, not once per message.
  */
 import type { Config } from '../config/types.js';
-import type { KeyStore, StoredCertificate } from '../keystore/index.js';
+import { isStoreUnavailable, type KeyStore, type StoredCertificate } from '../keystore/index.js';
 import { checkPath, parseCertificate, pathUsable, type CertInfo, type RevocationChecker } from '../pki/index.js';
 import { canEncryptTo, canSignWith, usableCertificate, type KeyLookups } from './policy-facts.js';
 import type { StoreReads } from './store-lookups.js';
@@ -128,6 +128,8 @@ export class CryptoKeys {
         const capabilities = (await this.reads.capabilitiesOf(c.fingerprint)) as Capabilities | undefined;
         return { recipient: r, certificate: c, ...(capabilities ? { capabilities } : {}) };
       } catch (err) {
+        // A store that cannot answer says nothing about the certificate: the message waits.
+        if (isStoreUnavailable(err)) throw err;
         this.log.warn({ event: 'worker.certificate_unusable', address, fingerprint: c.fingerprint, reason: (err as Error).message }, 'certificate cannot be encrypted to');
       }
     }
@@ -153,6 +155,8 @@ export class CryptoKeys {
       try {
         return await p;
       } catch (err) {
+        // Not "cannot sign": the key could not be fetched now; signing later beats sending unsigned.
+        if (isStoreUnavailable(err)) throw err;
         this.log.warn({ event: 'worker.signing_key_unusable', address, fingerprint: c.fingerprint, reason: (err as Error).message }, 'cannot sign with this certificate');
       }
     }
@@ -181,6 +185,7 @@ export class CryptoKeys {
       try {
         out.push(await p);
       } catch (err) {
+        if (isStoreUnavailable(err)) throw err;
         this.log.warn({ event: 'worker.decryption_key_unusable', fingerprint: c.fingerprint, reason: (err as Error).message }, 'cannot decrypt with this key');
       }
     }

@@ -10,7 +10,7 @@
  */
 import { inDomains, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
-import { issueFromCa } from '../keystore/index.js';
+import { isStoreUnavailable, issueFromCa } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import { editHeaders, type HeaderEdits } from '../mime/index.js';
 import { generatePgpKey } from '../openpgp/index.js';
@@ -175,6 +175,8 @@ async function generateKeys(want: { smime: boolean; pgp: boolean }, address: str
       log.info({ event: 'worker.keys_generated', queueId, address, kind: 'pgp', fingerprint: key.info.fingerprint }, 'OpenPGP key generated for the sender');
     }
   } catch (err) {
+    // No store now is not "no CA": the message waits, and its keys are made when it answers.
+    if (isStoreUnavailable(err)) throw err;
     log.error({ event: 'worker.keys_not_generated', queueId, address, reason: (err as Error).message }, 'could not generate keys for the sender');
   }
 }

@@ -116,10 +116,10 @@ export async function factsOfMessage(
   const addresses = [...new Set(env.recipients.map((r) => r.address))];
   const io = { config: ctx.config, store: ctx.store, log, queueId: entry.id };
   if (ctx.config.discovery.autocrypt) await learnAutocrypt(message.headers, addressesOf(message.headers.get('from')?.[0] ?? '')[0] ?? '', io);
-  if (ctx.sources) await fetchMissingKeys(addresses, ctx.sources, io);
+  const unknown = ctx.sources ? await fetchMissingKeys(addresses, ctx.sources, io) : undefined;
   // Changes made elsewhere up to now count for this message (SQLite: the counters read again).
   await ctx.lookups?.current();
-  const lookups = memoLookups(ctx.lookups ?? ctx.store);
+  const lookups = memoLookups(ctx.lookups ?? ctx.store, unknown);
   const memo: MessageMemo = {};
   const { facts, base } = await gatherFacts({
     body,

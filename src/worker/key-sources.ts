@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
 import { PosternError, inDomains } from '../core/index.js';
 import { importAutocrypt, lookUpAndStoreCertificates, parseAutocryptHeaders, type KeyDiscovery } from '../directory/index.js';
-import type { KeyStore } from '../keystore/index.js';
+import { isStoreUnavailable, type KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import { canEncryptTo, usableCertificate } from './policy-facts.js';
 
@@ -27,39 +27,57 @@ const isInternal = (config: Config, address: string) => inDomains(address, confi
 /**
  * For every external recipient the store has no usable key for: certificates from LDAP, then an
  * OpenPGP key by WKD/HKP where discovery is enabled for the domain. Look-ups run in parallel.
+ *
+ * The addresses whose fetch met a keystore that cannot be reached are returned with its error:
+ * what they have is unknown (a key may be in the directory and not yet stored), so the policy
+ * facts must not call them keyless (policy-facts.ts memoLookups). Mail that asks nothing about
+ * their keys can still go on.
  */
-export async function fetchMissingKeys(recipients: readonly string[], sources: KeySources, ctx: { config: Config; store: KeyStore; log: Logger; queueId: string }): Promise<void> {
-  if (!sources.ldap && !sources.discovery) return;
-  const now = Date.now();
+export async function fetchMissingKeys(recipients: readonly string[], sources: KeySources, ctx: { config: Config; store: KeyStore; log: Logger; queueId: string }): Promise<Map<string, unknown>> {
+  const unknown = new Map<string, unknown>();
+  if (!sources.ldap && !sources.discovery) return unknown;
   await Promise.all(
     recipients.map(async (address) => {
-      if (!address || isInternal(ctx.config, address)) return;
-      const [certs, pgp] = await Promise.all([ctx.store.certificatesFor(address), ctx.store.pgpKeysFor(address)]);
-      const hasCert = certs.some((c) => usableCertificate(c, now, false) && canEncryptTo(c));
-      const hasPgp = pgp.some((k) => k.info.canEncrypt && !k.info.revoked && (!k.info.expires || k.info.expires.getTime() > now));
-      if (hasCert || hasPgp) return;
-      if (sources.ldap) {
-        let found: Awaited<ReturnType<typeof lookUpAndStoreCertificates>> = [];
-        try {
-          found = await lookUpAndStoreCertificates(sources.ldap, ctx.store, address, { actor: 'worker' });
-        } catch (err) {
-          // "defer" (a temporary error) goes up: the message waits for the directory. Anything
-          // else (a certificate the store will not take) leaves the recipient without: the policy
-          // then decides as for anyone without a key — held if encryption is required.
-          if (err instanceof PosternError && err.temporary) throw err;
-          ctx.log.warn({ event: 'worker.ldap_certificate_not_used', queueId: ctx.queueId, address, reason: (err as Error).message }, 'directory certificate not used');
-        }
-        if (found.length) {
-          ctx.log.info({ event: 'worker.ldap_certificate', queueId: ctx.queueId, address, fingerprints: found.map((c) => c.fingerprint) }, 'certificate found in the directory');
-          return;
-        }
-      }
-      if (sources.discovery?.enabledFor(address)) {
-        const d = await sources.discovery.find(address);
-        if (d) ctx.log.info({ event: 'worker.key_discovered', queueId: ctx.queueId, address, source: d.source, fingerprint: d.key.info.fingerprint }, 'OpenPGP key discovered');
+      try {
+        await fetchFor(address, sources, ctx);
+      } catch (err) {
+        if (!isStoreUnavailable(err)) throw err;
+        unknown.set(address, err);
       }
     }),
   );
+  return unknown;
+}
+
+/** One recipient of fetchMissingKeys. */
+async function fetchFor(address: string, sources: KeySources, ctx: { config: Config; store: KeyStore; log: Logger; queueId: string }): Promise<void> {
+  const now = Date.now();
+  if (!address || isInternal(ctx.config, address)) return;
+  const [certs, pgp] = await Promise.all([ctx.store.certificatesFor(address), ctx.store.pgpKeysFor(address)]);
+  const hasCert = certs.some((c) => usableCertificate(c, now, false) && canEncryptTo(c));
+  const hasPgp = pgp.some((k) => k.info.canEncrypt && !k.info.revoked && (!k.info.expires || k.info.expires.getTime() > now));
+  if (hasCert || hasPgp) return;
+  if (sources.ldap) {
+    let found: Awaited<ReturnType<typeof lookUpAndStoreCertificates>> = [];
+    try {
+      found = await lookUpAndStoreCertificates(sources.ldap, ctx.store, address, { actor: 'worker' });
+    } catch (err) {
+      // "defer" (a temporary error) goes up: the message waits for the directory; so does a
+      // store that cannot be reached (the certificate was found, not stored). Anything else
+      // (a certificate the store will not take) leaves the recipient without: the policy
+      // then decides as for anyone without a key — held if encryption is required.
+      if ((err instanceof PosternError && err.temporary) || isStoreUnavailable(err)) throw err;
+      ctx.log.warn({ event: 'worker.ldap_certificate_not_used', queueId: ctx.queueId, address, reason: (err as Error).message }, 'directory certificate not used');
+    }
+    if (found.length) {
+      ctx.log.info({ event: 'worker.ldap_certificate', queueId: ctx.queueId, address, fingerprints: found.map((c) => c.fingerprint) }, 'certificate found in the directory');
+      return;
+    }
+  }
+  if (sources.discovery?.enabledFor(address)) {
+    const d = await sources.discovery.find(address);
+    if (d) ctx.log.info({ event: 'worker.key_discovered', queueId: ctx.queueId, address, source: d.source, fingerprint: d.key.info.fingerprint }, 'OpenPGP key discovered');
+  }
 }
 
 /** Autocrypt headers already taken by this process (hash of From: and values): a correspondent sends the same one with every mail. */
@@ -86,6 +104,9 @@ export async function learnAutocrypt(headers: Map<string, string[]>, from: strin
       ctx.log[r.keyChange ? 'warn' : 'info']({ event: r.keyChange ? 'worker.key_change' : 'worker.autocrypt_learnt', queueId: ctx.queueId, address: from, fingerprint: r.key.info.fingerprint }, r.keyChange ? 'a different Autocrypt key arrived for a known address' : 'Autocrypt key stored');
     }
   } catch (err) {
+    // Learnt from this correspondent's next message (it carries the header again); this one goes
+    // on — it may need no key at all — or waits for the store in the steps that need it.
+    if (isStoreUnavailable(err)) seenAutocrypt.delete(seen);
     ctx.log.warn({ event: 'worker.autocrypt_failed', queueId: ctx.queueId, from, reason: (err as Error).message }, 'Autocrypt header not used');
   }
 }

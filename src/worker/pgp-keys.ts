@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { autocryptHeader } from '../directory/index.js';
-import type { KeyStore, StoredPgpKey } from '../keystore/index.js';
+import { isStoreUnavailable, type KeyStore, type StoredPgpKey } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import {
   preparePgpDecryptionKey,
@@ -103,6 +103,8 @@ export class PgpKeys {
           return preparePgpSigner(secret);
         });
       } catch (err) {
+        // The secret key could not be fetched now: the message waits rather than leaving unsigned.
+        if (isStoreUnavailable(err)) throw err;
         this.log.warn({ event: 'worker.pgp_signing_key_unusable', address, fingerprint: k.info.fingerprint, reason: (err as Error).message }, 'cannot sign with this OpenPGP key');
       }
     }
@@ -127,6 +129,7 @@ export class PgpKeys {
           });
           if ((any || d.keyIds.some((id) => wanted.has(id))) && !out.includes(d)) out.push(d);
         } catch (err) {
+          if (isStoreUnavailable(err)) throw err;
           this.log.warn({ event: 'worker.pgp_decryption_key_unusable', fingerprint: k.info.fingerprint, reason: (err as Error).message }, 'cannot decrypt with this OpenPGP key');
         }
       }

@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/types.js';
 import { LimitExceededError, PosternError } from '../core/index.js';
+import { isStoreUnavailable } from '../keystore/index.js';
 import { countOutcome, type Logger } from '../log/index.js';
 import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type HeldDraft, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   failureRetryMs?: number;
   /** Pause before another attempt after a temporary failure or a time-out (tests; default 60 s). */
   temporaryRetryMs?: number;
+  /** Pause before another attempt when the keystore could not be reached (tests; default 60 s). */
+  storeRetryMs?: number;
 }
 
 export interface Worker {
@@ -71,6 +74,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   /** Attempts per message that ran past worker.transform_timeout (in this process). */
   const timeouts = new Map<string, number>();
   const temporaryRetryMs = opts.temporaryRetryMs ?? TEMPORARY_RETRY_MS;
+  const storeRetryMs = opts.storeRetryMs ?? TEMPORARY_RETRY_MS;
   let closed = false;
   /** No claims before this time (ms since epoch): the spool was full. */
   let pausedUntil = 0;
@@ -145,6 +149,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
             countOutcome('deferred_no_space', recipientsOf(entry));
             pauseClaims(NO_SPACE_RETRY_MS);
             later(entry, NO_SPACE_RETRY_MS);
+            return;
+          }
+          // The keystore cannot be reached (PostgreSQL down, failing over, out of connections): not
+          // the message's fault, so never counted toward a hold and never a bounce; it waits in
+          // active/ and is processed again — the store is asked afresh then, so nothing decided
+          // without it (in clear, unsigned) ever leaves. Mail that needs no store goes on meanwhile.
+          if (isStoreUnavailable(err) && entry) {
+            countOutcome('deferred_store', recipientsOf(entry));
+            log.warn({ event: 'worker.store_unavailable', queueId: id, reason: (err as Error).message, retryInMs: storeRetryMs }, 'keystore unavailable; message deferred');
+            later(entry, storeRetryMs);
             return;
           }
           // Past worker.transform_timeout: a temporary failure, tried again after a pause — and held

@@ -91,16 +91,18 @@ export class Gateway {
   }
 }
 
-export async function startGateway(configFile: string, opts: { waitReady?: boolean } = {}): Promise<Gateway> {
+/** `env`: the supervisor's environment (default this process's): a cluster node's database password. */
+export async function startGateway(configFile: string, opts: { waitReady?: boolean; env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {}): Promise<Gateway> {
   const proc = spawn(process.execPath, [MAIN, 'start', '-c', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: opts.env } : {}),
     detached: true, // own process group, so killAll() takes the roles too
   });
   const gw = new Gateway(proc);
   if (opts.waitReady !== false) {
     // A gateway that never got ready is not handed to the test, so nothing else would stop it: its
     // supervisor would go on restarting roles (in its own process group) after the suite ended.
-    await gw.waitFor((l) => l.event === 'supervisor.ready').catch((err: unknown) => {
+    await gw.waitFor((l) => l.event === 'supervisor.ready', opts.readyTimeoutMs).catch((err: unknown) => {
       gw.killAll();
       throw err;
     });

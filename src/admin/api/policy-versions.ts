@@ -7,12 +7,34 @@
  * The audit record holds both whole texts rather than a diff: it stands alone in an export (no
  * version files needed to read it, and versions are pruned), and a diff is made from it at will.
  */
-import { activatePolicy, FilePolicyVersions, POLICY_VERSION_ID, PolicyLockedError, policyVersionsDir, readPolicyFile, type PolicyVersion, type PolicyVersionStore } from '../../policy/index.js';
+import { isStoreUnavailable } from '../../keystore/sql/types.js';
+import { activatePolicy, FilePolicyVersions, followClusterPolicy, isClusterStore, POLICY_VERSION_ID, PolicyLockedError, policyVersionsDir, pushPolicy, readPolicyFile, type ActivateRequest, type ActivateResult, type PolicyVersion, type PolicyVersionStore } from '../../policy/index.js';
 import { ApiError, ok, type AdminContext, type ApiRequest, type ApiResult, type ApiRoute } from '../routes.js';
 import { invalidPolicy, policyHashSchema, policyText } from './policy.js';
 
-/** Where the versions of this gateway's policy are kept (a second backend with clusters, issue 19). */
-export const policyVersionsOf = (ctx: AdminContext): PolicyVersionStore => new FilePolicyVersions(policyVersionsDir(ctx.config()));
+/** Where the versions of this gateway's policy are kept: the cluster's database (issue 19), or data_dir. */
+export const policyVersionsOf = (ctx: AdminContext): PolicyVersionStore => ctx.policyVersions ?? new FilePolicyVersions(policyVersionsDir(ctx.config()));
+
+/**
+ * A single gateway activates its file. A cluster node pushes the text as the cluster's newest
+ * version, then writes its own file at once (as its follower would a moment later) so the reload
+ * that follows takes it; the other nodes follow by themselves.
+ */
+async function activateHere(ctx: AdminContext, versions: PolicyVersionStore, req: ActivateRequest): Promise<ActivateResult> {
+  const file = ctx.config().policy.file;
+  if (!isClusterStore(versions)) return activatePolicy(file, versions, req);
+  const r = await pushPolicy(file, versions, req).catch((err: unknown) => {
+    if (isStoreUnavailable(err)) throw new ApiError(503, 'the cluster database cannot be reached: nothing activated; try again when it is back');
+    throw err;
+  });
+  if (r.outcome === 'activated') {
+    // Kept in the cluster whatever happens here: this node's follower retries a file it could not write.
+    await followClusterPolicy(file, versions, new FilePolicyVersions(policyVersionsDir(ctx.config()))).catch((err: Error) =>
+      ctx.log.error({ event: 'policy.cluster_check_failed', reason: err.message }, "the pushed policy is the cluster's; this node's file follows it at the next check"),
+    );
+  }
+  return r;
+}
 
 const versionJson = (v: PolicyVersion, activeHash?: string) => ({
   id: v.id,
@@ -27,8 +49,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 /** Activate `text`, then reload; the answer says whether the running gateway took it. */
 async function activate(req: ApiRequest, ctx: AdminContext, text: string, base: string | null, action: string, detail?: string): Promise<ApiResult> {
-  const file = ctx.config().policy.file;
-  const r = await activatePolicy(file, policyVersionsOf(ctx), { text, base, by: req.caller.account, groupsBesideFile: true }).catch((err: unknown) => {
+  const r = await activateHere(ctx, policyVersionsOf(ctx), { text, base, by: req.caller.account, groupsBesideFile: true }).catch((err: unknown) => {
     if (err instanceof PolicyLockedError) throw new ApiError(409, err.message);
     throw err;
   });

@@ -211,7 +211,7 @@ async function prepareData(
   }
   if (data.some((e) => e.kind === 'portal')) {
     const owner = opts.portalOwner?.(config);
-    (await openPortalDb(staged('portal'), owner ? { owner } : {})).close();
+    await (await openPortalDb(staged('portal'), owner ? { owner } : {})).close();
   }
   for (const f of databaseFiles(staged('keystore')).slice(1)) await rm(f, { force: true });
   for (const f of databaseFiles(staged('portal')).slice(1)) await rm(f, { force: true });

@@ -42,9 +42,13 @@ export function redactedUrl(url: string): string {
   }
 }
 
-/** BIGINT (20) as a JS number: our BIGINTs are millisecond times and ids, far below 2^53. */
+/**
+ * BIGINT (20) and NUMERIC (1700, what sum() of a BIGINT gives) as JS numbers, as SQLite gives
+ * them: ours are millisecond times, ids and counts, far below 2^53.
+ */
+const AS_NUMBER = new Set([20, 1700]);
 const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (AS_NUMBER.has(oid) ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
 };
 
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -154,16 +158,17 @@ export class PostgresSql implements Sql {
       throw postgresError(err, this.where);
     }
     let broken: Error | undefined;
-    let inBody = false;
+    let fromBody = false;
     try {
       await client.query('BEGIN');
       // One writer at a time per store, as SQLite's BEGIN IMMEDIATE: the store's read-then-write
       // bodies (a PDF password made once per pair, the last Administrator kept) stay correct
       // across nodes without retry loops. Writes are rare beside the mail path's reads.
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`postern:${this.options.schema}`]);
-      inBody = true;
-      const out = await this.tx.run(client, body);
-      inBody = false;
+      const out = await this.tx.run(client, body).catch((err: unknown) => {
+        fromBody = true;
+        throw err;
+      });
       await client.query('COMMIT');
       return out;
     } catch (err) {
@@ -172,9 +177,9 @@ export class PostgresSql implements Sql {
       } catch (e) {
         broken = e as Error;
       }
-      // The body's own errors come out as thrown (its queries' are SqlErrors already): a store's
-      // refusal (AdminAccountError, PdfPasswordError) must reach its caller as itself, as on SQLite.
-      throw inBody ? err : postgresError(err, this.where);
+      // The body's own errors pass as they are, as SQLite's driver lets them: a store's typed
+      // refusal (an account that exists) must reach its caller, and its queries' errors are SqlErrors already.
+      throw fromBody ? err : postgresError(err, this.where);
     } finally {
       client.release(broken);
     }

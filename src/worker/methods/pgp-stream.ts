@@ -8,6 +8,7 @@
  * made, so the worker can still take the in-memory path, which holds with the reason: a missing
  * key, inline PGP (text-only mail, not streamed), content that needs re-encoding.
  */
+import { isStoreUnavailable } from '../../keystore/index.js';
 import { editHeaders, newBoundary } from '../../mime/index.js';
 import { pgpMessageChunks, type PgpRecipient, type PgpSigner } from '../../openpgp/index.js';
 import { streamedEntity, thenLog } from './stream-entity.js';
@@ -28,7 +29,10 @@ export async function pgpStreamSeal(input: StreamSealInput, ctx: TransformContex
   }
   let signer: PgpSigner | null = null;
   if (input.sign) {
-    signer = await pgp.signer(sender, lookups).catch(() => null);
+    signer = await pgp.signer(sender, lookups).catch((err: unknown) => {
+      if (isStoreUnavailable(err)) throw err; // deferred: signed later, not sent unsigned now
+      return null;
+    });
     if (!signer) log.warn({ event: 'worker.not_signed', queueId, sender, method: 'pgp', reason: 'no usable OpenPGP signing key' }, 'message not signed');
   }
   if (!signer && !recipients) return fallback('nothing left to do but an unsigned copy');

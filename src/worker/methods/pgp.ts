@@ -6,6 +6,7 @@
  */
 import { joinMessage, splitMessage } from '../../mime/index.js';
 import { decryptAttachments, isPgpCiphertext, PgpError, pgpEncryptMessage, pgpInlineMessage, pgpOpenMessage, pgpResults, pgpSignMessage, type AttachmentResult, type PgpRecipient, type PgpSigner } from '../../openpgp/index.js';
+import { isStoreUnavailable } from '../../keystore/index.js';
 import { pgpStreamSeal } from './pgp-stream.js';
 import type { CryptoMethod, TransformContext } from './types.js';
 
@@ -76,6 +77,8 @@ export const pgp: CryptoMethod = {
       }
       return await pgpSignMessage(body, signer, payload ? { payload } : {});
     } catch (err) {
+      // The signing key could not be fetched now: deferred and signed later, not sent unsigned.
+      if (isStoreUnavailable(err)) throw err;
       ctx.log.error({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: (err as Error).message }, 'message not signed');
       return null;
     }

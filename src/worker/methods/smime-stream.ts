@@ -7,6 +7,7 @@
  */
 import { editHeaders } from '../../mime/index.js';
 import { smimeMessageChunks, signingBoundary, type SmimeRecipient, type SmimeSigner } from '../../smime/index.js';
+import { isStoreUnavailable } from '../../keystore/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
 import { cipherFor } from './smime-cipher.js';
 import { streamedEntity, thenLog } from './stream-entity.js';
@@ -17,7 +18,10 @@ export async function smimeStreamSeal(input: StreamSealInput, ctx: TransformCont
   const fallback = (reason: string): StreamSealResult => ({ kind: 'fallback', reason });
   let signer: SmimeSigner | null = null;
   if (input.sign) {
-    signer = await keys.signer(sender, lookups).catch(() => null);
+    signer = await keys.signer(sender, lookups).catch((err: unknown) => {
+      if (isStoreUnavailable(err)) throw err; // deferred: signed later, not sent unsigned now
+      return null;
+    });
     if (!signer) log.warn({ event: 'worker.not_signed', queueId, sender, method: 'smime', reason: 'no usable signing certificate' }, 'message not signed');
   }
   let recipients: SmimeRecipient[] | undefined;

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { checkForImport, parseCertificate, revocationSeam, revocationSummary, type PathRevocation } from '../../pki/index.js';
 import { encryptMessage, envelopeRecipients, openMessage, signMessage, smimeResults, type OpenResult, type SmimeRecipient } from '../../smime/index.js';
+import { isStoreUnavailable } from '../../keystore/index.js';
 import type { EncryptionTarget } from '../crypto-keys.js';
 import { canEncryptTo, canSignWith, usableCertificate } from './certificate-use.js';
 import type { CryptoMethod, OpenChoice, TransformContext } from './types.js';
@@ -61,6 +62,8 @@ async function learn(result: OpenResult, ctx: TransformContext): Promise<void> {
         );
       }
     } catch (err) {
+      // The whole message is processed again once the store answers: learnt then.
+      if (isStoreUnavailable(err)) throw err;
       ctx.log.warn({ event: 'worker.certificate_not_learnt', queueId: ctx.queueId, reason: (err as Error).message }, 'certificate of a signed message not stored');
     }
   }
@@ -104,6 +107,8 @@ export const smime: CryptoMethod = {
       }
       return await signMessage(body, signer, { form: ctx.config.smime.signature, ...(payload ? { payload } : {}) });
     } catch (err) {
+      // The signing key could not be fetched now: deferred and signed later, not sent unsigned.
+      if (isStoreUnavailable(err)) throw err;
       ctx.log.error({ event: 'worker.not_signed', queueId: ctx.queueId, sender: ctx.sender, reason: (err as Error).message }, 'message not signed');
       return null;
     }

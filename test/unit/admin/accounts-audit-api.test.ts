@@ -14,14 +14,14 @@ describe('admin API: accounts and the audit trail', () => {
   beforeAll(async () => {
     h = await adminHarness({ prefix: 'postern-admin-audit-', roles: ['administrator', 'auditor', 'user_operator'] });
     vi.useFakeTimers({ toFake: ['Date'] });
-    const write = (at: string, e: Parameters<AdminHarness['store']['audit']>[0]) => {
+    const write = async (at: string, e: Parameters<AdminHarness['store']['audit']>[0]) => {
       vi.setSystemTime(new Date(at));
-      h.store.audit(e);
+      await h.store.audit(e);
     };
-    write('2026-11-01T10:00:00Z', { actor: 'cli:root', action: 'import', object: 'cert:01' });
-    write('2026-11-02T10:00:00Z', { actor: 'alice', via: 'console', client: '192.0.2.7', action: 'trust', object: 'cert:02', before: 'untrusted', after: 'trusted' });
-    write('2026-11-03T10:00:00Z', { actor: 'worker', action: 'use-sign', object: 'key:03' });
-    write('2026-11-04T10:00:00Z', { actor: 'alice', via: 'api', client: '192.0.2.7', action: 'import', object: 'pgp:04', detail: 'evil\u001b[2J\u2028' });
+    await write('2026-11-01T10:00:00Z', { actor: 'cli:root', action: 'import', object: 'cert:01' });
+    await write('2026-11-02T10:00:00Z', { actor: 'alice', via: 'console', client: '192.0.2.7', action: 'trust', object: 'cert:02', before: 'untrusted', after: 'trusted' });
+    await write('2026-11-03T10:00:00Z', { actor: 'worker', action: 'use-sign', object: 'key:03' });
+    await write('2026-11-04T10:00:00Z', { actor: 'alice', via: 'api', client: '192.0.2.7', action: 'import', object: 'pgp:04', detail: 'evil\u001b[2J\u2028' });
     vi.useRealTimers();
   });
   afterAll(() => h.close());

@@ -2,28 +2,24 @@
  * portal.db's record of whether a mailbox's password was told (migration 2): an account made with
  * a claim is untold until its notice is queued, one made or reset by an admin is told at once; a
  * claimed reset is refused as stale once another remade the keys; the bookkeeping of an old key
- * generation never marks a newer one told.
+ * generation never marks a newer one told. On both backends (portal.db and PostgreSQL).
  */
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPortalDb, PortalDbError, type PortalDb } from '../../../src/keystore/portal-db.js';
+import { PortalDbError, type PortalDb } from '../../../src/keystore/portal-db.js';
 import { newAccountKeys } from '../../../src/keystore/webmail-crypto.js';
-import { tempDir } from '../../helpers/config.js';
+import { PORTAL_BACKENDS, usePortalBackend } from '../../helpers/portal-backends.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const T0 = new Date('2026-03-01T10:00:00Z');
 
-describe('portal.db: the password told', () => {
-  let cleanup: () => Promise<void>;
+describe.each(PORTAL_BACKENDS)('the portal store: the password told (%s)', (name) => {
+  const backend = usePortalBackend(name);
   let db: PortalDb;
   beforeEach(async () => {
-    let dir: string;
-    ({ dir, cleanup } = await tempDir('postern-portal-told-'));
-    db = await openPortalDb(join(dir, 'portal.db'));
+    db = await backend.open();
   });
   afterEach(async () => {
-    db.close();
-    await cleanup();
+    await db.close();
   });
 
   it('claimed: untold until marked, for that generation only; unclaimed: told when made', async () => {

@@ -1,16 +1,15 @@
 /**
- * portal.db: reply links, webmail accounts and their mailboxes (generations, idempotent storing,
- * retention), log-in failure counters, the audit log; damaged rows and files are errors of their
- * own; the file is 0660 and its owner's. A real SQLite file in a temp dir, real sealed mail.
+ * The portal store's contract, on both backends (portal.db and PostgreSQL's schema portal): reply
+ * links, webmail accounts and their mailboxes (generations, idempotent storing, retention), log-in
+ * failure counters, the audit log; damaged rows are errors of their own; no mail in clear in the
+ * database's files. Real databases, real sealed mail. What only portal.db has (its file's mode,
+ * owner, WAL) is in portal-db-file.test.ts; two nodes and outages in portal-db-cluster.test.ts.
  */
-import Database from 'better-sqlite3';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPortalDb, portalDbFile, PortalDbError, type PortalDb, type ReplyLink } from '../../../src/keystore/portal-db.js';
+import { PortalDbError, type PortalDb, type ReplyLink } from '../../../src/keystore/portal-db.js';
 import { newAccountKeys, openForAccount, sealForAccount, unwrapAccountKey } from '../../../src/keystore/webmail-crypto.js';
-import { lookupAccount } from '../../../src/supervisor/index.js';
-import { tempDir } from '../../helpers/config.js';
+import { PORTAL_BACKENDS, usePortalBackend } from '../../helpers/portal-backends.js';
 
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const DAY = 86_400_000;
@@ -33,35 +32,14 @@ function link(over: Partial<ReplyLink> = {}): ReplyLink {
   };
 }
 
-describe('portal.db', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  let file: string;
+describe.each(PORTAL_BACKENDS)('the portal store (%s)', (name) => {
+  const backend = usePortalBackend(name);
   let db: PortalDb;
   beforeEach(async () => {
-    ({ dir, cleanup } = await tempDir('postern-portaldb-'));
-    file = portalDbFile({ data_dir: dir });
-    db = await openPortalDb(file);
+    db = await backend.open();
   });
   afterEach(async () => {
-    db.close();
-    await cleanup();
-  });
-
-  it('is data_dir/portal.db, 0660, in WAL mode; with an owner, it and its -wal and -shm are that owner\'s', async () => {
-    expect(file).toBe(join(dir, 'portal.db'));
-    expect((await stat(file)).mode & 0o777).toBe(0o660);
-    const raw = new Database(file, { readonly: true });
-    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    raw.close();
-    const account = process.getuid?.() === 0 ? lookupAccount('postern') ?? lookupAccount('nobody') : null;
-    if (!account) return; // only root can give files away; the role-isolation test covers the running gateway
-    const other = await openPortalDb(file, { owner: { uid: 0, gid: account.gid } });
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
-      const st = await stat(f);
-      expect([st.uid, st.gid, st.mode & 0o777], f).toEqual([0, account.gid, 0o660]);
-    }
-    other.close();
+    await db.close();
   });
 
   it('reply links: found until they expire, deleted per pair, pruned; a hash not of our format is not looked up', async () => {
@@ -193,9 +171,11 @@ describe('portal.db', () => {
     expect((await db.auditRecords({ limit: 1 })).map((r) => r.action)).toEqual(['pdf-reply']);
   });
 
-  it('two connections (as the portal and a worker) see each other\'s writes and count together', async () => {
-    const second = await openPortalDb(file);
+  it('two connections (as the portal and a worker, or two nodes) see each other\'s writes and count together', async () => {
+    const second = await backend.another({ role: 'portal', create: false });
     try {
+      // One after the other: two SQLite connections of one process must not hold transactions at
+      // once (the second's BEGIN IMMEDIATE would block the event loop the first needs to finish).
       for (let i = 0; i < 20; i++) await (i % 2 ? db : second).recordLoginFailure('client', '198.51.100.9', at(i));
       expect((await db.loginFailures('client', '198.51.100.9')).count).toBe(20);
       const keys = await newAccountKeys('shared-password-1', FAST);
@@ -203,34 +183,39 @@ describe('portal.db', () => {
       await expect(db.createAccount({ address: 'x@y.example', addressKey: 'x@y.example', ...keys })).rejects.toMatchObject({ code: 'exists' });
       expect((await db.account('x@y.example'))?.id).toBe(acc.id);
     } finally {
-      second.close();
+      await second.close();
     }
   });
 
-  it('a damaged row or file is PortalDbError "damaged", a read-only open does not create', async () => {
-    await db.putReplyLink(link());
-    const raw = new Database(file);
-    raw.prepare('UPDATE reply_links SET created = ? WHERE token_hash = ?').run('yesterday', 'a'.repeat(64));
-    raw.prepare("INSERT INTO audit_log (at, event, actor, detail) VALUES (1, 'e', 'a', '[not json')").run();
-    raw.close();
-    await expect(db.replyLink('a'.repeat(64), T0)).rejects.toMatchObject({ code: 'damaged' });
+  it('a damaged row is PortalDbError "damaged"', async () => {
+    await backend.raw("INSERT INTO audit_log (at, event, actor, detail) VALUES (1, 'e', 'a', '[not json')");
     await expect(db.auditRecords()).rejects.toMatchObject({ code: 'damaged' });
-    const junk = join(dir, 'junk.db');
-    await writeFile(junk, Buffer.alloc(8192, 0x5a));
-    await expect(openPortalDb(junk)).rejects.toMatchObject({ code: 'damaged' });
-    await expect(openPortalDb(join(dir, 'absent.db'), { readonly: true })).rejects.toMatchObject({ code: 'io' });
-    await expect(openPortalDb(join(dir, 'absent.db'), { create: false })).rejects.toMatchObject({ code: 'io' });
-    await expect(stat(join(dir, 'absent.db'))).rejects.toThrow(/ENOENT/);
+    await backend.raw(`UPDATE audit_log SET detail = '"a string"'`);
+    await expect(db.auditRecords()).rejects.toMatchObject({ code: 'damaged' });
   });
 
-  it('holds no mail in clear: a byte scan of the file and its WAL after storing sealed mail', async () => {
+  it('hostile text with a NUL (which PostgreSQL\'s text cannot hold) is stored and looked up alike', async () => {
+    const key = 'bob\u0000@partner.example';
+    expect(await db.account(key)).toBeNull();
+    expect(await db.recordLoginFailure('account', key, at(1))).toEqual({ count: 1, last: at(1) });
+    expect((await db.loginFailures('account', key)).count).toBe(1);
+    await db.audit({ action: 'webmail.login_failed', actor: key, client: '192.0.2.1\u0000' });
+    expect((await db.auditRecords())[0]).toMatchObject({ actor: 'bob\uFFFD@partner.example', client: '192.0.2.1\uFFFD' });
+  });
+
+  it('holds no mail in clear: a byte scan of the database\'s files after storing sealed mail', async () => {
     const keys = await newAccountKeys('scan-password-1', FAST);
     const acc = await db.createAccount({ address: 'scan@x.example', addressKey: 'scan@x.example', ...keys });
     const secret = 'Geheimprojekt Nordlicht';
     await db.putMessage({ accountId: acc.id, generation: 1, deliveryKey: 'Q9:scan@x.example', received: T0, size: 50, summary: sealForAccount(keys.publicKey, Buffer.from(`Subject: ${secret}`), 's'), body: sealForAccount(keys.publicKey, Buffer.from(`${secret} body`), 'b') });
-    for (const f of [file, `${file}-wal`]) {
+    const files = await backend.dataFiles();
+    // The oracle that the scan reads what was stored: the address is there in clear (looked up before log-in).
+    let sawAddress = false;
+    for (const f of files) {
       const bytes = await readFile(f).catch(() => Buffer.alloc(0));
       expect(bytes.includes(Buffer.from('Nordlicht')), f).toBe(false);
+      sawAddress ||= bytes.includes(Buffer.from('scan@x.example'));
     }
+    expect(sawAddress).toBe(true);
   });
 });

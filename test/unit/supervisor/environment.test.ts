@@ -45,6 +45,21 @@ describe('roleEnvironment', () => {
     expect(roleEnvironment('smtpd', c, FROM)).toEqual({ PATH: '/usr/bin:/bin' });
   });
 
+  it("a cluster's PostgreSQL password reaches the roles that open the keystore; the portal gets its own login's, or the keystore's when it has none", () => {
+    const base = testConfig('/tmp/x', { import_environment: ['PATH'] });
+    const pg = { url: 'postgres://postern@db.example:5432/postern', password_env: 'PG_PW', pool: 4 };
+    const env = { ...FROM, PG_PW: 'db-secret', PG_PORTAL_PW: 'portal-secret' };
+    const shared = { ...base, keystore: { ...base.keystore, postgres: pg } };
+    expect(secretVariables(shared)).toEqual(['PG_PW']);
+    for (const role of ['worker', 'admin', 'portal'] as const) expect([role, roleEnvironment(role, shared, env)]).toEqual([role, { PATH: '/usr/bin:/bin', PG_PW: 'db-secret' }]);
+    for (const role of ['smtpd', 'relay'] as const) expect([role, roleEnvironment(role, shared, env)]).toEqual([role, { PATH: '/usr/bin:/bin' }]);
+    const own = { ...base, keystore: { ...base.keystore, postgres: { ...pg, portal: { url: 'postgres://portal@db.example:5432/postern', password_env: 'PG_PORTAL_PW' } } } };
+    expect(secretVariables(own)).toEqual(['PG_PW', 'PG_PORTAL_PW']);
+    expect(roleEnvironment('portal', own, env)).toEqual({ PATH: '/usr/bin:/bin', PG_PORTAL_PW: 'portal-secret' });
+    expect(roleEnvironment('worker', own, env)).toEqual({ PATH: '/usr/bin:/bin', PG_PW: 'db-secret', PG_PORTAL_PW: 'portal-secret' });
+    expect(roleEnvironment('smtpd', own, env)).toEqual({ PATH: '/usr/bin:/bin' });
+  });
+
   it('a secret listed in a config built in code is still withheld from the roles that may not have it', () => {
     const c = { ...testConfig('/tmp/x', { import_environment: ['PATH', 'KEK_PASS', 'KEK_PASS=forced'] }), kek: { passphrase_env: 'KEK_PASS' } as const };
     expect(secretVariables(c)).toEqual(['KEK_PASS']);
@@ -92,7 +107,11 @@ user: "bad user"
     ]);
     const second = await check('kek: { passphrase_env: KEK_PASS }\nimport_environment: [PATH, KEK_PASS]\n');
     expect(second.r.ok ? [] : second.r.problems.map(formatConfigProblem)).toEqual([
-      `${second.file}:2:28: import_environment.1: KEK_PASS holds a secret (the KEK's or an LDAP password): it reaches only the roles that need it, never every role`,
+      `${second.file}:2:28: import_environment.1: KEK_PASS holds a secret (the KEK's, an LDAP or a PostgreSQL password): it reaches only the roles that need it, never every role`,
+    ]);
+    const third = await check('keystore: { postgres: { url: "postgres://postern@db.example/postern", password_env: PG_PW } }\nimport_environment: [PATH, PG_PW]\n');
+    expect(third.r.ok ? [] : third.r.problems.map(formatConfigProblem)).toEqual([
+      `${third.file}:2:28: import_environment.1: PG_PW holds a secret (the KEK's, an LDAP or a PostgreSQL password): it reaches only the roles that need it, never every role`,
     ]);
   });
 });
