@@ -4,8 +4,9 @@
  * links live in portal.db (issue 17): made by the worker's store, opened by the portal with
  * portal.db alone, moved there from an older postern.db. And what a stolen copy of the databases
  * gives: no password, no token, no subject — the database files and their logs are scanned byte by
- * byte. On both keystore backends (the contract suite); portal.db is SQLite here (its PostgreSQL
- * schema is tested with portal-db.ts).
+ * byte. On both keystore backends (the contract suite); portal.db is SQLite here, attached to the
+ * store by hand (a gateway on PostgreSQL has its portal schema there too: openKeyStoreWithPortal;
+ * that schema is tested with portal-db.ts).
  */
 import Database from 'better-sqlite3';
 import { readFile } from 'node:fs/promises';
@@ -26,6 +27,14 @@ import { STORE_BACKENDS, useStoreBackend } from '../../helpers/store-backends.js
 const FAST = { N: 2 ** 10, r: 8, p: 1 };
 const PAIR: PdfPair = { sender: 'alice@example.com', recipient: 'bob@partner.example' };
 const DAY = 86_400_000;
+/** The store on the backend under test with portal.db (SQLite) attached, as openKeyStoreWithPortal does on one machine. */
+async function withPortalDb(config: Config, opts: Parameters<typeof openKeyStore>[1]): Promise<{ store: KeyStore; portal: PortalDb }> {
+  const store = await openKeyStore(config, opts);
+  const portal = await openPortalDb(portalDbFile(config));
+  await store.attachPortal(portal);
+  return { store, portal };
+}
+
 const MESSAGE = { messageId: '<quarterly-7f3a9c@example.com>', subject: 'Quartalszahlen Ω 四半期 — vertraulich', sender: 'Alice Example <alice@example.com>' };
 
 describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (backend) => {
@@ -44,13 +53,13 @@ describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (ba
     ({ dir, cleanup } = await tempDir('postern-pdfreply-'));
     db = await keystoreOnBackend(on, dir);
     config = db.config;
-    ({ store, portal: worker } = await openKeyStoreWithPortal(config, { pdfScrypt: FAST }));
+    ({ store, portal: worker } = await withPortalDb(config, { pdfScrypt: FAST }));
     portal = await openPortalDb(portalDbFile(config), { create: false });
   });
   afterEach(async () => {
     await store.close();
-    worker.close();
-    portal.close();
+    await worker.close();
+    await portal.close();
     await cleanup();
   });
 
@@ -209,8 +218,8 @@ describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (ba
   });
 
   it('a reset by another process (another node) between sealing a link and storing it takes the link back', async () => {
-    const a = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
-    const b = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
+    const a = await withPortalDb(config, { pdfScrypt: FAST });
+    const b = await withPortalDb(config, { pdfScrypt: FAST });
     try {
       const { password } = await a.store.pdfPassword(PAIR, 'pair', 'worker');
       // The worker's portal.db, with an admin's reset (another process: its own connections) landing
@@ -235,15 +244,15 @@ describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (ba
       expect(await b.portal.replyLink(stored)).toBeNull();
     } finally {
       await a.store.close();
-      a.portal.close();
+      await a.portal.close();
       await b.store.close();
-      b.portal.close();
+      await b.portal.close();
     }
   });
 
   it('a reset by another node between reading the pair and unsealing its password is told as a change', async () => {
     const { password } = await store.pdfPassword(PAIR, 'pair', 'worker');
-    const admin = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
+    const admin = await withPortalDb(config, { pdfScrypt: FAST });
     const sql = await openKeystoreSql(config);
     // The worker's database, with the admin's reset landing just before the sealed password is read.
     let reset = false;
@@ -270,7 +279,7 @@ describe.each(STORE_BACKENDS)('PDF password verifiers and reply links (%s)', (ba
     } finally {
       await worker.close();
       await admin.store.close();
-      admin.portal.close();
+      await admin.portal.close();
     }
   });
 });
@@ -299,7 +308,7 @@ describe('reply links of an older Postern (postern.db reply_tokens)', () => {
     const first = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
     expect(first.moved).toBe(1);
     await first.store.close();
-    first.portal.close();
+    await first.portal.close();
     const check = new Database(config.keystore.sqlite, { readonly: true });
     expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'reply_tokens'").get()).toBeUndefined();
     expect(check.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'pdf-reply-links-moved'").get()).toEqual({ n: 1 });
@@ -310,11 +319,11 @@ describe('reply links of an older Postern (postern.db reply_tokens)', () => {
       expect(await openReplyLink(portal, token, password)).toMatchObject({ sender: MESSAGE.sender, recipient: PAIR.recipient, subject: MESSAGE.subject, messageId: MESSAGE.messageId });
       expect(await openReplyLink(portal, token, 'not-the-password')).toBeNull();
     } finally {
-      portal.close();
+      await portal.close();
     }
     const second = await openKeyStoreWithPortal(config, { pdfScrypt: FAST });
     expect(second.moved).toBe(0);
     await second.store.close();
-    second.portal.close();
+    await second.portal.close();
   });
 });
