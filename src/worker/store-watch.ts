@@ -18,7 +18,12 @@ export interface StoreWatch {
   close(): Promise<void>;
 }
 
-export async function watchStore(store: KeyStore, config: Config, log: Logger): Promise<StoreWatch> {
+/**
+ * `restart`: how the worker has itself replaced. Run as root, a worker opens the KEK before it
+ * drops its privileges; a new root-only KEK file named in the config afterwards cannot be opened
+ * by it, but a fresh worker (the supervisor starts one, reclaiming its messages) opens it at start.
+ */
+export async function watchStore(store: KeyStore, config: Config, log: Logger, restart?: () => void): Promise<StoreWatch> {
   const changes = await StoreChanges.watch(store, {
     interval: config.cluster.heartbeat,
     // Only PostgreSQL tells of changes; SQLite's counters are read before each message instead.
@@ -30,7 +35,18 @@ export async function watchStore(store: KeyStore, config: Config, log: Logger): 
   const lookups = new StoreLookups(store, changes);
   const kek = followKekRotation(store, changes, {
     // The config file as it is now: the admin has put the new KEK in it on this node.
-    configuredKek: async () => openKek((await loadConfig(config.file)).kek, { saltFile: saltFile(config), create: false }),
+    configuredKek: async () => {
+      const named = (await loadConfig(config.file)).kek;
+      try {
+        return await openKek(named, { saltFile: saltFile(config), create: false });
+      } catch (err) {
+        if (restart && /EACCES|EPERM/.test((err as Error).message) && JSON.stringify(named) !== JSON.stringify(config.kek)) {
+          log.warn({ event: 'worker.kek_restart' }, 'the new KEK this config names is readable only at start: this worker is replaced to follow the rotation');
+          restart();
+        }
+        throw err;
+      }
+    },
     log,
     retryMs: config.cluster.heartbeat,
   });
