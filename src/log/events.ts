@@ -200,6 +200,8 @@ const CODES = {
   'portal.webmail.audit_failed': { level: 'error', meaning: 'a webmail audit record could not be written to portal.db' },
 
   // supervisor: `postern start`
+  'admin.kek_followed': { level: 'info', meaning: 'the KEK was rotated on another node of the cluster; the admin console took the new KEK its config names, without a restart' },
+  'admin.kek_not_followed': { level: 'error', meaning: "the KEK was rotated on another node, but this node's config does not name the new KEK (or it cannot be opened): the admin console seals and unseals nothing new until it does; tried again every cluster.heartbeat" },
   'admin.listening': { level: 'info', meaning: 'the admin console and API accept connections on admin.listen' },
   'admin.login': { level: 'info', meaning: 'an admin account signed in (console or API)' },
   'admin.login_failed': { level: 'warn', meaning: 'an admin sign-in failed: wrong or unknown name, password or TOTP code (counted for the lock-out)' },

@@ -9,7 +9,9 @@ import { resolve } from 'node:path';
 import { gatewayMetrics, HourlyCounts, startAdmin, type AdminAccounts, type AdminContext } from '../admin/index.js';
 import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
-import { openKeyStoreWithPortal } from '../keystore/index.js';
+import { openKeyStoreWithPortal, saltFile } from '../keystore/index.js';
+import { StoreChanges } from '../keystore/changes.js';
+import { followConfiguredKek } from '../keystore/kek-follow.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
 import { supervisorLink } from './supervisor-link.js';
@@ -20,6 +22,14 @@ const HOURLY_SAMPLE_MS = 5 * 60_000;
 main('admin', async ({ config, spool, log, send }) => {
   const listen = await numericListen(config.admin.listen);
   const { store, portal } = await openKeyStoreWithPortal(config);
+  // A KEK rotated on another node of the cluster is followed (the admin role stays root: it reads
+  // the new KEK its config names itself); on SQLite the counters are read every cluster.heartbeat.
+  const changes = await StoreChanges.watch(store, { interval: config.cluster.heartbeat, notified: store.backend.dialect === 'postgres' });
+  const kekFollower = followConfiguredKek(store, changes, { config, saltFile: saltFile(config), log, role: 'admin' });
+  const unwatch = async () => {
+    kekFollower.stop();
+    await changes.close();
+  };
   let current: Config = config;
   const link = supervisorLink(send);
   const ctx: AdminContext = {
@@ -48,6 +58,7 @@ main('admin', async ({ config, spool, log, send }) => {
   sampling.unref();
   const admin = await startAdmin({ ctx, accounts, log, listen, metrics, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
+    await unwatch();
     await store.close();
     portal.close();
     throw err;
@@ -62,6 +73,7 @@ main('admin', async ({ config, spool, log, send }) => {
       clearInterval(sampling);
       await admin.close();
       link.close();
+      await unwatch();
       await store.close();
       portal.close();
     },
