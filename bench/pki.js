@@ -77,8 +77,10 @@ export async function setupKeys(dir, config) {
     await writeFile(both, (await readFile(boxes[a].cert, 'utf8')) + (await readFile(boxes[a].key, 'utf8')));
     withKeys.push(both);
   }
-  await cli(config, ['cert', 'import', ourCa.cert, partnerCa.cert, ...withKeys, ...[ADDR.rsaTo, ADDR.ecTo, ADDR.inFrom, ...ADDR.many].map((a) => boxes[a].cert), '--trust']);
-  return { ourCa, partnerCa, boxes, pgp: await setupPgp(k, config, await gpg) };
+  const certImport = ['cert', 'import', ourCa.cert, partnerCa.cert, ...withKeys, ...[ADDR.rsaTo, ADDR.ecTo, ADDR.inFrom, ...ADDR.many].map((a) => boxes[a].cert), '--trust'];
+  await cli(config, certImport);
+  // certImport: the same import into another gateway (the keystore in PostgreSQL).
+  return { ourCa, partnerCa, boxes, certImport, pgp: await setupPgp(k, config, await gpg) };
 }
 
 async function pgpKeygen(k) {

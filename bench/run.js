@@ -21,17 +21,18 @@
  */
 import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decryptVerifyCmd, rawSign, shellFilter, signEncryptCmd } from './baselines.js';
-import { MAIN, ROOT, memory, resetPeak, round, snapshot, startGateway, usage, writeConfig } from './gateway.js';
+import { MAIN, ROOT, cli, memory, resetPeak, round, snapshot, startGateway, usage, writeConfig } from './gateway.js';
 import { filler } from './load.js';
 import { formatMicro, microFigures } from './micro.js';
 import { ADDR, inboundEntity, setupKeys } from './pki.js';
 import { postfixCpu, postfixVersion, startPostfix } from './postfix.js';
 import { printSummary, summarise } from './profile.js';
+import { benchPostgres } from './postgres.js';
 import { FILTERS, SCENARIOS } from './scenarios.js';
 import { verifySample } from './verify.js';
 
@@ -203,6 +204,21 @@ const tKeys = Date.now();
 log(`keys: openssl CAs and mailboxes, gpg, postern cert/pgp import (${work})`);
 const keys = await setupKeys(work, config);
 log(`keys ready in ${((Date.now() - tKeys) / 1000).toFixed(1)} s`);
+// The keystore in PostgreSQL (issue 19): a second gateway, the same keys imported into it.
+let pgGateway = null;
+if (selected.some((s) => s.backend === 'postgres')) {
+  const t = Date.now();
+  log('PostgreSQL keystore: a durable server, the same certificates and keys imported');
+  const db = await benchPostgres(work);
+  const dir = join(work, 'gateway-pg');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'policy.yaml'), await readFile(join(gwDir, 'policy.yaml')));
+  const port = await freePort();
+  const pgConfig = await writeConfig(dir, { port, sinkPort: SINK_PORT, extra: db.yaml });
+  await cli(pgConfig, keys.certImport);
+  pgGateway = { ...db, port, config: pgConfig };
+  log(`PostgreSQL keystore ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+}
 const plainTemplate = (size) => ({ kind: 'plain', size });
 const inbound = {};
 const inboundTemplate = async (size) => (inbound[size] ??= { kind: 'file', ...(await inboundEntity(work, keys, size, { filler })) });
@@ -322,17 +338,25 @@ async function scenario(sc) {
   const n = count(sc);
   const template = sc.inbound ? await inboundTemplate(sc.size) : sc.mixed ? { kind: 'mixed', size: sc.size } : plainTemplate(sc.size);
   const concurrency = sc.concurrency ?? SESSIONS;
-  const base = { port: GW_PORT, scenario: sc.name, from: sc.from, rcpts: sc.rcpts, template, concurrency, stallMs: sc.size > 1 << 20 ? 120_000 : 60_000 };
+  const pgSide = sc.backend === 'postgres' ? pgGateway : null;
+  const base = { port: pgSide ? pgSide.port : GW_PORT, scenario: sc.name, from: sc.from, rcpts: sc.rcpts, template, concurrency, stallMs: sc.size > 1 << 20 ? 120_000 : 60_000 };
   const sinkOpts = { verify: sc.verify, expect: sc.expect };
   if (PROFILE) {
     await mkdir(PROFILE, { recursive: true });
     // smtpd drops to the unprivileged user when the bench runs as root: let it write its profile too.
     await chmod(PROFILE, 0o1777);
   }
-  const gw = await startGateway(config, { profileDir: PROFILE });
-  const out = { title: sc.title, messages: n, size: sc.size, recipients: sc.rcpts.length, concurrency };
+  const gw = await startGateway(pgSide ? pgSide.config : config, { profileDir: PROFILE });
+  const out = { title: sc.title, messages: n, size: sc.size, recipients: sc.rcpts.length, concurrency, ...(pgSide ? { backend: 'postgres' } : {}) };
   let window;
   try {
+    // PostgreSQL: statements of one message with every cache cold (what each message would cost
+    // without them), then per message of the measured stream.
+    if (pgSide) {
+      const s0 = await pgSide.statements();
+      await drive({ ...base, n: 1, firstId: 3_000_000, concurrency: 1, sinkOpts });
+      out.statements = { firstMessage: (await pgSide.statements()) - s0 - 1 };
+    }
     // Warm-up: JIT, prepared keys, pools (not measured). For OpenPGP it also says whether the
     // gateway does it yet: a message to a recipient with only an OpenPGP key must come out
     // multipart/encrypted.
@@ -346,8 +370,11 @@ async function scenario(sc) {
     for (const pid of gw.processes().values()) resetPeak(pid);
     const idle = Object.fromEntries([...gw.processes()].map(([k, pid]) => [k, memory(pid)?.rss ?? null]));
     window = { from: hrUs() };
+    const s0 = pgSide ? await pgSide.statements() : 0;
     const m = await drive({ ...base, n, firstId: 1, sinkOpts: { ...sinkOpts, sampleDir: join(work, 'samples', sc.name), sampleEvery: Math.max(1, Math.floor(n / 10)), sampleMax: Math.max(1, Math.ceil(10 / sc.rcpts.length)) } });
     window.to = hrUs();
+    // All clients' statements (LISTEN, the heartbeat's checks, the audit of a first unseal …) over the stream.
+    if (pgSide) out.statements.perMessage = round(((await pgSide.statements()) - s0 - 1) / Math.max(1, m.accepted), 3);
     const roles = usage(gw, before);
     const cpu = Object.values(roles).reduce((a, r) => a + (r.cpuSeconds ?? 0), 0);
     out._samples = m.samples;
@@ -404,6 +431,12 @@ for (const sc of selected) {
   };
 }
 const S = result.scenarios;
+// Issue 19: the keystore in PostgreSQL beside SQLite, same scenario, same run.
+for (const sc of selected.filter((x) => x.backend === 'postgres')) {
+  const s = S[sc.name];
+  const lite = SCENARIOS.find((x) => x.name !== sc.name && x.from === sc.from && x.size === sc.size && !x.backend && x.rcpts.join() === sc.rcpts.join());
+  if (s?.ratios && lite && S[lite.name]?.perSecond) s.ratios.toSqlite = ratio(s.perSecond, S[lite.name].perSecond);
+}
 const goal = (name, measured, target, unit, better = 'higher') =>
   (result.goals[name] = measured === null || measured === undefined ? { target, measured: null } : { target, measured, unit, met: better === 'higher' ? measured >= target : measured < target, missedBy: better === 'higher' ? (measured >= target ? 0 : round(target / measured, 2)) : measured < target ? 0 : round(measured / target, 2) });
 goal('smime-rsa ≥ 0.5 × raw RSA-2048 signs/s', S['smime-rsa']?.ratios?.toRawSign, 0.5, '× raw sign');
@@ -411,6 +444,7 @@ goal('smime-rsa > Postfix plain relaying', S['smime-rsa']?.ratios?.toPostfix, 1,
 goal('smime-rsa ≈ 7 × shell filter', S['smime-rsa']?.ratios?.toShellFilter, 7, '× openssl filter');
 goal('pass-through ≥ 2 × Postfix', S.passthrough?.ratios?.toPostfix, 2, '× Postfix');
 goal('pass-through p99 at half load < 50 ms', S.passthrough?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
+goal('smime-rsa on PostgreSQL ≥ 0.85 × on SQLite', S['smime-rsa-pg']?.ratios?.toSqlite, 0.85, '× SQLite');
 goal('smime-rsa p99 at half load < 50 ms', S['smime-rsa']?.halfLoad?.latencyMs?.p99, 50, 'ms', 'lower');
 // Issue 16: PDF mail 4 KB at no less than half the S/MIME sign+encrypt rate of the same run.
 goal('pdf ≥ 0.5 × smime-rsa', S.pdf?.perSecond && S['smime-rsa']?.perSecond ? round(S.pdf.perSecond / S['smime-rsa'].perSecond, 2) : null, 0.5, '× smime-rsa');
@@ -460,6 +494,10 @@ for (const sc of selected) {
   const l = s.latencyMs;
   out.push(`  ${sc.title.padEnd(32)} ${f(s.accepted, 5)} ${f(s.perSecond, 7)} ${f(r.toSink, 6, 2)} ${f(r.toShellFilter, 7, 2)} ${f(r.toRawSign, 8, 2)} ${f(r.toPostfix, 8, 2)}  ${(l ? `${l.p50.toFixed(0)}/${l.p95.toFixed(0)}/${l.p99.toFixed(0)}` : '–').padStart(26)}  ${f(s.halfLoad?.latencyMs?.p99, 11, 0)}  ${f(s.cpuMsPerMessage, 10, 2)}  ${s.samplesVerified}/${s.samplesVerified + s.samplesFailed}${s.lost || s.corrupted || s.samplesFailed ? `  LOST ${s.lost} CORRUPT ${s.corrupted + s.samplesFailed}` : ''}`);
 }
+for (const sc of selected.filter((x) => x.backend === 'postgres')) {
+  const s = S[sc.name];
+  if (s?.perSecond) out.push(`  ${sc.title}: ${f(s.ratios?.toSqlite, 0, 2)} × the SQLite figure; PostgreSQL statements: ${s.statements?.firstMessage ?? '–'} for a first message (caches cold), ${s.statements?.perMessage ?? '–'} per message of the stream`);
+}
 out.push('');
 if (result.micro && !result.micro.error) out.push(...formatMicro(result.micro), '');
 out.push('peak RSS per role, MB (VmHWM during the measured phase)');
@@ -478,6 +516,7 @@ console.log(`result: ${file}${lostOrCorrupted ? '\nFAILED: the gateway lost or c
 
 sink.p.kill();
 load.p.kill();
+await pgGateway?.pg.stop();
 if (!values.keep) await rm(work, { recursive: true, force: true });
 else console.log(`kept: ${work}`);
 process.exit(result.exit);

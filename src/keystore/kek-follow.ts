@@ -13,6 +13,9 @@
  *
  * Secrets: KEKs are opened and closed here, never logged; only their ids (fingerprints) are.
  */
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import { openKek } from './kek/index.js';
 import type { Kek } from './kek/types.js';
 import type { StoreChanges } from './changes.js';
 import type { KeyStoreBase } from './store-base.js';
@@ -28,6 +31,8 @@ export interface KekFollowOptions {
   log: KekFollowLog;
   /** ms between attempts while the config does not name the KEK the secrets are under (cluster.heartbeat). */
   retryMs: number;
+  /** Which role follows (the roles that hold the KEK), for the event codes. */
+  role: 'worker' | 'admin';
 }
 
 export type KekFollowResult = 'current' | 'followed' | 'behind';
@@ -41,6 +46,7 @@ export interface KekFollower {
 type FollowingStore = Pick<KeyStoreBase, 'kekId' | 'kekIdsInUse' | 'adoptKek'>;
 
 export function followKekRotation(store: FollowingStore, changes: Pick<StoreChanges, 'onChange'>, opts: KekFollowOptions): KekFollower {
+  const admin = opts.role === 'admin';
   let retry: NodeJS.Timeout | null = null;
   let running: Promise<KekFollowResult> | null = null;
   let stopped = false;
@@ -54,13 +60,13 @@ export function followKekRotation(store: FollowingStore, changes: Pick<StoreChan
     try {
       next = await opts.configuredKek();
     } catch (err) {
-      opts.log.error({ event: 'worker.kek_not_followed', held, wanted, reason: (err as Error).message }, 'the KEK was rotated on another node; the KEK in this config cannot be opened');
+      opts.log.error({ event: admin ? 'admin.kek_not_followed' : 'worker.kek_not_followed', held, wanted, reason: (err as Error).message }, 'the KEK was rotated on another node; the KEK in this config cannot be opened');
       return 'behind';
     }
     if (next.id === held || !wanted.includes(next.id)) {
       await next.close();
       opts.log.error(
-        { event: 'worker.kek_not_followed', held, wanted, configured: next.id },
+        { event: admin ? 'admin.kek_not_followed' : 'worker.kek_not_followed', held, wanted, configured: next.id },
         'the KEK was rotated on another node; put the new KEK in this node\'s config (nothing is sealed or newly unsealed until then)',
       );
       return 'behind';
@@ -69,10 +75,10 @@ export function followKekRotation(store: FollowingStore, changes: Pick<StoreChan
       await store.adoptKek(next);
     } catch (err) {
       await next.close();
-      opts.log.error({ event: 'worker.kek_not_followed', held, wanted, configured: next.id, reason: (err as Error).message }, 'the configured KEK does not unseal the rotated keys');
+      opts.log.error({ event: admin ? 'admin.kek_not_followed' : 'worker.kek_not_followed', held, wanted, configured: next.id, reason: (err as Error).message }, 'the configured KEK does not unseal the rotated keys');
       return 'behind';
     }
-    opts.log.info({ event: 'worker.kek_followed', from: held, to: next.id }, 'following the KEK rotated on another node');
+    opts.log.info({ event: admin ? 'admin.kek_followed' : 'worker.kek_followed', from: held, to: next.id }, 'following the KEK rotated on another node');
     return 'followed';
   };
 
@@ -86,7 +92,7 @@ export function followKekRotation(store: FollowingStore, changes: Pick<StoreChan
     running = attempt()
       .catch((err: unknown) => {
         // The store unreachable: the next change or retry asks again.
-        opts.log.error({ event: 'worker.kek_not_followed', reason: (err as Error).message }, 'could not compare the KEK with the keystore');
+        opts.log.error({ event: admin ? 'admin.kek_not_followed' : 'worker.kek_not_followed', reason: (err as Error).message }, 'could not compare the KEK with the keystore');
         return 'behind' as const;
       })
       .then((r) => {
@@ -118,4 +124,35 @@ export function followKekRotation(store: FollowingStore, changes: Pick<StoreChan
       retry = null;
     },
   };
+}
+
+/**
+ * The follower as a role runs it: the KEK its config file names now (read again), tried every
+ * cluster.heartbeat while behind. `restart`: how a role that dropped root has itself replaced —
+ * it opened the KEK at start, as root; a new root-only KEK file named in the config afterwards
+ * only a fresh process (the supervisor starts one, reclaiming its messages) can open.
+ */
+export function followConfiguredKek(
+  store: FollowingStore,
+  changes: Pick<StoreChanges, 'onChange'>,
+  opts: { config: Config; saltFile: string; log: KekFollowLog & { warn(fields: Record<string, unknown>, msg: string): void }; role: 'worker' | 'admin'; restart?: () => void },
+): KekFollower {
+  const { config, log, restart } = opts;
+  return followKekRotation(store, changes, {
+    configuredKek: async () => {
+      const named = (await loadConfig(config.file)).kek;
+      try {
+        return await openKek(named, { saltFile: opts.saltFile, create: false });
+      } catch (err) {
+        if (restart && /EACCES|EPERM/.test((err as Error).message) && JSON.stringify(named) !== JSON.stringify(config.kek)) {
+          log.warn({ event: 'worker.kek_restart' }, 'the new KEK this config names is readable only at start: this worker is replaced to follow the rotation');
+          restart();
+        }
+        throw err;
+      }
+    },
+    log,
+    retryMs: config.cluster.heartbeat,
+    role: opts.role,
+  });
 }

@@ -76,6 +76,7 @@ const CODES = {
   'worker.notice_failed': { level: 'error', meaning: 'a delivery report or alert could not be written; the mail itself goes on' },
   'worker.kek_followed': { level: 'info', meaning: 'the KEK was rotated on another node of the cluster; this worker took the new KEK its config names, without a restart' },
   'worker.kek_not_followed': { level: 'error', meaning: "the KEK was rotated on another node, but this node's config does not name the new KEK (or it cannot be opened): nothing is sealed or newly unsealed here until it does; tried again every cluster.heartbeat" },
+  'worker.kek_restart': { level: 'warn', meaning: 'the KEK was rotated on another node and this config names the new one, which only a starting worker may read (root-only file): the worker stops and the supervisor starts a new one' },
   'worker.store_changes_unreadable': { level: 'warn', meaning: "the keystore's change counters could not be read: cached key look-ups are not trusted (every look-up asks the store) until they can" },
   'worker.reply_links_pruned': { level: 'info', meaning: 'expired PDF reply links (pdf.reply_validity) were removed from the keystore' },
   'worker.reply_links_prune_failed': { level: 'warn', meaning: 'expired PDF reply links could not be removed; tried again in an hour' },
@@ -200,6 +201,8 @@ const CODES = {
   'portal.webmail.audit_failed': { level: 'error', meaning: 'a webmail audit record could not be written to portal.db' },
 
   // supervisor: `postern start`
+  'admin.kek_followed': { level: 'info', meaning: 'the KEK was rotated on another node of the cluster; the admin console took the new KEK its config names, without a restart' },
+  'admin.kek_not_followed': { level: 'error', meaning: "the KEK was rotated on another node, but this node's config does not name the new KEK (or it cannot be opened): the admin console seals and unseals nothing new until it does; tried again every cluster.heartbeat" },
   'admin.listening': { level: 'info', meaning: 'the admin console and API accept connections on admin.listen' },
   'admin.login': { level: 'info', meaning: 'an admin account signed in (console or API)' },
   'admin.login_failed': { level: 'warn', meaning: 'an admin sign-in failed: wrong or unknown name, password or TOTP code (counted for the lock-out)' },

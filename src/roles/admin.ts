@@ -10,7 +10,9 @@ import { gatewayMetrics, HourlyCounts, startAdmin, type AdminAccounts, type Admi
 import { consolePages } from '../admin/console/index.js';
 import type { Config } from '../config/types.js';
 import { openPolicyVersions } from '../cli/cluster-policy.js';
-import { openKeyStoreWithPortal } from '../keystore/index.js';
+import { openKeyStoreWithPortal, saltFile } from '../keystore/index.js';
+import { StoreChanges } from '../keystore/changes.js';
+import { followConfiguredKek } from '../keystore/kek-follow.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
 import { supervisorLink } from './supervisor-link.js';
@@ -23,6 +25,14 @@ main('admin', async ({ config, spool, log, send }) => {
   const { store, portal } = await openKeyStoreWithPortal(config, { role: 'admin' });
   // A cluster's policy versions are in its database; the supervisor migrated the schema at start.
   const policy = config.keystore.postgres ? await openPolicyVersions(config, 'admin') : null;
+  // A KEK rotated on another node of the cluster is followed (the admin role stays root: it reads
+  // the new KEK its config names itself); on SQLite the counters are read every cluster.heartbeat.
+  const changes = await StoreChanges.watch(store, { interval: config.cluster.heartbeat, notified: store.backend.dialect === 'postgres' });
+  const kekFollower = followConfiguredKek(store, changes, { config, saltFile: saltFile(config), log, role: 'admin' });
+  const unwatch = async () => {
+    kekFollower.stop();
+    await changes.close();
+  };
   let current: Config = config;
   const link = supervisorLink(send);
   const ctx: AdminContext = {
@@ -53,6 +63,7 @@ main('admin', async ({ config, spool, log, send }) => {
   const admin = await startAdmin({ ctx, accounts, log, listen, metrics, pages: [consolePages] }).catch(async (err: unknown) => {
     link.close();
     await policy?.close();
+    await unwatch();
     await store.close();
     await portal.close();
     throw err;
@@ -68,6 +79,7 @@ main('admin', async ({ config, spool, log, send }) => {
       await admin.close();
       link.close();
       await policy?.close();
+      await unwatch();
       await store.close();
       await portal.close();
     },

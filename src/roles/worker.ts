@@ -22,7 +22,8 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.
   // ldap:// CRL distribution points without a host are read from ldap.servers as configured at start.
   // Look-ups cached per change generation, the KEK followed when another node rotates it.
-  const watch = await watchStore(store, config, log);
+  // SIGTERM: the graceful stop of roles/run.ts; the supervisor starts a new worker (run as root, it opens the new KEK).
+  const watch = await watchStore(store, config, log, () => process.kill(process.pid, 'SIGTERM'));
   const { lookups } = watch;
   const revocation = revocationCheckerFor(config, store, undefined, ldapCrlFetcher({ servers: config.ldap.servers }), (v) => lookups.revocationView(v));
   const keys = new CryptoKeys(store, () => current, log, revocation, lookups);

@@ -3,11 +3,10 @@
  * NOTIFY from other nodes, the counters re-read every cluster.heartbeat), the look-ups cached by
  * it, and the KEK followed when another node rotates it. Built once per worker process.
  */
-import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { StoreChanges } from '../keystore/changes.js';
-import { followKekRotation, type KekFollower } from '../keystore/kek-follow.js';
-import { openKek, saltFile, type KeyStore } from '../keystore/index.js';
+import { followConfiguredKek, type KekFollower } from '../keystore/kek-follow.js';
+import { saltFile, type KeyStore } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import { StoreLookups } from './store-lookups.js';
 
@@ -18,7 +17,8 @@ export interface StoreWatch {
   close(): Promise<void>;
 }
 
-export async function watchStore(store: KeyStore, config: Config, log: Logger): Promise<StoreWatch> {
+/** `restart`: how the worker has itself replaced when it cannot open a new KEK itself (kek-follow.ts). */
+export async function watchStore(store: KeyStore, config: Config, log: Logger, restart?: () => void): Promise<StoreWatch> {
   const changes = await StoreChanges.watch(store, {
     interval: config.cluster.heartbeat,
     // Only PostgreSQL tells of changes; SQLite's counters are read before each message instead.
@@ -28,12 +28,7 @@ export async function watchStore(store: KeyStore, config: Config, log: Logger): 
   });
   const stopOwn = store.onOwnChange((topic) => changes.bump(topic));
   const lookups = new StoreLookups(store, changes);
-  const kek = followKekRotation(store, changes, {
-    // The config file as it is now: the admin has put the new KEK in it on this node.
-    configuredKek: async () => openKek((await loadConfig(config.file)).kek, { saltFile: saltFile(config), create: false }),
-    log,
-    retryMs: config.cluster.heartbeat,
-  });
+  const kek = followConfiguredKek(store, changes, { config, saltFile: saltFile(config), log, role: 'worker', ...(restart ? { restart } : {}) });
   // A worker started between the rotation and its config's edit is refused at start
   // (openKeyStore); one started after follows from here.
   return {

@@ -89,7 +89,7 @@ describe.each(STORE_BACKENDS)('store changes (%s)', (name) => {
     let configured = join(dir, `${name}-kek.key`);
     const events: { level: string; event: unknown }[] = [];
     const log: KekFollowLog = { info: (f) => events.push({ level: 'info', event: f.event }), error: (f) => events.push({ level: 'error', event: f.event }) };
-    const follower = followKekRotation(b, wb, { configuredKek: () => openFileKek(configured, { create: false }), log, retryMs: 100 });
+    const follower = followKekRotation(b, wb, { configuredKek: () => openFileKek(configured, { create: false }), log, retryMs: 100, role: 'worker' });
     closing.push(async () => follower.stop());
 
     const kek2 = await openFileKek(kek2File, { create: true });
