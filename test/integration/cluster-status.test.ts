@@ -5,19 +5,19 @@
  * heartbeat fails quietly (one warning per outage, one line when it is back) and the status
  * command exits 1 naming the database without its password. A gateway on SQLite is no cluster.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.js';
 import { Heartbeat, supervisorFacts } from '../../src/cluster/heartbeat.js';
 import { nodeState, statusTable, nodeStatuses } from '../../src/cluster/status.js';
-import { loadConfig } from '../../src/config/index.js';
-import { writeClusterNode } from '../../src/keystore/cluster-nodes.js';
+import { listClusterNodes, writeClusterNode } from '../../src/keystore/cluster-nodes.js';
 import { migratePostgres } from '../../src/keystore/sql/migrate-pg.js';
 import { PostgresSql } from '../../src/keystore/sql/postgres.js';
 import { policyHash } from '../../src/policy/index.js';
 import { tempDir } from '../helpers/config.js';
-import { pgMigrationsFor } from '../helpers/pg-schema-derived.js';
+import { freePort, startGateway, writeGatewayConfig } from '../helpers/gateway.js';
+import { pgMigrationsFor, realPgSchemas } from '../helpers/pg-schema-derived.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 
 interface Logged {
@@ -104,7 +104,7 @@ describe('cluster heartbeat and postern cluster status', () => {
     const lines = r.out.split('\n');
     expect(lines[0]).toMatch(/^NODE\s+VERSION\s+POLICY\s+SEEN\s+STATE$/);
     expect(lines[1]).toMatch(/^mx1 \*\s+\S+\s+111111111111\s+\d+s ago\s+up$/);
-    expect(lines[3]).toMatch(/^mx3\s+1\.0\.0\s+-\s+20s ago\s+late$/);
+    expect(lines[3]).toMatch(/^mx3\s+1\.0\.0\s+-\s+\d+s ago\s+late$/);
   });
 
   it('survives a database outage quietly: one warning, one line when back; status exits 1 naming the database without its password', async () => {
@@ -129,9 +129,9 @@ describe('cluster heartbeat and postern cluster status', () => {
     ]);
   });
 
-  it('says what a node runs: its policy file\'s hash, pid, listeners, queues and roles up', async () => {
-    const cfg = await loadConfig(config);
-    const f = await supervisorFacts(cfg, {
+  it('says what a node runs: the policy in force, pid, listeners, queues and roles up', async () => {
+    const f = await supervisorFacts({
+      policy: () => policyHash('rules: []\n'),
       roles: () => [{ role: 'worker', running: true }, { role: 'worker', running: true }, { role: 'smtpd', running: true }, { role: 'relay', running: false }],
       queues: async () => ({ incoming: 3, deferred: 1 }),
       listen: () => ['127.0.0.1:2525'],
@@ -148,6 +148,36 @@ describe('cluster heartbeat and postern cluster status', () => {
     expect(nodeState(node({}), new Date(301_000), 10_000)).toBe('gone');
     const [line] = statusTable(nodeStatuses([node({})], { now: new Date(5000), self: 'x', intervalMs: 10_000 })).slice(1);
     expect(line).toMatch(/^mx\\u001b\[31m\s/);
+  });
+
+  // The gateway migrates its PostgreSQL schema with the real migrations (schema-pg.ts), which the
+  // derived test schema stands in for elsewhere in this file: until they exist, a gateway cannot
+  // start on PostgreSQL at all, so this runs from the moment they land.
+  it.runIf(realPgSchemas)('postern start on a cluster node beats with its roles, listeners and queues, and says when it stopped', async () => {
+    const nodeDir = join(dir, 'node');
+    await mkdir(nodeDir);
+    const port = await freePort();
+    const file = await writeGatewayConfig(nodeDir, port, `keystore: { postgres: { url: "${url}", password_env: CLUSTER_PG_PW } }\ncluster: { node: mxg, heartbeat: 1s }\n`);
+    process.env.CLUSTER_PG_PW = server.password;
+    const gw = await startGateway(file).finally(() => delete process.env.CLUSTER_PG_PW);
+    const reader = sqlFor();
+    try {
+      // The first beat goes out once the roles are started; the one that sees smtpd up follows.
+      let mine;
+      for (let i = 0; i < 100; i++) {
+        mine = (await listClusterNodes(reader)).find((n) => n.name === 'mxg');
+        if ((mine?.detail.roles as Record<string, number> | undefined)?.smtpd) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(mine?.detail).toMatchObject({ listen: [`127.0.0.1:${port}`], roles: { smtpd: 1, worker: 2, relay: 1 }, queues: { incoming: 0, deferred: 0, hold: 0 }, heartbeat: 1000 });
+      expect(mine?.detail.pid).toBe(gw.proc.pid);
+      expect(mine?.policy).toBe(policyHash('rules: []\n'));
+    } finally {
+      expect((await gw.stop()).code).toBe(0);
+    }
+    const last = (await listClusterNodes(reader)).find((n) => n.name === 'mxg');
+    expect(last?.detail.stopped).toBe(true);
+    expect(gw.logs.filter((l) => l.event === 'supervisor.heartbeat_failed')).toEqual([]);
   });
 
   it('says a gateway on SQLite is not a cluster', async () => {
