@@ -127,7 +127,7 @@ describe('postern store migrate', () => {
       await portal.recordLoginFailure('client', '192.0.2.7');
       await portal.audit({ action: 'webmail-login', actor: 'erin@outside.example', client: '192.0.2.7' });
     } finally {
-      portal.close();
+      await portal.close();
     }
   });
   afterAll(async () => {
