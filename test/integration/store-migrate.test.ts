@@ -18,7 +18,7 @@ import { migrate } from '../../src/keystore/schema.js';
 import { withPassword } from '../../src/keystore/sql/postgres.js';
 import { migrateStore, parseStoreLocation, StoreMigrateError, type StoreEnds } from '../../src/keystore/transfer/index.js';
 import { tempDir } from '../helpers/config.js';
-import { pgMigrationsFor } from '../helpers/pg-schema-derived.js';
+import { derivedPgMigrations, pgMigrationsFor } from '../helpers/pg-schema-derived.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 
 type Dump = Record<string, string[]>;
@@ -218,6 +218,17 @@ describe('postern store migrate', () => {
     const url = await server.createDatabase();
     await expect(migrateStore({ from: sqliteEnds(old), to: postgresEnds(url), write: true, actor: 'cli:test', migrations })).rejects.toThrow(/schema version 5, this Postern's is \d+: start the gateway once on it/);
     expect((await server.query("SELECT schema_name FROM information_schema.schemata WHERE schema_name IN ('keystore', 'portal')", [], url.split('/').pop())).rows).toEqual([]);
+  });
+
+  it('refuses ends whose columns differ, before a row is copied', async () => {
+    const url = await server.createDatabase();
+    const [ddl, ...rest] = derivedPgMigrations('keystore');
+    const skewed = { ...migrations, keystore: [ddl!.replace('"is_ca" BIGINT NOT NULL', '"is_ca" TEXT NOT NULL'), ...rest] };
+    await expect(migrateStore({ from: sqliteEnds(dir), to: postgresEnds(url), write: true, actor: 'cli:test', migrations: skewed })).rejects.toThrow(
+      /the keystore schemas .* differ: column certificates\.is_ca holds integer values \(INTEGER\) in the source but text \(text\) in the target/,
+    );
+    const db = url.split('/').pop()!;
+    expect((await server.query('SELECT count(*) AS n FROM keystore.certificates', [], db)).rows[0].n).toBe('0');
   });
 
   it('copies SQLite to SQLite through the command line, and takes no password on the command line', async () => {
