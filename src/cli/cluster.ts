@@ -7,7 +7,11 @@
 import { loadConfig } from '../config/index.js';
 import { nodeStatuses, statusTable } from '../cluster/status.js';
 import { listClusterNodes, openPostgres } from '../keystore/index.js';
+import { SqlError } from '../keystore/sql/types.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
+
+/** PostgreSQL's undefined_table. */
+const UNDEFINED_TABLE = '42P01';
 
 export async function clusterCommand(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
@@ -23,6 +27,11 @@ export async function clusterCommand(argv: string[], io: CliIo): Promise<number>
   try {
     nodes = await listClusterNodes(sql);
   } catch (err) {
+    // Reached, but no node has made the schema yet: nothing to list, nothing wrong with this node.
+    if (err instanceof SqlError && err.code === UNDEFINED_TABLE) {
+      io.out(`no node has started on ${sql.where} yet (it has no keystore schema)`);
+      return 0;
+    }
     // The driver's message names the database by its URL without the password.
     io.err(`postern: cannot read the cluster's nodes: ${(err as Error).message}`);
     return 1;

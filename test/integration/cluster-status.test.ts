@@ -180,6 +180,15 @@ describe('cluster heartbeat and postern cluster status', () => {
     expect(gw.logs.filter((l) => l.event === 'supervisor.heartbeat_failed')).toEqual([]);
   });
 
+  it('says so when no node has started on the database yet', async () => {
+    const empty = await server.createDatabase();
+    const file = join(dir, 'fresh.yaml');
+    await writeFile(file, `hostname: gw.test.example\ndata_dir: .\ninternal_domains: [example.com]\npolicy: policy.yaml\nkeystore: { postgres: { url: "${empty}", password_env: CLUSTER_PG_PW } }\n`);
+    const r = await cli('cluster', 'status', '-c', file);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe(`no node has started on ${empty} yet (it has no keystore schema)`);
+  });
+
   it('says a gateway on SQLite is not a cluster', async () => {
     const single = join(dir, 'single.yaml');
     await writeFile(single, 'hostname: gw.test.example\ndata_dir: .\ninternal_domains: [example.com]\npolicy: policy.yaml\n');

@@ -91,7 +91,11 @@ export async function openSnapshot(loc: StoreLocation, part: StorePart): Promise
     }
     const reader = new SqliteSql(db, loc.path);
     try {
-      return { reader, version: await schemaVersion(reader), close: async () => void (db.inTransaction && db.exec('COMMIT'), db.close()) };
+      const close = async () => {
+        if (db.inTransaction) db.exec('COMMIT');
+        db.close();
+      };
+      return { reader, version: await schemaVersion(reader), close };
     } catch (err) {
       db.close();
       throw err;
