@@ -16,7 +16,7 @@ import { migrate } from '../schema.js';
 import { migratePostgres } from '../sql/migrate-pg.js';
 import { numberPlaceholders, PostgresSql, postgresError, redactedUrl } from '../sql/postgres.js';
 import { SqliteSql, sqliteError } from '../sql/sqlite.js';
-import type { Row, Sql } from '../sql/types.js';
+import type { Row, Sql, SqlValue } from '../sql/types.js';
 import { quoteName, type TableReader } from './catalogue.js';
 
 export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; password?: string };
@@ -181,10 +181,26 @@ export async function openWritable(loc: StoreLocation, part: StorePart, migratio
   return { sql, close: () => sql.close(), discard };
 }
 
-/** Rows of `table` in primary-key order, a page at a time (a mailbox's bodies never all in memory). */
+/**
+ * Rows of `table` in primary-key order, a page at a time (a mailbox's bodies never all in memory):
+ * after the last key seen when the key is one column, by offset otherwise (small tables).
+ */
 export async function* tableRows(reader: TableReader, table: string, columns: string[], orderBy: string[], page = 200): AsyncGenerator<Row> {
   const cols = columns.map(quoteName).join(', ');
   const order = (orderBy.length ? orderBy : columns).map(quoteName).join(', ');
+  if (orderBy.length === 1) {
+    const key = orderBy[0]!;
+    let last: SqlValue | undefined;
+    for (;;) {
+      const rows = await reader.all(
+        `SELECT ${cols} FROM ${quoteName(table)}${last === undefined ? '' : ` WHERE ${quoteName(key)} > ?`} ORDER BY ${order} LIMIT ?`,
+        last === undefined ? [page] : [last, page],
+      );
+      yield* rows;
+      if (rows.length < page) return;
+      last = rows[rows.length - 1]![key] as SqlValue;
+    }
+  }
   for (let offset = 0; ; offset += page) {
     const rows = await reader.all(`SELECT ${cols} FROM ${quoteName(table)} ORDER BY ${order} LIMIT ? OFFSET ?`, [page, offset]);
     yield* rows;
