@@ -76,7 +76,18 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         onto a fresh data_dir: that of -c, or with --config-dir the backed-up
                         config goes to DIR and the data to the data_dir it names; --force
                         replaces an existing keystore (stop that gateway first)
-  restore FILE --check  read the whole backup and authenticate it, list what is inside; writes nothing`;
+  restore FILE --check  read the whole backup and authenticate it, list what is inside; writes nothing
+  store migrate --from URL --to URL [--yes]
+                        copy the whole store (keys, certificates, PDF passwords, accounts, audit
+                        trail, the portal's tables) into an empty one; URL: sqlite:PATH or
+                        postgres://user@host/database, passwords by --password-env VAR or
+                        --password-file F (per side: --from-password-env …); --from-portal and
+                        --to-portal URL when the portal's tables are not beside; without --yes
+                        check and count only. No KEK needed: secrets move sealed (the target's
+                        gateways need the source's KEK)
+  cluster status [--json]
+                        the nodes sharing this gateway's PostgreSQL store: version, policy, last
+                        heartbeat, up | late | gone`;
 
 export async function runCli(argv: string[], mainScript: string, io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -112,6 +123,10 @@ export async function runCli(argv: string[], mainScript: string, io: CliIo = std
         return await (await import('./admin.js')).adminCommand(rest, io);
       case 'audit':
         return await (await import('./audit.js')).auditCommand(rest, io);
+      case 'store':
+        return await (await import('./store.js')).storeCommand(rest, io);
+      case 'cluster':
+        return await (await import('./cluster.js')).clusterCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

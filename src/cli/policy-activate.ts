@@ -103,8 +103,10 @@ export async function policyVersionsCommand(argv: string[], io: CliIo): Promise<
   const opened = await openPolicyVersions(config, 'cli');
   try {
     const versions = await opened.versions.list();
+    // A version without an author was found in a policy file: edited by hand, or the file a cluster started from.
+    const found = isClusterStore(opened.versions) ? "(a node's policy file)" : '(found in the file)';
     if (values.json) io.out(JSON.stringify(versions, null, 2));
-    else for (const v of versions) io.out(`${v.id}\t${v.time.toISOString()}\t${v.by ?? '(found in the file)'}\t${v.hash}`);
+    else for (const v of versions) io.out(`${v.id}\t${v.time.toISOString()}\t${v.by ?? found}\t${v.hash}`);
   } finally {
     await opened.close();
   }

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Config } from '../config/types.js';
 import { databaseFiles, isStoreUnavailable, openKeyStore, openKeyStoreWithPortal, openPublicKeyStore, publishInternalCrl, publishPublicCertificates, publishPublicKeys, type KeyStore } from '../keystore/index.js';
 import { createLogger, initMetrics, type Logger } from '../log/index.js';
+import { spoolQueueSizes, startClusterHeartbeat, supervisorFacts } from '../cluster/heartbeat.js';
 import { roleEntry } from '../roles/index.js';
 import { policyHash } from '../policy/index.js';
 import { QUEUES, Spool } from '../spool/index.js';
@@ -77,6 +78,7 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   // one, so a policy a reload already took (the cluster's follower, the admin console) is not
   // loaded twice. Read before loading, so a change during the load is still seen as new.
   let loadedPolicy = await fileHash(config.policy.file);
+  let listen = config.smtp.listen.map((a) => `${a.host}:${a.port}`);
   const sup = new Supervisor({
     config,
     reloadConfig: async () => {
@@ -92,8 +94,10 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
       args: ['-c', file, ...(account && ROLE_PRIVILEGES[role].unprivileged ? ['--user', `${account.uid}:${account.gid}`] : [])],
       env: roleEnvironment(role, current, process.env),
     }),
-    onReady: (addresses) =>
-      log.info({ event: 'supervisor.ready', listen: addresses.map((a) => `${a.host}:${a.port}`) }, 'accepting mail'),
+    onReady: (addresses) => {
+      listen = addresses.map((a) => `${a.host}:${a.port}`);
+      log.info({ event: 'supervisor.ready', listen }, 'accepting mail');
+    },
   });
   process.on('SIGHUP', () => void sup.reload());
   // The internal CA's CRL is valid for a week: a fresh one each day, long before it runs out.
@@ -149,7 +153,13 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   process.on('SIGINT', () => void sup.stop(0));
   started = true;
   await sup.start();
+  // A cluster node (keystore.postgres) tells the others it is up: `postern cluster status`.
+  const heartbeat = await startClusterHeartbeat(config, log, supervisorFacts({ policy: () => loadedPolicy || null, roles: () => sup.status(), queues: () => spoolQueueSizes(spool), listen: () => listen })).catch((err: Error) => {
+    log.warn({ event: 'supervisor.heartbeat_failed', reason: err.message }, 'no cluster heartbeat');
+    return null;
+  });
   const code = await sup.exited;
+  await heartbeat?.stop();
   log.flush();
   return code;
 }

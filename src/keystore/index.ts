@@ -150,6 +150,13 @@ export {
   newAccountKeys, newWebmailPassword, openForAccount, rawPublicKey, rewrapAccountKey, sealForAccount, unwrapAccountKey, unwrapNothing, WEBMAIL_SCRYPT,
   WebmailCryptoError, webmailBodyAad, webmailPasswordProblem, webmailSummaryAad, type NewAccountKeys, type WrappedAccountKey,
 } from './webmail-crypto.js';
+// `postern store migrate` (issue 19): a whole store moved between SQLite and PostgreSQL.
+export {
+  describeLocation, migrateStore, parseStoreLocation, StoreLocationError, StoreMigrateError,
+  type MigrateStoreResult, type StoreEnds, type StoreLocation, type TableCount,
+} from './transfer/index.js';
+export { openPostgres, postgresPassword, StoreConfigError } from './sql/open.js';
+export { listClusterNodes, writeClusterNode, type ClusterNodeBeat } from './cluster-nodes.js';
 export {
   importCrl, internalCaCrl, publishInternalCrl, internalCrlFile, revocationCheckerFor, revocationStoreView, revokeAndPublish, revokeFromCa, INTERNAL_CRL_VALIDITY_MS,
   type IssuedRevocation, type StoredCrl,

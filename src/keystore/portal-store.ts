@@ -5,8 +5,9 @@
  *
  * The portal role faces the Internet: with `keystore.postgres.portal` it logs in as that login,
  * which the admin grants the portal schema alone (README, "Running a cluster"), and it never
- * migrates (the login may not create tables). Every other role uses the keystore's login and
- * migrates the schema when it opens it for writing; the supervisor does so before any role starts.
+ * migrates (the login may not create tables): it checks the schema's version instead. Every other
+ * role, and the portal without a login of its own, uses the keystore's login and migrates the
+ * schema when it opens it for writing; the supervisor does so before any role starts.
  *
  * KEK-free like portal-db.ts (the portal imports it). Secrets: the database passwords, read from
  * their variable or file by sql/open.ts, never logged or put in an error (`where` has no password).
@@ -27,8 +28,10 @@ export interface PortalStoreOptions {
   /** SQLite: the supervisor (root) gives portal.db to this owner, mode 0660, for the unprivileged portal. */
   owner?: { uid: number; gid: number };
   /**
-   * false: the store must exist already (the portal role: the supervisor made it) — SQLite: the
-   * file; PostgreSQL: the schema at this Postern's version, not migrated here. Default true.
+   * SQLite — false: the file must exist (the portal role, unprivileged, cannot create one in
+   * data_dir: the supervisor made it). Default true. PostgreSQL: the schema is made or migrated by
+   * every login that may, whatever this says; the portal's own login may not, so with it the
+   * schema must be at this Postern's version already (the supervisor migrates it first).
    */
   create?: boolean;
   /** Reads only: nothing created or migrated (`postern policy explain`). */
@@ -62,7 +65,7 @@ export async function openPortalStore(config: StoreConfig, opts: PortalStoreOpti
   }
   const ownLogin = opts.role === 'portal' && pgc.portal !== undefined;
   const login = ownLogin ? pgc.portal! : pgc;
-  const migrate = !ownLogin && !opts.readonly && opts.create !== false;
+  const migrate = !ownLogin && !opts.readonly;
   const sql = await openPostgres(login, {
     schema: 'portal',
     pool: pgc.pool,

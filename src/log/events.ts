@@ -246,6 +246,8 @@ const CODES = {
   'policy.cluster_unreachable': { level: 'warn', meaning: 'the cluster database cannot be reached; the node keeps running on its policy file and tries again (logged once per outage)' },
   'policy.cluster_reachable': { level: 'info', meaning: "the cluster database is reachable again; the node follows the cluster's policy" },
   'policy.cluster_check_failed': { level: 'error', meaning: "the cluster's policy could not be followed (not an outage: see the reason); the node keeps its policy file" },
+  'supervisor.heartbeat_failed': { level: 'warn', meaning: 'this cluster node cannot write its heartbeat to PostgreSQL (said once per outage); mail is not affected, cluster status shows the node late' },
+  'supervisor.heartbeat_resumed': { level: 'info', meaning: 'the cluster heartbeat is written again after an outage' },
 } as const satisfies Record<string, EventInfo>;
 
 export const EVENTS = { ...CODES, ...roleLife(['smtpd', 'worker', 'relay', 'portal']) } as const;

@@ -75,7 +75,7 @@ describe('a cluster policy from the shell and the admin API', () => {
     // The node's file is its follower's to write, not the CLI's.
     expect(await readFile(policyFile, 'utf8')).toBe(policy(1));
     const shown = await cli('policy', 'versions');
-    expect(shown.out.map((l) => l.split('\t')[0])).toEqual(list.map((v) => v.id));
+    expect(shown.out.map((l) => l.split('\t').slice(0, 3))).toEqual(list.map((v) => [v.id, v.time.toISOString(), v.by ?? "(a node's policy file)"]));
     const again = await cli('policy', 'push', join(dir, 'new.yaml'));
     expect(again.out[0]).toContain(`already is this policy (version ${list[0]!.id})`);
     // Audited with the comment, in the keystore's trail.

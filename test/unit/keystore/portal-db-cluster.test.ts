@@ -136,6 +136,19 @@ describe('the portal store of a cluster (postgres)', () => {
     expect((await server.query("SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'portal'", [], new URL(empty).pathname.slice(1))).rows[0].n).toBe(0);
   });
 
+  it('the portal without a login of its own uses the keystore\'s, and makes the schema of a database nobody set up yet', async () => {
+    const server = await backend.postgres();
+    const config = backend.config();
+    const empty = await server.createDatabase();
+    const portal = await openPortalStore({ ...config, keystore: { ...config.keystore, postgres: { ...config.keystore.postgres!, url: empty } } }, { role: 'portal', create: false });
+    try {
+      expect(await portal.recordLoginFailure('client', '192.0.2.2')).toMatchObject({ count: 1 });
+      expect(portal.backend.where).toBe(empty);
+    } finally {
+      await portal.close();
+    }
+  });
+
   it('a portal login naming another database than the keystore\'s is refused: the workers write where it would not look', async () => {
     const config = backend.config();
     const pgc = config.keystore.postgres!;

@@ -1,19 +1,21 @@
 /**
- * The webmail method against a real portal.db in a temp dir: the first message makes the mailbox
+ * The webmail method against a real portal store, on both backends (portal.db in a temp dir, and
+ * PostgreSQL's schema portal): the first message makes the mailbox
  * and tells its sender the password once; what the recipient gets is a notice with the link and
  * nothing of the message; the stored message opens with that password and equals what was sent;
  * a retry stores nothing twice; a message that finds the mailbox being made waits, one whose
  * maker crashed makes it anew; and every case that cannot be done is held with its reason.
  */
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../../src/config/types.js';
-import { openPortalDb, type PortalDb } from '../../../src/keystore/portal-db.js';
+import type { PortalDb } from '../../../src/keystore/portal-db.js';
 import { newAccountKeys, openForAccount, unwrapAccountKey, webmailBodyAad as bodyAad, webmailSummaryAad as summaryAad } from '../../../src/keystore/webmail-crypto.js';
+import { isStoreUnavailable } from '../../../src/keystore/sql/types.js';
 import { silentLogger } from '../../../src/log/index.js';
 import { PASSWORD_CLAIM_LEASE_MS, webmail, WebmailBusyError, webmailTiming } from '../../../src/worker/methods/webmail.js';
 import type { SealResult, TransformContext } from '../../../src/worker/methods/types.js';
 import { tempDir, testConfig } from '../../helpers/config.js';
+import { PORTAL_BACKENDS, usePortalBackend } from '../../helpers/portal-backends.js';
 
 const message = (tag: string) =>
   Buffer.from(
@@ -22,7 +24,8 @@ const message = (tag: string) =>
 
 type Ok = Extract<SealResult, { kind: 'ok' }>;
 
-describe('webmail method', () => {
+describe.each(PORTAL_BACKENDS)('webmail method (%s)', (name) => {
+  const backend = usePortalBackend(name);
   let dir: string;
   let cleanup: () => Promise<void>;
   let portal: PortalDb;
@@ -30,12 +33,12 @@ describe('webmail method', () => {
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('postern-webmail-method-'));
-    portal = await openPortalDb(join(dir, 'portal.db'));
+    portal = await backend.open();
     config = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'Example Ltd' } as Config['portal'] });
   });
   afterEach(async () => {
     webmailTiming.busyWaitMs = 10_000;
-    portal.close();
+    await portal.close();
     await cleanup();
   });
 
@@ -213,5 +216,37 @@ describe('webmail method', () => {
     expect(account.generation).toBe(2);
     expect(await unwrapAccountKey(passwordIn(r), account.wrapped)).not.toBeNull();
     expect((await portal.auditRecords()).map((a) => a.action)).toContain('webmail.remade');
+  });
+});
+
+describe('webmail method on a PostgreSQL server that stops (postgres)', () => {
+  const backend = usePortalBackend('postgres');
+
+  it('throws what isStoreUnavailable recognises (the worker defers the message: never held, bounced or sent), and stores once the server is back', async () => {
+    const { dir, cleanup } = await tempDir('postern-webmail-outage-');
+    const portal = await backend.open();
+    try {
+      const config = testConfig(dir, { portal: { url: 'https://mail.example.com', organisation: 'Example Ltd' } as Config['portal'] });
+      const run = (queueId: string) =>
+        webmail.encrypt({ body: message(queueId), recipients: ['bob@partner.example'], signInside: false }, { config, log: silentLogger(), queueId, sender: 'alice@example.com', portal, lookups: {} } as TransformContext);
+      const server = await backend.postgres();
+      await server.halt();
+      let err: unknown;
+      try {
+        err = await run('Q1').then(() => null, (e: unknown) => e);
+      } finally {
+        await server.resume();
+      }
+      expect(isStoreUnavailable(err)).toBe(true);
+      expect(await portal.account('bob@partner.example')).toBeNull();
+      const r = await run('Q1');
+      expect(r.kind).toBe('ok');
+      for (const f of r.kind === 'ok' ? (r.afterCommit ?? []) : []) await f();
+      const account = (await portal.account('bob@partner.example'))!;
+      expect((await portal.listMessages(account.id)).map((m) => m.deliveryKey)).toEqual(['Q1:bob@partner.example']);
+    } finally {
+      await portal.close();
+      await cleanup();
+    }
   });
 });
