@@ -27,7 +27,6 @@ import { openSqliteKeystore } from './store-base.js';
 import { SqlKeyStore } from './store.js';
 
 export { SqlKeyStore as KeyStore } from './store.js';
-export { StoreConfigError } from './sql/open.js';
 export { addressKey } from './store-base.js';
 export { databaseFiles } from './db-file.js';
 export type {
