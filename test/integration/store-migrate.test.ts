@@ -30,12 +30,17 @@ function dumpRows(rows: Record<string, unknown>[]): string[] {
     .sort();
 }
 
+/** The keystore tables whose PostgreSQL schema has an explicit rowid column: the order their rows were written in. */
+const ROWID_TABLES = new Set(['certificate_addresses', 'pgp_key_addresses']);
+
 function dumpSqlite(file: string): Dump {
   const db = new Database(file, { readonly: true });
   try {
     const out: Dump = {};
     for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as { name: string }[]) {
-      out[name] = dumpRows(db.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[]);
+      // Where PostgreSQL names the implicit rowid (schema-pg.ts), it is data the copy carries.
+      const rowid = ROWID_TABLES.has(name) ? 'rowid, ' : '';
+      out[name] = dumpRows(db.prepare(`SELECT ${rowid}* FROM "${name}"`).all() as Record<string, unknown>[]);
     }
     return out;
   } finally {

@@ -141,6 +141,13 @@ export function dependencyOrder(tables: TableInfo[], where: string): TableInfo[]
   return out;
 }
 
+/**
+ * A column every SQLite table has without listing it: PostgreSQL's keystore schema names it where
+ * the store reads rows back in the order they were written (schema-pg.ts, the address tables), so
+ * one side listing it and the other not is no difference; the copy carries it (copy.ts).
+ */
+export const IMPLICIT_ROWID = 'rowid';
+
 export interface CatalogueDifferences {
   /** Tables only the source has, only the target has. */
   missingInTarget: string[];
@@ -167,11 +174,12 @@ export function catalogueDifferences(from: TableInfo[], to: TableInfo[]): Catalo
     const cols = new Map(o.columns.map((c) => [c.name, c]));
     for (const c of t.columns) {
       const d = cols.get(c.name);
+      if (!d && c.name === IMPLICIT_ROWID) continue;
       if (!d) out.columns.push(`column ${t.name}.${c.name} is missing in the target`);
       else if (c.valueClass !== d.valueClass) out.columns.push(`column ${t.name}.${c.name} holds ${c.valueClass} values (${c.type}) in the source but ${d.valueClass} (${d.type}) in the target`);
     }
     const names = new Set(t.columns.map((c) => c.name));
-    for (const c of o.columns) if (!names.has(c.name)) out.columns.push(`column ${t.name}.${c.name} is missing in the source`);
+    for (const c of o.columns) if (!names.has(c.name) && c.name !== IMPLICIT_ROWID) out.columns.push(`column ${t.name}.${c.name} is missing in the source`);
   }
   return out;
 }

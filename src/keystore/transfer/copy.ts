@@ -17,7 +17,7 @@ import { PORTAL_SCHEMA_VERSION } from '../portal-schema.js';
 import { KEYSTORE_PG_MIGRATIONS } from '../schema-pg.js';
 import { SCHEMA_VERSION } from '../schema.js';
 import type { Sql, SqlValue } from '../sql/types.js';
-import { catalogueDifferences, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
+import { catalogueDifferences, IMPLICIT_ROWID, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
 import { describeLocation, openSnapshot, openWritable, tableRows, type OpenedStore, type StoreLocation, type StorePart, type WritableStore } from './endpoints.js';
 import { rowKey, seedRows } from './seeds.js';
 
@@ -198,6 +198,11 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
   for (const t of tables) {
     const cols = t.columns.map((c) => c.name);
     const target = theirs.get(t.name)!;
+    // The order rows were written in, where PostgreSQL keeps it as a column (catalogue.ts
+    // IMPLICIT_ROWID): read from SQLite's implicit rowid; from PostgreSQL it is a column already,
+    // and SQLite takes it as the row's rowid.
+    const withRowid = target.columns.some((c) => c.name === IMPLICIT_ROWID) && !cols.includes(IMPLICIT_ROWID);
+    if (withRowid && src.dialect === 'sqlite') cols.push(IMPLICIT_ROWID);
     const overriding = target.columns.some((c) => c.generatedAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
     const head = `INSERT INTO ${quoteName(t.name)} (${cols.map(quoteName).join(', ')})${overriding} VALUES `;
     const tuple = `(${cols.map(() => '?').join(', ')})`;
@@ -218,6 +223,7 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
     }
     await flush();
     await carryIdCounter(src, dst, t, target);
+    await carryRowidCounter(dst, target);
     counts.push({ part, table: t.name, rows });
   }
   return counts;
@@ -246,6 +252,15 @@ async function carryIdCounter(src: TableReader, dst: Sql, t: TableInfo, target: 
     const [row] = await dst.all('SELECT seq FROM sqlite_sequence WHERE name = ?', [t.name]);
     if (!row) await dst.run('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)', [t.name, high]);
   }
+}
+
+/** PostgreSQL's rowid identity (catalogue.ts IMPLICIT_ROWID) moved past the rowids copied, so new rows sort after them. */
+async function carryRowidCounter(dst: Sql, target: TableInfo): Promise<void> {
+  if (dst.dialect !== 'postgres' || !target.columns.some((c) => c.name === IMPLICIT_ROWID)) return;
+  const seq = await serialSequence(dst, target.name, IMPLICIT_ROWID);
+  if (!seq) return;
+  const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(IMPLICIT_ROWID)}) AS m FROM ${quoteName(target.name)}`);
+  if (Number(m?.m ?? 0) > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, Number(m!.m)]);
 }
 
 async function serialSequence(db: TableReader, table: string, key: string): Promise<string | null> {
