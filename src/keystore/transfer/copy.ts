@@ -17,7 +17,7 @@ import { PORTAL_SCHEMA_VERSION } from '../portal-schema.js';
 import { KEYSTORE_PG_MIGRATIONS } from '../schema-pg.js';
 import { SCHEMA_VERSION } from '../schema.js';
 import type { Sql, SqlValue } from '../sql/types.js';
-import { catalogueDifferences, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
+import { catalogueDifferences, hasRowid, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
 import { describeLocation, openSnapshot, openWritable, tableRows, type OpenedStore, type StoreLocation, type StorePart, type WritableStore } from './endpoints.js';
 import { rowKey, seedRows } from './seeds.js';
 
@@ -196,8 +196,10 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
   for (const name of seeded) await dst.run(`DELETE FROM ${quoteName(name)}`);
   const counts: TableCount[] = [];
   for (const t of tables) {
-    const cols = t.columns.map((c) => c.name);
     const target = theirs.get(t.name)!;
+    const cols = t.columns.map((c) => c.name);
+    // The order rows were written in, where both ends keep one (SQLite's rowid, PostgreSQL's column).
+    if (!cols.includes('rowid') && hasRowid(t) && hasRowid(target)) cols.push('rowid');
     const overriding = target.columns.some((c) => c.generatedAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
     const head = `INSERT INTO ${quoteName(t.name)} (${cols.map(quoteName).join(', ')})${overriding} VALUES `;
     const tuple = `(${cols.map(() => '?').join(', ')})`;
@@ -224,21 +226,22 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
 }
 
 /**
- * The id counter of a table keyed by one integer: PostgreSQL's sequence set past the largest id
- * (and past the source's own counter: AUTOINCREMENT never gives a deleted account's id again);
- * SQLite's AUTOINCREMENT counter set from the source's sequence likewise.
+ * Id counters carried: PostgreSQL's sequences (the key's, and a declared rowid's) set past every
+ * value copied, the key's also past the source's own counter (AUTOINCREMENT never gives a deleted
+ * account's id again); SQLite's AUTOINCREMENT counter set from the source's sequence likewise.
  */
 async function carryIdCounter(src: TableReader, dst: Sql, t: TableInfo, target: TableInfo): Promise<void> {
-  if (t.primaryKey.length !== 1) return;
-  const key = t.primaryKey[0]!;
-  if (t.columns.find((c) => c.name === key)?.valueClass !== 'integer') return;
-  const high = await idCounter(src, t.name, key);
+  const key = t.primaryKey.length === 1 && t.columns.find((c) => c.name === t.primaryKey[0])?.valueClass === 'integer' ? t.primaryKey[0]! : null;
+  const high = key ? await idCounter(src, t.name, key) : 0;
   if (dst.dialect === 'postgres') {
-    const seq = await serialSequence(dst, t.name, key);
-    if (!seq) return;
-    const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(key)}) AS m FROM ${quoteName(t.name)}`);
-    const value = Math.max(Number(m?.m ?? 0), high);
-    if (value > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, value]);
+    for (const c of target.columns) {
+      if (c.valueClass !== 'integer') continue;
+      const seq = await serialSequence(dst, t.name, c.name);
+      if (!seq) continue;
+      const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(c.name)}) AS m FROM ${quoteName(t.name)}`);
+      const value = Math.max(Number(m?.m ?? 0), c.name === key ? high : 0);
+      if (value > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, value]);
+    }
     return;
   }
   if (!target.autoincrement || high <= 0) return;
