@@ -13,6 +13,7 @@ import { openPolicyVersions } from '../cli/cluster-policy.js';
 import { openKeyStoreWithPortal } from '../keystore/index.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
+import { openStoreOrLater } from './open-or-later.js';
 import { supervisorLink } from './supervisor-link.js';
 
 /** How often the admin role gathers the metrics for the dashboard's messages per hour. */
@@ -20,7 +21,7 @@ const HOURLY_SAMPLE_MS = 5 * 60_000;
 
 main('admin', async ({ config, spool, log, send }) => {
   const listen = await numericListen(config.admin.listen);
-  const { store, portal } = await openKeyStoreWithPortal(config);
+  const { store, portal } = await openStoreOrLater(() => openKeyStoreWithPortal(config));
   // A cluster's policy versions are in its database; the supervisor migrated the schema at start.
   const policy = config.keystore.postgres ? await openPolicyVersions(config, 'admin') : null;
   let current: Config = config;
