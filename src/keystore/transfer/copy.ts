@@ -53,7 +53,7 @@ export interface MigrateStoreResult {
   to: string;
 }
 
-export type StoreMigrateErrorCode = 'no-source' | 'same-store' | 'source-version' | 'target-version' | 'not-empty' | 'schemas-differ';
+export type StoreMigrateErrorCode = 'no-source' | 'no-target' | 'same-store' | 'source-version' | 'target-version' | 'not-empty' | 'schemas-differ';
 
 export class StoreMigrateError extends Error {
   override readonly name = 'StoreMigrateError';
@@ -99,7 +99,7 @@ export async function migrateStore(o: MigrateStoreOptions): Promise<MigrateStore
       checkSourceVersion(part, sources[part]!.version!, describeLocation(o.from[part]!, part));
       catalogues[part] = await readCatalogue(sources[part]!.reader);
     }
-    if (parts.includes('portal') && !o.to.portal) throw new Error('the source has portal tables but no target was given for them');
+    if (parts.includes('portal') && !o.to.portal) throw new StoreMigrateError('no-target', 'the source has portal tables but no target was given for them');
     // Refusals first, reading only: a refused migration leaves both ends as they were.
     for (const part of parts) await inspectTarget(o.to[part]!, part);
     if (!o.write) {
