@@ -25,6 +25,7 @@ export interface EventInfo {
 const ROLE_LIFE = {
   unprivileged: { level: 'info', meaning: 'started as root, the role now runs as the unprivileged user' },
   start_failed: { level: 'fatal', meaning: 'the role could not start (config, listen address, keystore); the supervisor is told why' },
+  start_later: { level: 'error', meaning: 'the role cannot start now for a passing reason (the cluster database cannot be reached); the supervisor starts it again with back-off' },
   stopping: { level: 'info', meaning: 'the role was asked to stop (signal or supervisor)' },
   close_error: { level: 'error', meaning: 'an error while the role was stopping; it stops anyway' },
   reloaded: { level: 'info', meaning: 'the role took the new configuration' },

@@ -15,6 +15,7 @@ import { StoreChanges } from '../keystore/changes.js';
 import { followConfiguredKek } from '../keystore/kek-follow.js';
 import { numericListen } from './privileges.js';
 import { main } from './run.js';
+import { openStoreOrLater } from './open-or-later.js';
 import { supervisorLink } from './supervisor-link.js';
 
 /** How often the admin role gathers the metrics for the dashboard's messages per hour. */
@@ -22,7 +23,7 @@ const HOURLY_SAMPLE_MS = 5 * 60_000;
 
 main('admin', async ({ config, spool, log, send }) => {
   const listen = await numericListen(config.admin.listen);
-  const { store, portal } = await openKeyStoreWithPortal(config, { role: 'admin' });
+  const { store, portal } = await openStoreOrLater(() => openKeyStoreWithPortal(config, { role: 'admin' }));
   // A cluster's policy versions are in its database; the supervisor migrated the schema at start.
   const policy = config.keystore.postgres ? await openPolicyVersions(config, 'admin') : null;
   // A KEK rotated on another node of the cluster is followed (the admin role stays root: it reads

@@ -17,6 +17,7 @@ import { internalCrlFile, publicCertificatesFile, publicKeysFile } from '../keys
 import { keyServer, PublicCertificateFile, PublicKeyFile, replyPages, spooledReplies, startPortal, webmailPages } from '../portal/index.js';
 import { numericListen } from './privileges.js';
 import { batched, main } from './run.js';
+import { openStoreOrLater } from './open-or-later.js';
 
 /** The portal's own name in the replies it writes (Received:, Message-ID:): its URL's host, else the gateway's. */
 const portalHost = (config: Config) => (config.portal.url ? new URL(config.portal.url).hostname : config.hostname);
@@ -25,7 +26,7 @@ main('portal', async ({ config, dataDir, spool, log, send }) => {
   const listen = await numericListen(config.portal.listen);
   const keys = new PublicKeyFile(publicKeysFile({ data_dir: dataDir }));
   const certificates = new PublicCertificateFile(publicCertificatesFile({ data_dir: dataDir }));
-  const db = await openPortalStore({ ...config, data_dir: dataDir }, { role: 'portal', create: false });
+  const db = await openStoreOrLater(() => openPortalStore({ ...config, data_dir: dataDir }, { role: 'portal', create: false }));
   const queued = batched((ids: string[]) => send({ type: 'queued', ids }));
   const portal = await startPortal({
     config: { ...config, portal: { ...config.portal, listen } },

@@ -39,6 +39,15 @@ export interface Running {
  */
 export type StartRole = (ctx: RoleContext) => Promise<Running>;
 
+/**
+ * A role that cannot start now for a reason that passes by itself (the cluster's database down or
+ * failing over): the process exits as a crash does, so the supervisor starts it again with
+ * back-off — never the fatal exit that stops the whole gateway (open-or-later.ts).
+ */
+export class StartLater extends Error {
+  override readonly name = 'StartLater';
+}
+
 /** The whole life of an entry point's process: run the role, then exit with its code. */
 export function main(role: RoleName, start: StartRole): void {
   runRole(role, start, process.argv.slice(2)).then(
@@ -83,6 +92,11 @@ export async function runRole(role: RoleName, start: StartRole, argv: string[]):
     }
   } catch (err) {
     const message = (err as Error).message;
+    if (err instanceof StartLater) {
+      log.error({ event: `${role}.start_later`, reason: message }, `cannot start ${role} now: ${message}; the supervisor tries again`);
+      log.flush();
+      return 1;
+    }
     log.fatal({ event: `${role}.start_failed`, err }, `cannot start ${role}: ${message}`);
     send({ type: 'fatal', role, message });
     log.flush();

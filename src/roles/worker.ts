@@ -13,10 +13,11 @@ import { CryptoKeys, PgpKeys, startWorker, watchStore, type KeySources, type Pol
 import { heartbeatInterval } from '../supervisor/index.js';
 import { handoffClient } from './handoff.js';
 import { batched, main } from './run.js';
+import { openStoreOrLater } from './open-or-later.js';
 
 main('worker', async ({ config, dataDir, spool, log, send }) => {
   // portal.db beside postern.db: PDF reply links (the store writes them there) and webmail.
-  const { store, portal, moved } = await openKeyStoreWithPortal(config, { role: 'worker' });
+  const { store, portal, moved } = await openStoreOrLater(() => openKeyStoreWithPortal(config, { role: 'worker' }));
   if (moved) log.info({ event: 'worker.reply_links_moved', count: moved }, 'PDF reply links moved from postern.db to portal.db');
   let current = config;
   // Prepared keys outlive policy reloads: a reload must not cost every key's unsealing again.

@@ -5,7 +5,7 @@
  * unencrypted readers of the renderer's tests). A non-zero exit is a result, not an exception.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +78,33 @@ export async function inkShare(file: string, password: string, page: number): Pr
     let ink = 0;
     for (const v of pixels) if (v < 200) ink++;
     return ink / pixels.length;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every link annotation's URI on every page, as MuPDF reads them (the file decrypted with the password). */
+const LINKS = `
+var doc = new PDFDocument(scriptArgs[0]);
+if (doc.needsPassword() && !doc.authenticatePassword(scriptArgs[1])) throw new Error("password refused");
+var out = [];
+for (var i = 0; i < doc.countPages(); i++) {
+  var annots = doc.findPage(i).get("Annots");
+  for (var j = 0; annots && j < annots.length; j++) {
+    var a = annots.get(j);
+    if (a.get("Subtype").toString() === "/Link" && a.get("A").get("S").toString() === "/URI") out.push(a.get("A").get("URI").asString());
+  }
+}
+print(JSON.stringify(out));
+`;
+
+/** The URIs of the PDF's link annotations (the Reply button's among them), read by MuPDF with the password. */
+export async function pdfLinks(file: string, password: string): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-links-'));
+  try {
+    const script = join(dir, 'links.js');
+    await writeFile(script, LINKS);
+    return JSON.parse((await run('mutool', ['run', script, file, password])).stdout.trim()) as string[];
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -39,6 +39,8 @@ export function derivedPgMigrations(part: Part): string[] {
         if (identity && c.pk) return `${q(c.name)} BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY`;
         return `${q(c.name)} ${pgType(c.type)}${c.nn ? ' NOT NULL' : ''}${c.dflt !== null ? ` DEFAULT ${c.dflt}` : ''}`;
       });
+      // As schema-pg.ts does: the address tables' order of writing, SQLite's implicit rowid, as a column.
+      if (name.endsWith('_addresses')) defs.push('"rowid" BIGINT GENERATED ALWAYS AS IDENTITY');
       if (pk.length && !identity) defs.push(`PRIMARY KEY (${pk.map((c) => q(c.name)).join(', ')})`);
       const fks = db.prepare('SELECT "table" AS ref, "from" AS col, "to" AS target, on_delete FROM pragma_foreign_key_list(?)').all(name) as { ref: string; col: string; target: string; on_delete: string }[];
       for (const f of fks) defs.push(`FOREIGN KEY (${q(f.col)}) REFERENCES ${q(f.ref)} (${q(f.target)})${f.on_delete === 'CASCADE' ? ' ON DELETE CASCADE' : ''}`);

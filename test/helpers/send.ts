@@ -66,9 +66,9 @@ export async function session(port: number): Promise<SmtpTestClient> {
  * fails is replaced for the next message). A message counts as accepted only when the server
  * answered 250 to its end of data.
  */
-export async function sendTokens(port: number, tokens: string[], opts: { connections?: number; to?: string[]; from?: string } = {}): Promise<SendResult> {
+export async function sendTokens(port: number, tokens: string[], opts: { connections?: number; to?: string[] | ((token: string) => string[]); from?: string } = {}): Promise<SendResult> {
   const result: SendResult = { accepted: [], failed: [] };
-  const to = opts.to ?? ['bob@example.com'];
+  const recipients = (token: string) => (typeof opts.to === 'function' ? opts.to(token) : (opts.to ?? ['bob@example.com']));
   const from = opts.from ?? 'alice@example.org';
   const queue = [...tokens];
   const worker = async () => {
@@ -76,6 +76,7 @@ export async function sendTokens(port: number, tokens: string[], opts: { connect
     for (let token = queue.shift(); token !== undefined; token = queue.shift()) {
       try {
         c ??= await session(port);
+        const to = recipients(token);
         await transaction(c, from, to, tokenMessage(token, from, to.join(', ')));
         result.accepted.push(token);
       } catch (err) {

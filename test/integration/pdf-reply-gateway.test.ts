@@ -19,25 +19,10 @@ import { tempDir } from '../helpers/config.js';
 import { freePort, startGateway, writeGatewayConfig, type Gateway } from '../helpers/gateway.js';
 import { maildirOf } from '../helpers/maildir.js';
 import { header, parseMail, type ParsedPart } from '../helpers/mail-parse.js';
-import { popplerAttachments, reader } from '../helpers/pdf-mail.js';
+import { pdfLinks, popplerAttachments, reader } from '../helpers/pdf-mail.js';
 import { sendRaw } from '../helpers/send.js';
 
 const run = promisify(execFile);
-
-/** Every link annotation's URI on every page, as MuPDF reads them (the file decrypted with the password). */
-const LINKS = `
-var doc = new PDFDocument(scriptArgs[0]);
-if (doc.needsPassword() && !doc.authenticatePassword(scriptArgs[1])) throw new Error("password refused");
-var out = [];
-for (var i = 0; i < doc.countPages(); i++) {
-  var annots = doc.findPage(i).get("Annots");
-  for (var j = 0; annots && j < annots.length; j++) {
-    var a = annots.get(j);
-    if (a.get("Subtype").toString() === "/Link" && a.get("A").get("S").toString() === "/URI") out.push(a.get("A").get("URI").asString());
-  }
-}
-print(JSON.stringify(out));
-`;
 
 function leaves(p: ParsedPart): ParsedPart[] {
   return p.parts.length ? p.parts.flatMap(leaves) : [p];
@@ -65,9 +50,7 @@ describe('PDF reply through the gateway and Chromium', () => {
     await writeFile(file, leaves(carrier).find((p) => p.contentType === 'application/pdf')!.payload!);
     const notice = (await readFile(await md.waitDelivered('alice@example.com', 'PDF mail to carol@plain.example', 60_000))).toString('utf8');
     const password = /\r\n\r\n {4}(\S+)\r\n\r\n/.exec(notice.replace(/=\r\n/g, ''))![1]!;
-    const script = join(dir, 'links.js');
-    await writeFile(script, LINKS);
-    const links = JSON.parse((await run('mutool', ['run', script, file, password])).stdout.trim()) as string[];
+    const links = await pdfLinks(file, password);
     const link = links.find((l) => l.startsWith(`${portalUrl}/r/`));
     expect(link, `a Reply link among ${JSON.stringify(links)}`).toBeDefined();
     return { file, password, link: link! };

@@ -30,16 +30,13 @@ function dumpRows(rows: Record<string, unknown>[]): string[] {
     .sort();
 }
 
-/** The keystore tables whose PostgreSQL schema has an explicit rowid column: the order their rows were written in. */
-const ROWID_TABLES = new Set(['certificate_addresses', 'pgp_key_addresses']);
-
 function dumpSqlite(file: string): Dump {
   const db = new Database(file, { readonly: true });
   try {
     const out: Dump = {};
     for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as { name: string }[]) {
-      // Where PostgreSQL names the implicit rowid (schema-pg.ts), it is data the copy carries.
-      const rowid = ROWID_TABLES.has(name) ? 'rowid, ' : '';
+      // The address tables' rowid is a column on PostgreSQL (their order of writing): compared too.
+      const rowid = name.endsWith('_addresses') ? 'rowid AS rowid, ' : '';
       out[name] = dumpRows(db.prepare(`SELECT ${rowid}* FROM "${name}"`).all() as Record<string, unknown>[]);
     }
     return out;
@@ -164,6 +161,8 @@ describe('postern store migrate', () => {
     const next = await server.query("INSERT INTO portal.webmail_accounts (address, address_key, public_key, key_kdf, key_iv, key_ciphertext, generation, must_change_password, created, password_changed) VALUES ('x@y.example', 'x@y.example', '\\x00', 'k', '\\x00', '\\x00', 1, 0, 1, 1) RETURNING id", [], db);
     expect(Number(next.rows[0].id)).toBeGreaterThan(maxAccount + 1);
     await server.query("DELETE FROM portal.webmail_accounts WHERE address_key = 'x@y.example'", [], db);
+    const rowidSeq = await server.query("SELECT nextval(pg_get_serial_sequence('keystore.certificate_addresses', 'rowid')) AS next, (SELECT max(rowid) FROM keystore.certificate_addresses) AS max", [], db);
+    expect(Number(rowidSeq.rows[0].next)).toBeGreaterThan(Number(rowidSeq.rows[0].max));
 
     const back = join(dir, 'back');
     const backConfig = await gatewayAt(back);
@@ -173,6 +172,16 @@ describe('postern store migrate', () => {
     expect(withoutMigrateAudit(returned.keystore)).toEqual(filled(original.keystore));
     expect(returned.keystore.audit_log!.filter((r) => r.includes('"store-migrate"'))).toHaveLength(2);
     expect(filled(returned.portal)).toEqual(filled(original.portal));
+    // The order addresses were written in (the store reads them back by rowid) came along too.
+    const rowids = (file: string) => {
+      const d = new Database(file, { readonly: true });
+      try {
+        return d.prepare('SELECT rowid, certificate_id, address_key FROM certificate_addresses ORDER BY rowid').all();
+      } finally {
+        d.close();
+      }
+    };
+    expect(rowids(join(back, 'postern.db'))).toEqual(rowids(join(dir, 'postern.db')));
     const seq = new Database(join(back, 'portal.db'), { readonly: true });
     expect((seq.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'webmail_accounts'").get() as { seq: number }).seq).toBeGreaterThan(maxAccount);
     seq.close();

@@ -37,7 +37,15 @@ export interface TableInfo {
   references: string[];
   /** SQLite AUTOINCREMENT: an id is never given twice, tracked in sqlite_sequence. */
   autoincrement: boolean;
+  /**
+   * SQLite's implicit rowid, not aliased by a declared column: the order rows were written in,
+   * which the store reads some tables by (PostgreSQL declares it as a column `rowid`).
+   */
+  implicitRowid: boolean;
 }
+
+/** Whether a table has a rowid to carry: SQLite's implicit one or a declared column of that name. */
+export const hasRowid = (t: TableInfo) => t.implicitRowid || t.columns.some((c) => c.name === 'rowid');
 
 /** Tables that belong to the engine or to the migration runner, not to the store's data. */
 function isBookkeeping(dialect: SqlDialect, name: string): boolean {
@@ -69,12 +77,16 @@ async function sqliteTables(db: TableReader): Promise<TableInfo[]> {
     if (isBookkeeping('sqlite', t.name)) continue;
     const cols = await db.all<{ name: string; type: string; pk: number }>('SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid', [t.name]);
     const fks = await db.all<{ ref: string }>('SELECT DISTINCT "table" AS ref FROM pragma_foreign_key_list(?)', [t.name]);
+    const keyCols = cols.filter((c) => Number(c.pk) > 0);
+    // An INTEGER PRIMARY KEY column is the rowid under its own name (https://sqlite.org/lang_createtable.html#rowid).
+    const aliased = keyCols.length === 1 && keyCols[0]!.type.toUpperCase() === 'INTEGER';
     out.push({
       name: t.name,
       columns: cols.map((c) => ({ name: c.name, type: c.type, valueClass: sqliteClass(c.type), generatedAlways: false })),
       primaryKey: cols.filter((c) => Number(c.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk)).map((c) => c.name),
       references: fks.map((f) => f.ref),
       autoincrement: /\bAUTOINCREMENT\b/i.test(t.sql ?? ''),
+      implicitRowid: !/\bWITHOUT\s+ROWID\b/i.test(t.sql ?? '') && !aliased && !cols.some((c) => c.name.toLowerCase() === 'rowid'),
     });
   }
   return out;
@@ -109,6 +121,7 @@ async function postgresTables(db: TableReader): Promise<TableInfo[]> {
       primaryKey: pk.map((k) => k.name),
       references: fks.map((f) => f.ref),
       autoincrement: false,
+      implicitRowid: false,
     });
   }
   return out;
@@ -141,13 +154,6 @@ export function dependencyOrder(tables: TableInfo[], where: string): TableInfo[]
   return out;
 }
 
-/**
- * A column every SQLite table has without listing it: PostgreSQL's keystore schema names it where
- * the store reads rows back in the order they were written (schema-pg.ts, the address tables), so
- * one side listing it and the other not is no difference; the copy carries it (copy.ts).
- */
-export const IMPLICIT_ROWID = 'rowid';
-
 export interface CatalogueDifferences {
   /** Tables only the source has, only the target has. */
   missingInTarget: string[];
@@ -174,12 +180,12 @@ export function catalogueDifferences(from: TableInfo[], to: TableInfo[]): Catalo
     const cols = new Map(o.columns.map((c) => [c.name, c]));
     for (const c of t.columns) {
       const d = cols.get(c.name);
-      if (!d && c.name === IMPLICIT_ROWID) continue;
+      if (!d && c.name === 'rowid' && o.implicitRowid) continue;
       if (!d) out.columns.push(`column ${t.name}.${c.name} is missing in the target`);
       else if (c.valueClass !== d.valueClass) out.columns.push(`column ${t.name}.${c.name} holds ${c.valueClass} values (${c.type}) in the source but ${d.valueClass} (${d.type}) in the target`);
     }
     const names = new Set(t.columns.map((c) => c.name));
-    for (const c of o.columns) if (!names.has(c.name) && c.name !== IMPLICIT_ROWID) out.columns.push(`column ${t.name}.${c.name} is missing in the source`);
+    for (const c of o.columns) if (!names.has(c.name) && !(c.name === 'rowid' && t.implicitRowid)) out.columns.push(`column ${t.name}.${c.name} is missing in the source`);
   }
   return out;
 }

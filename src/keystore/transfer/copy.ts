@@ -17,7 +17,7 @@ import { PORTAL_SCHEMA_VERSION } from '../portal-schema.js';
 import { KEYSTORE_PG_MIGRATIONS } from '../schema-pg.js';
 import { SCHEMA_VERSION } from '../schema.js';
 import type { Sql, SqlValue } from '../sql/types.js';
-import { catalogueDifferences, IMPLICIT_ROWID, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
+import { catalogueDifferences, hasRowid, quoteName, readCatalogue, type TableInfo, type TableReader } from './catalogue.js';
 import { describeLocation, openSnapshot, openWritable, tableRows, type OpenedStore, type StoreLocation, type StorePart, type WritableStore } from './endpoints.js';
 import { rowKey, seedRows } from './seeds.js';
 
@@ -53,7 +53,7 @@ export interface MigrateStoreResult {
   to: string;
 }
 
-export type StoreMigrateErrorCode = 'no-source' | 'same-store' | 'source-version' | 'target-version' | 'not-empty' | 'schemas-differ';
+export type StoreMigrateErrorCode = 'no-source' | 'no-target' | 'same-store' | 'source-version' | 'target-version' | 'not-empty' | 'schemas-differ';
 
 export class StoreMigrateError extends Error {
   override readonly name = 'StoreMigrateError';
@@ -99,7 +99,7 @@ export async function migrateStore(o: MigrateStoreOptions): Promise<MigrateStore
       checkSourceVersion(part, sources[part]!.version!, describeLocation(o.from[part]!, part));
       catalogues[part] = await readCatalogue(sources[part]!.reader);
     }
-    if (parts.includes('portal') && !o.to.portal) throw new Error('the source has portal tables but no target was given for them');
+    if (parts.includes('portal') && !o.to.portal) throw new StoreMigrateError('no-target', 'the source has portal tables but no target was given for them');
     // Refusals first, reading only: a refused migration leaves both ends as they were.
     for (const part of parts) await inspectTarget(o.to[part]!, part);
     if (!o.write) {
@@ -196,13 +196,10 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
   for (const name of seeded) await dst.run(`DELETE FROM ${quoteName(name)}`);
   const counts: TableCount[] = [];
   for (const t of tables) {
-    const cols = t.columns.map((c) => c.name);
     const target = theirs.get(t.name)!;
-    // The order rows were written in, where PostgreSQL keeps it as a column (catalogue.ts
-    // IMPLICIT_ROWID): read from SQLite's implicit rowid; from PostgreSQL it is a column already,
-    // and SQLite takes it as the row's rowid.
-    const withRowid = target.columns.some((c) => c.name === IMPLICIT_ROWID) && !cols.includes(IMPLICIT_ROWID);
-    if (withRowid && src.dialect === 'sqlite') cols.push(IMPLICIT_ROWID);
+    const cols = t.columns.map((c) => c.name);
+    // The order rows were written in, where both ends keep one (SQLite's rowid, PostgreSQL's column).
+    if (!cols.includes('rowid') && hasRowid(t) && hasRowid(target)) cols.push('rowid');
     const overriding = target.columns.some((c) => c.generatedAlways) ? ' OVERRIDING SYSTEM VALUE' : '';
     const head = `INSERT INTO ${quoteName(t.name)} (${cols.map(quoteName).join(', ')})${overriding} VALUES `;
     const tuple = `(${cols.map(() => '?').join(', ')})`;
@@ -223,28 +220,28 @@ async function copyPart(src: TableReader, dst: Sql, tables: TableInfo[], theirs:
     }
     await flush();
     await carryIdCounter(src, dst, t, target);
-    await carryRowidCounter(dst, target);
     counts.push({ part, table: t.name, rows });
   }
   return counts;
 }
 
 /**
- * The id counter of a table keyed by one integer: PostgreSQL's sequence set past the largest id
- * (and past the source's own counter: AUTOINCREMENT never gives a deleted account's id again);
- * SQLite's AUTOINCREMENT counter set from the source's sequence likewise.
+ * Id counters carried: PostgreSQL's sequences (the key's, and a declared rowid's) set past every
+ * value copied, the key's also past the source's own counter (AUTOINCREMENT never gives a deleted
+ * account's id again); SQLite's AUTOINCREMENT counter set from the source's sequence likewise.
  */
 async function carryIdCounter(src: TableReader, dst: Sql, t: TableInfo, target: TableInfo): Promise<void> {
-  if (t.primaryKey.length !== 1) return;
-  const key = t.primaryKey[0]!;
-  if (t.columns.find((c) => c.name === key)?.valueClass !== 'integer') return;
-  const high = await idCounter(src, t.name, key);
+  const key = t.primaryKey.length === 1 && t.columns.find((c) => c.name === t.primaryKey[0])?.valueClass === 'integer' ? t.primaryKey[0]! : null;
+  const high = key ? await idCounter(src, t.name, key) : 0;
   if (dst.dialect === 'postgres') {
-    const seq = await serialSequence(dst, t.name, key);
-    if (!seq) return;
-    const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(key)}) AS m FROM ${quoteName(t.name)}`);
-    const value = Math.max(Number(m?.m ?? 0), high);
-    if (value > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, value]);
+    for (const c of target.columns) {
+      if (c.valueClass !== 'integer') continue;
+      const seq = await serialSequence(dst, t.name, c.name);
+      if (!seq) continue;
+      const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(c.name)}) AS m FROM ${quoteName(t.name)}`);
+      const value = Math.max(Number(m?.m ?? 0), c.name === key ? high : 0);
+      if (value > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, value]);
+    }
     return;
   }
   if (!target.autoincrement || high <= 0) return;
@@ -252,15 +249,6 @@ async function carryIdCounter(src: TableReader, dst: Sql, t: TableInfo, target: 
     const [row] = await dst.all('SELECT seq FROM sqlite_sequence WHERE name = ?', [t.name]);
     if (!row) await dst.run('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)', [t.name, high]);
   }
-}
-
-/** PostgreSQL's rowid identity (catalogue.ts IMPLICIT_ROWID) moved past the rowids copied, so new rows sort after them. */
-async function carryRowidCounter(dst: Sql, target: TableInfo): Promise<void> {
-  if (dst.dialect !== 'postgres' || !target.columns.some((c) => c.name === IMPLICIT_ROWID)) return;
-  const seq = await serialSequence(dst, target.name, IMPLICIT_ROWID);
-  if (!seq) return;
-  const [m] = await dst.all<{ m: number | null }>(`SELECT max(${quoteName(IMPLICIT_ROWID)}) AS m FROM ${quoteName(target.name)}`);
-  if (Number(m?.m ?? 0) > 0) await dst.get('SELECT setval(CAST(? AS regclass), ?)', [seq, Number(m!.m)]);
 }
 
 async function serialSequence(db: TableReader, table: string, key: string): Promise<string | null> {

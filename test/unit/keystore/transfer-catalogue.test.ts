@@ -17,7 +17,7 @@ function migrated(part: 'keystore' | 'portal'): SqliteSql {
   return new SqliteSql(db, ':memory:');
 }
 
-const table = (name: string, references: string[] = []): TableInfo => ({ name, columns: [], primaryKey: [], references, autoincrement: false });
+const table = (name: string, references: string[] = []): TableInfo => ({ name, columns: [], primaryKey: [], references, autoincrement: false, implicitRowid: false });
 
 describe('store catalogue', () => {
   it('lists every table of the keystore, each after the tables its foreign keys name', async () => {
@@ -32,7 +32,8 @@ describe('store catalogue', () => {
     expect(certs.columns.find((c) => c.name === 'der')!.valueClass).toBe('blob');
     expect(certs.columns.find((c) => c.name === 'not_after')!.valueClass).toBe('integer');
     expect(certs.columns.find((c) => c.name === 'subject')!.valueClass).toBe('text');
-    expect(tables.find((t) => t.name === 'certificate_addresses')!.primaryKey).toEqual(['certificate_id', 'address_key']);
+    expect(tables.find((t) => t.name === 'certificate_addresses')).toMatchObject({ primaryKey: ['certificate_id', 'address_key'], implicitRowid: true });
+    expect(certs.implicitRowid).toBe(false); // its id is the rowid
     await sql.close();
   });
 
@@ -46,6 +47,15 @@ describe('store catalogue', () => {
   it('refuses foreign keys that go round in a cycle, naming the tables', () => {
     expect(() => dependencyOrder([table('a', ['b']), table('b', ['a']), table('c')], 'db')).toThrow(/db: the foreign keys of a, b form a cycle/);
     expect(dependencyOrder([table('child', ['parent', 'child']), table('parent')], 'db').map((t) => t.name)).toEqual(['parent', 'child']);
+  });
+
+  it('takes SQLite\'s implicit rowid and a declared rowid column for one another', () => {
+    const col = (name: string) => ({ name, type: 'BIGINT', valueClass: 'integer' as const, generatedAlways: false });
+    const sqlite: TableInfo = { ...table('a'), columns: [col('k')], implicitRowid: true };
+    const postgres: TableInfo = { ...table('a'), columns: [col('k'), col('rowid')] };
+    expect(catalogueDifferences([sqlite], [postgres]).columns).toEqual([]);
+    expect(catalogueDifferences([postgres], [sqlite]).columns).toEqual([]);
+    expect(catalogueDifferences([{ ...sqlite, implicitRowid: false }], [postgres]).columns).toEqual(['column a.rowid is missing in the source']);
   });
 
   it('names the columns two ends disagree on, and the tables only one has', () => {
