@@ -1,9 +1,6 @@
 /**
  * A keystore database for the cluster policy tests: SQLite migrated as the keystore is, or a fresh
  * database on this file's PostgreSQL server with the keystore schema migrated.
- *
- * Until the keystore's PostgreSQL baseline lands (schema-pg.ts, engineer store-core), the two
- * tables the cluster policy uses are created here with the columns of SQLite's migration 7.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -17,12 +14,6 @@ import type { Sql } from '../../src/keystore/sql/types.js';
 import { tempDir } from './config.js';
 import { startPostgres, type Postgres } from './postgres.js';
 
-const INTERIM_TABLES = `
-  CREATE TABLE IF NOT EXISTS store_changes (topic TEXT PRIMARY KEY, generation BIGINT NOT NULL);
-  INSERT INTO store_changes (topic, generation) VALUES ('policy', 0) ON CONFLICT DO NOTHING;
-  CREATE TABLE IF NOT EXISTS policy_versions (id TEXT PRIMARY KEY, at BIGINT NOT NULL, actor TEXT, hash TEXT NOT NULL, size BIGINT NOT NULL, text TEXT NOT NULL);
-  CREATE INDEX IF NOT EXISTS policy_versions_at ON policy_versions (at);
-`;
 
 export interface PolicyCluster {
   /** This file's PostgreSQL server, started on first use. */
@@ -50,7 +41,6 @@ export function usePolicyCluster(): PolicyCluster {
     const pg = await postgres();
     const sql = new PostgresSql({ url, password: pg.password, pool: 2, schema: 'keystore', applicationName: 'postern-test', connectTimeoutMs: 1000 });
     await migratePostgres(sql, KEYSTORE_PG_MIGRATIONS, 'keystore');
-    if (!KEYSTORE_PG_MIGRATIONS.length) await sql.exec(INTERIM_TABLES);
     return sql;
   };
   return {

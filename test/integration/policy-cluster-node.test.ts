@@ -44,8 +44,6 @@ describe('a cluster node following a policy pushed elsewhere', () => {
   beforeAll(async () => {
     cluster = await makeCluster(await policyCluster.postgres());
     [a, b] = cluster.nodes as [ClusterNode, ClusterNode];
-    // The keystore schema as the nodes will find it (until the PostgreSQL baseline has the policy tables).
-    await (await policyCluster.nodeSql(cluster.url)).close();
     await b.start();
   }, 240_000);
   afterAll(async () => {
