@@ -158,8 +158,8 @@ describe('cluster heartbeat and postern cluster status', () => {
     await mkdir(nodeDir);
     const port = await freePort();
     const file = await writeGatewayConfig(nodeDir, port, `keystore: { postgres: { url: "${url}", password_env: CLUSTER_PG_PW } }\ncluster: { node: mxg, heartbeat: 1s }\n`);
-    process.env.CLUSTER_PG_PW = server.password;
-    const gw = await startGateway(file).finally(() => delete process.env.CLUSTER_PG_PW);
+    // A cluster node is ready later than a single gateway (its roles reach the database first).
+    const gw = await startGateway(file, { env: { ...process.env, CLUSTER_PG_PW: server.password }, readyTimeoutMs: 60_000 });
     const reader = sqlFor();
     try {
       // The first beat goes out once the roles are started; the one that sees smtpd up follows.
