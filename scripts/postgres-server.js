@@ -14,7 +14,7 @@
  * synchronous=FULL honestly.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown, cp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -85,7 +85,35 @@ async function template() {
 }
 
 /** @param {{ durable?: boolean, settings?: Record<string, string> }} [opts] */
+/**
+ * Servers this process started and has not stopped. A test file whose stop() never ran (a failed
+ * hook, an afterAll vitest did not run, a killed worker) must not leave its server behind on a
+ * 2-core machine: when the process exits they are shut down (SIGQUIT: immediate) and removed.
+ */
+const live = new Set();
+let exitHook = false;
+function stopAllAtExit() {
+  for (const dir of live) {
+    try {
+      const pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (pid > 0) process.kill(pid, 'SIGQUIT');
+    } catch {
+      // already stopped
+    }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // the next run's tmp cleanup
+    }
+  }
+  live.clear();
+}
+
 export async function startPostgres(opts = {}) {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', stopAllAtExit);
+  }
   const tpl = await template();
   const dir = join(tmpdir(), `postern-pg-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   await cp(tpl, dir, { recursive: true });
@@ -97,6 +125,7 @@ export async function startPostgres(opts = {}) {
   const extra = Object.entries(opts.settings ?? {}).map(([k, v]) => ` -c ${k}=${v}`).join('');
   const start = () =>
     pgRun('pg_ctl', ['-D', dir, '-w', '-t', '30', '-l', join(dir, 'server.log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200${speed}${extra}`, 'start']);
+  live.add(dir);
   await start();
   let running = true;
   const query = async (sql, params = [], database = 'postgres') => {
@@ -132,6 +161,7 @@ export async function startPostgres(opts = {}) {
     async stop() {
       if (running) await pgRun('pg_ctl', ['-D', dir, '-w', '-m', 'immediate', 'stop']).catch(() => undefined);
       running = false;
+      live.delete(dir);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -20,21 +20,21 @@ export const STORE_BACKENDS = ['sqlite', 'postgres'] as const;
 export type StoreBackendName = (typeof STORE_BACKENDS)[number];
 
 let server: Promise<Postgres> | null = null;
-let stopRegistered = false;
 
-/** This file's PostgreSQL server (started on first call, stopped after the file). */
+/**
+ * This file's PostgreSQL server (started on first call). Stopped by the afterAll that
+ * useStoreBackend registers at describe level — vitest never runs an afterAll registered while
+ * a test runs — and, failing that, when the test process exits (scripts/postgres-server.js).
+ */
 export function sharedPostgres(): Promise<Postgres> {
-  if (!stopRegistered) {
-    stopRegistered = true;
-    afterAll(async () => {
-      const s = server;
-      server = null;
-      stopRegistered = false;
-      if (s) await (await s).stop();
-    });
-  }
   server ??= startPostgres();
   return server;
+}
+
+export async function stopSharedPostgres(): Promise<void> {
+  const s = server;
+  server = null;
+  if (s) await (await s).stop();
 }
 
 export interface StoreBackend {
@@ -58,6 +58,7 @@ export function useStoreBackend(name: StoreBackendName): StoreBackend {
   afterAll(async () => {
     for (const s of opened.splice(0)) await s.close().catch(() => undefined);
     for (const c of dirs.splice(0)) await c();
+    if (name === 'postgres') await stopSharedPostgres();
   });
   return {
     name,

@@ -6,14 +6,14 @@
  * no legacy reply_tokens; its version is SQLite's; and the migration is safe to run twice.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { KEYSTORE_PG_MIGRATIONS } from '../../../src/keystore/schema-pg.js';
 import { SCHEMA_VERSION } from '../../../src/keystore/schema.js';
 import { PostgresSql } from '../../../src/keystore/sql/postgres.js';
 import { migratePostgres } from '../../../src/keystore/sql/migrate-pg.js';
 import { openSqliteKeystore } from '../../../src/keystore/store-base.js';
 import { tempDir } from '../../helpers/config.js';
-import { sharedPostgres } from '../../helpers/store-backends.js';
+import { sharedPostgres, stopSharedPostgres } from '../../helpers/store-backends.js';
 
 type Shape = Record<string, { columns: string[]; primaryKey: string[]; indexes: string[] }>;
 
@@ -73,6 +73,8 @@ async function postgresShape(sql: PostgresSql): Promise<Shape> {
 }
 
 describe('the keystore schema on PostgreSQL', () => {
+  afterAll(stopSharedPostgres);
+
   it('is SQLite\'s after the same migrations: tables, columns, nullability, primary keys, indexes', async () => {
     expect(KEYSTORE_PG_MIGRATIONS).toHaveLength(SCHEMA_VERSION);
     const pg = await sharedPostgres();
