@@ -150,7 +150,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     ldap,
     policy: { file: policyFile, document: policy.ok ? policy.document : null },
     workers: raw.workers,
-    worker: { transform_timeout: raw.worker.transform_timeout, max_decompressed_size: raw.worker.max_decompressed_size ?? DECOMPRESSED_FACTOR * raw.smtp.max_message_size },
+    worker: { transform_timeout: raw.worker.transform_timeout, retry: raw.worker.retry, max_decompressed_size: raw.worker.max_decompressed_size ?? DECOMPRESSED_FACTOR * raw.smtp.max_message_size },
     user: raw.user,
     import_environment: raw.import_environment,
     log: raw.log,

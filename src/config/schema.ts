@@ -480,6 +480,9 @@ export const rawConfigSchema = z.strictObject({
       // A transform (decrypt, verify, sign, encrypt, its look-ups) that takes longer is a temporary
       // failure for its message; the supervisor's watchdog restarts a worker stuck that long.
       transform_timeout: atLeastOneSecond.default(60_000),
+      // A message the worker defers (the keystore or a directory unreachable, a transform that
+      // timed out) is tried again after this long, like Postfix's minimal_backoff_time.
+      retry: atLeastOneSecond.default(60_000),
       // OpenPGP data inflated beyond this is refused (a compression bomb); the default (load.ts)
       // is a multiple of smtp.max_message_size.
       max_decompressed_size: size.refine((n) => n >= 1024, { message: 'expected a size of at least 1KB' }).optional(),

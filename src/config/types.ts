@@ -295,6 +295,8 @@ export interface LdapConfig {
 export interface WorkerConfig {
   /** ms a message's processing may take before it is deferred (and a worker stuck that long is restarted). */
   transform_timeout: number;
+  /** ms before a message the worker deferred (store unavailable, a temporary failure) is tried again. */
+  retry: number;
   /** Bytes OpenPGP data may inflate to; default 2 × smtp.max_message_size. */
   max_decompressed_size: number;
 }

@@ -47,7 +47,7 @@ main('worker', async ({ config, dataDir, spool, log, send }) => {
   let ctx = await policyOf(config);
   // Committed names go straight to the relay's socket; through the supervisor when it is not there.
   const handoff = handoffClient(dataDir, (names) => send({ type: 'outgoing', names }));
-  const worker = await startWorker({ config, spool, log, policy: () => ctx, onOutgoing: batched((names) => handoff.announce(names)) });
+  const worker = await startWorker({ config, spool, log, policy: () => ctx, temporaryRetryMs: config.worker.retry, storeRetryMs: config.worker.retry, onOutgoing: batched((names) => handoff.announce(names)) });
   // The supervisor's watchdog kills a worker that stays silent for worker.transform_timeout: a
   // synchronous loop no deadline inside this process can end (supervisor/watchdog.ts).
   const beat = setInterval(() => send({ type: 'alive' }), heartbeatInterval(config.worker.transform_timeout));

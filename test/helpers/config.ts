@@ -103,7 +103,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
     ldap: { servers: [], cache_ttl: 900_000, negative_ttl: 120_000, retry_after: 30_000, on_failure: 'defer' },
     policy: { file: join(dataDir, 'policy.yaml'), document: { rules: [] } },
     workers: 1,
-    worker: { transform_timeout: 60_000, max_decompressed_size: 20 * 1024 * 1024 },
+    worker: { transform_timeout: 60_000, retry: 60_000, max_decompressed_size: 20 * 1024 * 1024 },
     user: 'postern',
     import_environment: ['PATH', 'TZ', 'LANG', 'LC_ALL', 'LC_CTYPE', 'NODE_EXTRA_CA_CERTS', 'POSTERN_LOG_LEVEL'],
     log: { level: 'warn' },
