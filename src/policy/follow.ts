@@ -51,8 +51,11 @@ export async function followClusterPolicy(file: string, versions: DbPolicyVersio
     if (current.hash === head.hash) return { outcome: 'current', id: head.id };
     const newest = await versions.newest();
     if (!newest) continue;
-    // As the gateway will check it on reload, so a refused version never reaches the file.
-    const check = await checkPolicyText(newest.text, file);
+    // As the gateway will check it on reload, so a refused version never reaches the file. The
+    // text comes from the database, not from this machine's admin: its groups file must be in the
+    // policy file's folder, or anyone who can write the table could make this root process read
+    // any file of the machine (and log a piece of it in the refusal).
+    const check = await checkPolicyText(newest.text, file, { groupsBesideFile: true });
     if (!check.ok) return { outcome: 'refused', version: newest.version, problems: check.problems };
     return withFileLock(file, async () => {
       // Read again under the lock: an activation on this node may have written it meanwhile.

@@ -90,7 +90,8 @@ describe('the cluster policy followed by every node', () => {
     const pushed = await pushPolicy(a.file, a.versions, { text: policy(3), base: policyHash(policy(1)), by: 'alice' });
     expect(pushed).toMatchObject({ outcome: 'activated', before: policy(1), version: { by: 'alice' } });
     // The safety-net check is a minute away: only the NOTIFY can bring it this soon.
-    await until('node B to follow', async () => (await readFile(b.file, 'utf8')) === policy(3));
+    // The file is written before the follower reports it: wait for both.
+    await until('node B to follow', async () => (await readFile(b.file, 'utf8')) === policy(3) && b.followed.length > 0 && events(b, 'policy.cluster_followed').length > 0);
     await until('node A to follow', async () => (await readFile(a.file, 'utf8')) === policy(3));
     expect(b.followed.map((v) => [v.by, v.hash])).toEqual([['alice', policyHash(policy(3))]]);
     expect(events(b, 'policy.cluster_followed')).toEqual([expect.objectContaining({ level: 'info', by: 'alice', version: pushed.outcome === 'activated' && pushed.version.id })]);
@@ -124,6 +125,20 @@ describe('the cluster policy followed by every node', () => {
     expect(b.followed).toEqual([]);
     await pushPolicy(a.file, a.versions, { text: policy(5), base: null, by: 'alice' });
     await until('node B to follow the next version', async () => (await readFile(b.file, 'utf8')) === policy(5));
+  });
+
+  it('refuses a version from the database whose groups file is outside the policy file’s folder (root would read any file)', async () => {
+    const a = await node(policy(1));
+    const b = await node(policy(1));
+    await a.follower.start();
+    await b.follower.start();
+    // Written straight into the table, as anyone with the database's login could.
+    const outside = `groups: /etc/passwd\n${policy(7)}`;
+    await a.versions.keep(outside, 'mallory');
+    await until('node B to refuse it', () => events(b, 'policy.cluster_version_refused').length > 0);
+    expect(events(b, 'policy.cluster_version_refused')).toEqual([expect.objectContaining({ by: 'mallory', reason: expect.stringMatching(/groups file must be in the policy file's folder/) })]);
+    expect(JSON.stringify(events(b, 'policy.cluster_version_refused'))).not.toMatch(/root:x:0/);
+    expect(await readFile(b.file, 'utf8')).toBe(policy(1));
   });
 
   it('replaces a hand edit of one node’s file with the cluster’s version, keeping the edit on that node', async () => {
