@@ -16,9 +16,10 @@ import { dirname } from 'node:path';
 import type { Config } from '../config/types.js';
 import {
   buildCrl, crlEntryCount, crlTimeProblem, parseCertificate, parseCrl, crlToDer, verifyCrlSignature, CRL_REASON_CODES, RevocationError,
-  nodeHttpFetcher, RevocationChecker, type CertInfo, type HttpFetcher, type LdapFetcher, type RevocationStoreView,
+  nodeHttpFetcher, RevocationChecker, RevocationStoreUnavailableError, type CertInfo, type HttpFetcher, type LdapFetcher, type RevocationStoreView,
 } from '../pki/index.js';
 import { internalCrlFile } from './public.js';
+import { isStoreUnavailable } from './sql/types.js';
 import { KeyStoreBase, type Row } from './store-base.js';
 import type { SqlKeyStore } from './store.js';
 import type { StoredCertificate } from './types.js';
@@ -139,6 +140,19 @@ export function revocationStoreView(store: SqlKeyStore): RevocationStoreView {
  * `ldap` reads ldap:// distribution points (the composition root passes directory's
  * ldapCrlFetcher); without it they are reported as not fetched.
  */
+/** The view whose unreachable store stops the check (RevocationStoreUnavailableError, its cause kept for isStoreUnavailable). */
+function failingClosed(v: RevocationStoreView): RevocationStoreView {
+  const local = v.localStatus?.bind(v);
+  if (!local) return v;
+  return {
+    ...v,
+    localStatus: (cert, issuer) =>
+      local(cert, issuer).catch((err: unknown) => {
+        throw isStoreUnavailable(err) ? new RevocationStoreUnavailableError(`the keystore cannot be reached: ${(err as Error).message}`, { cause: err }) : err;
+      }),
+  };
+}
+
 export function revocationCheckerFor(
   config: Config,
   store: SqlKeyStore,
@@ -148,7 +162,7 @@ export function revocationCheckerFor(
   view: (v: RevocationStoreView) => RevocationStoreView = (v) => v,
 ): RevocationChecker {
   const r = config.revocation;
-  return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: view(revocationStoreView(store)), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
+  return new RevocationChecker({ fetch, ...(ldap ? { ldap } : {}), store: failingClosed(view(revocationStoreView(store))), timeoutMs: r.timeout, ocsp: r.ocsp, crl: r.crl, cacheTtlMs: r.cache_ttl });
 }
 
 /**

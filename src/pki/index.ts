@@ -42,6 +42,7 @@ export {
   type RevocationSource,
   type RevocationStatus,
   type RevocationStoreView,
+  RevocationStoreUnavailableError,
 } from './rev-types.js';
 export { RevocationChecker, type RevocationCheckerOptions } from './revocation.js';
 export { checkPath, pathUsable, revocationSeam, revocationSummary, type PathRevocation, type PathRevocationCheck, type RevocationMode } from './rev-seam.js';

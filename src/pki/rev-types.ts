@@ -78,6 +78,15 @@ export interface RevocationStoreView {
   certificatesBySubject?(subject: string): Promise<CertInfo[]>;
 }
 
+/**
+ * The store behind a RevocationStoreView cannot answer now (its database is down). check() throws
+ * it rather than going on to OCSP and CRLs without the store's answer: a revocation only the
+ * store records (the internal CA's) must not be missed in soft mode; the caller defers the mail.
+ */
+export class RevocationStoreUnavailableError extends Error {
+  override readonly name = 'RevocationStoreUnavailableError';
+}
+
 /** Typed error of revocation parsing (never thrown out of RevocationChecker.check). */
 export class RevocationError extends Error {
   override readonly name = 'RevocationError';

@@ -17,7 +17,7 @@
 import { checkOcspResponse, buildOcspRequest } from './ocsp.js';
 import { FailureMemo, put, type Cached } from './rev-cache.js';
 import { CrlChecker, type CheckContext } from './rev-crl.js';
-import type { HttpFetcher, LdapFetcher, RevocationResult, RevocationStoreView } from './rev-types.js';
+import { RevocationStoreUnavailableError, type HttpFetcher, type LdapFetcher, type RevocationResult, type RevocationStoreView } from './rev-types.js';
 import type { CertInfo } from './types.js';
 
 export interface RevocationCheckerOptions {
@@ -90,6 +90,7 @@ export class RevocationChecker {
           : { status: 'good', source: 'local' };
       }
     } catch (err) {
+      if (err instanceof RevocationStoreUnavailableError) throw err;
       reasons.push(`the keystore could not be asked (${(err as Error).message})`);
     }
     if (this.o.ocsp) {
