@@ -256,6 +256,8 @@ export const rawConfigSchema = z.strictObject({
       bare_newline: z.enum(['reject', 'normalize_trusted']).default('reject'),
       reverse_dns: z.boolean().default(false),
       banner: z.string().optional(),
+      // RFC 1845 CHECKPOINT/RESTART: experimental, hardly any client speaks it (issue 20).
+      checkpoint: z.boolean().default(false),
     })
     .prefault({}),
   relay: z

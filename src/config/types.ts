@@ -51,6 +51,11 @@ export interface SmtpConfig {
   reverse_dns: boolean;
   /** Extra text in the 220 greeting. */
   banner?: string;
+  /**
+   * CHECKPOINT/RESTART (RFC 1845): MAIL FROM … TRANSID=, and a transaction cut off in DATA/BDAT
+   * resumes from the last checkpointed offset. Experimental and rare: off by default.
+   */
+  checkpoint: boolean;
 }
 
 export interface RelayConfig {

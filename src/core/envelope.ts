@@ -41,9 +41,18 @@ export interface Envelope {
   ret?: 'FULL' | 'HDRS';
   /** ENVID= in canonical xtext form, to be echoed in DSNs. */
   envid?: string;
-  /** BODY= value. */
-  body?: '7BIT' | '8BITMIME';
+  /**
+   * BODY= value (RFC 6152, RFC 3030). BINARYMIME content arrived by BDAT and may hold bare CR, LF
+   * and NUL: only a next hop that announces BINARYMIME may receive it as is; everything else is
+   * given a 7-bit or 8-bit form first (issue 20).
+   */
+  body?: '7BIT' | '8BITMIME' | 'BINARYMIME';
   smtputf8?: boolean;
+  /**
+   * REQUIRETLS (RFC 8689) on MAIL FROM: every hop must use TLS with a verified certificate and
+   * must itself announce REQUIRETLS; where it cannot, the message bounces (5.7.30), never goes in clear.
+   */
+  requireTls?: boolean;
   client: ClientInfo;
   /** When smtpd accepted the message, ISO 8601. */
   receivedAt: string;

@@ -10,7 +10,7 @@
  */
 import { rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { domainOfAddress } from '../core/index.js';
+import { canonicalDomain, domainOfAddress } from '../core/index.js';
 import { appendRecords } from './marks.js';
 import { crashesSinceRelease, holdRequested } from './record.js';
 import type { QueueName, Spool } from './spool.js';
@@ -146,18 +146,32 @@ export async function releaseEntries(spool: Spool, selector: string): Promise<Ad
 }
 
 /**
- * Retry deferred entries now (postqueue -f; with `domain`, postqueue -s: those with a recipient in
- * that canonical domain): they move back to outgoing/, where the relay takes them.
+ * Retry deferred entries now (postqueue -f; with `domain`, postqueue -s / ETRN: those with a
+ * recipient in that canonical domain): they move back to outgoing/, where the relay takes them.
+ * `domain` "@example.com" (RFC 1985 §5.3) names example.com and every domain below it.
  */
 export async function flushDeferred(spool: Spool, selector = 'ALL', domain?: string): Promise<AdminResult> {
   let list = await entries(spool, ['deferred'], selector);
   if (domain !== undefined) {
+    const wanted = domainMatcher(domain);
     const deferred = await spool.inspect(['deferred']);
-    const forDomain = new Set(deferred.filter((e) => e.meta?.envelope.recipients.some((r) => domainOfAddress(r.address) === domain)).map((e) => e.name));
+    const forDomain = new Set(deferred.filter((e) => e.meta?.envelope.recipients.some((r) => wanted(domainOfAddress(r.address)))).map((e) => e.name));
     list = list.filter((e) => forDomain.has(e.name));
   }
   // An entry being delivered is not in deferred/: it is being tried now, which is what a flush asks.
   return { done: await moveEach(spool, list, () => 'outgoing'), busy: [] };
+}
+
+/** "example.com": that domain; "@example.com": it and its subdomains. Case and a trailing dot ignored. */
+export function domainMatcher(pattern: string): (domain: string) => boolean {
+  const sub = pattern.startsWith('@');
+  const raw = (sub ? pattern.slice(1) : pattern).replace(/\.$/, '');
+  // The A-label form, as recipients' domains are stored (one address, one spelling).
+  const d = canonicalDomain(raw) ?? raw.toLowerCase();
+  return (domain) => {
+    const x = domain.toLowerCase();
+    return x === d || (sub && x.endsWith(`.${d}`));
+  };
 }
 
 /** Delete entries for good (postsuper -d). No bounce is sent, as with Postfix. */

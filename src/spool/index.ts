@@ -15,4 +15,4 @@ export { claimForDelivery, type DeliveryClaim } from './delivering.js';
 export { holdClaimed } from './marks.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';
-export { holdEntries, releaseEntries, flushDeferred, deleteEntries, type AdminResult } from './admin.js';
+export { holdEntries, releaseEntries, flushDeferred, domainMatcher, deleteEntries, type AdminResult } from './admin.js';

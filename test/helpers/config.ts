@@ -61,6 +61,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       session_timeout: 1_800_000,
       bare_newline: 'reject',
       reverse_dns: false,
+      checkpoint: false,
     },
     relay: {
       routes: [{ pattern: '*', target: { kind: 'maildir', path: join(dataDir, 'maildir') } }],
