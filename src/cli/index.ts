@@ -18,7 +18,9 @@ const USAGE = `usage: postern <command> [-c config/postern.yaml]
                         envelope, each recipient's state and last reply
   queue hold ID|ALL     keep entries from delivery until released
   queue release ID|ALL  deliver held entries now
-  queue flush [ID]      retry deferred entries now
+  queue flush [ID | --domain D]
+                        retry deferred entries now (--domain: those with a recipient in D,
+                        @D: in D or its subdomains, as ETRN)
   queue delete ID|ALL   remove entries for good (no bounce)
   cert import FILE… [--key FILE] [--password-env VAR] [--trust]
                         import certificates (PEM, DER, PKCS#7, PKCS#12) and private keys

@@ -4,14 +4,15 @@
  * which the running roles notice by themselves.
  */
 import { loadConfig } from '../config/index.js';
+import { canonicalDomain } from '../core/index.js';
 import { queueEntryViews, queueRows, type QueueRow } from '../relay/index.js';
 import { deleteEntries, flushDeferred, holdEntries, releaseEntries, Spool, type AdminResult } from '../spool/index.js';
 import { DEFAULT_CONFIG, parse, UsageError, type CliIo } from './args.js';
 
-const SUBCOMMANDS = 'list, show ID, hold ID|ALL, release ID|ALL, flush, delete ID|ALL';
+const SUBCOMMANDS = 'list, show ID, hold ID|ALL, release ID|ALL, flush [ID | --domain D], delete ID|ALL';
 
 export async function queueCommand(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, domain: { type: 'string' } });
   const [sub, selector, ...extra] = positionals;
   if (extra.length) throw new UsageError(`unexpected ${JSON.stringify(extra[0])}`);
   const needsSelector = sub === 'show' || sub === 'hold' || sub === 'release' || sub === 'delete';
@@ -20,6 +21,7 @@ export async function queueCommand(argv: string[], io: CliIo): Promise<number> {
   if (!['list', 'show', 'hold', 'release', 'flush', 'delete'].includes(sub ?? '')) {
     throw new UsageError(`unknown queue command ${JSON.stringify(sub ?? '')}; expected: ${SUBCOMMANDS}`);
   }
+  const domain = values.domain === undefined ? undefined : etrnPattern(sub!, selector, values.domain);
   const config = await loadConfig(values.config ?? DEFAULT_CONFIG);
   const spool = await Spool.open(config.data_dir);
   switch (sub) {
@@ -32,10 +34,24 @@ export async function queueCommand(argv: string[], io: CliIo): Promise<number> {
     case 'release':
       return report(io, 'released', await releaseEntries(spool, selector!), selector!);
     case 'flush':
-      return report(io, 'flushed', await flushDeferred(spool, selector ?? 'ALL'), selector ?? 'ALL', true);
+      return report(io, 'flushed', await flushDeferred(spool, selector ?? 'ALL', domain), selector ?? 'ALL', true);
     default:
       return report(io, 'deleted', await deleteEntries(spool, selector!), selector!);
   }
+}
+
+/**
+ * `--domain D` (that domain) or `--domain @D` (it and its subdomains), as ETRN names them
+ * (RFC 1985 §5.3), in the A-label form recipients' domains are compared in: a U-label and its
+ * A-label flush the same mail, a look-alike spelling does not.
+ */
+function etrnPattern(sub: string, selector: string | undefined, given: string): string {
+  if (sub !== 'flush') throw new UsageError(`--domain is for queue flush, not queue ${sub}`);
+  if (selector) throw new UsageError('queue flush takes a queue id or --domain, not both');
+  const withSubdomains = given.startsWith('@');
+  const domain = canonicalDomain(withSubdomains ? given.slice(1) : given);
+  if (!domain) throw new UsageError(`--domain ${JSON.stringify(given)}: not a domain name (use example.com, or @example.com for its subdomains too)`);
+  return `${withSubdomains ? '@' : ''}${domain}`;
 }
 
 function report(io: CliIo, verb: string, r: AdminResult, selector: string, emptyOk = false): number {
