@@ -26,13 +26,13 @@ export async function startCommand(argv: string[], _io: CliIo): Promise<number> 
   let account: Account | null;
   try {
     account = unprivilegedAccount(config, log);
-    const writes = new Set(account ? ['tmp', 'incoming'] : []);
+    const writes = new Set(account ? ['tmp', 'incoming', 'partial'] : []);
     await securePaths(
       {
         dataDir: config.data_dir,
         privateDirs: [...(account ? [] : [spool.root]), ...QUEUES.filter((q) => !writes.has(q)).map((q) => spool.dir(q))],
         privateFiles: databaseFiles(config.keystore.sqlite),
-        ...(account ? { unprivileged: { uid: account.uid, gid: account.gid, passDirs: [spool.root], writeDirs: [{ path: spool.dir('tmp'), mode: 0o1730 }, { path: spool.dir('incoming'), mode: 0o1770 }] } } : {}),
+        ...(account ? { unprivileged: { uid: account.uid, gid: account.gid, passDirs: [spool.root], writeDirs: [{ path: spool.dir('tmp'), mode: 0o1730 }, { path: spool.dir('incoming'), mode: 0o1770 }, { path: spool.dir('partial'), mode: 0o1770 }] } } : {}),
       },
       log,
     );

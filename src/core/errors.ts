@@ -153,6 +153,36 @@ export class ShuttingDownError extends PosternError {
   }
 }
 
+// RFC 1845 CHECKPOINT/RESTART (smtpd/checkpoint.ts).
+
+/** A TRANSID that is still being received on another connection (not yet known to be dead). */
+export class TransactionBusyError extends PosternError {
+  constructor() {
+    super({ code: 451, status: '4.3.0', text: 'this TRANSID is in use by another connection; try again later' });
+  }
+}
+
+/** MAIL FROM of a resumed TRANSID whose sender or parameters differ from the stored ones. */
+export class TransactionChangedError extends PosternError {
+  constructor(what: string) {
+    super({ code: 501, status: '5.5.4', text: `TRANSID belongs to a transaction with another ${what}` });
+  }
+}
+
+/** RCPT TO after a 355 naming a recipient the stored transaction does not have. */
+export class ResumedRecipientError extends PosternError {
+  constructor() {
+    super({ code: 503, status: '5.5.1', text: 'a resumed transaction keeps its recipients' });
+  }
+}
+
+/** BDAT after a 355: the RFC restarts DATA. */
+export class ResumeNeedsDataError extends PosternError {
+  constructor() {
+    super({ code: 503, status: '5.5.1', text: 'a resumed transaction continues with DATA' });
+  }
+}
+
 /** A spool entry on disk is damaged or of an unknown format. Never deleted; moved to corrupt/. */
 export class CorruptEntryError extends Error {
   constructor(

@@ -16,3 +16,4 @@ export { holdClaimed } from './marks.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';
 export { holdEntries, releaseEntries, flushDeferred, domainMatcher, deleteEntries, type AdminResult } from './admin.js';
+export { PartialStore, PartialWriter, partialKey, PARTIAL_LIFETIME_MS, MAX_PER_CLIENT, MAX_PARTIALS, type PartialOwner, type CheckpointRecord, type ResumeResult } from './partial.js';

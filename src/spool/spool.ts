@@ -25,7 +25,8 @@ import {
 import { freeSpace, storageError, writeAll } from './write.js';
 import { readRanged, STREAM_THRESHOLD, withLazyBody, writeStreamedEntry, type BodyRange } from './stream.js';
 
-export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt'] as const;
+/** `partial`: cut transactions kept for an RFC 1845 resume (partial.ts); never read by the worker. */
+export const QUEUES = ['tmp', 'incoming', 'active', 'outgoing', 'delivering', 'deferred', 'hold', 'corrupt', 'partial'] as const;
 export type QueueName = (typeof QUEUES)[number];
 
 /** An entry claimed by this process from incoming/ into active/. */

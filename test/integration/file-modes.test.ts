@@ -77,10 +77,12 @@ describe('file modes of data_dir, the database and the KEK', () => {
       expect([await mode(join(data, 'spool')), await owner(join(data, 'spool'))]).toEqual([0o710, group]);
       expect([await mode(join(data, 'spool', 'tmp')), await owner(join(data, 'spool', 'tmp'))]).toEqual([0o1730, group]);
       expect([await mode(join(data, 'spool', 'incoming')), await owner(join(data, 'spool', 'incoming'))]).toEqual([0o1770, group]);
+      // Cut RFC 1845 transactions: smtpd keeps, lists and removes its own files there.
+      expect([await mode(join(data, 'spool', 'partial')), await owner(join(data, 'spool', 'partial'))]).toEqual([0o1770, group]);
       for (const q of ['active', 'outgoing', 'deferred', 'hold', 'corrupt']) expect([q, await mode(join(data, 'spool', q)), await owner(join(data, 'spool', q))]).toEqual([q, 0o700, root]);
     } else {
       expect(await mode(data)).toBe(0o700);
-      for (const q of ['', 'tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt']) {
+      for (const q of ['', 'tmp', 'incoming', 'active', 'outgoing', 'deferred', 'hold', 'corrupt', 'partial']) {
         expect([q, await mode(join(data, 'spool', q))]).toEqual([q, 0o700]);
       }
     }

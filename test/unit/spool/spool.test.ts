@@ -59,7 +59,7 @@ describe('spool', () => {
 
   it('creates the queue directories with private permissions', async () => {
     const names = await readdir(join(dir, 'spool'));
-    expect(names.sort()).toEqual(['active', 'corrupt', 'deferred', 'delivering', 'hold', 'incoming', 'outgoing', 'tmp']);
+    expect(names.sort()).toEqual(['active', 'corrupt', 'deferred', 'delivering', 'hold', 'incoming', 'outgoing', 'partial', 'tmp']);
     expect((await stat(join(dir, 'spool', 'incoming'))).mode & 0o777).toBe(0o700);
   });
 
