@@ -116,6 +116,20 @@ export class NonAsciiAddressError extends PosternError {
   }
 }
 
+/** REQUIRETLS (RFC 8689) on MAIL FROM in a session without TLS: RFC 5248's "encryption needed". */
+export class EncryptionNeededError extends PosternError {
+  constructor(text = 'REQUIRETLS needs a TLS session; use STARTTLS first') {
+    super({ code: 530, status: '5.7.10', text });
+  }
+}
+
+/** A command in the wrong place (RFC 5321 503): DATA after BODY=BINARYMIME, DATA and BDAT mixed. */
+export class BadSequenceError extends PosternError {
+  constructor(text: string) {
+    super({ code: 503, status: '5.5.1', text });
+  }
+}
+
 /** Over max_connections: Postfix anvil's reply. */
 export class TooManyConnectionsError extends PosternError {
   constructor(hostname: string) {

@@ -1,6 +1,6 @@
 /**
- * The SMTP smuggling defence (SEC Consult, 2023). smtp-server ends DATA only at <CR><LF>.<CR><LF>,
- * but it keeps a bare CR or bare LF (and NUL) inside the message verbatim. Relayed onwards, such a
+ * The SMTP smuggling defence (SEC Consult, 2023). smtpd ends DATA only at <CR><LF>.<CR><LF>
+ * (dot-reader.ts), but a bare CR or bare LF (and NUL) inside the message is content. Relayed onwards, such a
  * byte can make a downstream server that is lenient about line endings see an end of DATA where we
  * saw none, and then run the "message body" as SMTP commands: a second, forged message. So every
  * byte of the un-dot-stuffed DATA stream goes through this scanner, chunk by chunk (a CR at the
@@ -11,8 +11,8 @@
  * - normalize mode (trusted clients only): a bare CR or LF becomes CRLF, as Postfix "normalize"
  *   does, so what we relay has one unambiguous line structure.
  *
- * NUL is rejected in both modes. RFC 5321 allows it only with BINARYMIME, which we do not offer,
- * and several published smuggling sequences (e.g. <CR><LF>\0.<CR><LF>) rely on a downstream MTA
+ * NUL is rejected in both modes. RFC 5321 allows it only with BINARYMIME (BDAT, where this
+ * scanner is not used: the content is binary and counted, not dot-terminated), and several published smuggling sequences (e.g. <CR><LF>\0.<CR><LF>) rely on a downstream MTA
  * that drops NULs and then sees <CR><LF>.<CR><LF>. Postfix accepts NUL by default; we do not.
  */
 

@@ -93,8 +93,8 @@ function once(fn: () => void): () => void {
  * the pools are separate, a flood from outside never closes the internal server's connections.
  * (net.Server's own maxConnections counts every socket alike, so it cannot do this.)
  *
- * Wraps the listener's 'connection' handlers (smtp-server's among them), so it must be called
- * once, after the SMTPServer is created and before it listens.
+ * Wraps the listener's 'connection' handlers (the session's among them), so it must be called
+ * once, after they are added and before the server listens.
  */
 export function gateAccepts(server: Server, isTrusted: (ip: string) => boolean, cap: () => number): void {
   const handlers = server.listeners('connection') as ((socket: Socket) => void)[];
@@ -110,19 +110,6 @@ export function gateAccepts(server: Server, isTrusted: (ip: string) => boolean, 
     socket.once('close', () => open[pool]--);
     for (const h of handlers) h.call(server, socket);
   });
-}
-
-/**
- * Free a session's slot as soon as smtp-server closes the connection (QUIT, 421, a refusal),
- * as its own connection count does, not only once the socket is gone (onClose; the half-closed
- * remainder is bounded by smtp-server and still counted by gateAccepts). Release is idempotent.
- */
-export function releaseOnClose(conn: { close(): void }, release: () => void): void {
-  const close = conn.close;
-  conn.close = function (this: unknown) {
-    release();
-    return close.call(this);
-  };
 }
 
 interface Slot {
@@ -144,7 +131,6 @@ export class SessionSlots {
   admit(
     listener: object,
     session: object,
-    conn: { close(): void } | undefined,
     ip: string,
     trusted: boolean,
     settings: ConnectionLimits & { sessionTimeout: number },
@@ -156,7 +142,6 @@ export class SessionSlots {
     if (!admission.ok) return admission;
     const slot: Slot = { release: admission.release, expired: false };
     this.slots.set(session, slot);
-    if (conn) releaseOnClose(conn, admission.release);
     if (!trusted) {
       slot.timer = setTimeout(() => {
         slot.expired = true;
@@ -172,7 +157,7 @@ export class SessionSlots {
     return this.slots.get(session)?.expired ?? false;
   }
 
-  /** The session's socket is gone. */
+  /** The session ended (hung up, or its socket is gone); idempotent. */
   closed(session: object): void {
     const slot = this.slots.get(session);
     if (!slot) return;

@@ -77,9 +77,9 @@ export type RecipientVerdict =
     };
 
 /**
- * Decide on one RCPT TO address as smtp-server parsed it: exactly one "@" (it rejects more with
+ * Decide on one RCPT TO address as path.ts parsed it: exactly one "@" (it refuses more with
  * 501), a source route ("@a,@b:") already stripped (RFC 5321 says to ignore it; what remains is
- * what we judge), punycode domains decoded to Unicode.
+ * what we judge), the domain as the client wrote it (A-label or, with SMTPUTF8, Unicode).
  *
  * The address is canonicalised first (core/address.ts) and every decision is taken on that one
  * form, which is also the one stored: an address that reaches an internal domain only after

@@ -1,13 +1,13 @@
 /**
- * Per-connection state and the envelope-phase handlers (connect, STARTTLS, MAIL, RCPT). What
- * smtp-server already enforces is left to it (command syntax, address syntax, SIZE=, NOTIFY
- * values, the recipient limit); these handlers add relay control, the parameters we refuse, and
- * the connection limit.
+ * Per-connection state and the envelope phase: MAIL FROM and RCPT TO with their parameters,
+ * relay control, and what the client is refused. MAIL parameters are a table (name → how its
+ * value is checked and what it sets in the transaction), so an extension such as TRANSID (RFC
+ * 1845) is one more row, not a change to the parser.
  */
-import type { SMTPServerAddress, SMTPServerSession } from 'smtp-server';
-import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import {
   AddressNotCanonicalError,
+  EncryptionNeededError,
+  MessageTooBigError,
   NonAsciiAddressError,
   ParameterSyntaxError,
   parseAddress,
@@ -19,7 +19,8 @@ import {
   type Recipient,
 } from '../core/index.js';
 import { xtextEncode } from './envelope.js';
-import { wasEightBit, type RawAddresses } from './raw-address.js';
+import type { Failure } from './message.js';
+import type { ParsedPath } from './path.js';
 import { checkRecipient } from './relay-control.js';
 import type { SmtpdSettings } from './settings.js';
 import type { TlsInfo } from './tls-info.js';
@@ -29,86 +30,176 @@ export interface SessionState {
   settings: SmtpdSettings;
   /** Client address is in trusted_networks. */
   trusted: boolean;
-  conn?: SMTPConnection;
+  remoteAddress: string;
+  remotePort: number;
+  /** The forward-confirmed reverse DNS name, when looked up and confirmed. */
+  clientHostname: string | null;
+  /** HELO/EHLO argument (lower case), once given. */
+  helo?: string;
+  /** The client said EHLO (not HELO): ESMTP. */
+  esmtp: boolean;
   /** The TLS session, as the Received header tells it (tls-info.ts). */
   tls?: TlsInfo;
   /** Why the next error reply is sent (for its log line); cleared when logged. */
   reason?: string;
-  /** Set once we hung up on the client; later (suppressed) replies are not logged again. */
+  /** Set once we hung up on the client; later replies are neither sent nor logged. */
   hungUp?: boolean;
-  /** Our checked form of each accepted RCPT, keyed by smtp-server's parsed address object. */
-  recipients: WeakMap<SMTPServerAddress, Recipient>;
-  /** Canonical MAIL FROM address of the current transaction ("" for <>), set by checkMailFrom. */
-  sender?: string;
-  /** What the parsed MAIL/RCPT addresses looked like on the wire (raw-address.ts). */
-  raw?: RawAddresses;
+  /** The transaction begun by MAIL FROM, until the message is answered or RSET. */
+  tx: Transaction | null;
+}
+
+export interface Transaction {
+  /** Canonical MAIL FROM address ("" for <>). */
+  sender: string;
+  smtputf8: boolean;
+  body?: '7BIT' | '8BITMIME' | 'BINARYMIME';
+  ret?: 'FULL' | 'HDRS';
+  /** ENVID in canonical xtext. */
+  envid?: string;
+  requireTls?: boolean;
+  /** SIZE= as declared (0: none). */
+  declaredSize: number;
+  recipients: Recipient[];
+  /** Lower-cased wire address → index in recipients: a repeated RCPT replaces the earlier one. */
+  seen: Map<string, number>;
+  /** How the content is being sent, once it is (DATA and BDAT do not mix). */
+  transfer?: 'DATA' | 'BDAT';
+  /** BDAT: the message was refused; later chunks are drained and get the same answer. */
+  failed?: Failure;
 }
 
 export type Verdict = { ok: true } | { ok: false; error: PosternError; reason: string };
 
-// AUTH=<> is sent by some MTAs even to servers without AUTH; RFC 4954 lets us ignore it.
-const MAIL_PARAMS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'RET', 'ENVID', 'AUTH']);
-const RCPT_PARAMS = new Set(['NOTIFY', 'ORCPT']);
+const refuse = (error: PosternError, reason = 'parameter'): Verdict => ({ ok: false, error, reason });
+const OK: Verdict = { ok: true };
+
+interface MailParam {
+  /** 'flag': no value allowed; 'value': a value required; 'any': either (AUTH=<> and friends). */
+  takes: 'flag' | 'value' | 'any';
+  apply(value: string | true, tx: Transaction, state: SessionState): Verdict;
+}
+
+/** The MAIL FROM parameters we implement; any other is refused with 555 (RFC 5321 4.1.1.11). */
+export const MAIL_PARAMS: Record<string, MailParam> = {
+  // RFC 1870: 1*20DIGIT, refused at once when over the limit.
+  SIZE: {
+    takes: 'value',
+    apply(v, tx, state) {
+      if (typeof v !== 'string' || !/^\d{1,20}$/.test(v)) return refuse(new ParameterSyntaxError('Error: Bad message size syntax'));
+      const n = Number(v);
+      if (n > state.settings.maxMessageSize) return refuse(new MessageTooBigError(), 'size');
+      tx.declaredSize = n;
+      return OK;
+    },
+  },
+  // RFC 6152 and RFC 3030: BINARYMIME only with BDAT (checked at DATA).
+  BODY: {
+    takes: 'value',
+    apply(v, tx) {
+      const body = String(v).toUpperCase();
+      if (body !== '7BIT' && body !== '8BITMIME' && body !== 'BINARYMIME') return refuse(new ParameterSyntaxError('Invalid BODY parameter value. Must be 7BIT, 8BITMIME or BINARYMIME'));
+      tx.body = body;
+      return OK;
+    },
+  },
+  SMTPUTF8: {
+    takes: 'flag',
+    apply(_v, tx) {
+      tx.smtputf8 = true;
+      return OK;
+    },
+  },
+  // RFC 8689: only where the session itself is encrypted.
+  REQUIRETLS: {
+    takes: 'flag',
+    apply(_v, tx, state) {
+      if (!state.tls) return refuse(new EncryptionNeededError(), 'requiretls');
+      tx.requireTls = true;
+      return OK;
+    },
+  },
+  RET: {
+    takes: 'value',
+    apply(v, tx) {
+      const ret = String(v).toUpperCase();
+      if (ret !== 'FULL' && ret !== 'HDRS') return refuse(new ParameterSyntaxError('Invalid RET parameter value. Must be FULL or HDRS'));
+      tx.ret = ret;
+      return OK;
+    },
+  },
+  // RFC 3461 4.4: at most 100 characters.
+  ENVID: {
+    takes: 'value',
+    apply(v, tx) {
+      if (String(v).length > 100) return refuse(new ParameterSyntaxError('ENVID parameter too long'));
+      tx.envid = xtextEncode(String(v));
+      return OK;
+    },
+  },
+  // Sent by some MTAs even to servers without AUTH; RFC 4954 lets us ignore it.
+  AUTH: { takes: 'any', apply: () => OK },
+};
+
+/** Parameters that must carry a value (path.ts refuses them bare with 501). */
+export const MAIL_VALUED = Object.entries(MAIL_PARAMS)
+  .filter(([, p]) => p.takes === 'value')
+  .map(([k]) => k);
+export const RCPT_VALUED = ['NOTIFY', 'ORCPT'];
+
 const NOTIFY_VALUES = new Set<NotifyValue>(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
 
-/**
- * MAIL FROM. smtp-server has validated SIZE (552 5.3.4 when over), BODY, SMTPUTF8 and RET, but
- * it accepts any other parameter silently, including REQUIRETLS, which we could not honour.
- */
-export function checkMailFrom(address: SMTPServerAddress, state?: SessionState): Verdict {
-  const args = address.args || {};
-  for (const key of Object.keys(args)) {
-    if (!MAIL_PARAMS.has(key)) return { ok: false, error: new UnsupportedParameterError(`unsupported MAIL FROM parameter`), reason: 'parameter' };
+/** MAIL FROM: its parameters through the table, then the sender's canonical form. */
+export function checkMailFrom(path: ParsedPath, state: SessionState): { ok: true; tx: Transaction } | Extract<Verdict, { ok: false }> {
+  const tx: Transaction = { sender: '', smtputf8: false, declaredSize: 0, recipients: [], seen: new Map() };
+  for (const key of path.params.keys()) {
+    if (!MAIL_PARAMS[key]) return { ok: false, error: new UnsupportedParameterError('unsupported MAIL FROM parameter'), reason: 'parameter' };
   }
-  // RFC 3461 4.4: ENVID is at most 100 characters.
-  if (typeof args.ENVID === 'string' && args.ENVID.length > 100) {
-    return { ok: false, error: new ParameterSyntaxError('ENVID parameter too long'), reason: 'parameter' };
+  for (const [key, value] of path.params) {
+    const p = MAIL_PARAMS[key]!;
+    if (p.takes === 'flag' && value !== true) return { ok: false, error: new ParameterSyntaxError(`Invalid ${key} parameter. This flag does not accept a value`), reason: 'parameter' };
+    const v = p.apply(value, tx, state);
+    if (!v.ok) return v;
   }
-  const smtputf8 = args.SMTPUTF8 === true;
-  if (!smtputf8 && wasEightBit(state?.raw, address)) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
+  if (!tx.smtputf8 && path.eightBit) return { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' };
   // The sender is canonicalised like every recipient: policy and key look-ups compare only that
   // form. Address literals (user@[192.0.2.1]) are kept as written; they name no domain of ours.
-  let sender = address.address;
+  let sender = path.address;
   if (sender && !/@\[/.test(sender)) {
-    const c = parseAddress(sender, { utf8: smtputf8 });
+    const c = parseAddress(sender, { utf8: tx.smtputf8 });
     if (!c.ok) return c.problem === 'utf8' ? { ok: false, error: new NonAsciiAddressError('sender'), reason: 'utf8' } : { ok: false, error: new AddressNotCanonicalError('sender', c.detail), reason: 'canonical' };
     sender = c.address;
   }
-  if (state) state.sender = sender;
-  return { ok: true };
+  tx.sender = sender;
+  return { ok: true, tx };
 }
 
-/** RCPT TO: parameters, DSN values, then relay control. Records the recipient on success. */
-export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): Verdict {
-  const args = address.args || {};
-  for (const key of Object.keys(args)) {
-    if (!RCPT_PARAMS.has(key)) return { ok: false, error: new UnsupportedParameterError('unsupported RCPT TO parameter'), reason: 'parameter' };
+/** RCPT TO: parameters, DSN values, then relay control. Returns the recipient to record. */
+export function checkRcptTo(path: ParsedPath, tx: Transaction, state: SessionState): { ok: true; rcpt: Recipient } | Extract<Verdict, { ok: false }> {
+  for (const key of path.params.keys()) {
+    if (key !== 'NOTIFY' && key !== 'ORCPT') return { ok: false, error: new UnsupportedParameterError('unsupported RCPT TO parameter'), reason: 'parameter' };
   }
   let notify: NotifyValue[] | undefined;
-  if (typeof args.NOTIFY === 'string') {
-    // smtp-server checks this too; the envelope must never carry a value the DSN code can't read.
-    const values = [...new Set(args.NOTIFY.toUpperCase().split(','))];
+  const n = path.params.get('NOTIFY');
+  if (typeof n === 'string') {
+    const values = [...new Set(n.toUpperCase().split(','))];
     if (!values.every((v): v is NotifyValue => NOTIFY_VALUES.has(v as NotifyValue)) || (values.includes('NEVER') && values.length > 1)) {
       return { ok: false, error: new ParameterSyntaxError('NOTIFY must be NEVER, or any of SUCCESS, FAILURE, DELAY'), reason: 'parameter' };
     }
     notify = values;
   }
   let orcpt: string | undefined;
-  if (typeof args.ORCPT === 'string') {
-    // RFC 3461 4.2: addr-type ";" xtext; smtp-server checked the shape and decoded the xtext.
-    const semi = args.ORCPT.indexOf(';');
-    orcpt = args.ORCPT.slice(0, semi + 1) + xtextEncode(args.ORCPT.slice(semi + 1));
+  const o = path.params.get('ORCPT');
+  if (typeof o === 'string') {
+    // RFC 3461 4.2: addr-type ";" xtext (decoded by path.ts, stored encoded canonically).
+    if (!/^[a-z0-9!#$%&'*+/=?^_`{|}~-]+;./i.test(o)) return { ok: false, error: new ParameterSyntaxError('Error: Bad ORCPT parameter syntax'), reason: 'parameter' };
+    const semi = o.indexOf(';');
+    orcpt = o.slice(0, semi + 1) + xtextEncode(o.slice(semi + 1));
     if (orcpt.length > 500) return { ok: false, error: new ParameterSyntaxError('ORCPT parameter too long'), reason: 'parameter' };
   }
 
-  const mailArgs = session.envelope.mailFrom ? session.envelope.mailFrom.args || {} : {};
-  if (mailArgs.SMTPUTF8 !== true && wasEightBit(state.raw, address)) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
+  if (!tx.smtputf8 && path.eightBit) return { ok: false, error: new NonAsciiAddressError('recipient'), reason: 'utf8' };
   const s = state.settings;
-  const verdict = checkRecipient(
-    address.address,
-    { trusted: state.trusted, internalDomains: s.internalDomains, postmasterDomain: s.postmasterDomain },
-    mailArgs.SMTPUTF8 === true,
-  );
+  const verdict = checkRecipient(path.address, { trusted: state.trusted, internalDomains: s.internalDomains, postmasterDomain: s.postmasterDomain }, tx.smtputf8);
   if (!verdict.ok) {
     const error =
       verdict.reason === 'syntax'
@@ -121,11 +212,9 @@ export function checkRcptTo(address: SMTPServerAddress, session: SMTPServerSessi
     return { ok: false, error, reason: verdict.reason };
   }
   const rcpt: Recipient = { address: verdict.address };
-  // For display: what the client wrote (smtp-server has turned A-labels into Unicode by now).
-  const written = state.raw?.written.get(address) ?? address.address;
-  if (written.toLowerCase() !== rcpt.address.toLowerCase()) rcpt.original = written;
+  // For display: what the client wrote, where it says more than letter case.
+  if (path.address.toLowerCase() !== rcpt.address.toLowerCase()) rcpt.original = path.address;
   if (notify) rcpt.notify = notify;
   if (orcpt !== undefined) rcpt.orcpt = orcpt;
-  state.recipients.set(address, rcpt);
-  return { ok: true };
+  return { ok: true, rcpt };
 }

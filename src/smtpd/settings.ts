@@ -19,6 +19,14 @@ export interface SmtpdSettings {
   maxRecipients: number;
   /** smtp.min_free_space (bytes; 0: no check). */
   minFreeSpace: number;
+  /** Silence from the client longer than this (ms) ends the session. */
+  idleTimeout: number;
+  /** Extra text of the 220 greeting. */
+  banner?: string;
+  /** Look up (and forward-confirm) the client's PTR name before the greeting. */
+  reverseDns: boolean;
+  /** Offer CHECKPOINT (RFC 1845). */
+  checkpoint: boolean;
 }
 
 /** Throws (with the offending value named) when the config cannot be used. */
@@ -44,5 +52,9 @@ export function deriveSettings(config: Config): SmtpdSettings {
     maxMessageSize: config.smtp.max_message_size,
     maxRecipients: config.smtp.max_recipients,
     minFreeSpace: config.smtp.min_free_space,
+    idleTimeout: config.smtp.idle_timeout,
+    ...(config.smtp.banner ? { banner: config.smtp.banner } : {}),
+    reverseDns: config.smtp.reverse_dns,
+    checkpoint: config.smtp.checkpoint,
   };
 }

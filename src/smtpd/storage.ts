@@ -4,7 +4,6 @@
  * themselves are checked too (spool/write.ts); this check only keeps headroom for the messages
  * already accepted (the worker writes its output beside its input) and for the rest of the host.
  */
-import type { SMTPServerAddress } from 'smtp-server';
 import { InsufficientStorageError } from '../core/index.js';
 import type { Verdict } from './session.js';
 
@@ -19,8 +18,13 @@ export function storageVerdict(free: number, minFree: number, declared: number):
   return { ok: true };
 }
 
-/** The SIZE= a client declared with MAIL FROM (smtp-server checked its syntax), or 0. */
-export function declaredSize(address: SMTPServerAddress): number {
+/** A MAIL FROM as its parameters: SIZE= as the digit string the client sent. */
+export interface MailArgs {
+  args?: Record<string, string | boolean> | false;
+}
+
+/** The SIZE= a client declared with MAIL FROM (its syntax already checked), or 0. */
+export function declaredSize(address: MailArgs): number {
   const v = (address.args || {}).SIZE;
   const n = typeof v === 'string' ? Number(v) : 0;
   return Number.isFinite(n) && n > 0 ? n : 0;
@@ -34,10 +38,10 @@ export function declaredSize(address: SMTPServerAddress): number {
 export async function checkStorage(
   freeSpace: () => Promise<number>,
   minFree: number,
-  address: SMTPServerAddress,
+  declaredOrMail: number | MailArgs,
   onError: (err: unknown) => void,
 ): Promise<Verdict> {
-  const declared = declaredSize(address);
+  const declared = typeof declaredOrMail === 'number' ? declaredOrMail : declaredSize(declaredOrMail);
   if (minFree <= 0 && declared === 0) return { ok: true };
   let free: number;
   try {

@@ -47,7 +47,8 @@ describe('smtpd', () => {
     expect(c.greeting.raw).toBe('220 gw.test.example ESMTP Postern');
     const r = await c.cmd('EHLO client.test');
     expect(r.lines[0]).toBe('gw.test.example');
-    expect(r.lines.slice(1).sort()).toEqual(['8BITMIME', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE 65536', 'SMTPUTF8']);
+    // CHUNKING/BINARYMIME (RFC 3030) and ETRN (RFC 1985) since issue 20; REQUIRETLS only inside TLS.
+    expect(r.lines.slice(1).sort()).toEqual(['8BITMIME', 'BINARYMIME', 'CHUNKING', 'DSN', 'ENHANCEDSTATUSCODES', 'ETRN', 'PIPELINING', 'SIZE 65536', 'SMTPUTF8']);
     expect((await c.cmd('STARTTLS')).raw).toMatch(/^500 5\.5\.2 /);
     expect((await c.cmd('AUTH PLAIN AGJvYgBzZWNyZXQ=')).raw).toMatch(/^500 5\.5\.2 /);
     expect((await c.cmd('XCLIENT ADDR=10.9.9.9')).code).toBe(500);
