@@ -48,6 +48,10 @@ const CODES = {
   'smtpd.reject': { level: 'info', meaning: 'a command or message was refused with the reply logged (relay, size, smuggling, syntax…)' },
   'smtpd.error': { level: 'warn', meaning: 'a client connection failed (reset, TLS error); other sessions unaffected' },
   'smtpd.internal_error': { level: 'error', meaning: 'a handler failed unexpectedly; the client got 451 4.3.0 and keeps its message' },
+  'smtpd.socket_error': { level: 'debug', meaning: 'a client socket failed (reset, broken pipe); that session ends, others are unaffected' },
+  'smtpd.tls_error': { level: 'debug', meaning: 'a STARTTLS handshake or TLS record failed; that session ends' },
+  'smtpd.etrn': { level: 'info', meaning: 'ETRN from a trusted client moved the deferred mail of a domain back to outgoing/ (RFC 1985)' },
+  'smtpd.etrn_failed': { level: 'error', meaning: 'ETRN could not read or move the deferred queue; the client got 458' },
   'smtpd.statfs_failed': { level: 'warn', meaning: 'free space of the spool unknown; mail accepted (each write is still checked)' },
   'smtpd.tls_reload_failed': { level: 'error', meaning: 'the new TLS certificate or key cannot be used; the previous one stays' },
 

@@ -21,14 +21,14 @@ const CONTROL = /[\x00-\x1f\x7f]/;
 type Handler = (conn: Connection, line: Buffer, args: string) => void | Promise<void>;
 
 const HANDLERS: Record<string, Handler> = {
-  EHLO: (c, _l, a) => hello(c, a, true),
-  HELO: (c, _l, a) => hello(c, a, false),
+  EHLO: async (c, _l, a) => hello(c, a, true),
+  HELO: async (c, _l, a) => hello(c, a, false),
   MAIL: mail,
   RCPT: rcpt,
   DATA: data,
   BDAT: bdat,
-  RSET: (c) => {
-    c.state.tx = null;
+  RSET: async (c) => {
+    await c.resetTransaction();
     c.send(PROTOCOL.reset);
   },
   NOOP: (c) => c.send(PROTOCOL.ok),
@@ -57,7 +57,7 @@ export async function dispatch(conn: Connection, line: Buffer): Promise<void> {
   await handler(conn, line, args);
 }
 
-function hello(conn: Connection, args: string, esmtp: boolean): void {
+async function hello(conn: Connection, args: string, esmtp: boolean): Promise<void> {
   const parts = args.trim().split(/\s+/).filter(Boolean);
   if (parts.length !== 1) return conn.protocolError(esmtp ? PROTOCOL.ehloSyntax : PROTOCOL.heloSyntax);
   const name = parts[0]!;
@@ -66,7 +66,7 @@ function hello(conn: Connection, args: string, esmtp: boolean): void {
   const state = conn.state;
   state.helo = name.toLowerCase();
   state.esmtp = esmtp;
-  state.tx = null; // HELO/EHLO resets the transaction (RFC 5321 4.1.4)
+  await conn.resetTransaction(); // HELO/EHLO resets the transaction (RFC 5321 4.1.4)
   const hostname = state.settings.hostname;
   if (!esmtp) return conn.send(reply(250, hostname));
   conn.send(reply(250, hostname, ...extensions(conn)));

@@ -188,6 +188,20 @@ export class Connection {
     }
   }
 
+  /**
+   * End the transaction (RSET, HELO/EHLO, STARTTLS): a message being received by BDAT is thrown
+   * away, so nothing of it stays in tmp/.
+   */
+  async resetTransaction(): Promise<void> {
+    this.state.tx = null;
+    const msg = this.message;
+    if (!msg) return;
+    this.message = null;
+    clearTimeout(this.dataTimer);
+    this.dataTimer = undefined;
+    await msg.abort({ ...disconnectFailure(), reason: 'rset' });
+  }
+
   /** Called by the server at close(): idle sessions are told at once; one in a message finishes first. */
   shutdown(): void {
     if (this.message || this.hungUp) return;
@@ -334,7 +348,7 @@ export class Connection {
     this.state.tls = tlsInfo(tls);
     this.state.helo = undefined;
     this.state.esmtp = false;
-    this.state.tx = null;
+    await this.resetTransaction();
     this.input.attach(tls);
   }
 }

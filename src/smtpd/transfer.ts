@@ -20,8 +20,8 @@ const BDAT_LINE = /^BDAT +(\d{1,20})( +LAST)? *$/i;
 export async function data(conn: Connection): Promise<void> {
   const tx = conn.state.tx;
   if (!tx || !tx.recipients.length) return conn.protocolError(PROTOCOL.needRcpt);
-  if (tx.body === 'BINARYMIME') return conn.protocolError(fromError(new BadSequenceError('BODY=BINARYMIME needs BDAT, not DATA')));
   if (tx.transfer) return conn.protocolError(fromError(new BadSequenceError('DATA after BDAT in one transaction')));
+  if (tx.body === 'BINARYMIME') return conn.protocolError(fromError(new BadSequenceError('BODY=BINARYMIME needs BDAT, not DATA')));
   tx.transfer = 'DATA';
   const msg = await IncomingMessage.open(conn.host.spool, conn.state, tx);
   conn.message = msg;
