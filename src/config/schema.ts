@@ -277,6 +277,9 @@ export const rawConfigSchema = z.strictObject({
         .refine((n) => n <= 300_000, { message: 'expected a duration of at most 5m (an idle connection holds one of the next hop\'s session slots)' })
         .default(2_000),
       reply_rules: z.array(replyRule).default([]),
+      // Postfix's proxy_interfaces: addresses that reach this gateway from outside (NAT, a load
+      // balancer, a front MTA). An MX resolving to one of them, or to a listen address, is a loop.
+      own_addresses: z.array(z.string().refine((v) => isIP(v.trim()) !== 0, { error: (iss) => `${show(iss.input)} — expected an IP address` })).default([]),
     })
     .prefault({}),
   keystore: z

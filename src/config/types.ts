@@ -74,6 +74,8 @@ export interface RelayConfig {
   connection_cache_time: number;
   /** Admin's reply classification, tried before the built-in table. */
   reply_rules: ReplyRule[];
+  /** Addresses that reach this gateway from outside (Postfix's proxy_interfaces): an MX there is a loop. */
+  own_addresses: string[];
 }
 
 /** A next hop's reply that means something other than its code says (e.g. a 5xx "try again later"). */

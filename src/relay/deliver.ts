@@ -9,11 +9,14 @@ import type { Logger } from '../log/index.js';
 import { deliverMaildir } from './maildir.js';
 import { planMx, type DnsResolver } from './mx.js';
 import { outcomesFor, type OutboundMessage, type RecipientOutcome } from './outcome.js';
+import type { OwnAddressCheck } from './own-addresses.js';
 import { SmtpTransport } from './smtp-transport.js';
 
 export interface DeliveryOptions {
   /** Our EHLO name, and the name an MX pointing back at us has (loop detection). */
   hostname: string;
+  /** Loop detection by address: an MX host at address:port would be this gateway (own-addresses.ts). */
+  isOwnAddress?: OwnAddressCheck;
   resolver: DnsResolver;
   /** Port for MX hosts: 25, except in tests. */
   mxPort?: number;
@@ -57,13 +60,15 @@ export class Delivery {
    * that answered is that domain's answer, as Postfix treats it).
    */
   private async deliverMx(tls: 'opportunistic' | 'required' | 'none', domain: string, msg: OutboundMessage): Promise<RecipientOutcome[]> {
-    const plan = await planMx(domain, this.opts.resolver, { self: [this.opts.hostname.toLowerCase()] });
+    const port = this.opts.mxPort ?? 25;
+    const own = this.opts.isOwnAddress;
+    const plan = await planMx(domain, this.opts.resolver, { self: [this.opts.hostname.toLowerCase()], ...(own ? { isOwnAddress: (a: string) => own(a, port) } : {}) });
     if (plan.kind !== 'hosts') return outcomesFor(msg.recipients, plan.kind, plan.reply, plan.dsn);
     const tried: string[] = [];
     let last: RecipientOutcome[] = [];
     for (const t of plan.targets) {
       const outcomes = await this.smtp.deliver(
-        { kind: 'smtp', host: t.address, port: this.opts.mxPort ?? 25, tls, servername: t.host },
+        { kind: 'smtp', host: t.address, port, tls, servername: t.host },
         msg,
       );
       if (!outcomes.every((o) => o.hostFailure)) return outcomes;

@@ -33,6 +33,8 @@ export type MxPlan =
 export interface MxOptions {
   /** Our own host names (config.hostname …), lower-case: an MX pointing at us must not be used (loop). */
   self: readonly string[];
+  /** True for an address that is this gateway (own-addresses.ts): an MX resolving to it is a loop too. */
+  isOwnAddress?: (address: string) => boolean;
   /** At most this many addresses in the plan (Postfix's smtp_mx_address_limit: 5). */
   maxAddresses?: number;
   /** Look up AAAA as well as A (default true); IPv4 addresses are tried first within each host. */
@@ -55,7 +57,7 @@ export function systemResolver(): DnsResolver {
 
 export async function planMx(domain: string, resolver: DnsResolver, opts: MxOptions): Promise<MxPlan> {
   const raw = typeof domain === 'string' ? domain : '';
-  if (raw.startsWith('[')) return planLiteral(raw);
+  if (raw.startsWith('[')) return planLiteral(raw, opts.isOwnAddress);
 
   const name = normalizeName(raw);
   if (name === undefined) return failed(outcomeDiagnostic('bounced_bad_domain', { what: 'domain name', domain: raw || '(empty domain)' }));
@@ -90,7 +92,8 @@ export async function planMx(domain: string, resolver: DnsResolver, opts: MxOpti
   if (usable.length === 0) return failed(outcomeDiagnostic('bounced_mail_loop', { domain: name }));
 
   const ipv6 = opts.ipv6 ?? true;
-  const looked = await Promise.all(usable.slice(0, MAX_MX_HOSTS).map((h) => lookupHost(h, resolver, ipv6)));
+  const looked = dropOwnAddressAndWorse(await Promise.all(usable.slice(0, MAX_MX_HOSTS).map((h) => lookupHost(h, resolver, ipv6))), opts.isOwnAddress);
+  if (looked.length === 0) return failed(outcomeDiagnostic('bounced_mail_loop', { domain: name }));
 
   const limit = addressLimit(opts.maxAddresses);
   const seen = new Set<string>();
@@ -136,9 +139,11 @@ interface LookedUp {
   nxdomain?: boolean;
 }
 
-function planLiteral(raw: string): MxPlan {
+function planLiteral(raw: string, isOwnAddress: MxOptions['isOwnAddress']): MxPlan {
   const address = parseAddressLiteral(raw);
   if (address === undefined) return failed(outcomeDiagnostic('bounced_bad_domain', { what: 'address literal', domain: raw }));
+  // Postfix delivers user@[its own address] locally; we have no local delivery, so it is a loop.
+  if (isOwnAddress?.(address)) return failed(outcomeDiagnostic('bounced_mail_loop', { domain: line(raw) }));
   // An explicit literal bypasses DNS (RFC 5321 §4.1.3), and also the ipv6 option: it is the only way in.
   return { kind: 'hosts', targets: [{ host: raw, address, preference: 0 }] };
 }
@@ -216,6 +221,19 @@ function dedupeHosts(hosts: MxHost[]): MxHost[] {
 function dropSelfAndWorse(hosts: MxHost[], self: readonly string[]): MxHost[] {
   const mine = new Set(self.map((s) => normalizeName(s) ?? s.toLowerCase()));
   const ours = hosts.filter((h) => h.literal === undefined && !h.invalid && mine.has(h.host));
+  if (ours.length === 0) return hosts;
+  const cutoff = Math.min(...ours.map((h) => h.preference));
+  return hosts.filter((h) => h.preference < cutoff);
+}
+
+/**
+ * The same rule by address (Postfix's smtp_addr.c does it after the lookups): an MX whose name is
+ * not ours may still resolve to one of our addresses. Within one MX host a single own address is
+ * enough: trying its other addresses would reach a host that lists us at the same preference.
+ */
+function dropOwnAddressAndWorse(hosts: LookedUp[], isOwnAddress: MxOptions['isOwnAddress']): LookedUp[] {
+  if (!isOwnAddress) return hosts;
+  const ours = hosts.filter((h) => h.addresses.some((a) => isOwnAddress(a)));
   if (ours.length === 0) return hosts;
   const cutoff = Math.min(...ours.map((h) => h.preference));
   return hosts.filter((h) => h.preference < cutoff);

@@ -18,6 +18,7 @@ import { Delivery } from './deliver.js';
 import { countAttempt, deliverGroup, recordOf } from './group.js';
 import { systemResolver, type DnsResolver } from './mx.js';
 import { noticeRecord, noticesFor } from './notices.js';
+import { ownAddressCheck } from './own-addresses.js';
 import type { RecipientOutcome } from './outcome.js';
 import { groupByRoute } from './routes.js';
 import { entryState, isFinal } from './state.js';
@@ -61,8 +62,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   const { spool, log } = opts;
   let config = opts.config;
   let classifier = new ReplyClassifier(config.relay.reply_rules);
+  const ownAddresses = (c: Config) => ownAddressCheck({ listen: c.smtp.listen, extra: c.relay.own_addresses });
+  let isOwnAddress = ownAddresses(config);
   const delivery = new Delivery({
     hostname: config.hostname,
+    isOwnAddress: (address, port) => isOwnAddress(address, port),
     resolver: opts.resolver ?? systemResolver(),
     mxPort: opts.mxPort,
     maxConnections: Math.max(1, Math.min(config.relay.concurrency, 10)),
@@ -362,6 +366,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     kick,
     reload(c) {
       config = c;
+      isOwnAddress = ownAddresses(c);
       classifier = new ReplyClassifier(c.relay.reply_rules);
       delivery.setCacheTime(c.relay.connection_cache_time);
       kick();

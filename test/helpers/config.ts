@@ -72,6 +72,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       bounce_size_limit: 50_000,
       connection_cache_time: 2_000,
       reply_rules: [],
+      own_addresses: [],
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
     cluster: { node: 'test-node', heartbeat: 10_000 },
