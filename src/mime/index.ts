@@ -26,3 +26,5 @@ export { withLegacyDisplay, LEGACY_DISPLAY_CLASS } from './hp-legacy.js';
 export { checkMimeLimits, MIME_LIMITS, type MimeLimits } from './limits.js';
 export { canonicalMultipartChunks } from './canonical-stream.js';
 export { crlfChunks, base64LineChunks, canonicalScan, concatChunks, messageChunks, type CanonicalScan } from './stream.js';
+export { scanBinary, scanBinaryChunks, type Layout as BinaryLayout } from './binary-scan.js';
+export { dataFormOf, dataFormChunks, dataFormBuffer, type DataForm, type RangeReader } from './data-form.js';
