@@ -26,8 +26,8 @@ export interface OutgoingNotes {
    * never delivers. The reply is `rejectAs`'s (550 5.7.1 for both kinds today).
    */
   reject?: string;
-  /** Which refusal `reject` is: bounced_policy (also when absent: entries from before) or bounced_encryption. */
-  rejectAs?: Extract<OutcomeKind, 'bounced_policy' | 'bounced_encryption'>;
+  /** Which refusal `reject` is: bounced_policy (also when absent: entries from before), bounced_encryption or bounced_conversion (BINARYMIME). */
+  rejectAs?: RejectOutcome;
   /** The body is a copy Postern decrypted: a notice returns headers only, never the plaintext. */
   decrypted?: boolean;
   /** The sender's original, for notices about a transformed copy (dsn/original.ts). */
@@ -52,6 +52,9 @@ export interface HoldNotes {
 }
 
 export type EntryNotes = OutgoingNotes & HoldNotes;
+
+export type RejectOutcome = Extract<OutcomeKind, 'bounced_policy' | 'bounced_encryption' | 'bounced_conversion'>;
+const REJECT_OUTCOMES = new Set<RejectOutcome>(['bounced_policy', 'bounced_encryption', 'bounced_conversion']);
 
 const STRINGS = ['reject', 'copyOf', 'noticeOf', 'about', 'holdReason', 'heldFrom'] as const;
 const NOTICE_KINDS = new Set(['failure', 'delay', 'success']);
@@ -79,12 +82,12 @@ export function readNotes(raw: unknown): EntryNotes | undefined {
     else delete out.original;
   }
   if ('dsn' in src && !NOTICE_KINDS.has(src.dsn as string)) delete out.dsn;
-  if ('rejectAs' in src && src.rejectAs !== 'bounced_policy' && src.rejectAs !== 'bounced_encryption') delete out.rejectAs;
+  if ('rejectAs' in src && !REJECT_OUTCOMES.has(src.rejectAs as RejectOutcome)) delete out.rejectAs;
   if ('heldAs' in src && !(isOutcomeKind(src.heldAs) && src.heldAs.startsWith('held_'))) delete out.heldAs;
   return out as EntryNotes;
 }
 
 /** The outcome an entry's `reject` note stands for. */
-export function rejectOutcome(notes: OutgoingNotes | undefined): 'bounced_policy' | 'bounced_encryption' {
+export function rejectOutcome(notes: OutgoingNotes | undefined): RejectOutcome {
   return notes?.rejectAs ?? 'bounced_policy';
 }

@@ -201,6 +201,13 @@ export const OUTCOMES = {
     events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="smtputf8"}',
     meaning: 'the message needs SMTPUTF8 (a UTF-8 address) and the next hop does not offer it (RFC 6531)',
   },
+  bounced_conversion: {
+    // RFC 3463 X.6.3 "conversion required but prohibited": binary content (RFC 3030) that only a
+    // BINARYMIME next hop may take as it is, and no faithful 7/8-bit form exists (a signed part).
+    class: 'bounced', code: 554, status: '5.6.3', text: 'conversion required but prohibited: {reason}', action: 'failed', notice: 'failure',
+    events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="conversion"}',
+    meaning: 'the message is BINARYMIME, its binary content cannot be re-encoded without breaking it (a signature, an unreadable structure), and the next hop does not take BINARYMIME',
+  },
   bounced_policy: {
     class: 'bounced', code: 550, status: '5.7.1', text: '{reason}', action: 'failed', notice: 'failure',
     events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="policy"}',

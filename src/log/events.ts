@@ -58,6 +58,8 @@ const CODES = {
   // worker: policy, keys and transforms
   'worker.done': { level: 'info', meaning: 'a message was processed and its outputs are durable in outgoing/ or hold/' },
   'worker.large_streamed': { level: 'info', meaning: 'a large message was signed/encrypted as a stream from its spool file, never loaded whole' },
+  'worker.binary_converted': { level: 'info', meaning: 'a BINARYMIME message (RFC 3030) was given its DATA form: binary parts re-encoded to base64, BODY now 8BITMIME or 7BIT' },
+  'worker.binary_unconvertible': { level: 'warn', meaning: 'a BINARYMIME message cannot be re-encoded faithfully (binary content under a signature, an unreadable structure): its transforms are refused (5.6.3) and only a BINARYMIME next hop may take it' },
   'worker.large_fallback': { level: 'debug', meaning: 'a large message needs a step that does not stream (the reason says which); processed in memory' },
   'worker.plan': { level: 'debug', meaning: 'the policy plan for one recipient (rules, actions, verdict)' },
   'worker.deferred': { level: 'warn', meaning: 'outcome deferred_temporary: a temporary failure (a directory down); tried again later' },

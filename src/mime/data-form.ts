@@ -161,15 +161,15 @@ class Base64In {
 }
 
 /** Reads `length` bytes of the original at `offset`, in chunks. */
-export type RangeReader = (offset: number, length: number) => AsyncIterable<Buffer> | Iterable<Buffer>;
+export type RangeReader = (offset: number, length: number) => Iterable<Buffer>;
 
 /** One edit's output from the original bytes it replaces. */
-async function* encoded(e: Extract<Edit, { encode: string }>, read: RangeReader): AsyncGenerator<Buffer> {
+function* encoded(e: Extract<Edit, { encode: string }>, read: RangeReader): Generator<Buffer> {
   const out = new Base64Out(e.last);
   const dec = e.encode === 'rebase64' ? new Base64In() : null;
   // Each chunk is held until the next: the last line's CRLF goes when the delimiter brings its own.
   let held: Buffer | null = null;
-  for await (const c of read(e.start, e.end - e.start)) {
+  for (const c of read(e.start, e.end - e.start)) {
     const b = out.push(dec ? dec.push(c) : c);
     if (!b) continue;
     if (held) yield held;
@@ -188,8 +188,12 @@ async function* encoded(e: Extract<Edit, { encode: string }>, read: RangeReader)
   if (held?.length) yield held;
 }
 
-/** The message in its DATA form, as chunks, from the original read by `read`. */
-export async function* dataFormChunks(form: Extract<DataForm, { kind: 'convertible' }>, total: number, read: RangeReader): AsyncGenerator<Buffer> {
+/**
+ * The message in its DATA form, as chunks, from the original read by `read`. Synchronous: the
+ * reader of a spool file reads one chunk per step (spool readRangeChunks), and the consumer
+ * (the spool's writer) awaits between them.
+ */
+export function* dataFormChunks(form: Extract<DataForm, { kind: 'convertible' }>, total: number, read: RangeReader): Generator<Buffer> {
   let at = 0;
   for (const e of form.edits) {
     if (e.start > at) yield* read(at, e.start - at);
@@ -201,9 +205,9 @@ export async function* dataFormChunks(form: Extract<DataForm, { kind: 'convertib
 }
 
 /** dataFormChunks of a message in memory, in one Buffer. */
-export async function dataFormBuffer(form: Extract<DataForm, { kind: 'convertible' }>, message: Buffer): Promise<Buffer> {
+export function dataFormBuffer(form: Extract<DataForm, { kind: 'convertible' }>, message: Buffer): Buffer {
   if (!form.edits.length) return message;
   const parts: Buffer[] = [];
-  for await (const c of dataFormChunks(form, message.length, (o, l) => [message.subarray(o, o + l)])) parts.push(c);
+  for (const c of dataFormChunks(form, message.length, (o, l) => [message.subarray(o, o + l)])) parts.push(c);
   return Buffer.concat(parts);
 }

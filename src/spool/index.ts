@@ -8,7 +8,7 @@ export { Spool, QUEUES, outputNames } from './spool.js';
 export { IncomingWriter } from './incoming.js';
 export { writeAll, isNoSpace, storageError, type WriteTarget } from './write.js';
 export type { ClaimedEntry, HeldDraft, OpenEntry, OutgoingDraft, StreamedDraft, QueueEntryInfo, QueueName } from './spool.js';
-export { streamRange, rangeSource, readRanged, STREAM_THRESHOLD, type BodyRange } from './stream.js';
+export { streamRange, rangeSource, rangeChunksSync, loadRange, readRanged, STREAM_THRESHOLD, type BodyRange } from './stream.js';
 export type { EntryMeta, DecodedEntry, StatusRecord, RecipientRecord, AttemptRecord, DsnRecord, HoldRecord, ReleaseRecord, CrashRecord } from './record.js';
 export { holdRequested, crashesSinceRelease } from './record.js';
 export { claimForDelivery, type DeliveryClaim } from './delivering.js';

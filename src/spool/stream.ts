@@ -98,6 +98,28 @@ export function loadRange(range: BodyRange): Buffer {
   return buf;
 }
 
+/**
+ * Bytes [offset, offset + length) of the body, read synchronously one chunk per step: a reader
+ * for a generator whose consumer awaits between chunks (the worker's DATA form of a BINARYMIME
+ * message, mime/data-form.ts, re-encodes parts of the file as it is written to outgoing/).
+ */
+export function* rangeChunksSync(range: BodyRange, offset: number, length: number, chunkSize = CHUNK): Generator<Buffer> {
+  if (offset < 0 || offset + length > range.length) throw new RangeError(`bytes ${offset}+${length} outside a body of ${range.length}`);
+  if (length === 0) return;
+  const fd = openSync(range.path, 'r');
+  try {
+    for (let at = 0; at < length; ) {
+      const buf = Buffer.allocUnsafe(Math.min(chunkSize, length - at));
+      const n = readSync(fd, buf, 0, buf.length, range.offset + offset + at);
+      if (n <= 0) throw new CorruptEntryError(range.path, 'file shorter than its end marker says (changed while in use?)');
+      at += n;
+      yield n === buf.length ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function readHead(fh: FileHandle, path: string): Promise<{ meta: EntryMeta; bodyOffset: number }> {
   for (let size = 16 * 1024; ; size *= 4) {
     const buf = Buffer.alloc(size);

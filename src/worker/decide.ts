@@ -9,13 +9,13 @@ import type { KeyStore, PortalDb } from '../keystore/index.js';
 import type { Logger } from '../log/index.js';
 import { messageFacts } from '../mime/index.js';
 import type { CompiledPolicy, Directory } from '../policy/index.js';
-import type { ClaimedEntry } from '../spool/index.js';
 import type { CryptoKeys } from './crypto-keys.js';
 import { executePlan, type Decision } from './execute.js';
 import { factsOfMessage } from './facts.js';
 import type { KeySources } from './key-sources.js';
 import type { PgpKeys } from './pgp-keys.js';
 import { describePlan, planMessage } from './plan.js';
+import { refuseTransforms, type WorkerEntry } from './binary-form.js';
 import type { StoreLookups } from './store-lookups.js';
 
 export type { Decision } from './execute.js';
@@ -36,12 +36,12 @@ export interface PolicyContext {
   lookups?: StoreLookups;
 }
 
-export async function decide(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {
+export async function decide(entry: WorkerEntry, ctx: PolicyContext | null, log: Logger): Promise<Decision> {
   const env = entry.meta.envelope;
   if (!ctx) return { drafts: [{ envelope: env, body: entry.body, key: 'unchanged' }], held: [] };
   const message = messageFacts(entry.body);
   const { facts, base, lookups, memo } = await factsOfMessage({ id: entry.id, envelope: env }, entry.body, message, ctx, log);
-  const plan = planMessage(facts);
+  const plan = refuseTransforms(planMessage(facts), entry);
   if (log.isLevelEnabled?.('debug') ?? true) {
     log.debug({ event: 'worker.plan', queueId: entry.id, rules: facts.policy.map((p) => ({ recipient: p.recipient, direction: p.direction, rules: p.rules })), plan: describePlan(plan) }, 'policy decided');
   }

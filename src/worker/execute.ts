@@ -112,7 +112,7 @@ export async function executePlan(entry: ClaimedEntry, plan: MessagePlan, prepar
       log.warn({ event: 'worker.deleted', queueId: entry.id, outcome: s.outcome, recipients: s.recipients, reason: s.reason }, 'deleted by policy');
     } else if (s.kind === 'reject') {
       // The relay turns this into a failure for these recipients and a bounce to the sender.
-      drafts.push({ envelope: subset(env, s.recipients), body: entry.body, key: 'reject', notes: { reject: s.reason, ...(s.outcome === 'bounced_encryption' ? { rejectAs: s.outcome } : {}) } });
+      drafts.push({ envelope: subset(env, s.recipients), body: entry.body, key: 'reject', notes: { reject: s.reason, ...(s.outcome === 'bounced_encryption' || s.outcome === 'bounced_conversion' ? { rejectAs: s.outcome } : {}) } });
     } else {
       held.push({ envelope: subset(env, s.recipients), body: entry.body, reason: s.reason, heldAs: s.outcome === 'held_encryption' || s.outcome === 'held_limit' ? s.outcome : 'held_policy' });
       log.warn({ event: 'worker.held', queueId: entry.id, outcome: s.outcome, recipients: s.recipients, reason: s.reason }, s.outcome === 'held_encryption' ? 'held: encryption required, cannot be done' : 'held by policy');

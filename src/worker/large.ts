@@ -24,12 +24,13 @@ import { inDomains, LocalError, type Envelope } from '../core/index.js';
 import { keepOriginal, ORIGINAL_NOTE, type KeptOriginal } from '../dsn/index.js';
 import type { Logger } from '../log/index.js';
 import { concatChunks, editHeaders, messageFactsStreamed, type HeaderEdits } from '../mime/index.js';
-import { streamRange, type BodyRange, type ClaimedEntry, type HeldDraft, type StreamedDraft } from '../spool/index.js';
+import { streamRange, type BodyRange, type HeldDraft, type StreamedDraft } from '../spool/index.js';
 import type { PolicyContext } from './decide.js';
 import { factsOfMessage } from './facts.js';
 import { describePlan, planMessage } from './plan.js';
 import { methodOf, type MethodId } from './methods/index.js';
 import { copyMethod, directionOf, type DecisionTally } from './tally.js';
+import type { WorkerEntry } from './binary-form.js';
 import { countCryptoFailure } from '../log/index.js';
 
 /** The in-memory path must do it (the reason goes to the debug log). */
@@ -46,7 +47,7 @@ class StreamedTransformError extends LocalError {
 }
 
 /** The outputs of a large message, or null when the Buffer path (decide.ts) must do it. */
-export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally } | null> {
+export async function decideStreamed(entry: WorkerEntry, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally } | null> {
   const range = entry.range;
   if (!range) return null;
   try {
@@ -58,12 +59,17 @@ export async function decideStreamed(entry: ClaimedEntry, ctx: PolicyContext | n
   }
 }
 
-async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally }> {
+async function decideRange(entry: WorkerEntry, range: BodyRange, ctx: PolicyContext | null, log: Logger): Promise<{ drafts: StreamedDraft[]; held: HeldDraft[]; tally?: DecisionTally }> {
   const env = entry.meta.envelope;
-  if (!ctx) return { drafts: [{ envelope: env, chunks: () => streamRange(range), key: 'unchanged' }], held: [] };
+  // The message as the worker sees it: the file range, or a BINARYMIME message's DATA form made from it (binary-form.ts).
+  const converted = entry.converted;
+  const length = converted ? converted.length : range.length;
+  const whole = (): AsyncIterable<Buffer> => (converted ? asAsync(converted.chunks()) : streamRange(range));
+  if (!ctx) return { drafts: [{ envelope: env, chunks: whole, key: 'unchanged' }], held: [] };
+  if (entry.unconvertible !== undefined) fallback('BINARYMIME that cannot be given a DATA form: decide.ts refuses its transforms');
   // One pass over the file: the facts messageFacts would give, holding one part header and one
   // bounded body prefix at a time (a single part: only its start is read).
-  const read = await messageFactsStreamed(streamRange(range), range.length);
+  const read = await messageFactsStreamed(whole(), length);
   if (read.kind === 'unsure') return fallback(read.reason);
   const { facts: message, head: headerBlock } = read;
   const bodyOffset = headerBlock.length;
@@ -87,7 +93,8 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
   }
   log.debug({ event: 'worker.plan', queueId: entry.id, rules: facts.policy.map((p) => ({ recipient: p.recipient, direction: p.direction, rules: p.rules })), plan: describePlan(plan) }, 'policy decided');
 
-  const body: BodyRange = { ...range, offset: range.offset + bodyOffset, length: range.length - bodyOffset };
+  const bodyRange: BodyRange = { ...range, offset: range.offset + bodyOffset, length: range.length - bodyOffset };
+  const body = (): AsyncIterable<Buffer> => (converted ? skipBytes(converted.chunks(), bodyOffset) : streamRange(bodyRange));
   const internal = (a: string) => inDomains(a, config.internal_domains);
   const autocrypt = plan.autocrypt && ctx.pgpKeys ? await ctx.pgpKeys.autocrypt(env.sender, lookups) : null;
   const drafts: StreamedDraft[] = [];
@@ -105,17 +112,17 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
     if (!(ctx.keys && ctx.pgpKeys && (choice.sign || choice.encrypt))) {
       const top = changed ? editHeaders(head, edits) : head;
       const unchanged = top === headerBlock;
-      drafts.push({ envelope, key, chunks: () => (unchanged ? streamRange(range) : concatChunks(top, streamRange(body))) });
+      drafts.push({ envelope, key, chunks: () => (unchanged ? whole() : concatChunks(top, body())) });
       tally.processed.push({ method: 'clear', direction, recipients: d.recipients.length });
       continue;
     }
     // Before the seal reads the body and logs: a fallback found here costs nothing.
-    const kept = keepLarge(headerBlock, envelope, range.length, config);
+    const kept = keepLarge(headerBlock, envelope, length, config);
     const method = methodOf((choice.encrypt ?? choice.sign)!);
     const made = await method.streamSeal!(
       {
         head,
-        body: () => streamRange(body),
+        body,
         recipients: envelope.recipients.map((r) => r.address),
         sign: choice.sign !== null,
         encrypt: choice.encrypt !== null,
@@ -134,6 +141,23 @@ async function decideRange(entry: ClaimedEntry, range: BodyRange, ctx: PolicyCon
   }
   log.info({ event: 'worker.large_streamed', queueId: entry.id, size: range.length, outputs: drafts.length }, 'large message streamed');
   return { drafts, held: [], tally };
+}
+
+async function* asAsync(chunks: Iterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* chunks;
+}
+
+/** The chunks after the first `n` bytes. */
+async function* skipBytes(chunks: Iterable<Buffer>, n: number): AsyncGenerator<Buffer> {
+  let left = n;
+  for (const c of chunks) {
+    if (left >= c.length) {
+      left -= c.length;
+      continue;
+    }
+    yield left ? c.subarray(left) : c;
+    left = 0;
+  }
 }
 
 /** Errors of the transform itself, typed so the worker does not take them for a full disk. */

@@ -54,7 +54,7 @@ export interface PlanFacts {
 }
 
 /** `outcome`: the catalogue's name for it (core/outcomes.ts), which the relay's bounce and the logs use. */
-export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string; outcome: Extract<OutcomeKind, 'held_policy' | 'held_encryption' | 'held_limit' | 'bounced_policy' | 'bounced_encryption' | 'dropped_policy'> };
+export type Stop = { kind: 'hold' | 'reject' | 'delete'; reason: string; outcome: Extract<OutcomeKind, 'held_policy' | 'held_encryption' | 'held_limit' | 'bounced_policy' | 'bounced_encryption' | 'bounced_conversion' | 'dropped_policy'> };
 
 export interface Delivery {
   /** Envelope recipients of this copy (before a redirect). */

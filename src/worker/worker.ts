@@ -11,6 +11,7 @@ import { countOutcome, type Logger } from '../log/index.js';
 import { holdClaimed, isNoSpace, throttle, watchQueue, type ClaimedEntry, type HeldDraft, type Spool } from '../spool/index.js';
 import { decide, type PolicyContext } from './decide.js';
 import { decideStreamed } from './large.js';
+import { inDataForm } from './binary-form.js';
 import { crashVerdict } from './poison.js';
 import { TransformTimeoutError, withDeadline } from './deadline.js';
 import { countCommitted } from './tally.js';
@@ -99,7 +100,14 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     // Large messages (a file range) are streamed when their plan allows it (large.ts: their bytes
     // are made while commitOutgoing writes them), else decided in memory.
     const policy = opts.policy?.() ?? null;
-    const decision = await withDeadline((async () => (await decideStreamed(entry, policy, log)) ?? (await decide(entry, policy, log)))(), config.worker.transform_timeout);
+    const decision = await withDeadline(
+      (async () => {
+        // BINARYMIME content gets its DATA form first, whatever happens next (binary-form.ts).
+        const seen = await inDataForm(entry, log);
+        return (await decideStreamed(seen, policy, log)) ?? (await decide(seen, policy, log));
+      })(),
+      config.worker.transform_timeout,
+    );
     const { drafts, held } = decision;
     const afterCommit = 'afterCommit' in decision ? decision.afterCommit : undefined;
     const names = await spool.commitOutgoing(entry, drafts, held);
