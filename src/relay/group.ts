@@ -57,6 +57,7 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
     // A large entry's body streams from its file range (spool stream.ts); small ones are in memory.
     body: entry.range ? rangeSource(entry.range) : entry.body,
     eightBit: env.body === '8BITMIME',
+    ...(env.body === 'BINARYMIME' ? { binary: true } : {}),
     dsn: env,
   });
   const outcomes = raw.map((o) => ctx.classifier.classify(o));

@@ -56,6 +56,8 @@ export interface OutboundMessage {
   body: MessageSource;
   /** BODY=8BITMIME was declared when the message came in. */
   eightBit: boolean;
+  /** BODY=BINARYMIME: the worker left the content binary (it could not convert it); never sent over DATA. */
+  binary?: boolean;
   /**
    * RET and ENVID, and each recipient's NOTIFY and ORCPT (RFC 3461) as the sender gave them: an
    * SMTP next hop that supports DSN gets them (looked up by address).

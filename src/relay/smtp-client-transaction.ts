@@ -28,6 +28,11 @@ export interface ClientEnvelope {
   recipients: readonly ClientRecipient[];
   /** BODY=8BITMIME was declared when the message came in. */
   eightBit: boolean;
+  /**
+   * BODY=BINARYMIME (RFC 3030): the worker could not give it a DATA form (worker/binary-form.ts).
+   * It may hold bare CR, LF and NUL, and DATA would change or cut it: never sent over DATA.
+   */
+  binary?: boolean;
   ret?: 'FULL' | 'HDRS';
   /** ENVID= as smtpd stored it (xtext). */
   envid?: string;
@@ -58,6 +63,8 @@ export type TransactionResult =
   | TransactionReplies
   | { kind: 'size'; limit: number }
   | { kind: 'smtputf8' }
+  /** A BINARYMIME body, and this client sends only DATA: refused, for good (5.6.3). */
+  | { kind: 'binarymime'; offered: boolean }
   | { kind: 'bad-address'; address: string };
 
 const isOk = (r: SmtpReply) => r.code >= 200 && r.code < 300;
@@ -142,6 +149,8 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
   if (limit > 0 && size > limit) return { kind: 'size', limit };
   const utf8 = NON_ASCII.test(wireAddress(env.sender)) || env.recipients.some((r) => NON_ASCII.test(wireAddress(r.address)));
   if (utf8 && !ext.has('SMTPUTF8')) return { kind: 'smtputf8' };
+  // Fail closed: binary content over DATA would arrive changed (dot-stuffing, line ends) or cut.
+  if (env.binary) return { kind: 'binarymime', offered: ext.has('BINARYMIME') && ext.has('CHUNKING') };
 
   const mail = mailCommand(env, ext, size, utf8);
   const rcpts = env.recipients.map((r) => rcptCommand(r, ext));

@@ -110,6 +110,9 @@ export function transactionOutcomes(
     case 'smtputf8':
       // Postfix (smtp_proto.c): an address needs SMTPUTF8 and the next hop lacks it; no retry helps.
       return own(recipients, 'failed', outcomeDiagnostic('bounced_smtputf8', { peer }));
+    case 'binarymime':
+      // RFC 3030 §3: BINARYMIME content goes only by BDAT to a next hop that announced it.
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and Postern sends no BDAT${res.offered ? '' : ` (host ${peer} does not offer BINARYMIME and CHUNKING either)`}` }));
     case 'bad-address':
       return own(recipients, 'deferred', outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}: invalid envelope address` }));
   }

@@ -112,6 +112,7 @@ function envelopeOf(msg: OutboundMessage): ClientEnvelope {
     sender: msg.sender,
     recipients,
     eightBit: msg.eightBit,
+    ...(msg.binary ? { binary: true } : {}),
     ...(msg.dsn?.ret ? { ret: msg.dsn.ret } : {}),
     ...(msg.dsn?.envid ? { envid: msg.dsn.envid } : {}),
   };
