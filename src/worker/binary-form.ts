@@ -46,7 +46,7 @@ export async function inDataForm(entry: ClaimedEntry, log: Logger): Promise<Work
     return withProps(entry, { unconvertible: form.reason });
   }
   const meta = { ...entry.meta, envelope: { ...env, body: form.eightBit ? ('8BITMIME' as const) : ('7BIT' as const) } };
-  log.info({ event: 'worker.binary_converted', queueId: entry.id, reencoded: form.reencoded, body: meta.envelope.body }, 'BINARYMIME message given its DATA form');
+  log.info({ event: 'worker.binary_converted', queueId: entry.id, reencoded: form.reencoded, bodyType: meta.envelope.body }, 'BINARYMIME message given its DATA form');
   if (!range) return withProps(entry, { meta, body: dataFormBuffer(form, entry.body) });
   const total = range.length;
   const read = (offset: number, length: number) => rangeChunksSync(range, offset, length);
