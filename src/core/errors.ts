@@ -183,6 +183,13 @@ export class TransactionChangedError extends PosternError {
   }
 }
 
+/** DATA after a 355, but the partial transaction could not be resumed (gone, or damaged): send it all again. */
+export class ResumeFailedError extends PosternError {
+  constructor() {
+    super({ code: 451, status: '4.3.0', text: 'the checkpointed transaction cannot be resumed; send the whole message again' });
+  }
+}
+
 /** RCPT TO after a 355 naming a recipient the stored transaction does not have. */
 export class ResumedRecipientError extends PosternError {
   constructor() {

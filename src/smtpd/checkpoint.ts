@@ -24,7 +24,7 @@
  * Untrusted input: the TRANSID (syntax and length checked before it is used, and only ever hashed
  * into a file name), the envelope of a resumed transaction (compared with the stored one).
  */
-import { addressKey, ParameterSyntaxError, TransactionBusyError, TransactionChangedError, type Envelope, type PosternError } from '../core/index.js';
+import { addressKey, ParameterSyntaxError, ResumeFailedError, TransactionBusyError, TransactionChangedError, type Envelope, type PosternError } from '../core/index.js';
 import type { PartialOwner, PartialStore, PartialWriter } from '../spool/index.js';
 
 /** RFC 1845 §2: "transid-value may not be longer than 80 characters" (brackets included). */
@@ -86,26 +86,41 @@ export function isStoredRecipient(stored: Envelope, address: string): boolean {
 }
 
 export type MailDecision =
-  /** A cut transaction of this client: answer `reply` (355); DATA continues `writer`. */
-  | { kind: 'resume'; writer: PartialWriter; reply: string }
+  /**
+   * A cut transaction of this client: answer `reply` (355) and take the stored envelope; DATA
+   * resumes it (PartialStore.resume, which checks the body) from `offset`.
+   */
+  | { kind: 'resume'; offset: number; envelope: Envelope; reply: string }
   /** Nothing to resume: 250 as usual; DATA begins a checkpointed transaction with this TRANSID. */
-  | { kind: 'fresh'; transid: string; dropped?: 'expired' | 'corrupt' }
+  | { kind: 'fresh'; transid: string; dropped?: 'expired' }
   | { kind: 'refuse'; error: PosternError };
 
-/** The answer to MAIL FROM ... TRANSID=<...>. */
+/**
+ * The answer to MAIL FROM ... TRANSID=<...>. Nothing is opened here: a session that never gets
+ * to DATA (RSET, QUIT, a lost connection) leaves the partial transaction as it was.
+ */
 export function decideMail(store: PartialStore, owner: PartialOwner, transid: string, mail: MailRequest): MailDecision {
-  const r = store.resume(owner, transid);
+  const r = store.peek(owner, transid);
   if (!r.ok) {
     if (r.reason === 'busy') return { kind: 'refuse', error: new TransactionBusyError() };
     return r.reason === 'none' ? { kind: 'fresh', transid } : { kind: 'fresh', transid, dropped: r.reason };
   }
-  const change = envelopeChange(r.writer.envelope, mail);
-  if (change) {
-    // Kept for the client that sends the right MAIL FROM; it expires otherwise.
-    void r.writer.keep();
-    return { kind: 'refuse', error: new TransactionChangedError(change) };
-  }
-  return { kind: 'resume', writer: r.writer, reply: `355 ${r.writer.offset} is the transaction offset` };
+  // Kept as it is for the client that sends the right MAIL FROM; it expires otherwise.
+  const change = envelopeChange(r.record.envelope, mail);
+  if (change) return { kind: 'refuse', error: new TransactionChangedError(change) };
+  return { kind: 'resume', offset: r.record.offset, envelope: r.record.envelope, reply: `355 ${r.record.offset} is the transaction offset` };
+}
+
+/**
+ * DATA of a transaction that MAIL FROM answered with 355: the partial transaction opened at the
+ * offset announced. A ResumeFailedError when it is gone meanwhile (another connection of the same
+ * client took it, or its bytes no longer match their checksum): the client sends it all again.
+ */
+export async function resumeAt(store: PartialStore, owner: PartialOwner, transid: string, offset: number): Promise<PartialWriter> {
+  const r = store.resume(owner, transid);
+  if (r.ok && r.writer.offset === offset) return r.writer;
+  if (r.ok) await r.writer.keep();
+  throw r.ok || r.reason !== 'busy' ? new ResumeFailedError() : new TransactionBusyError();
 }
 
 /**

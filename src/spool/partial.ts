@@ -162,6 +162,22 @@ export class PartialStore {
   }
 
   /**
+   * What a MAIL FROM with this TRANSID would resume, without opening it (the body is checked
+   * when DATA resumes it): the stored envelope and the offset of its checkpoint.
+   */
+  peek(owner: PartialOwner, transid: string, now = Date.now()): { ok: true; record: CheckpointRecord } | { ok: false; reason: 'none' | 'busy' | 'expired' } {
+    const key = partialKey(owner, transid);
+    if (this.busy.has(key)) return { ok: false, reason: 'busy' };
+    const rec = this.readRecord(key);
+    if (!rec || !sameOwner(rec.record, owner, transid)) return { ok: false, reason: 'none' };
+    if (now - rec.mtime > this.lifetimeMs) {
+      this.dropFiles(key);
+      return { ok: false, reason: 'expired' };
+    }
+    return { ok: true, record: rec.record };
+  }
+
+  /**
    * The partial transaction of (owner, TRANSID), opened to be continued from its checkpoint:
    * the file is cut back to the durable length and the body checked against the checkpoint's
    * SHA-256. Anything unusable is removed (the client then sends the message again).
@@ -175,10 +191,7 @@ export class PartialStore {
       return { ok: false, reason: 'none' };
     }
     const r = rec.record;
-    // The hash is of our key material, but the record says whose it is: check it all the same.
-    if (r.transid !== transid || r.owner.address !== owner.address || r.owner.helo.toLowerCase() !== owner.helo.toLowerCase() || r.owner.tls !== owner.tls) {
-      return { ok: false, reason: 'none' };
-    }
+    if (!sameOwner(r, owner, transid)) return { ok: false, reason: 'none' };
     if (now - rec.mtime > this.lifetimeMs) {
       this.dropFiles(key);
       return { ok: false, reason: 'expired' };
@@ -263,6 +276,11 @@ export class PartialStore {
     const mine = [...this.index].filter(([k, v]) => v.address === address && !this.busy.has(k)).sort((a, b) => a[1].at - b[1].at);
     while (mine.length >= MAX_PER_CLIENT) this.dropFiles(mine.shift()![0]);
   }
+}
+
+/** The file name is a hash of the key material, but the record says whose it is: checked all the same. */
+function sameOwner(r: CheckpointRecord, owner: PartialOwner, transid: string): boolean {
+  return r.transid === transid && r.owner.address === owner.address && r.owner.helo.toLowerCase() === owner.helo.toLowerCase() && r.owner.tls === owner.tls;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ParameterSyntaxError, TransactionBusyError, TransactionChangedError, type Envelope } from '../../../src/core/index.js';
-import { DataCheckpoints, decideMail, envelopeChange, isStoredRecipient, parseTransid, TRANSID_MAX } from '../../../src/smtpd/checkpoint.js';
+import { ParameterSyntaxError, ResumeFailedError, TransactionBusyError, TransactionChangedError, type Envelope } from '../../../src/core/index.js';
+import { DataCheckpoints, decideMail, envelopeChange, isStoredRecipient, parseTransid, resumeAt, TRANSID_MAX } from '../../../src/smtpd/checkpoint.js';
 import { PartialStore, Spool, type PartialOwner } from '../../../src/spool/index.js';
 import { tempDir } from '../../helpers/config.js';
 
@@ -153,13 +153,22 @@ describe('offsets and checkpoints during DATA', () => {
 
     const changed = decideMail(store, owner, '<t@c>', { sender: 'mallory@example.org' });
     expect(changed.kind === 'refuse' && changed.error).toBeInstanceOf(TransactionChangedError);
-    // Still there for the right MAIL FROM.
-    await new Promise((r) => setImmediate(r));
+    // Still there for the right MAIL FROM; nothing is opened until DATA.
     const d = decideMail(store, owner, '<t@c>', { sender: 'alice@example.org' });
-    expect(d.kind).toBe('resume');
+    expect(d).toMatchObject({ kind: 'resume', offset: 3, reply: '355 3 is the transaction offset' });
     if (d.kind !== 'resume') return;
-    expect(d.reply).toBe('355 3 is the transaction offset');
-    expect(d.writer.envelope.recipients.map((r) => r.address)).toEqual(['bob@example.com', 'carol@example.com']);
-    await d.writer.abort();
+    expect(d.envelope.recipients.map((r) => r.address)).toEqual(['bob@example.com', 'carol@example.com']);
+    expect(decideMail(store, owner, '<t@c>', { sender: 'alice@example.org' }).kind).toBe('resume');
+
+    const writer = await resumeAt(store, owner, '<t@c>', 3);
+    expect(writer.offset).toBe(3);
+    // A second connection of the same client, at DATA meanwhile: not the same partial twice.
+    await expect(resumeAt(store, owner, '<t@c>', 3)).rejects.toThrow(TransactionBusyError);
+    await writer.keep();
+    // The announced offset no longer matches what is stored: start again, never splice.
+    await expect(resumeAt(store, owner, '<t@c>', 2)).rejects.toThrow(ResumeFailedError);
+    const again = await resumeAt(store, owner, '<t@c>', 3);
+    expect(again.offset).toBe(3);
+    await again.abort();
   });
 });
