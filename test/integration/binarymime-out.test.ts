@@ -7,7 +7,8 @@
  * bytes, sent with BODY=8BITMIME. Signed and encrypted by S/MIME, openssl opens and verifies it
  * and gives back the same bytes. A signed binary message cannot be converted without breaking its
  * signature: it bounces 5.6.3 with a clear notice, from the relay (passed unchanged) or from the
- * worker (its plan would encrypt it), and never reaches the recipient.
+ * worker (its plan would encrypt it), and never reaches the recipient. End to end, one message
+ * comes in through smtpd by BDAT BODY=BINARYMIME in pipelined chunks (test/helpers/bdat-client.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { parseMail, type ParsedPart } from '../helpers/mail-parse.js';
 import { opensslCa, opensslMailbox, run, type Issued } from '../helpers/pki-openssl.js';
 import { startPostfix, type PostfixInstance, type PostfixMessage } from '../helpers/postfix-instance.js';
 import { envelope } from '../helpers/relay.js';
+import { BdatClient } from '../helpers/bdat-client.js';
 
 const leaves = (p: ParsedPart): ParsedPart[] => (p.parts.length ? p.parts.flatMap(leaves) : [p]);
 
@@ -41,6 +43,7 @@ describe('BINARYMIME content leaving the gateway for a next hop without BINARYMI
   let postfix: PostfixInstance;
   let spool: Spool;
   let ourCa: Issued, partnerCa: Issued, alice: Issued, bob: Issued;
+  let smtpPort: number;
 
   /** As smtpd spools a BDAT BODY=BINARYMIME transaction: the bytes as they came. */
   async function spoolBinary(sender: string, rcpts: string[], body: Buffer): Promise<void> {
@@ -65,7 +68,8 @@ describe('BINARYMIME content leaving the gateway for a next hop without BINARYMI
     [ourCa, partnerCa] = await Promise.all([opensslCa(dir, 'Example Corp'), opensslCa(dir, 'Partner')]);
     [alice, bob] = await Promise.all([opensslMailbox(dir, ourCa, 'alice@example.com'), opensslMailbox(dir, partnerCa, 'bob@partner.example')]);
     postfix = await startPostfix({ debugPeers: true });
-    const config = await writeGatewayConfig(dir, await freePort(), '', `smtp://${postfix.host}:${postfix.port}`);
+    smtpPort = await freePort();
+    const config = await writeGatewayConfig(dir, smtpPort, '', `smtp://${postfix.host}:${postfix.port}`);
     for (const args of [['cert', 'import', ourCa.cert, '--trust'], ['cert', 'import', partnerCa.cert, '--trust'], ['cert', 'import', alice.cert, '--key', alice.key], ['cert', 'import', bob.cert]]) {
       const r = await runPostern(config, args);
       expect(r.code, r.stderr).toBe(0);
@@ -94,6 +98,26 @@ describe('BINARYMIME content leaving the gateway for a next hop without BINARYMI
     expect(await postfix.waitForLog(/MAIL FROM:<carol@example\.com>.*BODY=8BITMIME/)).toBeTruthy();
     expect(postfix.log()).not.toMatch(/BINARYMIME/);
   }, 90_000);
+
+  it('end to end: BDAT BODY=BINARYMIME in pipelined chunks through smtpd, base64 out to Postfix over DATA', async () => {
+    const p = binaryParts(300_000);
+    const message = binaryMultipart(p, { from: 'carol@example.com', to: 'grace@partner.example', messageId: 'bin-bdat@example.com' });
+    const client = await BdatClient.connect(smtpPort);
+    try {
+      await client.envelope('carol@example.com', ['grace@partner.example'], 'BODY=BINARYMIME');
+      // Cut anywhere, also inside a CRLF and inside the binary parts.
+      const cuts = [0, 1001, 1002, 50_000, 250_001, message.length];
+      const replies = await client.send(cuts.slice(1).map((end, i) => message.subarray(cuts[i], end)));
+      expect(replies.map((r) => r.code)).toEqual([250, 250, 250, 250, 250]);
+      await client.quit();
+    } finally {
+      client.smtp.destroy();
+    }
+    const m = await messageFor('grace@partner.example', 'bin-bdat@example.com');
+    const parsed = await parseMail(m.raw);
+    expect(parsed.defects).toEqual([]);
+    expectParts(leaves(parsed), p);
+  }, 60_000);
 
   it('passes a small binary body (in memory) as base64, declared 7BIT once nothing 8-bit is left', async () => {
     const data = hostileBytes();
