@@ -30,6 +30,8 @@ export interface ConnectionHost {
   /** null: no certificate, no STARTTLS. */
   secureContext(): SecureContext | null;
   shuttingDown(): boolean;
+  /** ETRN: the deferred entries moved back to outgoing/ for `pattern` (server.ts SmtpdOptions.etrn). */
+  etrn(pattern: string): Promise<string[]>;
   onQueued?: (id: string) => void;
 }
 

@@ -2,13 +2,14 @@
  * ETRN (RFC 1985): a client inside trusted_networks asks for the deferred mail of a domain
  * ("ETRN example.com") or of a domain and its subdomains ("ETRN @example.com") to be tried now;
  * the entries go back to outgoing/, where the relay takes them at once (spool/admin.ts
- * flushDeferred, as `postern queue flush --domain` does). Everyone else is refused: the queue's
+ * flushDeferred, as `postern queue flush --domain` does; under the supervisor smtpd has no rights
+ * on deferred/ and asks the supervisor to do it). Everyone else is refused: the queue's
  * contents and timing are ours to decide, and each ETRN makes smtpd read the deferred queue.
  * So that a trusted client cannot make it do so in a loop either, one ETRN runs at a time per
  * spool, at most one per ETRN_INTERVAL; a request in between is told to try again later.
  */
 import { canonicalDomain } from '../core/index.js';
-import { flushDeferred, type Spool } from '../spool/index.js';
+import type { Spool } from '../spool/index.js';
 import type { Connection } from './connection.js';
 import { reply } from './replies.js';
 
@@ -36,10 +37,10 @@ export async function etrn(conn: Connection, _line: Buffer, args: string): Promi
   }
   gate.running = true;
   try {
-    const result = await flushDeferred(spool, 'ALL', node);
+    const done = await conn.host.etrn(node);
     // Entries are "deferred/<id>.<group>": the client is told messages, not recipient groups.
-    const messages = new Set(result.done.map((e) => e.slice(e.indexOf('/') + 1).split('.')[0]));
-    conn.host.log.info({ event: 'smtpd.etrn', client: conn.state.remoteAddress, node: shown, entries: result.done.length, messages: messages.size }, 'ETRN');
+    const messages = new Set(done.map((e) => e.slice(e.indexOf('/') + 1).split('.')[0]));
+    conn.host.log.info({ event: 'smtpd.etrn', client: conn.state.remoteAddress, node: shown, entries: done.length, messages: messages.size }, 'ETRN');
     if (messages.size === 0) conn.send(reply(251, `2.0.0 OK, no messages waiting for node ${shown}`));
     else conn.send(reply(253, `2.0.0 OK, ${messages.size} pending messages for node ${shown} started`));
   } catch (err) {

@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import type { Spool } from '../spool/index.js';
+import { flushDeferred, type Spool } from '../spool/index.js';
 import { gateAccepts, SessionSlots } from './client-limits.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
@@ -31,12 +31,19 @@ export interface SmtpdOptions {
   log: Logger;
   /** Called with each queue id once the message is durable in incoming/ (to notify a worker). */
   onQueued?: (id: string) => void;
+  /**
+   * ETRN: move the deferred entries with a recipient in `pattern` back to outgoing/ and name
+   * them. Under the supervisor smtpd has no rights on deferred/ and asks it; by default (smtpd
+   * in one process with the spool, as in tests) flushDeferred on the spool.
+   */
+  etrn?: (pattern: string) => Promise<string[]>;
 }
 
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
 
 export async function startSmtpd(opts: SmtpdOptions): Promise<Smtpd> {
-  const smtpd = new SmtpdService(opts.spool, opts.log, opts.config, opts.onQueued);
+  const etrn = opts.etrn ?? (async (pattern: string) => (await flushDeferred(opts.spool, 'ALL', pattern)).done);
+  const smtpd = new SmtpdService(opts.spool, opts.log, opts.config, etrn, opts.onQueued);
   await smtpd.start(opts.config);
   return smtpd;
 }
@@ -58,6 +65,7 @@ class SmtpdService implements Smtpd {
     private readonly spool: Spool,
     private readonly log: Logger,
     config: Config,
+    private readonly etrn: (pattern: string) => Promise<string[]>,
     private readonly onQueued?: (id: string) => void,
   ) {
     this.settings = deriveSettings(config);
@@ -91,6 +99,7 @@ class SmtpdService implements Smtpd {
       settings: () => this.settings,
       secureContext: () => this.context,
       shuttingDown: () => this.closing !== null,
+      etrn: this.etrn,
       ...(this.onQueued ? { onQueued: this.onQueued } : {}),
     };
     server.on('connection', (socket: Socket) => {

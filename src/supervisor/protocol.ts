@@ -39,7 +39,8 @@ export const ROLE_PRIVILEGES: Readonly<Record<RoleName, RolePrivileges>> = {
  * and 'logs' are gathered from every other live role ('collect'); the reply's data is a list with
  * one answer per process that answered in time (CollectedFrom).
  */
-export type SupervisorRequest = 'status' | 'reload' | 'metrics' | 'logs';
+/** 'etrn': smtpd asks for deferred mail to be tried now (RFC 1985); it may not touch deferred/ itself. */
+export type SupervisorRequest = 'status' | 'reload' | 'metrics' | 'logs' | 'etrn';
 
 /** What a role is asked for by 'collect': its registry's snapshot, or its recent log lines. */
 export type Collectable = 'metrics' | 'logs';
@@ -78,8 +79,8 @@ export type RoleMessage =
   | { type: 'outgoing'; names: string[] }
   /** worker: its event loop is turning (the supervisor's watchdog, watchdog.ts). */
   | { type: 'alive' }
-  /** admin: a question for the supervisor; answered by a 'reply' with the same id. */
-  | { type: 'request'; id: number; what: SupervisorRequest; query?: LogQuery }
+  /** admin (smtpd for 'etrn', with its domain pattern): a question for the supervisor; answered by a 'reply' with the same id. */
+  | { type: 'request'; id: number; what: SupervisorRequest; query?: LogQuery; pattern?: string }
   /** any role: its answer to a 'collect' with the same id. */
   | { type: 'collected'; id: number; data?: unknown; error?: string };
 

@@ -9,7 +9,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { countRoleRestart, metricsSnapshot, recentLogs, type Logger, type LogQuery } from '../log/index.js';
-import type { Spool } from '../spool/index.js';
+import { canonicalDomain } from '../core/index.js';
+import { flushDeferred, type Spool } from '../spool/index.js';
 import { Collector } from './collect.js';
 import { EXIT_FATAL, type CollectedFrom, type RoleMessage, type RoleName, type RoleProcessStatus, type SupervisorMessage, type SupervisorRequest, type TlsMaterial } from './protocol.js';
 import { heartbeatInterval, silentFor } from './watchdog.js';
@@ -120,7 +121,7 @@ export class Supervisor {
       else if (m?.type === 'outgoing') this.announceOutgoing(m.names);
       else if (m?.type === 'ready' && m.role === 'smtpd' && m.addresses) this.opts.onReady?.(m.addresses);
       else if (m?.type === 'fatal') this.fatal = `${m.role}: ${m.message}`;
-      else if (m?.type === 'request') void this.answer(child, m.id, m.what, m.query);
+      else if (m?.type === 'request') void this.answer(child, m.id, m.what, m.query, m.pattern);
     });
     child.on('exit', (code, signal) => {
       this.collector.drop(null, child);
@@ -145,15 +146,45 @@ export class Supervisor {
   }
 
   /** The admin role's questions: the roles' status, a reload as SIGHUP does, metrics and logs of all. */
-  private async answer(child: ChildProcess, id: number, what: SupervisorRequest, query?: LogQuery): Promise<void> {
+  private async answer(child: ChildProcess, id: number, what: SupervisorRequest, query?: LogQuery, pattern?: string): Promise<void> {
     let reply: SupervisorMessage;
     try {
-      const data = what === 'status' ? this.status() : what === 'reload' ? await this.reload() : what === 'metrics' || what === 'logs' ? await this.gather(child, what, query) : undefined;
+      const data =
+        what === 'status'
+          ? this.status()
+          : what === 'reload'
+            ? await this.reload()
+            : what === 'metrics' || what === 'logs'
+              ? await this.gather(child, what, query)
+              : what === 'etrn'
+                ? await this.etrn(child, pattern)
+                : undefined;
       reply = data !== undefined ? { type: 'reply', id, ok: true, data } : { type: 'reply', id, ok: false, error: `unknown request ${String(what)}` };
     } catch (err) {
       reply = { type: 'reply', id, ok: false, error: (err as Error).message };
     }
     if (child.connected) child.send(reply, ignoreSendError);
+  }
+
+  private etrnRunning = false;
+
+  /**
+   * ETRN for smtpd (RFC 1985): deferred/ entries with a recipient in `pattern` back to outgoing/,
+   * where the relay takes them at once. smtpd faces the Internet and has no rights on deferred/,
+   * so it asks; the question is checked here again (only smtpd may ask, a domain pattern only,
+   * one at a time) rather than trusted because smtpd checked it.
+   */
+  private async etrn(asker: ChildProcess, pattern: string | undefined): Promise<string[]> {
+    if (!this.slots.some((s) => s.role === 'smtpd' && s.child === asker)) throw new Error('only smtpd may ask for ETRN');
+    const domain = typeof pattern === 'string' ? pattern.replace(/^@/, '').replace(/\.$/, '') : '';
+    if (!canonicalDomain(domain)) throw new Error('ETRN needs a domain or @domain');
+    if (this.etrnRunning) throw new Error('an ETRN is running; try again later');
+    this.etrnRunning = true;
+    try {
+      return (await flushDeferred(this.opts.spool, 'ALL', pattern)).done;
+    } finally {
+      this.etrnRunning = false;
+    }
   }
 
   /** Metrics or recent log lines of the supervisor and every live role but the one asking (it has its own). */
