@@ -11,8 +11,8 @@
  * Secrets: the password comes from the config's environment variable or file, never the URL
  * printed (`where` has it removed).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
+import { TransactionScope } from './tx-scope.js';
 import { SqlError, type Row, type Sql, type SqlErrorKind, type SqlValue } from './types.js';
 
 export interface PostgresOptions {
@@ -100,7 +100,7 @@ export class PostgresSql implements Sql {
   readonly where: string;
   readonly pool: pg.Pool;
   private readonly texts = new Map<string, string>();
-  private readonly tx = new AsyncLocalStorage<Queryable>();
+  private readonly tx = new TransactionScope<Queryable>();
   private listener: Listener | null = null;
   private closed = false;
 
@@ -119,7 +119,7 @@ export class PostgresSql implements Sql {
   }
 
   private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
-    const on: Queryable = this.tx.getStore() ?? this.pool;
+    const on: Queryable = this.tx.current() ?? this.pool;
     try {
       return await on.query(this.text(sql), params as unknown[]);
     } catch (err) {
@@ -141,7 +141,7 @@ export class PostgresSql implements Sql {
 
   /** Several statements at once, no parameters (migrations). */
   async exec(sql: string): Promise<void> {
-    const on: Queryable = this.tx.getStore() ?? this.pool;
+    const on: Queryable = this.tx.current() ?? this.pool;
     try {
       await on.query(sql);
     } catch (err) {
@@ -150,7 +150,7 @@ export class PostgresSql implements Sql {
   }
 
   async transaction<T>(body: () => Promise<T>): Promise<T> {
-    if (this.tx.getStore()) return body();
+    if (this.tx.current()) return body();
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();

@@ -4,8 +4,8 @@
  * BEGIN IMMEDIATE makes writers of other processes (the CLI, the other workers) wait for the
  * file's write lock (busy_timeout) instead of failing half way.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
+import { TransactionScope } from './tx-scope.js';
 import { SqlError, type Row, type Sql, type SqlErrorKind, type SqlValue } from './types.js';
 
 export function sqliteErrorKind(code: string): SqlErrorKind {
@@ -30,7 +30,7 @@ export class SqliteSql implements Sql {
   /** Statements by SQL text: preparing costs more than running most of these queries (profiled: 0.3 ms a message). */
   private readonly statements = new Map<string, Database.Statement>();
   private writing: Promise<unknown> = Promise.resolve();
-  private readonly inTx = new AsyncLocalStorage<true>();
+  private readonly inTx = new TransactionScope<true>();
 
   constructor(
     /** The connection, open and migrated (schema.ts and portal-schema.ts work on it directly). */
@@ -69,7 +69,7 @@ export class SqliteSql implements Sql {
   }
 
   transaction<T>(body: () => Promise<T>): Promise<T> {
-    if (this.inTx.getStore()) return body();
+    if (this.inTx.current()) return body();
     const work = () =>
       this.inTx.run(true, async () => {
         try {
