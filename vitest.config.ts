@@ -2,18 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Unit files that need a process of their own: two replace a module with vi.mock (a registry of
- * its own), one points SoftHSM2 at its tokens before the native module first initialises; two
- * are slowed by the shared worker (below).
+ * its own), one points SoftHSM2 at its tokens before the native module first initialises.
  */
 const OWN_MODULES = [
   'test/unit/openpgp/pgp-rsa.test.ts',
   'test/unit/keystore/kek-pkcs11.test.ts',
   'test/unit/keystore/admin-login-cost.test.ts',
-  // The streaming MIME parsers' corpus tests run 20× slower (140 s instead of 7 s) in the shared
-  // unit worker since issue 19, and time out: a process of their own until the cause (something a
-  // unit file leaves behind in that worker) is found — see the issue 19 closing note.
-  'test/unit/mime/facts-stream.test.ts',
-  'test/unit/mime/canonical-stream.test.ts',
 ];
 
 export default defineConfig({
