@@ -39,6 +39,8 @@ export interface OutgoingNotes {
   /** A delivery status notification the relay queued: its kind and the message it is about. */
   dsn?: 'failure' | 'delay' | 'success';
   about?: string;
+  /** The notice goes to the postmaster about undeliverable null-sender mail (a double bounce): if it fails too, it is dropped. */
+  doubleBounce?: boolean;
 }
 
 /** Notes on an entry the worker put in hold/. */

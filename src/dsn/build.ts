@@ -19,6 +19,9 @@ const SUBJECT: Record<DsnKind, string> = {
   success: 'Successful Mail Delivery Report',
 };
 
+/** Postfix's subject for what reaches the postmaster instead of a sender. */
+const POSTMASTER_SUBJECT = 'Postmaster Copy: Undelivered Mail';
+
 const CRLF = Buffer.from('\r\n');
 
 interface Part {
@@ -42,6 +45,7 @@ function needsUtf8(input: DsnInput): boolean {
   return (
     env.smtputf8 === true ||
     !isAscii(env.sender) ||
+    !isAscii(input.postmaster ?? '') ||
     input.recipients.some((r) => !isAscii(r.address) || (r.orcpt !== undefined && !isAscii(decodeOrcpt(r.orcpt).address)))
   );
 }
@@ -86,12 +90,14 @@ function idDomain(host: string): string {
 }
 
 /**
- * Builds the notice. Throws when the envelope sender is the null sender (a notice about a notice
- * is never sent: check wantsNotice first) or when there are no recipients to report.
+ * Builds the notice. Throws when the envelope sender is the null sender and no postmaster is
+ * given (a notice about a notice goes to the postmaster or nowhere: check wantsNotice first), or
+ * when there are no recipients to report.
  */
 export function buildDsn(input: DsnInput): DsnMessage {
   const env = input.envelope;
-  if (env.sender === '') throw new Error('dsn: no notice is sent to the null sender');
+  const to = input.postmaster ?? env.sender;
+  if (to === '') throw new Error('dsn: no notice is sent to the null sender');
   if (input.recipients.length === 0) throw new Error('dsn: a notice needs at least one recipient');
   const now = input.now ?? new Date();
   const utf8 = needsUtf8(input);
@@ -109,8 +115,8 @@ export function buildDsn(input: DsnInput): DsnMessage {
 
   let head =
     field('From', `Mail Delivery System <MAILER-DAEMON@${host}>`) +
-    field('To', `<${oneLine(env.sender, utf8)}>`) +
-    field('Subject', SUBJECT[input.kind]) +
+    field('To', `<${oneLine(to, utf8)}>`) +
+    field('Subject', input.postmaster !== undefined ? POSTMASTER_SUBJECT : SUBJECT[input.kind]) +
     field('Date', rfc5322Date(now)) +
     field('Message-ID', messageId) +
     // RFC 3834 5: notices are auto-replied, so vacation responders and the like stay quiet.
@@ -131,5 +137,5 @@ export function buildDsn(input: DsnInput): DsnMessage {
     head = '';
   }
   chunks.push(Buffer.from(`\r\n--${boundary}--\r\n`));
-  return { sender: '', recipient: env.sender, body: Buffer.concat(chunks), eightBit, smtputf8: utf8, messageId, returned };
+  return { sender: '', recipient: to, body: Buffer.concat(chunks), eightBit, smtputf8: utf8, messageId, returned };
 }

@@ -10,6 +10,16 @@ const SIGNATURE = '                   The mail system';
 function intro(input: DsnInput, returned: 'message' | 'headers'): string[] {
   const host = hostToken(input.reportingMta);
   const head = [`This is the mail system at host ${host}.`, ''];
+  if (input.postmaster !== undefined) {
+    return [
+      ...head,
+      'A message from the null sender (a delivery status notification or',
+      'the like) could not be delivered, and there is no sender to tell.',
+      'It comes to you, the postmaster, instead of being dropped.',
+      '',
+      `${returned === 'message' ? 'The undelivered message is' : 'Its headers are'} attached below.`,
+    ];
+  }
   if (input.kind === 'failure') {
     return [
       ...head,

@@ -29,8 +29,13 @@ export interface DsnInput {
   reportingMta: string;
   /** Queue id of the original message (X-Postern-Queue-ID, part of the Message-ID). */
   queueId: string;
-  /** The original message's envelope; its sender receives the notice. */
+  /** The original message's envelope; its sender receives the notice unless `postmaster` is set. */
   envelope: Envelope;
+  /**
+   * A double bounce (Postfix's 2bounce): the original is itself a notice from the null sender that
+   * could not be delivered, so this one goes to that postmaster address instead.
+   */
+  postmaster?: string;
   recipients: DsnRecipient[];
   /** The original message as its sender wrote it (CRLF line ends), or its header block only. */
   message: Buffer;

@@ -225,9 +225,11 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       const names: string[] = [];
       for (const n of notices) names.push(await spool.inject(n.id, n.draft));
       await entry.append(notices.map((n) => noticeRecord(n, at)));
-      for (const n of notices) log.info({ event: 'relay.dsn', queueId, name, kind: n.kind, recipients: n.rcpts.length, dsnId: n.id }, 'delivery status notification queued');
+      for (const n of notices) log.info({ event: 'relay.dsn', queueId, name, kind: n.kind, recipients: n.rcpts.length, dsnId: n.id, ...(n.draft.notes?.doubleBounce ? { doubleBounce: true } : {}) }, 'delivery status notification queued');
       offer(names);
     }
+    const lost = entry.meta.notes?.doubleBounce ? records.filter((r) => r.t === 'rcpt' && r.status === 'failed') : [];
+    if (lost.length) log.warn({ event: 'relay.double_bounce_dropped', queueId, name, recipients: lost.length }, 'undeliverable postmaster notification discarded');
 
     if (done) {
       try {
