@@ -24,7 +24,7 @@
  * Untrusted input: the TRANSID (syntax and length checked before it is used, and only ever hashed
  * into a file name), the envelope of a resumed transaction (compared with the stored one).
  */
-import { addressKey, ParameterSyntaxError, ResumeFailedError, TransactionBusyError, TransactionChangedError, type Envelope, type PosternError } from '../core/index.js';
+import { addressKey, ParameterSyntaxError, ResumeFailedError, TransactionBusyError, TransactionChangedError, type Envelope, type PosternError, type Recipient } from '../core/index.js';
 import type { PartialOwner, PartialStore, PartialWriter } from '../spool/index.js';
 
 /** RFC 1845 §2: "transid-value may not be longer than 80 characters" (brackets included). */
@@ -80,9 +80,9 @@ export function envelopeChange(stored: Envelope, mail: MailRequest): string | nu
 }
 
 /** RCPT TO after a 355: accepted only for a recipient the stored transaction already has. */
-export function isStoredRecipient(stored: Envelope, address: string): boolean {
+export function isStoredRecipient(stored: readonly Recipient[], address: string): boolean {
   const key = addressKey(address);
-  return stored.recipients.some((r) => addressKey(r.address) === key);
+  return stored.some((r) => addressKey(r.address) === key);
 }
 
 export type MailDecision =
@@ -180,7 +180,7 @@ export class DataCheckpoints {
   }
 }
 
-/** Who may resume: the connection's address, EHLO name and whether it is under TLS. */
-export function partialOwner(address: string, helo: string, tls: boolean): PartialOwner {
-  return { address, helo, tls };
+/** Who may resume a session's checkpointed transaction: its address, EHLO name, TLS or not. */
+export function checkpointOwner(session: { remoteAddress: string; helo?: string; tls?: unknown }): PartialOwner {
+  return { address: session.remoteAddress, helo: session.helo ?? '', tls: !!session.tls };
 }

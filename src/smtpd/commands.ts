@@ -4,7 +4,8 @@
  * no AUTH (authentication is by network), no XCLIENT or XFORWARD (they would let a client choose
  * its own IP), no sendmail jokes (WIZ, SHELL, KILL): all are "500 command not recognized".
  */
-import { LocalError, TooManyRecipientsError } from '../core/index.js';
+import { LocalError, ResumedRecipientError, TooManyRecipientsError } from '../core/index.js';
+import { checkpointOwner, decideMail, isStoredRecipient } from './checkpoint.js';
 import type { Connection } from './connection.js';
 import { etrn } from './etrn.js';
 import { parsePath } from './path.js';
@@ -97,6 +98,22 @@ async function mail(conn: Connection, line: Buffer): Promise<void> {
   });
   if (!space.ok) return conn.sendError(space.error, space.reason);
   if (conn.hungUp) return;
+  if (v.tx.transid) {
+    const d = decideMail(conn.host.partials, checkpointOwner(state), v.tx.transid, v.tx);
+    if (d.kind === 'refuse') return conn.sendError(d.error, 'transid');
+    if (d.kind === 'resume') {
+      // RFC 1845: the transaction goes on with what was stored; RCPT may only repeat it.
+      for (const r of d.envelope.recipients) {
+        v.tx.seen.set(r.address.toLowerCase(), v.tx.recipients.length);
+        v.tx.recipients.push(r);
+      }
+      v.tx.resume = { offset: d.offset };
+      state.tx = v.tx;
+      conn.host.log.info({ event: 'smtpd.transaction_resumed', client: state.remoteAddress, offset: d.offset, recipients: d.envelope.recipients.length }, 'checkpointed transaction resumed');
+      return conn.send(reply(355, `${d.offset} is the transaction offset`));
+    }
+    if (d.dropped) conn.host.log.info({ event: 'smtpd.partial_expired', client: state.remoteAddress }, 'checkpointed transaction expired; starting afresh');
+  }
   state.tx = v.tx;
   conn.send(PROTOCOL.mailOk);
 }
@@ -116,6 +133,11 @@ function rcpt(conn: Connection, line: Buffer): void {
   const tx = conn.state.tx;
   if (!tx) return conn.protocolError(PROTOCOL.needMail);
   if (tx.transfer) return conn.protocolError(reply(503, '5.5.1 Error: RCPT after the message content began'));
+  if (tx.resume) {
+    // The recipients were checked when the transaction began; a resumed one cannot add any.
+    if (isStoredRecipient(tx.recipients, p.path.address)) return conn.send(PROTOCOL.rcptOk);
+    return conn.sendError(new ResumedRecipientError(), 'transid');
+  }
   // Addresses that differ only in case are one recipient: a repeat replaces the earlier one.
   const key = p.path.address.toLowerCase();
   const at = tx.seen.get(key);

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { ShuttingDownError, SmtpTimeLimitError, TooManyClientConnectionsError, TooManyConnectionsError, type PosternError } from '../core/index.js';
 import { countConnection, countRefused, type Logger } from '../log/index.js';
-import type { Spool } from '../spool/index.js';
+import type { PartialStore, Spool } from '../spool/index.js';
 import type { SessionSlots } from './client-limits.js';
 import { dispatch } from './commands.js';
 import { clientName } from './fcrdns.js';
@@ -22,6 +22,8 @@ import { tlsInfo } from './tls-info.js';
 /** What a connection needs from the smtpd that accepted it. */
 export interface ConnectionHost {
   readonly spool: Spool;
+  /** Cut RFC 1845 transactions (smtp.checkpoint). */
+  readonly partials: PartialStore;
   readonly log: Logger;
   readonly slots: SessionSlots;
   /** The listener, for per-listener connection counting. */

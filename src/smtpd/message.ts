@@ -7,8 +7,9 @@
  * push bytes: what a message is and where it goes is decided here, in one place.
  */
 import { BareNewlineError, LocalError, MessageTooBigError, NulByteError, PosternError, SmtpTimeLimitError, SpoolWriteError } from '../core/index.js';
-import type { IncomingWriter, Spool } from '../spool/index.js';
+import type { IncomingWriter, PartialStore, PartialWriter, Spool } from '../spool/index.js';
 import { LineEndingScanner } from './bare-newline.js';
+import { checkpointOwner, DataCheckpoints } from './checkpoint.js';
 import { buildEnvelope } from './envelope.js';
 import { receivedHeader } from './received.js';
 import type { SessionState, Transaction } from './session.js';
@@ -27,8 +28,16 @@ export type MessageOutcome = { ok: true; id: string; size: number; recipients: n
 /** Wait for the disk after this many bytes, so a fast client cannot fill memory. */
 const DRAIN_EVERY = 1 << 20;
 
+/** RFC 1845: where a TRANSID transaction is kept (and the one a 355 reopened). */
+export interface CheckpointOptions {
+  partials: PartialStore;
+  resumed?: PartialWriter | undefined;
+}
+
 export class IncomingMessage {
-  private writer: IncomingWriter | null = null;
+  private writer: IncomingWriter | PartialWriter | null = null;
+  /** A checkpointed DATA transaction (TRANSID): marks and checkpoints, kept when the client is lost. */
+  private checkpoints: DataCheckpoints | null = null;
   private failed: Failure | null = null;
   private aborting: Promise<void> = Promise.resolve();
   private sinceDrain = 0;
@@ -45,14 +54,27 @@ export class IncomingMessage {
    * Start a message: the spool writer with the Received header. A spool that cannot take it is
    * not an error yet: the client is sending the message anyway, and is answered 451 at its end.
    */
-  static async open(spool: Spool, state: SessionState, tx: Transaction): Promise<IncomingMessage> {
+  static async open(spool: Spool, state: SessionState, tx: Transaction, checkpoint?: CheckpointOptions): Promise<IncomingMessage> {
     const settings = state.settings;
     const binary = tx.body === 'BINARYMIME';
     const m = new IncomingMessage(settings.maxMessageSize, binary ? null : new LineEndingScanner(settings.bareNewline === 'normalize_trusted' && state.trusted));
+    const resumed = checkpoint?.resumed;
+    if (resumed) {
+      // The stored transaction: its envelope and Received header are in the file already.
+      m.writer = resumed;
+      m.checkpoints = new DataCheckpoints(resumed);
+      m.received = resumed.offset;
+      m.sender = resumed.envelope.sender;
+      m.recipients = resumed.envelope.recipients.length;
+      return m;
+    }
     const now = new Date();
     const envelope = buildEnvelope(state, tx, now);
     try {
-      m.writer = await spool.createIncoming(envelope);
+      // RFC 1845 covers DATA only; BDAT content of a TRANSID transaction is received as usual.
+      const partial = checkpoint && tx.transid && tx.transfer === 'DATA' && settings.checkpoint ? checkpoint.partials.begin(checkpointOwner(state), tx.transid, envelope) : null;
+      if (partial) m.checkpoints = new DataCheckpoints(partial);
+      m.writer = partial ?? (await spool.createIncoming(envelope));
       m.writer.write(
         receivedHeader({
           helo: state.helo ?? '',
@@ -99,14 +121,24 @@ export class IncomingMessage {
     this.received += chunk.length;
     if (this.failed) return;
     if (this.received > this.maxSize) return this.fail({ ok: false, error: new MessageTooBigError(), reason: 'size', hangUp: false });
-    let out: Buffer | null = chunk;
-    if (this.scanner) {
-      out = this.scanner.push(chunk);
-      if (!out) return this.fail(this.byteFailure());
+    const cp = this.checkpoints;
+    for (const piece of cp ? cp.pieces(chunk) : [chunk]) {
+      let out: Buffer | null = piece;
+      if (this.scanner) {
+        out = this.scanner.push(piece);
+        if (!out) return this.fail(this.byteFailure());
+      }
+      this.writer!.write(out);
+      cp?.stored(piece);
+      this.sinceDrain += out.length;
     }
-    this.writer!.write(out);
-    this.sinceDrain += out.length;
-    if (this.sinceDrain >= DRAIN_EVERY) {
+    if (cp?.due) {
+      try {
+        await cp.checkpoint();
+      } catch (err) {
+        return this.fail({ ok: false, error: asPosternError(err), reason: 'spool', hangUp: false });
+      }
+    } else if (this.sinceDrain >= DRAIN_EVERY) {
       this.sinceDrain = 0;
       await this.writer?.drain();
     }
@@ -133,8 +165,18 @@ export class IncomingMessage {
     }
   }
 
-  /** The client went away or ran out of time: throw the message away; resolves once it is gone. */
+  /**
+   * The client went away or ran out of time: throw the message away; resolves once it is gone.
+   * A checkpointed one (RFC 1845) is kept instead, up to its last line start, for a resume.
+   */
   async abort(f: Failure): Promise<Failure> {
+    const w = this.writer;
+    if (this.checkpoints && w && !this.failed && (f.reason === 'disconnect' || f.reason === 'data_timeout')) {
+      this.writer = null;
+      this.failed = f;
+      const kept = await (w as PartialWriter).keep();
+      return kept > 0 ? { ...f, reason: `${f.reason}, checkpointed at ${kept}` } : f;
+    }
     this.fail(f, true);
     await this.aborting;
     return f;

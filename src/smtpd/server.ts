@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import { flushDeferred, type Spool } from '../spool/index.js';
+import { flushDeferred, PartialStore, type Spool } from '../spool/index.js';
 import { gateAccepts, SessionSlots } from './client-limits.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { deriveSettings, type SmtpdSettings } from './settings.js';
@@ -60,6 +60,8 @@ class SmtpdService implements Smtpd {
   private context: SecureContext | null = null;
   private closing: Promise<void> | null = null;
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly partials: PartialStore;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly spool: Spool,
@@ -70,9 +72,15 @@ class SmtpdService implements Smtpd {
   ) {
     this.settings = deriveSettings(config);
     this.listen = config.smtp.listen;
+    this.partials = new PartialStore(spool);
   }
 
   async start(config: Config): Promise<void> {
+    // Cut RFC 1845 transactions: expired ones and leftovers go at start (also with checkpoint
+    // turned off since), then hourly.
+    await this.sweepPartials();
+    this.sweeper = setInterval(() => void this.sweepPartials(), 3600_000);
+    this.sweeper.unref();
     if (config.smtp.tls) this.context = secureContext(await loadTls(config.smtp.tls));
     try {
       for (const l of config.smtp.listen) {
@@ -89,10 +97,20 @@ class SmtpdService implements Smtpd {
     this.log.info({ event: 'smtpd.listening', listen: this.addresses.map((a) => `${a.host}:${a.port}`), starttls: !!this.context }, 'smtpd listening');
   }
 
+  private async sweepPartials(): Promise<void> {
+    try {
+      const removed = await this.partials.sweep();
+      if (removed) this.log.info({ event: 'smtpd.partials_swept', removed, kept: this.partials.size }, 'expired or unusable checkpointed transactions removed');
+    } catch (err) {
+      this.log.warn({ event: 'smtpd.partials_sweep_failed', reason: (err as Error).message }, 'could not clean spool/partial');
+    }
+  }
+
   private createServer(): Server {
     const server = createServer({ noDelay: true });
     const host: ConnectionHost = {
       spool: this.spool,
+      partials: this.partials,
       log: this.log,
       slots: this.slots,
       listener: server,
@@ -145,6 +163,7 @@ class SmtpdService implements Smtpd {
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
+    clearInterval(this.sweeper);
     const stopped = this.servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())));
     // Sessions not in the middle of a message have nothing to finish: tell them now rather than
     // at their next command, so close() does not wait for idle clients.

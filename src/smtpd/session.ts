@@ -18,6 +18,7 @@ import {
   type PosternError,
   type Recipient,
 } from '../core/index.js';
+import { parseTransid } from './checkpoint.js';
 import { xtextEncode } from './envelope.js';
 import type { Failure } from './message.js';
 import type { ParsedPath } from './path.js';
@@ -66,6 +67,10 @@ export interface Transaction {
   transfer?: 'DATA' | 'BDAT';
   /** BDAT: the message was refused; later chunks are drained and get the same answer. */
   failed?: Failure;
+  /** TRANSID= (RFC 1845), when smtp.checkpoint is on: DATA is then checkpointed (checkpoint.ts). */
+  transid?: string;
+  /** MAIL FROM was answered 355: the envelope is the stored one, DATA resumes from `offset`. */
+  resume?: { offset: number };
 }
 
 export type Verdict = { ok: true } | { ok: false; error: PosternError; reason: string };
@@ -133,6 +138,19 @@ export const MAIL_PARAMS: Record<string, MailParam> = {
     apply(v, tx) {
       if (String(v).length > 100) return refuse(new ParameterSyntaxError('ENVID parameter too long'));
       tx.envid = xtextEncode(String(v));
+      return OK;
+    },
+  },
+  // RFC 1845: refused as unknown (555) unless smtp.checkpoint announces CHECKPOINT.
+  TRANSID: {
+    takes: 'value',
+    apply(v, tx, state) {
+      if (!state.settings.checkpoint) return refuse(new UnsupportedParameterError('unsupported MAIL FROM parameter'));
+      try {
+        tx.transid = parseTransid(v);
+      } catch (err) {
+        return refuse(err as PosternError, 'transid');
+      }
       return OK;
     },
   },

@@ -5,7 +5,9 @@
  * whatever happens — a refused chunk, a message over the size limit, BDAT without MAIL — so that
  * the session stays in step with a client that pipelined them (RFC 3030 4.2).
  */
-import { BadSequenceError, MessageTooBigError } from '../core/index.js';
+import { BadSequenceError, LocalError, MessageTooBigError, PosternError, ResumeNeedsDataError } from '../core/index.js';
+import type { PartialWriter } from '../spool/index.js';
+import { checkpointOwner, resumeAt } from './checkpoint.js';
 import { countAccepted } from '../log/index.js';
 import type { Connection } from './connection.js';
 import { DotReader } from './dot-reader.js';
@@ -23,7 +25,17 @@ export async function data(conn: Connection): Promise<void> {
   if (tx.transfer) return conn.protocolError(fromError(new BadSequenceError('DATA after BDAT in one transaction')));
   if (tx.body === 'BINARYMIME') return conn.protocolError(fromError(new BadSequenceError('BODY=BINARYMIME needs BDAT, not DATA')));
   tx.transfer = 'DATA';
-  const msg = await IncomingMessage.open(conn.host.spool, conn.state, tx);
+  // After a 355: the stored transaction, opened at the offset announced, or no 354 at all.
+  let resumed: PartialWriter | undefined;
+  if (tx.resume) {
+    try {
+      resumed = await resumeAt(conn.host.partials, checkpointOwner(conn.state), tx.transid!, tx.resume.offset);
+    } catch (err) {
+      conn.state.tx = null;
+      return conn.sendError(err instanceof PosternError ? err : new LocalError(err), 'transid');
+    }
+  }
+  const msg = await IncomingMessage.open(conn.host.spool, conn.state, tx, { partials: conn.host.partials, resumed });
   conn.message = msg;
   conn.startDataClock();
   conn.send(PROTOCOL.startData);
@@ -65,6 +77,7 @@ export async function bdat(conn: Connection, line: Buffer): Promise<void> {
   if (!tx) return refuse(PROTOCOL.needMail);
   if (!tx.recipients.length) return refuse(PROTOCOL.needRcpt);
   if (tx.transfer === 'DATA') return refuse(fromError(new BadSequenceError('BDAT after DATA in one transaction')));
+  if (tx.resume) return refuse(fromError(new ResumeNeedsDataError()));
 
   if (tx.failed) {
     // A refused message: its later chunks are thrown away, and answered as the first was.

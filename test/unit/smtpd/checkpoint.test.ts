@@ -75,8 +75,8 @@ describe('a resumed transaction keeps its envelope', () => {
   });
 
   it('accepts RCPT TO again only for a stored recipient (any spelling of it)', () => {
-    expect(isStoredRecipient(envelope(), 'BOB@example.com')).toBe(true);
-    expect(isStoredRecipient(envelope(), 'dave@example.com')).toBe(false);
+    expect(isStoredRecipient(envelope().recipients, 'BOB@example.com')).toBe(true);
+    expect(isStoredRecipient(envelope().recipients, 'dave@example.com')).toBe(false);
   });
 });
 
