@@ -301,6 +301,11 @@ export class Connection {
     }
   }
 
+  /** RFC 1845: a cut transaction kept for its client to resume. */
+  private logKept(msg: IncomingMessage): void {
+    if (msg.keptAt > 0) this.host.log.info({ event: 'smtpd.transaction_checkpointed', client: this.state.remoteAddress, offset: msg.keptAt }, 'cut transaction kept for a resume');
+  }
+
   /** The input ended: the client left, or data_timeout cut the message off. */
   private async endOfInput(): Promise<void> {
     const msg = this.message;
@@ -308,12 +313,14 @@ export class Connection {
       // The answer comes only once the partial message is gone from the spool.
       const f = await msg.abort(timeoutFailure(this.state.settings.hostname));
       this.message = null;
+      this.logKept(msg);
       this.hangUp(fromError(f.error), f.reason);
       return;
     }
     if (msg) {
       const f = await msg.abort(disconnectFailure());
       this.message = null;
+      this.logKept(msg);
       // Logged like any refusal (the client will not read it).
       this.send(fromError(f.error), f.reason);
     }

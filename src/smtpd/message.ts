@@ -43,6 +43,8 @@ export class IncomingMessage {
   private sinceDrain = 0;
   /** Octets of content received so far (after dot-unstuffing), the Received header not counted. */
   received = 0;
+  /** After abort(): the offset a checkpointed transaction was kept at for a resume (0: not kept). */
+  keptAt = 0;
 
   private constructor(
     private readonly maxSize: number,
@@ -174,8 +176,8 @@ export class IncomingMessage {
     if (this.checkpoints && w && !this.failed && (f.reason === 'disconnect' || f.reason === 'data_timeout')) {
       this.writer = null;
       this.failed = f;
-      const kept = await (w as PartialWriter).keep();
-      return kept > 0 ? { ...f, reason: `${f.reason}, checkpointed at ${kept}` } : f;
+      this.keptAt = await (w as PartialWriter).keep();
+      return f;
     }
     this.fail(f, true);
     await this.aborting;

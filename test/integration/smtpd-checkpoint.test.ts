@@ -52,8 +52,10 @@ describe('smtpd CHECKPOINT/RESTART (RFC 1845)', () => {
   async function cutAt(port: number, t: Transaction, msg: Buffer, octets: number): Promise<void> {
     const { client, mail } = await openTransaction(port, t);
     expect(mail.code).toBe(250);
+    const before = h.logs.length;
     await cutDuringData(client, dataStream(msg), octets);
-    await eventually(async () => kept(t.transid!, t.helo));
+    await eventually(async () => h.logs.slice(before).some((l) => l.event === 'smtpd.transaction_checkpointed'));
+    expect(kept(t.transid!, t.helo)).toBe(true);
   }
 
   /** The line start at or before `octets` of the unstuffed message (where a resume must start). */
@@ -139,6 +141,41 @@ describe('smtpd CHECKPOINT/RESTART (RFC 1845)', () => {
     await mine.client.cmd('QUIT');
     expect((await h.incoming()).length).toBe(1);
     await clearIncoming();
+  });
+
+  it('checkpoints a large message as it arrives and resumes it after the last line start', async () => {
+    // 3 MB: several periodic checkpoints (every MiB) before the cut at about 2.5 MB.
+    const msg = message(40_000, 'large');
+    const t = tx('<large@mta.example.org>');
+    const stream = dataStream(msg);
+    await cutAt(h.port, t, msg, Math.floor(stream.length * 0.8));
+    const { client, mail } = await openTransaction(h.port, t);
+    const offset = transactionOffset(mail);
+    expect(offset).toBeGreaterThan(2 * (1 << 20));
+    expect(msg.subarray(offset - 2, offset).toString()).toBe('\r\n');
+    expect((await sendRest(client, msg, offset)).code).toBe(250);
+    await client.cmd('QUIT');
+    const [entry, ...more] = await h.incoming();
+    expect(more).toEqual([]);
+    expect(splitReceived(entry!.body).rest.equals(msg)).toBe(true);
+    await clearIncoming();
+  });
+
+  it('counts the resumed octets against max_message_size: over it, 552 and the partial is gone', async () => {
+    const small = await startTestSmtpd({ smtp: { checkpoint: true, max_message_size: 20_000 } });
+    second = small;
+    const msg = message(400, 'too big'); // about 30 kB
+    const t = tx('<big@mta.example.org>');
+    const { client: c1 } = await openTransaction(small.port, t);
+    await cutDuringData(c1, dataStream(msg), 15_000);
+    await eventually(async () => small.logs.some((l) => l.event === 'smtpd.transaction_checkpointed'));
+    const { client, mail } = await openTransaction(small.port, t);
+    const offset = transactionOffset(mail);
+    expect(offset).toBeGreaterThan(10_000);
+    expect((await sendRest(client, msg, offset)).raw).toMatch(/^552 5\.3\.4 /);
+    await client.cmd('QUIT');
+    expect(await readdir(small.spool.dir('partial'))).toEqual([]);
+    expect(await small.spool.list('incoming')).toEqual([]);
   });
 
   it('refuses hostile TRANSIDs with 501 and keeps nothing of them', async () => {
