@@ -6,12 +6,13 @@
  * are refused no message content is sent.
  *
  * ESMTP parameters are sent only to a next hop that announced them: SIZE (RFC 1870),
- * BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), and the DSN parameters (RFC 3461) RET and ENVID
+ * BODY=8BITMIME (RFC 6152), BODY=BINARYMIME with BDAT (RFC 3030: binary content only), SMTPUTF8 (RFC 6531), and the DSN parameters (RFC 3461) RET and ENVID
  * on MAIL FROM, NOTIFY and ORCPT on each RCPT TO, as the client gave them to our smtpd.
  */
 import { domainToASCII } from 'node:url';
 import type { NotifyValue } from '../core/envelope.js';
 import { sendBody, sourceSize, type MessageSource } from './smtp-client-body.js';
+import { sendChunks } from './smtp-client-bdat.js';
 import { SmtpClientError, type SmtpReply, type SmtpSession } from './smtp-client-session.js';
 
 export interface ClientRecipient {
@@ -63,8 +64,8 @@ export type TransactionResult =
   | TransactionReplies
   | { kind: 'size'; limit: number }
   | { kind: 'smtputf8' }
-  /** A BINARYMIME body, and this client sends only DATA: refused, for good (5.6.3). */
-  | { kind: 'binarymime'; offered: boolean }
+  /** A BINARYMIME body, and the next hop lacks BINARYMIME or CHUNKING: refused, for good (5.6.3). */
+  | { kind: 'binarymime' }
   | { kind: 'bad-address'; address: string };
 
 const isOk = (r: SmtpReply) => r.code >= 200 && r.code < 300;
@@ -117,7 +118,8 @@ function orcptParam(orcpt: string): string | undefined {
 export function mailCommand(env: ClientEnvelope, ext: ReadonlyMap<string, string>, size: number, utf8: boolean): string {
   const args: string[] = [];
   if (ext.has('SIZE')) args.push(`SIZE=${size}`);
-  if (env.eightBit && ext.has('8BITMIME')) args.push('BODY=8BITMIME');
+  if (env.binary) args.push('BODY=BINARYMIME');
+  else if (env.eightBit && ext.has('8BITMIME')) args.push('BODY=8BITMIME');
   if (utf8) args.push('SMTPUTF8');
   if (ext.has('DSN')) {
     if (env.ret) args.push(`RET=${env.ret}`);
@@ -136,6 +138,16 @@ export function rcptCommand(r: ClientRecipient, ext: ReadonlyMap<string, string>
   return `RCPT TO:<${wireAddress(r.address)}>${args.length ? ' ' + args.join(' ') : ''}`;
 }
 
+/** The body by BDAT once the envelope is answered; nothing is sent when nobody took it. */
+async function chunks(session: SmtpSession, res: TransactionReplies, body: MessageSource): Promise<TransactionReplies> {
+  if (!isOk(res.mail!) || !res.rcpt.some(isOk)) return res;
+  session.phase = 'body';
+  res.bodyStarted = true;
+  res.final = await sendChunks(session, body);
+  if (res.final.code === 421) res.closing = res.final;
+  return res;
+}
+
 /**
  * Run one transaction. Never throws for the next hop's doing: a failed connection is in `error`,
  * with every reply that came before it.
@@ -149,8 +161,10 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
   if (limit > 0 && size > limit) return { kind: 'size', limit };
   const utf8 = NON_ASCII.test(wireAddress(env.sender)) || env.recipients.some((r) => NON_ASCII.test(wireAddress(r.address)));
   if (utf8 && !ext.has('SMTPUTF8')) return { kind: 'smtputf8' };
-  // Fail closed: binary content over DATA would arrive changed (dot-stuffing, line ends) or cut.
-  if (env.binary) return { kind: 'binarymime', offered: ext.has('BINARYMIME') && ext.has('CHUNKING') };
+  // Fail closed: binary content over DATA would arrive changed (dot-stuffing, line ends) or cut;
+  // it goes by BDAT (smtp-client-bdat.ts) to a next hop that takes it, or not at all.
+  const chunked = env.binary === true;
+  if (chunked && !(ext.has('BINARYMIME') && ext.has('CHUNKING'))) return { kind: 'binarymime' };
 
   const mail = mailCommand(env, ext, size, utf8);
   const rcpts = env.recipients.map((r) => rcptCommand(r, ext));
@@ -158,7 +172,7 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
   session.messages++;
   try {
     if (ext.has('PIPELINING')) {
-      session.send(mail, ...rcpts, 'DATA');
+      session.send(mail, ...rcpts, ...(chunked ? [] : ['DATA']));
       res.mail = await session.read('mail');
       if (res.mail.code === 421) return { ...res, closing: res.mail };
       for (let i = 0; i < rcpts.length; i++) {
@@ -166,6 +180,7 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
         if (r.code === 421) return { ...res, closing: r };
         res.rcpt.push(r);
       }
+      if (chunked) return await chunks(session, res, body);
       res.data = await session.read('data');
     } else {
       res.mail = await session.command(mail, 'mail');
@@ -176,6 +191,7 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
         res.rcpt.push(r);
       }
       if (!res.rcpt.some(isOk)) return res;
+      if (chunked) return await chunks(session, res, body);
       res.data = await session.command('DATA', 'data');
     }
     if (res.data.code === 421) return { ...res, closing: res.data };

@@ -19,7 +19,7 @@ import {
   type Diagnostic,
   type SmtpPhase,
 } from './diagnostic.js';
-import { outcomeDiagnostic } from '../core/index.js';
+import { outcomeDiagnostic, type OutcomeKind } from '../core/index.js';
 import type { RecipientOutcome } from './outcome.js';
 import { replyText, type SmtpClientError, type SmtpReply } from './smtp-client-session.js';
 import type { TransactionResult } from './smtp-client-transaction.js';
@@ -112,7 +112,7 @@ export function transactionOutcomes(
       return own(recipients, 'failed', outcomeDiagnostic('bounced_smtputf8', { peer }));
     case 'binarymime':
       // RFC 3030 §3: BINARYMIME content goes only by BDAT to a next hop that announced it.
-      return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and Postern sends no BDAT${res.offered ? '' : ` (host ${peer} does not offer BINARYMIME and CHUNKING either)`}` }));
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and host ${peer} does not offer BINARYMIME and CHUNKING` }), 'bounced_conversion');
     case 'bad-address':
       return own(recipients, 'deferred', outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}: invalid envelope address` }));
   }
@@ -152,6 +152,6 @@ export function transactionOutcomes(
 }
 
 /** Our own reason (the outcome catalogue's text and status) for every recipient. */
-function own(recipients: readonly string[], status: 'deferred' | 'failed', d: Diagnostic): RecipientOutcome[] {
-  return recipients.map((recipient) => ({ recipient, status, reply: d.text, dsn: d.dsn }));
+function own(recipients: readonly string[], status: 'deferred' | 'failed', d: Diagnostic, kind?: OutcomeKind): RecipientOutcome[] {
+  return recipients.map((recipient) => ({ recipient, status, reply: d.text, dsn: d.dsn, ...(kind ? { kind } : {}) }));
 }
