@@ -16,4 +16,5 @@ export { holdClaimed } from './marks.js';
 export { watchQueue } from './watch.js';
 export { throttle, type Throttled } from './throttle.js';
 export { holdEntries, releaseEntries, flushDeferred, domainMatcher, deleteEntries, type AdminResult } from './admin.js';
-export { PartialStore, PartialWriter, partialKey, PARTIAL_LIFETIME_MS, MAX_PER_CLIENT, MAX_PARTIALS, type PartialOwner, type CheckpointRecord, type ResumeResult } from './partial.js';
+export { PartialWriter } from './partial-writer.js';
+export { PartialStore, partialKey, PARTIAL_LIFETIME_MS, MAX_PER_CLIENT, MAX_PARTIALS, type PartialOwner, type CheckpointRecord, type ResumeResult } from './partial.js';
