@@ -44,8 +44,20 @@ function message(token: string, size: number): Sent {
   return { token, sha: createHash('sha256').update(body).digest('hex'), raw: Buffer.from(head + body, 'latin1') };
 }
 
-/** Token and body digest of a message as the next hop got it (our Received: header in front). */
+const digests = new WeakMap<Buffer, { token: string; sha: string } | null>();
+
+/**
+ * Token and body digest of a message as the next hop got it (our Received: header in front),
+ * worked out once per message: the test polls a hundred deliveries of up to 300 KB ten times a
+ * second, on the cores the gateway needs.
+ */
 function received(data: Buffer): { token: string; sha: string } | null {
+  let got = digests.get(data);
+  if (got === undefined) digests.set(data, (got = digest(data)));
+  return got;
+}
+
+function digest(data: Buffer): { token: string; sha: string } | null {
   const sep = data.indexOf('\r\n\r\n');
   const token = /^X-Test-Token: (\S+)/m.exec(data.toString('latin1', 0, sep))?.[1];
   if (sep < 0 || !token) return null;
