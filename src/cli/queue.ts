@@ -139,7 +139,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
     if (env) {
       const c = env.client;
       io.out(`  received: ${env.receivedAt} from ${c.helo || '?'} (${c.hostname} [${c.address}])${c.trusted ? ', trusted' : ''}`);
-      const dsn = [env.ret && `RET=${env.ret}`, env.envid && `ENVID=${env.envid}`, env.body && `BODY=${env.body}`, env.smtputf8 && 'SMTPUTF8'].filter(Boolean);
+      const dsn = [env.ret && `RET=${env.ret}`, env.envid && `ENVID=${env.envid}`, env.body && `BODY=${env.body}`, env.smtputf8 && 'SMTPUTF8', env.requireTls && 'REQUIRETLS'].filter(Boolean);
       io.out(`  sender: <${env.sender}>${dsn.length ? `  ${dsn.join(' ')}` : ''}`);
     }
     if (v.attempts) io.out(`  attempts: ${v.attempts}${v.next_attempt ? `, next ${v.next_attempt}` : ''}`);
@@ -147,6 +147,7 @@ async function show(spool: Spool, selector: string, io: CliIo, json: boolean): P
       const params = [r.notify && `NOTIFY=${r.notify.join(',')}`, r.orcpt && `ORCPT=${r.orcpt}`].filter(Boolean).join(' ');
       io.out(`  <${r.address}> ${r.state}${r.at ? ` ${r.at}` : ''}${params ? `  ${params}` : ''}${r.written ? `  (written <${r.written}>)` : ''}`);
       if (r.reply) io.out(`      ${r.remote ? `${r.remote} said: ` : ''}${r.reply}${r.expired ? ' (expired)' : ''}`);
+      if (r.tls) io.out(`      tls: ${r.tls}`);
       if (r.notices.length) io.out(`      notices sent: ${r.notices.join(', ')}`);
     }
   }

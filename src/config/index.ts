@@ -7,7 +7,7 @@
 export { loadConfig, checkConfig, checkConfigText, loadPolicyDocument, type CheckResult } from './load.js';
 export { parseSize, parseDuration } from './units.js';
 export { redactConfig, REDACTED } from './redact.js';
-export type { Config, Route, RouteTarget, ListenAddress, SmtpConfig, RelayConfig, KekConfig, LogConfig } from './types.js';
+export type { Config, Route, RouteTarget, TlsLevel, ListenAddress, SmtpConfig, RelayConfig, KekConfig, LogConfig } from './types.js';
 export type { DiscoveryConfig, HkpServerConfig, PortalConfig } from './types.js';
 /** YAML with positions, for the policy compiler's line-accurate problems. */
 export { parseYaml, problemAt, type ParsedYaml } from './load.js';

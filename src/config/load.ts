@@ -15,7 +15,8 @@ import { canonicalDomainPattern } from '../core/address.js';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
 import { DECOMPRESSED_FACTOR } from '../core/limits.js';
 import { asciiDomain, rawConfigSchema, type RawConfig, type RawRouteTarget } from './schema.js';
-import type { Config, Route, RouteTarget } from './types.js';
+import type { Config, Route, RouteTarget, TlsLevel } from './types.js';
+import { checkCaBundle, smtpRouteTls, smtpsRouteTls, tlsLevel } from './relay-tls.js';
 import { validateTemplate } from '../directory/ldap-filter.js';
 
 export type CheckResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
@@ -48,12 +49,19 @@ export async function checkConfigText(text: string, file: string): Promise<Check
   const dataDir = resolve(base, raw.data_dir);
   const inData = (p: string) => resolve(dataDir, p);
 
+  const relayTls = tlsLevel(raw.relay.tls);
   const routes: Route[] = [];
   for (const [pattern, target] of Object.entries(raw.relay.routes)) {
-    const t = routeTarget(target, base);
+    const t = routeTarget(target, base, relayTls);
     if (typeof t === 'string') at(['relay', 'routes', pattern], t);
     // Canonical like the recipient domains they are compared with: "*.bücher.example" is "*.xn--bcher-kva.example".
     else routes.push({ pattern: pattern.trim() === '*' ? '*' : (canonicalDomainPattern(pattern) ?? pattern.toLowerCase()), target: t });
+  }
+
+  const caFile = raw.relay.tls_ca_file !== undefined ? resolve(base, raw.relay.tls_ca_file) : undefined;
+  if (caFile) {
+    const err = await checkCaBundle(caFile);
+    if (err) at(['relay', 'tls_ca_file'], `${caFile}: ${err}`);
   }
 
   let tls: Config['smtp']['tls'];
@@ -125,7 +133,7 @@ export async function checkConfigText(text: string, file: string): Promise<Check
     internal_domains: [...new Set(raw.internal_domains)],
     trusted_networks: raw.trusted_networks.map((n) => n.trim()),
     smtp: { ...raw.smtp, tls, min_free_space: raw.smtp.min_free_space ?? defaultMinFreeSpace(raw.smtp.max_message_size) },
-    relay: { ...raw.relay, routes },
+    relay: { ...raw.relay, routes, tls: relayTls, ...(caFile ? { tls_ca_file: caFile } : {}) },
     keystore: {
       sqlite: inData(raw.keystore.sqlite),
       ...(raw.keystore.postgres ? { postgres: postgresConfig(raw.keystore.postgres, base) } : {}),
@@ -188,10 +196,10 @@ export async function loadPolicyDocument(file: string): Promise<{ ok: true; docu
 
 // ---- routes, kek ---------------------------------------------------------------------------
 
-function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
+function routeTarget(raw: RawRouteTarget, base: string, fallback: TlsLevel): RouteTarget | string {
   const via = raw.via.trim();
   const expected = `${JSON.stringify(via)} — expected mx, smtp://host:port, smtps://host:port or maildir:PATH`;
-  if (via === 'mx') return { kind: 'mx', tls: raw.tls ?? 'opportunistic' };
+  if (via === 'mx') return { kind: 'mx', tls: raw.tls ? tlsLevel(raw.tls) : fallback };
   if (via.startsWith('maildir:')) {
     const p = via.slice('maildir:'.length);
     if (!p) return expected;
@@ -205,10 +213,13 @@ function routeTarget(raw: RawRouteTarget, base: string): RouteTarget | string {
   const port = m[4] ? Number(m[4]) : scheme === 'smtps' ? 465 : 25;
   if (port < 1 || port > 65535 || (!m[2] && isIP(host) === 0 && asciiDomain(host) === null)) return expected;
   if (scheme === 'smtps') {
-    if (raw.tls && raw.tls !== 'required') return 'tls: smtps:// is always TLS';
-    return { kind: 'smtps', host, port };
+    const tls = smtpsRouteTls(raw.tls, fallback);
+    if (typeof tls === 'object') return tls.error;
+    return { kind: 'smtps', host, port, ...(tls ? { tls } : {}) };
   }
-  return { kind: 'smtp', host, port, tls: raw.tls ?? 'opportunistic' };
+  const tls = smtpRouteTls(raw.tls, fallback);
+  if (typeof tls === 'object') return tls.error;
+  return { kind: 'smtp', host, port, tls };
 }
 
 /**

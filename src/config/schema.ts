@@ -100,10 +100,18 @@ const listenAddress = z.string().transform((v, ctx) => {
   return { host: host === '*' ? '0.0.0.0' : host, port };
 });
 
-const tlsMode = z.enum(['opportunistic', 'required', 'none']);
+/**
+ * The TLS security levels toward next hops, as Postfix names them (smtp_tls_security_level), and
+ * the names routes had before issue 20 (opportunistic = may, required = encrypt), still accepted.
+ */
+export const TLS_LEVELS = ['none', 'may', 'encrypt', 'verify', 'dane', 'sts'] as const;
+const tlsMode = z.enum([...TLS_LEVELS, 'opportunistic', 'required'], {
+  error: (iss) => `${show(iss.input)} — expected a TLS level: none, may, encrypt, verify, dane or sts (opportunistic and required are the old names of may and encrypt)`,
+});
 
 /** The raw route target: "mx", "smtp://host:port", "smtps://host:port", "maildir:PATH", or { via, tls }. */
 export type RawRouteTarget = { via: string; tls?: z.infer<typeof tlsMode> };
+export type RawTlsLevel = z.infer<typeof tlsMode>;
 
 const routeTarget = z.union([
   z.string().transform((via): RawRouteTarget => ({ via })),
@@ -280,6 +288,10 @@ export const rawConfigSchema = z.strictObject({
       // Postfix's proxy_interfaces: addresses that reach this gateway from outside (NAT, a load
       // balancer, a front MTA). An MX resolving to one of them, or to a listen address, is a loop.
       own_addresses: z.array(z.string().refine((v) => isIP(v.trim()) !== 0, { error: (iss) => `${show(iss.input)} — expected an IP address` })).default([]),
+      // The TLS level of every route that names none (Postfix's smtp_tls_security_level).
+      tls: tlsMode.default('may'),
+      // PEM bundle of CAs trusted for verify/sts besides the system's (Postfix's smtp_tls_CAfile).
+      tls_ca_file: z.string().optional(),
     })
     .prefault({}),
   keystore: z

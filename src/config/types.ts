@@ -10,10 +10,19 @@ export interface Route {
   target: RouteTarget;
 }
 
+/**
+ * TLS toward a next hop, Postfix's smtp_tls_security_level: none (never), may (when offered,
+ * certificate unchecked), encrypt (always, unchecked), verify (a trusted CA and the host name),
+ * dane (RFC 7672 TLSA records, `may` without DNSSEC), sts (the domain's RFC 8461 MTA-STS policy).
+ */
+export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify' | 'dane' | 'sts';
+
 export type RouteTarget =
-  | { kind: 'mx'; tls: 'opportunistic' | 'required' | 'none' }
-  | { kind: 'smtp'; host: string; port: number; tls: 'opportunistic' | 'required' | 'none' }
-  | { kind: 'smtps'; host: string; port: number }
+  | { kind: 'mx'; tls: TlsLevel }
+  /** dane and sts are levels of MX delivery: an smtp:// route has the others. */
+  | { kind: 'smtp'; host: string; port: number; tls: Exclude<TlsLevel, 'dane' | 'sts'> }
+  /** Always TLS; `verify` also checks the certificate against the CAs and the host name. */
+  | { kind: 'smtps'; host: string; port: number; tls?: 'verify' }
   | { kind: 'maildir'; path: string };
 
 export interface ListenAddress {
@@ -76,6 +85,10 @@ export interface RelayConfig {
   reply_rules: ReplyRule[];
   /** Addresses that reach this gateway from outside (Postfix's proxy_interfaces): an MX there is a loop. */
   own_addresses: string[];
+  /** The TLS level of routes that name none. */
+  tls: TlsLevel;
+  /** Absolute path of a PEM bundle of CAs trusted besides the system's, for verify and sts. */
+  tls_ca_file?: string;
 }
 
 /** A next hop's reply that means something other than its code says (e.g. a 5xx "try again later"). */

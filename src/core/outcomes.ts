@@ -102,6 +102,16 @@ export const OUTCOMES = {
     events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="tls_required"}',
     meaning: 'the route says tls: required and the next hop refused STARTTLS',
   },
+  deferred_tls_auth: {
+    class: 'deferred', code: 451, status: '4.7.5', text: '{reason} (host {peer})', action: 'delayed', notice: 'delay',
+    events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="tls_auth"}',
+    meaning: 'the route\'s TLS level (verify, dane, sts, or REQUIRETLS) demands an authenticated next hop and its certificate did not pass (untrusted CA, wrong name, TLSA mismatch)',
+  },
+  deferred_tls_policy: {
+    class: 'deferred', code: 451, status: '4.7.5', text: '{reason}', action: 'delayed', notice: 'delay',
+    events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="tls_policy"}',
+    meaning: 'the recipient domain\'s TLS policy could not be met: a TLSA lookup failed (dane), or no MX host matches its MTA-STS policy in enforce mode',
+  },
   deferred_dns: {
     class: 'deferred', code: 451, status: '4.4.3', text: 'Host or domain name not found. Name service error for name={name} type={type}: {error}', action: 'delayed', notice: 'delay',
     events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="dns"}',
@@ -207,6 +217,11 @@ export const OUTCOMES = {
     class: 'bounced', code: 554, status: '5.6.3', text: 'conversion required but prohibited: {reason}', action: 'failed', notice: 'failure',
     events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="conversion"}',
     meaning: 'the message is BINARYMIME, its binary content cannot be re-encoded without breaking it (a signature, an unreadable structure), and the next hop does not take BINARYMIME',
+  },
+  bounced_requiretls: {
+    class: 'bounced', code: 550, status: '5.7.30', text: 'REQUIRETLS support required, but not offered by host {peer}', action: 'failed', notice: 'failure',
+    events: ['relay.bounce'], metric: 'postern_messages_bounced_total{reason="requiretls"}',
+    meaning: 'the sender asked for REQUIRETLS (RFC 8689) and the authenticated next hop does not offer it; never sent without',
   },
   bounced_policy: {
     class: 'bounced', code: 550, status: '5.7.1', text: '{reason}', action: 'failed', notice: 'failure',

@@ -151,6 +151,8 @@ const CODES = {
   'relay.scan_error': { level: 'error', meaning: 'outgoing/ could not be listed' },
   'relay.handoff_connected': { level: 'info', meaning: 'a worker announces its outputs straight to the relay over data_dir/relay.sock' },
   'relay.handoff_unavailable': { level: 'warn', meaning: 'relay.sock cannot be listened on; workers announce through the supervisor (slower, nothing lost)' },
+  'relay.tls_policy': { level: 'info', meaning: 'the TLS policy a recipient domain publishes (DANE, MTA-STS) applies to this delivery; which one, never a secret' },
+  'relay.tls_failure': { level: 'warn', meaning: 'a next hop failed the domain\'s DANE or MTA-STS policy (or would have, in MTA-STS testing mode); counted per policy domain (TLS-RPT result types)' },
   'relay.mx_unreachable': { level: 'debug', meaning: 'no MX host of the domain could be reached; the last host failure is the reason' },
 
   // directory: keys from LDAP, WKD, HKP and Autocrypt

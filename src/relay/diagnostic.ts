@@ -105,6 +105,16 @@ export function tlsRefused(peer: string, reply: string): Diagnostic {
   return outcomeDiagnostic('deferred_tls_refused', { peer, reply: clean(reply) });
 }
 
+/** The certificate did not pass the route's check: "Server certificate not trusted (…) (host mx[addr])" (4.7.5). */
+export function tlsAuthFailed(peer: string, reason: string): Diagnostic {
+  return outcomeDiagnostic('deferred_tls_auth', { peer, reason: clean(reason) });
+}
+
+/** The recipient domain's TLS policy cannot be met on this host ("TLSA lookup error for …", an MX outside the MTA-STS policy) (4.7.5). */
+export function tlsPolicyFailed(reason: string): Diagnostic {
+  return outcomeDiagnostic('deferred_tls_policy', { reason: clean(reason) });
+}
+
 /** The next hop answered with something that is not SMTP. */
 export function protocolError(peer: string): Diagnostic {
   return outcomeDiagnostic('deferred_protocol', { peer });

@@ -12,6 +12,8 @@ import type { ReplyClassifier } from './classify.js';
 import type { Delivery } from './deliver.js';
 import type { RecipientOutcome } from './outcome.js';
 import { describeTarget, type RecipientGroup } from './routes.js';
+import { describeTls } from './tls-peer.js';
+import { tlsRequiredNo } from './tls-required.js';
 
 export interface GroupContext {
   delivery: Delivery;
@@ -28,6 +30,7 @@ export const recordOf = (o: RecipientOutcome, at: string): RecipientRecord => ({
   ...(o.dsn ? { dsn: o.dsn } : {}),
   ...(o.remote ? { remote: o.remote } : {}),
   ...(o.dsnPassed ? { dsnPassed: true } : {}),
+  ...(o.tls ? { tls: describeTls(o.tls) } : {}),
 });
 
 const CLASS_OF = { delivered: 'delivered', deferred: 'deferred', failed: 'bounced' } as const;
@@ -50,14 +53,19 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
   const queueId = entry.meta.id;
   const env = entry.meta.envelope;
   const to = g.domain ? `${describeTarget(g.target)} ${g.domain}` : describeTarget(g.target);
+  // A large entry's body streams from its file range (spool stream.ts); small ones are in memory.
+  const body = entry.range ? rangeSource(entry.range) : entry.body;
+  // Only the domain's published policies can be set aside by the header: no need to read it otherwise.
+  const published = g.target.kind === 'mx' && (g.target.tls === 'dane' || g.target.tls === 'sts');
   const raw = await ctx.delivery.deliver(g.target, g.domain, {
     queueId,
     sender: env.sender,
     recipients: g.recipients,
-    // A large entry's body streams from its file range (spool stream.ts); small ones are in memory.
-    body: entry.range ? rangeSource(entry.range) : entry.body,
+    body,
     eightBit: env.body === '8BITMIME',
     ...(env.body === 'BINARYMIME' ? { binary: true } : {}),
+    ...(env.requireTls ? { requireTls: true } : {}),
+    ...(published && !env.requireTls && (await tlsRequiredNo(body)) ? { tlsOptional: true } : {}),
     dsn: env,
   });
   const outcomes = raw.map((o) => ctx.classifier.classify(o));
@@ -68,7 +76,9 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
   const failed = by('failed');
   const deferred = by('deferred');
   if (delivered.length) {
-    log.info({ event: 'relay.delivered', queueId, name, to, outcome: kindOf(delivered[0]!), recipients: delivered.length, ms, reply: delivered[0]!.reply }, 'delivered');
+    const tls = delivered[0]!.tls;
+    // Postfix's "Verified TLS connection established …: TLSv1.3 with cipher …", on the delivery's line.
+    log.info({ event: 'relay.delivered', queueId, name, to, outcome: kindOf(delivered[0]!), recipients: delivered.length, ms, reply: delivered[0]!.reply, tls: tls ? describeTls(tls) : 'none' }, 'delivered');
   }
   if (failed.length) {
     const recipients = failed.map((o) => ({ address: o.recipient, outcome: kindOf(o), dsn: dsnOf(o), reply: o.reply, ...(o.note ? { note: o.note } : {}) }));

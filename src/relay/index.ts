@@ -5,12 +5,15 @@
  * max_queue_lifetime, queues delivery status notifications (dsn/), and removes an entry only once
  * every recipient has a final answer.
  *
- * Untrusted input: the spooled envelope and message (sent on byte-exact, never parsed here),
- * everything a next-hop server answers (reply lines go to logs JSON-escaped, and into DSNs
- * sanitised by dsn/), and DNS answers for MX routes.
+ * TLS toward next hops per route level (none, may, encrypt, verify, dane, sts: tls-policy.ts),
+ * and REQUIRETLS (RFC 8689) on delivery.
  *
- * Secrets: none held. Message bodies are never logged; TLS to the next hop encrypts without
- * authenticating it yet (see smtp-transport.ts).
+ * Untrusted input: the spooled envelope and message (sent on byte-exact; only the header is read,
+ * for TLS-Required), everything a next-hop server answers (reply lines go to logs JSON-escaped,
+ * and into DSNs sanitised by dsn/), its certificate chain, DNS answers (MX, TLSA, TXT), and
+ * MTA-STS policy files fetched over HTTPS.
+ *
+ * Secrets: none held. Message bodies are never logged.
  */
 export { startRelay, type Relay, type RelayOptions } from './relay.js';
 export { matchRoute, groupByRoute, recipientDomain, describeTarget, targetKey, type RecipientGroup } from './routes.js';
@@ -20,6 +23,8 @@ export { classifyReply } from './smtp-errors.js';
 export { type MessageSource, type StreamSource } from './smtp-client-body.js';
 export { type Diagnostic, type SmtpPhase } from './diagnostic.js';
 export { planMx, systemResolver, type DnsResolver, type MxPlan } from './mx.js';
+export { SecureDns, type SecureAnswer, type NameServer } from './dns-secure.js';
+export { type TlsaRecord, type TlsFacts, type TlsVerification } from './tls-peer.js';
 export { ReplyClassifier } from './classify.js';
 export {
   queueRows, queueRow, queueEntryViews, queueEntryView, LISTED_QUEUES,

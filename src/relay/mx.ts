@@ -10,12 +10,25 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { outcomeDiagnostic } from '../core/index.js';
 import { dnsFailed, dnsOutcome, dnsText, type Diagnostic } from './diagnostic.js';
+import { SecureDns, type SecureAnswer } from './dns-secure.js';
+import type { TlsaRecord } from './tls-peer.js';
 
-/** DNS as the relay needs it. A `dns.promises.Resolver` satisfies it; tests pass a fake zone. Errors carry Node's dns error codes (err.code: 'ENODATA', 'ENOTFOUND', 'ESERVFAIL', 'ETIMEOUT', 'ECONNREFUSED', 'EREFUSED', ...). */
+/**
+ * DNS as the relay needs it. The system's (systemResolver) or a fake zone in tests. Errors carry
+ * Node's dns error codes (err.code: 'ENODATA', 'ENOTFOUND', 'ESERVFAIL', 'ETIMEOUT',
+ * 'ECONNREFUSED', 'EREFUSED', ...). The optional questions serve the TLS levels: without them
+ * `sts` finds no policy and `dane` no validated answer, so both act as `may`.
+ */
 export interface DnsResolver {
   resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(host: string): Promise<string[]>;
   resolve6(host: string): Promise<string[]>;
+  /** TXT records, each as its strings (MTA-STS's _mta-sts.<domain>). */
+  resolveTxt?(name: string): Promise<string[][]>;
+  /** TLSA records and the resolver's AD bit; NXDOMAIN/NODATA are no records, failures throw. */
+  resolveTlsa?(name: string): Promise<SecureAnswer<TlsaRecord>>;
+  /** The MX RRset and its AD bit (DANE applies only when it is validated, RFC 7672 §2.2.1). */
+  resolveMxSecure?(domain: string): Promise<SecureAnswer<{ exchange: string; priority: number }>>;
 }
 
 export interface MxHostAddress {
@@ -50,9 +63,21 @@ const MAX_NAME_LENGTH = 253;
 /** Letters, digits, hyphen (RFC 1123); underscore tolerated because it occurs in real MX names. */
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
-/** The system resolver with sane time-outs: c-ares' defaults can keep a delivery waiting for a minute. */
+/**
+ * The system resolver with sane time-outs (c-ares' defaults can keep a delivery waiting for a
+ * minute), and the wire client of dns-secure.ts for the answers that need the AD bit.
+ */
 export function systemResolver(): DnsResolver {
-  return new Resolver({ timeout: 5000, tries: 2 });
+  const r = new Resolver({ timeout: 5000, tries: 2 });
+  const secure = new SecureDns();
+  return {
+    resolveMx: (d) => r.resolveMx(d),
+    resolve4: (h) => r.resolve4(h),
+    resolve6: (h) => r.resolve6(h),
+    resolveTxt: (n) => r.resolveTxt(n),
+    resolveTlsa: (n) => secure.resolveTlsa(n),
+    resolveMxSecure: (d) => secure.resolveMxSecure(d),
+  };
 }
 
 export async function planMx(domain: string, resolver: DnsResolver, opts: MxOptions): Promise<MxPlan> {

@@ -7,6 +7,7 @@ import type { MessageSource } from './smtp-client-body.js';
 import type { Envelope } from '../core/envelope.js';
 
 import type { OutcomeKind } from '../core/index.js';
+import type { TlsFacts } from './tls-peer.js';
 
 /**
  * delivered: the next hop took responsibility (250 after DATA, or the file is in new/).
@@ -36,6 +37,10 @@ export interface RecipientOutcome {
    * it reports, so no "relayed" notice of ours (RFC 3461 §6.2.1).
    */
   dsnPassed?: boolean;
+  /** The TLS session the reply came over: version, cipher, how the next hop was verified. */
+  tls?: TlsFacts;
+  /** What MTA-STS testing mode would have refused on that session (reported, not enforced). */
+  tlsReport?: string;
   /** Why the reply-classification table changed the status, for logs. */
   note?: string;
   /**
@@ -58,6 +63,13 @@ export interface OutboundMessage {
   eightBit: boolean;
   /** BODY=BINARYMIME: the worker left the content binary (it could not convert it); never sent over DATA. */
   binary?: boolean;
+  /** REQUIRETLS (RFC 8689): only to an authenticated next hop that offers it, else a bounce (5.7.30). */
+  requireTls?: boolean;
+  /**
+   * `TLS-Required: No` in the header (RFC 8689 §5): the recipient domain's TLS policies (dane,
+   * sts) may be ignored; the route's own level still holds.
+   */
+  tlsOptional?: boolean;
   /**
    * RET and ENVID, and each recipient's NOTIFY and ORCPT (RFC 3461) as the sender gave them: an
    * SMTP next hop that supports DSN gets them (looked up by address).

@@ -174,6 +174,8 @@ export interface QueueRecipientView {
   reply?: string;
   dsn?: string;
   remote?: string;
+  /** TLS version, cipher and verification of the session that gave `reply`. */
+  tls?: string;
   expired?: true;
   /** Delivery status notifications already queued for this recipient. */
   notices: string[];
@@ -205,7 +207,7 @@ function recipientView(s: RecipientState, env: Envelope): QueueRecipientView {
     ...(rcpt?.notify ? { notify: [...rcpt.notify] } : {}),
     ...(rcpt?.orcpt ? { orcpt: rcpt.orcpt } : {}),
     ...(rcpt?.original ? { written: rcpt.original } : {}),
-    ...(last ? { at: last.at, reply: last.reply, ...(last.dsn ? { dsn: last.dsn } : {}), ...(last.remote ? { remote: last.remote } : {}), ...(last.expired ? { expired: true as const } : {}) } : {}),
+    ...(last ? { at: last.at, reply: last.reply, ...(last.dsn ? { dsn: last.dsn } : {}), ...(last.remote ? { remote: last.remote } : {}), ...(last.tls ? { tls: last.tls } : {}), ...(last.expired ? { expired: true as const } : {}) } : {}),
     notices: [...s.notices],
   };
 }

@@ -22,6 +22,7 @@ import { ownAddressCheck } from './own-addresses.js';
 import type { RecipientOutcome } from './outcome.js';
 import { groupByRoute } from './routes.js';
 import { entryState, isFinal } from './state.js';
+import { trustedCas } from './trusted-cas.js';
 
 export interface RelayOptions {
   config: Config;
@@ -33,6 +34,8 @@ export interface RelayOptions {
   mxPort?: number;
   /** Test hook: shorter SMTP timeouts. */
   smtpTimeouts?: { connection?: number; greeting?: number; socket?: number };
+  /** Test hook: where mta-sts.<domain> is reached (its certificate is still checked for that name). */
+  stsOrigin?: (policyHost: string) => { host: string; port: number };
 }
 
 export interface Relay {
@@ -64,7 +67,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
   let classifier = new ReplyClassifier(config.relay.reply_rules);
   const ownAddresses = (c: Config) => ownAddressCheck({ listen: c.smtp.listen, extra: c.relay.own_addresses });
   let isOwnAddress = ownAddresses(config);
+  let cas = await trustedCas(config.relay.tls_ca_file);
   const delivery = new Delivery({
+    ca: () => cas,
+    ...(opts.stsOrigin ? { stsOrigin: opts.stsOrigin } : {}),
     hostname: config.hostname,
     isOwnAddress: (address, port) => isOwnAddress(address, port),
     resolver: opts.resolver ?? systemResolver(),
@@ -370,6 +376,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
       config = c;
       isOwnAddress = ownAddresses(c);
       classifier = new ReplyClassifier(c.relay.reply_rules);
+      trustedCas(c.relay.tls_ca_file).then(
+        (list) => (cas = list),
+        (err) => log.error({ event: 'relay.error', err }, 'relay.tls_ca_file unreadable; the CAs trusted before stay'),
+      );
       delivery.setCacheTime(c.relay.connection_cache_time);
       kick();
     },

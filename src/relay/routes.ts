@@ -38,7 +38,7 @@ export function targetKey(t: RouteTarget): string {
     case 'smtp':
       return `smtp://${t.host}:${t.port}?tls=${t.tls}`;
     case 'smtps':
-      return `smtps://${t.host}:${t.port}`;
+      return t.tls ? `smtps://${t.host}:${t.port}?tls=${t.tls}` : `smtps://${t.host}:${t.port}`;
     case 'maildir':
       return `maildir:${t.path}`;
   }
@@ -48,11 +48,11 @@ export function targetKey(t: RouteTarget): string {
 export function describeTarget(t: RouteTarget): string {
   switch (t.kind) {
     case 'mx':
-      return t.tls === 'opportunistic' ? 'mx' : `mx (tls ${t.tls})`;
+      return t.tls === 'may' ? 'mx' : `mx (tls ${t.tls})`;
     case 'smtp':
-      return t.tls === 'opportunistic' ? `smtp://${t.host}:${t.port}` : `smtp://${t.host}:${t.port} (tls ${t.tls})`;
+      return t.tls === 'may' ? `smtp://${t.host}:${t.port}` : `smtp://${t.host}:${t.port} (tls ${t.tls})`;
     case 'smtps':
-      return `smtps://${t.host}:${t.port}`;
+      return t.tls ? `smtps://${t.host}:${t.port} (tls ${t.tls})` : `smtps://${t.host}:${t.port}`;
     case 'maildir':
       return `maildir:${t.path}`;
   }

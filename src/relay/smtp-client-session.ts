@@ -12,6 +12,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { SmtpPhase } from './diagnostic.js';
+import { demandsTls, judgePeer, type PeerCheck, type TlsFacts } from './tls-peer.js';
 
 /** One reply, possibly multi-line. `lines` are the raw lines ("250-PIPELINING", "250 SIZE 10240000"). */
 export interface SmtpReply {
@@ -30,15 +31,16 @@ export function replyText(r: SmtpReply): string {
  * What went wrong on the connection. `reply`: the next hop refused the session (greeting, HELO,
  * STARTTLS) with this reply; the others carry no reply of the next hop.
  */
-export type SessionFailure = 'connect' | 'timeout' | 'lost' | 'tls-handshake' | 'tls-not-offered' | 'tls-refused' | 'protocol' | 'reply';
+export type SessionFailure = 'connect' | 'timeout' | 'lost' | 'tls-handshake' | 'tls-not-offered' | 'tls-refused' | 'tls-auth' | 'protocol' | 'reply';
 
 export class SmtpClientError extends Error {
   constructor(
     readonly failure: SessionFailure,
     readonly phase: SmtpPhase | undefined,
-    readonly detail: { reply?: SmtpReply; errno?: string; address?: string } = {},
+    /** `reason`: why the certificate was not good enough (tls-auth), in Postfix's words. */
+    readonly detail: { reply?: SmtpReply; errno?: string; address?: string; reason?: string; tls?: TlsFacts } = {},
   ) {
-    super(`smtp ${failure}${phase ? ` (${phase})` : ''}${detail.reply ? `: ${replyText(detail.reply)}` : detail.errno ? `: ${detail.errno}` : ''}`);
+    super(`smtp ${failure}${phase ? ` (${phase})` : ''}${detail.reply ? `: ${replyText(detail.reply)}` : detail.errno ? `: ${detail.errno}` : detail.reason ? `: ${detail.reason}` : ''}`);
     this.name = 'SmtpClientError';
   }
 }
@@ -51,22 +53,34 @@ export interface SessionOptions {
   servername?: string;
   /** smtps://: TLS from the first byte. */
   implicitTls: boolean;
-  /** STARTTLS: use it when offered, insist on it, or never. */
-  tls: 'opportunistic' | 'required' | 'none';
+  /** STARTTLS: use it when offered (may), insist on it (encrypt), or never (none). */
+  tls: 'may' | 'encrypt' | 'none';
+  /** What the certificate must prove (verify, dane, sts); implies encrypt. */
+  peer?: PeerCheck;
+  /** The CAs a chain may end at (PEM); Node's own list when absent. */
+  ca?: readonly string[];
   /** Our EHLO name. */
   hostname: string;
   timeouts: { connection: number; greeting: number; socket: number };
 }
 
 /**
- * Like Postfix's "may" and "encrypt" levels: encryption against passive eavesdropping without
- * authenticating the next hop, so self-signed certificates (the norm between MTAs) work. There is
- * no "verify" level yet (CA and name check, DANE or MTA-STS): routes would need a TLS policy first.
+ * The handshake never rejects by itself: at "may" and "encrypt" (Postfix's levels) a self-signed
+ * certificate, the norm between MTAs, is fine, and where a level demands more, judgePeer decides
+ * after the handshake with the reason Postfix would give. Node still computes `authorized`
+ * against `ca`, which says "trusted" or "untrusted" in the log.
  */
 function tlsOptions(opts: SessionOptions): tls.ConnectionOptions {
   // SNI carries names only (RFC 6066 §3); Node refuses an address there.
   const sni = opts.servername && !net.isIP(opts.servername) ? opts.servername : !net.isIP(opts.host) ? opts.host : undefined;
-  return { rejectUnauthorized: false, minVersion: 'TLSv1.2', ...(sni ? { servername: sni } : {}) };
+  return {
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    ...(sni ? { servername: sni } : {}),
+    ...(opts.ca ? { ca: [...opts.ca] } : {}),
+    // Node's default also checks the name and throws from the handshake: judgePeer does it instead.
+    checkServerIdentity: () => undefined,
+  };
 }
 
 /** A reply line longer than this, or a reply of more lines, is not SMTP (RFC 5321 allows 512). */
@@ -88,6 +102,10 @@ export class SmtpSession {
   secure = false;
   /** The plaintext EHLO reply announced STARTTLS. */
   starttlsOffered = false;
+  /** Version, cipher and verification of the TLS session, once it is up. */
+  tls: TlsFacts | undefined;
+  /** What a report-only check (MTA-STS testing) would have refused. */
+  tlsReport: string | undefined;
   /** The address we are connected to. */
   address: string;
   /** Messages sent on this session (a reused connection may have gone stale meanwhile). */
@@ -95,6 +113,9 @@ export class SmtpSession {
   /** What the session is doing when no reply is awaited (writing the body). */
   phase: SmtpPhase = 'greeting';
   private socket!: net.Socket;
+  private get required(): boolean {
+    return this.opts.tls === 'encrypt' || demandsTls(this.opts.peer);
+  }
   private partial = '';
   private lines: string[] = [];
   private readonly replies: SmtpReply[] = [];
@@ -116,7 +137,8 @@ export class SmtpSession {
     try {
       s.expectCode(await s.read('greeting'), 220, 'greeting');
       await s.hello();
-      if (!opts.implicitTls && opts.tls !== 'none') await s.startTls();
+      if (opts.implicitTls) s.judge(s.socket as tls.TLSSocket);
+      else if (opts.tls !== 'none' || demandsTls(opts.peer)) await s.startTls();
       s.phase = 'mail';
       return s;
     } catch (e) {
@@ -312,13 +334,13 @@ export class SmtpSession {
     const offered = this.extensions.has('STARTTLS');
     this.starttlsOffered = offered;
     if (!offered) {
-      if (this.opts.tls === 'required') throw this.fail(new SmtpClientError('tls-not-offered', 'starttls'));
+      if (this.required) throw this.fail(new SmtpClientError('tls-not-offered', 'starttls'));
       return;
     }
     const r = await this.command('STARTTLS', 'starttls');
     if (r.code !== 220) {
       // Postfix's "may" level carries on in clear when STARTTLS is refused; "encrypt" defers.
-      if (this.opts.tls === 'required') throw this.fail(new SmtpClientError('tls-refused', 'starttls', { reply: r }));
+      if (this.required) throw this.fail(new SmtpClientError('tls-refused', 'starttls', { reply: r }));
       return;
     }
     if (this.replies.length || this.partial || this.lines.length) throw this.fail(new SmtpClientError('protocol', 'starttls')); // RFC 3207 §5: nothing may follow the 220 in clear
@@ -343,7 +365,16 @@ export class SmtpSession {
         resolve();
       });
     });
+    this.judge(this.socket as tls.TLSSocket);
     await this.hello();
+  }
+
+  /** Record what TLS gave; a certificate the route cannot accept ends the session before EHLO. */
+  private judge(socket: tls.TLSSocket): void {
+    const v = judgePeer(socket, this.opts.peer);
+    this.tls = v.facts;
+    if (v.ok) this.tlsReport = v.report;
+    else throw this.fail(new SmtpClientError('tls-auth', 'starttls', { reason: v.reason, tls: v.facts }));
   }
 
   /** Mark the session failed: every reply awaited gets the error; the connection is cut. */

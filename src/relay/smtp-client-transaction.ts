@@ -37,6 +37,8 @@ export interface ClientEnvelope {
   ret?: 'FULL' | 'HDRS';
   /** ENVID= as smtpd stored it (xtext). */
   envid?: string;
+  /** MAIL FROM … REQUIRETLS (RFC 8689): sent only to an authenticated next hop that offers it. */
+  requireTls?: boolean;
 }
 
 /** What happened, reply by reply; a recipient's answer is its RCPT reply or what came after. */
@@ -66,6 +68,8 @@ export type TransactionResult =
   | { kind: 'smtputf8' }
   /** A BINARYMIME body, and the next hop lacks BINARYMIME or CHUNKING: refused, for good (5.6.3). */
   | { kind: 'binarymime' }
+  /** REQUIRETLS asked for, and this next hop is not authenticated or does not offer it. */
+  | { kind: 'requiretls' }
   | { kind: 'bad-address'; address: string };
 
 const isOk = (r: SmtpReply) => r.code >= 200 && r.code < 300;
@@ -121,6 +125,7 @@ export function mailCommand(env: ClientEnvelope, ext: ReadonlyMap<string, string
   if (env.binary) args.push('BODY=BINARYMIME');
   else if (env.eightBit && ext.has('8BITMIME')) args.push('BODY=8BITMIME');
   if (utf8) args.push('SMTPUTF8');
+  if (env.requireTls) args.push('REQUIRETLS');
   if (ext.has('DSN')) {
     if (env.ret) args.push(`RET=${env.ret}`);
     if (env.envid) args.push(`ENVID=${xtext(env.envid)}`);
@@ -165,6 +170,10 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
   // it goes by BDAT (smtp-client-bdat.ts) to a next hop that takes it, or not at all.
   const chunked = env.binary === true;
   if (chunked && !(ext.has('BINARYMIME') && ext.has('CHUNKING'))) return { kind: 'binarymime' };
+  // RFC 8689 §4.2.1: the session must be authenticated (the transport made sure; checked again
+  // here, where the message would go out) and the next hop must offer REQUIRETLS itself.
+  const authenticated = session.tls && ['verified', 'dane', 'sts'].includes(session.tls.verification);
+  if (env.requireTls && (!authenticated || !ext.has('REQUIRETLS'))) return { kind: 'requiretls' };
 
   const mail = mailCommand(env, ext, size, utf8);
   const rcpts = env.recipients.map((r) => rcptCommand(r, ext));

@@ -15,6 +15,7 @@ import {
   timedOut,
   tlsHandshakeFailed,
   tlsNotOffered,
+  tlsAuthFailed,
   tlsRefused,
   type Diagnostic,
   type SmtpPhase,
@@ -74,6 +75,8 @@ export function describeFailure(err: SmtpClientError, hop: FailedHop): { reply: 
       return own(tlsNotOffered(peer));
     case 'tls-refused':
       return own(tlsRefused(peer, err.detail.reply ? replyText(err.detail.reply) : ''));
+    case 'tls-auth':
+      return own(tlsAuthFailed(peer, err.detail.reason ?? 'Server certificate not verified'));
     case 'protocol':
       return own(protocolError(peer));
     case 'reply':
@@ -85,7 +88,8 @@ export function describeFailure(err: SmtpClientError, hop: FailedHop): { reply: 
 export function sessionFailure(recipients: readonly string[], err: SmtpClientError, hop: FailedHop, remote: string): RecipientOutcome[] {
   const why = describeFailure(err, hop);
   // Nothing of a transaction happened there: the next MX host may be tried at once.
-  return recipients.map((recipient) => ({ recipient, status: 'deferred', reply: why.reply, ...(why.dsn ? { dsn: why.dsn } : {}), ...(why.remote ? { remote } : {}), hostFailure: true }));
+  const kind = err.failure === 'tls-auth' ? { kind: 'deferred_tls_auth' as const } : {};
+  return recipients.map((recipient) => ({ recipient, status: 'deferred', reply: why.reply, ...(why.dsn ? { dsn: why.dsn } : {}), ...(why.remote ? { remote } : {}), hostFailure: true, ...kind }));
 }
 
 /**
@@ -113,6 +117,9 @@ export function transactionOutcomes(
     case 'binarymime':
       // RFC 3030 §3: BINARYMIME content goes only by BDAT to a next hop that announced it.
       return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and host ${peer} does not offer BINARYMIME and CHUNKING` }), 'bounced_conversion');
+    case 'requiretls':
+      // RFC 8689 §4.2.1: permanent for this host; hostFailure lets an MX route try the next one.
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_requiretls', { peer })).map((o) => ({ ...o, hostFailure: true }));
     case 'bad-address':
       return own(recipients, 'deferred', outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}: invalid envelope address` }));
   }

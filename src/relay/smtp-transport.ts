@@ -15,13 +15,19 @@ import type { MessageSource } from './smtp-client-body.js';
 import { ConnectionCache } from './smtp-client-cache.js';
 import { SmtpClientError, SmtpSession } from './smtp-client-session.js';
 import { transact, type ClientEnvelope, type ClientRecipient } from './smtp-client-transaction.js';
+import { demandsTls, type PeerCheck } from './tls-peer.js';
+import { createHash } from 'node:crypto';
 import { sessionFailure, transactionOutcomes, type FailedHop } from './smtp-errors.js';
 
 /**
  * A next hop by address. For MX routes `host` is one address of the exchanger and `servername`
  * its DNS name: TLS SNI and the name in replies, logs and DSNs (Remote-MTA).
  */
-export type SmtpTarget = Extract<RouteTarget, { kind: 'smtp' | 'smtps' }> & { servername?: string };
+export type SmtpTarget = Extract<RouteTarget, { kind: 'smtp' | 'smtps' }> & {
+  servername?: string;
+  /** What the certificate must prove, as the MX route's policy decided (dane, sts); else from `tls`. */
+  peer?: PeerCheck;
+};
 
 export interface SmtpTransportOptions {
   /** Our EHLO name (config.hostname). */
@@ -36,6 +42,22 @@ export interface SmtpTransportOptions {
   cacheTime?: number;
   /** Test hook: shorter timeouts. `socket` is the wait for each reply and for the body to drain. */
   timeouts?: { connection?: number; greeting?: number; socket?: number };
+  /** The CAs a verified next hop's chain may end at (PEM): the system's and relay.tls_ca_file. */
+  ca?: () => readonly string[];
+}
+
+/**
+ * STARTTLS use and the certificate check of a delivery. `verify` checks the host the route names
+ * (the MX host name for mx routes). A message with REQUIRETLS (RFC 8689 §4.2.1) goes only to a
+ * next hop authenticated at least as `verify` would, whatever the route's level.
+ */
+export function sessionTls(target: SmtpTarget, requireTls: boolean): { tls: 'none' | 'may' | 'encrypt'; peer?: PeerCheck } {
+  const name = target.servername ?? target.host;
+  const verify: PeerCheck = { kind: 'pkix', name, as: 'verified' };
+  let tls: 'none' | 'may' | 'encrypt' = target.kind === 'smtps' || target.tls === 'verify' ? 'encrypt' : target.tls;
+  let peer = target.peer ?? (target.tls === 'verify' ? verify : undefined);
+  if (requireTls && !demandsTls(peer)) [tls, peer] = ['encrypt', verify];
+  return peer ? { tls, peer } : { tls };
 }
 
 /** Postfix's smtp_connection_cache_time_limit default. */
@@ -54,7 +76,9 @@ export class SmtpTransport {
 
   /** One message, from any body source (a spool file range streams instead of sitting in memory). */
   async send(target: SmtpTarget, env: ClientEnvelope, body: MessageSource): Promise<RecipientOutcome[]> {
-    const key = `${targetKey(target)}#${target.servername ?? ''}`;
+    const check = sessionTls(target, env.requireTls === true);
+    // A session is reused only for deliveries that ask the same of it.
+    const key = `${targetKey(target)}#${target.servername ?? ''}#${check.tls}${check.peer ? '#' + createHash('sha256').update(JSON.stringify(check.peer)).digest('hex').slice(0, 16) : ''}`;
     const remote = target.servername ?? target.host;
     const hop: FailedHop = { host: target.host, port: target.port, ...(target.servername ? { servername: target.servername } : {}) };
     const recipients = env.recipients.map((r) => r.address);
@@ -65,7 +89,9 @@ export class SmtpTransport {
         port: target.port,
         ...(target.servername ? { servername: target.servername } : {}),
         implicitTls: target.kind === 'smtps',
-        tls: target.kind === 'smtps' ? 'none' : target.tls,
+        tls: target.kind === 'smtps' ? 'none' : check.tls,
+        ...(check.peer ? { peer: check.peer } : {}),
+        ...(this.opts.ca ? { ca: this.opts.ca() } : {}),
         hostname: this.opts.hostname,
         timeouts: { connection: t.connection ?? 30_000, greeting: t.greeting ?? 30_000, socket: t.socket ?? 5 * 60_000 },
       });
@@ -84,7 +110,10 @@ export class SmtpTransport {
       if (reused && !fresh && res.kind === 'replies' && res.error?.failure === 'lost' && !res.bodyStarted && !res.rcpt.length) continue;
       const dsn = session.extensions.has('DSN');
       const notifyPassed = env.recipients.map((r) => dsn && !!r.notify?.length);
-      return transactionOutcomes(recipients, res, { ...hop, address: session.address }, remote, sizeOf(body), notifyPassed);
+      const outcomes = transactionOutcomes(recipients, res, { ...hop, address: session.address }, remote, sizeOf(body), notifyPassed);
+      const tls = session.tls;
+      const report = session.tlsReport;
+      return tls || report ? outcomes.map((o) => ({ ...o, ...(tls ? { tls } : {}), ...(report ? { tlsReport: report } : {}) })) : outcomes;
     }
   }
 
@@ -113,6 +142,7 @@ function envelopeOf(msg: OutboundMessage): ClientEnvelope {
     recipients,
     eightBit: msg.eightBit,
     ...(msg.binary ? { binary: true } : {}),
+    ...(msg.requireTls ? { requireTls: true } : {}),
     ...(msg.dsn?.ret ? { ret: msg.dsn.ret } : {}),
     ...(msg.dsn?.envid ? { envid: msg.dsn.envid } : {}),
   };

@@ -104,6 +104,8 @@ export interface RecipientRecord {
   expired?: boolean;
   /** Delivered to a next hop that took the recipient's DSN request over (RFC 3461 §6.2.1). */
   dsnPassed?: boolean;
+  /** The TLS of the session the reply came over: "TLSv1.3 TLS_AES_256_GCM_SHA384 verified" (relay/tls-peer.ts). */
+  tls?: string;
 }
 
 /** An attempt that left recipients deferred, and when the next one is due. */

@@ -73,6 +73,7 @@ export function testConfig(dataDir: string, over: DeepPartial<Config> = {}): Con
       connection_cache_time: 2_000,
       reply_rules: [],
       own_addresses: [],
+      tls: 'may',
     },
     keystore: { sqlite: join(dataDir, 'postern.db') },
     cluster: { node: 'test-node', heartbeat: 10_000 },

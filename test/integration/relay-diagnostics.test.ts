@@ -28,7 +28,7 @@ describe('relay: failures worded as Postfix words them', () => {
     sinks.push(s);
     return s;
   };
-  const to = (port: number): Route => ({ pattern: 'example.net', target: { kind: 'smtp', host: '127.0.0.1', port, tls: 'opportunistic' } });
+  const to = (port: number): Route => ({ pattern: 'example.net', target: { kind: 'smtp', host: '127.0.0.1', port, tls: 'may' } });
 
   async function deferralOf(port: number, over: Partial<Config['relay']> = {}): Promise<Record<string, unknown>> {
     await h.start(testConfig(h.dir, { relay: { routes: [to(port)], retry: [3_600_000], ...over } as Config['relay'] }));
@@ -105,7 +105,7 @@ describe('relay: next-hop connection cache', () => {
     await h.start(
       testConfig(h.dir, {
         // One delivery at a time: the second message waits for the first, then finds its connection idle.
-        relay: { routes: [{ pattern: '*', target: { kind: 'smtp', host: sink.host, port: sink.port, tls: 'opportunistic' } }], concurrency: 1, connection_cache_time: 1000 } as Config['relay'],
+        relay: { routes: [{ pattern: '*', target: { kind: 'smtp', host: sink.host, port: sink.port, tls: 'may' } }], concurrency: 1, connection_cache_time: 1000 } as Config['relay'],
       }),
     );
     await queueMessage(h.spool, envelope('alice@example.org', ['a@example.net']), body);

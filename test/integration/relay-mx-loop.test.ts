@@ -36,7 +36,7 @@ describe('relay: an MX that resolves to us is a loop', () => {
     const resolver = new FakeZone({ 'example.org': { mx: [[10, 'mx.example.org']] }, 'mx.example.org': { a: ['127.0.0.3'] }, ...zone });
     const config = testConfig(h.dir, {
       smtp: { listen: [{ host: US, port }] },
-      relay: { routes: [{ pattern: '*', target: { kind: 'mx', tls: 'opportunistic' } }], retry: [3_600_000], own_addresses: ownAddresses } as Config['relay'],
+      relay: { routes: [{ pattern: '*', target: { kind: 'mx', tls: 'may' } }], retry: [3_600_000], own_addresses: ownAddresses } as Config['relay'],
     });
     await h.start(config, { resolver, mxPort: port, smtpTimeouts: { connection: 1000, greeting: 2000, socket: 5000 } });
   }

@@ -37,7 +37,7 @@ describe('relay: mx routes', () => {
     return s;
   }
 
-  async function start(zone: Record<string, ZoneNode>, tls: 'opportunistic' | 'required' = 'opportunistic', over: Partial<Config['relay']> = {}): Promise<FakeZone> {
+  async function start(zone: Record<string, ZoneNode>, tls: 'may' | 'encrypt' = 'may', over: Partial<Config['relay']> = {}): Promise<FakeZone> {
     const resolver = new FakeZone({
       // Bounces to alice@example.org go by MX too.
       'example.org': { mx: [[10, 'mx.example.org']] },
@@ -133,9 +133,9 @@ describe('relay: mx routes', () => {
     expect([...hosts.values()].flatMap((s) => s.transactions)).toEqual([]);
   });
 
-  it('with tls: required, an exchanger without STARTTLS gets nothing in clear', async () => {
+  it('with tls: encrypt, an exchanger without STARTTLS gets nothing in clear', async () => {
     const plain = await mx('127.0.0.4', { starttls: false });
-    await start({ 'example.net': { a: ['127.0.0.4'] } }, 'required');
+    await start({ 'example.net': { a: ['127.0.0.4'] } }, 'encrypt');
     const name = await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await waitUntil(async () => (await h.spool.list('deferred')).includes(name), 10_000, 'deferred');
     expect(String(events('relay.deferred')[0]!.reason)).toMatch(/TLS is required/);
@@ -145,12 +145,12 @@ describe('relay: mx routes', () => {
 
   it('delivers over STARTTLS to an exchanger that offers it, by its name (SNI)', async () => {
     const tlsHost = await mx('127.0.0.4', { starttls: true });
-    await start({ 'example.net': { mx: [[1, 'secure.example.net']] }, 'secure.example.net': { a: ['127.0.0.4'] } }, 'required');
+    await start({ 'example.net': { mx: [[1, 'secure.example.net']] }, 'secure.example.net': { a: ['127.0.0.4'] } }, 'encrypt');
     await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
     await tlsHost.waitFor(1);
     expect(tlsHost.transactions[0]!.secure).toBe(true);
     // The sink has the message a moment before the relay has read the 250 and logged it.
     await waitUntil(async () => events('relay.delivered').length > 0, 10_000, 'relay.delivered logged');
-    expect(events('relay.delivered')[0]).toMatchObject({ to: 'mx (tls required) example.net' });
+    expect(events('relay.delivered')[0]).toMatchObject({ to: 'mx (tls encrypt) example.net' });
   });
 });

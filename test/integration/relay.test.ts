@@ -44,7 +44,7 @@ describe('relay', () => {
       10_000,
       `${q} empty`,
     );
-  const smtpTo = (s: SmtpSink, tls: 'opportunistic' | 'required' | 'none' = 'opportunistic'): Route['target'] => ({ kind: 'smtp', host: s.host, port: s.port, tls });
+  const smtpTo = (s: SmtpSink, tls: 'may' | 'encrypt' | 'none' = 'may'): Route['target'] => ({ kind: 'smtp', host: s.host, port: s.port, tls });
 
   it('delivers byte-identical over STARTTLS, with <> as MAIL FROM and dot lines intact, in one transaction', async () => {
     const s = await sink({ starttls: true });
@@ -94,7 +94,7 @@ describe('relay', () => {
 
   it('with tls: required and a next hop without STARTTLS defers and sends nothing in clear', async () => {
     const s = await sink({ starttls: false });
-    await start([{ pattern: '*', target: smtpTo(s, 'required') }]);
+    await start([{ pattern: '*', target: smtpTo(s, 'encrypt') }]);
     const name = await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred', 2); // retried, still deferred
     const d = events('relay.deferred')[0]!;
@@ -130,7 +130,7 @@ describe('relay', () => {
 
   it('defers when the next hop is unreachable, keeping the entry', async () => {
     const port = await freePort();
-    await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port, tls: 'opportunistic' } }]);
+    await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port, tls: 'may' } }]);
     const name = await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
     // As Postfix words it (dsn=4.4.1), not as the SMTP library codes it.
@@ -173,7 +173,7 @@ describe('relay', () => {
 
   it('applies new routes on reload', async () => {
     const md = join(h.dir, 'mail');
-    const r = await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port: await freePort(), tls: 'opportunistic' } }]);
+    const r = await start([{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port: await freePort(), tls: 'may' } }]);
     await queue(envelope('alice@example.org', ['b@example.net']));
     await waitEvent('relay.deferred');
     r.reload(config([{ pattern: '*', target: { kind: 'maildir', path: md } }]));

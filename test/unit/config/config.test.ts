@@ -50,7 +50,7 @@ describe('loading', () => {
     expect(c.smtp.bare_newline).toBe('reject');
     expect(c.smtp.reverse_dns).toBe(false);
     expect(c.smtp.tls).toBeUndefined();
-    expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'opportunistic' } }]);
+    expect(c.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'may' } }]);
     expect(c.relay.retry[0]).toBe(60_000);
     expect(c.workers).toBeGreaterThanOrEqual(1);
     expect(c.policy.file).toBe(join(yc.dir(), 'policy.yaml'));
@@ -71,10 +71,10 @@ relay:
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.config.relay.routes).toEqual([
-      { pattern: 'partner.example', target: { kind: 'smtp', host: '2001:db8::1', port: 2526, tls: 'required' } },
+      { pattern: 'partner.example', target: { kind: 'smtp', host: '2001:db8::1', port: 2526, tls: 'encrypt' } },
       { pattern: '*.example.org', target: { kind: 'smtps', host: 'relay.example.org', port: 465 } },
       { pattern: 'archive.example', target: { kind: 'maildir', path: join(yc.dir(), 'mail/archive') } },
-      { pattern: '*', target: { kind: 'smtp', host: 'smarthost.example', port: 25, tls: 'opportunistic' } },
+      { pattern: '*', target: { kind: 'smtp', host: 'smarthost.example', port: 25, tls: 'may' } },
     ]);
     expect(r.config.keystore.sqlite).toBe(join(yc.dir(), 'data/postern.db'));
   });
@@ -153,7 +153,7 @@ relay:
   it('relay defaults and the tls level of an mx route', async () => {
     const r = await check('relay:\n  routes:\n    "*": { via: mx, tls: required }\n  reply_rules: [{ match: "^550 .*later", action: defer }]\n');
     if (!r.ok) throw new Error(r.problems.map(formatConfigProblem).join('\n'));
-    expect(r.config.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'required' } }]);
+    expect(r.config.relay.routes).toEqual([{ pattern: '*', target: { kind: 'mx', tls: 'encrypt' } }]);
     expect(r.config.relay).toMatchObject({ delay_warning: 4 * 3_600_000, bounce_size_limit: 50 * 1024, reply_rules: [{ match: '^550 .*later', action: 'defer' }] });
   });
 

@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Route } from '../../../src/config/types.js';
 import { groupByRoute, matchRoute, recipientDomain, targetKey } from '../../../src/relay/index.js';
 
-const smtp = (host: string, port = 25): Route['target'] => ({ kind: 'smtp', host, port, tls: 'opportunistic' });
+const smtp = (host: string, port = 25): Route['target'] => ({ kind: 'smtp', host, port, tls: 'may' });
 const r = (pattern: string, target: Route['target']): Route => ({ pattern, target });
 
 describe('matchRoute', () => {
   const exact = r('example.com', smtp('exact'));
   const sub = r('*.example.com', smtp('sub'));
-  const any = r('*', { kind: 'mx', tls: 'opportunistic' });
+  const any = r('*', { kind: 'mx', tls: 'may' });
   const routes = [exact, sub, any];
 
   it('matches an exact domain only itself', () => {
@@ -59,8 +59,8 @@ describe('groupByRoute', () => {
     const routes = [r('a.test', smtp('hub')), r('b.test', smtp('hub')), r('c.test', smtp('other')), r('*.d.test', { kind: 'maildir', path: '/m' })];
     const { groups, unrouted } = groupByRoute(routes, ['x@a.test', 'y@c.test', 'z@B.test', 'w@sub.d.test', 'v@nowhere.test']);
     expect(groups.map((g) => [g.key, g.recipients])).toEqual([
-      ['smtp://hub:25?tls=opportunistic', ['x@a.test', 'z@B.test']],
-      ['smtp://other:25?tls=opportunistic', ['y@c.test']],
+      ['smtp://hub:25?tls=may', ['x@a.test', 'z@B.test']],
+      ['smtp://other:25?tls=may', ['y@c.test']],
       ['maildir:/m', ['w@sub.d.test']],
     ]);
     expect(unrouted).toEqual(['v@nowhere.test']);
@@ -68,8 +68,8 @@ describe('groupByRoute', () => {
 
   it('separates the same host with different TLS modes or transports', () => {
     const keys = new Set([
-      targetKey({ kind: 'smtp', host: 'h', port: 25, tls: 'opportunistic' }),
-      targetKey({ kind: 'smtp', host: 'h', port: 25, tls: 'required' }),
+      targetKey({ kind: 'smtp', host: 'h', port: 25, tls: 'may' }),
+      targetKey({ kind: 'smtp', host: 'h', port: 25, tls: 'encrypt' }),
       targetKey({ kind: 'smtps', host: 'h', port: 25 }),
     ]);
     expect(keys.size).toBe(3);
