@@ -119,7 +119,7 @@ export function transactionOutcomes(
       return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and host ${peer} does not offer BINARYMIME and CHUNKING` }), 'bounced_conversion');
     case 'requiretls':
       // RFC 8689 §4.2.1: permanent for this host; hostFailure lets an MX route try the next one.
-      return own(recipients, 'failed', outcomeDiagnostic('bounced_requiretls', { peer })).map((o) => ({ ...o, hostFailure: true }));
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_requiretls', { peer })).map((o) => ({ ...o, hostFailure: true, kind: 'bounced_requiretls' as const }));
     case 'bad-address':
       return own(recipients, 'deferred', outcomeDiagnostic('deferred_local', { reason: `local data error while talking to ${peer}: invalid envelope address` }));
   }
