@@ -84,7 +84,7 @@ export function parseCaBundle(text: string): string[] | string {
       if (certs.length > MAX_CERTIFICATES) return `more than ${MAX_CERTIFICATES} certificates`;
       start = -1;
     } else if (start < 0 && /^-----BEGIN /.test(line)) {
-      return `line ${i + 1}: ${line.replace(/-/g, '').trim()} — expected only CERTIFICATE blocks (no keys)`;
+      return `line ${i + 1}: a ${line.replace(/^-----BEGIN |-----$/g, '').slice(0, 40)} block — expected only CERTIFICATE blocks (no keys)`;
     }
   }
   if (start >= 0) return `line ${start + 1}: the certificate is not terminated (no END CERTIFICATE)`;

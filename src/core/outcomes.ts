@@ -95,12 +95,12 @@ export const OUTCOMES = {
   deferred_tls_not_offered: {
     class: 'deferred', code: 451, status: '4.7.4', text: 'TLS is required, but was not offered by host {peer}', action: 'delayed', notice: 'delay',
     events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="tls_required"}',
-    meaning: 'the route says tls: required and the next hop does not offer STARTTLS',
+    meaning: 'the route\'s TLS level (encrypt or stronger, or REQUIRETLS) demands TLS and the next hop does not offer STARTTLS',
   },
   deferred_tls_refused: {
     class: 'deferred', code: 451, status: '4.7.4', text: 'TLS is required, but host {peer} refused to start TLS: {reply}', action: 'delayed', notice: 'delay',
     events: ['relay.deferred'], metric: 'postern_messages_deferred_total{reason="tls_required"}',
-    meaning: 'the route says tls: required and the next hop refused STARTTLS',
+    meaning: 'the route\'s TLS level (encrypt or stronger, or REQUIRETLS) demands TLS and the next hop refused STARTTLS',
   },
   deferred_tls_auth: {
     class: 'deferred', code: 451, status: '4.7.5', text: '{reason} (host {peer})', action: 'delayed', notice: 'delay',
