@@ -5,21 +5,21 @@
  * nor Postfix announce it, so the REQUIRETLS path needs a peer of its own.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
+import net, { isIP, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { run, type Issued } from './pki-openssl.js';
 
 let serial = 5000;
 
-/** A server certificate for `names` (the first is the CN) signed by `ca`, EC P-256. */
+/** A server certificate for `names` (DNS names or IP addresses; the first is the CN) signed by `ca`, EC P-256. */
 export async function serverCert(dir: string, ca: Issued, names: string[]): Promise<Issued> {
   const base = join(dir, `server-${serial}`);
   const key = `${base}.key`;
   const cert = `${base}.pem`;
   await run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
   await run('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${names[0]}`, '-out', `${base}.csr`]);
-  await writeFile(`${base}.ext`, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
+  await writeFile(`${base}.ext`, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`);
   await run('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', String(serial++), '-days', '30', '-sha256', '-extfile', `${base}.ext`, '-out', cert]);
   return { cert, key };
 }

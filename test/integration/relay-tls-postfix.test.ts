@@ -102,6 +102,26 @@ describe('relay: TLS levels toward a Postfix next hop', () => {
     expect(p.messages()).toEqual([]);
   });
 
+  it('verify on an smtp:// route checks the host the route names, not an MX name', async () => {
+    const ipCert = await serverCert(pki.dir, ca, ['127.0.0.1']);
+    const p = await postfix({ tls: { cert: ipCert.cert, key: ipCert.key } });
+    const routes = (tls: 'verify') => [{ pattern: '*', target: { kind: 'smtp' as const, host: '127.0.0.1', port: p.port, tls } }];
+    await h.start(testConfig(h.dir, { relay: { routes: routes('verify'), retry: [3_600_000], tls_ca_file: ca.cert } as Config['relay'] }));
+    await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await p.waitForMessages(1);
+    await waitUntil(async () => h.events('relay.delivered').length > 0, 15_000, 'delivered');
+    expect(h.events('relay.delivered')[0]).toMatchObject({ to: `smtp://127.0.0.1:${p.port} (tls verify)`, tls: expect.stringMatching(/ verified$/) });
+  });
+
+  it('verify on an smtp:// route defers when the certificate names another host', async () => {
+    const p = await postfix({ tls: { cert: mxCert.cert, key: mxCert.key } });
+    await h.start(testConfig(h.dir, { relay: { routes: [{ pattern: '*', target: { kind: 'smtp', host: '127.0.0.1', port: p.port, tls: 'verify' } }], retry: [3_600_000], tls_ca_file: ca.cert } as Config['relay'] }));
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net']), body);
+    await deferred(name);
+    expect(String(h.events('relay.deferred')[0]!.reason)).toBe(`Server certificate not verified (127.0.0.1 is not a name of the certificate) (host 127.0.0.1[127.0.0.1])`);
+    expect(p.messages()).toEqual([]);
+  });
+
   it('encrypt: delivers to a self-signed certificate, recorded as untrusted', async () => {
     const p = await postfix({ tls: { cert: selfSigned.cert, key: selfSigned.key } });
     await start(p, 'encrypt');
