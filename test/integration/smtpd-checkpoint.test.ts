@@ -178,6 +178,28 @@ describe('smtpd CHECKPOINT/RESTART (RFC 1845)', () => {
     expect(await small.spool.list('incoming')).toEqual([]);
   });
 
+  it('keeps the transaction when DATA runs out of smtp.data_timeout (421), for a resume', async () => {
+    const slow = await startTestSmtpd({ smtp: { checkpoint: true, data_timeout: 800 } });
+    second = slow;
+    const msg = message(80, 'slow');
+    const t = tx('<slow@mta.example.org>');
+    const { client: c1 } = await openTransaction(slow.port, t);
+    expect((await c1.cmd('DATA')).code).toBe(354);
+    c1.write(dataStream(msg).subarray(0, 3000));
+    // The client stalls; the server gives up on the message, answers 421 and hangs up.
+    const replies = await c1.readUntilClosed();
+    expect(replies.map((r) => r.code)).toEqual([421]);
+    expect(slow.logs.some((l) => l.event === 'smtpd.transaction_checkpointed')).toBe(true);
+    const { client, mail } = await openTransaction(slow.port, t);
+    const offset = transactionOffset(mail);
+    expect(offset).toBe(lineStartBefore(msg, 3000 - (dataStream(msg).subarray(0, 3000).toString('latin1').match(/\r\n\.\./g)?.length ?? 0)));
+    expect((await sendRest(client, msg, offset)).code).toBe(250);
+    await client.cmd('QUIT');
+    const [entry, ...more] = await slow.incoming();
+    expect(more).toEqual([]);
+    expect(splitReceived(entry!.body).rest.equals(msg)).toBe(true);
+  });
+
   it('refuses hostile TRANSIDs with 501 and keeps nothing of them', async () => {
     // A space ends the parameter: "b@c>" is then a parameter of its own, unknown (555).
     const cases: [string, number][] = [['<a b@c>', 555], ['<a@b@c>', 501], [`<${'a'.repeat(90)}@b>`, 501], ['plain@text', 501], ['<../../x@y>z', 501], ['<a\x7f@b>', 501], ['<a(b)@c>', 501]];
