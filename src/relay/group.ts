@@ -66,6 +66,7 @@ export async function deliverGroup(ctx: GroupContext, entry: OpenEntry, g: Recip
     ...(env.body === 'BINARYMIME' ? { binary: true } : {}),
     ...(env.requireTls ? { requireTls: true } : {}),
     ...(published && !env.requireTls && (await tlsRequiredNo(body)) ? { tlsOptional: true } : {}),
+    ...(env.smtputf8 ? { smtputf8: true } : {}),
     dsn: env,
   });
   const outcomes = raw.map((o) => ctx.classifier.classify(o));

@@ -70,6 +70,8 @@ export interface OutboundMessage {
    * sts) may be ignored; the route's own level still holds.
    */
   tlsOptional?: boolean;
+  /** The message came in with SMTPUTF8: passed on to next hops that offer it. */
+  smtputf8?: boolean;
   /**
    * RET and ENVID, and each recipient's NOTIFY and ORCPT (RFC 3461) as the sender gave them: an
    * SMTP next hop that supports DSN gets them (looked up by address).

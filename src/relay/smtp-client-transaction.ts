@@ -39,6 +39,11 @@ export interface ClientEnvelope {
   envid?: string;
   /** MAIL FROM … REQUIRETLS (RFC 8689): sent only to an authenticated next hop that offers it. */
   requireTls?: boolean;
+  /**
+   * The message came in with SMTPUTF8 (RFC 6531): its header fields may hold UTF-8, so a next hop
+   * that offers SMTPUTF8 gets it passed on even when every address is ASCII.
+   */
+  smtputf8?: boolean;
 }
 
 /** What happened, reply by reply; a recipient's answer is its RCPT reply or what came after. */
@@ -164,8 +169,10 @@ export async function transact(session: SmtpSession, env: ClientEnvelope, body: 
   // RFC 1870: a limit of 0 means none announced.
   const limit = Number(ext.get('SIZE') ?? 0) || 0;
   if (limit > 0 && size > limit) return { kind: 'size', limit };
-  const utf8 = NON_ASCII.test(wireAddress(env.sender)) || env.recipients.some((r) => NON_ASCII.test(wireAddress(r.address)));
-  if (utf8 && !ext.has('SMTPUTF8')) return { kind: 'smtputf8' };
+  // An IDN domain goes out as A-labels; a UTF-8 local part has no ASCII form (RFC 6531 §3.2).
+  const needsUtf8 = NON_ASCII.test(wireAddress(env.sender)) || env.recipients.some((r) => NON_ASCII.test(wireAddress(r.address)));
+  if (needsUtf8 && !ext.has('SMTPUTF8')) return { kind: 'smtputf8' };
+  const utf8 = needsUtf8 || (env.smtputf8 === true && ext.has('SMTPUTF8'));
   // Fail closed: binary content over DATA would arrive changed (dot-stuffing, line ends) or cut;
   // it goes by BDAT (smtp-client-bdat.ts) to a next hop that takes it, or not at all.
   const chunked = env.binary === true;

@@ -143,6 +143,7 @@ function envelopeOf(msg: OutboundMessage): ClientEnvelope {
     eightBit: msg.eightBit,
     ...(msg.binary ? { binary: true } : {}),
     ...(msg.requireTls ? { requireTls: true } : {}),
+    ...(msg.smtputf8 ? { smtputf8: true } : {}),
     ...(msg.dsn?.ret ? { ret: msg.dsn.ret } : {}),
     ...(msg.dsn?.envid ? { envid: msg.dsn.envid } : {}),
   };
