@@ -15,6 +15,7 @@ import { tempDir, testConfig } from '../helpers/config.js';
 import { FakeZone, type ZoneNode } from '../helpers/fake-dns.js';
 import { opensslCa, run, type Issued } from '../helpers/pki-openssl.js';
 import { startPostfix, type PostfixInstance, type PostfixOptions } from '../helpers/postfix-instance.js';
+import { queueEntryViews } from '../../src/relay/index.js';
 import { envelope, queueMessage, useRelayHarness } from '../helpers/relay.js';
 import { waitUntil } from '../helpers/send.js';
 import { serverCert, spkiSha256 } from '../helpers/tls-next-hop.js';
@@ -79,6 +80,19 @@ describe('relay: TLS levels toward a Postfix next hop', () => {
     expect(h.events('relay.delivered')[0]).toMatchObject({ to: 'mx (tls verify) example.net', tls: expect.stringMatching(/^TLSv1\.[23] \S+ verified$/) });
     // Postfix saw the session encrypted (its smtpd logs the TLS it established).
     await p.waitForLog(/TLS connection established from/);
+  });
+
+  it('queue show: a recipient delivered while another waits keeps the TLS of its delivery in the entry', async () => {
+    const p = await postfix({ tls: { cert: mxCert.cert, key: mxCert.key } });
+    const resolver = new FakeZone({ 'example.net': { mx: [[10, 'mx.example.net']] }, 'mx.example.net': { a: ['127.0.0.1'] }, 'down.example': { fail: { mx: 'ESERVFAIL' } } });
+    const routes = [{ pattern: 'example.net', target: { kind: 'mx' as const, tls: 'verify' as const } }, { pattern: 'down.example', target: { kind: 'mx' as const, tls: 'may' as const } }];
+    await h.start(testConfig(h.dir, { relay: { routes, retry: [3_600_000], tls_ca_file: ca.cert } as Config['relay'] }), { resolver, mxPort: p.port });
+    const name = await queueMessage(h.spool, envelope('alice@example.org', ['bob@example.net', 'carol@down.example']), body);
+    await deferred(name);
+    const [view] = await queueEntryViews(h.spool, name.split('.')[0]!);
+    const bob = view!.recipients!.find((r) => r.address === 'bob@example.net')!;
+    expect(bob).toMatchObject({ state: 'delivered', remote: 'mx.example.net', tls: expect.stringMatching(/^TLSv1\.[23] \S+ verified$/) });
+    expect(view!.recipients!.find((r) => r.address === 'carol@down.example')!.tls).toBeUndefined();
   });
 
   it('verify: defers without the CA, and Postfix gets no message', async () => {
