@@ -52,6 +52,11 @@ const CODES = {
   'smtpd.tls_error': { level: 'debug', meaning: 'a STARTTLS handshake or TLS record failed; that session ends' },
   'smtpd.etrn': { level: 'info', meaning: 'ETRN from a trusted client moved the deferred mail of a domain back to outgoing/ (RFC 1985)' },
   'smtpd.etrn_failed': { level: 'error', meaning: 'ETRN could not read or move the deferred queue; the client got 458' },
+  'smtpd.transaction_checkpointed': { level: 'info', meaning: 'a transaction cut off in DATA was kept in spool/partial for its client to resume (RFC 1845 CHECKPOINT)' },
+  'smtpd.transaction_resumed': { level: 'info', meaning: 'MAIL FROM with the TRANSID of a kept transaction: answered 355 with its offset (RFC 1845)' },
+  'smtpd.partial_expired': { level: 'info', meaning: 'a kept transaction had expired or was unusable; the client starts afresh' },
+  'smtpd.partials_swept': { level: 'info', meaning: 'expired or unusable checkpointed transactions removed from spool/partial' },
+  'smtpd.partials_sweep_failed': { level: 'warn', meaning: 'spool/partial could not be cleaned; retried at the next sweep' },
   'smtpd.statfs_failed': { level: 'warn', meaning: 'free space of the spool unknown; mail accepted (each write is still checked)' },
   'smtpd.tls_reload_failed': { level: 'error', meaning: 'the new TLS certificate or key cannot be used; the previous one stays' },
 
