@@ -24,7 +24,7 @@ export interface ParsedDsn {
 }
 
 const SCRIPT = String.raw`
-import sys, json, email
+import sys, json, email, re
 from email import policy
 msg = email.message_from_binary_file(sys.stdin.buffer, policy=policy.compat32)
 def fields(m):
@@ -41,6 +41,12 @@ for i, p in enumerate(parts):
         blocks = p.get_payload()
         if isinstance(blocks, str):
             blocks = [email.message_from_string(b) for b in blocks.strip().split('\n\n')]
+        elif ct == 'message/global-delivery-status' and len(blocks) == 1:
+            # Python reads the global type (RFC 6533) as one embedded message: the per-message
+            # fields become its header, the recipient groups its body.
+            inner = blocks[0]
+            rest = [b for b in re.split(r'\r?\n\r?\n', inner.get_payload(decode=True).decode('utf-8')) if b.strip()]
+            blocks = [inner] + [email.message_from_string(b) for b in rest]
         out['perMessage'] = fields(blocks[0])
         out['recipients'] = [fields(b) for b in blocks[1:]]
     elif i == 2:

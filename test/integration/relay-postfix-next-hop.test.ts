@@ -102,14 +102,11 @@ describe('relay to a real Postfix next hop: SMTPUTF8 and DSN', () => {
       await send('MAIL FROM:<alice@example.com> SMTPUTF8', ['RCPT TO:<jörg@plain.example>'], 'From: alice@example.com\nTo: jörg@plain.example\nSubject: u4\n\nu4 body');
       const bounce = await find(full, (x) => x.recipient === 'alice@example.com' && x.sender === '' && has(x, 'Subject: u4'), 'bounce of u4');
       const dsn = await parseDsn(bounce.raw);
-      // A UTF-8 address in the report: RFC 6533's global type (Python's email package reads it as
-      // one embedded message, so the fields are checked in the text).
+      // A UTF-8 address in the report: RFC 6533's global type.
       expect(dsn.reportType).toBe('global-delivery-status');
-      const text = bounce.raw.toString('utf8');
-      expect(text).toMatch(/^Final-Recipient: utf-8; jörg@plain\.example$/m);
-      expect(text).toMatch(/^Status: 5\.6\.7$/m);
-      // (folded after "host", as a long field is)
-      expect(text).toMatch(/^Diagnostic-Code: X-Postern; SMTPUTF8 is required, but was not offered by host\s+127\.0\.0\.1\[127\.0\.0\.1\]$/m);
+      expect(dsn.recipients).toEqual([
+        expect.objectContaining({ 'final-recipient': 'utf-8; jörg@plain.example', status: '5.6.7', 'diagnostic-code': 'X-Postern; SMTPUTF8 is required, but was not offered by host 127.0.0.1[127.0.0.1]' }),
+      ]);
       expect(plain.log()).not.toContain('jörg');
       expect(plain.messages().some((x) => has(x, 'u4 body'))).toBe(false);
     });
