@@ -18,12 +18,21 @@ import { DEFAULT_INSTRUCTIONS, DEFAULT_INSTRUCTIONS_NO_REPLY, DEFAULT_MESSAGE_TE
 import { inDomains } from '../../core/index.js';
 import { decodeWords, parseHeaders, splitHeader } from '../../mime/index.js';
 import { carrierMessage } from '../../pdfmail/carrier.js';
-import { loadFonts } from '../../pdfmail/fonts.js';
-import { PdfRenderError, renderMailPdf, type PdfLook } from '../../pdfmail/render.js';
+import type { PdfLook } from '../../pdfmail/render.js';
+import { PdfRenderError } from '../../pdfmail/render-limits.js';
 import { PdfSecurityError } from '../../pdfmail/security-errors.js';
-import { saveEncrypted } from '../../pdfmail/security.js';
 import { originalHeadersOf, pdfPasswordNotice } from '../notices.js';
 import type { Method, SealInput, SealResult, TransformContext } from './types.js';
+
+/** pdf-engine.ts on first use (see there why); a failed import is tried again on the next PDF. */
+let engine: Promise<typeof import('./pdf-engine.js')> | undefined;
+function pdfEngine(): Promise<typeof import('./pdf-engine.js')> {
+  engine ??= import('./pdf-engine.js').catch((err: unknown) => {
+    engine = undefined;
+    throw err;
+  });
+  return engine;
+}
 
 /** Logo bytes per path, read once per process (the config names a file; a reload may name another). */
 const logos = new Map<string, Uint8Array>();
@@ -74,6 +83,7 @@ async function encrypt(input: SealInput, ctx: TransformContext): Promise<SealRes
   const instructions = cfg.instructions ?? (replyUrl ? DEFAULT_INSTRUCTIONS : DEFAULT_INSTRUCTIONS_NO_REPLY);
   const look: PdfLook = { organisation: cfg.organisation, coverText: cfg.cover_text, instructions, replyLabel: cfg.reply_label, ...(cfg.logo ? { logo: logoOf(cfg.logo)! } : {}) };
   let pdf: Uint8Array;
+  const { loadFonts, renderMailPdf, saveEncrypted } = await pdfEngine();
   try {
     const fonts = loadFonts(cfg.fonts);
     const rendered = await renderMailPdf({ message: input.body, look, replyUrl, fonts, now, limits: { maxAttachments: cfg.max_attachments } });
