@@ -59,6 +59,11 @@ function decryptPkcs8(der: Buffer, password: string | undefined): PrivateKeyInfo
   }
   try {
     return loadPkcs8(plain);
+  } catch (err) {
+    // CBC padding lets about one wrong password in 256 through as garbage with valid padding:
+    // garbage that is no key is that password's fault, not the file's (the container parsed).
+    if (err instanceof PkiError && err.code === 'invalid') throw new PkiError('wrong password for the encrypted private key (it decrypts to no key)', 'wrong-password', { cause: err });
+    throw err;
   } finally {
     plain.fill(0);
   }

@@ -121,6 +121,25 @@ describe('parseImport', () => {
     expect(signed.certificates.length).toBeGreaterThan(0);
   });
 
+  it('calls a wrong password wrong even when it decrypts to garbage with valid CBC padding (about 1 in 256)', async () => {
+    // An EC key under PBES2/AES-256-CBC with the password "s3cret"; "wrong-336" was found to
+    // unpad cleanly into bytes that are no PKCS#8 key (a random salt made the old test flaky).
+    const pem = [
+      '-----BEGIN ENCRYPTED PRIVATE KEY-----',
+      'MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhTYbKIPMlUygICCAAw',
+      'DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEENo7FTOh8CbaCx+xd7Uxlb0EgZAN',
+      'mEKYEXBavalpwlA46ylJqlp9zWuuj1yJD04xIP0/O8zRB21ompNvSwc00GEYjTdC',
+      'DqPDBI9/YrIJwdEYEffdZ2vtGKQBEVhWl1TWLKiZJeXqwwpxhWEXMqKv/Yyg/xE1',
+      'gU/kfs8jIWUkzsuSaPWBTYzR9wqtrPloM8+BZY/e05WVVdUh2PFfdZ48YiQGgdg=',
+      '-----END ENCRYPTED PRIVATE KEY-----',
+      '',
+    ].join('\n');
+    expect((await parseImport(Buffer.from(pem), { password: 's3cret' })).keys).toHaveLength(1);
+    const wrong = await rejection(parseImport(Buffer.from(pem), { password: 'wrong-336' }), PkiError);
+    expect(wrong.code).toBe('wrong-password');
+    expect(wrong.message).toMatch(/decrypts to no key/);
+  });
+
   it('reads encrypted keys with the password, and says so without or with a wrong one', async () => {
     const cert = (await parseImport(await read('rsa.crt'))).certificates[0]!;
     for (const name of ['rsa-trad-enc.pem', 'rsa-p8-enc.pem', 'rsa-p8-enc.der', 'rsa-p8-3des.pem', 'rsa-p8-scrypt.pem']) {
