@@ -110,10 +110,10 @@ export function transactionOutcomes(
     case 'size':
       // Our own refusal, worded as Postfix's smtp client words it, with the status the next hop
       // would have given (RFC 1870: 552 5.3.4): permanent, since the message will not shrink.
-      return own(recipients, 'failed', outcomeDiagnostic('bounced_size', { size, limit: res.limit, peer }));
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_size', { size, limit: res.limit, peer }), 'bounced_size');
     case 'smtputf8':
       // Postfix (smtp_proto.c): an address needs SMTPUTF8 and the next hop lacks it; no retry helps.
-      return own(recipients, 'failed', outcomeDiagnostic('bounced_smtputf8', { peer }));
+      return own(recipients, 'failed', outcomeDiagnostic('bounced_smtputf8', { peer }), 'bounced_smtputf8');
     case 'binarymime':
       // RFC 3030 §3: BINARYMIME content goes only by BDAT to a next hop that announced it.
       return own(recipients, 'failed', outcomeDiagnostic('bounced_conversion', { reason: `the message is BINARYMIME and cannot be re-encoded, and host ${peer} does not offer BINARYMIME and CHUNKING` }), 'bounced_conversion');

@@ -120,14 +120,14 @@ describe('SMTP client', () => {
     expect(utf8.peer.connections[0]!.commands[2]).toBe('RCPT TO:<jörg@xn--exmple-cua.net>'.replace('ö', Buffer.from('ö').toString('latin1')));
     const ascii = await setup({ ehlo: ['PIPELINING'] });
     const refused = await ascii.send(env(['jörg@example.net']));
-    expect(refused[0]).toEqual({ recipient: 'jörg@example.net', status: 'failed', reply: 'SMTPUTF8 is required, but was not offered by host 127.0.0.1[127.0.0.1]', dsn: '5.6.7' });
+    expect(refused[0]).toEqual({ recipient: 'jörg@example.net', status: 'failed', reply: 'SMTPUTF8 is required, but was not offered by host 127.0.0.1[127.0.0.1]', dsn: '5.6.7', kind: 'bounced_smtputf8' });
     expect(ascii.peer.connections[0]!.commands.filter((c) => c.startsWith('MAIL'))).toEqual([]);
   });
 
   it('a message larger than the announced SIZE is refused without a MAIL FROM', async () => {
     const { peer, send } = await setup({ ehlo: ['PIPELINING', 'SIZE 10'] });
     const out = await send(env(['a@example.net']));
-    expect(out[0]).toEqual({ recipient: 'a@example.net', status: 'failed', reply: 'message size 21 exceeds size limit 10 of server 127.0.0.1[127.0.0.1]', dsn: '5.3.4' });
+    expect(out[0]).toEqual({ recipient: 'a@example.net', status: 'failed', reply: 'message size 21 exceeds size limit 10 of server 127.0.0.1[127.0.0.1]', dsn: '5.3.4', kind: 'bounced_size' });
     expect(peer.connections[0]!.commands.some((c) => c.startsWith('MAIL'))).toBe(false);
   });
 
