@@ -87,7 +87,13 @@ export function handoffClient(dataDir: string, fallback: (names: string[]) => vo
       retryAt = Date.now() + RETRY_MS;
       // Tried again by itself, not only when the next message is announced: a worker that started
       // before the relay listened (a busy machine) must not stay on the supervisor path for good.
-      if (!closed) setTimeout(connect, RETRY_MS).unref();
+      // The timer is the retry: it must not be turned away by the retryAt check (a timer may fire
+      // a millisecond before Date.now() reaches retryAt, and then no retry would ever come again).
+      if (!closed)
+        setTimeout(() => {
+          retryAt = 0;
+          connect();
+        }, RETRY_MS).unref();
     });
     // The relay never writes; a half-closed socket is an ended one.
     s.on('end', () => s.destroy());
